@@ -1,0 +1,358 @@
+//! One AMQP connection per process, re-established on demand, and the
+//! confirmed publisher.
+
+use crate::{BusError, Topology};
+use futures::future::try_join_all;
+use lapin::Confirmation;
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Bus settings.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// `amqp://user:pass@host:port/vhost`.
+    pub url: String,
+    /// Prefix of every exchange and queue name.
+    pub prefix: String,
+    /// Messages a consumer handles at once (also its prefetch).
+    pub consumer_concurrency: u16,
+    /// Handler attempts before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// First redelivery delay; doubles per attempt.
+    pub retry_base: Duration,
+    /// Longest redelivery delay.
+    pub retry_max: Duration,
+    /// When set, queues are deleted after this long unused (for test prefixes).
+    pub queue_expires: Option<Duration>,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+}
+
+/// A message to publish to the events exchange.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Event id (AMQP `message_id`).
+    pub id: String,
+    /// Event type (routing key and AMQP `type`).
+    pub event_type: String,
+    /// The serialized CloudEvents envelope.
+    pub body: Vec<u8>,
+    /// W3C trace context, when the event carries one.
+    pub traceparent: Option<String>,
+}
+
+/// The process's connection to RabbitMQ. Cheap to share (`Arc`); every user
+/// goes through [`Bus::channel`], which reconnects when the broker went away.
+pub struct Bus {
+    config: BusConfig,
+    topology: Topology,
+    connection: Mutex<Option<Arc<Connection>>>,
+    publisher: Mutex<Option<Channel>>,
+    service: String,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("prefix", &self.config.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bus {
+    /// A bus for `service`; connects lazily, so a broker that is down does not
+    /// stop the service from starting.
+    pub fn new(service: &str, config: BusConfig) -> Arc<Self> {
+        Arc::new(Self {
+            topology: Topology::new(&config.prefix),
+            config,
+            connection: Mutex::new(None),
+            publisher: Mutex::new(None),
+            service: service.to_owned(),
+        })
+    }
+
+    /// The names in use.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &BusConfig {
+        &self.config
+    }
+
+    async fn connection(&self) -> Result<Arc<Connection>, BusError> {
+        let mut guard = self.connection.lock().await;
+        if let Some(c) = guard.as_ref()
+            && c.status().connected()
+        {
+            return Ok(c.clone());
+        }
+        let props = ConnectionProperties::default().with_connection_name(LongString::from(
+            format!("{}:{}", self.service, std::process::id()),
+        ));
+        let conn = tokio::time::timeout(
+            self.config.connect_timeout,
+            Connection::connect(&self.config.url, props),
+        )
+        .await
+        .map_err(|_| BusError::Timeout)??;
+        tracing::info!(service = %self.service, "connected to RabbitMQ");
+        let conn = Arc::new(conn);
+        *guard = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// A new channel on the (re-established if needed) connection.
+    pub async fn channel(&self) -> Result<Channel, BusError> {
+        let conn = self.connection().await?;
+        match conn.create_channel().await {
+            Ok(ch) => Ok(ch),
+            Err(e) => {
+                // The connection looked alive but is not: drop it so the next call reconnects.
+                self.connection.lock().await.take();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Checks the broker is reachable (for `/ready`).
+    pub async fn ping(&self) -> Result<(), BusError> {
+        let ch = self.channel().await?;
+        let _ = ch.close(200, "ping".into()).await;
+        Ok(())
+    }
+
+    /// Declares the shared exchanges (idempotent).
+    pub async fn declare_exchanges(&self, ch: &Channel) -> Result<(), BusError> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.exchange_declare(
+            self.topology.exchange().into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+        ch.exchange_declare(
+            self.topology.dead_letter_exchange().into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Declares `service`'s queues and binds its work queue to `bindings`
+    /// (routing-key patterns such as `#` or `order.*`). Idempotent.
+    pub async fn declare_service(
+        &self,
+        ch: &Channel,
+        service: &str,
+        bindings: &[String],
+    ) -> Result<(), BusError> {
+        self.declare_exchanges(ch).await?;
+        let t = &self.topology;
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        let (queue, retry, dlq) = (
+            t.queue(service),
+            t.retry_queue(service),
+            t.dead_letter_queue(service),
+        );
+
+        let mut work_args = self.queue_args();
+        work_args.insert(
+            "x-dead-letter-exchange".into(),
+            long(&t.dead_letter_exchange()),
+        );
+        work_args.insert("x-dead-letter-routing-key".into(), long(&queue));
+        ch.queue_declare(queue.clone().into(), durable, work_args)
+            .await?;
+
+        // Expired retries go back to the work queue through the default exchange.
+        let mut retry_args = self.queue_args();
+        retry_args.insert("x-dead-letter-exchange".into(), long(""));
+        retry_args.insert("x-dead-letter-routing-key".into(), long(&queue));
+        ch.queue_declare(retry.into(), durable, retry_args).await?;
+
+        ch.queue_declare(dlq.clone().into(), durable, self.queue_args())
+            .await?;
+        ch.queue_bind(
+            dlq.into(),
+            t.dead_letter_exchange().into(),
+            queue.clone().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+        for key in bindings {
+            ch.queue_bind(
+                queue.clone().into(),
+                t.exchange().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn queue_args(&self) -> FieldTable {
+        let mut args = FieldTable::default();
+        if let Some(exp) = self.config.queue_expires {
+            args.insert(
+                "x-expires".into(),
+                AMQPValue::LongLongInt(exp.as_millis() as i64),
+            );
+        }
+        args
+    }
+
+    async fn publisher(&self) -> Result<Channel, BusError> {
+        let mut guard = self.publisher.lock().await;
+        if let Some(ch) = guard.as_ref()
+            && ch.status().connected()
+        {
+            return Ok(ch.clone());
+        }
+        let ch = self.channel().await?;
+        ch.confirm_select(ConfirmSelectOptions::default()).await?;
+        self.declare_exchanges(&ch).await?;
+        *guard = Some(ch.clone());
+        Ok(ch)
+    }
+
+    /// Publishes a batch to the events exchange and waits until the broker
+    /// confirmed every message. Messages are pipelined: one round trip of
+    /// latency for the whole batch.
+    pub async fn publish(&self, messages: &[Outgoing]) -> Result<(), BusError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let ch = self.publisher().await?;
+        let result = self.publish_on(&ch, messages).await;
+        if result.is_err() {
+            self.publisher.lock().await.take();
+        }
+        result
+    }
+
+    async fn publish_on(&self, ch: &Channel, messages: &[Outgoing]) -> Result<(), BusError> {
+        let exchange = self.topology.exchange();
+        let mut confirms = Vec::with_capacity(messages.len());
+        for m in messages {
+            let mut headers = FieldTable::default();
+            if let Some(tp) = &m.traceparent {
+                headers.insert("traceparent".into(), long(tp));
+            }
+            let props = BasicProperties::default()
+                .with_message_id(m.id.as_str().into())
+                .with_type(m.event_type.as_str().into())
+                .with_content_type("application/cloudevents+json".into())
+                .with_delivery_mode(2)
+                .with_headers(headers);
+            let confirm = ch
+                .basic_publish(
+                    exchange.as_str().into(),
+                    m.event_type.as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &m.body,
+                    props,
+                )
+                .await?;
+            confirms.push((m.id.clone(), confirm));
+        }
+        let results = try_join_all(
+            confirms
+                .into_iter()
+                .map(|(id, c)| async move { c.await.map(|r| (id, r)) }),
+        )
+        .await?;
+        for (id, confirmation) in results {
+            match confirmation {
+                Confirmation::Ack(returned) => {
+                    if returned.is_some() {
+                        // Mandatory and unroutable: no queue wants this type
+                        // right now. That is not a failure of the event.
+                        tracing::debug!(event_id = %id, "event had no subscribers on the bus");
+                    }
+                }
+                Confirmation::Nack(_) => return Err(BusError::Nacked(id)),
+                Confirmation::NotRequested => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes one message straight to a queue through the default exchange
+    /// (retries and dead letters), confirmed.
+    pub(crate) async fn publish_raw(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> Result<(), BusError> {
+        let ch = self.publisher().await?;
+        let res = async {
+            let confirm = ch
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    BasicPublishOptions::default(),
+                    body,
+                    props,
+                )
+                .await?
+                .await?;
+            match confirm {
+                Confirmation::Nack(_) => Err(BusError::Nacked(routing_key.to_owned())),
+                _ => Ok(()),
+            }
+        }
+        .await;
+        if res.is_err() {
+            self.publisher.lock().await.take();
+        }
+        res
+    }
+
+    /// Closes the connection (at shutdown). The close handshake is bounded:
+    /// lapin can wait forever for a close-ok on a connection whose channels
+    /// are all gone, and the broker drops the connection with the socket anyway.
+    pub async fn close(&self) {
+        self.publisher.lock().await.take();
+        let conn = self.connection.lock().await.take();
+        if let Some(c) = conn
+            && tokio::time::timeout(Duration::from_secs(2), c.close(200, "shutdown".into()))
+                .await
+                .is_err()
+        {
+            tracing::debug!(
+                "RabbitMQ close handshake did not finish in 2 s; dropping the connection"
+            );
+        }
+    }
+}
+
+pub(crate) fn long(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
+}

@@ -1,0 +1,280 @@
+//! Consuming a service's queue: manual acks after the handler's work commits,
+//! idempotent through `processed_events`, bounded redelivery with backoff,
+//! then the dead-letter queue.
+
+use crate::connection::long;
+use crate::{ATTEMPT_HEADER, Bus, BusError, ERROR_HEADER};
+use futures::StreamExt;
+use hub_domain::Envelope;
+use hub_storage::{StorageError, Tx};
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why a handler could not process an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Infrastructure was unavailable (database down): the message waits and
+    /// is tried again without spending an attempt.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The event could not be processed; it is retried with backoff a bounded
+    /// number of times, then dead-lettered.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<StorageError> for HandlerError {
+    fn from(e: StorageError) -> Self {
+        if e.is_transient() {
+            Self::Transient(e.to_string())
+        } else {
+            Self::Failed(e.to_string())
+        }
+    }
+}
+
+/// What a service does with the events it consumes.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// The routing-key patterns the service's queue is bound to.
+    fn bindings(&self) -> Vec<String>;
+    /// Handles one event inside `tx`, which also holds the idempotency marker:
+    /// both commit together or not at all.
+    async fn handle(&self, tx: &mut Tx<'_>, event: &Envelope) -> Result<(), HandlerError>;
+}
+
+/// Runs `service`'s consumer until `shutdown`: (re)connects, declares the
+/// topology, consumes with manual acks. On shutdown it stops taking messages
+/// and lets in-flight ones finish; unacknowledged ones go back to the queue.
+pub async fn run(
+    bus: Arc<Bus>,
+    pool: PgPool,
+    service: String,
+    handler: Arc<dyn Handler>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = reconnect_backoff();
+    while !shutdown.is_cancelled() {
+        match consume(&bus, &pool, &service, &handler, &shutdown).await {
+            Ok(()) => {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                tracing::warn!(%service, "consumer stream ended; reconnecting");
+            }
+            Err(e) => tracing::error!(%service, error = %e, "consumer failed; reconnecting"),
+        }
+        let wait = backoff::backoff::Backoff::next_backoff(&mut backoff)
+            .unwrap_or(Duration::from_secs(10));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    tracing::info!(%service, "consumer stopped");
+}
+
+/// The exponential backoff used between reconnect attempts (never gives up).
+pub(crate) fn reconnect_backoff() -> backoff::ExponentialBackoff {
+    backoff::ExponentialBackoff {
+        initial_interval: Duration::from_millis(200),
+        max_interval: Duration::from_secs(10),
+        max_elapsed_time: None,
+        ..Default::default()
+    }
+}
+
+async fn consume(
+    bus: &Arc<Bus>,
+    pool: &PgPool,
+    service: &str,
+    handler: &Arc<dyn Handler>,
+    shutdown: &CancellationToken,
+) -> Result<(), BusError> {
+    let ch = bus.channel().await?;
+    let concurrency = bus.config().consumer_concurrency.max(1);
+    ch.basic_qos(concurrency, BasicQosOptions::default())
+        .await?;
+    bus.declare_service(&ch, service, &handler.bindings())
+        .await?;
+    let queue = bus.topology().queue(service);
+    let consumer = ch
+        .basic_consume(
+            queue.as_str().into(),
+            format!("{service}-{}", uuid::Uuid::new_v4()).into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(%service, %queue, "consuming");
+    let ctx = Ctx {
+        bus: bus.clone(),
+        pool: pool.clone(),
+        service: service.to_owned(),
+        handler: handler.clone(),
+    };
+    consumer
+        .take_until(shutdown.cancelled())
+        .for_each_concurrent(usize::from(concurrency), |delivery| {
+            let ctx = &ctx;
+            async move {
+                match delivery {
+                    Ok(d) => ctx.process(d, shutdown).await,
+                    Err(e) => tracing::warn!(service = %ctx.service, error = %e, "delivery error"),
+                }
+            }
+        })
+        .await;
+    let _ = ch.close(200, "bye".into()).await;
+    Ok(())
+}
+
+struct Ctx {
+    bus: Arc<Bus>,
+    pool: PgPool,
+    service: String,
+    handler: Arc<dyn Handler>,
+}
+
+impl Ctx {
+    async fn process(&self, d: Delivery, shutdown: &CancellationToken) {
+        let event = match Envelope::from_slice(&d.data) {
+            Ok(e) => e,
+            Err(e) => {
+                // Poison message: no attempt can fix it. The queue's
+                // dead-letter settings route it to the DLQ.
+                tracing::warn!(service = %self.service, error = %e, "malformed event dead-lettered");
+                metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "malformed").increment(1);
+                let _ = d.acker.reject(BasicRejectOptions { requeue: false }).await;
+                return;
+            }
+        };
+        let span = tracing::info_span!("consume", service = %self.service, event_id = %event.id, event_type = %event.event_type);
+        if let Some(tp) = header_str(&d, "traceparent") {
+            crate::trace::set_remote_parent(&span, tp);
+        }
+        let _enter = span.enter();
+        let mut backoff = reconnect_backoff();
+        loop {
+            match self.try_handle(&event).await {
+                Ok(()) => {
+                    metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ok").increment(1);
+                    let _ = d.acker.ack(BasicAckOptions::default()).await;
+                    return;
+                }
+                Err(HandlerError::Transient(e)) => {
+                    let wait = backoff::backoff::Backoff::next_backoff(&mut backoff)
+                        .unwrap_or(Duration::from_secs(10));
+                    tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "dependency unavailable; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = shutdown.cancelled() => {
+                            let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                            return;
+                        }
+                    }
+                }
+                Err(HandlerError::Failed(e)) => {
+                    self.retry_or_dead_letter(&d, &e).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn try_handle(&self, event: &Envelope) -> Result<(), HandlerError> {
+        let mut tx = self.pool.begin().await.map_err(StorageError::from)?;
+        if !hub_storage::processed::claim(&mut tx, &self.service, event.id).await? {
+            tracing::debug!("already processed; acknowledging duplicate");
+            metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "duplicate").increment(1);
+            return Ok(());
+        }
+        self.handler.handle(&mut tx, event).await?;
+        tx.commit().await.map_err(StorageError::from)?;
+        Ok(())
+    }
+
+    async fn retry_or_dead_letter(&self, d: &Delivery, error: &str) {
+        let attempt = header_int(d, ATTEMPT_HEADER).unwrap_or(0) + 1;
+        let cfg = self.bus.config();
+        let t = self.bus.topology();
+        let mut headers = d.properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            ATTEMPT_HEADER.into(),
+            AMQPValue::LongLongInt(i64::from(attempt)),
+        );
+        let mut error_text = error.to_owned();
+        error_text.truncate(1000);
+        headers.insert(ERROR_HEADER.into(), long(&error_text));
+        let props = d
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2);
+        let (exchange, key, props, outcome) = if attempt < cfg.max_attempts {
+            let wait = hub_domain::redelivery::delay(attempt, cfg.retry_base, cfg.retry_max);
+            tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, %error, "handler failed; will retry");
+            (
+                String::new(),
+                t.retry_queue(&self.service),
+                props.with_expiration(wait.as_millis().to_string().into()),
+                "retry",
+            )
+        } else {
+            tracing::error!(attempt, %error, "handler failed for the last time; dead-lettered");
+            (
+                t.dead_letter_exchange(),
+                t.queue(&self.service),
+                props,
+                "dead_letter",
+            )
+        };
+        match self.bus.publish_raw(&exchange, &key, &d.data, props).await {
+            Ok(()) => {
+                metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => outcome).increment(1);
+                let _ = d.acker.ack(BasicAckOptions::default()).await;
+            }
+            Err(e) => {
+                // Could not park it: give it back to the queue as it was.
+                tracing::warn!(error = %e, "could not schedule retry; requeueing");
+                let _ = d
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await;
+            }
+        }
+    }
+}
+
+fn header<'a>(d: &'a Delivery, name: &str) -> Option<&'a AMQPValue> {
+    d.properties.headers().as_ref()?.inner().get(name)
+}
+
+fn header_int(d: &Delivery, name: &str) -> Option<u32> {
+    match header(d, name)? {
+        AMQPValue::LongLongInt(n) => u32::try_from(*n).ok(),
+        AMQPValue::LongInt(n) => u32::try_from(*n).ok(),
+        AMQPValue::LongUInt(n) => Some(*n),
+        AMQPValue::ShortInt(n) => u32::try_from(*n).ok(),
+        AMQPValue::ShortShortInt(n) => u32::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+fn header_str<'a>(d: &'a Delivery, name: &str) -> Option<&'a str> {
+    match header(d, name)? {
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+        AMQPValue::ShortString(s) => Some(s.as_str()),
+        _ => None,
+    }
+}

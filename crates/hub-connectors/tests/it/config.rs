@@ -1,0 +1,96 @@
+use hub_connectors::ConfigFieldError;
+use serde_json::json;
+
+fn fields(errors: &[ConfigFieldError]) -> Vec<(&str, &str)> {
+    errors
+        .iter()
+        .map(|e| (e.field.as_str(), e.code.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_valid_quickbooks_config_passes() {
+    let qb = super::provider("QUICKBOOKS");
+    qb.validate_config(&json!({"realm_id": "9130357766900456"}))
+        .unwrap();
+    qb.validate_config(&json!({
+        "realm_id": "9130357766900456",
+        "base_url": "https://sandbox-quickbooks.api.intuit.com"
+    }))
+    .unwrap();
+}
+
+#[test]
+fn quickbooks_config_errors_are_reported_per_field() {
+    let qb = super::provider("QUICKBOOKS");
+
+    let missing = qb.validate_config(&json!({})).unwrap_err();
+    assert_eq!(fields(&missing), [("config.realm_id", "required")]);
+    assert_eq!(missing[0].message, "is required");
+
+    let wrong = qb
+        .validate_config(
+            &json!({"realm_id": 9130357766900456u64, "base_url": "not a url", "relm": "x"}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        fields(&wrong),
+        [
+            ("config.base_url", "format"),
+            ("config.realm_id", "type"),
+            ("config.relm", "unknown_property")
+        ]
+    );
+    assert_eq!(wrong[1].message, "must be of type string");
+    assert_eq!(
+        wrong[2].message,
+        "is not an allowed field; allowed: base_url, realm_id"
+    );
+    assert_eq!(
+        wrong[2].to_string(),
+        "config.relm: is not an allowed field; allowed: base_url, realm_id"
+    );
+
+    let pattern = qb.validate_config(&json!({"realm_id": "abc"})).unwrap_err();
+    assert_eq!(fields(&pattern), [("config.realm_id", "pattern")]);
+}
+
+#[test]
+fn config_errors_never_quote_the_submitted_value() {
+    let qb = super::provider("QUICKBOOKS");
+    let errors = qb
+        .validate_config(&json!({"realm_id": "s3cr3t-looking-value"}))
+        .unwrap_err();
+    assert!(
+        errors.iter().all(|e| !e.message.contains("s3cr3t")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_config_that_is_not_an_object_is_one_error_on_config() {
+    let errors = super::provider("HUBSPOT")
+        .validate_config(&json!([1]))
+        .unwrap_err();
+    assert_eq!(fields(&errors), [("config", "type")]);
+}
+
+#[test]
+fn xero_requires_a_uuid_tenant_id() {
+    let xero = super::provider("XERO");
+    xero.validate_config(&json!({"xero_tenant_id": "3d9a2b3c-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}))
+        .unwrap();
+    let errors = xero
+        .validate_config(&json!({"xero_tenant_id": "acme"}))
+        .unwrap_err();
+    assert_eq!(fields(&errors), [("config.xero_tenant_id", "format")]);
+}
+
+#[test]
+fn nested_errors_carry_indices() {
+    let av = super::provider("ALPHA_VANTAGE");
+    let errors = av
+        .validate_config(&json!({"symbols": ["IBM", "no spaces allowed"]}))
+        .unwrap_err();
+    assert_eq!(fields(&errors), [("config.symbols[1]", "pattern")]);
+}

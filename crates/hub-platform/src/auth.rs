@@ -1,0 +1,179 @@
+//! Authentication and tenancy.
+//!
+//! Every `/api/v1` route takes `Authorization: Bearer <api key>` and
+//! `X-Tenant-ID: <uuid>`; the key must belong to that tenant (design §6):
+//! no or bad credentials → 401, tenant header missing or malformed → 400,
+//! key of another tenant → 403. Admin routes take the operator token
+//! (`HUB_ADMIN_TOKEN`) instead and no tenant header.
+
+use crate::error::{ApiError, ErrorCode};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use hub_domain::{ApiKeyId, ApiKeySecret, TenantId};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use std::future::Future;
+use std::pin::Pin;
+
+/// Header naming the tenant of a request.
+pub const TENANT_HEADER: &str = "x-tenant-id";
+
+/// What authentication needs, as app data.
+#[derive(Clone)]
+pub struct AuthState {
+    /// The hub database.
+    pub pool: PgPool,
+    /// SHA-256 of the operator token, when the admin API is on.
+    pub admin_token_hash: Option<[u8; 32]>,
+}
+
+impl AuthState {
+    /// State for `pool` and the configured operator token.
+    pub fn new(pool: PgPool, admin_token: Option<&str>) -> Self {
+        Self {
+            pool,
+            admin_token_hash: admin_token.map(|t| Sha256::digest(t.as_bytes()).into()),
+        }
+    }
+}
+
+/// An authenticated tenant request: the tenant and the key that proved it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tenant {
+    /// The tenant every query of this request is scoped to.
+    pub id: TenantId,
+    /// The API key used.
+    pub api_key_id: ApiKeyId,
+}
+
+fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
+    let raw = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MissingCredentials,
+                "send Authorization: Bearer <api key>",
+            )
+        })?;
+    let text = raw.to_str().map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "the Authorization header is not valid text",
+        )
+    })?;
+    let (scheme, token) = text.trim().split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "use the Bearer scheme: Authorization: Bearer <api key>",
+        ));
+    }
+    Ok(token.trim())
+}
+
+async fn authenticate(req: HttpRequest) -> Result<Tenant, ApiError> {
+    let state = req
+        .app_data::<web::Data<AuthState>>()
+        .ok_or_else(|| ApiError::internal("AuthState missing from app data"))?
+        .clone();
+    let token = bearer(&req)?;
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "the API key is unknown, malformed or revoked",
+        )
+    };
+    let secret = ApiKeySecret::parse(token).ok_or_else(invalid)?;
+    let (key, tenant_status) = hub_storage::tenants::find_active_key(&state.pool, &secret.hash())
+        .await?
+        .ok_or_else(invalid)?;
+
+    let header = req.headers().get(TENANT_HEADER).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::MissingTenantHeader,
+            "send X-Tenant-ID: <tenant uuid>",
+        )
+    })?;
+    let tenant: TenantId = header
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidTenantHeader,
+                "X-Tenant-ID must be the tenant's UUID",
+            )
+        })?;
+    if tenant != key.tenant_id {
+        return Err(ApiError::new(
+            ErrorCode::TenantMismatch,
+            "this API key does not belong to the tenant in X-Tenant-ID",
+        ));
+    }
+    if tenant_status != "ACTIVE" {
+        return Err(ApiError::new(
+            ErrorCode::TenantSuspended,
+            "the tenant is suspended",
+        ));
+    }
+    // Recording use must not slow the request or fail it.
+    let pool = state.pool.clone();
+    let key_id = key.id;
+    tokio::spawn(async move {
+        if let Err(e) = hub_storage::tenants::touch_api_key(&pool, key_id).await {
+            tracing::debug!(error = %e, "could not record API key use");
+        }
+    });
+    Ok(Tenant {
+        id: tenant,
+        api_key_id: key.id,
+    })
+}
+
+impl FromRequest for Tenant {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(authenticate(req.clone()))
+    }
+}
+
+/// An operator request, authenticated with `HUB_ADMIN_TOKEN`.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready((|| {
+            let state = req
+                .app_data::<web::Data<AuthState>>()
+                .ok_or_else(|| ApiError::internal("AuthState missing from app data"))?;
+            let Some(expected) = state.admin_token_hash else {
+                return Err(ApiError::new(
+                    ErrorCode::AdminDisabled,
+                    "the admin API is off; set HUB_ADMIN_TOKEN to turn it on",
+                ));
+            };
+            let token = bearer(req).map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidAdminToken,
+                    "send Authorization: Bearer <HUB_ADMIN_TOKEN>",
+                )
+            })?;
+            // Comparing digests keeps the comparison time independent of the token.
+            let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+            if given != expected {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidAdminToken,
+                    "the operator token is wrong",
+                ));
+            }
+            Ok(Admin)
+        })())
+    }
+}

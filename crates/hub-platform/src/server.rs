@@ -1,0 +1,474 @@
+//! The bootstrap every service binary uses: `ServiceApp::build(service, config)`
+//! is what `main` runs and what tests run (on port 0), so what is tested is
+//! what ships.
+
+use crate::auth::AuthState;
+use crate::config::Config;
+use crate::error::{ApiError, ErrorCode};
+use crate::http::{self, ServiceName};
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, middleware, web};
+use hub_bus::{Bus, Handler};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sqlx::PgPool;
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_scalar::Servable;
+
+/// Largest JSON body the API accepts.
+pub const JSON_LIMIT: usize = 1024 * 1024;
+
+/// What a service's routes and handlers get to work with.
+#[derive(Clone)]
+pub struct Context {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The hub database pool.
+    pub pool: PgPool,
+    /// The bus connection.
+    pub bus: Arc<Bus>,
+    /// Cancelled when the service shuts down.
+    pub shutdown: CancellationToken,
+    /// The service's name.
+    pub service: &'static str,
+}
+
+/// Registers a service's routes.
+pub type Configure = Arc<dyn Fn(&Context, &mut web::ServiceConfig) + Send + Sync>;
+
+/// A background task of a service, started after the database is ready.
+pub type Task = Box<dyn FnOnce(Context) -> futures::future::BoxFuture<'static, ()> + Send>;
+
+/// Start-up work that must finish before the service takes requests (e.g.
+/// loading the provider catalog); an error stops the start.
+pub type Init =
+    Box<dyn FnOnce(Context) -> futures::future::BoxFuture<'static, Result<(), String>> + Send>;
+
+/// The description of one service binary.
+pub struct Service {
+    /// `integration-manager`, `integration-sync` or `webhook-dispatcher`.
+    pub name: &'static str,
+    /// Its OpenAPI document (service routes only; the platform adds its own).
+    pub openapi: utoipa::openapi::OpenApi,
+    /// Its routes.
+    pub configure: Configure,
+    /// What it does with the events on its queue, if it consumes any.
+    pub handler: Option<Arc<dyn Handler>>,
+    /// Its own background loops.
+    pub tasks: Vec<Task>,
+    /// Its start-up steps, run after migrations and before listening.
+    pub init: Vec<Init>,
+}
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A start-up step of the service failed.
+    #[error("start-up failed: {0}")]
+    Init(String),
+    /// Postgres was unreachable for the whole start-up timeout, or migrating failed.
+    #[error("database not ready: {0}; check DATABASE_URL and that Postgres is running")]
+    Database(#[from] hub_storage::StorageError),
+    /// The port could not be bound.
+    #[error("cannot listen on {addr}: {source}; is another process using the port? set PORT")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A built service: listening, with its background tasks running.
+pub struct ServiceApp {
+    server: Server,
+    port: u16,
+    ctx: Context,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets(&[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
+            .expect("valid buckets");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (several services in one
+        // test process); then ours only renders what it has.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+impl ServiceApp {
+    /// Connects, migrates (unless `HUB_MIGRATE_ON_START=false`), starts the
+    /// outbox relay, the consumer and the service's tasks, and binds the port.
+    pub async fn build(service: Service, config: Config) -> Result<Self, StartupError> {
+        config.encryption_keys()?;
+        let config = Arc::new(config);
+        let pool = hub_storage::pool(
+            &config.database_url,
+            &hub_storage::PoolSettings {
+                max_connections: config.hub_database_max_connections,
+                acquire_timeout: Duration::from_secs(5),
+            },
+        )?;
+        // Bind first: a taken port fails fast, before anything is started.
+        let addr = format!("{}:{}", config.hub_host, config.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: addr.clone(),
+                source,
+            })?
+            .port();
+        wait_for_database(&pool, &config).await?;
+        let bus = Bus::new(service.name, config.bus());
+        let shutdown = CancellationToken::new();
+        let ctx = Context {
+            config: config.clone(),
+            pool: pool.clone(),
+            bus: bus.clone(),
+            shutdown: shutdown.clone(),
+            service: service.name,
+        };
+        prometheus();
+        for step in service.init {
+            step(ctx.clone()).await.map_err(StartupError::Init)?;
+        }
+
+        let mut tasks = vec![tokio::spawn(hub_bus::relay::run(
+            bus.clone(),
+            pool.clone(),
+            hub_bus::relay::RelayConfig::default(),
+            shutdown.clone(),
+        ))];
+        if let Some(handler) = service.handler.clone() {
+            tasks.push(tokio::spawn(hub_bus::consumer::run(
+                bus.clone(),
+                pool.clone(),
+                service.name.to_owned(),
+                handler,
+                shutdown.clone(),
+            )));
+        }
+        for task in service.tasks {
+            tasks.push(tokio::spawn(task(ctx.clone())));
+        }
+
+        let doc = Arc::new(document(service.name, service.openapi));
+        let auth = web::Data::new(AuthState::new(
+            pool.clone(),
+            config.hub_admin_token.as_deref(),
+        ));
+        let configure = service.configure.clone();
+        let app_ctx = ctx.clone();
+        let name = service.name;
+        let mut server = HttpServer::new(move || {
+            let doc_json = doc.clone();
+            App::new()
+                .app_data(web::Data::new(app_ctx.clone()))
+                .app_data(auth.clone())
+                .app_data(web::Data::new(ServiceName(name)))
+                .app_data(http::json_config(JSON_LIMIT))
+                .app_data(http::path_config())
+                .app_data(http::query_config())
+                .wrap(middleware::from_fn(http::observe))
+                .wrap(middleware::Compress::default())
+                .route("/health", web::get().to(health))
+                .route("/ready", web::get().to(ready))
+                .route("/metrics", web::get().to(metrics_text))
+                .route(
+                    "/openapi.json",
+                    web::get().to(move || {
+                        let d = doc_json.clone();
+                        async move { HttpResponse::Ok().json(&*d) }
+                    }),
+                )
+                .service(utoipa_scalar::Scalar::with_url("/docs", (*doc).clone()))
+                .configure(|cfg| configure(&app_ctx, cfg))
+                .default_service(web::to(http::route_not_found))
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?
+        .disable_signals()
+        .shutdown_timeout(config.hub_shutdown_timeout_seconds);
+        if config.hub_http_workers > 0 {
+            server = server.workers(config.hub_http_workers);
+        }
+        let server = server.run();
+        tracing::info!(service = name, port, "listening");
+        Ok(Self {
+            server,
+            port,
+            ctx,
+            tasks,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cancel this to shut the service down gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.ctx.shutdown.clone()
+    }
+
+    /// Serves until SIGTERM, Ctrl-C or the shutdown token; then stops taking
+    /// requests, lets in-flight requests and background work finish within
+    /// `HUB_SHUTDOWN_TIMEOUT_SECONDS`, and closes connections.
+    pub async fn run(self) -> std::io::Result<()> {
+        let Self {
+            server, ctx, tasks, ..
+        } = self;
+        let handle = server.handle();
+        let token = ctx.shutdown.clone();
+        let signals = tokio::spawn(wait_for_signal(token.clone()));
+        let mut server = tokio::spawn(server);
+        let result = tokio::select! {
+            _ = token.cancelled() => {
+                tracing::info!(service = ctx.service, "shutting down: no new work; finishing in-flight work");
+                handle.stop(true).await;
+                server.await.unwrap_or(Ok(()))
+            }
+            r = &mut server => {
+                token.cancel();
+                r.unwrap_or(Ok(()))
+            }
+        };
+        signals.abort();
+        tracing::debug!("HTTP server stopped; waiting for background work");
+        let deadline = Duration::from_secs(ctx.config.hub_shutdown_timeout_seconds);
+        if tokio::time::timeout(deadline, futures::future::join_all(tasks))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                service = ctx.service,
+                "background work did not finish within the shutdown deadline; unfinished work stays queued for another replica"
+            );
+        }
+        tracing::debug!("closing the RabbitMQ connection");
+        ctx.bus.close().await;
+        tracing::debug!("closing the database pool");
+        ctx.pool.close().await;
+        tracing::info!(service = ctx.service, "stopped");
+        result
+    }
+}
+
+async fn wait_for_signal(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    token.cancel();
+}
+
+async fn wait_for_database(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<(), hub_storage::StorageError> {
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(config.hub_startup_timeout_seconds);
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let attempt = async {
+            if config.hub_migrate_on_start {
+                hub_storage::migrate(pool).await
+            } else {
+                hub_storage::ping(pool).await
+            }
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "waiting for Postgres");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "The process is alive")))]
+async fn health(ctx: web::Data<Context>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "status": "ok",
+        "service": ctx.service,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// Readiness: Postgres and RabbitMQ reachable.
+#[utoipa::path(get, path = "/ready", tag = "operations", responses(
+    (status = 200, description = "Postgres and RabbitMQ are reachable"),
+    (status = 503, description = "A dependency is unreachable; the body names it", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+async fn ready(ctx: web::Data<Context>) -> Result<HttpResponse, ApiError> {
+    let limit = Duration::from_secs(2);
+    let (db, bus) = tokio::join!(
+        tokio::time::timeout(limit, hub_storage::ping(&ctx.pool)),
+        tokio::time::timeout(limit, ctx.bus.ping()),
+    );
+    let describe = |r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some("no answer within 2 s".to_owned()),
+    };
+    let db = describe(db.map(|r| r.map_err(|e| e.to_string())));
+    let bus = describe(bus.map(|r| r.map_err(|e| e.to_string())));
+    let checks = serde_json::json!({
+        "postgres": db.as_deref().map_or("ok".to_owned(), |e| format!("unavailable: {e}")),
+        "rabbitmq": bus.as_deref().map_or("ok".to_owned(), |e| format!("unavailable: {e}")),
+    });
+    let failing: Vec<&str> = [("postgres", &db), ("rabbitmq", &bus)]
+        .into_iter()
+        .filter_map(|(n, e)| e.as_ref().map(|_| n))
+        .collect();
+    if failing.is_empty() {
+        Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "checks": checks })))
+    } else {
+        Err(ApiError::new(
+            ErrorCode::DependencyUnavailable,
+            format!("not ready: {} unreachable", failing.join(" and ")),
+        )
+        .with_extension("checks", checks))
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics_text(ctx: web::Data<Context>) -> HttpResponse {
+    if let Ok(Ok((n, age))) = tokio::time::timeout(
+        Duration::from_secs(1),
+        hub_storage::outbox::backlog(&ctx.pool),
+    )
+    .await
+    {
+        metrics::gauge!("hub_outbox_backlog").set(n as f64);
+        metrics::gauge!("hub_outbox_oldest_age_seconds").set(age);
+    }
+    let handle = prometheus();
+    handle.run_upkeep();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(health, ready, metrics_text),
+    components(schemas(crate::error::Problem, crate::error::ProblemField))
+)]
+struct PlatformDoc;
+
+/// The full OpenAPI document of a service: its routes, the platform routes,
+/// the security schemes and the error-code table.
+pub fn document(name: &str, service: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut doc = service.merge_from(PlatformDoc::openapi());
+    doc.info.title = name.to_owned();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.info.description = Some(format!(
+        "Part of Integration Hub. Tenant routes under `/api/v1` take `Authorization: Bearer <api key>` and `X-Tenant-ID: <tenant uuid>`; admin routes take `Authorization: Bearer <HUB_ADMIN_TOKEN>`. Errors are `application/problem+json` with a stable `code`:\n\n{}",
+        crate::error::codes_markdown()
+    ));
+    doc.info.license = None;
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "api_key",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("A tenant API key"))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "tenant",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "X-Tenant-ID",
+            "The tenant's UUID",
+        ))),
+    );
+    components.add_security_scheme(
+        "admin_token",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("HUB_ADMIN_TOKEN"))
+                .build(),
+        ),
+    );
+    doc
+}
+
+/// The whole `main` of a service binary: `<binary> openapi` prints the OpenAPI
+/// document; otherwise load config (exit 2 naming the bad key), install
+/// telemetry, build, and serve until SIGTERM/Ctrl-C.
+pub async fn main(default_port: u16, make: fn() -> Service) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let service = make();
+    if std::env::args().nth(1).as_deref() == Some("openapi") {
+        let doc = document(service.name, service.openapi);
+        println!("{}", doc.to_pretty_json().expect("OpenAPI serializes"));
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::load(default_port) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", service.name);
+            return ExitCode::from(2);
+        }
+    };
+    let _telemetry = crate::telemetry::init(service.name, &config);
+    tracing::info!(service = service.name, config = ?config, "starting");
+    let name = service.name;
+    let app = match ServiceApp::build(service, config).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start");
+            eprintln!("{name}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

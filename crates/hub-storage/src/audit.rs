@@ -1,0 +1,82 @@
+//! The audit trail: every tenant event seen on the bus.
+
+use crate::{Result, Tx};
+use chrono::{DateTime, Utc};
+use hub_domain::{Envelope, TenantId};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+/// One audit entry.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    /// Entry id (time-ordered).
+    pub id: Uuid,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// The event's type.
+    pub event_type: String,
+    /// The producing service or system.
+    pub source: String,
+    /// Correlation id, if any.
+    pub correlation_id: Option<String>,
+    /// When the event happened.
+    pub occurred_at: DateTime<Utc>,
+    /// The event payload.
+    pub data: serde_json::Value,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Records an event for its tenant (once per event id).
+pub async fn record(tx: &mut Tx<'_>, tenant: TenantId, e: &Envelope) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, event_id) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(tenant.0)
+    .bind(e.id.0)
+    .bind(e.event_type.as_str())
+    .bind(&e.source)
+    .bind(&e.correlationid)
+    .bind(e.time)
+    .bind(&e.data)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A page of a tenant's audit trail, newest first.
+pub async fn list(
+    pool: &PgPool,
+    tenant: TenantId,
+    event_type: Option<&str>,
+    before: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>> {
+    let rows = sqlx::query(
+        "SELECT id, event_id, event_type, source, correlation_id, occurred_at, data, recorded_at
+         FROM audit_log
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR event_type = $2) AND ($3::uuid IS NULL OR id < $3)
+         ORDER BY id DESC LIMIT $4",
+    )
+    .bind(tenant.0)
+    .bind(event_type)
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditEntry {
+            id: r.get("id"),
+            event_id: r.get("event_id"),
+            event_type: r.get("event_type"),
+            source: r.get("source"),
+            correlation_id: r.get("correlation_id"),
+            occurred_at: r.get("occurred_at"),
+            data: r.get("data"),
+            recorded_at: r.get("recorded_at"),
+        })
+        .collect())
+}

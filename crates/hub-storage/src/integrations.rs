@@ -1,0 +1,489 @@
+//! Tenant integrations (`integrations`) and their call log (`api_request_logs`).
+//!
+//! Queries splice in only the constant column list; every value is bound.
+
+use crate::{Result, Tx};
+use chrono::{DateTime, Utc};
+use hub_domain::TenantId;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+/// An integration as stored (credentials stay sealed).
+#[derive(Debug, Clone)]
+pub struct Integration {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub tenant_id: Uuid,
+    /// Provider row.
+    pub provider_id: Uuid,
+    /// Provider code (joined).
+    pub provider_code: String,
+    /// Provider category (joined).
+    pub category: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Provider-specific config (no secrets).
+    pub config: serde_json::Value,
+    /// PRODUCTION, SANDBOX, TEST.
+    pub environment: String,
+    /// Auth type.
+    pub auth_type: String,
+    /// Sealed API key.
+    pub api_key_encrypted: Option<String>,
+    /// `{"sealed": "..."}` holding the OAuth tokens.
+    pub oauth_tokens: Option<serde_json::Value>,
+    /// When the access token expires.
+    pub oauth_expires_at: Option<DateTime<Utc>>,
+    /// Sealed basic credentials.
+    pub basic_auth_encrypted: Option<String>,
+    /// Which credentials are set, with their last four characters.
+    pub credentials_hint: serde_json::Value,
+    /// ACTIVE, PAUSED, ERROR, PENDING_AUTH.
+    pub status: String,
+    /// Last good call.
+    pub last_successful_call: Option<DateTime<Utc>>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Last error time.
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Errors since the last success.
+    pub error_count: i32,
+    /// Enabled.
+    pub is_enabled: bool,
+    /// Retry provider calls.
+    pub retry_enabled: bool,
+    /// Retries.
+    pub max_retries: i32,
+    /// Call timeout.
+    pub timeout_seconds: i32,
+    /// REALTIME, HOURLY, DAILY, MANUAL.
+    pub sync_frequency: Option<String>,
+    /// Last sync.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// Next sync.
+    pub next_sync_at: Option<DateTime<Utc>>,
+    /// Migration support.
+    pub external_id: Option<String>,
+    /// Migration support.
+    pub source_system: Option<String>,
+    /// Free-form fields.
+    pub custom_fields: serde_json::Value,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Updated.
+    pub updated_at: DateTime<Utc>,
+    /// API key that created it.
+    pub created_by_key: Option<Uuid>,
+    /// API key that last changed it.
+    pub updated_by_key: Option<Uuid>,
+}
+
+const COLUMNS: &str = "i.id, i.tenant_id, i.provider_id, p.code AS provider_code, p.category, i.name, i.description,
+    i.config, i.environment, i.auth_type, i.api_key_encrypted, i.oauth_tokens, i.oauth_expires_at,
+    i.basic_auth_encrypted, i.credentials_hint, i.status, i.last_successful_call, i.last_error, i.last_error_at,
+    i.error_count, i.is_enabled, i.retry_enabled, i.max_retries, i.timeout_seconds, i.sync_frequency,
+    i.last_sync_at, i.next_sync_at, i.external_id, i.source_system, i.custom_fields, i.created_at, i.updated_at,
+    i.created_by_key, i.updated_by_key";
+
+fn from_row(r: &sqlx::postgres::PgRow) -> Integration {
+    Integration {
+        id: r.get("id"),
+        tenant_id: r.get("tenant_id"),
+        provider_id: r.get("provider_id"),
+        provider_code: r.get("provider_code"),
+        category: r.get("category"),
+        name: r.get("name"),
+        description: r.get("description"),
+        config: r.get("config"),
+        environment: r
+            .get::<Option<String>, _>("environment")
+            .unwrap_or_default(),
+        auth_type: r.get("auth_type"),
+        api_key_encrypted: r.get("api_key_encrypted"),
+        oauth_tokens: r.get("oauth_tokens"),
+        oauth_expires_at: r.get("oauth_expires_at"),
+        basic_auth_encrypted: r.get("basic_auth_encrypted"),
+        credentials_hint: r.get("credentials_hint"),
+        status: r.get::<Option<String>, _>("status").unwrap_or_default(),
+        last_successful_call: r.get("last_successful_call"),
+        last_error: r.get("last_error"),
+        last_error_at: r.get("last_error_at"),
+        error_count: r.get::<Option<i32>, _>("error_count").unwrap_or(0),
+        is_enabled: r.get::<Option<bool>, _>("is_enabled").unwrap_or(true),
+        retry_enabled: r.get::<Option<bool>, _>("retry_enabled").unwrap_or(true),
+        max_retries: r.get::<Option<i32>, _>("max_retries").unwrap_or(3),
+        timeout_seconds: r.get::<Option<i32>, _>("timeout_seconds").unwrap_or(30),
+        sync_frequency: r.get("sync_frequency"),
+        last_sync_at: r.get("last_sync_at"),
+        next_sync_at: r.get("next_sync_at"),
+        external_id: r.get("external_id"),
+        source_system: r.get("source_system"),
+        custom_fields: r
+            .get::<Option<serde_json::Value>, _>("custom_fields")
+            .unwrap_or_default(),
+        created_at: r
+            .get::<Option<DateTime<Utc>>, _>("created_at")
+            .unwrap_or_default(),
+        updated_at: r
+            .get::<Option<DateTime<Utc>>, _>("updated_at")
+            .unwrap_or_default(),
+        created_by_key: r.get("created_by_key"),
+        updated_by_key: r.get("updated_by_key"),
+    }
+}
+
+/// Inserts `i` (its `id`, `tenant_id` and every field as given). A second live
+/// integration for the same (tenant, provider, environment) is a
+/// [`crate::StorageError::Conflict`] on `integrations_live_environment`.
+pub async fn insert(tx: &mut Tx<'_>, i: &Integration) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO integrations (id, tenant_id, provider_id, name, description, config, environment, auth_type,
+             api_key_encrypted, oauth_tokens, oauth_expires_at, basic_auth_encrypted, credentials_hint, status,
+             is_enabled, retry_enabled, max_retries, timeout_seconds, sync_frequency, external_id, source_system,
+             custom_fields, created_by_key, updated_by_key)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$23)",
+    )
+    .bind(i.id)
+    .bind(i.tenant_id)
+    .bind(i.provider_id)
+    .bind(&i.name)
+    .bind(&i.description)
+    .bind(&i.config)
+    .bind(&i.environment)
+    .bind(&i.auth_type)
+    .bind(&i.api_key_encrypted)
+    .bind(&i.oauth_tokens)
+    .bind(i.oauth_expires_at)
+    .bind(&i.basic_auth_encrypted)
+    .bind(&i.credentials_hint)
+    .bind(&i.status)
+    .bind(i.is_enabled)
+    .bind(i.retry_enabled)
+    .bind(i.max_retries)
+    .bind(i.timeout_seconds)
+    .bind(&i.sync_frequency)
+    .bind(&i.external_id)
+    .bind(&i.source_system)
+    .bind(&i.custom_fields)
+    .bind(i.created_by_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes every mutable field of `i` back (after [`get_for_update`]).
+pub async fn update(tx: &mut Tx<'_>, i: &Integration) -> Result<()> {
+    sqlx::query(
+        "UPDATE integrations SET name = $3, description = $4, config = $5, api_key_encrypted = $6,
+             oauth_tokens = $7, oauth_expires_at = $8, basic_auth_encrypted = $9, credentials_hint = $10,
+             status = $11, is_enabled = $12, retry_enabled = $13, max_retries = $14, timeout_seconds = $15,
+             sync_frequency = $16, external_id = $17, source_system = $18, custom_fields = $19,
+             last_successful_call = $20, last_error = $21, last_error_at = $22, error_count = $23,
+             updated_by_key = $24, updated_at = NOW()
+         WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+    )
+    .bind(i.tenant_id)
+    .bind(i.id)
+    .bind(&i.name)
+    .bind(&i.description)
+    .bind(&i.config)
+    .bind(&i.api_key_encrypted)
+    .bind(&i.oauth_tokens)
+    .bind(i.oauth_expires_at)
+    .bind(&i.basic_auth_encrypted)
+    .bind(&i.credentials_hint)
+    .bind(&i.status)
+    .bind(i.is_enabled)
+    .bind(i.retry_enabled)
+    .bind(i.max_retries)
+    .bind(i.timeout_seconds)
+    .bind(&i.sync_frequency)
+    .bind(&i.external_id)
+    .bind(&i.source_system)
+    .bind(&i.custom_fields)
+    .bind(i.last_successful_call)
+    .bind(&i.last_error)
+    .bind(i.last_error_at)
+    .bind(i.error_count)
+    .bind(i.updated_by_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A live integration of `tenant`.
+pub async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<Integration>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM integrations i JOIN integration_providers p ON p.id = i.provider_id
+         WHERE i.tenant_id = $1 AND i.id = $2 AND i.deleted_at IS NULL"
+    )))
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// A live integration of `tenant`, locked until `tx` ends.
+pub async fn get_for_update(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<Integration>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM integrations i JOIN integration_providers p ON p.id = i.provider_id
+         WHERE i.tenant_id = $1 AND i.id = $2 AND i.deleted_at IS NULL FOR UPDATE OF i"
+    )))
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// List filters.
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    /// Status.
+    pub status: Option<&'a str>,
+    /// Provider code.
+    pub provider: Option<&'a str>,
+    /// Provider category.
+    pub category: Option<&'a str>,
+    /// Environment.
+    pub environment: Option<&'a str>,
+}
+
+/// A page of `tenant`'s live integrations, oldest first.
+pub async fn list(
+    pool: &PgPool,
+    tenant: TenantId,
+    f: &Filter<'_>,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Integration>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM integrations i JOIN integration_providers p ON p.id = i.provider_id
+         WHERE i.tenant_id = $1 AND i.deleted_at IS NULL
+           AND ($2::text IS NULL OR i.status = $2)
+           AND ($3::text IS NULL OR upper(p.code) = upper($3))
+           AND ($4::text IS NULL OR p.category = $4)
+           AND ($5::text IS NULL OR i.environment = $5)
+           AND ($6::uuid IS NULL OR i.id > $6)
+         ORDER BY i.id LIMIT $7"
+    )))
+    .bind(tenant.0)
+    .bind(f.status)
+    .bind(f.provider)
+    .bind(f.category)
+    .bind(f.environment)
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// Soft-deletes a live integration; `false` when `tenant` has no such one.
+pub async fn delete(tx: &mut Tx<'_>, tenant: TenantId, id: Uuid, by_key: Uuid) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE integrations SET deleted_at = NOW(), is_enabled = false, updated_by_key = $3, updated_at = NOW()
+         WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .bind(by_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The sealed secrets of one integration, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedSecrets {
+    /// `api_key_encrypted`.
+    pub api_key: Option<String>,
+    /// `oauth_tokens` (`{"sealed": …}`).
+    pub oauth: Option<serde_json::Value>,
+    /// `basic_auth_encrypted`.
+    pub basic: Option<String>,
+}
+
+/// Every integration with a sealed secret, a page at a time (for key rotation).
+pub async fn with_secrets(
+    pool: &PgPool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<(Uuid, SealedSecrets)>> {
+    let rows = sqlx::query(
+        "SELECT id, api_key_encrypted, oauth_tokens, basic_auth_encrypted FROM integrations
+         WHERE ($1::uuid IS NULL OR id > $1)
+           AND (api_key_encrypted IS NOT NULL OR oauth_tokens IS NOT NULL OR basic_auth_encrypted IS NOT NULL)
+         ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let secrets = SealedSecrets {
+                api_key: r.get("api_key_encrypted"),
+                oauth: r.get("oauth_tokens"),
+                basic: r.get("basic_auth_encrypted"),
+            };
+            (r.get("id"), secrets)
+        })
+        .collect())
+}
+
+/// Replaces the sealed secrets of one integration, only if they are still
+/// `old` (so a concurrent credential change is never overwritten).
+pub async fn reseal(
+    pool: &PgPool,
+    id: Uuid,
+    old: &SealedSecrets,
+    new: &SealedSecrets,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE integrations SET api_key_encrypted = $5, oauth_tokens = $6, basic_auth_encrypted = $7
+         WHERE id = $1 AND api_key_encrypted IS NOT DISTINCT FROM $2
+           AND oauth_tokens IS NOT DISTINCT FROM $3 AND basic_auth_encrypted IS NOT DISTINCT FROM $4",
+    )
+    .bind(id)
+    .bind(&old.api_key)
+    .bind(&old.oauth)
+    .bind(&old.basic)
+    .bind(&new.api_key)
+    .bind(&new.oauth)
+    .bind(&new.basic)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// One outbound or inbound call, for `api_request_logs`.
+#[derive(Debug, Clone)]
+pub struct CallLog {
+    /// Tenant.
+    pub tenant_id: Uuid,
+    /// Integration.
+    pub integration_id: Uuid,
+    /// INBOUND or OUTBOUND.
+    pub direction: &'static str,
+    /// HTTP method.
+    pub method: String,
+    /// Full URL (no credentials).
+    pub url: String,
+    /// Path.
+    pub path: String,
+    /// Request headers, redacted.
+    pub headers: serde_json::Value,
+    /// Response status.
+    pub response_status: Option<i32>,
+    /// Response body (kept per LOG_RESPONSE_BODIES).
+    pub response_body: Option<String>,
+    /// Latency.
+    pub response_time_ms: i32,
+    /// SUCCESS, CLIENT_ERROR, SERVER_ERROR, TIMEOUT.
+    pub status: &'static str,
+    /// Error text.
+    pub error_message: Option<String>,
+    /// Correlation id.
+    pub correlation_id: Option<String>,
+}
+
+/// Records a call.
+pub async fn log_call(pool: &PgPool, c: &CallLog) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO api_request_logs (id, tenant_id, integration_id, direction, method, url, path, headers,
+             response_status, response_body, response_time_ms, status, error_message, correlation_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(c.tenant_id)
+    .bind(c.integration_id)
+    .bind(c.direction)
+    .bind(&c.method)
+    .bind(&c.url)
+    .bind(&c.path)
+    .bind(&c.headers)
+    .bind(c.response_status)
+    .bind(&c.response_body)
+    .bind(c.response_time_ms)
+    .bind(c.status)
+    .bind(&c.error_message)
+    .bind(&c.correlation_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Calls, errors and latency percentiles of one hour.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HourStats {
+    /// Start of the hour.
+    pub hour: DateTime<Utc>,
+    /// Calls.
+    pub calls: i64,
+    /// Calls that did not succeed.
+    pub errors: i64,
+    /// Median latency (ms).
+    pub p50_ms: Option<f64>,
+    /// 95th percentile latency (ms).
+    pub p95_ms: Option<f64>,
+}
+
+/// Per-hour statistics of an integration's calls over the last 24 hours.
+pub async fn hourly_stats(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Vec<HourStats>> {
+    let rows = sqlx::query(
+        "SELECT date_trunc('hour', created_at) AS hour, COUNT(*) AS calls,
+                COUNT(*) FILTER (WHERE status <> 'SUCCESS') AS errors,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY response_time_ms) AS p50,
+                percentile_cont(0.95) WITHIN GROUP (ORDER BY response_time_ms) AS p95
+         FROM api_request_logs
+         WHERE tenant_id = $1 AND integration_id = $2 AND created_at > NOW() - INTERVAL '24 hours'
+         GROUP BY 1 ORDER BY 1",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| HourStats {
+            hour: r.get("hour"),
+            calls: r.get("calls"),
+            errors: r.get("errors"),
+            p50_ms: r.get("p50"),
+            p95_ms: r.get("p95"),
+        })
+        .collect())
+}
+
+/// Outbound calls of an integration in the current hour (rate-limit usage).
+pub async fn calls_this_hour(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_request_logs WHERE tenant_id = $1 AND integration_id = $2
+           AND direction = 'OUTBOUND' AND created_at >= date_trunc('hour', NOW())",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// The breaker state of an integration, if one was recorded.
+pub async fn circuit_state(pool: &PgPool, id: Uuid) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT state FROM circuit_breaker_state WHERE integration_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .flatten(),
+    )
+}

@@ -1,0 +1,132 @@
+//! Postgres access for the Integration Hub.
+//!
+//! This is the only crate that contains SQL. Rows are mapped to domain types
+//! here, in one place per aggregate; domain types never derive sqlx traits.
+//! Every tenant-owned query takes a [`TenantId`](hub_domain::TenantId) and
+//! filters by it.
+
+pub mod audit;
+pub mod events;
+pub mod integrations;
+pub mod outbox;
+pub mod processed;
+pub mod providers;
+pub mod tenants;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use sqlx::PgPool as Pool;
+/// A transaction on the hub database.
+pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
+
+/// The migrations of `migrations/`, embedded in every binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A unique constraint was violated (the constraint name is kept so
+    /// callers can say which field clashed).
+    #[error("conflict on {constraint}")]
+    Conflict {
+        /// The violated constraint.
+        constraint: String,
+    },
+    /// A referenced row does not exist (foreign key violation).
+    #[error("referenced row missing ({constraint})")]
+    MissingReference {
+        /// The violated constraint.
+        constraint: String,
+    },
+    /// The database could not be reached or the connection broke: worth retrying.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+}
+
+impl StorageError {
+    /// Whether retrying later may succeed (the database was unreachable).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) => {
+                let constraint = db.constraint().unwrap_or_default().to_owned();
+                match db.code().as_deref() {
+                    Some("23505") => StorageError::Conflict { constraint },
+                    Some("23503") => StorageError::MissingReference { constraint },
+                    // admin_shutdown, cannot_connect_now, too_many_connections
+                    Some("57P01" | "57P02" | "57P03" | "53300") => StorageError::Unavailable(e),
+                    _ => StorageError::Other(e),
+                }
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => StorageError::Unavailable(e),
+            _ => StorageError::Other(e),
+        }
+    }
+}
+
+/// Result of the storage layer.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Maximum connections of this process.
+    pub max_connections: u32,
+    /// How long a caller waits for a connection before giving up.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A lazily connecting pool: building it never fails because Postgres is down,
+/// so a service can start, report not-ready, and recover by itself.
+pub fn pool(database_url: &str, settings: &PoolSettings) -> Result<PgPool> {
+    let options = PgConnectOptions::from_str(database_url)
+        .map_err(StorageError::Other)?
+        .application_name("integration-hub");
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .acquire_timeout(settings.acquire_timeout)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .connect_lazy_with(options))
+}
+
+/// Applies pending migrations. Safe when several replicas start at once: the
+/// migrator holds a Postgres advisory lock while it runs.
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Checks that the database answers (for `/ready`).
+pub async fn ping(pool: &PgPool) -> Result<()> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Talking to the bus as an outside producer or operator would.
+
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+    ExchangeDeleteOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+/// A connection to the test broker.
+pub struct Amqp {
+    conn: Connection,
+    /// A channel with publisher confirms.
+    pub channel: Channel,
+}
+
+impl Amqp {
+    /// Connects to `HUB_TEST_RABBITMQ_URL`.
+    pub async fn connect() -> Self {
+        let conn = Connection::connect(&crate::rabbitmq_url(), ConnectionProperties::default())
+            .await
+            .expect("cannot reach RabbitMQ for tests: start it (cargo xtask up does) or set HUB_TEST_RABBITMQ_URL");
+        let channel = conn.create_channel().await.expect("channel");
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirms");
+        Self { conn, channel }
+    }
+
+    /// Publishes raw bytes to `exchange` with `routing_key`, confirmed.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        message_id: Option<&str>,
+    ) {
+        let mut props = BasicProperties::default().with_delivery_mode(2);
+        if let Some(id) = message_id {
+            props = props.with_message_id(id.into());
+        }
+        self.channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+    }
+
+    /// Takes one message off `queue` (acknowledged), if there is one.
+    pub async fn get(&self, queue: &str) -> Option<(Vec<u8>, FieldTable)> {
+        let msg = self
+            .channel
+            .basic_get(queue.into(), BasicGetOptions::default())
+            .await
+            .ok()??;
+        msg.delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .expect("ack");
+        let headers = msg
+            .delivery
+            .properties
+            .headers()
+            .clone()
+            .unwrap_or_default();
+        Some((msg.delivery.data, headers))
+    }
+
+    /// Deletes a prefix's exchanges and queues for `services` (cleanup).
+    pub async fn delete_prefix(&self, prefix: &str, services: &[&str]) {
+        let ch = match self.conn.create_channel().await {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+        for s in services {
+            for q in [
+                format!("{prefix}{s}.events"),
+                format!("{prefix}{s}.events.retry"),
+                format!("{prefix}{s}.events.dlq"),
+            ] {
+                let _ = ch
+                    .queue_delete(q.into(), QueueDeleteOptions::default())
+                    .await;
+            }
+        }
+        for x in [format!("{prefix}hub.events"), format!("{prefix}hub.dlx")] {
+            let _ = ch
+                .exchange_delete(x.into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+    }
+}
+
+/// An integer header, as the consumer writes it.
+pub fn int_header(headers: &FieldTable, name: &str) -> Option<i64> {
+    match headers.inner().get(name)? {
+        AMQPValue::LongLongInt(n) => Some(*n),
+        AMQPValue::LongInt(n) => Some(i64::from(*n)),
+        _ => None,
+    }
+}
+
+/// A text header.
+pub fn str_header(headers: &FieldTable, name: &str) -> Option<String> {
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+impl Amqp {
+    /// Waits until `queue` exists (a service declares its queue when its
+    /// consumer starts; publishing before that would find no binding).
+    pub async fn wait_for_queue(&self, queue: &str) {
+        let q = queue.to_owned();
+        crate::eventually(20, &format!("queue {queue} declared"), || {
+            let q = q.clone();
+            async move {
+                let ch = self.conn.create_channel().await.ok()?;
+                let opts = lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                };
+                let res = ch
+                    .queue_declare(q.as_str().into(), opts, FieldTable::default())
+                    .await
+                    .ok();
+                let _ = ch.close(200, "ok".into()).await;
+                res.map(|_| ())
+            }
+        })
+        .await;
+    }
+}

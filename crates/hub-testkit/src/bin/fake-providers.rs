@@ -1,0 +1,112 @@
+//! `fake-providers`: the five fake providers of [`hub_testkit::fakes`] on fixed
+//! loopback ports, for an offline demo (`cargo xtask up` starts it).
+//!
+//! Ports count up from `FAKE_PROVIDERS_BASE_PORT` (default 3901):
+//!
+//! | offset | port (default) | provider   | base URL                             |
+//! |--------|----------------|------------|--------------------------------------|
+//! | +0     | 3901           | HUBSPOT    | `http://127.0.0.1:3901`              |
+//! | +1     | 3902           | QUICKBOOKS | `http://127.0.0.1:3902`              |
+//! | +2     | 3903           | XERO       | `http://127.0.0.1:3903/api.xro/2.0`  |
+//! | +3     | 3904           | SAMSARA    | `http://127.0.0.1:3904`              |
+//! | +4     | 3905           | NEWSAPI    | `http://127.0.0.1:3905/v2`           |
+//!
+//! Every fake accepts the token (API key for NewsAPI) `fake-valid-token`. One
+//! line per fake goes to stdout once all listen, e.g.
+//! `NEWSAPI http://127.0.0.1:3905/v2 token=fake-valid-token` (QuickBooks and
+//! Xero add the realm and tenant id their config needs). Runs until SIGTERM or
+//! Ctrl-C, then exits 0; exits 1 when a port cannot be bound, 2 on bad usage.
+
+use std::process::ExitCode;
+
+use hub_testkit::fakes::{DEFAULT_TOKEN, FakeProvider, Kind};
+
+/// Default first port (`FAKE_PROVIDERS_BASE_PORT`).
+const DEFAULT_BASE_PORT: u16 = 3901;
+
+/// The fixed offset of each fake from the base port (`xtask up` relies on
+/// NewsAPI being at +4).
+fn offset(kind: Kind) -> u16 {
+    match kind {
+        Kind::HubSpot => 0,
+        Kind::QuickBooks => 1,
+        Kind::Xero => 2,
+        Kind::Samsara => 3,
+        Kind::NewsApi => 4,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if std::env::args().len() > 1 {
+        eprintln!(
+            "usage: fake-providers\n\n\
+             Serves fake HubSpot, QuickBooks, Xero, Samsara and NewsAPI on 127.0.0.1, ports\n\
+             FAKE_PROVIDERS_BASE_PORT (default {DEFAULT_BASE_PORT}) to +4, until SIGTERM or Ctrl-C."
+        );
+        return ExitCode::from(2);
+    }
+    let base = match std::env::var("FAKE_PROVIDERS_BASE_PORT") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u16>() {
+            Ok(port) if port > 0 && port <= u16::MAX - 4 => port,
+            _ => {
+                eprintln!(
+                    "fake-providers: FAKE_PROVIDERS_BASE_PORT must be a port from 1 to {}, not {v:?}",
+                    u16::MAX - 4
+                );
+                return ExitCode::from(2);
+            }
+        },
+        _ => DEFAULT_BASE_PORT,
+    };
+
+    // Signal handlers first, so a signal during start-up is not fatal.
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fake-providers: cannot listen for SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let mut fakes = Vec::with_capacity(Kind::ALL.len());
+    for kind in Kind::ALL {
+        let addr = format!("127.0.0.1:{}", base + offset(kind));
+        match FakeProvider::start_on(kind, &addr).await {
+            Ok(fake) => fakes.push(fake),
+            Err(e) => {
+                eprintln!(
+                    "fake-providers: cannot listen on {addr} for {}: {e}",
+                    kind.code()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    for fake in &fakes {
+        let mut line = format!(
+            "{} {} token={DEFAULT_TOKEN}",
+            fake.kind().code(),
+            fake.base_url()
+        );
+        if let Some(config) = fake.config().as_object() {
+            for (key, value) in config.iter().filter(|(k, _)| *k != "base_url") {
+                let value = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned);
+                line.push_str(&format!(" {key}={value}"));
+            }
+        }
+        println!("{line}");
+    }
+
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    for fake in fakes {
+        fake.stop().await;
+    }
+    println!("stopped");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,185 @@
+//! One test's world: a database, a bus prefix, and services started on port 0.
+
+use crate::TestDb;
+use base64::Engine;
+use hub_platform::{Config, ServiceApp, StartupError};
+use rand::RngCore;
+use serde_json::{Value, json};
+use std::future::Future;
+use tokio_util::sync::CancellationToken;
+
+/// The operator token every test service is configured with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// Services every test may start (for bus cleanup).
+const SERVICES: &[&str] = &[
+    "integration-manager",
+    "integration-sync",
+    "webhook-dispatcher",
+];
+
+/// A test's database, bus prefix and HTTP client.
+pub struct TestEnv {
+    /// The test's own database.
+    pub db: TestDb,
+    /// The test's own bus prefix.
+    pub prefix: String,
+    /// The credential encryption key of this test's services.
+    pub encryption_key: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    pool: sqlx::PgPool,
+}
+
+/// A running service.
+pub struct Running {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    token: CancellationToken,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// A service this test did not start (a spawned binary), for the helpers
+    /// that take a [`Running`].
+    pub fn external(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            token: CancellationToken::new(),
+            handle: tokio::spawn(async { Ok(()) }),
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Shuts the service down gracefully and waits for it.
+    pub async fn stop(self) {
+        self.token.cancel();
+        let _ = self.handle.await;
+    }
+}
+
+impl TestEnv {
+    /// A new database and bus prefix.
+    pub async fn new() -> Self {
+        let db = TestDb::new().await;
+        let pool = sqlx::PgPool::connect(&db.url)
+            .await
+            .expect("connect test database");
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        Self {
+            prefix: format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            encryption_key: base64::engine::general_purpose::STANDARD.encode(key),
+            db,
+            http: reqwest::Client::new(),
+            pool,
+        }
+    }
+
+    /// A pool on the test database, for assertions on what was stored.
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+
+    /// The configuration a test service runs with: this test's database and
+    /// prefix, port 0, fast redelivery.
+    pub fn config(&self) -> Config {
+        let mut c = Config::defaults(0);
+        c.hub_host = "127.0.0.1".to_owned();
+        c.database_url = self.db.url.clone();
+        c.hub_database_max_connections = 5;
+        c.rabbitmq_url = crate::rabbitmq_url();
+        c.hub_bus_prefix = self.prefix.clone();
+        c.hub_bus_queue_expires_ms = Some(300_000);
+        c.hub_bus_max_attempts = 3;
+        c.hub_bus_retry_base_ms = 50;
+        c.hub_bus_retry_max_ms = 200;
+        c.hub_admin_token = Some(ADMIN_TOKEN.to_owned());
+        c.integration_encryption_key = Some(self.encryption_key.clone());
+        c.hub_startup_timeout_seconds = 20;
+        c.hub_shutdown_timeout_seconds = 5;
+        c.hub_http_workers = 1;
+        // Fake providers and receivers listen on loopback.
+        c.hub_allow_private_targets = true;
+        c
+    }
+
+    /// Builds a service with `build` (the crate's own `build`) and runs it.
+    pub async fn start<F, Fut>(&self, build: F, config: Config) -> Running
+    where
+        F: FnOnce(Config) -> Fut,
+        Fut: Future<Output = Result<ServiceApp, StartupError>>,
+    {
+        let app = build(config).await.expect("service starts");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let token = app.shutdown_token();
+        let handle = tokio::spawn(app.run());
+        Running {
+            base,
+            token,
+            handle,
+        }
+    }
+
+    /// Creates a tenant and an API key through the admin API of `manager`;
+    /// returns `(tenant id, api key)`.
+    pub async fn tenant(&self, manager: &Running, slug: &str) -> (String, String) {
+        let t: Value = self
+            .http
+            .post(manager.url("/api/v1/admin/tenants"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "name": format!("Tenant {slug}"), "slug": slug }))
+            .send()
+            .await
+            .expect("create tenant")
+            .error_for_status()
+            .expect("tenant created")
+            .json()
+            .await
+            .expect("tenant JSON");
+        let id = t["id"].as_str().expect("tenant id").to_owned();
+        let k: Value = self
+            .http
+            .post(manager.url(&format!("/api/v1/admin/tenants/{id}/api-keys")))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "name": "test" }))
+            .send()
+            .await
+            .expect("create key")
+            .error_for_status()
+            .expect("key created")
+            .json()
+            .await
+            .expect("key JSON");
+        (id, k["key"].as_str().expect("key").to_owned())
+    }
+
+    /// A GET as `tenant` with `key`.
+    pub fn get_as(&self, url: &str, tenant: &str, key: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(url)
+            .bearer_auth(key)
+            .header("X-Tenant-ID", tenant)
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let prefix = self.prefix.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let amqp = crate::amqp::Amqp::connect().await;
+                amqp.delete_prefix(&prefix, SERVICES).await;
+            });
+        })
+        .join();
+    }
+}

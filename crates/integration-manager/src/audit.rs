@@ -1,0 +1,31 @@
+//! The audit trail: the manager consumes every event on the bus (`#`) and keeps
+//! the tenant ones in `audit_log`, readable at `GET /api/v1/audit-log`.
+
+use hub_bus::{Handler, HandlerError};
+use hub_domain::Envelope;
+use hub_storage::{StorageError, Tx};
+
+/// Records every tenant event once.
+pub struct AuditTrail;
+
+#[async_trait::async_trait]
+impl Handler for AuditTrail {
+    fn bindings(&self) -> Vec<String> {
+        vec!["#".to_owned()]
+    }
+
+    async fn handle(&self, tx: &mut Tx<'_>, event: &Envelope) -> Result<(), HandlerError> {
+        // Platform ticks carry no tenant: nothing to audit.
+        let Some(tenant) = event.tenantid else {
+            return Ok(());
+        };
+        match hub_storage::audit::record(tx, tenant, event).await {
+            Ok(()) => Ok(()),
+            Err(StorageError::MissingReference { .. }) => Err(HandlerError::Failed(format!(
+                "event {} names unknown tenant {tenant}",
+                event.id
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

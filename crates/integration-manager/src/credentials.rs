@@ -1,0 +1,261 @@
+//! Integration credentials: parsed from requests, sealed at rest, shown only
+//! as "set, last four characters".
+
+use chrono::{DateTime, Utc};
+use hub_connectors::client::Credentials;
+use hub_connectors::manifest::AuthType;
+use hub_domain::FieldError;
+use hub_domain::secret::{Keyring, SecretError, last_four};
+use hub_storage::integrations::{Integration, SealedSecrets};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Credentials as a client sends them; which fields are needed depends on the
+/// provider's auth type.
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsInput {
+    /// API_KEY providers.
+    pub api_key: Option<String>,
+    /// BASIC providers.
+    pub username: Option<String>,
+    /// BASIC providers.
+    pub password: Option<String>,
+    /// OAUTH2 providers: the current access token.
+    pub access_token: Option<String>,
+    /// OAUTH2 providers: the refresh token.
+    pub refresh_token: Option<String>,
+    /// OAUTH2 providers: when the access token expires.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for CredentialsInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialsInput([redacted])")
+    }
+}
+
+fn ctx(id: Uuid, what: &str) -> String {
+    format!("integration:{id}:{what}")
+}
+
+fn present(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Checks the credentials fit `auth`, seals them into `row` and sets the hint.
+pub fn seal_into(
+    row: &mut Integration,
+    auth: AuthType,
+    input: &CredentialsInput,
+    keyring: &Keyring,
+) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let need = |field: &str, v: Option<&str>, errors: &mut Vec<FieldError>| {
+        if v.is_none() {
+            errors.push(FieldError::new(
+                format!("credentials.{field}"),
+                format!("is required for {} providers", auth.as_str()),
+            ));
+        }
+    };
+    let forbid = |field: &str, set: bool, errors: &mut Vec<FieldError>| {
+        if set {
+            errors.push(FieldError::new(
+                format!("credentials.{field}"),
+                format!("does not apply to {} providers", auth.as_str()),
+            ));
+        }
+    };
+    for (field, v) in [
+        ("api_key", &input.api_key),
+        ("username", &input.username),
+        ("password", &input.password),
+        ("access_token", &input.access_token),
+        ("refresh_token", &input.refresh_token),
+    ] {
+        if v.as_ref().is_some_and(|s| s.len() > 8192) {
+            errors.push(FieldError::new(
+                format!("credentials.{field}"),
+                "must be at most 8192 characters",
+            ));
+        }
+    }
+    match auth {
+        AuthType::ApiKey => {
+            need("api_key", present(&input.api_key), &mut errors);
+            forbid("username", input.username.is_some(), &mut errors);
+            forbid("access_token", input.access_token.is_some(), &mut errors);
+        }
+        AuthType::Basic => {
+            need("username", present(&input.username), &mut errors);
+            need("password", present(&input.password), &mut errors);
+            forbid("api_key", input.api_key.is_some(), &mut errors);
+        }
+        AuthType::OAuth2 => {
+            need("access_token", present(&input.access_token), &mut errors);
+            forbid("api_key", input.api_key.is_some(), &mut errors);
+        }
+        AuthType::None => {
+            forbid("api_key", input.api_key.is_some(), &mut errors);
+            forbid("access_token", input.access_token.is_some(), &mut errors);
+            forbid("username", input.username.is_some(), &mut errors);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut hint = serde_json::Map::new();
+    row.api_key_encrypted = None;
+    row.basic_auth_encrypted = None;
+    row.oauth_tokens = None;
+    row.oauth_expires_at = None;
+    if let Some(k) = present(&input.api_key) {
+        row.api_key_encrypted = Some(keyring.seal(&ctx(row.id, "api_key"), k.as_bytes()));
+        hint.insert(
+            "api_key".into(),
+            json!({"set": true, "last4": last_four(k)}),
+        );
+    }
+    if let (Some(u), Some(p)) = (present(&input.username), present(&input.password)) {
+        let blob = json!({"username": u, "password": p}).to_string();
+        row.basic_auth_encrypted = Some(keyring.seal(&ctx(row.id, "basic"), blob.as_bytes()));
+        hint.insert(
+            "username".into(),
+            json!({"set": true, "last4": last_four(u)}),
+        );
+        hint.insert(
+            "password".into(),
+            json!({"set": true, "last4": last_four(p)}),
+        );
+    }
+    if let Some(t) = present(&input.access_token) {
+        let blob =
+            json!({"access_token": t, "refresh_token": present(&input.refresh_token)}).to_string();
+        row.oauth_tokens =
+            Some(json!({"sealed": keyring.seal(&ctx(row.id, "oauth"), blob.as_bytes())}));
+        row.oauth_expires_at = input.expires_at;
+        hint.insert(
+            "access_token".into(),
+            json!({"set": true, "last4": last_four(t)}),
+        );
+        if let Some(r) = present(&input.refresh_token) {
+            hint.insert(
+                "refresh_token".into(),
+                json!({"set": true, "last4": last_four(r)}),
+            );
+        }
+        if let Some(e) = input.expires_at {
+            hint.insert("expires_at".into(), json!(e));
+        }
+    }
+    row.credentials_hint = Value::Object(hint);
+    Ok(())
+}
+
+/// Opens the sealed credentials of `row` for a call.
+pub fn open(row: &Integration, keyring: &Keyring) -> Result<Credentials, SecretError> {
+    let text = |b: Vec<u8>| String::from_utf8(b).map_err(|_| SecretError::Malformed);
+    let mut c = Credentials::default();
+    if let Some(s) = &row.api_key_encrypted {
+        c.api_key = Some(text(keyring.open(&ctx(row.id, "api_key"), s)?)?);
+    }
+    if let Some(s) = &row.basic_auth_encrypted {
+        let v: Value = serde_json::from_str(&text(keyring.open(&ctx(row.id, "basic"), s)?)?)
+            .map_err(|_| SecretError::Malformed)?;
+        let field = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        c.basic = Some((field("username"), field("password")));
+    }
+    if let Some(sealed) = row
+        .oauth_tokens
+        .as_ref()
+        .and_then(|t| t.get("sealed"))
+        .and_then(Value::as_str)
+    {
+        let v: Value = serde_json::from_str(&text(keyring.open(&ctx(row.id, "oauth"), sealed)?)?)
+            .map_err(|_| SecretError::Malformed)?;
+        c.access_token = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+    }
+    Ok(c)
+}
+
+/// Re-seals every secret of a row under the current key; `None` when nothing
+/// needed it (what `cargo xtask rotate-key` runs per row).
+pub fn reseal(
+    id: Uuid,
+    old: &SealedSecrets,
+    keyring: &Keyring,
+) -> Result<Option<SealedSecrets>, SecretError> {
+    let mut changed = false;
+    let mut again = |what: &str, sealed: &str| -> Result<String, SecretError> {
+        if keyring.needs_rotation(sealed) {
+            changed = true;
+            Ok(keyring.seal(&ctx(id, what), &keyring.open(&ctx(id, what), sealed)?))
+        } else {
+            Ok(sealed.to_owned())
+        }
+    };
+    let api_key = old
+        .api_key
+        .as_deref()
+        .map(|s| again("api_key", s))
+        .transpose()?;
+    let basic = old
+        .basic
+        .as_deref()
+        .map(|s| again("basic", s))
+        .transpose()?;
+    let oauth = match old
+        .oauth
+        .as_ref()
+        .and_then(|t| t.get("sealed"))
+        .and_then(Value::as_str)
+    {
+        Some(s) => Some(json!({"sealed": again("oauth", s)?})),
+        None => old.oauth.clone(),
+    };
+    Ok(changed.then_some(SealedSecrets {
+        api_key,
+        oauth,
+        basic,
+    }))
+}
+
+/// Re-seals every integration secret not under the current key, in pages.
+/// Safe while the services run: each row is swapped only if unchanged since
+/// it was read. Returns (re-sealed, already current).
+pub async fn rotate_all(pool: &sqlx::PgPool, keyring: &Keyring) -> Result<(u64, u64), String> {
+    let (mut rotated, mut current) = (0, 0);
+    let mut after = None;
+    loop {
+        let page = hub_storage::integrations::with_secrets(pool, after, 500)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(*last);
+        for (id, old) in &page {
+            match reseal(*id, old, keyring).map_err(|e| format!("integration {id}: {e}"))? {
+                Some(new) => {
+                    if hub_storage::integrations::reseal(pool, *id, old, &new)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        rotated += 1;
+                    }
+                    // else: changed concurrently, so already sealed with the current key.
+                }
+                None => current += 1,
+            }
+        }
+    }
+    Ok((rotated, current))
+}

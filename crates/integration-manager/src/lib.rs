@@ -1,0 +1,99 @@
+//! integration-manager: the hub's front door (port 3026).
+//!
+//! Owns the tenant-facing and operator APIs and the audit trail (it consumes
+//! every event on the bus, `#`). Routes live in [`routes`]; everything shared
+//! with the other services comes from `hub-platform`.
+
+pub mod audit;
+pub mod credentials;
+pub mod routes;
+pub mod state;
+
+use hub_platform::server::Service;
+use std::sync::Arc;
+use utoipa::OpenApi;
+
+/// The service's name (queue, logs, metrics).
+pub const NAME: &str = "integration-manager";
+/// The default port.
+pub const PORT: u16 = 3026;
+
+/// The service description `ServiceApp::build` serves.
+pub fn service() -> Service {
+    Service {
+        name: NAME,
+        openapi: routes::ApiDoc::openapi(),
+        configure: Arc::new(|ctx, cfg| {
+            // Validated at start-up (init below), so this cannot fail here.
+            if let Ok(st) = state::Integrations::new(&ctx.config) {
+                cfg.app_data(actix_web::web::Data::new(st));
+            }
+            routes::configure(cfg)
+        }),
+        handler: Some(Arc::new(audit::AuditTrail)),
+        tasks: Vec::new(),
+        init: vec![Box::new(|ctx| {
+            Box::pin(async move {
+                state::Integrations::new(&ctx.config)?;
+                let changed = state::load_catalog(&ctx.pool).await?;
+                tracing::info!(changed, "provider catalog loaded");
+                Ok(())
+            })
+        })],
+    }
+}
+
+/// Builds the service for `config` (what `main` and the tests run).
+pub async fn build(
+    config: hub_platform::Config,
+) -> Result<hub_platform::ServiceApp, hub_platform::StartupError> {
+    hub_platform::ServiceApp::build(service(), config).await
+}
+
+/// `integration-manager rotate-key`: re-seals every stored secret under the
+/// current `INTEGRATION_ENCRYPTION_KEY` (older keys from
+/// `INTEGRATION_ENCRYPTION_KEYS_OLD` open the old ones). Safe while the
+/// services run. Exit code 2 on bad configuration, 1 on failure.
+pub async fn rotate_key_command() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let config = match hub_platform::Config::load(PORT) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rotate-key: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let keyring = match config.keyring() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("rotate-key: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let pool = match hub_storage::pool(&config.database_url, &hub_storage::PoolSettings::default())
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rotate-key: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match credentials::rotate_all(&pool, &keyring).await {
+        Ok((rotated, current)) => {
+            println!(
+                "re-sealed {rotated} integration(s) under key {}; {current} were already current",
+                keyring.current_id()
+            );
+            println!(
+                "once every replica runs with the new key, INTEGRATION_ENCRYPTION_KEYS_OLD can drop the old one"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "rotate-key: {e}; add the key it was sealed with to INTEGRATION_ENCRYPTION_KEYS_OLD"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! HTTP routes of the manager.
+
+pub mod admin;
+pub mod integrations;
+pub mod tenant;
+
+use actix_web::web;
+use utoipa::OpenApi;
+
+/// The manager's OpenAPI document (service routes).
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        admin::create_tenant, admin::list_tenants, admin::get_tenant,
+        admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
+        tenant::me, tenant::audit_log,
+        integrations::list_providers, integrations::get_provider, integrations::set_visibility,
+        integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
+        integrations::test, integrations::enable, integrations::disable, integrations::health, integrations::stats,
+    ),
+    components(schemas(
+        admin::TenantBody, admin::CreateTenant, admin::ApiKeyBody, admin::CreateApiKey, admin::CreatedApiKey,
+        admin::TenantPage, tenant::Me, tenant::AuditEntryBody, tenant::AuditPage,
+        integrations::ProviderBody, integrations::IntegrationBody, integrations::IntegrationInput,
+        integrations::TestResult, integrations::Visibility, crate::credentials::CredentialsInput,
+    )),
+    tags(
+        (name = "admin", description = "Operator API: tenants and API keys (HUB_ADMIN_TOKEN)"),
+        (name = "tenant", description = "The calling tenant"),
+        (name = "integrations", description = "Provider catalog and tenant integrations"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/admin")
+            .route("/tenants", web::post().to(admin::create_tenant))
+            .route("/tenants", web::get().to(admin::list_tenants))
+            .route("/tenants/{id}", web::get().to(admin::get_tenant))
+            .route(
+                "/tenants/{id}/api-keys",
+                web::post().to(admin::create_api_key),
+            )
+            .route(
+                "/tenants/{id}/api-keys",
+                web::get().to(admin::list_api_keys),
+            )
+            .route(
+                "/tenants/{id}/api-keys/{key_id}",
+                web::delete().to(admin::revoke_api_key),
+            )
+            .route(
+                "/tenants/{id}/providers/{code}/visibility",
+                web::put().to(integrations::set_visibility),
+            ),
+    )
+    .service(
+        web::scope("/api/v1")
+            .route("/me", web::get().to(tenant::me))
+            .route("/audit-log", web::get().to(tenant::audit_log))
+            // The catalog first: `providers` is not an integration id.
+            .route(
+                "/integrations/providers",
+                web::get().to(integrations::list_providers),
+            )
+            .route(
+                "/integrations/providers/{code}",
+                web::get().to(integrations::get_provider),
+            )
+            .route("/integrations", web::get().to(integrations::list))
+            .route("/integrations", web::post().to(integrations::create))
+            .route("/integrations/{id}", web::get().to(integrations::get))
+            .route("/integrations/{id}", web::put().to(integrations::update))
+            .route("/integrations/{id}", web::delete().to(integrations::delete))
+            .route(
+                "/integrations/{id}/test",
+                web::post().to(integrations::test),
+            )
+            .route(
+                "/integrations/{id}/enable",
+                web::post().to(integrations::enable),
+            )
+            .route(
+                "/integrations/{id}/disable",
+                web::post().to(integrations::disable),
+            )
+            .route(
+                "/integrations/{id}/health",
+                web::get().to(integrations::health),
+            )
+            .route(
+                "/integrations/{id}/stats",
+                web::get().to(integrations::stats),
+            ),
+    );
+}

@@ -1,0 +1,116 @@
+//! Routes about the calling tenant.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use hub_platform::auth::Tenant;
+use hub_platform::error::ApiError;
+use hub_platform::http::{ListParams, Page};
+use hub_platform::server::Context;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// Who is calling.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    /// The tenant.
+    pub tenant: super::admin::TenantBody,
+    /// The API key used for this request.
+    pub api_key_id: Uuid,
+}
+
+/// The calling tenant and key.
+#[utoipa::path(get, path = "/api/v1/me", tag = "tenant", security(("api_key" = [], "tenant" = [])),
+    responses(
+        (status = 200, body = Me),
+        (status = 400, description = "X-Tenant-ID missing or malformed", body = hub_platform::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = hub_platform::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key belongs to another tenant", body = hub_platform::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(tenant: Tenant, ctx: web::Data<Context>) -> Result<HttpResponse, ApiError> {
+    let t = hub_storage::tenants::get(&ctx.pool, tenant.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    Ok(HttpResponse::Ok().json(Me {
+        tenant: t.into(),
+        api_key_id: tenant.api_key_id.0,
+    }))
+}
+
+/// One entry of the audit trail.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntryBody {
+    /// Entry id.
+    pub id: Uuid,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// The event type.
+    pub event_type: String,
+    /// Producer.
+    pub source: String,
+    /// Correlation id.
+    pub correlation_id: Option<String>,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Payload.
+    pub data: serde_json::Value,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A page of audit entries.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Entries, newest first.
+    pub data: Vec<AuditEntryBody>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query of the audit trail.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The tenant's audit trail: every event of the tenant seen on the bus, newest first.
+#[utoipa::path(get, path = "/api/v1/audit-log", tag = "tenant", security(("api_key" = [], "tenant" = [])),
+    params(AuditQuery), responses((status = 200, body = AuditPage)))]
+pub async fn audit_log(
+    tenant: Tenant,
+    ctx: web::Data<Context>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, before) = ListParams {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    }
+    .parse()?;
+    let rows = hub_storage::audit::list(
+        &ctx.pool,
+        tenant.id,
+        q.event_type.as_deref(),
+        before,
+        limit + 1,
+    )
+    .await?;
+    let data = rows
+        .into_iter()
+        .map(|e| AuditEntryBody {
+            id: e.id,
+            event_id: e.event_id,
+            event_type: e.event_type,
+            source: e.source,
+            correlation_id: e.correlation_id,
+            occurred_at: e.occurred_at,
+            data: e.data,
+            recorded_at: e.recorded_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page::new(data, limit, |e: &AuditEntryBody| e.id)))
+}

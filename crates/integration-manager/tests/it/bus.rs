@@ -1,0 +1,191 @@
+//! Events across services: outbox → relay → RabbitMQ → consumers, idempotent
+//! redelivery, bounded retries and dead letters.
+
+use crate::manager;
+use hub_domain::{Envelope, EventType, TenantId};
+use hub_testkit::amqp::{Amqp, int_header, str_header};
+use hub_testkit::{TestEnv, eventually};
+use serde_json::{Value, json};
+
+async fn audit_count(
+    env: &TestEnv,
+    m: &hub_testkit::Running,
+    tenant: &str,
+    key: &str,
+    event_type: &str,
+) -> usize {
+    let v: Value = env
+        .get_as(
+            &m.url(&format!("/api/v1/audit-log?event_type={event_type}")),
+            tenant,
+            key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn outbox_events_reach_the_dispatcher_and_the_audit_trail() {
+    let env = TestEnv::new().await;
+    let m = manager(&env).await;
+    let d = env.start(webhook_dispatcher::build, env.config()).await;
+    let (tenant, key) = env.tenant(&m, "cross").await;
+
+    // The manager wrote tenant.created and api_key.created to its outbox; the
+    // relay published them; the dispatcher (another service) stored them.
+    let types: Vec<String> = eventually(15, "dispatcher stored both events", || async {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT event_type FROM events WHERE tenant_id = $1::uuid ORDER BY event_type",
+        )
+        .bind(&tenant)
+        .fetch_all(env.pool())
+        .await
+        .unwrap();
+        (rows.len() == 2).then_some(rows)
+    })
+    .await;
+    assert_eq!(types, ["api_key.created", "tenant.created"]);
+    eventually(15, "audit trail has tenant.created", || async {
+        (audit_count(&env, &m, &tenant, &key, "tenant.created").await == 1).then_some(())
+    })
+    .await;
+    let unpublished: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(env.pool())
+            .await
+            .unwrap();
+    assert_eq!(unpublished, 0, "every outbox row is marked published");
+    // The API key secret never travels on the bus.
+    let bodies: Vec<String> = sqlx::query_scalar("SELECT envelope::text FROM outbox")
+        .fetch_all(env.pool())
+        .await
+        .unwrap();
+    assert!(bodies.iter().all(|b| !b.contains(&key[4..])));
+    d.stop().await;
+    m.stop().await;
+}
+
+#[tokio::test]
+async fn redelivered_events_are_processed_once() {
+    let env = TestEnv::new().await;
+    let m = manager(&env).await;
+    let d = env.start(webhook_dispatcher::build, env.config()).await;
+    let (tenant, key) = env.tenant(&m, "dupes").await;
+    let amqp = Amqp::connect().await;
+    amqp.wait_for_queue(&format!("{}integration-manager.events", env.prefix))
+        .await;
+    amqp.wait_for_queue(&format!("{}webhook-dispatcher.events", env.prefix))
+        .await;
+
+    let event = Envelope::new(
+        "order-service",
+        EventType::parse("order.created").unwrap(),
+        Some(tenant.parse::<TenantId>().unwrap()),
+        json!({"order_id": "ORD-1"}),
+    );
+    let body = serde_json::to_vec(&event).unwrap();
+    let exchange = format!("{}hub.events", env.prefix);
+    for _ in 0..3 {
+        amqp.publish(
+            &exchange,
+            "order.created",
+            &body,
+            Some(&event.id.to_string()),
+        )
+        .await;
+    }
+    eventually(15, "both consumers processed the event", || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM processed_events WHERE event_id = $1")
+                .bind(event.id.0)
+                .fetch_one(env.pool())
+                .await
+                .unwrap();
+        (n == 2).then_some(())
+    })
+    .await;
+    // Give the duplicates time to be (not) processed again.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        audit_count(&env, &m, &tenant, &key, "order.created").await,
+        1
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE id = $1")
+        .bind(event.id.0)
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+    d.stop().await;
+    m.stop().await;
+}
+
+#[tokio::test]
+async fn failing_events_are_retried_then_dead_lettered() {
+    let env = TestEnv::new().await;
+    let m = manager(&env).await;
+    let amqp = Amqp::connect().await;
+    let queue = format!("{}integration-manager.events", env.prefix);
+    amqp.wait_for_queue(&queue).await;
+    let exchange = format!("{}hub.events", env.prefix);
+
+    // An event of a tenant that does not exist cannot be audited: it fails,
+    // is retried with backoff (3 attempts in tests), then dead-lettered.
+    let orphan = Envelope::new(
+        "x",
+        EventType::parse("load.delivered").unwrap(),
+        Some(TenantId::new()),
+        json!({}),
+    );
+    amqp.publish(
+        &exchange,
+        "load.delivered",
+        &serde_json::to_vec(&orphan).unwrap(),
+        None,
+    )
+    .await;
+    // A message that is not an event at all goes straight to dead letters.
+    amqp.publish(&exchange, "load.delivered", b"{not json", None)
+        .await;
+
+    let dlq = format!("{queue}.dlq");
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let msg = eventually(20, "dead letters arrive", || amqp.get(&dlq)).await;
+        got.push(msg);
+    }
+    let (orphan_msg, malformed_msg): (Vec<_>, Vec<_>) = got
+        .into_iter()
+        .partition(|(body, _)| body.starts_with(b"{\""));
+    let (body, headers) = &orphan_msg[0];
+    assert_eq!(
+        Envelope::from_slice(body).unwrap().id,
+        orphan.id,
+        "the event is dead-lettered as it was"
+    );
+    assert_eq!(
+        int_header(headers, "x-hub-attempt"),
+        Some(3),
+        "after exactly max attempts"
+    );
+    assert!(
+        str_header(headers, "x-hub-error")
+            .unwrap()
+            .contains("unknown tenant")
+    );
+    assert_eq!(malformed_msg[0].0, b"{not json");
+    // Nothing was half-processed.
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processed_events WHERE event_id = $1")
+        .bind(orphan.id.0)
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    assert!(amqp.get(&queue).await.is_none(), "the work queue is empty");
+    m.stop().await;
+}

@@ -1,0 +1,132 @@
+//! Dependencies going away and coming back: the services degrade, report it,
+//! and recover without a restart.
+
+use hub_testkit::proxy::{host_port, via};
+use hub_testkit::{TcpProxy, TestEnv, eventually};
+use serde_json::Value;
+
+async fn ready(env: &TestEnv, base: &hub_testkit::Running) -> (u16, Value) {
+    let r = env.http.get(base.url("/ready")).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn ready_turns_503_when_postgres_is_unreachable_and_recovers() {
+    let env = TestEnv::new().await;
+    let proxy = TcpProxy::start(&host_port(&env.db.url)).await;
+    let mut config = env.config();
+    config.database_url = via(&env.db.url, proxy.addr());
+    let m = env.start(integration_manager::build, config).await;
+    assert_eq!(ready(&env, &m).await.0, 200);
+
+    proxy.disable();
+    let body = eventually(15, "/ready 503", || async {
+        let (s, b) = ready(&env, &m).await;
+        (s == 503).then_some(b)
+    })
+    .await;
+    assert_eq!(body["code"], "dependency_unavailable");
+    assert!(
+        body["detail"].as_str().unwrap().contains("postgres"),
+        "{body}"
+    );
+    assert!(
+        body["checks"]["postgres"]
+            .as_str()
+            .unwrap()
+            .starts_with("unavailable")
+    );
+    assert_eq!(body["checks"]["rabbitmq"], "ok");
+    // A tenant API call while the database is down is a 503, not a 500.
+    let r = env
+        .http
+        .get(m.url("/api/v1/me"))
+        .bearer_auth("hub_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .header("X-Tenant-ID", uuid::Uuid::nil().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+
+    proxy.enable();
+    eventually(20, "/ready 200 again", || async {
+        (ready(&env, &m).await.0 == 200).then_some(())
+    })
+    .await;
+    m.stop().await;
+}
+
+#[tokio::test]
+async fn outbox_publishing_survives_a_broker_connection_loss() {
+    let env = TestEnv::new().await;
+    let proxy = TcpProxy::start(&host_port(&hub_testkit::rabbitmq_url())).await;
+    let mut config = env.config();
+    config.rabbitmq_url = via(&hub_testkit::rabbitmq_url(), proxy.addr());
+    let m = env.start(integration_manager::build, config).await;
+    let (tenant, key) = env.tenant(&m, "before").await;
+    let audited = |tenant: String, key: String| {
+        let env = &env;
+        let m = &m;
+        async move {
+            let v: Value = env
+                .get_as(
+                    &m.url("/api/v1/audit-log?event_type=tenant.created"),
+                    &tenant,
+                    &key,
+                )
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (v["data"].as_array().unwrap().len() == 1).then_some(())
+        }
+    };
+    eventually(15, "first event audited", || {
+        audited(tenant.clone(), key.clone())
+    })
+    .await;
+
+    // Cut the broker off: the state change still commits, its event waits in the outbox.
+    proxy.disable();
+    let (tenant2, key2) = env.tenant(&m, "during").await;
+    let (s, body) = eventually(15, "/ready 503 naming rabbitmq", || async {
+        let (s, b) = ready(&env, &m).await;
+        (s == 503).then_some((s, b))
+    })
+    .await;
+    assert_eq!(s, 503);
+    assert!(
+        body["checks"]["rabbitmq"]
+            .as_str()
+            .unwrap()
+            .starts_with("unavailable"),
+        "{body}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert!(
+        pending >= 1,
+        "events wait in the outbox while the broker is away"
+    );
+
+    // Bring it back: the relay and the consumer reconnect by themselves.
+    proxy.enable();
+    eventually(
+        30,
+        "event written during the outage is published and consumed",
+        || audited(tenant2.clone(), key2.clone()),
+    )
+    .await;
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "nothing left behind");
+    assert_eq!(ready(&env, &m).await.0, 200);
+    m.stop().await;
+}

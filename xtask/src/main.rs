@@ -1,0 +1,156 @@
+//! Developer tasks for the Integration Hub workspace.
+//!
+//! `cargo xtask up` starts everything on a fresh machine; `cargo xtask test`
+//! is exactly what CI (`.ci/run`) runs.
+
+mod infra;
+mod openapi;
+mod rotate;
+mod test;
+mod ui;
+mod up;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  up                 start Postgres/RabbitMQ if needed, migrate, run the three services and the fake
+                     providers, create a demo tenant and a demo integration (offline, against a fake)
+  test               what CI runs: fmt, clippy, then the whole test suite against local Postgres/RabbitMQ
+  migrate            create the database if missing and apply migrations (DATABASE_URL)
+  openapi [--check]  regenerate openapi/<service>.json; with --check, fail if any is stale
+  rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
+  help               show this message
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("up") if rest.is_empty() => up::run(),
+        Some("test") if rest.is_empty() => test::run(),
+        Some("migrate") if rest.is_empty() => migrate(),
+        Some("rotate-key") if rest.is_empty() => rotate::run(),
+        Some("openapi") => match rest.as_slice() {
+            [] => openapi::run(false),
+            ["--check"] => openapi::run(true),
+            _ => {
+                return usage_error(&format!(
+                    "unexpected arguments to `openapi`: {}",
+                    rest.join(" ")
+                ));
+            }
+        },
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(cmd @ ("up" | "test" | "migrate" | "rotate-key")) => {
+            return usage_error(&format!("`{cmd}` takes no arguments"));
+        }
+        Some(other) => return usage_error(&format!("unknown command `{other}`")),
+        None => return usage_error("missing command"),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            ui::error(&format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}\n");
+    eprint!("{USAGE}");
+    ExitCode::from(2)
+}
+
+/// `cargo xtask migrate`: create the database if needed and apply migrations.
+fn migrate() -> anyhow::Result<ExitCode> {
+    let database_url = infra::database_url();
+    infra::ensure_postgres(&database_url, "DATABASE_URL")?;
+    infra::create_database_and_migrate(&database_url)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The workspace root (xtask's parent directory), whatever the current directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
+pub fn target_dir() -> PathBuf {
+    let root = workspace_root();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
+/// A `cargo` command run from the workspace root (the same cargo that runs xtask).
+pub fn cargo() -> std::process::Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// The three service binaries: package (= binary) name, log label, port, ANSI color.
+pub const SERVICES: [Service; 3] = [
+    Service {
+        package: "integration-manager",
+        label: "manager",
+        port: 3026,
+        color: "36",
+    },
+    Service {
+        package: "integration-sync",
+        label: "sync",
+        port: 3052,
+        color: "35",
+    },
+    Service {
+        package: "webhook-dispatcher",
+        label: "dispatch",
+        port: 3027,
+        color: "33",
+    },
+];
+
+/// One service binary of the workspace.
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    pub package: &'static str,
+    pub label: &'static str,
+    pub port: u16,
+    pub color: &'static str,
+}
+
+/// The built binary of a service (after [`build_services`]).
+pub fn service_binary(svc: Service) -> anyhow::Result<PathBuf> {
+    let path = target_dir().join("debug").join(svc.package);
+    anyhow::ensure!(
+        path.is_file(),
+        "{} was not built (no {}): does the crate have a binary target yet?",
+        svc.package,
+        path.display()
+    );
+    Ok(path)
+}
+
+/// `cargo build --bins -p <each service>`, with cargo's own progress output.
+pub fn build_services() -> anyhow::Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--bins"]);
+    for svc in SERVICES {
+        cmd.args(["-p", svc.package]);
+    }
+    ui::run_checked(&mut cmd, "the build failed (see the errors above)")
+}

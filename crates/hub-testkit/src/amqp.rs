@@ -119,11 +119,12 @@ pub fn str_header(headers: &FieldTable, name: &str) -> Option<String> {
 }
 
 impl Amqp {
-    /// Waits until `queue` exists (a service declares its queue when its
-    /// consumer starts; publishing before that would find no binding).
+    /// Waits until `queue` exists, is bound and has a consumer (a service
+    /// declares and binds its queue when its consumer starts; publishing
+    /// before that would find no binding).
     pub async fn wait_for_queue(&self, queue: &str) {
         let q = queue.to_owned();
-        crate::eventually(20, &format!("queue {queue} declared"), || {
+        crate::eventually(20, &format!("queue {queue} bound and consumed"), || {
             let q = q.clone();
             async move {
                 let ch = self.conn.create_channel().await.ok()?;
@@ -136,7 +137,8 @@ impl Amqp {
                     .await
                     .ok();
                 let _ = ch.close(200, "ok".into()).await;
-                res.map(|_| ())
+                // A consumer means the service finished declaring and binding.
+                res.filter(|q| q.consumer_count() > 0).map(|_| ())
             }
         })
         .await;

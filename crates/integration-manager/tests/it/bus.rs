@@ -34,6 +34,12 @@ async fn outbox_events_reach_the_dispatcher_and_the_audit_trail() {
     let env = TestEnv::new().await;
     let m = manager(&env).await;
     let d = env.start(webhook_dispatcher::build, env.config()).await;
+    // Queues are durable: once the dispatcher has declared its queue, nothing
+    // published afterwards misses it, even while it is down.
+    Amqp::connect()
+        .await
+        .wait_for_queue(&format!("{}webhook-dispatcher.events", env.prefix))
+        .await;
     let (tenant, key) = env.tenant(&m, "cross").await;
 
     // The manager wrote tenant.created and api_key.created to its outbox; the

@@ -81,6 +81,14 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 /// Builds the shared client (keep-alive, no redirects, SSRF guard per policy).
 pub fn http_client(policy: TargetPolicy) -> reqwest::Client {
+    client_builder(policy)
+        .build()
+        .expect("static client configuration is valid")
+}
+
+/// The client configuration every outbound call uses (no redirects, SSRF
+/// guard per policy), for callers that tune the pool further.
+pub fn client_builder(policy: TargetPolicy) -> reqwest::ClientBuilder {
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
@@ -89,7 +97,7 @@ pub fn http_client(policy: TargetPolicy) -> reqwest::Client {
     if policy == TargetPolicy::PublicOnly {
         b = b.dns_resolver(Arc::new(GuardedResolver));
     }
-    b.build().expect("static client configuration is valid")
+    b
 }
 
 /// Decrypted credentials of one integration, in memory only. `Debug` redacts.

@@ -17,6 +17,7 @@ pub mod client;
 pub mod manifest;
 mod schema_errors;
 mod template;
+pub mod webhook;
 
 pub use catalog::{CatalogError, ManifestProblem, catalog, embedded_files, load, parse_manifest};
 pub use manifest::{

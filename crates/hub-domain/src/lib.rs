@@ -10,6 +10,7 @@ pub mod ids;
 pub mod redelivery;
 pub mod secret;
 pub mod tenant;
+pub mod webhook;
 
 pub use api_key::{ApiKeyHash, ApiKeySecret};
 pub use event::{Envelope, EventType};

@@ -102,6 +102,14 @@ pub struct Config {
     /// Allow provider and webhook targets on private, loopback and link-local
     /// addresses (`HUB_ALLOW_PRIVATE_TARGETS`; development and tests only).
     pub hub_allow_private_targets: bool,
+    /// Allow plain-http webhook subscription URLs (`HUB_ALLOW_INSECURE_URLS`;
+    /// development and tests only).
+    pub hub_allow_insecure_urls: bool,
+    /// Days outbound deliveries are kept before pruning (`WEBHOOK_RETENTION_DAYS`).
+    pub webhook_retention_days: u32,
+    /// Seconds a dispatcher holds a claimed delivery before another may take
+    /// it over (`WEBHOOK_LEASE_SECONDS`; must exceed `WEBHOOK_TIMEOUT_SECONDS`).
+    pub webhook_lease_seconds: u32,
     /// Where the manager is reached (`INTEGRATION_MANAGER_URL`).
     pub integration_manager_url: String,
     /// Where the sync service is reached (`INTEGRATION_SYNC_URL`).
@@ -146,6 +154,9 @@ pub const KEYS: &[&str] = &[
     "WEBHOOK_QUEUE_SIZE",
     "WEBHOOK_WORKERS",
     "HUB_ALLOW_PRIVATE_TARGETS",
+    "HUB_ALLOW_INSECURE_URLS",
+    "WEBHOOK_RETENTION_DAYS",
+    "WEBHOOK_LEASE_SECONDS",
     "INTEGRATION_MANAGER_URL",
     "INTEGRATION_SYNC_URL",
     "WEBHOOK_DISPATCHER_URL",
@@ -246,6 +257,9 @@ impl Config {
             webhook_queue_size: 1000,
             webhook_workers: 4,
             hub_allow_private_targets: false,
+            hub_allow_insecure_urls: false,
+            webhook_retention_days: 7,
+            webhook_lease_seconds: 60,
             integration_manager_url: "http://127.0.0.1:3026".to_owned(),
             integration_sync_url: "http://127.0.0.1:3052".to_owned(),
             webhook_dispatcher_url: "http://127.0.0.1:3027".to_owned(),
@@ -357,10 +371,20 @@ impl Config {
             ("LOG_RETENTION_DAYS", self.log_retention_days),
             ("WEBHOOK_QUEUE_SIZE", self.webhook_queue_size),
             ("WEBHOOK_WORKERS", self.webhook_workers),
+            ("WEBHOOK_RETENTION_DAYS", self.webhook_retention_days),
         ] {
             if v == 0 {
                 return fail(key, "must be greater than 0".into());
             }
+        }
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds {
+            return fail(
+                "WEBHOOK_LEASE_SECONDS",
+                format!(
+                    "must be greater than WEBHOOK_TIMEOUT_SECONDS ({}), or a slow delivery would be taken over while in flight",
+                    self.webhook_timeout_seconds
+                ),
+            );
         }
         if self.hub_bus_consumer_concurrency == 0 {
             return fail(

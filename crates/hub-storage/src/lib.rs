@@ -6,11 +6,13 @@
 //! filters by it.
 
 pub mod audit;
+pub mod deliveries;
 pub mod events;
 pub mod integrations;
 pub mod outbox;
 pub mod processed;
 pub mod providers;
+pub mod subscriptions;
 pub mod tenants;
 
 use sqlx::PgPool;

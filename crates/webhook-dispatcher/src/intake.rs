@@ -1,15 +1,14 @@
-//! Event intake: every tenant domain event on the bus is stored once in
-//! `events`, the source of outbound fan-out.
+//! Event intake from the bus: every tenant domain event is stored once in
+//! `events` and fans out to the matching subscriptions in the same
+//! transaction as the consumer's idempotency marker.
 
 use hub_bus::{Handler, HandlerError};
 use hub_domain::Envelope;
 use hub_storage::{StorageError, Tx};
 
-/// Event types the dispatcher itself produces: never taken in again, so a
-/// delivery outcome cannot trigger deliveries.
-pub const OWN_TYPES: &[&str] = &["webhook.delivered", "webhook.failed"];
+pub use crate::fanout::OWN_TYPES;
 
-/// Stores received events.
+/// Stores received events and creates their deliveries.
 pub struct EventIntake;
 
 #[async_trait::async_trait]
@@ -20,10 +19,7 @@ impl Handler for EventIntake {
     }
 
     async fn handle(&self, tx: &mut Tx<'_>, event: &Envelope) -> Result<(), HandlerError> {
-        if event.tenantid.is_none() || OWN_TYPES.contains(&event.event_type.as_str()) {
-            return Ok(());
-        }
-        match hub_storage::events::insert(tx, event).await {
+        match crate::fanout::fan_out(tx, std::slice::from_ref(event)).await {
             Ok(_) => Ok(()),
             Err(StorageError::MissingReference { .. }) => Err(HandlerError::Failed(format!(
                 "event {} names an unknown tenant",

@@ -1,10 +1,13 @@
 //! webhook-dispatcher: outbound delivery (port 3027).
 //!
-//! Consumes domain events from the bus and stores each once in `events`: the
-//! intake that outbound fan-out (subscriptions, signing, retries, circuit
-//! breaker) builds on.
+//! Takes domain events from the bus ([`intake`]) and over HTTP ([`api`]),
+//! fans each out to the matching subscriptions ([`fanout`]), and delivers
+//! them with signing, retries and a circuit breaker ([`worker`]).
 
+pub mod api;
+pub mod fanout;
 pub mod intake;
+pub mod worker;
 
 use hub_platform::server::Service;
 use std::sync::Arc;
@@ -17,7 +20,14 @@ pub const PORT: u16 = 3027;
 
 /// The dispatcher's OpenAPI document (service routes).
 #[derive(OpenApi)]
-#[openapi(tags((name = "operations", description = "Health, readiness, metrics")))]
+#[openapi(
+    paths(api::submit),
+    components(schemas(api::Accepted)),
+    tags(
+        (name = "events", description = "Submit domain events for outbound delivery"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
 pub struct ApiDoc;
 
 /// The service description `ServiceApp::build` serves.
@@ -25,10 +35,28 @@ pub fn service() -> Service {
     Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
-        configure: Arc::new(|_, _| {}),
+        configure: Arc::new(|_, cfg| api::configure(cfg)),
         handler: Some(Arc::new(intake::EventIntake)),
-        tasks: Vec::new(),
-        init: Vec::new(),
+        tasks: vec![
+            Box::new(|ctx| {
+                Box::pin(async move {
+                    match worker::Dispatcher::new(&ctx) {
+                        Ok(d) => d.run(ctx.shutdown.clone()).await,
+                        Err(e) => tracing::error!(error = %e, "delivery workers cannot start"),
+                    }
+                })
+            }),
+            Box::new(|ctx| {
+                Box::pin(worker::upkeep(
+                    ctx.pool.clone(),
+                    ctx.config.webhook_retention_days,
+                    ctx.shutdown.clone(),
+                ))
+            }),
+        ],
+        init: vec![Box::new(|ctx| {
+            Box::pin(async move { ctx.config.keyring().map(|_| ()).map_err(|e| e.to_string()) })
+        })],
     }
 }
 

@@ -1,0 +1,32 @@
+//! Outbound webhooks: which events a subscription receives, how each request
+//! is signed ([Standard Webhooks](https://www.standardwebhooks.com/)), when a
+//! failed delivery is retried, and the per-subscription circuit breaker.
+//!
+//! Everything here is pure: time, randomness for jitter and the outcome of
+//! each attempt are passed in by the dispatcher, so every rule can be tested
+//! without a clock, a network or a database.
+
+mod breaker;
+mod pattern;
+mod retry;
+mod signature;
+
+pub use breaker::{Admission, Breaker, BreakerPolicy, BreakerState, Transition};
+pub use pattern::{EventPattern, MAX_PATTERNS, matches_any, parse_patterns};
+pub use retry::{AUTO_DISABLE_AFTER, RetryPolicy, parse_retry_after};
+pub use signature::{DEFAULT_TOLERANCE_SECS, WebhookSecret, sign, signature_header, verify};
+
+/// Why a webhook setting was rejected. Messages say what was wrong and what is
+/// allowed; they never quote a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// An `event_types` entry or list that is not a valid pattern list.
+    #[error("event_types: {0}")]
+    InvalidPattern(String),
+    /// A signing secret that is not `whsec_` + base64 of 24 to 64 bytes.
+    #[error("secret: {0}")]
+    InvalidSecret(String),
+    /// A `max_retries` or `retry_intervals` value out of bounds.
+    #[error("{0}")]
+    InvalidRetryPolicy(String),
+}

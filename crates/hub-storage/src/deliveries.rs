@@ -1,0 +1,866 @@
+//! The outbound delivery queue (`webhook_deliveries`, `webhook_delivery_attempts`)
+//! and the per-subscription circuit breakers (`circuit_breaker_state`).
+//!
+//! Deliveries are a Postgres work queue: due rows are claimed in batches with
+//! `FOR UPDATE SKIP LOCKED` and a lease; a dispatcher that dies leaves leases
+//! that expire and are claimed again. Every write is batched with `UNNEST`.
+
+use crate::{Result, Tx};
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+/// The notification channel an insert into `webhook_deliveries` signals.
+pub const CHANNEL: &str = "hub_deliveries";
+
+/// A delivery to create: one per (subscription, event).
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// Id (time-ordered).
+    pub id: Uuid,
+    /// Subscription.
+    pub subscription_id: Uuid,
+    /// Owner.
+    pub tenant_id: Uuid,
+    /// Event type.
+    pub event_type: String,
+    /// Event id.
+    pub event_id: Uuid,
+    /// The event as delivered (its CloudEvents envelope).
+    pub payload: serde_json::Value,
+    /// The subscription's URL at fan-out time.
+    pub request_url: String,
+}
+
+/// Stores events in `events` (each id once) and returns the ids that were new:
+/// only those fan out, so an event that arrives twice is delivered once.
+pub async fn insert_events(tx: &mut Tx<'_>, events: &[hub_domain::Envelope]) -> Result<Vec<Uuid>> {
+    let mut ids = Vec::with_capacity(events.len());
+    let mut tenants = Vec::with_capacity(events.len());
+    let mut types = Vec::with_capacity(events.len());
+    let mut sources = Vec::with_capacity(events.len());
+    let mut correlations = Vec::with_capacity(events.len());
+    let mut times = Vec::with_capacity(events.len());
+    let mut data = Vec::with_capacity(events.len());
+    for e in events {
+        let Some(t) = e.tenantid else { continue };
+        ids.push(e.id.0);
+        tenants.push(t.0);
+        types.push(e.event_type.as_str().to_owned());
+        sources.push(e.source.clone());
+        correlations.push(e.correlationid.clone());
+        times.push(e.time);
+        data.push(e.data.clone());
+    }
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(
+        "INSERT INTO events (id, tenant_id, event_type, source, correlation_id, occurred_at, data)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::jsonb[])
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    .bind(&ids)
+    .bind(&tenants)
+    .bind(&types)
+    .bind(&sources)
+    .bind(&correlations)
+    .bind(&times)
+    .bind(&data)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.iter().map(|r| r.get("id")).collect())
+}
+
+/// Creates deliveries, due now, in one round trip; a (subscription, event)
+/// pair that already has one is skipped. Workers are notified on commit.
+pub async fn insert(tx: &mut Tx<'_>, ds: &[NewDelivery]) -> Result<u64> {
+    if ds.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(ds.len());
+    let mut subs = Vec::with_capacity(ds.len());
+    let mut tenants = Vec::with_capacity(ds.len());
+    let mut types = Vec::with_capacity(ds.len());
+    let mut events = Vec::with_capacity(ds.len());
+    let mut payloads = Vec::with_capacity(ds.len());
+    let mut urls = Vec::with_capacity(ds.len());
+    for d in ds {
+        ids.push(d.id);
+        subs.push(d.subscription_id);
+        tenants.push(d.tenant_id);
+        types.push(d.event_type.clone());
+        events.push(d.event_id);
+        payloads.push(d.payload.clone());
+        urls.push(d.request_url.clone());
+    }
+    let done = sqlx::query(
+        "INSERT INTO webhook_deliveries (id, subscription_id, tenant_id, event_type, event_id, payload,
+             request_url, status, next_retry_at, attempt_number)
+         SELECT u.*, 'PENDING', NOW(), 0
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::jsonb[], $7::text[]) u
+         ON CONFLICT ON CONSTRAINT webhook_deliveries_subscription_event DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&subs)
+    .bind(&tenants)
+    .bind(&types)
+    .bind(&events)
+    .bind(&payloads)
+    .bind(&urls)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A delivery claimed for sending, with what sending needs of its
+/// subscription and breaker.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Delivery id.
+    pub id: Uuid,
+    /// Subscription.
+    pub subscription_id: Uuid,
+    /// Owner.
+    pub tenant_id: Uuid,
+    /// Event type.
+    pub event_type: String,
+    /// Event id (the `webhook-id`).
+    pub event_id: Uuid,
+    /// The event envelope.
+    pub payload: serde_json::Value,
+    /// Attempts made so far.
+    pub attempt_number: i32,
+    /// Attempts made before the last replay (retries count from there).
+    pub attempt_base: i32,
+    /// When the delivery was created.
+    pub created_at: DateTime<Utc>,
+    /// The subscription's settings.
+    pub subscription: crate::subscriptions::Subscription,
+    /// Whether this is the half-open probe of an open breaker.
+    pub probe: bool,
+}
+
+const CLAIM_RETURNING: &str = "d.id AS d_id, d.subscription_id, d.tenant_id AS d_tenant_id, d.event_type AS d_event_type,
+    d.event_id, d.payload, d.attempt_number, d.attempt_base, d.created_at AS d_created_at";
+
+fn claimed_from_row(r: &sqlx::postgres::PgRow, probe: bool) -> Claimed {
+    Claimed {
+        id: r.get("d_id"),
+        subscription_id: r.get("subscription_id"),
+        tenant_id: r.get("d_tenant_id"),
+        event_type: r.get("d_event_type"),
+        event_id: r.get("event_id"),
+        payload: r.get("payload"),
+        attempt_number: r.get::<Option<i32>, _>("attempt_number").unwrap_or(0),
+        attempt_base: r.get("attempt_base"),
+        created_at: r
+            .get::<Option<DateTime<Utc>>, _>("d_created_at")
+            .unwrap_or_default(),
+        subscription: crate::subscriptions::from_row(r),
+        probe,
+    }
+}
+
+/// Claims up to `limit` due deliveries of live subscriptions whose breaker
+/// is closed, leasing them for `lease_secs`.
+pub async fn claim(pool: &PgPool, limit: u32, lease_secs: u32) -> Result<Vec<Claimed>> {
+    let sql = format!(
+        "WITH c AS (
+            SELECT d.id FROM webhook_deliveries d
+              JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.is_enabled AND s.status = 'ACTIVE'
+             WHERE d.status IN ('PENDING', 'RETRYING') AND d.next_retry_at <= NOW()
+               AND (d.lease_until IS NULL OR d.lease_until < NOW())
+               AND NOT EXISTS (SELECT 1 FROM circuit_breaker_state cb
+                                WHERE cb.subscription_id = d.subscription_id AND cb.state <> 'CLOSED')
+             ORDER BY d.next_retry_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED),
+         d AS (
+            UPDATE webhook_deliveries d SET lease_until = NOW() + make_interval(secs => $2)
+              FROM c WHERE d.id = c.id RETURNING d.*)
+         {sel}, {CLAIM_RETURNING} FROM d JOIN ({sub}) s ON s.id = d.subscription_id",
+        sel = "SELECT s.*",
+        sub = crate::subscriptions::SELECT,
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(i64::from(limit))
+        .bind(f64::from(lease_secs))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(|r| claimed_from_row(r, false)).collect())
+}
+
+/// For each breaker that is open past its timeout (or half-open with no probe
+/// in flight) and has due work: moves it to HALF_OPEN, marks a probe in
+/// flight and claims one due delivery as the probe. Returns the probes and the
+/// subscriptions whose breaker just went half-open.
+pub async fn claim_probes(pool: &PgPool, lease_secs: u32) -> Result<(Vec<Claimed>, Vec<Uuid>)> {
+    let mut tx = pool.begin().await?;
+    let opened = sqlx::query(
+        "WITH o AS (
+            SELECT cb.id, cb.state AS old_state FROM circuit_breaker_state cb
+              JOIN webhook_subscriptions s ON s.id = cb.subscription_id AND s.is_enabled AND s.status = 'ACTIVE'
+             WHERE cb.subscription_id IS NOT NULL
+               AND ((cb.state = 'OPEN' AND cb.opened_at + make_interval(secs => cb.timeout_seconds) <= NOW())
+                 OR (cb.state = 'HALF_OPEN' AND (cb.probe_until IS NULL OR cb.probe_until < NOW())))
+               AND EXISTS (SELECT 1 FROM webhook_deliveries d
+                            WHERE d.subscription_id = cb.subscription_id AND d.status IN ('PENDING', 'RETRYING')
+                              AND d.next_retry_at <= NOW() AND (d.lease_until IS NULL OR d.lease_until < NOW()))
+             FOR UPDATE OF cb SKIP LOCKED)
+         UPDATE circuit_breaker_state cb SET
+            state = 'HALF_OPEN',
+            half_open_at = CASE WHEN o.old_state = 'OPEN' THEN NOW() ELSE cb.half_open_at END,
+            success_count = CASE WHEN o.old_state = 'OPEN' THEN 0 ELSE cb.success_count END,
+            probe_until = NOW() + make_interval(secs => $1), updated_at = NOW()
+           FROM o WHERE cb.id = o.id
+         RETURNING cb.subscription_id, o.old_state",
+    )
+    .bind(f64::from(lease_secs))
+    .fetch_all(&mut *tx)
+    .await?;
+    if opened.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let subs: Vec<Uuid> = opened.iter().map(|r| r.get("subscription_id")).collect();
+    let half_opened: Vec<Uuid> = opened
+        .iter()
+        .filter(|r| r.get::<String, _>("old_state") == "OPEN")
+        .map(|r| r.get("subscription_id"))
+        .collect();
+    let sql = format!(
+        "WITH c AS (
+            SELECT DISTINCT ON (d.subscription_id) d.id FROM webhook_deliveries d
+             WHERE d.subscription_id = ANY($1) AND d.status IN ('PENDING', 'RETRYING') AND d.next_retry_at <= NOW()
+               AND (d.lease_until IS NULL OR d.lease_until < NOW())
+             ORDER BY d.subscription_id, d.next_retry_at),
+         d AS (
+            UPDATE webhook_deliveries d SET lease_until = NOW() + make_interval(secs => $2)
+              FROM c WHERE d.id = c.id RETURNING d.*)
+         SELECT s.*, {CLAIM_RETURNING} FROM d JOIN ({sub}) s ON s.id = d.subscription_id",
+        sub = crate::subscriptions::SELECT,
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&subs)
+        .bind(f64::from(lease_secs))
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((
+        rows.iter().map(|r| claimed_from_row(r, true)).collect(),
+        half_opened,
+    ))
+}
+
+/// Gives claimed deliveries back unattempted (shutdown, breaker opened).
+pub async fn release(pool: &PgPool, ids: &[Uuid]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE webhook_deliveries SET lease_until = NULL WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "UPDATE circuit_breaker_state SET probe_until = NULL
+          WHERE subscription_id IN (SELECT subscription_id FROM webhook_deliveries WHERE id = ANY($1))",
+    )
+    .bind(ids)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The result of one attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// Attempt id.
+    pub id: Uuid,
+    /// Delivery.
+    pub delivery_id: Uuid,
+    /// Which attempt this was (1-based).
+    pub attempt_number: i32,
+    /// DELIVERED, RETRYING or FAILED: the delivery's status afterwards.
+    pub status: &'static str,
+    /// When the next attempt is due (RETRYING).
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// URL called.
+    pub request_url: String,
+    /// Request headers without secrets.
+    pub request_headers: serde_json::Value,
+    /// Response status.
+    pub response_status: Option<i32>,
+    /// Response headers.
+    pub response_headers: Option<serde_json::Value>,
+    /// Response body (at most 64 KiB).
+    pub response_body: Option<String>,
+    /// Latency.
+    pub response_time_ms: i32,
+    /// What went wrong.
+    pub error_message: Option<String>,
+    /// When the attempt finished.
+    pub at: DateTime<Utc>,
+}
+
+/// Counter deltas of one subscription from one batch.
+#[derive(Debug, Clone)]
+pub struct CounterDelta {
+    /// Subscription.
+    pub subscription_id: Uuid,
+    /// Attempts sent.
+    pub sent: i32,
+    /// Deliveries that succeeded.
+    pub delivered: i32,
+    /// Deliveries that failed for good.
+    pub failed: i32,
+    /// Last attempt.
+    pub last_triggered_at: Option<DateTime<Utc>>,
+    /// Last success.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Last failed attempt.
+    pub last_failure_at: Option<DateTime<Utc>>,
+}
+
+/// Records attempts and the resulting delivery states, releasing their
+/// leases. An attempt whose delivery was meanwhile recorded by someone else
+/// (its lease expired and was taken over) is dropped. Returns the ids of the
+/// deliveries that were updated.
+pub async fn record(tx: &mut Tx<'_>, attempts: &[Attempt]) -> Result<Vec<Uuid>> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = attempts.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut delivery_ids = Vec::with_capacity(n);
+    let mut numbers = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut next = Vec::with_capacity(n);
+    let mut urls = Vec::with_capacity(n);
+    let mut req_headers = Vec::with_capacity(n);
+    let mut codes = Vec::with_capacity(n);
+    let mut resp_headers = Vec::with_capacity(n);
+    let mut bodies = Vec::with_capacity(n);
+    let mut times = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    for a in attempts {
+        ids.push(a.id);
+        delivery_ids.push(a.delivery_id);
+        numbers.push(a.attempt_number);
+        statuses.push(a.status.to_owned());
+        next.push(a.next_retry_at);
+        urls.push(a.request_url.clone());
+        req_headers.push(a.request_headers.clone());
+        codes.push(a.response_status);
+        resp_headers.push(a.response_headers.clone());
+        bodies.push(a.response_body.clone());
+        times.push(a.response_time_ms);
+        errors.push(a.error_message.clone());
+        ats.push(a.at);
+    }
+    let updated = sqlx::query(
+        "UPDATE webhook_deliveries d SET
+            attempt_number = u.num, status = u.status, next_retry_at = u.next, lease_until = NULL,
+            request_headers = u.req_headers, response_status = u.code, response_headers = u.resp_headers,
+            response_body = u.body, response_time_ms = u.ms, error_message = u.err,
+            delivered_at = CASE WHEN u.status = 'DELIVERED' THEN u.at ELSE d.delivered_at END,
+            updated_at = u.at
+           FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::int[],
+                       $7::jsonb[], $8::text[], $9::int[], $10::text[], $11::timestamptz[])
+                AS u(id, num, status, next, req_headers, code, resp_headers, body, ms, err, at)
+          WHERE d.id = u.id AND d.attempt_number = u.num - 1
+         RETURNING d.id",
+    )
+    .bind(&delivery_ids)
+    .bind(&numbers)
+    .bind(&statuses)
+    .bind(&next)
+    .bind(&req_headers)
+    .bind(&codes)
+    .bind(&resp_headers)
+    .bind(&bodies)
+    .bind(&times)
+    .bind(&errors)
+    .bind(&ats)
+    .fetch_all(&mut **tx)
+    .await?;
+    let applied: Vec<Uuid> = updated.iter().map(|r| r.get("id")).collect();
+    sqlx::query(
+        "INSERT INTO webhook_delivery_attempts (id, delivery_id, attempt_number, request_url, request_headers,
+             response_status, response_headers, response_body, response_time_ms, error_message, created_at)
+         SELECT u.* FROM UNNEST($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::jsonb[], $6::int[],
+                                $7::jsonb[], $8::text[], $9::int[], $10::text[], $11::timestamptz[])
+              AS u(id, delivery_id, num, url, req_headers, code, resp_headers, body, ms, err, at)
+          WHERE u.delivery_id = ANY($12)",
+    )
+    .bind(&ids)
+    .bind(&delivery_ids)
+    .bind(&numbers)
+    .bind(&urls)
+    .bind(&req_headers)
+    .bind(&codes)
+    .bind(&resp_headers)
+    .bind(&bodies)
+    .bind(&times)
+    .bind(&errors)
+    .bind(&ats)
+    .bind(&applied)
+    .execute(&mut **tx)
+    .await?;
+    Ok(applied)
+}
+
+/// Appends counter deltas (one row per subscription and batch).
+pub async fn add_counters(tx: &mut Tx<'_>, deltas: &[CounterDelta]) -> Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let subs: Vec<Uuid> = deltas.iter().map(|d| d.subscription_id).collect();
+    let sent: Vec<i32> = deltas.iter().map(|d| d.sent).collect();
+    let delivered: Vec<i32> = deltas.iter().map(|d| d.delivered).collect();
+    let failed: Vec<i32> = deltas.iter().map(|d| d.failed).collect();
+    let lt: Vec<Option<DateTime<Utc>>> = deltas.iter().map(|d| d.last_triggered_at).collect();
+    let ls: Vec<Option<DateTime<Utc>>> = deltas.iter().map(|d| d.last_success_at).collect();
+    let lf: Vec<Option<DateTime<Utc>>> = deltas.iter().map(|d| d.last_failure_at).collect();
+    sqlx::query(
+        "INSERT INTO webhook_subscription_counters
+             (subscription_id, sent, delivered, failed, last_triggered_at, last_success_at, last_failure_at)
+         SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::int[], $4::int[], $5::timestamptz[],
+                              $6::timestamptz[], $7::timestamptz[])",
+    )
+    .bind(&subs)
+    .bind(&sent)
+    .bind(&delivered)
+    .bind(&failed)
+    .bind(&lt)
+    .bind(&ls)
+    .bind(&lf)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A change to a subscription's failed-delivery streak from one batch.
+#[derive(Debug, Clone)]
+pub struct Streak {
+    /// Subscription.
+    pub subscription_id: Uuid,
+    /// A delivery succeeded: the streak restarts before `failed` is added.
+    pub reset: bool,
+    /// Deliveries that failed for good after the last success.
+    pub failed: i32,
+}
+
+/// Applies streaks; a subscription whose streak reaches `limit` is disabled
+/// (`FAILED`, `is_enabled = false`). Returns `(id, tenant)` of the
+/// subscriptions this call disabled.
+pub async fn apply_streaks(
+    tx: &mut Tx<'_>,
+    streaks: &[Streak],
+    limit: i32,
+    reason: &str,
+) -> Result<Vec<(Uuid, Uuid)>> {
+    if streaks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let subs: Vec<Uuid> = streaks.iter().map(|s| s.subscription_id).collect();
+    let resets: Vec<bool> = streaks.iter().map(|s| s.reset).collect();
+    let failed: Vec<i32> = streaks.iter().map(|s| s.failed).collect();
+    let rows = sqlx::query(
+        "WITH u AS (SELECT * FROM UNNEST($1::uuid[], $2::bool[], $3::int[]) AS u(id, reset, failed)),
+         old AS (
+            SELECT s.id, s.is_enabled,
+                   (CASE WHEN u.reset THEN 0 ELSE COALESCE(s.consecutive_failures, 0) END) + u.failed AS streak
+              FROM webhook_subscriptions s JOIN u ON u.id = s.id ORDER BY s.id FOR UPDATE OF s)
+         UPDATE webhook_subscriptions s SET
+            consecutive_failures = old.streak,
+            status = CASE WHEN old.is_enabled AND old.streak >= $4 THEN 'FAILED' ELSE s.status END,
+            is_enabled = CASE WHEN old.streak >= $4 THEN false ELSE s.is_enabled END,
+            disabled_reason = CASE WHEN old.is_enabled AND old.streak >= $4 THEN $5 ELSE s.disabled_reason END,
+            updated_at = CASE WHEN old.is_enabled AND old.streak >= $4 THEN NOW() ELSE s.updated_at END
+           FROM old WHERE s.id = old.id
+         RETURNING s.id, s.tenant_id, (old.is_enabled AND old.streak >= $4) AS disabled",
+    )
+    .bind(&subs)
+    .bind(&resets)
+    .bind(&failed)
+    .bind(limit)
+    .bind(reason)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter(|r| r.get::<bool, _>("disabled"))
+        .map(|r| (r.get("id"), r.get("tenant_id")))
+        .collect())
+}
+
+/// A subscription's breaker as stored.
+#[derive(Debug, Clone)]
+pub struct BreakerRow {
+    /// Subscription.
+    pub subscription_id: Uuid,
+    /// CLOSED, OPEN, HALF_OPEN.
+    pub state: String,
+    /// Consecutive failures (closed).
+    pub failure_count: i32,
+    /// Consecutive successes (half-open).
+    pub success_count: i32,
+    /// When it last opened.
+    pub opened_at: Option<DateTime<Utc>>,
+}
+
+/// Locks and reads the breakers of `subs` that exist (a subscription that
+/// never failed has none).
+pub async fn breakers_for_update(tx: &mut Tx<'_>, subs: &[Uuid]) -> Result<Vec<BreakerRow>> {
+    let rows = sqlx::query(
+        "SELECT subscription_id, state, failure_count, success_count, opened_at FROM circuit_breaker_state
+          WHERE subscription_id = ANY($1) ORDER BY subscription_id FOR UPDATE",
+    )
+    .bind(subs)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| BreakerRow {
+            subscription_id: r.get("subscription_id"),
+            state: r
+                .get::<Option<String>, _>("state")
+                .unwrap_or_else(|| "CLOSED".into()),
+            failure_count: r.get::<Option<i32>, _>("failure_count").unwrap_or(0),
+            success_count: r.get::<Option<i32>, _>("success_count").unwrap_or(0),
+            opened_at: r.get("opened_at"),
+        })
+        .collect())
+}
+
+/// Writes breakers (creating missing rows); clears the probe marker.
+pub async fn save_breakers(
+    tx: &mut Tx<'_>,
+    rows: &[BreakerRow],
+    failure_threshold: i32,
+    timeout_seconds: i32,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let subs: Vec<Uuid> = rows.iter().map(|b| b.subscription_id).collect();
+    let states: Vec<String> = rows.iter().map(|b| b.state.clone()).collect();
+    let failures: Vec<i32> = rows.iter().map(|b| b.failure_count).collect();
+    let successes: Vec<i32> = rows.iter().map(|b| b.success_count).collect();
+    let opened: Vec<Option<DateTime<Utc>>> = rows.iter().map(|b| b.opened_at).collect();
+    sqlx::query(
+        "INSERT INTO circuit_breaker_state (subscription_id, state, failure_count, success_count, opened_at,
+             failure_threshold, timeout_seconds, probe_until, updated_at)
+         SELECT u.*, $6, $7, NULL, NOW()
+           FROM UNNEST($1::uuid[], $2::text[], $3::int[], $4::int[], $5::timestamptz[]) u
+         ON CONFLICT (subscription_id) DO UPDATE SET
+            state = EXCLUDED.state, failure_count = EXCLUDED.failure_count,
+            success_count = EXCLUDED.success_count, opened_at = EXCLUDED.opened_at,
+            failure_threshold = EXCLUDED.failure_threshold, timeout_seconds = EXCLUDED.timeout_seconds,
+            probe_until = NULL, updated_at = NOW(),
+            last_failure_at = CASE WHEN EXCLUDED.failure_count > circuit_breaker_state.failure_count
+                                   THEN NOW() ELSE circuit_breaker_state.last_failure_at END",
+    )
+    .bind(&subs)
+    .bind(&states)
+    .bind(&failures)
+    .bind(&successes)
+    .bind(&opened)
+    .bind(failure_threshold)
+    .bind(timeout_seconds)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A delivery as listed in the history.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Id.
+    pub id: Uuid,
+    /// Subscription.
+    pub subscription_id: Uuid,
+    /// Event type.
+    pub event_type: String,
+    /// Event id.
+    pub event_id: Uuid,
+    /// The event envelope.
+    pub payload: serde_json::Value,
+    /// Attempts made.
+    pub attempt_number: i32,
+    /// URL.
+    pub request_url: String,
+    /// PENDING, RETRYING, DELIVERED, FAILED.
+    pub status: String,
+    /// Last response status.
+    pub response_status: Option<i32>,
+    /// Last latency.
+    pub response_time_ms: Option<i32>,
+    /// Last error.
+    pub error_message: Option<String>,
+    /// Next attempt.
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+const DELIVERY_COLUMNS: &str = "id, subscription_id, event_type, event_id, payload, attempt_number, request_url,
+    status, response_status, response_time_ms, error_message, next_retry_at, created_at, updated_at, delivered_at";
+
+fn delivery_from_row(r: &sqlx::postgres::PgRow) -> Delivery {
+    Delivery {
+        id: r.get("id"),
+        subscription_id: r.get("subscription_id"),
+        event_type: r.get("event_type"),
+        event_id: r.get("event_id"),
+        payload: r.get("payload"),
+        attempt_number: r.get::<Option<i32>, _>("attempt_number").unwrap_or(0),
+        request_url: r.get("request_url"),
+        status: r.get("status"),
+        response_status: r.get("response_status"),
+        response_time_ms: r.get("response_time_ms"),
+        error_message: r.get("error_message"),
+        next_retry_at: r.get("next_retry_at"),
+        created_at: r
+            .get::<Option<DateTime<Utc>>, _>("created_at")
+            .unwrap_or_default(),
+        updated_at: r.get("updated_at"),
+        delivered_at: r.get("delivered_at"),
+    }
+}
+
+/// History filters.
+#[derive(Debug, Default, Clone)]
+pub struct DeliveryFilter {
+    /// Status.
+    pub status: Option<String>,
+    /// Event type.
+    pub event_type: Option<String>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+    /// Only ids before this one (newest first).
+    pub before: Option<Uuid>,
+}
+
+/// One page of a subscription's deliveries, newest first (`limit + 1` rows).
+pub async fn list(
+    pool: &PgPool,
+    tenant: Uuid,
+    subscription: Uuid,
+    f: &DeliveryFilter,
+    limit: u32,
+) -> Result<Vec<Delivery>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries
+          WHERE tenant_id = $1 AND subscription_id = $2 AND ($3::text IS NULL OR status = $3)
+            AND ($4::text IS NULL OR event_type = $4) AND ($5::timestamptz IS NULL OR created_at >= $5)
+            AND ($6::timestamptz IS NULL OR created_at < $6) AND ($7::uuid IS NULL OR id < $7)
+          ORDER BY id DESC LIMIT $8"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(subscription)
+        .bind(&f.status)
+        .bind(&f.event_type)
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.before)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(delivery_from_row).collect())
+}
+
+/// One delivery of the tenant's subscription.
+pub async fn get(
+    pool: &PgPool,
+    tenant: Uuid,
+    subscription: Uuid,
+    id: Uuid,
+) -> Result<Option<Delivery>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = $1 AND subscription_id = $2 AND id = $3"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(subscription)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(delivery_from_row))
+}
+
+/// A delivery's attempts, first to last.
+pub async fn attempts(pool: &PgPool, delivery: Uuid) -> Result<Vec<Attempt>> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.delivery_id, a.attempt_number, a.request_url, a.request_headers, a.response_status,
+                a.response_headers, a.response_body, a.response_time_ms, a.error_message, a.created_at
+           FROM webhook_delivery_attempts a WHERE a.delivery_id = $1 ORDER BY a.attempt_number, a.created_at",
+    )
+    .bind(delivery)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Attempt {
+            id: r.get("id"),
+            delivery_id: r.get("delivery_id"),
+            attempt_number: r.get("attempt_number"),
+            status: "",
+            next_retry_at: None,
+            request_url: r.get("request_url"),
+            request_headers: r.get("request_headers"),
+            response_status: r.get("response_status"),
+            response_headers: r.get("response_headers"),
+            response_body: r.get("response_body"),
+            response_time_ms: r.get("response_time_ms"),
+            error_message: r.get("error_message"),
+            at: r.get("created_at"),
+        })
+        .collect())
+}
+
+/// What to replay.
+#[derive(Debug, Clone)]
+pub enum ReplaySelection {
+    /// Deliveries in a status, created in a window.
+    Filter {
+        /// Status (FAILED by default).
+        status: String,
+        /// Created at or after.
+        since: Option<DateTime<Utc>>,
+        /// Created before.
+        until: Option<DateTime<Utc>>,
+    },
+    /// These deliveries (finished ones only; in-flight ones are left alone).
+    Ids(Vec<Uuid>),
+}
+
+/// Re-queues finished deliveries of the tenant's subscription as due now;
+/// their retry budget starts again. Returns the re-queued ids.
+pub async fn replay(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    subscription: Uuid,
+    sel: &ReplaySelection,
+    limit: i64,
+) -> Result<Vec<Uuid>> {
+    let (status, since, until, ids) = match sel {
+        ReplaySelection::Filter {
+            status,
+            since,
+            until,
+        } => (Some(status.clone()), *since, *until, None),
+        ReplaySelection::Ids(ids) => (None, None, None, Some(ids.clone())),
+    };
+    let rows = sqlx::query(
+        "WITH c AS (
+            SELECT id FROM webhook_deliveries
+             WHERE tenant_id = $1 AND subscription_id = $2 AND status IN ('DELIVERED', 'FAILED')
+               AND ($3::text IS NULL OR status = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
+               AND ($5::timestamptz IS NULL OR created_at < $5) AND ($6::uuid[] IS NULL OR id = ANY($6))
+             ORDER BY id LIMIT $7 FOR UPDATE)
+         UPDATE webhook_deliveries d SET status = 'PENDING', next_retry_at = NOW(), lease_until = NULL,
+                attempt_base = d.attempt_number, updated_at = NOW()
+           FROM c WHERE d.id = c.id RETURNING d.id",
+    )
+    .bind(tenant)
+    .bind(subscription)
+    .bind(status)
+    .bind(since)
+    .bind(until)
+    .bind(ids)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    if !rows.is_empty() {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(rows.iter().map(|r| r.get("id")).collect())
+}
+
+/// Deletes up to `batch` deliveries (with their attempts) created more than
+/// `older_than_days` ago that are finished.
+pub async fn prune(pool: &PgPool, older_than_days: u32, batch: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE id IN (
+            SELECT id FROM webhook_deliveries
+             WHERE created_at < NOW() - make_interval(days => $1) AND status IN ('DELIVERED', 'FAILED')
+             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(older_than_days as i32)
+    .bind(batch)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Due backlog: deliveries due now and the age in seconds of the oldest.
+pub async fn backlog(pool: &PgPool) -> Result<(i64, f64)> {
+    let r = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(EXTRACT(EPOCH FROM NOW() - MIN(next_retry_at)), 0)::float8 AS age
+           FROM webhook_deliveries WHERE status IN ('PENDING', 'RETRYING') AND next_retry_at <= NOW()",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((r.get("n"), r.get("age")))
+}
+
+/// Breakers of subscriptions by state.
+pub async fn breaker_states(pool: &PgPool) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT state, COUNT(*) AS n FROM circuit_breaker_state WHERE subscription_id IS NOT NULL GROUP BY state",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<Option<String>, _>("state").unwrap_or_default(), r.get("n")))
+        .collect())
+}
+
+/// Wakes delivery workers when deliveries become due (LISTEN on
+/// [`CHANNEL`]); falls back to polling while the listener is down.
+pub struct Wakeup {
+    pool: PgPool,
+    listener: Option<sqlx::postgres::PgListener>,
+}
+
+impl Wakeup {
+    /// A wakeup on `pool` (connects lazily).
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            listener: None,
+        }
+    }
+
+    /// Waits until a notification arrives or `max` passes.
+    pub async fn wait(&mut self, max: std::time::Duration) {
+        if self.listener.is_none() {
+            self.listener = async {
+                let mut l = sqlx::postgres::PgListener::connect_with(&self.pool)
+                    .await
+                    .ok()?;
+                l.listen(CHANNEL).await.ok()?;
+                Some(l)
+            }
+            .await;
+        }
+        match self.listener.as_mut() {
+            Some(l) => match tokio::time::timeout(max, l.try_recv()).await {
+                Ok(Ok(Some(_))) | Err(_) => {}
+                Ok(Ok(None)) | Ok(Err(_)) => self.listener = None,
+            },
+            None => tokio::time::sleep(max).await,
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Outbound webhook subscriptions (`webhook_subscriptions`).
+//!
+//! Counters are the row's totals plus the deltas workers appended to
+//! `webhook_subscription_counters` since the last fold, so a read is always
+//! current while no delivery updates the subscription row.
+
+use crate::{Result, Tx};
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+/// A subscription as stored (secrets stay sealed).
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub tenant_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Target URL.
+    pub url: String,
+    /// JSON array of event patterns.
+    pub event_types: serde_json::Value,
+    /// NONE, BASIC, API_KEY, OAUTH2, HMAC.
+    pub auth_type: String,
+    /// Non-secret auth settings.
+    pub auth_config: Option<serde_json::Value>,
+    /// Sealed signing secret.
+    pub secret_key: Option<String>,
+    /// Sealed previous signing secret, still used until it expires.
+    pub previous_secret_key: Option<String>,
+    /// When the previous secret stops signing.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Last four characters of the signing secret.
+    pub secret_hint: Option<String>,
+    /// Sealed secret part of the auth settings.
+    pub auth_secret_encrypted: Option<String>,
+    /// Last four characters of that secret.
+    pub auth_secret_hint: Option<String>,
+    /// Content-Type of deliveries.
+    pub content_type: String,
+    /// Extra request headers.
+    pub headers: serde_json::Value,
+    /// Payload field mapping.
+    pub transform_template: Option<serde_json::Value>,
+    /// Retry failed attempts.
+    pub retry_enabled: bool,
+    /// Retries after the first attempt.
+    pub max_retries: i32,
+    /// JSON array of seconds between attempts.
+    pub retry_intervals: serde_json::Value,
+    /// ACTIVE, PAUSED, FAILED.
+    pub status: String,
+    /// Enabled.
+    pub is_enabled: bool,
+    /// Why it was disabled automatically.
+    pub disabled_reason: Option<String>,
+    /// Attempts sent.
+    pub total_sent: i64,
+    /// Deliveries that succeeded.
+    pub total_delivered: i64,
+    /// Deliveries that failed for good.
+    pub total_failed: i64,
+    /// Last attempt.
+    pub last_triggered_at: Option<DateTime<Utc>>,
+    /// Last success.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Last failed attempt.
+    pub last_failure_at: Option<DateTime<Utc>>,
+    /// Deliveries failed in a row.
+    pub consecutive_failures: i32,
+    /// Circuit breaker state (CLOSED when it never tripped).
+    pub circuit_state: String,
+    /// When the breaker last opened.
+    pub circuit_opened_at: Option<DateTime<Utc>>,
+    /// The breaker's consecutive failures.
+    pub circuit_failures: i32,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Updated.
+    pub updated_at: DateTime<Utc>,
+    /// API key that created it.
+    pub created_by_key: Option<Uuid>,
+    /// API key that last changed it.
+    pub updated_by_key: Option<Uuid>,
+}
+
+pub(crate) const SELECT: &str = "SELECT s.id, s.tenant_id, s.name, s.description, s.url, s.event_types, s.auth_type,
+    s.auth_config, s.secret_key, s.previous_secret_key, s.previous_secret_expires_at, s.secret_hint,
+    s.auth_secret_encrypted, s.auth_secret_hint, s.content_type, s.headers, s.transform_template,
+    s.retry_enabled, s.max_retries, s.retry_intervals, s.status, s.is_enabled, s.disabled_reason,
+    COALESCE(s.total_sent, 0)::bigint + COALESCE(c.sent, 0) AS total_sent,
+    COALESCE(s.total_delivered, 0)::bigint + COALESCE(c.delivered, 0) AS total_delivered,
+    COALESCE(s.total_failed, 0)::bigint + COALESCE(c.failed, 0) AS total_failed,
+    GREATEST(s.last_triggered_at, c.last_triggered_at) AS last_triggered_at,
+    GREATEST(s.last_success_at, c.last_success_at) AS last_success_at,
+    GREATEST(s.last_failure_at, c.last_failure_at) AS last_failure_at,
+    s.consecutive_failures, COALESCE(cb.state, 'CLOSED') AS circuit_state, cb.opened_at AS circuit_opened_at,
+    COALESCE(cb.failure_count, 0) AS circuit_failures,
+    s.created_at, s.updated_at, s.created_by_key, s.updated_by_key
+  FROM webhook_subscriptions s
+  LEFT JOIN LATERAL (
+    SELECT SUM(sent)::bigint AS sent, SUM(delivered)::bigint AS delivered, SUM(failed)::bigint AS failed,
+           MAX(last_triggered_at) AS last_triggered_at, MAX(last_success_at) AS last_success_at,
+           MAX(last_failure_at) AS last_failure_at
+      FROM webhook_subscription_counters WHERE subscription_id = s.id) c ON true
+  LEFT JOIN circuit_breaker_state cb ON cb.subscription_id = s.id";
+
+pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> Subscription {
+    Subscription {
+        id: r.get("id"),
+        tenant_id: r.get("tenant_id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        url: r.get("url"),
+        event_types: r.get("event_types"),
+        auth_type: r
+            .get::<Option<String>, _>("auth_type")
+            .unwrap_or_else(|| "NONE".into()),
+        auth_config: r.get("auth_config"),
+        secret_key: r.get("secret_key"),
+        previous_secret_key: r.get("previous_secret_key"),
+        previous_secret_expires_at: r.get("previous_secret_expires_at"),
+        secret_hint: r.get("secret_hint"),
+        auth_secret_encrypted: r.get("auth_secret_encrypted"),
+        auth_secret_hint: r.get("auth_secret_hint"),
+        content_type: r
+            .get::<Option<String>, _>("content_type")
+            .unwrap_or_else(|| "application/json".into()),
+        headers: r
+            .get::<Option<serde_json::Value>, _>("headers")
+            .unwrap_or_else(|| serde_json::json!({})),
+        transform_template: r.get("transform_template"),
+        retry_enabled: r.get::<Option<bool>, _>("retry_enabled").unwrap_or(true),
+        max_retries: r.get::<Option<i32>, _>("max_retries").unwrap_or(5),
+        retry_intervals: r
+            .get::<Option<serde_json::Value>, _>("retry_intervals")
+            .unwrap_or_else(|| serde_json::json!([60, 300, 900, 3600, 7200])),
+        status: r
+            .get::<Option<String>, _>("status")
+            .unwrap_or_else(|| "ACTIVE".into()),
+        is_enabled: r.get::<Option<bool>, _>("is_enabled").unwrap_or(true),
+        disabled_reason: r.get("disabled_reason"),
+        total_sent: r.get("total_sent"),
+        total_delivered: r.get("total_delivered"),
+        total_failed: r.get("total_failed"),
+        last_triggered_at: r.get("last_triggered_at"),
+        last_success_at: r.get("last_success_at"),
+        last_failure_at: r.get("last_failure_at"),
+        consecutive_failures: r.get::<Option<i32>, _>("consecutive_failures").unwrap_or(0),
+        circuit_state: r.get("circuit_state"),
+        circuit_opened_at: r.get("circuit_opened_at"),
+        circuit_failures: r.get::<Option<i32>, _>("circuit_failures").unwrap_or(0),
+        created_at: r
+            .get::<Option<DateTime<Utc>>, _>("created_at")
+            .unwrap_or_default(),
+        updated_at: r
+            .get::<Option<DateTime<Utc>>, _>("updated_at")
+            .unwrap_or_default(),
+        created_by_key: r.get("created_by_key"),
+        updated_by_key: r.get("updated_by_key"),
+    }
+}
+
+/// Inserts `s` with its id, tenant and settings (counters start at zero).
+pub async fn insert(tx: &mut Tx<'_>, s: &Subscription) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO webhook_subscriptions (id, tenant_id, name, description, url, event_types, auth_type,
+             auth_config, secret_key, secret_hint, auth_secret_encrypted, auth_secret_hint, content_type, headers,
+             transform_template, retry_enabled, max_retries, retry_intervals, status, is_enabled,
+             created_by_key, updated_by_key)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$21)",
+    )
+    .bind(s.id)
+    .bind(s.tenant_id)
+    .bind(&s.name)
+    .bind(&s.description)
+    .bind(&s.url)
+    .bind(&s.event_types)
+    .bind(&s.auth_type)
+    .bind(&s.auth_config)
+    .bind(&s.secret_key)
+    .bind(&s.secret_hint)
+    .bind(&s.auth_secret_encrypted)
+    .bind(&s.auth_secret_hint)
+    .bind(&s.content_type)
+    .bind(&s.headers)
+    .bind(&s.transform_template)
+    .bind(s.retry_enabled)
+    .bind(s.max_retries)
+    .bind(&s.retry_intervals)
+    .bind(&s.status)
+    .bind(s.is_enabled)
+    .bind(s.created_by_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes every mutable setting of `s` back (after [`get_for_update`]).
+/// Re-enabling resets the failure streak.
+pub async fn update(tx: &mut Tx<'_>, s: &Subscription) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhook_subscriptions SET name = $3, description = $4, url = $5, event_types = $6,
+             auth_type = $7, auth_config = $8, secret_key = $9, previous_secret_key = $10,
+             previous_secret_expires_at = $11, secret_hint = $12, auth_secret_encrypted = $13,
+             auth_secret_hint = $14, content_type = $15, headers = $16, transform_template = $17,
+             retry_enabled = $18, max_retries = $19, retry_intervals = $20, status = $21, is_enabled = $22,
+             disabled_reason = $23, consecutive_failures = $24, updated_by_key = $25, updated_at = NOW()
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(s.tenant_id)
+    .bind(s.id)
+    .bind(&s.name)
+    .bind(&s.description)
+    .bind(&s.url)
+    .bind(&s.event_types)
+    .bind(&s.auth_type)
+    .bind(&s.auth_config)
+    .bind(&s.secret_key)
+    .bind(&s.previous_secret_key)
+    .bind(s.previous_secret_expires_at)
+    .bind(&s.secret_hint)
+    .bind(&s.auth_secret_encrypted)
+    .bind(&s.auth_secret_hint)
+    .bind(&s.content_type)
+    .bind(&s.headers)
+    .bind(&s.transform_template)
+    .bind(s.retry_enabled)
+    .bind(s.max_retries)
+    .bind(&s.retry_intervals)
+    .bind(&s.status)
+    .bind(s.is_enabled)
+    .bind(&s.disabled_reason)
+    .bind(s.consecutive_failures)
+    .bind(s.updated_by_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The tenant's subscription, or `None` (also for another tenant's).
+pub async fn get(pool: &PgPool, tenant: Uuid, id: Uuid) -> Result<Option<Subscription>> {
+    let sql = format!("{SELECT} WHERE s.tenant_id = $1 AND s.id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Like [`get`], locking the row until `tx` ends.
+pub async fn get_for_update(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<Subscription>> {
+    let sql = format!("{SELECT} WHERE s.tenant_id = $1 AND s.id = $2 FOR UPDATE OF s");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Deletes the tenant's subscription with its deliveries, attempts and
+/// breaker; `false` when there was none.
+pub async fn delete(tx: &mut Tx<'_>, tenant: Uuid, id: Uuid) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM webhook_subscriptions WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// List filters.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// ACTIVE, PAUSED or FAILED.
+    pub status: Option<String>,
+    /// Enabled or not.
+    pub is_enabled: Option<bool>,
+    /// Only ids after this one (cursor).
+    pub after: Option<Uuid>,
+}
+
+/// One page of the tenant's subscriptions, by id; `limit + 1` rows are read
+/// so the caller knows whether a next page exists.
+pub async fn list(pool: &PgPool, tenant: Uuid, f: &Filter, limit: u32) -> Result<Vec<Subscription>> {
+    let sql = format!(
+        "{SELECT} WHERE s.tenant_id = $1 AND ($2::text IS NULL OR s.status = $2)
+           AND ($3::bool IS NULL OR s.is_enabled = $3) AND ($4::uuid IS NULL OR s.id > $4)
+         ORDER BY s.id LIMIT $5"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(&f.status)
+        .bind(f.is_enabled)
+        .bind(f.after)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// What fan-out needs of a live subscription.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Subscription id.
+    pub id: Uuid,
+    /// Owner.
+    pub tenant_id: Uuid,
+    /// Target URL.
+    pub url: String,
+    /// JSON array of event patterns.
+    pub event_types: serde_json::Value,
+}
+
+/// The enabled, active subscriptions of `tenants`.
+pub async fn targets(tx: &mut Tx<'_>, tenants: &[Uuid]) -> Result<Vec<Target>> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, url, event_types FROM webhook_subscriptions
+          WHERE tenant_id = ANY($1) AND is_enabled AND status = 'ACTIVE'",
+    )
+    .bind(tenants)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Target {
+            id: r.get("id"),
+            tenant_id: r.get("tenant_id"),
+            url: r.get("url"),
+            event_types: r.get("event_types"),
+        })
+        .collect())
+}
+
+/// Moves pending counter deltas into the subscription rows (up to `batch`
+/// delta rows); returns how many were folded.
+pub async fn fold_counters(pool: &PgPool, batch: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "WITH d AS (
+            DELETE FROM webhook_subscription_counters WHERE id IN (
+                SELECT id FROM webhook_subscription_counters ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+            RETURNING *),
+         agg AS (
+            SELECT subscription_id, SUM(sent) AS sent, SUM(delivered) AS delivered, SUM(failed) AS failed,
+                   MAX(last_triggered_at) AS lt, MAX(last_success_at) AS ls, MAX(last_failure_at) AS lf
+              FROM d GROUP BY subscription_id)
+         UPDATE webhook_subscriptions s SET
+            total_sent = COALESCE(s.total_sent, 0) + agg.sent,
+            total_delivered = COALESCE(s.total_delivered, 0) + agg.delivered,
+            total_failed = COALESCE(s.total_failed, 0) + agg.failed,
+            last_triggered_at = GREATEST(s.last_triggered_at, agg.lt),
+            last_success_at = GREATEST(s.last_success_at, agg.ls),
+            last_failure_at = GREATEST(s.last_failure_at, agg.lf)
+          FROM agg WHERE s.id = agg.subscription_id",
+    )
+    .bind(batch)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Sealed secrets of every subscription, for key rotation.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    /// Subscription id.
+    pub id: Uuid,
+    /// Owner.
+    pub tenant_id: Uuid,
+    /// Signing secret.
+    pub secret_key: Option<String>,
+    /// Previous signing secret.
+    pub previous_secret_key: Option<String>,
+    /// Auth secret.
+    pub auth_secret_encrypted: Option<String>,
+}
+
+/// Every subscription's sealed secrets, locked until `tx` ends.
+pub async fn sealed_for_update(tx: &mut Tx<'_>) -> Result<Vec<Sealed>> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, secret_key, previous_secret_key, auth_secret_encrypted
+           FROM webhook_subscriptions FOR UPDATE",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Sealed {
+            id: r.get("id"),
+            tenant_id: r.get("tenant_id"),
+            secret_key: r.get("secret_key"),
+            previous_secret_key: r.get("previous_secret_key"),
+            auth_secret_encrypted: r.get("auth_secret_encrypted"),
+        })
+        .collect())
+}
+
+/// Writes re-sealed secrets back.
+pub async fn reseal(tx: &mut Tx<'_>, s: &Sealed) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhook_subscriptions SET secret_key = $2, previous_secret_key = $3, auth_secret_encrypted = $4
+          WHERE id = $1",
+    )
+    .bind(s.id)
+    .bind(&s.secret_key)
+    .bind(&s.previous_secret_key)
+    .bind(&s.auth_secret_encrypted)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,578 @@
+//! Delivery workers.
+//!
+//! One claimer leases due deliveries in batches (`FOR UPDATE SKIP LOCKED`),
+//! woken by LISTEN/NOTIFY, and starts one send per delivery while fewer than
+//! `WEBHOOK_QUEUE_SIZE` are in flight. `WEBHOOK_WORKERS` recorders take
+//! finished attempts in batches and commit, in one transaction per batch:
+//! the attempts, the delivery states, counter deltas, breaker and streak
+//! changes, and the outbox events. A dispatcher that dies leaves leases that
+//! expire; the deliveries are claimed again.
+
+use chrono::{DateTime, Utc};
+use hub_connectors::client::TargetPolicy;
+use hub_connectors::webhook::{
+    AttemptResult, Outbound, Sender, SealedSubscription, open_subscription, render_body,
+};
+use hub_domain::secret::Keyring;
+use hub_domain::webhook::{
+    AUTO_DISABLE_AFTER, Breaker, BreakerPolicy, BreakerState, RetryPolicy, Transition,
+};
+use hub_domain::{Envelope, EventType, TenantId};
+use hub_platform::server::Context;
+use hub_storage::deliveries::{self, Attempt, BreakerRow, Claimed, CounterDelta, Streak};
+use hub_storage::{Pool as PgPool, StorageError};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc};
+use uuid::Uuid;
+
+/// Most deliveries claimed in one query.
+const CLAIM_BATCH: u32 = 500;
+/// Most attempts recorded in one transaction.
+const RECORD_BATCH: usize = 500;
+/// Longest sleep between claims when nothing wakes the claimer.
+const POLL: Duration = Duration::from_millis(1000);
+
+/// What the workers need, built once from the configuration.
+pub struct Dispatcher {
+    pool: PgPool,
+    keyring: Keyring,
+    sender: Sender,
+    queue_size: usize,
+    recorders: usize,
+    lease_secs: u32,
+    breaker: BreakerPolicy,
+    default_max_retries: u32,
+    /// Subscriptions whose breaker this process saw open: their claimed
+    /// deliveries are released instead of sent.
+    open: Mutex<HashMap<Uuid, Instant>>,
+}
+
+/// A finished (or skipped) send.
+struct Done {
+    claimed: Claimed,
+    result: Option<AttemptResult>,
+    finished_at: DateTime<Utc>,
+}
+
+impl Dispatcher {
+    /// Builds the dispatcher from the service configuration.
+    pub fn new(ctx: &Context) -> Result<Arc<Self>, String> {
+        let c = &ctx.config;
+        let keyring = c.keyring().map_err(|e| e.to_string())?;
+        let policy = if c.hub_allow_private_targets {
+            TargetPolicy::AllowPrivate
+        } else {
+            TargetPolicy::PublicOnly
+        };
+        let queue_size = c.webhook_queue_size as usize;
+        Ok(Arc::new(Self {
+            pool: ctx.pool.clone(),
+            keyring,
+            sender: Sender::new(
+                policy,
+                Duration::from_secs(u64::from(c.webhook_timeout_seconds)),
+                queue_size,
+            ),
+            queue_size,
+            recorders: c.webhook_workers as usize,
+            lease_secs: c.webhook_lease_seconds,
+            breaker: BreakerPolicy {
+                failure_threshold: c.circuit_failure_threshold,
+                success_threshold: 3,
+                open_for: Duration::from_secs(u64::from(c.circuit_timeout_seconds)),
+            },
+            default_max_retries: c.webhook_max_retries,
+            open: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Runs the claimer and the recorders until shutdown; in-flight sends
+    /// finish and are recorded (or their leases expire) before it returns.
+    pub async fn run(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        let (tx, rx) = mpsc::channel::<Done>(self.queue_size.max(1) * 2);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let mut recorders = Vec::new();
+        for _ in 0..self.recorders.max(1) {
+            let me = self.clone();
+            let rx = rx.clone();
+            recorders.push(tokio::spawn(async move { me.record_loop(rx).await }));
+        }
+        self.clone().claim_loop(tx, shutdown).await;
+        for r in recorders {
+            let _ = r.await;
+        }
+        tracing::info!("delivery workers stopped");
+    }
+
+    async fn claim_loop(
+        self: Arc<Self>,
+        done: mpsc::Sender<Done>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let slots = Arc::new(Semaphore::new(self.queue_size.max(1)));
+        let mut wakeup = deliveries::Wakeup::new(self.pool.clone());
+        let mut last_probe = Instant::now() - Duration::from_secs(10);
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let mut batch = Vec::new();
+            if last_probe.elapsed() >= Duration::from_millis(500) {
+                last_probe = Instant::now();
+                match deliveries::claim_probes(&self.pool, self.lease_secs).await {
+                    Ok((probes, _half_opened)) => batch.extend(probes),
+                    Err(e) => tracing::warn!(error = %e, "claiming breaker probes failed"),
+                }
+            }
+            let room = slots.available_permits().saturating_sub(batch.len());
+            let want = (room as u32).min(CLAIM_BATCH);
+            if want > 0 {
+                match deliveries::claim(&self.pool, want, self.lease_secs).await {
+                    Ok(c) => {
+                        backoff = Duration::from_millis(100);
+                        batch.extend(c)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, wait_ms = backoff.as_millis() as u64, "claiming deliveries failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = shutdown.cancelled() => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                }
+            }
+            let full = want > 0 && batch.len() as u32 >= want;
+            for c in batch {
+                let permit = tokio::select! {
+                    p = slots.clone().acquire_owned() => p.expect("semaphore never closes"),
+                    _ = shutdown.cancelled() => {
+                        let _ = deliveries::release(&self.pool, &[c.id]).await;
+                        continue;
+                    }
+                };
+                let me = self.clone();
+                let done = done.clone();
+                tokio::spawn(async move {
+                    let d = me.send_one(c).await;
+                    let _ = done.send(d).await;
+                    drop(permit);
+                });
+            }
+            if full {
+                // More is probably due; claim again once a slot frees.
+                if slots.available_permits() == 0 {
+                    tokio::select! {
+                        p = slots.clone().acquire_owned() => drop(p),
+                        _ = shutdown.cancelled() => {}
+                    }
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = wakeup.wait(POLL) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        // Wait for in-flight sends to finish (bounded by the send timeout).
+        let _ = slots.acquire_many(self.queue_size.max(1) as u32).await;
+    }
+
+    fn is_open_locally(&self, sub: Uuid) -> bool {
+        let mut open = self.open.lock().expect("open set");
+        match open.get(&sub) {
+            Some(since) if since.elapsed() < self.breaker.open_for => true,
+            Some(_) => {
+                open.remove(&sub);
+                false
+            }
+            None => false,
+        }
+    }
+
+    async fn send_one(&self, c: Claimed) -> Done {
+        if !c.probe && self.is_open_locally(c.subscription_id) {
+            // The breaker opened after this was claimed: wait, spend nothing.
+            return Done {
+                claimed: c,
+                result: None,
+                finished_at: Utc::now(),
+            };
+        }
+        let s = &c.subscription;
+        let now = Utc::now();
+        let sub_id = s.id.to_string();
+        let result = match open_subscription(
+            &self.keyring,
+            SealedSubscription {
+                id: &sub_id,
+                auth_type: &s.auth_type,
+                auth_config: s.auth_config.as_ref(),
+                secret_key: s.secret_key.as_deref(),
+                previous_secret_key: s.previous_secret_key.as_deref(),
+                previous_secret_expires_at: s.previous_secret_expires_at,
+                auth_secret: s.auth_secret_encrypted.as_deref(),
+            },
+            now,
+        ) {
+            Ok((auth, secrets)) => {
+                let body = render_body(&c.payload, s.transform_template.as_ref());
+                let o = Outbound {
+                    url: s.url.clone(),
+                    content_type: s.content_type.clone(),
+                    headers: custom_headers(&s.headers),
+                    auth,
+                    secrets,
+                    msg_id: c.event_id.to_string(),
+                    timestamp: now.timestamp(),
+                    body: serde_json::to_vec(&body).expect("JSON always serializes"),
+                    token_key: sub_id.clone(),
+                };
+                self.sender.send(&o).await
+            }
+            Err(e) => AttemptResult {
+                success: false,
+                status: None,
+                response_headers: None,
+                response_body: None,
+                request_headers: serde_json::json!({}),
+                latency: Duration::ZERO,
+                error: Some(e),
+                retry_after: None,
+            },
+        };
+        metrics::histogram!("hub_webhook_attempt_seconds").record(result.latency.as_secs_f64());
+        Done {
+            claimed: c,
+            result: Some(result),
+            finished_at: Utc::now(),
+        }
+    }
+
+    async fn record_loop(&self, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Done>>>) {
+        loop {
+            let mut batch = Vec::new();
+            {
+                let mut rx = rx.lock().await;
+                match rx.recv().await {
+                    Some(d) => batch.push(d),
+                    None => return,
+                }
+                while batch.len() < RECORD_BATCH {
+                    match rx.try_recv() {
+                        Ok(d) => batch.push(d),
+                        Err(_) => break,
+                    }
+                }
+            }
+            let mut wait = Duration::from_millis(100);
+            loop {
+                match self.record(&batch).await {
+                    Ok(()) => break,
+                    Err(e) if e.is_transient() => {
+                        // Leases keep the rows ours for a while; keep trying.
+                        tracing::warn!(error = %e, "recording attempts failed; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, n = batch.len(), "recording attempts failed; their leases will expire and they will be retried");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits one batch of outcomes.
+    async fn record(&self, batch: &[Done]) -> Result<(), StorageError> {
+        let skipped: Vec<Uuid> = batch
+            .iter()
+            .filter(|d| d.result.is_none())
+            .map(|d| d.claimed.id)
+            .collect();
+        deliveries::release(&self.pool, &skipped).await?;
+        let mut done: Vec<&Done> = batch.iter().filter(|d| d.result.is_some()).collect();
+        if done.is_empty() {
+            return Ok(());
+        }
+        done.sort_by_key(|d| d.finished_at);
+        let mut attempts = Vec::with_capacity(done.len());
+        let mut events = Vec::new();
+        let mut counters: HashMap<Uuid, CounterDelta> = HashMap::new();
+        // Per subscription, in finish order: (success, final failure).
+        let mut outcomes: HashMap<Uuid, Vec<(bool, bool, DateTime<Utc>)>> = HashMap::new();
+        for d in &done {
+            let c = &d.claimed;
+            let r = d.result.as_ref().expect("filtered");
+            let s = &c.subscription;
+            let number = c.attempt_number + 1;
+            let policy = RetryPolicy::new(s.retry_enabled, i64::from(s.max_retries), &s.retry_intervals)
+                .unwrap_or_else(|_| RetryPolicy {
+                    max_retries: self.default_max_retries,
+                    ..RetryPolicy::default()
+                });
+            let (status, next) = if r.success {
+                ("DELIVERED", None)
+            } else {
+                let used = u32::try_from(number - c.attempt_base).unwrap_or(1).max(1);
+                let j: f64 = rand::random_range(-1.0..=1.0);
+                match policy.next_delay(used, r.retry_after, j) {
+                    Some(delay) => (
+                        "RETRYING",
+                        Some(d.finished_at + chrono::Duration::from_std(delay).unwrap_or_default()),
+                    ),
+                    None => ("FAILED", None),
+                }
+            };
+            attempts.push(Attempt {
+                id: Uuid::now_v7(),
+                delivery_id: c.id,
+                attempt_number: number,
+                status,
+                next_retry_at: next,
+                request_url: s.url.chars().take(500).collect(),
+                request_headers: r.request_headers.clone(),
+                response_status: r.status.map(i32::from),
+                response_headers: r.response_headers.clone(),
+                response_body: r.response_body.clone(),
+                response_time_ms: i32::try_from(r.latency.as_millis()).unwrap_or(i32::MAX),
+                error_message: r.error.clone(),
+                at: d.finished_at,
+            });
+            let k = counters.entry(s.id).or_insert_with(|| CounterDelta {
+                subscription_id: s.id,
+                sent: 0,
+                delivered: 0,
+                failed: 0,
+                last_triggered_at: None,
+                last_success_at: None,
+                last_failure_at: None,
+            });
+            k.sent += 1;
+            k.last_triggered_at = Some(d.finished_at);
+            if r.success {
+                k.delivered += 1;
+                k.last_success_at = Some(d.finished_at);
+            } else {
+                k.last_failure_at = Some(d.finished_at);
+            }
+            if status == "FAILED" {
+                k.failed += 1;
+            }
+            outcomes
+                .entry(s.id)
+                .or_default()
+                .push((r.success, status == "FAILED", d.finished_at));
+        }
+        let mut tx = self.pool.begin().await?;
+        let applied: HashSet<Uuid> = deliveries::record(&mut tx, &attempts)
+            .await?
+            .into_iter()
+            .collect();
+        for (d, a) in done.iter().zip(&attempts) {
+            if !applied.contains(&a.delivery_id) {
+                continue;
+            }
+            let c = &d.claimed;
+            let r = d.result.as_ref().expect("filtered");
+            let data = serde_json::json!({
+                "subscription_id": c.subscription_id,
+                "delivery_id": c.id,
+                "event_id": c.event_id,
+                "event_type": c.event_type,
+                "attempt": a.attempt_number,
+                "status": r.status,
+                "latency_ms": a.response_time_ms,
+                "error": r.error,
+            });
+            let outcome = match a.status {
+                "DELIVERED" => Some("webhook.delivered"),
+                "FAILED" => Some("webhook.failed"),
+                _ => None,
+            };
+            metrics::counter!("hub_webhook_attempts_total", "outcome" => a.status).increment(1);
+            if let Some(kind) = outcome {
+                events.push(event(kind, c.tenant_id, data));
+            }
+        }
+        deliveries::add_counters(&mut tx, &counters.into_values().collect::<Vec<_>>()).await?;
+        // Breakers: only subscriptions with a failure, or whose breaker is not
+        // already closed and clean, need a write.
+        let subs: HashMap<Uuid, &Claimed> = done
+            .iter()
+            .map(|d| (d.claimed.subscription_id, &d.claimed))
+            .collect();
+        let touch: Vec<Uuid> = outcomes
+            .iter()
+            .filter(|(id, o)| {
+                let s = &subs[*id].subscription;
+                o.iter().any(|(ok, _, _)| !ok)
+                    || s.circuit_state != "CLOSED"
+                    || s.circuit_failures > 0
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if !touch.is_empty() {
+            let rows = deliveries::breakers_for_update(&mut tx, &touch).await?;
+            let mut by_sub: HashMap<Uuid, BreakerRow> =
+                rows.into_iter().map(|r| (r.subscription_id, r)).collect();
+            let mut save = Vec::new();
+            for id in &touch {
+                let row = by_sub.remove(id);
+                let mut b = row.as_ref().map_or_else(Breaker::closed, |r| Breaker {
+                    state: BreakerState::parse(&r.state).unwrap_or(BreakerState::Closed),
+                    failure_count: u32::try_from(r.failure_count).unwrap_or(0),
+                    success_count: u32::try_from(r.success_count).unwrap_or(0),
+                    opened_at: r.opened_at,
+                });
+                let before = b.clone();
+                let tenant = subs[id].tenant_id;
+                for (ok, _, at) in &outcomes[id] {
+                    match b.record(*ok, *at, &self.breaker) {
+                        Some(Transition::Opened) => {
+                            self.open.lock().expect("open set").insert(*id, Instant::now());
+                            metrics::counter!("hub_webhook_breaker_transitions_total", "to" => "open").increment(1);
+                            events.push(event(
+                                "circuit.opened",
+                                tenant,
+                                serde_json::json!({"subscription_id": id, "failures": self.breaker.failure_threshold}),
+                            ));
+                        }
+                        Some(Transition::Closed) => {
+                            self.open.lock().expect("open set").remove(id);
+                            metrics::counter!("hub_webhook_breaker_transitions_total", "to" => "closed").increment(1);
+                            events.push(event(
+                                "circuit.closed",
+                                tenant,
+                                serde_json::json!({"subscription_id": id}),
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+                // A probe's outcome always clears the in-flight probe marker.
+                let probe = done
+                    .iter()
+                    .any(|d| d.claimed.probe && d.claimed.subscription_id == *id);
+                if b != before || row.is_none() || probe {
+                    save.push(BreakerRow {
+                        subscription_id: *id,
+                        state: b.state.as_str().to_owned(),
+                        failure_count: i32::try_from(b.failure_count).unwrap_or(i32::MAX),
+                        success_count: i32::try_from(b.success_count).unwrap_or(i32::MAX),
+                        opened_at: b.opened_at,
+                    });
+                }
+            }
+            deliveries::save_breakers(
+                &mut tx,
+                &save,
+                i32::try_from(self.breaker.failure_threshold).unwrap_or(5),
+                i32::try_from(self.breaker.open_for.as_secs()).unwrap_or(60),
+            )
+            .await?;
+        }
+        // Failed-delivery streaks (auto-disable after AUTO_DISABLE_AFTER).
+        let streaks: Vec<Streak> = outcomes
+            .iter()
+            .filter_map(|(id, o)| {
+                let last_ok = o.iter().rposition(|(ok, _, _)| *ok);
+                let failed = o[last_ok.map_or(0, |i| i + 1)..]
+                    .iter()
+                    .filter(|(_, fin, _)| *fin)
+                    .count() as i32;
+                let reset = last_ok.is_some();
+                let known = subs[id].subscription.consecutive_failures;
+                (failed > 0 || (reset && known > 0)).then_some(Streak {
+                    subscription_id: *id,
+                    reset,
+                    failed,
+                })
+            })
+            .collect();
+        let reason = format!(
+            "disabled after {AUTO_DISABLE_AFTER} consecutive failed deliveries; fix the receiver, then set is_enabled to true"
+        );
+        for (id, tenant) in deliveries::apply_streaks(
+            &mut tx,
+            &streaks,
+            i32::try_from(AUTO_DISABLE_AFTER).unwrap_or(10),
+            &reason,
+        )
+        .await?
+        {
+            tracing::warn!(subscription_id = %id, "subscription disabled after repeated failed deliveries");
+            events.push(event(
+                "webhook.subscription.disabled",
+                tenant,
+                serde_json::json!({"subscription_id": id, "status": "FAILED", "reason": reason}),
+            ));
+        }
+        hub_storage::outbox::enqueue(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn custom_headers(v: &serde_json::Value) -> Vec<(String, String)> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn event(kind: &str, tenant: Uuid, data: serde_json::Value) -> Envelope {
+    Envelope::new(
+        crate::NAME,
+        EventType::parse(kind).expect("static event type"),
+        Some(TenantId(tenant)),
+        data,
+    )
+}
+
+/// Background upkeep: folds counter deltas every second, prunes old
+/// deliveries, and refreshes the backlog and breaker gauges.
+pub async fn upkeep(pool: PgPool, retention_days: u32, shutdown: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        n += 1;
+        if let Err(e) = hub_storage::subscriptions::fold_counters(&pool, 10_000).await {
+            tracing::warn!(error = %e, "folding subscription counters failed");
+        }
+        if n % 5 == 0 {
+            if let Ok((due, age)) = deliveries::backlog(&pool).await {
+                metrics::gauge!("hub_webhook_due_backlog").set(due as f64);
+                metrics::gauge!("hub_webhook_oldest_due_seconds").set(age);
+            }
+            if let Ok(states) = deliveries::breaker_states(&pool).await {
+                for s in ["CLOSED", "OPEN", "HALF_OPEN"] {
+                    let v = states.iter().find(|(k, _)| k == s).map_or(0, |(_, v)| *v);
+                    metrics::gauge!("hub_webhook_breakers", "state" => s).set(v as f64);
+                }
+            }
+        }
+        if n % 60 == 0 {
+            // Batches keep each delete short; stop when a batch is not full.
+            loop {
+                match deliveries::prune(&pool, retention_days, 5_000).await {
+                    Ok(k) if k == 5_000 && !shutdown.is_cancelled() => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pruning deliveries failed");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

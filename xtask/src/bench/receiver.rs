@@ -1,0 +1,249 @@
+//! The webhook receiver the dispatcher delivers to: answers 200 to every POST
+//! and records what arrived, when.
+//!
+//! It runs on its own thread with one actix worker, apart from the load
+//! generator's runtime, so a busy generator does not delay arrival stamps.
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use anyhow::{Context, Result};
+use hub_domain::webhook::{WebhookSecret, verify};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+/// How many scenarios can run in one process (each has its own URL path).
+pub const MAX_SCENARIOS: usize = 3;
+/// One request in how many has its signature checked (HMAC costs CPU the
+/// dispatcher would otherwise get).
+const VERIFY_ONE_IN: u64 = 100;
+/// Timestamp tolerance for the sampled verification.
+const TOLERANCE_SECS: i64 = 300;
+
+/// One delivery as the receiver saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// The subscription's index within its scenario.
+    pub sub: u8,
+    /// The `webhook-id` header as a UUID (0 when absent or not a UUID).
+    pub webhook_id: u128,
+    /// The first `"id":"…"` of the body: the envelope's event id when the
+    /// payload is the envelope (0 when absent).
+    pub body_id: u128,
+    pub at: Instant,
+}
+
+/// What the receiver records, shared with the bench.
+#[derive(Default)]
+pub struct Recorded {
+    arrivals: [Mutex<Vec<Arrival>>; MAX_SCENARIOS],
+    counts: [AtomicU64; MAX_SCENARIOS],
+    /// Requests without `webhook-signature` (or `webhook-timestamp`).
+    pub unsigned: AtomicU64,
+    /// Sampled requests whose signature was checked, and those that failed.
+    pub verified: AtomicU64,
+    pub bad_signature: AtomicU64,
+    /// Requests to a path that is not `/hook/<scenario>/<sub>`.
+    pub stray: AtomicU64,
+    seq: AtomicU64,
+    secrets: RwLock<HashMap<(u8, u8), WebhookSecret>>,
+}
+
+impl Recorded {
+    /// Deliveries received so far for `scenario` (duplicates included).
+    pub fn count(&self, scenario: usize) -> u64 {
+        self.counts[scenario].load(Ordering::Relaxed)
+    }
+
+    /// A copy of the scenario's arrivals so far.
+    pub fn arrivals(&self, scenario: usize) -> Vec<Arrival> {
+        self.arrivals[scenario]
+            .lock()
+            .expect("arrivals lock")
+            .clone()
+    }
+
+    /// Registers a subscription's signing secret, for the sampled checks.
+    pub fn add_secret(&self, scenario: usize, sub: usize, secret: WebhookSecret) {
+        self.secrets
+            .write()
+            .expect("secrets lock")
+            .insert((scenario as u8, sub as u8), secret);
+    }
+
+    fn record(&self, scenario: usize, req: &HttpRequest, sub: u8, body: &[u8]) {
+        let at = Instant::now();
+        let headers = req.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let webhook_id = header("webhook-id").map_or(0, parse_uuid);
+        let body_id = body_event_id(body);
+        self.arrivals[scenario]
+            .lock()
+            .expect("arrivals lock")
+            .push(Arrival {
+                sub,
+                webhook_id,
+                body_id,
+                at,
+            });
+        self.counts[scenario].fetch_add(1, Ordering::Relaxed);
+
+        let (Some(signature), Some(timestamp)) =
+            (header("webhook-signature"), header("webhook-timestamp"))
+        else {
+            self.unsigned.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if self.seq.fetch_add(1, Ordering::Relaxed) % VERIFY_ONE_IN != 0 {
+            return;
+        }
+        let secrets = self.secrets.read().expect("secrets lock");
+        let Some(secret) = secrets.get(&(scenario as u8, sub)) else {
+            return;
+        };
+        let msg_id = header("webhook-id").unwrap_or_default();
+        self.verified.fetch_add(1, Ordering::Relaxed);
+        if !verify(
+            secret,
+            msg_id,
+            timestamp,
+            body,
+            signature,
+            unix_now(),
+            TOLERANCE_SECS,
+        ) {
+            self.bad_signature.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The running receiver.
+pub struct Receiver {
+    pub port: u16,
+    pub recorded: Arc<Recorded>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Receiver {
+    /// Starts listening on `127.0.0.1:<free port>`.
+    pub fn start() -> Result<Self> {
+        let recorded = Arc::new(Recorded::default());
+        let state = web::Data::from(recorded.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("bench-receiver".into())
+            .spawn(move || {
+                let sys = actix_web::rt::System::new();
+                let started = sys.block_on(async move {
+                    let server = HttpServer::new(move || {
+                        App::new()
+                            .app_data(state.clone())
+                            .app_data(web::PayloadConfig::new(1024 * 1024))
+                            .route("/hook/{scenario}/{sub}", web::post().to(hook))
+                            .default_service(web::to(stray))
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .shutdown_timeout(1)
+                    .backlog(1024)
+                    .bind(("127.0.0.1", 0))?;
+                    let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
+                    let server = server.run();
+                    Ok::<_, std::io::Error>((port, server))
+                });
+                match started {
+                    Ok((port, server)) => {
+                        let _ = tx.send(Ok((port, server.handle())));
+                        let _ = sys.block_on(server);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            })
+            .context("could not start the receiver thread")?;
+        let (port, handle) = rx
+            .recv()
+            .context("the receiver thread ended early")?
+            .context("the receiver could not listen on 127.0.0.1")?;
+        Ok(Self {
+            port,
+            recorded,
+            handle,
+        })
+    }
+
+    /// The URL a subscription of `scenario` (its `sub`-th) delivers to.
+    pub fn url(&self, scenario: usize, sub: usize) -> String {
+        format!("http://127.0.0.1:{}/hook/{scenario}/{sub}", self.port)
+    }
+
+    /// Stops accepting and lets in-flight requests finish.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+async fn hook(
+    req: HttpRequest,
+    path: web::Path<(usize, u8)>,
+    body: web::Bytes,
+    recorded: web::Data<Recorded>,
+) -> HttpResponse {
+    let (scenario, sub) = path.into_inner();
+    if scenario < MAX_SCENARIOS {
+        recorded.record(scenario, &req, sub, &body);
+    } else {
+        recorded.stray.fetch_add(1, Ordering::Relaxed);
+    }
+    HttpResponse::Ok().finish()
+}
+
+async fn stray(recorded: web::Data<Recorded>) -> HttpResponse {
+    recorded.stray.fetch_add(1, Ordering::Relaxed);
+    HttpResponse::Ok().finish()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn parse_uuid(s: &str) -> u128 {
+    uuid::Uuid::try_parse(s).map_or(0, |u| u.as_u128())
+}
+
+/// The value of the first `"id":"…"` in a JSON body, as a UUID: the event id
+/// when the payload is the CloudEvents envelope (serialized `specversion`,
+/// then `id`). A byte scan, so the receiver does not parse every body.
+pub fn body_event_id(body: &[u8]) -> u128 {
+    const KEY: &[u8] = b"\"id\":\"";
+    let Some(start) = body
+        .windows(KEY.len())
+        .position(|w| w == KEY)
+        .map(|p| p + KEY.len())
+    else {
+        return 0;
+    };
+    body.get(start..start + 36)
+        .and_then(|raw| uuid::Uuid::try_parse_ascii(raw).ok())
+        .map_or(0, |u| u.as_u128())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_envelope_id_not_a_nested_one() {
+        let id = uuid::Uuid::now_v7();
+        let body = format!(
+            r#"{{"specversion":"1.0","id":"{id}","source":"bench","data":{{"order_id":"x"}}}}"#
+        );
+        assert_eq!(body_event_id(body.as_bytes()), id.as_u128());
+        assert_eq!(body_event_id(br#"{"order_id":"x"}"#), 0);
+        assert_eq!(body_event_id(br#"{"id":"short"}"#), 0);
+        assert_eq!(body_event_id(b""), 0);
+    }
+}

@@ -3,6 +3,7 @@
 //! `cargo xtask up` starts everything on a fresh machine; `cargo xtask test`
 //! is exactly what CI (`.ci/run`) runs.
 
+mod bench;
 mod infra;
 mod openapi;
 mod rotate;
@@ -23,6 +24,9 @@ commands:
   migrate            create the database if missing and apply migrations (DATABASE_URL)
   openapi [--check]  regenerate openapi/<service>.json; with --check, fail if any is stale
   rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
+  bench outbound [--seconds N] [--scenario one|fanout5|latency|all]
+                     outbound webhook deliveries/s and end-to-end latency against release builds, a fresh
+                     database and a local receiver (default 60 s per scenario, all scenarios)
   help               show this message
 ";
 
@@ -43,6 +47,10 @@ fn main() -> ExitCode {
                     rest.join(" ")
                 ));
             }
+        },
+        Some("bench") => match bench::run(&rest) {
+            Ok(result) => result,
+            Err(msg) => return usage_error(&msg),
         },
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");

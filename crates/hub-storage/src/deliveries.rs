@@ -864,3 +864,16 @@ impl Wakeup {
         }
     }
 }
+
+/// Leases deliveries for `secs` (a delivery made outside the workers, such
+/// as a test send, is held so no worker claims it meanwhile).
+pub async fn lease(tx: &mut Tx<'_>, ids: &[Uuid], secs: u32) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhook_deliveries SET lease_until = NOW() + make_interval(secs => $2) WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .bind(f64::from(secs))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -257,5 +257,47 @@ pub async fn rotate_all(pool: &sqlx::PgPool, keyring: &Keyring) -> Result<(u64, 
             }
         }
     }
+    let (r, c) = rotate_subscriptions(pool, keyring).await?;
+    Ok((rotated + r, current + c))
+}
+
+/// Re-seals webhook subscription secrets (signing, previous signing, auth)
+/// under the current key, in one transaction that locks the rows.
+async fn rotate_subscriptions(pool: &sqlx::PgPool, keyring: &Keyring) -> Result<(u64, u64), String> {
+    use hub_connectors::webhook::secret_context;
+    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    let rows = hub_storage::subscriptions::sealed_for_update(&mut tx)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut rotated, mut current) = (0, 0);
+    for mut row in rows {
+        let id = row.id.to_string();
+        let mut changed = false;
+        for (what, slot) in [
+            ("secret", &mut row.secret_key),
+            ("previous", &mut row.previous_secret_key),
+            ("auth", &mut row.auth_secret_encrypted),
+        ] {
+            if let Some(sealed) = slot.as_ref()
+                && keyring.needs_rotation(sealed)
+            {
+                let ctx = secret_context(&id, what);
+                let plain = keyring
+                    .open(&ctx, sealed)
+                    .map_err(|e| format!("subscription {id} {what} secret: {e}"))?;
+                *slot = Some(keyring.seal(&ctx, &plain));
+                changed = true;
+            }
+        }
+        if changed {
+            hub_storage::subscriptions::reseal(&mut tx, &row)
+                .await
+                .map_err(|e| e.to_string())?;
+            rotated += 1;
+        } else {
+            current += 1;
+        }
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
     Ok((rotated, current))
 }

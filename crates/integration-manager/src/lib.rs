@@ -28,6 +28,9 @@ pub fn service() -> Service {
             if let Ok(st) = state::Integrations::new(&ctx.config) {
                 cfg.app_data(actix_web::web::Data::new(st));
             }
+            if let Ok(st) = routes::webhooks::Webhooks::new(&ctx.config) {
+                cfg.app_data(actix_web::web::Data::new(st));
+            }
             routes::configure(cfg)
         }),
         handler: Some(Arc::new(audit::AuditTrail)),
@@ -81,7 +84,7 @@ pub async fn rotate_key_command() -> std::process::ExitCode {
     match credentials::rotate_all(&pool, &keyring).await {
         Ok((rotated, current)) => {
             println!(
-                "re-sealed {rotated} integration(s) under key {}; {current} were already current",
+                "re-sealed {rotated} integration(s) and subscription(s) under key {}; {current} were already current",
                 keyring.current_id()
             );
             println!(

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod integrations;
 pub mod tenant;
+pub mod webhooks;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -17,17 +18,23 @@ use utoipa::OpenApi;
         integrations::list_providers, integrations::get_provider, integrations::set_visibility,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
         integrations::test, integrations::enable, integrations::disable, integrations::health, integrations::stats,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::secret,
+        webhooks::rotate_secret, webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::replay,
     ),
     components(schemas(
         admin::TenantBody, admin::CreateTenant, admin::ApiKeyBody, admin::CreateApiKey, admin::CreatedApiKey,
         admin::TenantPage, tenant::Me, tenant::AuditEntryBody, tenant::AuditPage,
         integrations::ProviderBody, integrations::IntegrationBody, integrations::IntegrationInput,
         integrations::TestResult, integrations::Visibility, crate::credentials::CredentialsInput,
+        webhooks::SubscriptionBody, webhooks::CreatedSubscription, webhooks::SubscriptionInput, webhooks::SecretBody,
+        webhooks::RotateInput, webhooks::AttemptBody, webhooks::DeliveryBody, webhooks::ReplayInput,
+        webhooks::ReplayResult, webhooks::TestResult,
     )),
     tags(
         (name = "admin", description = "Operator API: tenants and API keys (HUB_ADMIN_TOKEN)"),
         (name = "tenant", description = "The calling tenant"),
         (name = "integrations", description = "Provider catalog and tenant integrations"),
+        (name = "webhooks", description = "Outbound webhook subscriptions, deliveries and replay"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -94,6 +101,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/integrations/{id}/stats",
                 web::get().to(integrations::stats),
+            )
+            // `/webhooks` lists and creates subscriptions too (an alias).
+            .route("/webhooks", web::get().to(webhooks::list))
+            .route("/webhooks", web::post().to(webhooks::create))
+            .service(
+                web::scope("/webhooks/subscriptions")
+                    .route("", web::get().to(webhooks::list))
+                    .route("", web::post().to(webhooks::create))
+                    .route("/{id}", web::get().to(webhooks::get))
+                    .route("/{id}", web::put().to(webhooks::update))
+                    .route("/{id}", web::delete().to(webhooks::delete))
+                    .route("/{id}/secret", web::get().to(webhooks::secret))
+                    .route("/{id}/rotate-secret", web::post().to(webhooks::rotate_secret))
+                    .route("/{id}/test", web::post().to(webhooks::test))
+                    .route("/{id}/deliveries", web::get().to(webhooks::deliveries))
+                    .route("/{id}/deliveries/{delivery_id}", web::get().to(webhooks::delivery))
+                    .route("/{id}/replay", web::post().to(webhooks::replay)),
             ),
     );
 }

@@ -1,0 +1,313 @@
+//! The load generator: events through both real intake paths, half each —
+//! `POST /api/v1/events` on the dispatcher and an AMQP publish to the hub's
+//! exchange with publisher confirms.
+
+use super::receiver::Recorded;
+use hub_domain::{Envelope, EventType, TenantId};
+use lapin::options::BasicPublishOptions;
+use lapin::{BasicProperties, Channel, Confirmation};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+/// The event type sent (every bench subscription matches `order.*`).
+pub const EVENT_TYPE: &str = "order.created";
+/// Concurrent `POST /api/v1/events` requests.
+pub const HTTP_CONCURRENCY: usize = 32;
+/// AMQP publishes awaiting their confirm.
+pub const AMQP_IN_FLIGHT: usize = 512;
+/// How far one path may run ahead of the other, so each carries half.
+const PATH_SLACK: u64 = 256;
+/// A request that takes longer than this counts as a send error.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How fast events are pushed.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// As fast as the system absorbs them, with at most this many events sent
+    /// but not yet delivered (to every subscription).
+    Open { max_backlog: u64 },
+    /// A fixed rate in events per second (both paths together).
+    Rate { per_sec: u64 },
+}
+
+/// Which intake an event takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    Http,
+    Amqp,
+}
+
+/// One scenario's load: pacing, and what was sent and accepted.
+pub struct Load {
+    scenario: usize,
+    subscriptions: u64,
+    pace: Pace,
+    pub start: Instant,
+    pub end: Instant,
+    tenant: TenantId,
+    event_type: EventType,
+    data: serde_json::Value,
+    recorded: Arc<Recorded>,
+    issued_http: AtomicU64,
+    issued_amqp: AtomicU64,
+    accepted: Mutex<Vec<(u128, Instant)>>,
+    pub accepted_http: AtomicU64,
+    pub accepted_amqp: AtomicU64,
+    pub rejected: AtomicU64,
+    pub send_errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+    stop: AtomicBool,
+}
+
+impl Load {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        scenario: usize,
+        subscriptions: usize,
+        pace: Pace,
+        duration: Duration,
+        tenant: TenantId,
+        recorded: Arc<Recorded>,
+    ) -> Self {
+        let start = Instant::now();
+        Self {
+            scenario,
+            subscriptions: subscriptions as u64,
+            pace,
+            start,
+            end: start + duration,
+            tenant,
+            event_type: EventType::parse(EVENT_TYPE).expect("a valid event type"),
+            data: serde_json::json!({
+                "order_id": "ORD-BENCH",
+                "status": "created",
+                "customer": "Bench Freight",
+                "total_cents": 125_000,
+                "currency": "USD",
+                "lines": 3,
+            }),
+            recorded,
+            issued_http: AtomicU64::new(0),
+            issued_amqp: AtomicU64::new(0),
+            accepted: Mutex::new(Vec::with_capacity(1 << 16)),
+            accepted_http: AtomicU64::new(0),
+            accepted_amqp: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            send_errors: AtomicU64::new(0),
+            first_error: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Events accepted so far (both paths).
+    pub fn accepted(&self) -> u64 {
+        self.accepted_http.load(Ordering::Relaxed) + self.accepted_amqp.load(Ordering::Relaxed)
+    }
+
+    /// Events sent so far, accepted or not yet answered.
+    pub fn issued(&self) -> u64 {
+        self.issued_http.load(Ordering::Relaxed) + self.issued_amqp.load(Ordering::Relaxed)
+    }
+
+    /// Events sent but not yet delivered to every subscription.
+    pub fn backlog(&self) -> u64 {
+        let delivered = self.recorded.count(self.scenario) / self.subscriptions.max(1);
+        self.issued().saturating_sub(delivered)
+    }
+
+    /// The accepted events: id and when the acceptance was seen.
+    pub fn take_accepted(&self) -> Vec<(u128, Instant)> {
+        std::mem::take(&mut *self.accepted.lock().expect("accepted lock"))
+    }
+
+    /// The first error any sender saw.
+    pub fn first_error(&self) -> Option<String> {
+        self.first_error.lock().expect("error lock").clone()
+    }
+
+    /// Stops every sender (at the end of the window, on Ctrl-C or a fatal error).
+    pub fn halt(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    fn halted(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn note_error(&self, msg: String) {
+        let mut first = self.first_error.lock().expect("error lock");
+        if first.is_none() {
+            *first = Some(msg);
+        }
+    }
+
+    fn accept(&self, id: u128, via: Intake) {
+        let at = Instant::now();
+        self.accepted.lock().expect("accepted lock").push((id, at));
+        match via {
+            Intake::Http => &self.accepted_http,
+            Intake::Amqp => &self.accepted_amqp,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A new event: its id (as a number and as text) and its JSON.
+    fn event(&self) -> (u128, String, Vec<u8>) {
+        let env = Envelope::new(
+            "bench",
+            self.event_type.clone(),
+            Some(self.tenant),
+            self.data.clone(),
+        );
+        let body = serde_json::to_vec(&env).expect("an envelope always serializes");
+        (env.id.0.as_u128(), env.id.to_string(), body)
+    }
+
+    /// Waits for the next event's turn on `via`; false when the load is over.
+    async fn next_slot(&self, via: Intake) -> bool {
+        let (own, other) = match via {
+            Intake::Http => (&self.issued_http, &self.issued_amqp),
+            Intake::Amqp => (&self.issued_amqp, &self.issued_http),
+        };
+        match self.pace {
+            Pace::Rate { per_sec } => {
+                // Each path carries every other slot of one evenly spaced schedule.
+                let i = own.fetch_add(1, Ordering::Relaxed);
+                let slot = 2 * i + u64::from(via == Intake::Amqp);
+                let due = self.start + Duration::from_secs_f64(slot as f64 / per_sec as f64);
+                if due >= self.end || self.halted() {
+                    own.fetch_sub(1, Ordering::Relaxed);
+                    return false;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                !self.halted()
+            }
+            Pace::Open { max_backlog } => loop {
+                if self.halted() || Instant::now() >= self.end {
+                    return false;
+                }
+                let balanced =
+                    own.load(Ordering::Relaxed) <= other.load(Ordering::Relaxed) + PATH_SLACK;
+                if balanced && self.backlog() < max_backlog {
+                    own.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            },
+        }
+    }
+}
+
+/// Starts the HTTP senders: `POST {dispatcher}/api/v1/events` with the
+/// tenant's key (set as the client's default headers).
+pub fn spawn_http(load: &Arc<Load>, client: &reqwest::Client, url: &str) -> Vec<JoinHandle<()>> {
+    (0..HTTP_CONCURRENCY)
+        .map(|_| {
+            let (load, client, url) = (load.clone(), client.clone(), url.to_owned());
+            tokio::spawn(async move {
+                while load.next_slot(Intake::Http).await {
+                    let (id, _, body) = load.event();
+                    match client.post(&url).body(body).send().await {
+                        Ok(res) if res.status().as_u16() == 202 => {
+                            load.accept(id, Intake::Http);
+                            // Read to the end so the connection goes back to the pool.
+                            let _ = res.bytes().await;
+                        }
+                        Ok(res) => {
+                            load.rejected.fetch_add(1, Ordering::Relaxed);
+                            let status = res.status();
+                            let text = res.text().await.unwrap_or_default();
+                            load.note_error(format!(
+                                "POST /api/v1/events answered {status}: {}",
+                                text.chars().take(300).collect::<String>()
+                            ));
+                        }
+                        Err(e) => {
+                            load.send_errors.fetch_add(1, Ordering::Relaxed);
+                            load.note_error(format!("POST /api/v1/events failed: {e}"));
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Starts the AMQP publisher: persistent messages to `exchange`, routing key
+/// = the event type, `message_id` = the event id, each confirmed (many in
+/// flight). `in_flight` bounds the unconfirmed ones; acquire all its permits
+/// to wait for the last confirm.
+pub fn spawn_amqp(
+    load: &Arc<Load>,
+    channel: &Channel,
+    exchange: &str,
+    in_flight: &Arc<Semaphore>,
+) -> JoinHandle<()> {
+    let (load, channel, exchange, in_flight) = (
+        load.clone(),
+        channel.clone(),
+        exchange.to_owned(),
+        in_flight.clone(),
+    );
+    tokio::spawn(async move {
+        // Mandatory: a message no queue is bound for comes back instead of vanishing.
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        while load.next_slot(Intake::Amqp).await {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            let (id, id_text, body) = load.event();
+            let props = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_message_id(id_text.into())
+                .with_content_type("application/json".into());
+            let confirm = match channel
+                .basic_publish(
+                    exchange.as_str().into(),
+                    EVENT_TYPE.into(),
+                    options,
+                    &body,
+                    props,
+                )
+                .await
+            {
+                Ok(confirm) => confirm,
+                Err(e) => {
+                    load.send_errors.fetch_add(1, Ordering::Relaxed);
+                    load.note_error(format!("AMQP publish failed: {e}"));
+                    // A failed publish means a closed channel: nothing more will go.
+                    load.halt();
+                    break;
+                }
+            };
+            let load = load.clone();
+            tokio::spawn(async move {
+                match confirm.await {
+                    Ok(Confirmation::Ack(None)) => load.accept(id, Intake::Amqp),
+                    Ok(Confirmation::Ack(Some(_))) => {
+                        load.rejected.fetch_add(1, Ordering::Relaxed);
+                        load.note_error(format!(
+                            "AMQP publish returned unroutable: no queue is bound to {EVENT_TYPE} \
+                             (is the dispatcher consuming?)"
+                        ));
+                    }
+                    Ok(other) => {
+                        load.rejected.fetch_add(1, Ordering::Relaxed);
+                        load.note_error(format!("AMQP publish not confirmed: {other:?}"));
+                    }
+                    Err(e) => {
+                        load.send_errors.fetch_add(1, Ordering::Relaxed);
+                        load.note_error(format!("AMQP confirm failed: {e}"));
+                    }
+                }
+                drop(permit);
+            });
+        }
+    })
+}

@@ -1,0 +1,1246 @@
+//! `cargo xtask bench outbound`: outbound webhook throughput and latency,
+//! end to end on this machine.
+//!
+//! Release builds of integration-manager and webhook-dispatcher run against a
+//! fresh database and bus prefix; this process is both the load generator
+//! (events through `POST /api/v1/events` and RabbitMQ, half each) and the
+//! receiver the subscriptions point at. Everything shares the box, so the
+//! generator and receiver are kept cheap.
+
+mod load;
+mod receiver;
+mod report;
+
+use crate::infra;
+use crate::ui;
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use base64::Engine as _;
+use hub_domain::TenantId;
+use hub_domain::webhook::WebhookSecret;
+use lapin::options::{
+    ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+use load::{Load, Pace};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use receiver::Receiver;
+use report::{Outcome, ms, per_sec, thousands};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{AssertSqlSafe, Connection as _};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Set by Ctrl-C / SIGTERM / SIGHUP.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+const DEFAULT_SECONDS: u64 = 60;
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long to wait, after the load, for the last deliveries.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// Open-loop scenarios keep at most this many events sent but not yet delivered.
+const MAX_BACKLOG_EVENTS: u64 = 5_000;
+const LATENCY_RATE: u64 = 1_000;
+
+const MANAGER: &str = "integration-manager";
+const DISPATCHER: &str = "webhook-dispatcher";
+
+/// Targets on the 2-core reference machine (issue 6).
+const TARGET_ONE: f64 = 2_500.0;
+const TARGET_FANOUT5: f64 = 5_000.0;
+const TARGET_P99: Duration = Duration::from_millis(25);
+
+
+/// A benchmark scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// One subscription, as fast as the system absorbs events.
+    One,
+    /// Five subscriptions matching every event, as fast as it absorbs them.
+    Fanout5,
+    /// One subscription at a fixed 1,000 events/s: end-to-end latency.
+    Latency,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 3] = [Self::One, Self::Fanout5, Self::Latency];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::One => "one",
+            Self::Fanout5 => "fanout5",
+            Self::Latency => "latency",
+        }
+    }
+
+    /// Index of its receiver path and counters.
+    fn index(self) -> usize {
+        match self {
+            Self::One => 0,
+            Self::Fanout5 => 1,
+            Self::Latency => 2,
+        }
+    }
+
+    fn subscriptions(self) -> usize {
+        match self {
+            Self::Fanout5 => 5,
+            Self::One | Self::Latency => 1,
+        }
+    }
+
+    fn pace(self) -> Pace {
+        match self {
+            Self::One | Self::Fanout5 => Pace::Open {
+                max_backlog: MAX_BACKLOG_EVENTS,
+            },
+            Self::Latency => Pace::Rate {
+                per_sec: LATENCY_RATE,
+            },
+        }
+    }
+
+    fn describe(self) -> String {
+        let subs = match self.subscriptions() {
+            1 => "1 subscription".to_owned(),
+            n => format!("{n} subscriptions per event"),
+        };
+        match self.pace() {
+            Pace::Open { max_backlog } => format!(
+                "{subs}, as fast as it absorbs them (at most {} events outstanding)",
+                thousands(max_backlog)
+            ),
+            Pace::Rate { per_sec } => format!("{subs}, {} events/s", thousands(per_sec)),
+        }
+    }
+
+    /// The target this scenario is judged on, as text, and whether it was met.
+    fn verdict(self, o: &Outcome) -> (String, bool) {
+        match self {
+            Self::One => (
+                format!("≥ {}/s", thousands(TARGET_ONE as u64)),
+                o.rate() >= TARGET_ONE,
+            ),
+            Self::Fanout5 => (
+                format!("≥ {}/s", thousands(TARGET_FANOUT5 as u64)),
+                o.rate() >= TARGET_FANOUT5,
+            ),
+            Self::Latency => (
+                format!("p99 ≤ {}", ms(TARGET_P99)),
+                o.latency.is_some_and(|l| l.p99 <= TARGET_P99) && o.delivered > 0,
+            ),
+        }
+    }
+}
+
+/// Parsed command line.
+#[derive(Debug, PartialEq)]
+struct Options {
+    seconds: u64,
+    scenarios: Vec<Scenario>,
+}
+
+fn parse_args(args: &[&str]) -> Result<Options, String> {
+    let mut it = args.iter();
+    match it.next() {
+        Some(&"outbound") => {}
+        Some(other) => return Err(format!("unknown benchmark `{other}` (try `outbound`)")),
+        None => return Err("which benchmark? `bench outbound`".into()),
+    }
+    let mut options = Options {
+        seconds: DEFAULT_SECONDS,
+        scenarios: Scenario::ALL.to_vec(),
+    };
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
+            _ => (*arg, None),
+        };
+        let mut value = || {
+            inline
+                .or_else(|| it.next().copied())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag {
+            "--seconds" => {
+                let v = value()?;
+                options.seconds = match v.parse::<u64>() {
+                    Ok(n) if (1..=3600).contains(&n) => n,
+                    _ => return Err(format!("--seconds must be 1 to 3600, not {v:?}")),
+                };
+            }
+            "--scenario" => {
+                let v = value()?;
+                options.scenarios = match v {
+                    "all" => Scenario::ALL.to_vec(),
+                    name => vec![
+                        *Scenario::ALL
+                            .iter()
+                            .find(|s| s.name() == name)
+                            .ok_or_else(|| {
+                                format!("--scenario must be one, fanout5, latency or all, not {name:?}")
+                            })?,
+                    ],
+                };
+            }
+            other => return Err(format!("unexpected argument `{other}` to `bench outbound`")),
+        }
+    }
+    Ok(options)
+}
+
+/// Runs `cargo xtask bench <args>`; a usage error is `Err(message)` in the outer
+/// result so `main` can print the usage.
+pub fn run(args: &[&str]) -> Result<Result<ExitCode>, String> {
+    let options = parse_args(args)?;
+    Ok(outbound(&options))
+}
+
+fn outbound(options: &Options) -> Result<ExitCode> {
+    let database_url = infra::database_url();
+    let rabbitmq_url = infra::rabbitmq_url();
+    infra::ensure_postgres(&database_url, "DATABASE_URL")?;
+    infra::ensure_rabbitmq(&rabbitmq_url, "RABBITMQ_URL")?;
+
+    ui::step("building the manager and the dispatcher (release)");
+    let started = Instant::now();
+    ui::run_checked(
+        crate::cargo().args(["build", "--release", "-p", MANAGER, "-p", DISPATCHER]),
+        "the release build failed (see the errors above)",
+    )?;
+    ui::info(&format!("built in {}", ui::secs(started.elapsed())));
+
+    ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst))
+        .context("could not install the signal handler")?;
+
+    let run_id = hex(&random_bytes(4));
+    let mut env = Env {
+        database_url: with_database(&database_url, &format!("hub_bench_{run_id}"))?,
+        rabbitmq_url,
+        bus_prefix: format!("bench{run_id}."),
+        admin_token: format!("hubadmin_{}", hex(&random_bytes(24))),
+        encryption_key: base64::engine::general_purpose::STANDARD.encode(random_bytes(32)),
+        logs: crate::target_dir().join("bench").join(&run_id),
+        cleanup: Cleanup::default(),
+    };
+    // From here on, dropping `env` stops the services and removes the database
+    // and the bus prefix, on success, error and Ctrl-C alike.
+    env.cleanup.database = Some(env.database_url.clone());
+    infra::create_database_and_migrate(&env.database_url)?;
+    env.cleanup.bus = Some((env.rabbitmq_url.clone(), env.bus_prefix.clone()));
+
+    ui::step("starting the services");
+    std::fs::create_dir_all(&env.logs)
+        .with_context(|| format!("creating {}", env.logs.display()))?;
+    let manager_port = free_port()?;
+    let dispatcher_port = free_port()?;
+    let fleet = Fleet {
+        manager: env.spawn(MANAGER, manager_port)?,
+        dispatcher: env.spawn(DISPATCHER, dispatcher_port)?,
+        manager_url: format!("http://127.0.0.1:{manager_port}"),
+        dispatcher_url: format!("http://127.0.0.1:{dispatcher_port}"),
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(bench(&env, &fleet, options));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    let results = result?;
+
+    summary(&results, &env);
+    if results.iter().any(|(_, o)| o.missing > 0) {
+        ui::error("events were lost: accepted events never reached the receiver (see above)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the run created, and the settings the services get.
+struct Env {
+    database_url: String,
+    rabbitmq_url: String,
+    bus_prefix: String,
+    admin_token: String,
+    encryption_key: String,
+    /// Where the services' output goes.
+    logs: PathBuf,
+    cleanup: Cleanup,
+}
+
+impl Env {
+    /// Starts a release binary with the bench settings on `port`.
+    fn spawn(&mut self, package: &'static str, port: u16) -> Result<Proc> {
+        let binary = crate::target_dir().join("release").join(package);
+        ensure!(binary.is_file(), "{} was not built", binary.display());
+        let log_path = self.logs.join(format!("{package}.log"));
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let mut cmd = Command::new(&binary);
+        cmd.current_dir(crate::workspace_root())
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", &self.database_url)
+            .env("RABBITMQ_URL", &self.rabbitmq_url)
+            .env("HUB_BUS_PREFIX", &self.bus_prefix)
+            .env("HUB_ADMIN_TOKEN", &self.admin_token)
+            .env("INTEGRATION_ENCRYPTION_KEY", &self.encryption_key)
+            .env("HUB_ALLOW_PRIVATE_TARGETS", "true")
+            .env("HUB_ALLOW_INSECURE_URLS", "true")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Own process group: Ctrl-C reaches xtask only, which stops the services.
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("could not start {}", binary.display()))?;
+        let pid = child.id();
+        ui::info(&format!(
+            "{package} started (pid {pid}, port {port}, log {})",
+            log_path.display()
+        ));
+        self.cleanup.children.push((package, child));
+        Ok(Proc {
+            name: package,
+            pid,
+            log: log_path,
+        })
+    }
+}
+
+/// Undoes what the run set up, in order: services, bus prefix, database.
+#[derive(Default)]
+struct Cleanup {
+    children: Vec<(&'static str, Child)>,
+    bus: Option<(String, String)>,
+    database: Option<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.children.is_empty() {
+            ui::step("stopping the services");
+            stop_children(std::mem::take(&mut self.children));
+        }
+        if self.bus.is_none() && self.database.is_none() {
+            return;
+        }
+        ui::step("removing the bench database and bus prefix");
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => return ui::warn(&format!("cleanup skipped: {e}")),
+        };
+        if let Some((url, prefix)) = self.bus.take() {
+            match runtime.block_on(delete_bus_prefix(&url, &prefix)) {
+                Ok(()) => ui::info(&format!("deleted the `{prefix}*` exchanges and queues")),
+                Err(e) => ui::warn(&format!("could not delete the `{prefix}*` queues: {e:#}")),
+            }
+        }
+        if let Some(url) = self.database.take() {
+            match runtime.block_on(drop_database(&url)) {
+                Ok(name) => ui::info(&format!("dropped database `{name}`")),
+                Err(e) => ui::warn(&format!("could not drop the bench database: {e:#}")),
+            }
+        }
+    }
+}
+
+/// SIGTERM, up to [`STOP_TIMEOUT`] to exit, then SIGKILL.
+fn stop_children(mut children: Vec<(&'static str, Child)>) {
+    for (name, child) in &mut children {
+        if matches!(child.try_wait(), Ok(None)) {
+            let pid = i32::try_from(child.id()).expect("pid fits in i32");
+            if let Err(e) = kill(Pid::from_raw(pid), Signal::SIGTERM) {
+                ui::warn(&format!("could not signal {name}: {e}"));
+            }
+        }
+    }
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    for (name, mut child) in children {
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    ui::info(&format!("{name} exited ({status})"));
+                    break;
+                }
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    ui::warn(&format!(
+                        "{name} did not stop within {}s; killed",
+                        STOP_TIMEOUT.as_secs()
+                    ));
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+                Err(e) => {
+                    ui::warn(&format!("{name}: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The two services under test.
+struct Fleet {
+    manager: Proc,
+    dispatcher: Proc,
+    manager_url: String,
+    dispatcher_url: String,
+}
+
+impl Fleet {
+    /// Fails if either service has exited.
+    fn check_alive(&self) -> Result<()> {
+        for p in [&self.manager, &self.dispatcher] {
+            if !p.alive() {
+                bail!(
+                    "{} exited; see the end of its log:\n{}",
+                    p.name,
+                    tail(&p.log, 20)
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A running service, watched through `/proc`.
+struct Proc {
+    name: &'static str,
+    pid: u32,
+    log: PathBuf,
+}
+
+impl Proc {
+    /// False once the process has exited (gone, or a zombie not yet reaped).
+    fn alive(&self) -> bool {
+        proc_stat(self.pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
+    }
+
+    /// CPU time used so far (user + system).
+    fn cpu(&self) -> Duration {
+        proc_stat(self.pid).map_or(Duration::ZERO, |(_, cpu)| cpu)
+    }
+}
+
+/// State letter and user + system CPU time of a process, from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(char, Duration)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+fn parse_stat(text: &str) -> Option<(char, Duration)> {
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let fields: Vec<&str> = text.get(text.rfind(')')? + 1..)?.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // utime and stime are fields 14 and 15 of the file, in clock ticks.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((
+        state,
+        Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64),
+    ))
+}
+
+/// `sysconf(_SC_CLK_TCK)`, via `getconf` (100 on every common Linux).
+fn clock_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|&t| t > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// `VmRSS` of a process, KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// This process's own CPU time (the load generator and the receiver).
+fn own_cpu() -> Duration {
+    proc_stat(std::process::id()).map_or(Duration::ZERO, |(_, cpu)| cpu)
+}
+
+/// The benchmark proper, once the services are started.
+async fn bench(env: &Env, fleet: &Fleet, options: &Options) -> Result<Vec<(Scenario, Outcome)>> {
+    let api = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    wait_ready(&api, fleet).await?;
+
+    let sampler = Sampler::start(fleet);
+
+    ui::step("starting the receiver");
+    let receiver = Receiver::start()?;
+    ui::info(&format!("listening on 127.0.0.1:{}", receiver.port));
+
+    ui::step("connecting to RabbitMQ");
+    let amqp = Connection::connect(&env.rabbitmq_url, ConnectionProperties::default())
+        .await
+        .context("could not connect to RabbitMQ")?;
+    let channel = amqp.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .context("could not turn on publisher confirms")?;
+    let queue = format!("{}{DISPATCHER}.events", env.bus_prefix);
+    wait_for_consumer(&amqp, &queue).await?;
+    ui::info(&format!("{queue} is bound and consumed"));
+
+    let mut results = Vec::new();
+    for &scenario in &options.scenarios {
+        let outcome = run_scenario(
+            scenario,
+            options.seconds,
+            env,
+            fleet,
+            &api,
+            &receiver,
+            &channel,
+            &sampler,
+        )
+        .await?;
+        results.push((scenario, outcome));
+    }
+
+    sampler.handle.abort();
+    receiver.stop().await;
+    let _ = amqp.close(200, "bench done".into()).await;
+    Ok(results)
+}
+
+/// Peak resident memory per service, KiB, sampled every second since the
+/// last reset.
+struct Sampler {
+    manager: Arc<AtomicU64>,
+    dispatcher: Arc<AtomicU64>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    fn start(fleet: &Fleet) -> Self {
+        let (manager, dispatcher) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let watched = [
+            (fleet.manager.pid, manager.clone()),
+            (fleet.dispatcher.pid, dispatcher.clone()),
+        ];
+        let handle = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                for (pid, peak) in &watched {
+                    if let Some(kib) = rss_kib(*pid) {
+                        peak.fetch_max(kib, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        Self {
+            manager,
+            dispatcher,
+            handle,
+        }
+    }
+
+    fn reset(&self) {
+        self.manager.store(0, Ordering::Relaxed);
+        self.dispatcher.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Polls `GET /ready` on both services until they answer 200.
+async fn wait_ready(api: &reqwest::Client, fleet: &Fleet) -> Result<()> {
+    ui::step("waiting for /ready");
+    let start = Instant::now();
+    let mut pending = vec![
+        (MANAGER, fleet.manager_url.as_str()),
+        (DISPATCHER, fleet.dispatcher_url.as_str()),
+    ];
+    while !pending.is_empty() {
+        interrupted()?;
+        fleet.check_alive()?;
+        let mut still = Vec::new();
+        for (name, base) in pending {
+            let ready = api
+                .get(format!("{base}/ready"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == 200);
+            if ready {
+                ui::info(&format!("{name} ready ({})", ui::secs(start.elapsed())));
+            } else {
+                still.push((name, base));
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            if start.elapsed() > READY_TIMEOUT {
+                let names: Vec<&str> = pending.iter().map(|(n, _)| *n).collect();
+                bail!(
+                    "not ready after {}s: {} (GET /ready did not answer 200; see the logs)",
+                    READY_TIMEOUT.as_secs(),
+                    names.join(", ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `queue` exists and has a consumer: the dispatcher declares and
+/// binds it when its consumer starts, and events published before that would
+/// be routed nowhere.
+async fn wait_for_consumer(amqp: &Connection, queue: &str) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        interrupted()?;
+        // A passive declare of a missing queue closes its channel: one per try.
+        let ch = amqp.create_channel().await?;
+        let found = ch
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .ok();
+        let _ = ch.close(200, "ok".into()).await;
+        if found.is_some_and(|q| q.consumer_count() > 0) {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("{queue} has no consumer after 30s: is the dispatcher consuming the bus?");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// One scenario on its own tenant: set up, load, drain, figures.
+#[allow(clippy::too_many_arguments)]
+async fn run_scenario(
+    scenario: Scenario,
+    seconds: u64,
+    env: &Env,
+    fleet: &Fleet,
+    api: &reqwest::Client,
+    receiver: &Receiver,
+    channel: &Channel,
+    sampler: &Sampler,
+) -> Result<Outcome> {
+    ui::step(&format!(
+        "scenario `{}`: {}, {seconds}s",
+        scenario.name(),
+        scenario.describe()
+    ));
+    let tenant = Tenant::create(api, fleet, env, scenario).await?;
+    let idx = scenario.index();
+    for sub in 0..scenario.subscriptions() {
+        let secret = tenant
+            .subscribe(api, fleet, &receiver.url(idx, sub), sub)
+            .await?;
+        receiver.recorded.add_secret(idx, sub, secret);
+    }
+    ui::info(&format!(
+        "tenant {} with {} subscription(s) to {}",
+        tenant.id,
+        scenario.subscriptions(),
+        receiver.url(idx, 0).replace("/0", "/<n>")
+    ));
+
+    // The tenant's key and id on every POST, set once.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", tenant.api_key).parse()?,
+    );
+    headers.insert("x-tenant-id", tenant.id.to_string().parse()?);
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        "application/json".parse().expect("a valid header"),
+    );
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .http1_only()
+        .pool_max_idle_per_host(load::HTTP_CONCURRENCY)
+        .tcp_nodelay(true)
+        .timeout(load::HTTP_TIMEOUT)
+        .build()?;
+
+    let recorded = &receiver.recorded;
+    let cpu_before = [fleet.dispatcher.cpu(), fleet.manager.cpu(), own_cpu()];
+    sampler.reset();
+    let checks_before = [
+        recorded.unsigned.load(Ordering::Relaxed),
+        recorded.verified.load(Ordering::Relaxed),
+        recorded.bad_signature.load(Ordering::Relaxed),
+    ];
+
+    let load = Arc::new(Load::new(
+        idx,
+        scenario.subscriptions(),
+        scenario.pace(),
+        Duration::from_secs(seconds),
+        tenant.id,
+        recorded.clone(),
+    ));
+    let in_flight = Arc::new(Semaphore::new(load::AMQP_IN_FLIGHT));
+    let mut senders = load::spawn_http(
+        &load,
+        &client,
+        &format!("{}/api/v1/events", fleet.dispatcher_url),
+    );
+    senders.push(load::spawn_amqp(
+        &load,
+        channel,
+        &format!("{}hub.events", env.bus_prefix),
+        &in_flight,
+    ));
+
+    // The load window, a progress line every few seconds.
+    let subs = scenario.subscriptions() as u64;
+    let mut last = (Instant::now(), 0u64, 0u64);
+    let mut next_report = load.start + PROGRESS_EVERY;
+    let failure = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Err(e) = interrupted().and_then(|()| fleet.check_alive()) {
+            break Some(e);
+        }
+        let now = Instant::now();
+        let (accepted, received) = (load.accepted(), recorded.count(idx));
+        if accepted == 0 && now >= load.start + Duration::from_secs(3) {
+            if let Some(e) = load.first_error() {
+                break Some(anyhow!(
+                    "no event accepted after 3s; first error: {e}{}",
+                    missing_feature_hint(&e)
+                ));
+            }
+        }
+        if now >= next_report || now >= load.end {
+            let dt = now - last.0;
+            ui::info(&format!(
+                "{:>4}s  accepted {:>9} ({:>6}/s)  delivered {:>9} ({:>6}/s)  outstanding {:>6} events{}",
+                (now - load.start).as_secs_f64().round(),
+                thousands(accepted),
+                thousands(per_sec(accepted - last.1, dt) as u64),
+                thousands(received),
+                thousands(per_sec(received - last.2, dt) as u64),
+                thousands(load.backlog()),
+                errors_note(&load),
+            ));
+            last = (now, accepted, received);
+            next_report += PROGRESS_EVERY;
+        }
+        if now >= load.end {
+            break None;
+        }
+    };
+    load.halt();
+    let load_end = Instant::now().min(load.end);
+    for sender in senders {
+        let _ = sender.await;
+    }
+    // Every publish confirmed (or failed): all permits back.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        in_flight.acquire_many(load::AMQP_IN_FLIGHT as u32),
+    )
+    .await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let accepted = load.take_accepted();
+
+    // Drain: wait for every accepted event at every subscription.
+    let expected = accepted.len() as u64 * subs;
+    ui::info(&format!(
+        "load done: {} events accepted; waiting up to {}s for the last of {} deliveries",
+        thousands(accepted.len() as u64),
+        DRAIN_TIMEOUT.as_secs(),
+        thousands(expected)
+    ));
+    let drain_start = Instant::now();
+    let mut next_report = drain_start + PROGRESS_EVERY;
+    let mut next_match = drain_start;
+    let outcome = loop {
+        interrupted()?;
+        fleet.check_alive()?;
+        let received = recorded.count(idx);
+        let timed_out = drain_start.elapsed() >= DRAIN_TIMEOUT;
+        // Counting is cheap; matching ids (at most once a second) only once the
+        // count says it may be done (duplicates may make it say so too early).
+        if (received >= expected && Instant::now() >= next_match) || timed_out {
+            next_match = Instant::now() + Duration::from_secs(1);
+            let o = report::analyze(
+                &accepted,
+                &recorded.arrivals(idx),
+                scenario.subscriptions(),
+                load.start,
+                load_end,
+            );
+            if o.missing == 0 || timed_out {
+                break o;
+            }
+        }
+        if Instant::now() >= next_report {
+            ui::info(&format!(
+                "  draining: {} of {} received",
+                thousands(received),
+                thousands(expected)
+            ));
+            next_report += PROGRESS_EVERY;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let drain = drain_start.elapsed();
+    let outcome = Outcome {
+        accepted_http: load.accepted_http.load(Ordering::Relaxed),
+        accepted_amqp: load.accepted_amqp.load(Ordering::Relaxed),
+        accepted: accepted.len() as u64,
+        rejected: load.rejected.load(Ordering::Relaxed),
+        send_errors: load.send_errors.load(Ordering::Relaxed),
+        first_error: load.first_error(),
+        ..outcome
+    };
+
+    // Figures.
+    let cpu = [
+        fleet.dispatcher.cpu().saturating_sub(cpu_before[0]),
+        fleet.manager.cpu().saturating_sub(cpu_before[1]),
+        own_cpu().saturating_sub(cpu_before[2]),
+    ];
+    let wall = load_end - load.start + drain;
+    let o = &outcome;
+    let (target, met) = scenario.verdict(o);
+    let line = |label: &str, text: String| ui::info(&format!("{label:<21}{text}"));
+    println!();
+    line(
+        "events accepted",
+        format!(
+            "{}  (http {} · amqp {}; {} rejected, {} send errors)",
+            thousands(o.accepted),
+            thousands(o.accepted_http),
+            thousands(o.accepted_amqp),
+            thousands(o.rejected),
+            thousands(o.send_errors)
+        ),
+    );
+    if let Some(e) = &o.first_error {
+        line("first error", e.clone());
+    }
+    line(
+        "deliveries received",
+        format!(
+            "{} of {} expected  ({} missing, {} duplicates, {} unmatched; matched by {})",
+            thousands(o.delivered),
+            thousands(o.expected),
+            thousands(o.missing),
+            thousands(o.duplicates),
+            thousands(o.unmatched),
+            o.matched_by
+        ),
+    );
+    line(
+        "duration",
+        format!(
+            "{} load + {} drain",
+            ui::secs(o.window),
+            ui::secs(drain)
+        ),
+    );
+    line(
+        "deliveries/s",
+        format!(
+            "{} during the load, {} to the last delivery  {} (target {target})",
+            thousands(o.rate() as u64),
+            thousands(o.overall_rate() as u64),
+            verdict_word(matches!(scenario, Scenario::One | Scenario::Fanout5).then_some(met)),
+        ),
+    );
+    line(
+        "latency",
+        match o.latency {
+            Some(l) => format!(
+                "p50 {}  p95 {}  p99 {}  max {}  (accepted → received{}){}",
+                ms(l.p50),
+                ms(l.p95),
+                ms(l.p99),
+                ms(l.max),
+                if o.early > 0 {
+                    format!("; {} arrived before the 202/confirm, as 0", o.early)
+                } else {
+                    String::new()
+                },
+                if scenario == Scenario::Latency {
+                    format!("  {} (target {target})", verdict_word(Some(met)))
+                } else {
+                    String::new()
+                }
+            ),
+            None => "no deliveries".into(),
+        },
+    );
+    let kib = |a: &AtomicU64| format!("{:.0} MiB", a.load(Ordering::Relaxed) as f64 / 1024.0);
+    let share = |d: Duration| format!("{:.0} % of a core", 100.0 * per_sec_f(d, wall));
+    line(
+        "dispatcher",
+        format!(
+            "RSS max {}, CPU {} ({})",
+            kib(&sampler.dispatcher),
+            ui::secs(cpu[0]),
+            share(cpu[0])
+        ),
+    );
+    line(
+        "manager",
+        format!(
+            "RSS max {}, CPU {} ({})",
+            kib(&sampler.manager),
+            ui::secs(cpu[1]),
+            share(cpu[1])
+        ),
+    );
+    line(
+        "load gen + receiver",
+        format!("CPU {} ({})", ui::secs(cpu[2]), share(cpu[2])),
+    );
+    line(
+        "signatures",
+        format!(
+            "{} checked (1 in 100), {} bad; {} requests unsigned",
+            thousands(recorded.verified.load(Ordering::Relaxed) - checks_before[1]),
+            thousands(recorded.bad_signature.load(Ordering::Relaxed) - checks_before[2]),
+            thousands(recorded.unsigned.load(Ordering::Relaxed) - checks_before[0]),
+        ),
+    );
+    if o.missing > 0 {
+        ui::warn(&format!(
+            "{} accepted deliveries did not arrive within {}s after the load",
+            thousands(o.missing),
+            DRAIN_TIMEOUT.as_secs()
+        ));
+    }
+    println!();
+    Ok(outcome)
+}
+
+fn per_sec_f(d: Duration, over: Duration) -> f64 {
+    if over.is_zero() {
+        0.0
+    } else {
+        d.as_secs_f64() / over.as_secs_f64()
+    }
+}
+
+fn verdict_word(met: Option<bool>) -> String {
+    match met {
+        Some(true) => ui::paint("1;32", "PASS"),
+        Some(false) => ui::paint("1;31", "FAIL"),
+        None => String::new(),
+    }
+}
+
+fn errors_note(load: &Load) -> String {
+    let (rejected, errors) = (
+        load.rejected.load(Ordering::Relaxed),
+        load.send_errors.load(Ordering::Relaxed),
+    );
+    if rejected + errors == 0 {
+        String::new()
+    } else {
+        format!("  ({rejected} rejected, {errors} send errors)")
+    }
+}
+
+/// A hint when a route of the outbound webhook feature answers 404.
+fn missing_feature_hint(error: &str) -> &'static str {
+    if error.contains("404") {
+        "\n    (404: does this build have the outbound webhook routes yet?)"
+    } else {
+        ""
+    }
+}
+
+/// The closing table: one line per scenario, its target and the verdict.
+fn summary(results: &[(Scenario, Outcome)], env: &Env) {
+    ui::step("summary");
+    ui::info(&format!(
+        "{:<9} {:>13} {:>10} {:>10} {:>8} {:>10}  {:<14} result",
+        "scenario", "deliveries/s", "p50", "p99", "missing", "duplicates", "target"
+    ));
+    for (scenario, o) in results {
+        let (target, met) = scenario.verdict(o);
+        let (p50, p99) = o
+            .latency
+            .map_or(("-".into(), "-".into()), |l| (ms(l.p50), ms(l.p99)));
+        ui::info(&format!(
+            "{:<9} {:>13} {:>10} {:>10} {:>8} {:>10}  {:<14} {}",
+            scenario.name(),
+            thousands(o.rate() as u64),
+            p50,
+            p99,
+            thousands(o.missing),
+            thousands(o.duplicates),
+            target,
+            verdict_word(Some(met))
+        ));
+    }
+    ui::info(&format!("service logs: {}", env.logs.display()));
+}
+
+/// A bench tenant and its API key.
+struct Tenant {
+    id: TenantId,
+    api_key: String,
+}
+
+impl Tenant {
+    /// Creates the scenario's tenant and an API key through the admin API.
+    async fn create(
+        api: &reqwest::Client,
+        fleet: &Fleet,
+        env: &Env,
+        scenario: Scenario,
+    ) -> Result<Self> {
+        let admin = format!("Bearer {}", env.admin_token);
+        let slug = format!("bench-{}", scenario.name());
+        let (status, json) = send(
+            api.post(format!("{}/api/v1/admin/tenants", fleet.manager_url))
+                .header("authorization", &admin)
+                .json(&serde_json::json!({"name": format!("Bench {}", scenario.name()), "slug": slug})),
+        )
+        .await?;
+        ensure!(
+            status == 201,
+            "POST /api/v1/admin/tenants answered {status}: {json}"
+        );
+        let id: TenantId = field(&json, "id", "the created tenant")?
+            .parse()
+            .context("the tenant id is not a UUID")?;
+        let path = format!("/api/v1/admin/tenants/{id}/api-keys");
+        let (status, json) = send(
+            api.post(format!("{}{path}", fleet.manager_url))
+                .header("authorization", &admin)
+                .json(&serde_json::json!({"name": "bench"})),
+        )
+        .await?;
+        ensure!(status == 201, "POST {path} answered {status}: {json}");
+        let api_key = field(&json, "key", "the created API key")?.to_owned();
+        Ok(Self { id, api_key })
+    }
+
+    /// Subscribes `url` to `order.*`; returns the signing secret.
+    async fn subscribe(
+        &self,
+        api: &reqwest::Client,
+        fleet: &Fleet,
+        url: &str,
+        n: usize,
+    ) -> Result<WebhookSecret> {
+        const PATH: &str = "/api/v1/webhooks/subscriptions";
+        let (status, json) = send(
+            api.post(format!("{}{PATH}", fleet.manager_url))
+                .bearer_auth(&self.api_key)
+                .header("x-tenant-id", self.id.to_string())
+                .json(&serde_json::json!({
+                    "name": format!("bench-{}", n + 1),
+                    "url": url,
+                    "event_types": ["order.*"],
+                })),
+        )
+        .await?;
+        if status == 404 {
+            bail!(
+                "POST {PATH} answered 404: does this build have the outbound webhook routes yet? ({json})"
+            );
+        }
+        ensure!(status == 201, "POST {PATH} answered {status}: {json}");
+        let secret = field(&json, "secret", "the created subscription")?;
+        WebhookSecret::parse(secret)
+            .map_err(|e| anyhow!("the subscription's secret does not parse: {e}"))
+    }
+}
+
+/// Sends a request; the status and the body as JSON (or as a JSON string).
+async fn send(req: reqwest::RequestBuilder) -> Result<(u16, serde_json::Value)> {
+    let res = req.send().await.context("request to the manager failed")?;
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Ok((status, json))
+}
+
+fn field<'a>(json: &'a serde_json::Value, name: &str, what: &str) -> Result<&'a str> {
+    json.get(name)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| anyhow!("{what} has no `{name}`: {json}"))
+}
+
+fn interrupted() -> Result<()> {
+    if STOP.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// The last `n` lines of a file, indented (for a service that died).
+fn tail(path: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> Result<String> {
+    let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
+    parsed.set_path(&format!("/{name}"));
+    Ok(parsed.to_string())
+}
+
+/// Drops the URL's database (connected to `postgres`); its name.
+async fn drop_database(url: &str) -> Result<String> {
+    let options = PgConnectOptions::from_str(url)?;
+    let name = options
+        .get_database()
+        .context("the bench URL names no database")?
+        .to_owned();
+    ensure!(
+        name.starts_with("hub_bench_"),
+        "refusing to drop `{name}`: not a bench database"
+    );
+    let mut conn = PgConnection::connect_with(&options.clone().database("postgres")).await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    conn.close().await.ok();
+    Ok(name)
+}
+
+/// Deletes the prefix's exchanges and the services' queues.
+async fn delete_bus_prefix(url: &str, prefix: &str) -> Result<()> {
+    let conn = Connection::connect(url, ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    for service in [MANAGER, DISPATCHER, "integration-sync"] {
+        for suffix in ["events", "events.retry", "events.dlq"] {
+            let queue = format!("{prefix}{service}.{suffix}");
+            ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await?;
+        }
+    }
+    for exchange in ["hub.events", "hub.dlx"] {
+        let exchange = format!("{prefix}{exchange}");
+        ch.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await?;
+    }
+    let _ = conn.close(200, "bench cleanup".into()).await;
+    Ok(())
+}
+
+/// A port free on loopback right now.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("reading /dev/urandom");
+    buf
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        parse_args(args)
+    }
+
+    #[test]
+    fn arguments() {
+        assert_eq!(
+            parse(&["outbound"]).unwrap(),
+            Options {
+                seconds: 60,
+                scenarios: Scenario::ALL.to_vec()
+            }
+        );
+        let o = parse(&["outbound", "--seconds", "5", "--scenario", "fanout5"]).unwrap();
+        assert_eq!((o.seconds, o.scenarios), (5, vec![Scenario::Fanout5]));
+        let o = parse(&["outbound", "--scenario=latency", "--seconds=2"]).unwrap();
+        assert_eq!((o.seconds, o.scenarios), (2, vec![Scenario::Latency]));
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["inbound"]).is_err());
+        assert!(parse(&["outbound", "--seconds"]).is_err());
+        assert!(parse(&["outbound", "--seconds", "0"]).is_err());
+        assert!(parse(&["outbound", "--scenario", "two"]).is_err());
+        assert!(parse(&["outbound", "--fast"]).is_err());
+    }
+
+    #[test]
+    fn reads_proc_stat() {
+        let line = "1234 (webhook (dis)patcher) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 150 0 0 20 0 9 0 100 0 0";
+        let (state, cpu) = parse_stat(line).unwrap();
+        assert_eq!(state, 'S');
+        assert_eq!(cpu, Duration::from_secs_f64(400.0 / clock_ticks() as f64));
+        assert!(proc_stat(std::process::id()).is_some());
+        assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
+    }
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/integration_hub", "hub_bench_ab").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/hub_bench_ab"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@db/x?sslmode=disable", "hub_bench_1").unwrap(),
+            "postgres://u:p@db/hub_bench_1?sslmode=disable"
+        );
+    }
+}

@@ -877,3 +877,17 @@ pub async fn lease(tx: &mut Tx<'_>, ids: &[Uuid], secs: u32) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// Locks subscription rows in id order (`FOR NO KEY UPDATE`) so that
+/// concurrent recorders changing the same subscriptions' breakers and
+/// streaks take their locks in one order and never deadlock.
+pub async fn lock_subscriptions(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT id FROM webhook_subscriptions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(())
+}

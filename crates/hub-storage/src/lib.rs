@@ -69,8 +69,11 @@ impl From<sqlx::Error> for StorageError {
                 match db.code().as_deref() {
                     Some("23505") => StorageError::Conflict { constraint },
                     Some("23503") => StorageError::MissingReference { constraint },
-                    // admin_shutdown, cannot_connect_now, too_many_connections
-                    Some("57P01" | "57P02" | "57P03" | "53300") => StorageError::Unavailable(e),
+                    // admin_shutdown, cannot_connect_now, too_many_connections,
+                    // and deadlock / serialization failures: retrying succeeds.
+                    Some("57P01" | "57P02" | "57P03" | "53300" | "40P01" | "40001") => {
+                        StorageError::Unavailable(e)
+                    }
                     _ => StorageError::Other(e),
                 }
             }

@@ -322,11 +322,12 @@ pub struct Target {
     pub event_types: serde_json::Value,
 }
 
-/// The enabled, active subscriptions of `tenants`.
+/// The enabled subscriptions of `tenants` (a PAUSED one collects
+/// deliveries that wait until it is resumed; a disabled one gets none).
 pub async fn targets(tx: &mut Tx<'_>, tenants: &[Uuid]) -> Result<Vec<Target>> {
     let rows = sqlx::query(
         "SELECT id, tenant_id, url, event_types FROM webhook_subscriptions
-          WHERE tenant_id = ANY($1) AND is_enabled AND status = 'ACTIVE'",
+          WHERE tenant_id = ANY($1) AND is_enabled AND status IN ('ACTIVE', 'PAUSED')",
     )
     .bind(tenants)
     .fetch_all(&mut **tx)

@@ -29,7 +29,7 @@ pub fn spawn(binary: &str, vars: &[(&str, String)]) -> Child {
 
 /// Kills the child if the test fails before it is stopped, so no service
 /// outlives its test.
-struct KillOnDrop(Option<Child>);
+pub struct KillOnDrop(pub Option<Child>);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

@@ -10,6 +10,7 @@ pub mod binary;
 pub mod db;
 pub mod fakes;
 pub mod proxy;
+pub mod receiver;
 pub mod service;
 
 pub use db::TestDb;

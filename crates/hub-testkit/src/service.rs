@@ -105,6 +105,7 @@ impl TestEnv {
         c.hub_http_workers = 1;
         // Fake providers and receivers listen on loopback.
         c.hub_allow_private_targets = true;
+        c.hub_allow_insecure_urls = true;
         c
     }
 

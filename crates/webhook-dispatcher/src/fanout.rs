@@ -10,9 +10,13 @@ use hub_storage::{Result, Tx};
 /// again, so a delivery outcome cannot trigger deliveries.
 pub const OWN_TYPES: &[&str] = &["webhook.delivered", "webhook.failed"];
 
+/// Hub bookkeeping about webhooks themselves (subscription changes, test
+/// sends): audited, never delivered to receivers.
+pub const INTERNAL_PREFIXES: &[&str] = &["webhook.subscription.", "webhook.test"];
+
 /// Whether `event_type` may fan out.
 pub fn deliverable(event_type: &str) -> bool {
-    !OWN_TYPES.contains(&event_type)
+    !OWN_TYPES.contains(&event_type) && !INTERNAL_PREFIXES.iter().any(|p| event_type.starts_with(p))
 }
 
 /// Stores `events` (each id once) and creates their deliveries. Events seen

@@ -366,7 +366,25 @@ impl Dispatcher {
                 .or_default()
                 .push((r.success, status == "FAILED", d.finished_at));
         }
+        let subs: HashMap<Uuid, &Claimed> = done
+            .iter()
+            .map(|d| (d.claimed.subscription_id, &d.claimed))
+            .collect();
+        // Subscriptions whose breaker or failure streak this batch changes.
+        let mut slow: Vec<Uuid> = outcomes
+            .iter()
+            .filter(|(id, o)| {
+                let s = &subs[*id].subscription;
+                o.iter().any(|(ok, _, _)| !ok)
+                    || s.circuit_state != "CLOSED"
+                    || s.circuit_failures > 0
+                    || s.consecutive_failures > 0
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        slow.sort_unstable();
         let mut tx = self.pool.begin().await?;
+        deliveries::lock_subscriptions(&mut tx, &slow).await?;
         let applied: HashSet<Uuid> = deliveries::record(&mut tx, &attempts)
             .await?
             .into_iter()
@@ -400,10 +418,6 @@ impl Dispatcher {
         deliveries::add_counters(&mut tx, &counters.into_values().collect::<Vec<_>>()).await?;
         // Breakers: only subscriptions with a failure, or whose breaker is not
         // already closed and clean, need a write.
-        let subs: HashMap<Uuid, &Claimed> = done
-            .iter()
-            .map(|d| (d.claimed.subscription_id, &d.claimed))
-            .collect();
         let touch: Vec<Uuid> = outcomes
             .iter()
             .filter(|(id, o)| {

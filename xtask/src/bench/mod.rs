@@ -15,8 +15,6 @@ use crate::infra;
 use crate::ui;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use base64::Engine as _;
-use hub_domain::TenantId;
-use hub_domain::webhook::WebhookSecret;
 use lapin::options::{
     ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
@@ -25,7 +23,7 @@ use lapin::{Channel, Connection, ConnectionProperties};
 use load::{Load, Pace};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use receiver::Receiver;
+use receiver::{Receiver, WebhookSecret};
 use report::{Outcome, ms, per_sec, thousands};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection as _};
@@ -59,7 +57,6 @@ const DISPATCHER: &str = "webhook-dispatcher";
 const TARGET_ONE: f64 = 2_500.0;
 const TARGET_FANOUT5: f64 = 5_000.0;
 const TARGET_P99: Duration = Duration::from_millis(25);
-
 
 /// A benchmark scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,14 +180,9 @@ fn parse_args(args: &[&str]) -> Result<Options, String> {
                 let v = value()?;
                 options.scenarios = match v {
                     "all" => Scenario::ALL.to_vec(),
-                    name => vec![
-                        *Scenario::ALL
-                            .iter()
-                            .find(|s| s.name() == name)
-                            .ok_or_else(|| {
-                                format!("--scenario must be one, fanout5, latency or all, not {name:?}")
-                            })?,
-                    ],
+                    name => vec![*Scenario::ALL.iter().find(|s| s.name() == name).ok_or_else(
+                        || format!("--scenario must be one, fanout5, latency or all, not {name:?}"),
+                    )?],
                 };
             }
             other => return Err(format!("unexpected argument `{other}` to `bench outbound`")),
@@ -259,7 +251,10 @@ fn outbound(options: &Options) -> Result<ExitCode> {
     runtime.shutdown_timeout(Duration::from_secs(2));
     let results = result?;
 
-    summary(&results, &env);
+    // Stop and clean up first, so the summary is the last thing printed.
+    let logs = env.logs.clone();
+    drop(env);
+    summary(&results, &logs);
     if results.iter().any(|(_, o)| o.missing > 0) {
         ui::error("events were lost: accepted events never reached the receiver (see above)");
         return Ok(ExitCode::FAILURE);
@@ -348,7 +343,10 @@ impl Drop for Cleanup {
         };
         if let Some((url, prefix)) = self.bus.take() {
             match runtime.block_on(delete_bus_prefix(&url, &prefix)) {
-                Ok(()) => ui::info(&format!("deleted the `{prefix}*` exchanges and queues")),
+                Ok(0) => ui::info(&format!("deleted the `{prefix}*` exchanges and queues")),
+                Ok(n) => ui::warn(&format!(
+                    "{n} of the `{prefix}*` exchanges and queues could not be deleted"
+                )),
                 Err(e) => ui::warn(&format!("could not delete the `{prefix}*` queues: {e:#}")),
             }
         }
@@ -449,7 +447,10 @@ fn proc_stat(pid: u32) -> Option<(char, Duration)> {
 
 fn parse_stat(text: &str) -> Option<(char, Duration)> {
     // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let fields: Vec<&str> = text.get(text.rfind(')')? + 1..)?.split_whitespace().collect();
+    let fields: Vec<&str> = text
+        .get(text.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
     let state = fields.first()?.chars().next()?;
     // utime and stime are fields 14 and 15 of the file, in clock ticks.
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
@@ -740,13 +741,14 @@ async fn run_scenario(
         }
         let now = Instant::now();
         let (accepted, received) = (load.accepted(), recorded.count(idx));
-        if accepted == 0 && now >= load.start + Duration::from_secs(3) {
-            if let Some(e) = load.first_error() {
-                break Some(anyhow!(
-                    "no event accepted after 3s; first error: {e}{}",
-                    missing_feature_hint(&e)
-                ));
-            }
+        if accepted == 0
+            && now >= load.start + Duration::from_secs(3)
+            && let Some(e) = load.first_error()
+        {
+            break Some(anyhow!(
+                "no event accepted after 3s; first error: {e}{}",
+                missing_feature_hint(&e)
+            ));
         }
         if now >= next_report || now >= load.end {
             let dt = now - last.0;
@@ -874,11 +876,7 @@ async fn run_scenario(
     );
     line(
         "duration",
-        format!(
-            "{} load + {} drain",
-            ui::secs(o.window),
-            ui::secs(drain)
-        ),
+        format!("{} load + {} drain", ui::secs(o.window), ui::secs(drain)),
     );
     line(
         "deliveries/s",
@@ -994,7 +992,7 @@ fn missing_feature_hint(error: &str) -> &'static str {
 }
 
 /// The closing table: one line per scenario, its target and the verdict.
-fn summary(results: &[(Scenario, Outcome)], env: &Env) {
+fn summary(results: &[(Scenario, Outcome)], logs: &std::path::Path) {
     ui::step("summary");
     ui::info(&format!(
         "{:<9} {:>13} {:>10} {:>10} {:>8} {:>10}  {:<14} result",
@@ -1017,12 +1015,12 @@ fn summary(results: &[(Scenario, Outcome)], env: &Env) {
             verdict_word(Some(met))
         ));
     }
-    ui::info(&format!("service logs: {}", env.logs.display()));
+    ui::info(&format!("service logs: {}", logs.display()));
 }
 
 /// A bench tenant and its API key.
 struct Tenant {
-    id: TenantId,
+    id: uuid::Uuid,
     api_key: String,
 }
 
@@ -1046,7 +1044,7 @@ impl Tenant {
             status == 201,
             "POST /api/v1/admin/tenants answered {status}: {json}"
         );
-        let id: TenantId = field(&json, "id", "the created tenant")?
+        let id: uuid::Uuid = field(&json, "id", "the created tenant")?
             .parse()
             .context("the tenant id is not a UUID")?;
         let path = format!("/api/v1/admin/tenants/{id}/api-keys");
@@ -1088,8 +1086,9 @@ impl Tenant {
         }
         ensure!(status == 201, "POST {PATH} answered {status}: {json}");
         let secret = field(&json, "secret", "the created subscription")?;
+        // The message leaves the secret out: it is one.
         WebhookSecret::parse(secret)
-            .map_err(|e| anyhow!("the subscription's secret does not parse: {e}"))
+            .context("the created subscription's `secret` is not whsec_ + base64")
     }
 }
 
@@ -1154,24 +1153,40 @@ async fn drop_database(url: &str) -> Result<String> {
     Ok(name)
 }
 
-/// Deletes the prefix's exchanges and the services' queues.
-async fn delete_bus_prefix(url: &str, prefix: &str) -> Result<()> {
+/// Deletes the prefix's exchanges and the services' queues; how many could
+/// not be deleted.
+async fn delete_bus_prefix(url: &str, prefix: &str) -> Result<usize> {
     let conn = Connection::connect(url, ConnectionProperties::default()).await?;
-    let ch = conn.create_channel().await?;
-    for service in [MANAGER, DISPATCHER, "integration-sync"] {
+    let mut failed = 0;
+    // A failed delete closes its channel: one channel per delete.
+    for service in [MANAGER, DISPATCHER] {
         for suffix in ["events", "events.retry", "events.dlq"] {
             let queue = format!("{prefix}{service}.{suffix}");
-            ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await?;
+            let ch = conn.create_channel().await?;
+            if ch
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .is_err()
+            {
+                failed += 1;
+            }
+            let _ = ch.close(200, "ok".into()).await;
         }
     }
     for exchange in ["hub.events", "hub.dlx"] {
         let exchange = format!("{prefix}{exchange}");
-        ch.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await?;
+        let ch = conn.create_channel().await?;
+        if ch
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await
+            .is_err()
+        {
+            failed += 1;
+        }
+        let _ = ch.close(200, "ok".into()).await;
     }
     let _ = conn.close(200, "bench cleanup".into()).await;
-    Ok(())
+    Ok(failed)
 }
 
 /// A port free on loopback right now.
@@ -1235,7 +1250,11 @@ mod tests {
     #[test]
     fn replaces_the_database_name() {
         assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/integration_hub", "hub_bench_ab").unwrap(),
+            with_database(
+                "postgres://postgres@127.0.0.1:5432/integration_hub",
+                "hub_bench_ab"
+            )
+            .unwrap(),
             "postgres://postgres@127.0.0.1:5432/hub_bench_ab"
         );
         assert_eq!(

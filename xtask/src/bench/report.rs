@@ -155,7 +155,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -180,7 +180,10 @@ mod tests {
     fn nearest_rank_percentiles() {
         let mut samples: Vec<Duration> = (1..=100).rev().map(ms_).collect();
         let l = Latency::of(&mut samples).unwrap();
-        assert_eq!((l.p50, l.p95, l.p99, l.max), (ms_(50), ms_(95), ms_(99), ms_(100)));
+        assert_eq!(
+            (l.p50, l.p95, l.p99, l.max),
+            (ms_(50), ms_(95), ms_(99), ms_(100))
+        );
         let l = Latency::of(&mut [ms_(7)]).unwrap();
         assert_eq!((l.p50, l.p99, l.max), (ms_(7), ms_(7), ms_(7)));
         assert_eq!(Latency::of(&mut []), None);
@@ -201,8 +204,8 @@ mod tests {
             arrival(1, 1, 12),
             arrival(0, 1, 30), // duplicate
             arrival(0, 2, 20),
-            arrival(0, 3, 4), // before its acceptance was seen
-            arrival(0, 9, 5), // not ours
+            arrival(0, 3, 4),   // before its acceptance was seen
+            arrival(0, 9, 5),   // not ours
             arrival(1, 3, 200), // after the window
         ];
         let o = analyze(&accepted, &arrivals, 2, t0, t0 + ms_(100));

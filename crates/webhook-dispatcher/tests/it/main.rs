@@ -1,6 +1,8 @@
 //! Integration tests of webhook-dispatcher through its public interfaces.
 
 use hub_testkit::TestEnv;
+
+mod outbound;
 use hub_testkit::binary::{check_rejects_invalid_configuration, check_runs_from_environment};
 
 const BIN: &str = env!("CARGO_BIN_EXE_webhook-dispatcher");

@@ -1,0 +1,618 @@
+//! Outbound webhooks end to end: subscriptions through the manager's API,
+//! events through the dispatcher's HTTP intake and through RabbitMQ, real
+//! receivers over HTTP.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use hub_platform::Config;
+use hub_testkit::receiver::{Receiver, Reply};
+use hub_testkit::{Running, TestEnv, eventually};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub struct World {
+    pub env: TestEnv,
+    pub m: Running,
+    pub d: Running,
+    pub tenant: String,
+    pub key: String,
+}
+
+pub async fn world(tweak: impl FnOnce(&mut Config)) -> World {
+    let env = TestEnv::new().await;
+    let m = env.start(integration_manager::build, env.config()).await;
+    let mut c = env.config();
+    c.webhook_timeout_seconds = 2;
+    c.webhook_lease_seconds = 5;
+    c.circuit_timeout_seconds = 1;
+    tweak(&mut c);
+    let d = env.start(webhook_dispatcher::build, c).await;
+    let (tenant, key) = env.tenant(&m, "hooks").await;
+    World {
+        env,
+        m,
+        d,
+        tenant,
+        key,
+    }
+}
+
+impl World {
+    pub async fn call(&self, method: &str, base: &Running, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = base.url(path);
+        let req = match method {
+            "GET" => self.env.http.get(url),
+            "POST" => self.env.http.post(url),
+            "PUT" => self.env.http.put(url),
+            "DELETE" => self.env.http.delete(url),
+            _ => unreachable!(),
+        };
+        let req = req.bearer_auth(&self.key).header("X-Tenant-ID", &self.tenant);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, &self.m, path, body).await
+    }
+
+    pub async fn subscribe(&self, body: Value) -> Value {
+        let (s, v) = self.api("POST", "/api/v1/webhooks/subscriptions", Some(body)).await;
+        assert_eq!(s, 201, "{v}");
+        v
+    }
+
+    pub async fn post_event(&self, kind: &str, data: Value) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        let (s, v) = self
+            .call(
+                "POST",
+                &self.d,
+                "/api/v1/events",
+                Some(envelope(&id, kind, &self.tenant, data)),
+            )
+            .await;
+        assert_eq!(s, 202, "{v}");
+        id
+    }
+
+    pub async fn subscription(&self, id: &str) -> Value {
+        let (s, v) = self
+            .api("GET", &format!("/api/v1/webhooks/subscriptions/{id}"), None)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    pub async fn deliveries(&self, sub: &str, query: &str) -> Vec<Value> {
+        let (s, v) = self
+            .api(
+                "GET",
+                &format!("/api/v1/webhooks/subscriptions/{sub}/deliveries{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v["data"].as_array().unwrap().clone()
+    }
+
+    pub async fn outbox_types(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT event_type FROM outbox ORDER BY created_at")
+            .fetch_all(self.env.pool())
+            .await
+            .unwrap()
+    }
+}
+
+pub fn envelope(id: &str, kind: &str, tenant: &str, data: Value) -> Value {
+    json!({
+        "specversion": "1.0", "id": id, "source": "order-service", "type": kind,
+        "time": chrono::Utc::now().to_rfc3339(), "datacontenttype": "application/json",
+        "tenantid": tenant, "data": data,
+    })
+}
+
+/// Standard Webhooks verification written here from the spec, independent
+/// of the code under test.
+pub fn verify(secret: &str, id: &str, ts: &str, body: &[u8], header: &str) -> bool {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    header.split(' ').any(|s| s == expected)
+}
+
+fn signed_by(r: &hub_testkit::receiver::Received, secret: &str) -> bool {
+    verify(
+        secret,
+        r.header("webhook-id").unwrap_or(""),
+        r.header("webhook-timestamp").unwrap_or(""),
+        &r.body,
+        r.header("webhook-signature").unwrap_or(""),
+    )
+}
+
+async fn wait_status(w: &World, sub: &str, status: &str, n: usize) -> Vec<Value> {
+    eventually(20, &format!("{n} deliveries {status}"), || async {
+        let d = w.deliveries(sub, &format!("?status={status}")).await;
+        (d.len() >= n).then_some(d)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn events_from_http_and_the_bus_are_delivered_signed_and_recorded() {
+    let w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    let sub = w
+        .subscribe(json!({"name": "orders", "url": rx.url("/hook"), "event_types": ["order.*"],
+            "headers": {"X-Team": "ops"}}))
+        .await;
+    let secret = sub["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let sub_id = sub["id"].as_str().unwrap().to_owned();
+
+    let via_http = w.post_event("order.created", json!({"order_id": "ORD-1"})).await;
+    // The same event id again is accepted once.
+    let (s, again) = w
+        .call("POST", &w.d, "/api/v1/events",
+            Some(envelope(&via_http, "order.created", &w.tenant, json!({"order_id": "ORD-1"}))))
+        .await;
+    assert_eq!((s, again["accepted"].clone()), (202, json!(false)));
+
+    // Through RabbitMQ, as another service would publish it.
+    let amqp = hub_testkit::amqp::Amqp::connect().await;
+    amqp.wait_for_queue(&format!("{}webhook-dispatcher.events", w.env.prefix)).await;
+    let via_bus = uuid::Uuid::now_v7().to_string();
+    let body = serde_json::to_vec(&envelope(&via_bus, "order.status_changed", &w.tenant, json!({"order_id": "ORD-1", "status": "PICKED_UP"}))).unwrap();
+    amqp.publish(&format!("{}hub.events", w.env.prefix), "order.status_changed", &body, Some(&via_bus)).await;
+
+    let got = rx.wait_for(2, 20).await;
+    let ids: Vec<&str> = got.iter().map(|r| r.header("webhook-id").unwrap()).collect();
+    assert!(ids.contains(&via_http.as_str()) && ids.contains(&via_bus.as_str()), "{ids:?}");
+    for r in &got {
+        assert!(signed_by(r, &secret), "signature verifies independently");
+        assert_eq!(r.header("x-team"), Some("ops"));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let now = chrono::Utc::now().timestamp();
+        let ts: i64 = r.header("webhook-timestamp").unwrap().parse().unwrap();
+        assert!((now - ts).abs() < 60);
+        assert_eq!(r.json()["tenantid"], json!(w.tenant));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.requests().len(), 2, "each event delivered once");
+
+    let delivered = wait_status(&w, &sub_id, "DELIVERED", 2).await;
+    let one = delivered[0]["id"].as_str().unwrap();
+    let (s, detail) = w
+        .api("GET", &format!("/api/v1/webhooks/subscriptions/{sub_id}/deliveries/{one}"), None)
+        .await;
+    assert_eq!(s, 200);
+    let attempt = &detail["attempts"][0];
+    assert_eq!(attempt["response_status"], 200);
+    assert_eq!(attempt["request_headers"]["webhook-signature"], "[redacted]");
+    let counters = eventually(10, "counters", || async {
+        let v = w.subscription(&sub_id).await;
+        (v["total_delivered"] == 2).then_some(v)
+    })
+    .await;
+    assert_eq!(counters["total_sent"], 2);
+    assert!(counters.get("secret").is_none() && !counters.to_string().contains(&secret[6..]));
+    eventually(10, "webhook.delivered in the outbox", || async {
+        (w.outbox_types().await.iter().filter(|t| *t == "webhook.delivered").count() == 2).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fan_out_follows_exact_prefix_and_star_patterns() {
+    let w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    let mut subs = Vec::new();
+    for (name, types) in [
+        ("prefix", json!(["order.*"])),
+        ("exact", json!(["order.created"])),
+        ("all", json!(["*"])),
+        ("loads", json!(["load.delivered"])),
+    ] {
+        let s = w
+            .subscribe(json!({"name": name, "url": rx.url(&format!("/{name}")), "event_types": types}))
+            .await;
+        subs.push(s);
+    }
+    // A disabled subscription gets nothing.
+    w.subscribe(json!({"name": "off", "url": rx.url("/off"), "event_types": ["*"], "is_enabled": false}))
+        .await;
+    w.post_event("order.created", json!({})).await;
+    w.post_event("load.delivered", json!({})).await;
+    w.post_event("order.status.changed", json!({})).await;
+    let got = rx.wait_for(7, 20).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut paths: Vec<String> = rx.requests().iter().map(|r| r.path.clone()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/all", "/all", "/all", "/exact", "/loads", "/prefix", "/prefix"],
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn failed_attempts_follow_the_retry_schedule_then_fail_with_an_event() {
+    let w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(500));
+    let sub = w
+        .subscribe(json!({"name": "flaky", "url": rx.url("/h"), "event_types": ["order.*"],
+            "max_retries": 2, "retry_intervals": [1, 2]}))
+        .await;
+    let id = sub["id"].as_str().unwrap();
+    w.post_event("order.created", json!({})).await;
+    let got = rx.wait_for(3, 30).await;
+    let gap1 = got[1].at - got[0].at;
+    let gap2 = got[2].at - got[1].at;
+    assert!(gap1 >= Duration::from_millis(850), "first retry after ~1 s: {gap1:?}");
+    assert!(gap2 >= Duration::from_millis(1750), "second retry after ~2 s: {gap2:?}");
+    let failed = wait_status(&w, id, "FAILED", 1).await;
+    assert_eq!(failed[0]["attempt_number"], 3);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(rx.requests().len(), 3, "no attempt after max_retries");
+    let did = failed[0]["id"].as_str().unwrap();
+    let (_, d) = w
+        .api("GET", &format!("/api/v1/webhooks/subscriptions/{id}/deliveries/{did}"), None)
+        .await;
+    let attempts = d["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    assert!(attempts.iter().all(|a| a["response_status"] == 500 && a["error_message"].as_str().unwrap().contains("500")));
+    eventually(10, "webhook.failed", || async {
+        w.outbox_types().await.contains(&"webhook.failed".to_owned()).then_some(())
+    })
+    .await;
+    let s = w.subscription(id).await;
+    assert_eq!(s["total_failed"], 1);
+    assert_eq!(s["consecutive_failures"], 1);
+}
+
+#[tokio::test]
+async fn retry_after_on_429_is_honored_up_to_the_last_interval() {
+    let w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    rx.script(vec![Reply::RetryAfter(429, 2)]);
+    let sub = w
+        .subscribe(json!({"name": "busy", "url": rx.url("/h"), "event_types": ["order.*"],
+            "max_retries": 3, "retry_intervals": [0, 3]}))
+        .await;
+    w.post_event("order.created", json!({})).await;
+    let got = rx.wait_for(2, 20).await;
+    let gap = got[1].at - got[0].at;
+    assert!(gap >= Duration::from_millis(1800), "waited for Retry-After: {gap:?}");
+    wait_status(&w, sub["id"].as_str().unwrap(), "DELIVERED", 1).await;
+}
+
+#[tokio::test]
+async fn timeouts_refusals_redirects_and_huge_bodies_are_handled() {
+    let w = world(|c| c.webhook_timeout_seconds = 1).await;
+    let rx = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    let refused = format!("http://127.0.0.1:{}/h", hub_testkit::binary::free_port());
+    rx.script(vec![]);
+    let mk = |name: &str, url: String| json!({"name": name, "url": url, "event_types": [format!("{name}.*")], "retry_enabled": false});
+    let slow = w.subscribe(mk("slow", rx.url("/slow"))).await;
+    let gone = w.subscribe(mk("gone", refused)).await;
+    let moved = w.subscribe(mk("moved", rx.url("/moved"))).await;
+    let big = w.subscribe(mk("big", rx.url("/big"))).await;
+    // Answers in the order the requests arrive: send one kind at a time.
+    let cases = [
+        (&slow, "slow.x", Reply::Slow(Duration::from_secs(3), 200), "FAILED", "timed out"),
+        (&gone, "gone.x", Reply::Status(200), "FAILED", "connection"),
+        (&moved, "moved.x", Reply::Redirect(elsewhere.url("/caught")), "FAILED", "redirect"),
+        (&big, "big.x", Reply::Big(10 * 1024 * 1024), "DELIVERED", ""),
+    ];
+    for (sub, kind, reply, status, error) in cases {
+        rx.set_default(reply);
+        w.post_event(kind, json!({})).await;
+        let id = sub["id"].as_str().unwrap();
+        let d = wait_status(&w, id, status, 1).await;
+        let did = d[0]["id"].as_str().unwrap();
+        let (_, detail) = w
+            .api("GET", &format!("/api/v1/webhooks/subscriptions/{id}/deliveries/{did}"), None)
+            .await;
+        let a = &detail["attempts"][0];
+        if status == "FAILED" {
+            let e = a["error_message"].as_str().unwrap_or_default().to_ascii_lowercase();
+            assert!(e.contains(error), "{kind}: {e}");
+        } else {
+            assert_eq!(a["response_body"].as_str().unwrap().len(), 64 * 1024, "body kept up to 64 KiB");
+        }
+    }
+    assert!(elsewhere.requests().is_empty(), "redirects are not followed");
+}
+
+#[tokio::test]
+async fn ten_failed_deliveries_in_a_row_disable_the_subscription() {
+    let w = world(|c| c.circuit_failure_threshold = 100).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(503));
+    let sub = w
+        .subscribe(json!({"name": "dead", "url": rx.url("/h"), "event_types": ["order.*"], "retry_enabled": false}))
+        .await;
+    let id = sub["id"].as_str().unwrap();
+    for _ in 0..10 {
+        w.post_event("order.created", json!({})).await;
+    }
+    let s = eventually(30, "subscription disabled", || async {
+        let s = w.subscription(id).await;
+        (s["status"] == "FAILED").then_some(s)
+    })
+    .await;
+    assert_eq!(s["is_enabled"], false);
+    assert!(s["disabled_reason"].as_str().unwrap().contains("10 consecutive"));
+    eventually(10, "disabled event", || async {
+        w.outbox_types().await.contains(&"webhook.subscription.disabled".to_owned()).then_some(())
+    })
+    .await;
+    // Nothing more is sent while disabled; re-enabling resets the streak.
+    w.post_event("order.created", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(rx.requests().len(), 10);
+    rx.set_default(Reply::Status(200));
+    let (st, v) = w
+        .api("PUT", &format!("/api/v1/webhooks/subscriptions/{id}"), Some(json!({"is_enabled": true})))
+        .await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("ACTIVE")));
+    assert_eq!(v["consecutive_failures"], 0);
+    w.post_event("order.created", json!({})).await;
+    rx.wait_for(11, 20).await;
+}
+
+#[tokio::test]
+async fn the_breaker_opens_waits_probes_and_closes() {
+    let w = world(|c| {
+        c.circuit_failure_threshold = 5;
+        c.circuit_timeout_seconds = 2;
+    })
+    .await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(500));
+    let sub = w
+        .subscribe(json!({"name": "cb", "url": rx.url("/h"), "event_types": ["order.*"], "retry_enabled": false}))
+        .await;
+    let id = sub["id"].as_str().unwrap();
+    for _ in 0..5 {
+        w.post_event("order.created", json!({})).await;
+    }
+    eventually(20, "breaker open", || async {
+        (w.subscription(id).await["circuit_state"] == "OPEN").then_some(())
+    })
+    .await;
+    assert_eq!(rx.requests().len(), 5);
+    // While open, new deliveries wait without spending attempts.
+    rx.set_default(Reply::Status(200));
+    for _ in 0..4 {
+        w.post_event("order.created", json!({})).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pending = w.deliveries(id, "?status=PENDING").await;
+    assert_eq!(pending.len(), 4);
+    assert!(pending.iter().all(|d| d["attempt_number"] == 0));
+    // After the timeout one probe goes through, then more; 3 successes close it.
+    let s = eventually(20, "breaker closed", || async {
+        let s = w.subscription(id).await;
+        (s["circuit_state"] == "CLOSED").then_some(s)
+    })
+    .await;
+    assert!(s["circuit_opened_at"].is_null() || s["circuit_state"] == "CLOSED");
+    wait_status(&w, id, "DELIVERED", 4).await;
+    let types = w.outbox_types().await;
+    assert!(types.contains(&"circuit.opened".to_owned()) && types.contains(&"circuit.closed".to_owned()), "{types:?}");
+}
+
+#[tokio::test]
+async fn replay_requeues_failed_deliveries_as_new_attempts() {
+    let w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(500));
+    let sub = w
+        .subscribe(json!({"name": "r", "url": rx.url("/h"), "event_types": ["order.*"], "retry_enabled": false}))
+        .await;
+    let id = sub["id"].as_str().unwrap();
+    let e1 = w.post_event("order.created", json!({"n": 1})).await;
+    w.post_event("order.created", json!({"n": 2})).await;
+    let failed = wait_status(&w, id, "FAILED", 2).await;
+    rx.set_default(Reply::Status(200));
+    // By id: only that one.
+    let first = failed.iter().find(|d| d["event_id"] == json!(e1)).unwrap()["id"].clone();
+    let (s, v) = w
+        .api("POST", &format!("/api/v1/webhooks/subscriptions/{id}/replay"), Some(json!({"delivery_ids": [first]})))
+        .await;
+    assert_eq!((s, v["replayed"].clone()), (202, json!(1)));
+    wait_status(&w, id, "DELIVERED", 1).await;
+    // By filter: the rest.
+    let (s, v) = w
+        .api("POST", &format!("/api/v1/webhooks/subscriptions/{id}/replay"), Some(json!({"status": "FAILED"})))
+        .await;
+    assert_eq!((s, v["replayed"].clone()), (202, json!(1)));
+    wait_status(&w, id, "DELIVERED", 2).await;
+    let got = rx.requests();
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[2].header("webhook-id"), Some(e1.as_str()), "same webhook-id on replay");
+    // Bad input changes nothing.
+    let (s, v) = w
+        .api("POST", &format!("/api/v1/webhooks/subscriptions/{id}/replay"), Some(json!({"status": "PENDING"})))
+        .await;
+    assert_eq!((s, v["code"].as_str()), (422, Some("validation_failed")));
+}
+
+#[tokio::test]
+async fn test_sends_now_and_rotation_signs_with_both_secrets() {
+    let w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    let sub = w
+        .subscribe(json!({"name": "t", "url": rx.url("/h"), "event_types": ["order.*"]}))
+        .await;
+    let id = sub["id"].as_str().unwrap();
+    let old = sub["secret"].as_str().unwrap().to_owned();
+    let (s, v) = w
+        .api("POST", &format!("/api/v1/webhooks/subscriptions/{id}/test"), None)
+        .await;
+    assert_eq!((s, v["ok"].clone(), v["status"].clone()), (200, json!(true), json!(200)), "{v}");
+    let got = rx.wait_for(1, 5).await;
+    assert_eq!(got[0].json()["type"], "webhook.test");
+    assert!(signed_by(&got[0], &old));
+
+    let (s, secret) = w
+        .api("GET", &format!("/api/v1/webhooks/subscriptions/{id}/secret"), None)
+        .await;
+    assert_eq!((s, secret["secret"].as_str()), (200, Some(old.as_str())));
+    let (s, rotated) = w
+        .api("POST", &format!("/api/v1/webhooks/subscriptions/{id}/rotate-secret"), None)
+        .await;
+    assert_eq!(s, 200, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    w.post_event("order.created", json!({})).await;
+    let got = rx.wait_for(2, 20).await;
+    let r = &got[1];
+    assert!(signed_by(r, &new) && signed_by(r, &old), "both signatures during the grace period");
+    assert_eq!(r.header("webhook-signature").unwrap().split(' ').count(), 2);
+    // The secret is stored sealed.
+    let stored: String = sqlx::query_scalar("SELECT secret_key FROM webhook_subscriptions")
+        .fetch_one(w.env.pool())
+        .await
+        .unwrap();
+    assert!(!stored.contains(&new[6..]) && stored.starts_with("v1."));
+}
+
+#[tokio::test]
+async fn basic_api_key_and_oauth2_auth_reach_the_receiver() {
+    let w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    w.subscribe(json!({"name": "basic", "url": rx.url("/basic"), "event_types": ["a.basic"],
+        "auth_type": "BASIC", "auth_config": {"username": "hub", "password": "pa55word"}}))
+        .await;
+    let k = w
+        .subscribe(json!({"name": "key", "url": rx.url("/key"), "event_types": ["a.key"],
+            "auth_type": "API_KEY", "auth_config": {"header": "X-Api-Key", "value": "k-123456"}}))
+        .await;
+    w.subscribe(json!({"name": "oauth", "url": rx.url("/oauth"), "event_types": ["a.oauth"],
+        "auth_type": "OAUTH2", "auth_config": {"token_url": rx.url("/token"), "client_id": "cid", "client_secret": "cs-9876"}}))
+        .await;
+    assert_eq!(k["auth_config"]["value_set"], true);
+    assert_eq!(k["auth_config"]["value_last4"], "3456");
+    assert!(!k.to_string().contains("k-123456"));
+    for kind in ["a.basic", "a.key", "a.oauth", "a.oauth"] {
+        w.post_event(kind, json!({})).await;
+    }
+    let got = rx.wait_for(4, 20).await;
+    let by = |p: &str| got.iter().filter(|r| r.path == p).cloned().collect::<Vec<_>>();
+    let basic = base64::engine::general_purpose::STANDARD.encode("hub:pa55word");
+    assert_eq!(by("/basic")[0].header("authorization"), Some(format!("Basic {basic}").as_str()));
+    assert_eq!(by("/key")[0].header("x-api-key"), Some("k-123456"));
+    let oauth = by("/oauth");
+    assert_eq!(oauth.len(), 2);
+    assert!(oauth.iter().all(|r| r.header("authorization") == Some("Bearer token-1")));
+    assert_eq!(rx.tokens_issued(), 1, "the token is cached");
+    let (_, d) = w
+        .api("GET", &format!("/api/v1/webhooks/subscriptions/{}/deliveries", k["id"].as_str().unwrap()), None)
+        .await;
+    assert!(!d.to_string().contains("k-123456"), "secrets never in history");
+}
+
+#[tokio::test]
+async fn bad_input_is_422_and_another_tenants_subscription_is_404() {
+    let w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    for (body, field) in [
+        (json!({"name": "x", "url": "ftp://example.com/h", "event_types": ["*"]}), "url"),
+        (json!({"name": "x", "url": rx.url("/h"), "event_types": ["Not A Type"]}), "event_types"),
+        (json!({"name": "x", "url": rx.url("/h"), "event_types": []}), "event_types"),
+        (json!({"name": "", "url": rx.url("/h"), "event_types": ["*"]}), "name"),
+        (json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "retry_intervals": [-1]}), "retry_intervals"),
+        (json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "headers": {"Authorization": "x"}}), "headers.Authorization"),
+        (json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "auth_type": "BASIC", "auth_config": {"username": "u"}}), "auth_config.password"),
+        (json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "secret_key": "nope"}), "secret_key"),
+    ] {
+        let (s, v) = w.api("POST", "/api/v1/webhooks/subscriptions", Some(body.clone())).await;
+        assert_eq!(s, 422, "{body} → {v}");
+        assert!(v["errors"].as_array().unwrap().iter().any(|e| e["field"] == field), "{field}: {v}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_subscriptions")
+        .fetch_one(w.env.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "nothing stored");
+
+    let sub = w
+        .subscribe(json!({"name": "mine", "url": rx.url("/h"), "event_types": ["*"]}))
+        .await;
+    let id = sub["id"].as_str().unwrap();
+    let (other, other_key) = w.env.tenant(&w.m, "other").await;
+    let paths = [
+        ("GET", format!("/api/v1/webhooks/subscriptions/{id}")),
+        ("PUT", format!("/api/v1/webhooks/subscriptions/{id}")),
+        ("DELETE", format!("/api/v1/webhooks/subscriptions/{id}")),
+        ("GET", format!("/api/v1/webhooks/subscriptions/{id}/secret")),
+        ("POST", format!("/api/v1/webhooks/subscriptions/{id}/rotate-secret")),
+        ("POST", format!("/api/v1/webhooks/subscriptions/{id}/test")),
+        ("GET", format!("/api/v1/webhooks/subscriptions/{id}/deliveries")),
+        ("POST", format!("/api/v1/webhooks/subscriptions/{id}/replay")),
+    ];
+    for (method, path) in paths {
+        let url = w.m.url(&path);
+        let req = match method {
+            "GET" => w.env.http.get(url),
+            "PUT" => w.env.http.put(url).json(&json!({"name": "stolen"})),
+            "DELETE" => w.env.http.delete(url),
+            _ if path.ends_with("/replay") => w.env.http.post(url).json(&json!({"status": "FAILED"})),
+            _ => w.env.http.post(url),
+        };
+        let r = req.bearer_auth(&other_key).header("X-Tenant-ID", &other).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{method} {path}");
+    }
+    assert!(rx.requests().is_empty());
+    let (_, list) = w.api("GET", "/api/v1/webhooks", None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(w.subscription(id).await["name"], "mine");
+}
+
+#[tokio::test]
+async fn private_and_plain_http_targets_are_refused_unless_allowed() {
+    let env = TestEnv::new().await;
+    let mut c = env.config();
+    c.hub_allow_private_targets = false;
+    c.hub_allow_insecure_urls = false;
+    let m = env.start(integration_manager::build, c).await;
+    let (tenant, key) = env.tenant(&m, "strict").await;
+    for (url, needle) in [
+        ("http://example.com/h", "https"),
+        ("https://127.0.0.1/h", "private"),
+        ("https://169.254.169.254/latest", "private"),
+        ("https://localhost/h", "private"),
+        ("https://[::1]/h", "private"),
+        ("https://10.1.2.3/h", "private"),
+    ] {
+        let r = env
+            .http
+            .post(m.url("/api/v1/webhooks/subscriptions"))
+            .bearer_auth(&key)
+            .header("X-Tenant-ID", &tenant)
+            .json(&json!({"name": "x", "url": url, "event_types": ["*"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422, "{url}");
+        let v: Value = r.json().await.unwrap();
+        assert!(v["errors"][0]["message"].as_str().unwrap().contains(needle), "{url}: {v}");
+    }
+}

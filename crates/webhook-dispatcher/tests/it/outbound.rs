@@ -616,3 +616,126 @@ async fn private_and_plain_http_targets_are_refused_unless_allowed() {
         assert!(v["errors"][0]["message"].as_str().unwrap().contains(needle), "{url}: {v}");
     }
 }
+
+fn dispatcher_process(env: &TestEnv, port: u16) -> hub_testkit::binary::KillOnDrop {
+    hub_testkit::binary::KillOnDrop(Some(hub_testkit::binary::spawn(
+        env!("CARGO_BIN_EXE_webhook-dispatcher"),
+        &[
+            ("PORT", port.to_string()),
+            ("DATABASE_URL", env.db.url.clone()),
+            ("RABBITMQ_URL", hub_testkit::rabbitmq_url()),
+            ("INTEGRATION_ENCRYPTION_KEY", env.encryption_key.clone()),
+            ("HUB_BUS_PREFIX", env.prefix.clone()),
+            ("HUB_BUS_QUEUE_EXPIRES_MS", "300000".to_owned()),
+            ("HUB_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
+            ("WEBHOOK_TIMEOUT_SECONDS", "2".to_owned()),
+            ("WEBHOOK_LEASE_SECONDS", "3".to_owned()),
+            ("LOG_FORMAT", "json".to_owned()),
+            ("RUST_LOG", "error".to_owned()),
+        ],
+    )))
+}
+
+async fn publish_orders(env: &TestEnv, tenant: &str, n: usize) -> Vec<String> {
+    let amqp = hub_testkit::amqp::Amqp::connect().await;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = uuid::Uuid::now_v7().to_string();
+        let body = serde_json::to_vec(&envelope(&id, "order.created", tenant, json!({"n": i}))).unwrap();
+        amqp.publish(&format!("{}hub.events", env.prefix), "order.created", &body, Some(&id))
+            .await;
+        ids.push(id);
+    }
+    ids
+}
+
+async fn received_all(rx: &Receiver, ids: &[String]) {
+    eventually(40, "every event received", || async {
+        let got: std::collections::HashSet<String> = rx
+            .requests()
+            .iter()
+            .filter_map(|r| r.header("webhook-id").map(str::to_owned))
+            .collect();
+        ids.iter().all(|i| got.contains(i)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dispatcher_killed_mid_delivery_delivers_every_event_after_restart() {
+    let env = TestEnv::new().await;
+    let m = env.start(integration_manager::build, env.config()).await;
+    let (tenant, key) = env.tenant(&m, "killed").await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Slow(Duration::from_millis(1500), 200));
+    let r = env
+        .http
+        .post(m.url("/api/v1/webhooks/subscriptions"))
+        .bearer_auth(&key)
+        .header("X-Tenant-ID", &tenant)
+        .json(&json!({"name": "k", "url": rx.url("/h"), "event_types": ["order.*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let mut first = dispatcher_process(&env, hub_testkit::binary::free_port());
+    hub_testkit::amqp::Amqp::connect()
+        .await
+        .wait_for_queue(&format!("{}webhook-dispatcher.events", env.prefix))
+        .await;
+    let ids = publish_orders(&env, &tenant, 20).await;
+    rx.wait_for(1, 20).await;
+    // SIGKILL while deliveries are in flight: no shutdown, no cleanup.
+    let mut child = first.0.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    rx.set_default(Reply::Status(200));
+    let _second = dispatcher_process(&env, hub_testkit::binary::free_port());
+    received_all(&rx, &ids).await;
+    let delivered: i64 = eventually(20, "all recorded as delivered", || async {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'DELIVERED'")
+            .fetch_one(env.pool())
+            .await
+            .unwrap();
+        (n == 20).then_some(n)
+    })
+    .await;
+    assert_eq!(delivered, 20);
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert_eq!(events, 20, "one delivery per event, none duplicated by the restart");
+}
+
+#[tokio::test]
+async fn a_broker_connection_lost_mid_stream_loses_nothing() {
+    let env = TestEnv::new().await;
+    let m = env.start(integration_manager::build, env.config()).await;
+    let (tenant, key) = env.tenant(&m, "broker").await;
+    let proxy = hub_testkit::TcpProxy::start(&hub_testkit::proxy::host_port(&hub_testkit::rabbitmq_url())).await;
+    let mut c = env.config();
+    c.rabbitmq_url = hub_testkit::proxy::via(&hub_testkit::rabbitmq_url(), proxy.addr());
+    let _d = env.start(webhook_dispatcher::build, c).await;
+    let rx = Receiver::start().await;
+    let r = env
+        .http
+        .post(m.url("/api/v1/webhooks/subscriptions"))
+        .bearer_auth(&key)
+        .header("X-Tenant-ID", &tenant)
+        .json(&json!({"name": "b", "url": rx.url("/h"), "event_types": ["order.*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let amqp = hub_testkit::amqp::Amqp::connect().await;
+    amqp.wait_for_queue(&format!("{}webhook-dispatcher.events", env.prefix)).await;
+    let mut ids = publish_orders(&env, &tenant, 10).await;
+    rx.wait_for(5, 20).await;
+    proxy.disable();
+    ids.extend(publish_orders(&env, &tenant, 10).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.enable();
+    ids.extend(publish_orders(&env, &tenant, 10).await);
+    received_all(&rx, &ids).await;
+}

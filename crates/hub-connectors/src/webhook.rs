@@ -143,16 +143,17 @@ impl Sender {
     pub async fn send(&self, o: &Outbound) -> AttemptResult {
         let started = Instant::now();
         let mut shown = serde_json::Map::new();
-        let fail = |error: String, shown: serde_json::Map<String, serde_json::Value>| AttemptResult {
-            success: false,
-            status: None,
-            response_headers: None,
-            response_body: None,
-            request_headers: serde_json::Value::Object(shown),
-            latency: started.elapsed(),
-            error: Some(error),
-            retry_after: None,
-        };
+        let fail =
+            |error: String, shown: serde_json::Map<String, serde_json::Value>| AttemptResult {
+                success: false,
+                status: None,
+                response_headers: None,
+                response_body: None,
+                request_headers: serde_json::Value::Object(shown),
+                latency: started.elapsed(),
+                error: Some(error),
+                retry_after: None,
+            };
         let url = match reqwest::Url::parse(&o.url) {
             Ok(u) => u,
             Err(e) => return fail(format!("invalid URL: {e}"), shown),
@@ -435,9 +436,10 @@ pub fn render_body(
             let mut out = serde_json::Map::new();
             for (k, v) in map {
                 let value = match v.as_str() {
-                    Some(ptr) if ptr.starts_with('/') => {
-                        payload.pointer(ptr).cloned().unwrap_or(serde_json::Value::Null)
-                    }
+                    Some(ptr) if ptr.starts_with('/') => payload
+                        .pointer(ptr)
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null),
                     _ => v.clone(),
                 };
                 out.insert(k.clone(), value);

@@ -141,7 +141,8 @@ pub struct Claimed {
     pub probe: bool,
 }
 
-const CLAIM_RETURNING: &str = "d.id AS d_id, d.subscription_id, d.tenant_id AS d_tenant_id, d.event_type AS d_event_type,
+const CLAIM_RETURNING: &str =
+    "d.id AS d_id, d.subscription_id, d.tenant_id AS d_tenant_id, d.event_type AS d_event_type,
     d.event_id, d.payload, d.attempt_number, d.attempt_base, d.created_at AS d_created_at";
 
 fn claimed_from_row(r: &sqlx::postgres::PgRow, probe: bool) -> Claimed {
@@ -823,7 +824,12 @@ pub async fn breaker_states(pool: &PgPool) -> Result<Vec<(String, i64)>> {
     .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get::<Option<String>, _>("state").unwrap_or_default(), r.get("n")))
+        .map(|r| {
+            (
+                r.get::<Option<String>, _>("state").unwrap_or_default(),
+                r.get("n"),
+            )
+        })
         .collect())
 }
 
@@ -885,9 +891,11 @@ pub async fn lock_subscriptions(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query("SELECT id FROM webhook_subscriptions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-        .bind(ids)
-        .fetch_all(&mut **tx)
-        .await?;
+    sqlx::query(
+        "SELECT id FROM webhook_subscriptions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?;
     Ok(())
 }

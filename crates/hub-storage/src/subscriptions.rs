@@ -292,7 +292,12 @@ pub struct Filter {
 
 /// One page of the tenant's subscriptions, by id; `limit + 1` rows are read
 /// so the caller knows whether a next page exists.
-pub async fn list(pool: &PgPool, tenant: Uuid, f: &Filter, limit: u32) -> Result<Vec<Subscription>> {
+pub async fn list(
+    pool: &PgPool,
+    tenant: Uuid,
+    f: &Filter,
+    limit: u32,
+) -> Result<Vec<Subscription>> {
     let sql = format!(
         "{SELECT} WHERE s.tenant_id = $1 AND ($2::text IS NULL OR s.status = $2)
            AND ($3::bool IS NULL OR s.is_enabled = $3) AND ($4::uuid IS NULL OR s.id > $4)

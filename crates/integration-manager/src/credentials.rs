@@ -263,7 +263,10 @@ pub async fn rotate_all(pool: &sqlx::PgPool, keyring: &Keyring) -> Result<(u64, 
 
 /// Re-seals webhook subscription secrets (signing, previous signing, auth)
 /// under the current key, in one transaction that locks the rows.
-async fn rotate_subscriptions(pool: &sqlx::PgPool, keyring: &Keyring) -> Result<(u64, u64), String> {
+async fn rotate_subscriptions(
+    pool: &sqlx::PgPool,
+    keyring: &Keyring,
+) -> Result<(u64, u64), String> {
     use hub_connectors::webhook::secret_context;
     let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
     let rows = hub_storage::subscriptions::sealed_for_update(&mut tx)

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use hub_connectors::client::TargetPolicy;
 use hub_connectors::webhook::{
-    AttemptResult, Outbound, Sender, SealedSubscription, open_subscription, render_body,
+    AttemptResult, Outbound, SealedSubscription, Sender, open_subscription, render_body,
 };
 use hub_domain::secret::Keyring;
 use hub_domain::webhook::{
@@ -308,11 +308,15 @@ impl Dispatcher {
             let r = d.result.as_ref().expect("filtered");
             let s = &c.subscription;
             let number = c.attempt_number + 1;
-            let policy = RetryPolicy::new(s.retry_enabled, i64::from(s.max_retries), &s.retry_intervals)
-                .unwrap_or_else(|_| RetryPolicy {
-                    max_retries: self.default_max_retries,
-                    ..RetryPolicy::default()
-                });
+            let policy = RetryPolicy::new(
+                s.retry_enabled,
+                i64::from(s.max_retries),
+                &s.retry_intervals,
+            )
+            .unwrap_or_else(|_| RetryPolicy {
+                max_retries: self.default_max_retries,
+                ..RetryPolicy::default()
+            });
             let (status, next) = if r.success {
                 ("DELIVERED", None)
             } else {
@@ -446,7 +450,10 @@ impl Dispatcher {
                 for (ok, _, at) in &outcomes[id] {
                     match b.record(*ok, *at, &self.breaker) {
                         Some(Transition::Opened) => {
-                            self.open.lock().expect("open set").insert(*id, Instant::now());
+                            self.open
+                                .lock()
+                                .expect("open set")
+                                .insert(*id, Instant::now());
                             metrics::counter!("hub_webhook_breaker_transitions_total", "to" => "open").increment(1);
                             events.push(event(
                                 "circuit.opened",
@@ -551,7 +558,11 @@ fn event(kind: &str, tenant: Uuid, data: serde_json::Value) -> Envelope {
 
 /// Background upkeep: folds counter deltas every second, prunes old
 /// deliveries, and refreshes the backlog and breaker gauges.
-pub async fn upkeep(pool: PgPool, retention_days: u32, shutdown: tokio_util::sync::CancellationToken) {
+pub async fn upkeep(
+    pool: PgPool,
+    retention_days: u32,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
     loop {
@@ -563,7 +574,7 @@ pub async fn upkeep(pool: PgPool, retention_days: u32, shutdown: tokio_util::syn
         if let Err(e) = hub_storage::subscriptions::fold_counters(&pool, 10_000).await {
             tracing::warn!(error = %e, "folding subscription counters failed");
         }
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             if let Ok((due, age)) = deliveries::backlog(&pool).await {
                 metrics::gauge!("hub_webhook_due_backlog").set(due as f64);
                 metrics::gauge!("hub_webhook_oldest_due_seconds").set(age);
@@ -575,7 +586,7 @@ pub async fn upkeep(pool: PgPool, retention_days: u32, shutdown: tokio_util::syn
                 }
             }
         }
-        if n % 60 == 0 {
+        if n.is_multiple_of(60) {
             // Batches keep each delete short; stop when a batch is not full.
             loop {
                 match deliveries::prune(&pool, retention_days, 5_000).await {

@@ -113,10 +113,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route("/{id}", web::put().to(webhooks::update))
                     .route("/{id}", web::delete().to(webhooks::delete))
                     .route("/{id}/secret", web::get().to(webhooks::secret))
-                    .route("/{id}/rotate-secret", web::post().to(webhooks::rotate_secret))
+                    .route(
+                        "/{id}/rotate-secret",
+                        web::post().to(webhooks::rotate_secret),
+                    )
                     .route("/{id}/test", web::post().to(webhooks::test))
                     .route("/{id}/deliveries", web::get().to(webhooks::deliveries))
-                    .route("/{id}/deliveries/{delivery_id}", web::get().to(webhooks::delivery))
+                    .route(
+                        "/{id}/deliveries/{delivery_id}",
+                        web::get().to(webhooks::delivery),
+                    )
                     .route("/{id}/replay", web::post().to(webhooks::replay)),
             ),
     );

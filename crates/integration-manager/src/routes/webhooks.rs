@@ -148,8 +148,7 @@ pub struct SubscriptionBody {
 impl From<&Subscription> for SubscriptionBody {
     fn from(s: &Subscription) -> Self {
         let auth_config = s.auth_config.clone().map(|mut c| {
-            if let (Some(field), Some(obj)) = (auth_secret_field(&s.auth_type), c.as_object_mut())
-            {
+            if let (Some(field), Some(obj)) = (auth_secret_field(&s.auth_type), c.as_object_mut()) {
                 obj.insert(
                     format!("{field}_set"),
                     json!(s.auth_secret_encrypted.is_some()),
@@ -168,9 +167,7 @@ impl From<&Subscription> for SubscriptionBody {
             auth_config,
             secret_set: s.secret_key.is_some(),
             secret_last4: s.secret_hint.clone(),
-            previous_secret_expires_at: s
-                .previous_secret_expires_at
-                .filter(|t| *t > Utc::now()),
+            previous_secret_expires_at: s.previous_secret_expires_at.filter(|t| *t > Utc::now()),
             content_type: s.content_type.clone(),
             headers: s.headers.clone(),
             transform_template: s.transform_template.clone(),
@@ -294,7 +291,8 @@ fn parse_header_map(v: &Value, errors: &mut Vec<FieldError>) {
             ));
         } else {
             match val.as_str() {
-                Some(s) if reqwest::header::HeaderValue::from_str(s).is_ok() && s.len() <= 1000 => {}
+                Some(s) if reqwest::header::HeaderValue::from_str(s).is_ok() && s.len() <= 1000 => {
+                }
                 _ => errors.push(FieldError::new(
                     field,
                     "must be a string of at most 1000 visible characters",
@@ -395,7 +393,10 @@ async fn apply(
                     _ => &[],
                 };
                 for k in required {
-                    if !obj.get(*k).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+                    if obj
+                        .get(*k)
+                        .is_none_or(|v| v.as_str().is_none_or(str::is_empty))
+                    {
                         errors.push(FieldError::new(
                             format!("auth_config.{k}"),
                             format!("is required for {auth_type}"),
@@ -414,7 +415,8 @@ async fn apply(
                 }
                 if auth_type == "OAUTH2"
                     && let Some(u) = obj.get("token_url").and_then(|v| v.as_str())
-                    && let Err(e) = check_subscription_url(u, st.allow_insecure, st.allow_private).await
+                    && let Err(e) =
+                        check_subscription_url(u, st.allow_insecure, st.allow_private).await
                 {
                     errors.push(FieldError::new("auth_config.token_url", e));
                 }
@@ -431,7 +433,9 @@ async fn apply(
                             format!("auth_config.{field}"),
                             "must be a non-empty string",
                         )),
-                        None if row.auth_secret_encrypted.is_none() || auth_type != row.auth_type => {
+                        None if row.auth_secret_encrypted.is_none()
+                            || auth_type != row.auth_type =>
+                        {
                             errors.push(FieldError::new(
                                 format!("auth_config.{field}"),
                                 format!("is required for {auth_type}"),
@@ -490,9 +494,7 @@ async fn apply(
         }
     }
     let retry_enabled = input.retry_enabled.unwrap_or(row.retry_enabled);
-    let max_retries = input
-        .max_retries
-        .unwrap_or(i64::from(row.max_retries));
+    let max_retries = input.max_retries.unwrap_or(i64::from(row.max_retries));
     let intervals = input
         .retry_intervals
         .clone()
@@ -641,7 +643,10 @@ pub async fn create(
     };
     let secret = match input.secret_key.take() {
         Some(s) => WebhookSecret::parse(&s).map_err(|e| {
-            ApiError::validation(vec![FieldError::new("secret_key", strip_field(&e.to_string()))])
+            ApiError::validation(vec![FieldError::new(
+                "secret_key",
+                strip_field(&e.to_string()),
+            )])
         })?,
         None => WebhookSecret::generate(),
     };
@@ -817,7 +822,10 @@ pub async fn rotate_secret(
         serde_json::from_slice(&body).map_err(|e| {
             ApiError::new(
                 ErrorCode::InvalidJson,
-                format!("invalid JSON body: {}", hub_platform::http::redact_values(&e.to_string())),
+                format!(
+                    "invalid JSON body: {}",
+                    hub_platform::http::redact_values(&e.to_string())
+                ),
             )
         })?
     };

@@ -38,7 +38,13 @@ pub async fn world(tweak: impl FnOnce(&mut Config)) -> World {
 }
 
 impl World {
-    pub async fn call(&self, method: &str, base: &Running, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        base: &Running,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let url = base.url(path);
         let req = match method {
             "GET" => self.env.http.get(url),
@@ -47,7 +53,9 @@ impl World {
             "DELETE" => self.env.http.delete(url),
             _ => unreachable!(),
         };
-        let req = req.bearer_auth(&self.key).header("X-Tenant-ID", &self.tenant);
+        let req = req
+            .bearer_auth(&self.key)
+            .header("X-Tenant-ID", &self.tenant);
         let req = match body {
             Some(b) => req.json(&b),
             None => req,
@@ -62,7 +70,9 @@ impl World {
     }
 
     pub async fn subscribe(&self, body: Value) -> Value {
-        let (s, v) = self.api("POST", "/api/v1/webhooks/subscriptions", Some(body)).await;
+        let (s, v) = self
+            .api("POST", "/api/v1/webhooks/subscriptions", Some(body))
+            .await;
         assert_eq!(s, 201, "{v}");
         v
     }
@@ -156,31 +166,63 @@ async fn events_from_http_and_the_bus_are_delivered_signed_and_recorded() {
     let w = world(|_| {}).await;
     let rx = Receiver::start().await;
     let sub = w
-        .subscribe(json!({"name": "orders", "url": rx.url("/hook"), "event_types": ["order.*"],
-            "headers": {"X-Team": "ops"}}))
+        .subscribe(
+            json!({"name": "orders", "url": rx.url("/hook"), "event_types": ["order.*"],
+            "headers": {"X-Team": "ops"}}),
+        )
         .await;
     let secret = sub["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"));
     let sub_id = sub["id"].as_str().unwrap().to_owned();
 
-    let via_http = w.post_event("order.created", json!({"order_id": "ORD-1"})).await;
+    let via_http = w
+        .post_event("order.created", json!({"order_id": "ORD-1"}))
+        .await;
     // The same event id again is accepted once.
     let (s, again) = w
-        .call("POST", &w.d, "/api/v1/events",
-            Some(envelope(&via_http, "order.created", &w.tenant, json!({"order_id": "ORD-1"}))))
+        .call(
+            "POST",
+            &w.d,
+            "/api/v1/events",
+            Some(envelope(
+                &via_http,
+                "order.created",
+                &w.tenant,
+                json!({"order_id": "ORD-1"}),
+            )),
+        )
         .await;
     assert_eq!((s, again["accepted"].clone()), (202, json!(false)));
 
     // Through RabbitMQ, as another service would publish it.
     let amqp = hub_testkit::amqp::Amqp::connect().await;
-    amqp.wait_for_queue(&format!("{}webhook-dispatcher.events", w.env.prefix)).await;
+    amqp.wait_for_queue(&format!("{}webhook-dispatcher.events", w.env.prefix))
+        .await;
     let via_bus = uuid::Uuid::now_v7().to_string();
-    let body = serde_json::to_vec(&envelope(&via_bus, "order.status_changed", &w.tenant, json!({"order_id": "ORD-1", "status": "PICKED_UP"}))).unwrap();
-    amqp.publish(&format!("{}hub.events", w.env.prefix), "order.status_changed", &body, Some(&via_bus)).await;
+    let body = serde_json::to_vec(&envelope(
+        &via_bus,
+        "order.status_changed",
+        &w.tenant,
+        json!({"order_id": "ORD-1", "status": "PICKED_UP"}),
+    ))
+    .unwrap();
+    amqp.publish(
+        &format!("{}hub.events", w.env.prefix),
+        "order.status_changed",
+        &body,
+        Some(&via_bus),
+    )
+    .await;
 
     let got = rx.wait_for(2, 20).await;
-    let ids: Vec<&str> = got.iter().map(|r| r.header("webhook-id").unwrap()).collect();
-    assert!(ids.contains(&via_http.as_str()) && ids.contains(&via_bus.as_str()), "{ids:?}");
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap())
+        .collect();
+    assert!(
+        ids.contains(&via_http.as_str()) && ids.contains(&via_bus.as_str()),
+        "{ids:?}"
+    );
     for r in &got {
         assert!(signed_by(r, &secret), "signature verifies independently");
         assert_eq!(r.header("x-team"), Some("ops"));
@@ -196,12 +238,19 @@ async fn events_from_http_and_the_bus_are_delivered_signed_and_recorded() {
     let delivered = wait_status(&w, &sub_id, "DELIVERED", 2).await;
     let one = delivered[0]["id"].as_str().unwrap();
     let (s, detail) = w
-        .api("GET", &format!("/api/v1/webhooks/subscriptions/{sub_id}/deliveries/{one}"), None)
+        .api(
+            "GET",
+            &format!("/api/v1/webhooks/subscriptions/{sub_id}/deliveries/{one}"),
+            None,
+        )
         .await;
     assert_eq!(s, 200);
     let attempt = &detail["attempts"][0];
     assert_eq!(attempt["response_status"], 200);
-    assert_eq!(attempt["request_headers"]["webhook-signature"], "[redacted]");
+    assert_eq!(
+        attempt["request_headers"]["webhook-signature"],
+        "[redacted]"
+    );
     let counters = eventually(10, "counters", || async {
         let v = w.subscription(&sub_id).await;
         (v["total_delivered"] == 2).then_some(v)
@@ -210,7 +259,13 @@ async fn events_from_http_and_the_bus_are_delivered_signed_and_recorded() {
     assert_eq!(counters["total_sent"], 2);
     assert!(counters.get("secret").is_none() && !counters.to_string().contains(&secret[6..]));
     eventually(10, "webhook.delivered in the outbox", || async {
-        (w.outbox_types().await.iter().filter(|t| *t == "webhook.delivered").count() == 2).then_some(())
+        (w.outbox_types()
+            .await
+            .iter()
+            .filter(|t| *t == "webhook.delivered")
+            .count()
+            == 2)
+            .then_some(())
     })
     .await;
 }
@@ -227,13 +282,17 @@ async fn fan_out_follows_exact_prefix_and_star_patterns() {
         ("loads", json!(["load.delivered"])),
     ] {
         let s = w
-            .subscribe(json!({"name": name, "url": rx.url(&format!("/{name}")), "event_types": types}))
+            .subscribe(
+                json!({"name": name, "url": rx.url(&format!("/{name}")), "event_types": types}),
+            )
             .await;
         subs.push(s);
     }
     // A disabled subscription gets nothing.
-    w.subscribe(json!({"name": "off", "url": rx.url("/off"), "event_types": ["*"], "is_enabled": false}))
-        .await;
+    w.subscribe(
+        json!({"name": "off", "url": rx.url("/off"), "event_types": ["*"], "is_enabled": false}),
+    )
+    .await;
     w.post_event("order.created", json!({})).await;
     w.post_event("load.delivered", json!({})).await;
     w.post_event("order.status.changed", json!({})).await;
@@ -243,7 +302,9 @@ async fn fan_out_follows_exact_prefix_and_star_patterns() {
     paths.sort();
     assert_eq!(
         paths,
-        ["/all", "/all", "/all", "/exact", "/loads", "/prefix", "/prefix"],
+        [
+            "/all", "/all", "/all", "/exact", "/loads", "/prefix", "/prefix"
+        ],
         "{got:?}"
     );
 }
@@ -254,29 +315,46 @@ async fn failed_attempts_follow_the_retry_schedule_then_fail_with_an_event() {
     let rx = Receiver::start().await;
     rx.set_default(Reply::Status(500));
     let sub = w
-        .subscribe(json!({"name": "flaky", "url": rx.url("/h"), "event_types": ["order.*"],
-            "max_retries": 2, "retry_intervals": [1, 2]}))
+        .subscribe(
+            json!({"name": "flaky", "url": rx.url("/h"), "event_types": ["order.*"],
+            "max_retries": 2, "retry_intervals": [1, 2]}),
+        )
         .await;
     let id = sub["id"].as_str().unwrap();
     w.post_event("order.created", json!({})).await;
     let got = rx.wait_for(3, 30).await;
     let gap1 = got[1].at - got[0].at;
     let gap2 = got[2].at - got[1].at;
-    assert!(gap1 >= Duration::from_millis(850), "first retry after ~1 s: {gap1:?}");
-    assert!(gap2 >= Duration::from_millis(1750), "second retry after ~2 s: {gap2:?}");
+    assert!(
+        gap1 >= Duration::from_millis(850),
+        "first retry after ~1 s: {gap1:?}"
+    );
+    assert!(
+        gap2 >= Duration::from_millis(1750),
+        "second retry after ~2 s: {gap2:?}"
+    );
     let failed = wait_status(&w, id, "FAILED", 1).await;
     assert_eq!(failed[0]["attempt_number"], 3);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(rx.requests().len(), 3, "no attempt after max_retries");
     let did = failed[0]["id"].as_str().unwrap();
     let (_, d) = w
-        .api("GET", &format!("/api/v1/webhooks/subscriptions/{id}/deliveries/{did}"), None)
+        .api(
+            "GET",
+            &format!("/api/v1/webhooks/subscriptions/{id}/deliveries/{did}"),
+            None,
+        )
         .await;
     let attempts = d["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 3);
-    assert!(attempts.iter().all(|a| a["response_status"] == 500 && a["error_message"].as_str().unwrap().contains("500")));
+    assert!(attempts.iter().all(
+        |a| a["response_status"] == 500 && a["error_message"].as_str().unwrap().contains("500")
+    ));
     eventually(10, "webhook.failed", || async {
-        w.outbox_types().await.contains(&"webhook.failed".to_owned()).then_some(())
+        w.outbox_types()
+            .await
+            .contains(&"webhook.failed".to_owned())
+            .then_some(())
     })
     .await;
     let s = w.subscription(id).await;
@@ -290,13 +368,18 @@ async fn retry_after_on_429_is_honored_up_to_the_last_interval() {
     let rx = Receiver::start().await;
     rx.script(vec![Reply::RetryAfter(429, 2)]);
     let sub = w
-        .subscribe(json!({"name": "busy", "url": rx.url("/h"), "event_types": ["order.*"],
-            "max_retries": 3, "retry_intervals": [0, 3]}))
+        .subscribe(
+            json!({"name": "busy", "url": rx.url("/h"), "event_types": ["order.*"],
+            "max_retries": 3, "retry_intervals": [0, 3]}),
+        )
         .await;
     w.post_event("order.created", json!({})).await;
     let got = rx.wait_for(2, 20).await;
     let gap = got[1].at - got[0].at;
-    assert!(gap >= Duration::from_millis(1800), "waited for Retry-After: {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(1800),
+        "waited for Retry-After: {gap:?}"
+    );
     wait_status(&w, sub["id"].as_str().unwrap(), "DELIVERED", 1).await;
 }
 
@@ -314,9 +397,21 @@ async fn timeouts_refusals_redirects_and_huge_bodies_are_handled() {
     let big = w.subscribe(mk("big", rx.url("/big"))).await;
     // Answers in the order the requests arrive: send one kind at a time.
     let cases = [
-        (&slow, "slow.x", Reply::Slow(Duration::from_secs(3), 200), "FAILED", "timed out"),
+        (
+            &slow,
+            "slow.x",
+            Reply::Slow(Duration::from_secs(3), 200),
+            "FAILED",
+            "timed out",
+        ),
         (&gone, "gone.x", Reply::Status(200), "FAILED", "connection"),
-        (&moved, "moved.x", Reply::Redirect(elsewhere.url("/caught")), "FAILED", "redirect"),
+        (
+            &moved,
+            "moved.x",
+            Reply::Redirect(elsewhere.url("/caught")),
+            "FAILED",
+            "redirect",
+        ),
         (&big, "big.x", Reply::Big(10 * 1024 * 1024), "DELIVERED", ""),
     ];
     for (sub, kind, reply, status, error) in cases {
@@ -326,17 +421,31 @@ async fn timeouts_refusals_redirects_and_huge_bodies_are_handled() {
         let d = wait_status(&w, id, status, 1).await;
         let did = d[0]["id"].as_str().unwrap();
         let (_, detail) = w
-            .api("GET", &format!("/api/v1/webhooks/subscriptions/{id}/deliveries/{did}"), None)
+            .api(
+                "GET",
+                &format!("/api/v1/webhooks/subscriptions/{id}/deliveries/{did}"),
+                None,
+            )
             .await;
         let a = &detail["attempts"][0];
         if status == "FAILED" {
-            let e = a["error_message"].as_str().unwrap_or_default().to_ascii_lowercase();
+            let e = a["error_message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             assert!(e.contains(error), "{kind}: {e}");
         } else {
-            assert_eq!(a["response_body"].as_str().unwrap().len(), 64 * 1024, "body kept up to 64 KiB");
+            assert_eq!(
+                a["response_body"].as_str().unwrap().len(),
+                64 * 1024,
+                "body kept up to 64 KiB"
+            );
         }
     }
-    assert!(elsewhere.requests().is_empty(), "redirects are not followed");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "redirects are not followed"
+    );
 }
 
 #[tokio::test]
@@ -357,9 +466,17 @@ async fn ten_failed_deliveries_in_a_row_disable_the_subscription() {
     })
     .await;
     assert_eq!(s["is_enabled"], false);
-    assert!(s["disabled_reason"].as_str().unwrap().contains("10 consecutive"));
+    assert!(
+        s["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("10 consecutive")
+    );
     eventually(10, "disabled event", || async {
-        w.outbox_types().await.contains(&"webhook.subscription.disabled".to_owned()).then_some(())
+        w.outbox_types()
+            .await
+            .contains(&"webhook.subscription.disabled".to_owned())
+            .then_some(())
     })
     .await;
     // Nothing more is sent while disabled; re-enabling resets the streak.
@@ -368,7 +485,11 @@ async fn ten_failed_deliveries_in_a_row_disable_the_subscription() {
     assert_eq!(rx.requests().len(), 10);
     rx.set_default(Reply::Status(200));
     let (st, v) = w
-        .api("PUT", &format!("/api/v1/webhooks/subscriptions/{id}"), Some(json!({"is_enabled": true})))
+        .api(
+            "PUT",
+            &format!("/api/v1/webhooks/subscriptions/{id}"),
+            Some(json!({"is_enabled": true})),
+        )
         .await;
     assert_eq!((st, v["status"].as_str()), (200, Some("ACTIVE")));
     assert_eq!(v["consecutive_failures"], 0);
@@ -415,7 +536,11 @@ async fn the_breaker_opens_waits_probes_and_closes() {
     assert!(s["circuit_opened_at"].is_null() || s["circuit_state"] == "CLOSED");
     wait_status(&w, id, "DELIVERED", 4).await;
     let types = w.outbox_types().await;
-    assert!(types.contains(&"circuit.opened".to_owned()) && types.contains(&"circuit.closed".to_owned()), "{types:?}");
+    assert!(
+        types.contains(&"circuit.opened".to_owned())
+            && types.contains(&"circuit.closed".to_owned()),
+        "{types:?}"
+    );
 }
 
 #[tokio::test]
@@ -434,22 +559,38 @@ async fn replay_requeues_failed_deliveries_as_new_attempts() {
     // By id: only that one.
     let first = failed.iter().find(|d| d["event_id"] == json!(e1)).unwrap()["id"].clone();
     let (s, v) = w
-        .api("POST", &format!("/api/v1/webhooks/subscriptions/{id}/replay"), Some(json!({"delivery_ids": [first]})))
+        .api(
+            "POST",
+            &format!("/api/v1/webhooks/subscriptions/{id}/replay"),
+            Some(json!({"delivery_ids": [first]})),
+        )
         .await;
     assert_eq!((s, v["replayed"].clone()), (202, json!(1)));
     wait_status(&w, id, "DELIVERED", 1).await;
     // By filter: the rest.
     let (s, v) = w
-        .api("POST", &format!("/api/v1/webhooks/subscriptions/{id}/replay"), Some(json!({"status": "FAILED"})))
+        .api(
+            "POST",
+            &format!("/api/v1/webhooks/subscriptions/{id}/replay"),
+            Some(json!({"status": "FAILED"})),
+        )
         .await;
     assert_eq!((s, v["replayed"].clone()), (202, json!(1)));
     wait_status(&w, id, "DELIVERED", 2).await;
     let got = rx.requests();
     assert_eq!(got.len(), 4);
-    assert_eq!(got[2].header("webhook-id"), Some(e1.as_str()), "same webhook-id on replay");
+    assert_eq!(
+        got[2].header("webhook-id"),
+        Some(e1.as_str()),
+        "same webhook-id on replay"
+    );
     // Bad input changes nothing.
     let (s, v) = w
-        .api("POST", &format!("/api/v1/webhooks/subscriptions/{id}/replay"), Some(json!({"status": "PENDING"})))
+        .api(
+            "POST",
+            &format!("/api/v1/webhooks/subscriptions/{id}/replay"),
+            Some(json!({"status": "PENDING"})),
+        )
         .await;
     assert_eq!((s, v["code"].as_str()), (422, Some("validation_failed")));
 }
@@ -464,19 +605,35 @@ async fn test_sends_now_and_rotation_signs_with_both_secrets() {
     let id = sub["id"].as_str().unwrap();
     let old = sub["secret"].as_str().unwrap().to_owned();
     let (s, v) = w
-        .api("POST", &format!("/api/v1/webhooks/subscriptions/{id}/test"), None)
+        .api(
+            "POST",
+            &format!("/api/v1/webhooks/subscriptions/{id}/test"),
+            None,
+        )
         .await;
-    assert_eq!((s, v["ok"].clone(), v["status"].clone()), (200, json!(true), json!(200)), "{v}");
+    assert_eq!(
+        (s, v["ok"].clone(), v["status"].clone()),
+        (200, json!(true), json!(200)),
+        "{v}"
+    );
     let got = rx.wait_for(1, 5).await;
     assert_eq!(got[0].json()["type"], "webhook.test");
     assert!(signed_by(&got[0], &old));
 
     let (s, secret) = w
-        .api("GET", &format!("/api/v1/webhooks/subscriptions/{id}/secret"), None)
+        .api(
+            "GET",
+            &format!("/api/v1/webhooks/subscriptions/{id}/secret"),
+            None,
+        )
         .await;
     assert_eq!((s, secret["secret"].as_str()), (200, Some(old.as_str())));
     let (s, rotated) = w
-        .api("POST", &format!("/api/v1/webhooks/subscriptions/{id}/rotate-secret"), None)
+        .api(
+            "POST",
+            &format!("/api/v1/webhooks/subscriptions/{id}/rotate-secret"),
+            None,
+        )
         .await;
     assert_eq!(s, 200, "{rotated}");
     let new = rotated["secret"].as_str().unwrap().to_owned();
@@ -484,7 +641,10 @@ async fn test_sends_now_and_rotation_signs_with_both_secrets() {
     w.post_event("order.created", json!({})).await;
     let got = rx.wait_for(2, 20).await;
     let r = &got[1];
-    assert!(signed_by(r, &new) && signed_by(r, &old), "both signatures during the grace period");
+    assert!(
+        signed_by(r, &new) && signed_by(r, &old),
+        "both signatures during the grace period"
+    );
     assert_eq!(r.header("webhook-signature").unwrap().split(' ').count(), 2);
     // The secret is stored sealed.
     let stored: String = sqlx::query_scalar("SELECT secret_key FROM webhook_subscriptions")
@@ -498,12 +658,16 @@ async fn test_sends_now_and_rotation_signs_with_both_secrets() {
 async fn basic_api_key_and_oauth2_auth_reach_the_receiver() {
     let w = world(|_| {}).await;
     let rx = Receiver::start().await;
-    w.subscribe(json!({"name": "basic", "url": rx.url("/basic"), "event_types": ["a.basic"],
-        "auth_type": "BASIC", "auth_config": {"username": "hub", "password": "pa55word"}}))
-        .await;
+    w.subscribe(
+        json!({"name": "basic", "url": rx.url("/basic"), "event_types": ["a.basic"],
+        "auth_type": "BASIC", "auth_config": {"username": "hub", "password": "pa55word"}}),
+    )
+    .await;
     let k = w
-        .subscribe(json!({"name": "key", "url": rx.url("/key"), "event_types": ["a.key"],
-            "auth_type": "API_KEY", "auth_config": {"header": "X-Api-Key", "value": "k-123456"}}))
+        .subscribe(
+            json!({"name": "key", "url": rx.url("/key"), "event_types": ["a.key"],
+            "auth_type": "API_KEY", "auth_config": {"header": "X-Api-Key", "value": "k-123456"}}),
+        )
         .await;
     w.subscribe(json!({"name": "oauth", "url": rx.url("/oauth"), "event_types": ["a.oauth"],
         "auth_type": "OAUTH2", "auth_config": {"token_url": rx.url("/token"), "client_id": "cid", "client_secret": "cs-9876"}}))
@@ -515,18 +679,40 @@ async fn basic_api_key_and_oauth2_auth_reach_the_receiver() {
         w.post_event(kind, json!({})).await;
     }
     let got = rx.wait_for(4, 20).await;
-    let by = |p: &str| got.iter().filter(|r| r.path == p).cloned().collect::<Vec<_>>();
+    let by = |p: &str| {
+        got.iter()
+            .filter(|r| r.path == p)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let basic = base64::engine::general_purpose::STANDARD.encode("hub:pa55word");
-    assert_eq!(by("/basic")[0].header("authorization"), Some(format!("Basic {basic}").as_str()));
+    assert_eq!(
+        by("/basic")[0].header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
     assert_eq!(by("/key")[0].header("x-api-key"), Some("k-123456"));
     let oauth = by("/oauth");
     assert_eq!(oauth.len(), 2);
-    assert!(oauth.iter().all(|r| r.header("authorization") == Some("Bearer token-1")));
+    assert!(
+        oauth
+            .iter()
+            .all(|r| r.header("authorization") == Some("Bearer token-1"))
+    );
     assert_eq!(rx.tokens_issued(), 1, "the token is cached");
     let (_, d) = w
-        .api("GET", &format!("/api/v1/webhooks/subscriptions/{}/deliveries", k["id"].as_str().unwrap()), None)
+        .api(
+            "GET",
+            &format!(
+                "/api/v1/webhooks/subscriptions/{}/deliveries",
+                k["id"].as_str().unwrap()
+            ),
+            None,
+        )
         .await;
-    assert!(!d.to_string().contains("k-123456"), "secrets never in history");
+    assert!(
+        !d.to_string().contains("k-123456"),
+        "secrets never in history"
+    );
 }
 
 #[tokio::test]
@@ -534,18 +720,51 @@ async fn bad_input_is_422_and_another_tenants_subscription_is_404() {
     let w = world(|_| {}).await;
     let rx = Receiver::start().await;
     for (body, field) in [
-        (json!({"name": "x", "url": "ftp://example.com/h", "event_types": ["*"]}), "url"),
-        (json!({"name": "x", "url": rx.url("/h"), "event_types": ["Not A Type"]}), "event_types"),
-        (json!({"name": "x", "url": rx.url("/h"), "event_types": []}), "event_types"),
-        (json!({"name": "", "url": rx.url("/h"), "event_types": ["*"]}), "name"),
-        (json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "retry_intervals": [-1]}), "retry_intervals"),
-        (json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "headers": {"Authorization": "x"}}), "headers.Authorization"),
-        (json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "auth_type": "BASIC", "auth_config": {"username": "u"}}), "auth_config.password"),
-        (json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "secret_key": "nope"}), "secret_key"),
+        (
+            json!({"name": "x", "url": "ftp://example.com/h", "event_types": ["*"]}),
+            "url",
+        ),
+        (
+            json!({"name": "x", "url": rx.url("/h"), "event_types": ["Not A Type"]}),
+            "event_types",
+        ),
+        (
+            json!({"name": "x", "url": rx.url("/h"), "event_types": []}),
+            "event_types",
+        ),
+        (
+            json!({"name": "", "url": rx.url("/h"), "event_types": ["*"]}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "retry_intervals": [-1]}),
+            "retry_intervals",
+        ),
+        (
+            json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "headers": {"Authorization": "x"}}),
+            "headers.Authorization",
+        ),
+        (
+            json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "auth_type": "BASIC", "auth_config": {"username": "u"}}),
+            "auth_config.password",
+        ),
+        (
+            json!({"name": "x", "url": rx.url("/h"), "event_types": ["*"], "secret_key": "nope"}),
+            "secret_key",
+        ),
     ] {
-        let (s, v) = w.api("POST", "/api/v1/webhooks/subscriptions", Some(body.clone())).await;
+        let (s, v) = w
+            .api("POST", "/api/v1/webhooks/subscriptions", Some(body.clone()))
+            .await;
         assert_eq!(s, 422, "{body} → {v}");
-        assert!(v["errors"].as_array().unwrap().iter().any(|e| e["field"] == field), "{field}: {v}");
+        assert!(
+            v["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{field}: {v}"
+        );
     }
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_subscriptions")
         .fetch_one(w.env.pool())
@@ -563,10 +782,19 @@ async fn bad_input_is_422_and_another_tenants_subscription_is_404() {
         ("PUT", format!("/api/v1/webhooks/subscriptions/{id}")),
         ("DELETE", format!("/api/v1/webhooks/subscriptions/{id}")),
         ("GET", format!("/api/v1/webhooks/subscriptions/{id}/secret")),
-        ("POST", format!("/api/v1/webhooks/subscriptions/{id}/rotate-secret")),
+        (
+            "POST",
+            format!("/api/v1/webhooks/subscriptions/{id}/rotate-secret"),
+        ),
         ("POST", format!("/api/v1/webhooks/subscriptions/{id}/test")),
-        ("GET", format!("/api/v1/webhooks/subscriptions/{id}/deliveries")),
-        ("POST", format!("/api/v1/webhooks/subscriptions/{id}/replay")),
+        (
+            "GET",
+            format!("/api/v1/webhooks/subscriptions/{id}/deliveries"),
+        ),
+        (
+            "POST",
+            format!("/api/v1/webhooks/subscriptions/{id}/replay"),
+        ),
     ];
     for (method, path) in paths {
         let url = w.m.url(&path);
@@ -574,10 +802,17 @@ async fn bad_input_is_422_and_another_tenants_subscription_is_404() {
             "GET" => w.env.http.get(url),
             "PUT" => w.env.http.put(url).json(&json!({"name": "stolen"})),
             "DELETE" => w.env.http.delete(url),
-            _ if path.ends_with("/replay") => w.env.http.post(url).json(&json!({"status": "FAILED"})),
+            _ if path.ends_with("/replay") => {
+                w.env.http.post(url).json(&json!({"status": "FAILED"}))
+            }
             _ => w.env.http.post(url),
         };
-        let r = req.bearer_auth(&other_key).header("X-Tenant-ID", &other).send().await.unwrap();
+        let r = req
+            .bearer_auth(&other_key)
+            .header("X-Tenant-ID", &other)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 404, "{method} {path}");
     }
     assert!(rx.requests().is_empty());
@@ -613,7 +848,10 @@ async fn private_and_plain_http_targets_are_refused_unless_allowed() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 422, "{url}");
         let v: Value = r.json().await.unwrap();
-        assert!(v["errors"][0]["message"].as_str().unwrap().contains(needle), "{url}: {v}");
+        assert!(
+            v["errors"][0]["message"].as_str().unwrap().contains(needle),
+            "{url}: {v}"
+        );
     }
 }
 
@@ -641,9 +879,15 @@ async fn publish_orders(env: &TestEnv, tenant: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
         let id = uuid::Uuid::now_v7().to_string();
-        let body = serde_json::to_vec(&envelope(&id, "order.created", tenant, json!({"n": i}))).unwrap();
-        amqp.publish(&format!("{}hub.events", env.prefix), "order.created", &body, Some(&id))
-            .await;
+        let body =
+            serde_json::to_vec(&envelope(&id, "order.created", tenant, json!({"n": i}))).unwrap();
+        amqp.publish(
+            &format!("{}hub.events", env.prefix),
+            "order.created",
+            &body,
+            Some(&id),
+        )
+        .await;
         ids.push(id);
     }
     ids
@@ -693,10 +937,12 @@ async fn a_dispatcher_killed_mid_delivery_delivers_every_event_after_restart() {
     let _second = dispatcher_process(&env, hub_testkit::binary::free_port());
     received_all(&rx, &ids).await;
     let delivered: i64 = eventually(20, "all recorded as delivered", || async {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'DELIVERED'")
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'DELIVERED'",
+        )
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
         (n == 20).then_some(n)
     })
     .await;
@@ -705,7 +951,10 @@ async fn a_dispatcher_killed_mid_delivery_delivers_every_event_after_restart() {
         .fetch_one(env.pool())
         .await
         .unwrap();
-    assert_eq!(events, 20, "one delivery per event, none duplicated by the restart");
+    assert_eq!(
+        events, 20,
+        "one delivery per event, none duplicated by the restart"
+    );
 }
 
 #[tokio::test]
@@ -713,7 +962,9 @@ async fn a_broker_connection_lost_mid_stream_loses_nothing() {
     let env = TestEnv::new().await;
     let m = env.start(integration_manager::build, env.config()).await;
     let (tenant, key) = env.tenant(&m, "broker").await;
-    let proxy = hub_testkit::TcpProxy::start(&hub_testkit::proxy::host_port(&hub_testkit::rabbitmq_url())).await;
+    let proxy =
+        hub_testkit::TcpProxy::start(&hub_testkit::proxy::host_port(&hub_testkit::rabbitmq_url()))
+            .await;
     let mut c = env.config();
     c.rabbitmq_url = hub_testkit::proxy::via(&hub_testkit::rabbitmq_url(), proxy.addr());
     let _d = env.start(webhook_dispatcher::build, c).await;
@@ -729,7 +980,8 @@ async fn a_broker_connection_lost_mid_stream_loses_nothing() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let amqp = hub_testkit::amqp::Amqp::connect().await;
-    amqp.wait_for_queue(&format!("{}webhook-dispatcher.events", env.prefix)).await;
+    amqp.wait_for_queue(&format!("{}webhook-dispatcher.events", env.prefix))
+        .await;
     let mut ids = publish_orders(&env, &tenant, 10).await;
     rx.wait_for(5, 20).await;
     proxy.disable();

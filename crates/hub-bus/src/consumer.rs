@@ -48,7 +48,27 @@ pub trait Handler: Send + Sync + 'static {
     /// Handles one event inside `tx`, which also holds the idempotency marker:
     /// both commit together or not at all.
     async fn handle(&self, tx: &mut Tx<'_>, event: &Envelope) -> Result<(), HandlerError>;
+
+    /// Whether the service does anything with `event`; events it does not
+    /// want are acknowledged without a transaction.
+    fn wants(&self, _event: &Envelope) -> bool {
+        true
+    }
+
+    /// Handles several events in one transaction (messages that arrived
+    /// together). The default handles them one by one; a handler overrides it
+    /// to batch its writes. An error rolls the whole batch back, and the
+    /// consumer then handles its events one at a time.
+    async fn handle_batch(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<(), HandlerError> {
+        for e in events {
+            self.handle(tx, e).await?;
+        }
+        Ok(())
+    }
 }
+
+/// Most messages handled in one transaction.
+const BATCH: usize = 128;
 
 /// Runs `service`'s consumer until `shutdown`: (re)connects, declares the
 /// topology, consumes with manual acks. On shutdown it stops taking messages
@@ -100,8 +120,9 @@ async fn consume(
 ) -> Result<(), BusError> {
     let ch = bus.channel().await?;
     let concurrency = bus.config().consumer_concurrency.max(1);
-    ch.basic_qos(concurrency, BasicQosOptions::default())
-        .await?;
+    // Enough prefetch that messages arriving together are handled together.
+    let prefetch = concurrency.saturating_mul(16).min(2048);
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
     bus.declare_service(&ch, service, &handler.bindings())
         .await?;
     let queue = bus.topology().queue(service);
@@ -122,13 +143,20 @@ async fn consume(
     };
     consumer
         .take_until(shutdown.cancelled())
-        .for_each_concurrent(usize::from(concurrency), |delivery| {
+        .ready_chunks(BATCH)
+        .for_each_concurrent(usize::from(concurrency), |chunk| {
             let ctx = &ctx;
             async move {
-                match delivery {
-                    Ok(d) => ctx.process(d, shutdown).await,
-                    Err(e) => tracing::warn!(service = %ctx.service, error = %e, "delivery error"),
+                let mut ds = Vec::with_capacity(chunk.len());
+                for delivery in chunk {
+                    match delivery {
+                        Ok(d) => ds.push(d),
+                        Err(e) => {
+                            tracing::warn!(service = %ctx.service, error = %e, "delivery error")
+                        }
+                    }
                 }
+                ctx.process_many(ds, shutdown).await;
             }
         })
         .await;
@@ -144,6 +172,60 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// Handles messages that arrived together in one transaction; on any
+    /// failure, one at a time (so one bad event cannot hold up the others).
+    async fn process_many(&self, ds: Vec<Delivery>, shutdown: &CancellationToken) {
+        let mut wanted = Vec::with_capacity(ds.len());
+        let mut events = Vec::with_capacity(ds.len());
+        for d in ds {
+            match Envelope::from_slice(&d.data) {
+                Ok(e) if !self.handler.wants(&e) => {
+                    metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ignored").increment(1);
+                    let _ = d.acker.ack(BasicAckOptions::default()).await;
+                }
+                Ok(e) => {
+                    events.push(e);
+                    wanted.push(d);
+                }
+                // Malformed: the single path dead-letters it.
+                Err(_) => self.process(d, shutdown).await,
+            }
+        }
+        if wanted.len() > 1 {
+            match self.try_handle_many(&events).await {
+                Ok(()) => {
+                    metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ok").increment(wanted.len() as u64);
+                    for d in wanted {
+                        let _ = d.acker.ack(BasicAckOptions::default()).await;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(service = %self.service, error = %e, n = wanted.len(), "batch failed; handling one by one")
+                }
+            }
+        }
+        for d in wanted {
+            self.process(d, shutdown).await;
+        }
+    }
+
+    async fn try_handle_many(&self, events: &[Envelope]) -> Result<(), HandlerError> {
+        let mut tx = self.pool.begin().await.map_err(StorageError::from)?;
+        let ids: Vec<_> = events.iter().map(|e| e.id).collect();
+        let fresh = hub_storage::processed::claim_many(&mut tx, &self.service, &ids).await?;
+        let todo: Vec<Envelope> = events
+            .iter()
+            .filter(|e| fresh.contains(&e.id))
+            .cloned()
+            .collect();
+        if !todo.is_empty() {
+            self.handler.handle_batch(&mut tx, &todo).await?;
+        }
+        tx.commit().await.map_err(StorageError::from)?;
+        Ok(())
+    }
+
     async fn process(&self, d: Delivery, shutdown: &CancellationToken) {
         let event = match Envelope::from_slice(&d.data) {
             Ok(e) => e,

@@ -46,6 +46,47 @@ pub async fn record(tx: &mut Tx<'_>, tenant: TenantId, e: &Envelope) -> Result<(
     Ok(())
 }
 
+/// Records several tenant events in one round trip (events without a tenant
+/// are skipped; each event id once per tenant).
+pub async fn record_many(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
+    let events: Vec<&Envelope> = events.iter().filter(|e| e.tenantid.is_some()).collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let tenants: Vec<Uuid> = events
+        .iter()
+        .filter_map(|e| e.tenantid.map(|t| t.0))
+        .collect();
+    let event_ids: Vec<Uuid> = events.iter().map(|e| e.id.0).collect();
+    let types: Vec<String> = events
+        .iter()
+        .map(|e| e.event_type.as_str().to_owned())
+        .collect();
+    let sources: Vec<String> = events.iter().map(|e| e.source.clone()).collect();
+    let correlations: Vec<Option<String>> =
+        events.iter().map(|e| e.correlationid.clone()).collect();
+    let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.time).collect();
+    let data: Vec<serde_json::Value> = events.iter().map(|e| e.data.clone()).collect();
+    sqlx::query(
+        "INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                              $7::timestamptz[], $8::jsonb[])
+         ON CONFLICT (tenant_id, event_id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&tenants)
+    .bind(&event_ids)
+    .bind(&types)
+    .bind(&sources)
+    .bind(&correlations)
+    .bind(&times)
+    .bind(&data)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// A page of a tenant's audit trail, newest first.
 pub async fn list(
     pool: &PgPool,

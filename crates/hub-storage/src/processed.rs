@@ -18,6 +18,26 @@ pub async fn claim(tx: &mut Tx<'_>, consumer: &str, event: EventId) -> Result<bo
     Ok(done.rows_affected() == 1)
 }
 
+/// Claims several events at once; returns the ids that were not processed
+/// before (duplicates within `events` count once).
+pub async fn claim_many(
+    tx: &mut Tx<'_>,
+    consumer: &str,
+    events: &[EventId],
+) -> Result<std::collections::HashSet<EventId>> {
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
+    let rows: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "INSERT INTO processed_events (consumer, event_id)
+         SELECT $1, u FROM (SELECT DISTINCT u FROM UNNEST($2::uuid[]) u) d
+         ON CONFLICT DO NOTHING RETURNING event_id",
+    )
+    .bind(consumer)
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(EventId).collect())
+}
+
 /// Deletes up to `batch` markers older than `older_than_secs` (well past any
 /// redelivery window).
 pub async fn prune(pool: &sqlx::PgPool, older_than_secs: i64, batch: i64) -> Result<u64> {

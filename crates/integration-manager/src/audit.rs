@@ -14,6 +14,21 @@ impl Handler for AuditTrail {
         vec!["#".to_owned()]
     }
 
+    fn wants(&self, event: &Envelope) -> bool {
+        // Platform ticks carry no tenant: nothing to audit.
+        event.tenantid.is_some()
+    }
+
+    async fn handle_batch(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<(), HandlerError> {
+        match hub_storage::audit::record_many(tx, events).await {
+            Ok(()) => Ok(()),
+            Err(StorageError::MissingReference { .. }) => Err(HandlerError::Failed(
+                "an event names an unknown tenant".to_owned(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn handle(&self, tx: &mut Tx<'_>, event: &Envelope) -> Result<(), HandlerError> {
         // Platform ticks carry no tenant: nothing to audit.
         let Some(tenant) = event.tenantid else {

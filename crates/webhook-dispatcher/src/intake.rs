@@ -18,13 +18,20 @@ impl Handler for EventIntake {
         vec!["#".to_owned()]
     }
 
+    fn wants(&self, event: &Envelope) -> bool {
+        event.tenantid.is_some() && crate::fanout::deliverable(event.event_type.as_str())
+    }
+
     async fn handle(&self, tx: &mut Tx<'_>, event: &Envelope) -> Result<(), HandlerError> {
-        match crate::fanout::fan_out(tx, std::slice::from_ref(event)).await {
+        self.handle_batch(tx, std::slice::from_ref(event)).await
+    }
+
+    async fn handle_batch(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<(), HandlerError> {
+        match crate::fanout::fan_out(tx, events).await {
             Ok(_) => Ok(()),
-            Err(StorageError::MissingReference { .. }) => Err(HandlerError::Failed(format!(
-                "event {} names an unknown tenant",
-                event.id
-            ))),
+            Err(StorageError::MissingReference { .. }) => Err(HandlerError::Failed(
+                "the event names an unknown tenant".to_owned(),
+            )),
             Err(e) => Err(e.into()),
         }
     }

@@ -943,6 +943,12 @@ async fn run_scenario(
             thousands(recorded.unsigned.load(Ordering::Relaxed) - checks_before[0]),
         ),
     );
+    if o.delivered == 0 && o.unmatched > 0 {
+        ui::warn(
+            "requests arrived but none names an accepted event: neither `webhook-id` nor the \
+             body's first \"id\" is the event id",
+        );
+    }
     if o.missing > 0 {
         ui::warn(&format!(
             "{} accepted deliveries did not arrive within {}s after the load",

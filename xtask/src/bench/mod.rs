@@ -483,6 +483,80 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time of the whole machine and of the shared servers, at one moment.
+struct BoxCpu {
+    /// Non-idle time of all CPUs together (`/proc/stat`).
+    busy: Duration,
+    cores: usize,
+    /// All `postgres` processes.
+    postgres: Duration,
+    /// All `beam.smp` processes (RabbitMQ).
+    rabbitmq: Duration,
+}
+
+impl BoxCpu {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let ticks = |line: &str| -> Vec<u64> {
+            line.split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        };
+        // user nice system idle iowait irq softirq (steal …): busy = these − idle − iowait.
+        let busy_ticks = stat
+            .lines()
+            .find(|l| l.starts_with("cpu "))
+            .map(ticks)
+            .map_or(0, |t| {
+                let all: u64 = t.iter().take(7).sum();
+                all - t.get(3).copied().unwrap_or(0) - t.get(4).copied().unwrap_or(0)
+            });
+        let cores = stat
+            .lines()
+            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+            .count();
+        let (mut postgres, mut rabbitmq) = (Duration::ZERO, Duration::ZERO);
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let comm = text
+                .split_once('(')
+                .and_then(|(_, rest)| rest.rsplit_once(')'))
+                .map_or("", |(comm, _)| comm);
+            let slot = match comm {
+                "postgres" => &mut postgres,
+                "beam.smp" => &mut rabbitmq,
+                _ => continue,
+            };
+            if let Some((_, cpu)) = parse_stat(&text) {
+                *slot += cpu;
+            }
+        }
+        Self {
+            busy: Duration::from_secs_f64(busy_ticks as f64 / clock_ticks() as f64),
+            cores,
+            postgres,
+            rabbitmq,
+        }
+    }
+
+    /// What was used between `before` and `self`.
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            busy: self.busy.saturating_sub(before.busy),
+            cores: self.cores,
+            // Backends that exited in between drop out; these are lower bounds.
+            postgres: self.postgres.saturating_sub(before.postgres),
+            rabbitmq: self.rabbitmq.saturating_sub(before.rabbitmq),
+        }
+    }
+}
+
 /// This process's own CPU time (the load generator and the receiver).
 fn own_cpu() -> Duration {
     proc_stat(std::process::id()).map_or(Duration::ZERO, |(_, cpu)| cpu)
@@ -702,6 +776,7 @@ async fn run_scenario(
 
     let recorded = &receiver.recorded;
     let cpu_before = [fleet.dispatcher.cpu(), fleet.manager.cpu(), own_cpu()];
+    let box_before = BoxCpu::now();
     sampler.reset();
     let checks_before = [
         recorded.unsigned.load(Ordering::Relaxed),
@@ -734,6 +809,9 @@ async fn run_scenario(
     let subs = scenario.subscriptions() as u64;
     let mut last = (Instant::now(), 0u64, 0u64);
     let mut next_report = load.start + PROGRESS_EVERY;
+    // Mean outstanding events over the window: near the cap means delivery
+    // limited the run, near zero means the intake did.
+    let (mut backlog_sum, mut backlog_samples) = (0u64, 0u64);
     let failure = loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if let Err(e) = interrupted().and_then(|()| fleet.check_alive()) {
@@ -741,6 +819,8 @@ async fn run_scenario(
         }
         let now = Instant::now();
         let (accepted, received) = (load.accepted(), recorded.count(idx));
+        backlog_sum += load.backlog();
+        backlog_samples += 1;
         if accepted == 0
             && now >= load.start + Duration::from_secs(3)
             && let Some(e) = load.first_error()
@@ -843,6 +923,7 @@ async fn run_scenario(
         fleet.manager.cpu().saturating_sub(cpu_before[1]),
         own_cpu().saturating_sub(cpu_before[2]),
     ];
+    let box_cpu = BoxCpu::now().since(&box_before);
     let wall = load_end - load.start + drain;
     let o = &outcome;
     let (target, met) = scenario.verdict(o);
@@ -881,10 +962,14 @@ async fn run_scenario(
     line(
         "deliveries/s",
         format!(
-            "{} during the load, {} to the last delivery  {} (target {target})",
+            "{} during the load, {} to the last delivery{}",
             thousands(o.rate() as u64),
             thousands(o.overall_rate() as u64),
-            verdict_word(matches!(scenario, Scenario::One | Scenario::Fanout5).then_some(met)),
+            if scenario == Scenario::Latency {
+                String::new()
+            } else {
+                format!("  {} (target {target})", verdict_word(Some(met)))
+            },
         ),
     );
     line(
@@ -935,6 +1020,34 @@ async fn run_scenario(
         format!("CPU {} ({})", ui::secs(cpu[2]), share(cpu[2])),
     );
     line(
+        "postgres, rabbitmq",
+        format!(
+            "CPU {} ({}), {} ({})",
+            ui::secs(box_cpu.postgres),
+            share(box_cpu.postgres),
+            ui::secs(box_cpu.rabbitmq),
+            share(box_cpu.rabbitmq)
+        ),
+    );
+    let ours = cpu.iter().sum::<Duration>() + box_cpu.postgres + box_cpu.rabbitmq;
+    let others = box_cpu.busy.saturating_sub(ours);
+    line(
+        "whole machine",
+        format!(
+            "{:.0} % busy ({} cores = {} %); other processes: {}",
+            100.0 * per_sec_f(box_cpu.busy, wall),
+            box_cpu.cores,
+            100 * box_cpu.cores,
+            share(others)
+        ),
+    );
+    if per_sec_f(others, wall) > 0.25 {
+        ui::warn(
+            "other processes used the CPUs during this scenario (a build?): the figures are \
+             low; rerun on a quiet machine",
+        );
+    }
+    line(
         "signatures",
         format!(
             "{} checked (1 in 100), {} bad; {} requests unsigned",
@@ -943,6 +1056,31 @@ async fn run_scenario(
             thousands(recorded.unsigned.load(Ordering::Relaxed) - checks_before[0]),
         ),
     );
+    let mean_backlog = backlog_sum / backlog_samples.max(1);
+    if let Pace::Open { max_backlog } = scenario.pace()
+        && mean_backlog < max_backlog / 10
+    {
+        ui::warn(&format!(
+            "on average only {} events were outstanding (cap {}): the intake, not delivery, \
+             limited this run (accepted http {}/s, amqp {}/s; each path carries half)",
+            thousands(mean_backlog),
+            thousands(max_backlog),
+            thousands(rate_of(o.accepted_http, o.window)),
+            thousands(rate_of(o.accepted_amqp, o.window)),
+        ));
+    }
+    if let Pace::Rate { per_sec } = scenario.pace() {
+        let offered = per_sec as f64 * o.window.as_secs_f64();
+        if (o.accepted as f64) < 0.95 * offered {
+            ui::warn(&format!(
+                "the intake did not keep up with {} events/s: http {}/s, amqp {}/s accepted \
+                 (each path is offered half)",
+                thousands(per_sec),
+                thousands(rate_of(o.accepted_http, o.window)),
+                thousands(rate_of(o.accepted_amqp, o.window)),
+            ));
+        }
+    }
     if o.delivered == 0 && o.unmatched > 0 {
         ui::warn(
             "requests arrived but none names an accepted event: neither `webhook-id` nor the \
@@ -966,6 +1104,10 @@ fn per_sec_f(d: Duration, over: Duration) -> f64 {
     } else {
         d.as_secs_f64() / over.as_secs_f64()
     }
+}
+
+fn rate_of(n: u64, over: Duration) -> u64 {
+    per_sec(n, over).round() as u64
 }
 
 fn verdict_word(met: Option<bool>) -> String {

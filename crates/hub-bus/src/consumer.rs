@@ -121,7 +121,7 @@ async fn consume(
     let ch = bus.channel().await?;
     let concurrency = bus.config().consumer_concurrency.max(1);
     // Enough prefetch that messages arriving together are handled together.
-    let prefetch = concurrency.saturating_mul(16).min(2048);
+    let prefetch = concurrency.saturating_mul(64).min(2048);
     ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
     bus.declare_service(&ch, service, &handler.bindings())
         .await?;

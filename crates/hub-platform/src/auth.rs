@@ -25,6 +25,11 @@ pub struct AuthState {
     pub pool: PgPool,
     /// SHA-256 of the operator token, when the admin API is on.
     pub admin_token_hash: Option<[u8; 32]>,
+    /// When this process last recorded each key's use (`last_used_at` is
+    /// minute-grained, so a busy key costs one write a minute, not one per
+    /// request).
+    touched:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, std::time::Instant>>>,
 }
 
 impl AuthState {
@@ -33,6 +38,7 @@ impl AuthState {
         Self {
             pool,
             admin_token_hash: admin_token.map(|t| Sha256::digest(t.as_bytes()).into()),
+            touched: Default::default(),
         }
     }
 }
@@ -120,11 +126,27 @@ async fn authenticate(req: HttpRequest) -> Result<Tenant, ApiError> {
     // Recording use must not slow the request or fail it.
     let pool = state.pool.clone();
     let key_id = key.id;
-    tokio::spawn(async move {
-        if let Err(e) = hub_storage::tenants::touch_api_key(&pool, key_id).await {
-            tracing::debug!(error = %e, "could not record API key use");
+    let due = {
+        let mut touched = state.touched.lock().expect("touch map");
+        let now = std::time::Instant::now();
+        match touched.get(&key_id.0) {
+            Some(at) if now.duration_since(*at) < std::time::Duration::from_secs(30) => false,
+            _ => {
+                if touched.len() > 10_000 {
+                    touched.clear();
+                }
+                touched.insert(key_id.0, now);
+                true
+            }
         }
-    });
+    };
+    if due {
+        tokio::spawn(async move {
+            if let Err(e) = hub_storage::tenants::touch_api_key(&pool, key_id).await {
+                tracing::debug!(error = %e, "could not record API key use");
+            }
+        });
+    }
     Ok(Tenant {
         id: tenant,
         api_key_id: key.id,

@@ -34,7 +34,6 @@ ALTER TABLE webhook_deliveries
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_retry_at)
     WHERE status IN ('PENDING', 'RETRYING');
 CREATE INDEX webhook_deliveries_history ON webhook_deliveries (subscription_id, id DESC);
-CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at);
 
 CREATE TABLE webhook_delivery_attempts (
     id UUID PRIMARY KEY,

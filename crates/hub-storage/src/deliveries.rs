@@ -180,7 +180,7 @@ pub async fn claim(pool: &PgPool, limit: u32, lease_secs: u32) -> Result<Vec<Cla
               FROM c WHERE d.id = c.id RETURNING d.*)
          {sel}, {CLAIM_RETURNING} FROM d JOIN ({sub}) s ON s.id = d.subscription_id",
         sel = "SELECT s.*",
-        sub = crate::subscriptions::SELECT,
+        sub = crate::subscriptions::SELECT_LITE,
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(i64::from(limit))
@@ -237,7 +237,7 @@ pub async fn claim_probes(pool: &PgPool, lease_secs: u32) -> Result<(Vec<Claimed
             UPDATE webhook_deliveries d SET lease_until = NOW() + make_interval(secs => $2)
               FROM c WHERE d.id = c.id RETURNING d.*)
          SELECT s.*, {CLAIM_RETURNING} FROM d JOIN ({sub}) s ON s.id = d.subscription_id",
-        sub = crate::subscriptions::SELECT,
+        sub = crate::subscriptions::SELECT_LITE,
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&subs)
@@ -794,14 +794,33 @@ pub async fn prune(pool: &PgPool, older_than_days: u32, batch: i64) -> Result<u6
     let done = sqlx::query(
         "DELETE FROM webhook_deliveries WHERE id IN (
             SELECT id FROM webhook_deliveries
-             WHERE created_at < NOW() - make_interval(days => $1) AND status IN ('DELIVERED', 'FAILED')
-             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+             WHERE id < $3 AND created_at < NOW() - make_interval(days => $1) AND status IN ('DELIVERED', 'FAILED')
+             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
     )
     .bind(older_than_days as i32)
     .bind(batch)
+    .bind(cutoff_id(older_than_days))
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// The smallest time-ordered (UUIDv7) id made `days` ago: ids below it are
+/// older, so pruning walks the primary key instead of another index.
+fn cutoff_id(days: u32) -> Uuid {
+    let secs = (Utc::now() - chrono::Duration::days(i64::from(days)))
+        .timestamp()
+        .max(0) as u64;
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, 0);
+    let mut bytes = *Uuid::new_v7(ts).as_bytes();
+    // Keep the timestamp and version; zero the random part.
+    bytes[6] &= 0xF0;
+    bytes[7] = 0;
+    bytes[8] = 0x80;
+    for b in &mut bytes[9..] {
+        *b = 0;
+    }
+    Uuid::from_bytes(bytes)
 }
 
 /// Due backlog: deliveries due now and the age in seconds of the oldest.

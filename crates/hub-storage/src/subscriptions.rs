@@ -109,6 +109,20 @@ pub(crate) const SELECT: &str = "SELECT s.id, s.tenant_id, s.name, s.description
       FROM webhook_subscription_counters WHERE subscription_id = s.id) c ON true
   LEFT JOIN circuit_breaker_state cb ON cb.subscription_id = s.id";
 
+/// [`SELECT`] without the counters (the delivery claim does not need them,
+/// and summing deltas per claimed row would cost more than the claim).
+pub(crate) const SELECT_LITE: &str = "SELECT s.id, s.tenant_id, s.name, s.description, s.url, s.event_types, s.auth_type,
+    s.auth_config, s.secret_key, s.previous_secret_key, s.previous_secret_expires_at, s.secret_hint,
+    s.auth_secret_encrypted, s.auth_secret_hint, s.content_type, s.headers, s.transform_template,
+    s.retry_enabled, s.max_retries, s.retry_intervals, s.status, s.is_enabled, s.disabled_reason,
+    0::bigint AS total_sent, 0::bigint AS total_delivered, 0::bigint AS total_failed,
+    s.last_triggered_at, s.last_success_at, s.last_failure_at,
+    s.consecutive_failures, COALESCE(cb.state, 'CLOSED') AS circuit_state, cb.opened_at AS circuit_opened_at,
+    COALESCE(cb.failure_count, 0) AS circuit_failures,
+    s.created_at, s.updated_at, s.created_by_key, s.updated_by_key
+  FROM webhook_subscriptions s
+  LEFT JOIN circuit_breaker_state cb ON cb.subscription_id = s.id";
+
 pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> Subscription {
     Subscription {
         id: r.get("id"),

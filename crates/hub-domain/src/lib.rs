@@ -6,6 +6,7 @@
 pub mod api_key;
 pub mod cursor;
 pub mod event;
+pub mod inbound;
 pub mod ids;
 pub mod redelivery;
 pub mod secret;

@@ -6,8 +6,8 @@
 pub mod api_key;
 pub mod cursor;
 pub mod event;
-pub mod inbound;
 pub mod ids;
+pub mod inbound;
 pub mod redelivery;
 pub mod secret;
 pub mod tenant;

@@ -322,7 +322,10 @@ pub async fn complete(tx: &mut Tx<'_>, results: &[(Claimed, Outcome)]) -> Result
                 ..Default::default()
             });
         match o {
-            Outcome::Done { status, published: p } => {
+            Outcome::Done {
+                status,
+                published: p,
+            } => {
                 statuses.push(status.to_string());
                 delays.push(0i64);
                 errors.push(None);

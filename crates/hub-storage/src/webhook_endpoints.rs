@@ -220,7 +220,11 @@ pub async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<End
 }
 
 /// One endpoint of `tenant`, locked for the rest of `tx`.
-pub async fn get_for_update(tx: &mut Tx<'_>, tenant: TenantId, id: Uuid) -> Result<Option<Endpoint>> {
+pub async fn get_for_update(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<Endpoint>> {
     let sql = format!(
         "SELECT {PLAIN} FROM webhook_endpoints e WHERE e.tenant_id = $1 AND e.id = $2 FOR UPDATE"
     );
@@ -400,7 +404,12 @@ pub async fn with_secrets(
 
 /// Swaps an endpoint's sealed secrets if they are still `old`; `false` when
 /// they changed meanwhile.
-pub async fn reseal(pool: &PgPool, id: Uuid, old: &SealedSecrets, new: &SealedSecrets) -> Result<bool> {
+pub async fn reseal(
+    pool: &PgPool,
+    id: Uuid,
+    old: &SealedSecrets,
+    new: &SealedSecrets,
+) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE webhook_endpoints SET secret_key = $3, secret_previous = $4
          WHERE id = $1 AND secret_key = $2 AND secret_previous IS NOT DISTINCT FROM $5",

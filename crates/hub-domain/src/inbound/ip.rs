@@ -106,10 +106,20 @@ mod tests {
         let trusted = Cidrs::parse(&["127.0.0.1/32", "10.0.0.0/8"]).unwrap();
         let xff = Some("198.51.100.1, 203.0.113.5, 10.1.1.1");
         assert_eq!(client_ip(ip("127.0.0.1"), xff, &trusted), ip("203.0.113.5"));
-        assert_eq!(client_ip(ip("192.0.2.1"), xff, &trusted), ip("192.0.2.1"), "untrusted peer");
+        assert_eq!(
+            client_ip(ip("192.0.2.1"), xff, &trusted),
+            ip("192.0.2.1"),
+            "untrusted peer"
+        );
         assert_eq!(client_ip(ip("127.0.0.1"), None, &trusted), ip("127.0.0.1"));
-        assert_eq!(client_ip(ip("127.0.0.1"), Some("junk"), &trusted), ip("127.0.0.1"));
-        assert_eq!(client_ip(ip("127.0.0.1"), Some("2001:db8::1"), &trusted), ip("2001:db8::1"));
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), Some("junk"), &trusted),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), Some("2001:db8::1"), &trusted),
+            ip("2001:db8::1")
+        );
         let nobody = Cidrs::default();
         assert_eq!(client_ip(ip("127.0.0.1"), xff, &nobody), ip("127.0.0.1"));
     }

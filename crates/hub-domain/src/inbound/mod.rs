@@ -185,18 +185,33 @@ pub fn provider_event_type(
     let t = match scheme {
         Scheme::Github => h("X-GitHub-Event"),
         Scheme::Shopify => h("X-Shopify-Topic"),
-        Scheme::Slack => text(body.and_then(|b| b.get("event")).and_then(|e| e.get("type")))
-            .or_else(|| field(&["type", "command"])),
+        Scheme::Slack => text(
+            body.and_then(|b| b.get("event"))
+                .and_then(|e| e.get("type")),
+        )
+        .or_else(|| field(&["type", "command"])),
         Scheme::HubspotV3 => match body {
-            Some(Value::Array(events)) => text(events.first().and_then(|e| e.get("subscriptionType"))),
+            Some(Value::Array(events)) => {
+                text(events.first().and_then(|e| e.get("subscriptionType")))
+            }
             _ => None,
         },
         Scheme::Quickbooks => body
             .and_then(|b| b.pointer("/eventNotifications/0/dataChangeEvent/entities/0"))
-            .and_then(|e| Some(format!("{}.{}", text(e.get("name"))?, text(e.get("operation"))?))),
-        Scheme::Xero => body
-            .and_then(|b| b.pointer("/events/0"))
-            .and_then(|e| Some(format!("{}.{}", text(e.get("eventCategory"))?, text(e.get("eventType"))?))),
+            .and_then(|e| {
+                Some(format!(
+                    "{}.{}",
+                    text(e.get("name"))?,
+                    text(e.get("operation"))?
+                ))
+            }),
+        Scheme::Xero => body.and_then(|b| b.pointer("/events/0")).and_then(|e| {
+            Some(format!(
+                "{}.{}",
+                text(e.get("eventCategory"))?,
+                text(e.get("eventType"))?
+            ))
+        }),
         Scheme::Samsara => field(&["eventType"]),
         Scheme::Twilio => field(&["MessageStatus", "CallStatus"]),
         _ => field(&["type", "event_type", "event"]),
@@ -217,7 +232,10 @@ pub fn accepts(filter: &[String], event_type: Option<&str>) -> bool {
     let t = t.to_ascii_lowercase();
     filter.iter().any(|f| {
         let f = f.to_ascii_lowercase();
-        f == "*" || f == t || f.strip_suffix('*').is_some_and(|p| p.ends_with('.') && t.starts_with(p))
+        f == "*"
+            || f == t
+            || f.strip_suffix('*')
+                .is_some_and(|p| p.ends_with('.') && t.starts_with(p))
     })
 }
 
@@ -226,8 +244,12 @@ pub fn check_filter_entry(entry: &str) -> Result<(), String> {
     if entry.is_empty() || entry.len() > 200 || entry.chars().any(char::is_whitespace) {
         return Err(format!("{entry:?}: 1 to 200 characters without spaces"));
     }
-    if entry.contains('*') && !(entry == "*" || (entry.ends_with(".*") && entry.matches('*').count() == 1)) {
-        return Err(format!("{entry:?}: '*' only alone or as a last segment (\"order.*\")"));
+    if entry.contains('*')
+        && !(entry == "*" || (entry.ends_with(".*") && entry.matches('*').count() == 1))
+    {
+        return Err(format!(
+            "{entry:?}: '*' only alone or as a last segment (\"order.*\")"
+        ));
     }
     Ok(())
 }
@@ -306,13 +328,21 @@ mod tests {
     use super::*;
 
     fn hs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn provider_ids_per_scheme_else_body_hash() {
-        let body = json!({"id": "evt_1", "type": "invoice.paid", "eventId": "e1", "event_id": "Ev1"});
-        let h = hs(&[("webhook-id", "msg_1"), ("X-GitHub-Delivery", "d-1"), ("X-Shopify-Webhook-Id", "s-1")]);
+        let body =
+            json!({"id": "evt_1", "type": "invoice.paid", "eventId": "e1", "event_id": "Ev1"});
+        let h = hs(&[
+            ("webhook-id", "msg_1"),
+            ("X-GitHub-Delivery", "d-1"),
+            ("X-Shopify-Webhook-Id", "s-1"),
+        ]);
         let id = |s| provider_event_id(s, &h, Some(&body));
         assert_eq!(id(Scheme::StandardWebhooks).as_deref(), Some("msg_1"));
         assert_eq!(id(Scheme::Github).as_deref(), Some("d-1"));
@@ -324,7 +354,10 @@ mod tests {
         assert_eq!(dedupe_key(Some("x"), b"b"), "id:x");
         assert_eq!(dedupe_key(None, b"b"), dedupe_key(None, b"b"));
         assert_ne!(dedupe_key(None, b"b"), dedupe_key(None, b"c"));
-        assert_eq!(provider_event_type(Scheme::Stripe, &h, Some(&body)).as_deref(), Some("invoice.paid"));
+        assert_eq!(
+            provider_event_type(Scheme::Stripe, &h, Some(&body)).as_deref(),
+            Some("invoice.paid")
+        );
     }
 
     #[test]
@@ -345,20 +378,37 @@ mod tests {
     fn decide_filters_transforms_and_checks_fields() {
         let t = json!({"load_id": "$.shipment.id", "status": "$.state"});
         let types = vec!["load.*".to_owned()];
-        let route = Route { handler: HandlerType::LoadStatus, event_types: &types, transform: Some(&t), target_service: Some("tms") };
+        let route = Route {
+            handler: HandlerType::LoadStatus,
+            event_types: &types,
+            transform: Some(&t),
+            target_service: Some("tms"),
+        };
         let payload = json!({"shipment": {"id": "L-1"}, "state": "DELIVERED"});
         match decide(&route, Some("load.updated"), Some(&payload)) {
             Decision::Publish { event_type, data } => {
                 assert_eq!(event_type, "load.status_updated");
-                assert_eq!(data["payload"], json!({"load_id": "L-1", "status": "DELIVERED"}));
+                assert_eq!(
+                    data["payload"],
+                    json!({"load_id": "L-1", "status": "DELIVERED"})
+                );
                 assert_eq!(data["target_service"], "tms");
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(decide(&route, Some("invoice.paid"), Some(&payload)), Decision::Skip);
-        let Decision::Fail(why) = decide(&route, Some("load.x"), Some(&json!({"state": "X"}))) else { panic!() };
+        assert_eq!(
+            decide(&route, Some("invoice.paid"), Some(&payload)),
+            Decision::Skip
+        );
+        let Decision::Fail(why) = decide(&route, Some("load.x"), Some(&json!({"state": "X"})))
+        else {
+            panic!()
+        };
         assert!(why.contains("load_id"), "{why}");
-        assert!(matches!(decide(&route, Some("load.x"), None), Decision::Fail(_)));
+        assert!(matches!(
+            decide(&route, Some("load.x"), None),
+            Decision::Fail(_)
+        ));
     }
 
     #[test]
@@ -367,7 +417,10 @@ mod tests {
         for bad in ["", "-x", "Upper", "a/b", &"x".repeat(101)] {
             assert!(EndpointPath::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(HandlerType::parse("load_status"), Some(HandlerType::LoadStatus));
+        assert_eq!(
+            HandlerType::parse("load_status"),
+            Some(HandlerType::LoadStatus)
+        );
         assert_eq!(HandlerType::parse("nope"), None);
     }
 }

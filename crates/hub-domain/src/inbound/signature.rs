@@ -358,7 +358,12 @@ impl Verifier {
                     .map_err(|_| Rejection::Invalid("timestamp is not a number".into()))?;
                 self.check_time(ms.div_euclid(1000), req.now)?;
                 let sigs = decoded(Encoding::Base64, sig)?;
-                let msg = [req.method.as_bytes(), req.url.as_bytes(), body, ts.as_bytes()];
+                let msg = [
+                    req.method.as_bytes(),
+                    req.url.as_bytes(),
+                    body,
+                    ts.as_bytes(),
+                ];
                 any_sha256(&utf8_keys(secrets), &msg, &sigs)
             }
             Scheme::Twilio => {
@@ -396,9 +401,10 @@ impl Verifier {
             }
             Scheme::HmacSha256 | Scheme::HmacSha1 => {
                 let value = match &self.prefix {
-                    Some(p) => sig.trim().strip_prefix(p.as_str()).ok_or_else(|| {
-                        Rejection::Invalid(format!("expected the prefix {p:?}"))
-                    })?,
+                    Some(p) => sig
+                        .trim()
+                        .strip_prefix(p.as_str())
+                        .ok_or_else(|| Rejection::Invalid(format!("expected the prefix {p:?}")))?,
                     None => sig.trim(),
                 };
                 let sigs = decoded(self.encoding, value)?;
@@ -521,7 +527,12 @@ pub fn sign(v: &Verifier, req: &Request<'_>, secret: &str, id: &str) -> Vec<(Str
             let ms = (req.now * 1000).to_string();
             let sig = mac256(
                 secret.as_bytes(),
-                &[req.method.as_bytes(), req.url.as_bytes(), body, ms.as_bytes()],
+                &[
+                    req.method.as_bytes(),
+                    req.url.as_bytes(),
+                    body,
+                    ms.as_bytes(),
+                ],
             );
             vec![
                 h("X-HubSpot-Request-Timestamp", ms),
@@ -595,8 +606,20 @@ mod tests {
         let body = c["body"].as_str().unwrap_or("").as_bytes().to_vec();
         let mut v = Verifier::preset(scheme);
         let mut out = Vec::new();
-        let mut check = |label: &str, v: &Verifier, headers: Vec<(String, String)>, url: &str, method: &str, now: i64, body: &[u8]| {
-            let req = Request { method, url, headers: &headers, body, now };
+        let mut check = |label: &str,
+                         v: &Verifier,
+                         headers: Vec<(String, String)>,
+                         url: &str,
+                         method: &str,
+                         now: i64,
+                         body: &[u8]| {
+            let req = Request {
+                method,
+                url,
+                headers: &headers,
+                body,
+                now,
+            };
             out.push((label.to_owned(), v.verify(&req, &[secret])));
         };
         let hv = |k: &str, val: &str| (k.to_owned(), val.to_owned());
@@ -612,7 +635,15 @@ mod tests {
             }
             Scheme::Stripe => {
                 let ts: i64 = s(c, "timestamp").parse().unwrap();
-                check("", &v, vec![hv("Stripe-Signature", s(c, "header"))], "", "POST", ts, &body);
+                check(
+                    "",
+                    &v,
+                    vec![hv("Stripe-Signature", s(c, "header"))],
+                    "",
+                    "POST",
+                    ts,
+                    &body,
+                );
             }
             Scheme::Slack => {
                 let ts = s(c, "timestamp");
@@ -656,13 +687,37 @@ mod tests {
                 check("", &v, headers, s(c, "url"), "POST", NOW, body.as_bytes());
             }
             Scheme::HmacSha256 => {
-                check("hex", &v, vec![hv("X-Signature", s(c, "hex"))], "", "POST", NOW, &body);
+                check(
+                    "hex",
+                    &v,
+                    vec![hv("X-Signature", s(c, "hex"))],
+                    "",
+                    "POST",
+                    NOW,
+                    &body,
+                );
                 v.encoding = Encoding::Base64;
-                check("base64", &v, vec![hv("X-Signature", s(c, "base64"))], "", "POST", NOW, &body);
+                check(
+                    "base64",
+                    &v,
+                    vec![hv("X-Signature", s(c, "base64"))],
+                    "",
+                    "POST",
+                    NOW,
+                    &body,
+                );
                 v.encoding = Encoding::Hex;
                 v.prefix = Some("sha256=".into());
                 let prefixed = format!("sha256={}", s(c, "hex"));
-                check("prefixed", &v, vec![hv("X-Signature", &prefixed)], "", "POST", NOW, &body);
+                check(
+                    "prefixed",
+                    &v,
+                    vec![hv("X-Signature", &prefixed)],
+                    "",
+                    "POST",
+                    NOW,
+                    &body,
+                );
             }
             other => {
                 let headers = vec![hv(other.default_header(), s(c, "signature"))];
@@ -729,13 +784,39 @@ mod tests {
         let v = Verifier::preset(Scheme::Stripe);
         let body = b"{}";
         let req = |now, headers: &[(String, String)]| {
-            v.verify(&Request { method: "POST", url: "", headers, body, now }, &["whsec_x"])
+            v.verify(
+                &Request {
+                    method: "POST",
+                    url: "",
+                    headers,
+                    body,
+                    now,
+                },
+                &["whsec_x"],
+            )
         };
-        let signed = sign(&v, &Request { method: "POST", url: "", headers: &[], body, now: NOW }, "whsec_x", "");
+        let signed = sign(
+            &v,
+            &Request {
+                method: "POST",
+                url: "",
+                headers: &[],
+                body,
+                now: NOW,
+            },
+            "whsec_x",
+            "",
+        );
         assert!(req(NOW, &signed).is_ok());
         assert!(req(NOW + 300, &signed).is_ok());
-        assert_eq!(req(NOW + 301, &signed).unwrap_err().code(), "stale_timestamp");
-        assert_eq!(req(NOW - 301, &signed).unwrap_err().code(), "stale_timestamp");
+        assert_eq!(
+            req(NOW + 301, &signed).unwrap_err().code(),
+            "stale_timestamp"
+        );
+        assert_eq!(
+            req(NOW - 301, &signed).unwrap_err().code(),
+            "stale_timestamp"
+        );
         assert_eq!(req(NOW, &[]).unwrap_err().code(), "missing_signature");
         let garbage = vec![("Stripe-Signature".to_owned(), "nonsense".to_owned())];
         assert_eq!(req(NOW, &garbage).unwrap_err().code(), "invalid_signature");
@@ -744,14 +825,21 @@ mod tests {
     #[test]
     fn names_parse_case_insensitively_and_secrets_fit_their_scheme() {
         assert_eq!(Scheme::parse("HMAC-SHA256"), Some(Scheme::HmacSha256));
-        assert_eq!(Scheme::parse("Standard-Webhooks"), Some(Scheme::StandardWebhooks));
+        assert_eq!(
+            Scheme::parse("Standard-Webhooks"),
+            Some(Scheme::StandardWebhooks)
+        );
         assert_eq!(Scheme::parse("md5"), None);
         for sch in Scheme::ALL {
             assert_eq!(Scheme::parse(sch.as_str()), Some(*sch));
             let secret = sch.generate_secret();
             assert!(sch.check_secret(&secret).is_ok(), "{sch}: {secret}");
         }
-        assert!(Scheme::StandardWebhooks.check_secret("whsec_!!!not base64").is_err());
+        assert!(
+            Scheme::StandardWebhooks
+                .check_secret("whsec_!!!not base64")
+                .is_err()
+        );
         assert!(Scheme::Samsara.check_secret("not base64 at all").is_err());
         assert!(Scheme::Github.check_secret("short").is_err());
     }

@@ -110,7 +110,8 @@ mod tests {
 
     #[test]
     fn maps_paths_constants_and_nested_objects() {
-        let input = json!({"shipment": {"id": "L-1", "stops": [{"city": "Austin"}]}, "event": "DELIVERED"});
+        let input =
+            json!({"shipment": {"id": "L-1", "stops": [{"city": "Austin"}]}, "event": "DELIVERED"});
         let t = json!({
             "load_id": "$.shipment.id",
             "status": "$.event",

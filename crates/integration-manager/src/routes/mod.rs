@@ -2,7 +2,9 @@
 
 pub mod admin;
 pub mod integrations;
+pub mod receive;
 pub mod tenant;
+pub mod webhooks;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -17,17 +19,21 @@ use utoipa::OpenApi;
         integrations::list_providers, integrations::get_provider, integrations::set_visibility,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
         integrations::test, integrations::enable, integrations::disable, integrations::health, integrations::stats,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate_secret, webhooks::events, webhooks::replay, receive::receive,
     ),
     components(schemas(
         admin::TenantBody, admin::CreateTenant, admin::ApiKeyBody, admin::CreateApiKey, admin::CreatedApiKey,
         admin::TenantPage, tenant::Me, tenant::AuditEntryBody, tenant::AuditPage,
         integrations::ProviderBody, integrations::IntegrationBody, integrations::IntegrationInput,
         integrations::TestResult, integrations::Visibility, crate::credentials::CredentialsInput,
+        webhooks::EndpointBody, webhooks::EndpointInput, webhooks::RotateInput, webhooks::EventBody, webhooks::ReplayInput,
     )),
     tags(
         (name = "admin", description = "Operator API: tenants and API keys (HUB_ADMIN_TOKEN)"),
         (name = "tenant", description = "The calling tenant"),
         (name = "integrations", description = "Provider catalog and tenant integrations"),
+        (name = "webhooks", description = "Inbound webhooks: endpoints providers call, their secrets and received events"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -94,6 +100,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/integrations/{id}/stats",
                 web::get().to(integrations::stats),
+            )
+            .route("/webhooks/endpoints", web::get().to(webhooks::list))
+            .route("/webhooks/endpoints", web::post().to(webhooks::create))
+            .route("/webhooks/endpoints/{id}", web::get().to(webhooks::get))
+            .route("/webhooks/endpoints/{id}", web::put().to(webhooks::update))
+            .route(
+                "/webhooks/endpoints/{id}",
+                web::delete().to(webhooks::delete),
+            )
+            .route(
+                "/webhooks/endpoints/{id}/rotate-secret",
+                web::post().to(webhooks::rotate_secret),
+            )
+            .route(
+                "/webhooks/endpoints/{id}/events",
+                web::get().to(webhooks::events),
+            )
+            .route(
+                "/webhooks/endpoints/{id}/events/replay",
+                web::post().to(webhooks::replay),
             ),
+    )
+    // Public: providers authenticate with their signature.
+    .route(
+        "/webhooks/{tenant}/{path}",
+        web::post().to(receive::receive),
     );
 }

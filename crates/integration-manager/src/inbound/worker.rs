@@ -30,8 +30,9 @@ const FOLD_EVERY: Duration = Duration::from_secs(2);
 pub async fn run(ctx: Context) {
     let timeout = Duration::from_secs(u64::from(ctx.config.webhook_timeout_seconds));
     // The lease outlives the processing deadline with a margin, so a live
-    // worker's events are never claimed twice.
-    let lease = timeout + Duration::from_secs(30);
+    // worker's events are never claimed twice; a dead worker's are claimed
+    // again once it expires.
+    let lease = timeout + timeout.max(Duration::from_secs(5));
     let intervals = ctx.config.inbound_retry_intervals();
     let max_attempts = i32::try_from(ctx.config.webhook_max_retries.max(1)).unwrap_or(i32::MAX);
     let mut listener: Option<PgListener> = None;

@@ -3,6 +3,7 @@
 //! `cargo xtask up` starts everything on a fresh machine; `cargo xtask test`
 //! is exactly what CI (`.ci/run`) runs.
 
+mod bench;
 mod infra;
 mod openapi;
 mod rotate;
@@ -22,6 +23,9 @@ commands:
   test               what CI runs: fmt, clippy, then the whole test suite against local Postgres/RabbitMQ
   migrate            create the database if missing and apply migrations (DATABASE_URL)
   openapi [--check]  regenerate openapi/<service>.json; with --check, fail if any is stale
+  bench inbound [--seconds N] [--concurrency N]
+                     inbound webhook benchmark: a release manager, Standard-Webhooks-signed requests
+                     (default 64 connections for 30 s), then an exactly-once check in Postgres
   rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
   help               show this message
 ";
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
         Some("test") if rest.is_empty() => test::run(),
         Some("migrate") if rest.is_empty() => migrate(),
         Some("rotate-key") if rest.is_empty() => rotate::run(),
+        Some("bench") => bench::run(&rest),
         Some("openapi") => match rest.as_slice() {
             [] => openapi::run(false),
             ["--check"] => openapi::run(true),

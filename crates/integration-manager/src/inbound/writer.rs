@@ -98,10 +98,9 @@ async fn writer_loop(ctx: Context, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 j = rx.recv() => j,
                 _ = ctx.shutdown.cancelled() => {
                     // Drain what handlers still hand over while the server stops.
-                    match tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-                        Ok(j) => j,
-                        Err(_) => None,
-                    }
+                    tokio::time::timeout(Duration::from_millis(500), rx.recv())
+                        .await
+                        .unwrap_or_default()
                 }
             };
             let Some(first) = first else { return };

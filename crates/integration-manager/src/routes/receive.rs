@@ -173,24 +173,20 @@ pub async fn receive(
     }
 
     let parsed = inbound::parse_body(&headers, &body);
-    match ep.verifier.scheme {
-        Scheme::Slack => {
-            if let Some(p) = &parsed
-                && p.get("type").and_then(Value::as_str) == Some("url_verification")
-            {
-                return Ok(HttpResponse::Ok().json(json!({"challenge": p.get("challenge")})));
-            }
+    let field = |p: &Value, k: &str| p.get(k).cloned();
+    match (ep.verifier.scheme, &parsed) {
+        (Scheme::Slack, Some(p))
+            if p.get("type").and_then(Value::as_str) == Some("url_verification") =>
+        {
+            return Ok(HttpResponse::Ok().json(json!({"challenge": field(p, "challenge")})));
         }
-        Scheme::Xero => {
-            // Intent to receive: a signed request with no events.
-            if parsed
-                .as_ref()
-                .and_then(|p| p.get("events"))
+        // Xero's intent to receive: a signed request with no events.
+        (Scheme::Xero, Some(p))
+            if p.get("events")
                 .and_then(Value::as_array)
-                .is_some_and(Vec::is_empty)
-            {
-                return Ok(HttpResponse::Ok().finish());
-            }
+                .is_some_and(Vec::is_empty) =>
+        {
+            return Ok(HttpResponse::Ok().finish());
         }
         _ => {}
     }

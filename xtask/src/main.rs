@@ -3,7 +3,7 @@
 //! `cargo xtask up` starts everything on a fresh machine; `cargo xtask test`
 //! is exactly what CI (`.ci/run`) runs.
 
-mod bench;
+mod bench_inbound;
 mod infra;
 mod openapi;
 mod rotate;
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Some("test") if rest.is_empty() => test::run(),
         Some("migrate") if rest.is_empty() => migrate(),
         Some("rotate-key") if rest.is_empty() => rotate::run(),
-        Some("bench") => bench::run(&rest),
+        Some("bench") => bench_inbound::run(&rest),
         Some("openapi") => match rest.as_slice() {
             [] => openapi::run(false),
             ["--check"] => openapi::run(true),

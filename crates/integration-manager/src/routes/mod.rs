@@ -4,7 +4,7 @@ pub mod admin;
 pub mod integrations;
 pub mod receive;
 pub mod tenant;
-pub mod webhooks;
+pub mod endpoints;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -19,15 +19,15 @@ use utoipa::OpenApi;
         integrations::list_providers, integrations::get_provider, integrations::set_visibility,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
         integrations::test, integrations::enable, integrations::disable, integrations::health, integrations::stats,
-        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
-        webhooks::rotate_secret, webhooks::events, webhooks::replay, receive::receive,
+        endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::delete,
+        endpoints::rotate_secret, endpoints::events, endpoints::replay, receive::receive,
     ),
     components(schemas(
         admin::TenantBody, admin::CreateTenant, admin::ApiKeyBody, admin::CreateApiKey, admin::CreatedApiKey,
         admin::TenantPage, tenant::Me, tenant::AuditEntryBody, tenant::AuditPage,
         integrations::ProviderBody, integrations::IntegrationBody, integrations::IntegrationInput,
         integrations::TestResult, integrations::Visibility, crate::credentials::CredentialsInput,
-        webhooks::EndpointBody, webhooks::EndpointInput, webhooks::RotateInput, webhooks::EventBody, webhooks::ReplayInput,
+        endpoints::EndpointBody, endpoints::EndpointInput, endpoints::EndpointRotateInput, endpoints::EventBody, endpoints::EndpointReplayInput,
     )),
     tags(
         (name = "admin", description = "Operator API: tenants and API keys (HUB_ADMIN_TOKEN)"),
@@ -101,25 +101,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/integrations/{id}/stats",
                 web::get().to(integrations::stats),
             )
-            .route("/webhooks/endpoints", web::get().to(webhooks::list))
-            .route("/webhooks/endpoints", web::post().to(webhooks::create))
-            .route("/webhooks/endpoints/{id}", web::get().to(webhooks::get))
-            .route("/webhooks/endpoints/{id}", web::put().to(webhooks::update))
+            .route("/webhooks/endpoints", web::get().to(endpoints::list))
+            .route("/webhooks/endpoints", web::post().to(endpoints::create))
+            .route("/webhooks/endpoints/{id}", web::get().to(endpoints::get))
+            .route("/webhooks/endpoints/{id}", web::put().to(endpoints::update))
             .route(
                 "/webhooks/endpoints/{id}",
-                web::delete().to(webhooks::delete),
+                web::delete().to(endpoints::delete),
             )
             .route(
                 "/webhooks/endpoints/{id}/rotate-secret",
-                web::post().to(webhooks::rotate_secret),
+                web::post().to(endpoints::rotate_secret),
             )
             .route(
                 "/webhooks/endpoints/{id}/events",
-                web::get().to(webhooks::events),
+                web::get().to(endpoints::events),
             )
             .route(
                 "/webhooks/endpoints/{id}/events/replay",
-                web::post().to(webhooks::replay),
+                web::post().to(endpoints::replay),
             ),
     )
     // Public: providers authenticate with their signature.

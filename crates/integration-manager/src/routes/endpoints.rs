@@ -614,7 +614,7 @@ pub async fn delete(
 /// Body of rotate-secret (all optional).
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct RotateInput {
+pub struct EndpointRotateInput {
     /// The new secret when the provider issues it; generated otherwise.
     pub secret_key: Option<String>,
     /// How long the old secret keeps working: 0–604800 s (default 86400).
@@ -624,7 +624,7 @@ pub struct RotateInput {
 /// Replaces the secret; the old one stays valid for the grace period. The
 /// answer holds the new secret; it is never shown again.
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/rotate-secret", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), request_body(content = RotateInput, description = "Optional"),
+    params(("id" = Uuid, Path)), request_body(content = EndpointRotateInput, description = "Optional"),
     responses((status = 200, body = EndpointBody), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn rotate_secret(
     t: Tenant,
@@ -633,7 +633,7 @@ pub async fn rotate_secret(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: RotateInput = optional_json(&body)?;
+    let input: EndpointRotateInput = optional_json(&body)?;
     let mut tx = ctx.pool.begin().await.map_err(StorageError::from)?;
     let mut row = store::get_for_update(&mut tx, t.id, *id)
         .await?
@@ -816,14 +816,14 @@ pub async fn events(
 /// Body of replay (optional).
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct ReplayInput {
+pub struct EndpointReplayInput {
     /// Only these events (default: every FAILED one).
     pub event_ids: Option<Vec<Uuid>>,
 }
 
 /// Puts FAILED events back in the processing queue with fresh attempts.
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/events/replay", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), request_body(content = ReplayInput, description = "Optional"),
+    params(("id" = Uuid, Path)), request_body(content = EndpointReplayInput, description = "Optional"),
     responses((status = 200, description = "`{\"replayed\": n, \"event_ids\": [...]}`"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn replay(
     t: Tenant,
@@ -831,7 +831,7 @@ pub async fn replay(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: ReplayInput = optional_json(&body)?;
+    let input: EndpointReplayInput = optional_json(&body)?;
     if input.event_ids.as_ref().is_some_and(|v| v.len() > 1000) {
         return Err(FieldError::new("event_ids", "at most 1000 ids").into());
     }

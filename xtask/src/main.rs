@@ -4,6 +4,7 @@
 //! is exactly what CI (`.ci/run`) runs.
 
 mod bench;
+mod bench_inbound;
 mod infra;
 mod openapi;
 mod rotate;
@@ -23,6 +24,9 @@ commands:
   test               what CI runs: fmt, clippy, then the whole test suite against local Postgres/RabbitMQ
   migrate            create the database if missing and apply migrations (DATABASE_URL)
   openapi [--check]  regenerate openapi/<service>.json; with --check, fail if any is stale
+  bench inbound [--seconds N] [--concurrency N]
+                     inbound webhook benchmark: a release manager, Standard-Webhooks-signed requests
+                     (default 64 connections for 30 s), then an exactly-once check in Postgres
   rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
   bench outbound [--seconds N] [--scenario one|fanout5|latency|all]
                      outbound webhook deliveries/s and end-to-end latency against release builds, a fresh
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Some("test") if rest.is_empty() => test::run(),
         Some("migrate") if rest.is_empty() => migrate(),
         Some("rotate-key") if rest.is_empty() => rotate::run(),
+        Some("bench") if rest.first() == Some(&"inbound") => bench_inbound::run(&rest),
         Some("openapi") => match rest.as_slice() {
             [] => openapi::run(false),
             ["--check"] => openapi::run(true),

@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod cursor;
 pub mod event;
 pub mod ids;
+pub mod inbound;
 pub mod redelivery;
 pub mod secret;
 pub mod tenant;

@@ -116,6 +116,15 @@ pub struct Config {
     pub integration_sync_url: String,
     /// Where the dispatcher is reached (`WEBHOOK_DISPATCHER_URL`).
     pub webhook_dispatcher_url: String,
+    /// Largest inbound webhook body in bytes (`HUB_INBOUND_MAX_BODY`).
+    pub hub_inbound_max_body: usize,
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated CIDRs
+    /// (`HUB_TRUSTED_PROXIES`; empty = none).
+    pub hub_trusted_proxies: String,
+    /// Delays between attempts to process an inbound event, in ms,
+    /// comma-separated (`HUB_INBOUND_RETRY_INTERVALS_MS`); the event fails for
+    /// good after `WEBHOOK_MAX_RETRIES` attempts.
+    pub hub_inbound_retry_intervals_ms: String,
 }
 
 /// Every key, as its environment variable is spelled (uppercase).
@@ -160,6 +169,9 @@ pub const KEYS: &[&str] = &[
     "INTEGRATION_MANAGER_URL",
     "INTEGRATION_SYNC_URL",
     "WEBHOOK_DISPATCHER_URL",
+    "HUB_INBOUND_MAX_BODY",
+    "HUB_TRUSTED_PROXIES",
+    "HUB_INBOUND_RETRY_INTERVALS_MS",
 ];
 
 /// A configuration that cannot be used, naming the key.
@@ -263,6 +275,10 @@ impl Config {
             integration_manager_url: "http://127.0.0.1:3026".to_owned(),
             integration_sync_url: "http://127.0.0.1:3052".to_owned(),
             webhook_dispatcher_url: "http://127.0.0.1:3027".to_owned(),
+            hub_inbound_max_body: 1024 * 1024,
+            hub_trusted_proxies: String::new(),
+            // The spec's schedule: 1 min, 5 min, 15 min, 1 h, 2 h.
+            hub_inbound_retry_intervals_ms: "60000,300000,900000,3600000,7200000".to_owned(),
         }
     }
 
@@ -399,8 +415,41 @@ impl Config {
                 "must be at least HUB_BUS_RETRY_BASE_MS, which must be > 0".into(),
             );
         }
+        if self.hub_inbound_max_body == 0 {
+            return fail("HUB_INBOUND_MAX_BODY", "must be greater than 0".into());
+        }
+        if let Err(e) = hub_domain::inbound::ip::Cidrs::parse_csv(&self.hub_trusted_proxies) {
+            return fail(
+                "HUB_TRUSTED_PROXIES",
+                format!("{e}; list CIDRs separated by commas (\"10.0.0.0/8,127.0.0.1/32\")"),
+            );
+        }
+        if self.inbound_retry_intervals().is_empty() {
+            return fail(
+                "HUB_INBOUND_RETRY_INTERVALS_MS",
+                "must be delays in ms separated by commas (\"60000,300000\")".into(),
+            );
+        }
         self.encryption_keys()?;
         Ok(())
+    }
+
+    /// The trusted proxies (validated at load).
+    pub fn trusted_proxies(&self) -> hub_domain::inbound::ip::Cidrs {
+        hub_domain::inbound::ip::Cidrs::parse_csv(&self.hub_trusted_proxies).unwrap_or_default()
+    }
+
+    /// Delays between processing attempts of inbound events; empty when
+    /// `HUB_INBOUND_RETRY_INTERVALS_MS` is malformed.
+    pub fn inbound_retry_intervals(&self) -> Vec<Duration> {
+        let parsed: Result<Vec<u64>, _> = self
+            .hub_inbound_retry_intervals_ms
+            .split(',')
+            .map(|s| s.trim().parse::<u64>())
+            .collect();
+        parsed
+            .map(|v| v.into_iter().map(Duration::from_millis).collect())
+            .unwrap_or_default()
     }
 
     /// The credential encryption keys. A missing or malformed key is an error
@@ -631,6 +680,27 @@ mod tests {
                 ("HUB_CONFIG", "/nonexistent.toml")
             ])
             .contains("HUB_CONFIG")
+        );
+        assert!(
+            msg(&[
+                ("INTEGRATION_ENCRYPTION_KEY", KEY),
+                ("HUB_TRUSTED_PROXIES", "10.0.0.0/8,nope")
+            ])
+            .contains("HUB_TRUSTED_PROXIES")
+        );
+        assert!(
+            msg(&[
+                ("INTEGRATION_ENCRYPTION_KEY", KEY),
+                ("HUB_INBOUND_RETRY_INTERVALS_MS", "1,x")
+            ])
+            .contains("HUB_INBOUND_RETRY_INTERVALS_MS")
+        );
+        assert!(
+            msg(&[
+                ("INTEGRATION_ENCRYPTION_KEY", KEY),
+                ("HUB_INBOUND_MAX_BODY", "0")
+            ])
+            .contains("HUB_INBOUND_MAX_BODY")
         );
     }
 

@@ -8,12 +8,14 @@
 pub mod audit;
 pub mod deliveries;
 pub mod events;
+pub mod inbound_events;
 pub mod integrations;
 pub mod outbox;
 pub mod processed;
 pub mod providers;
 pub mod subscriptions;
 pub mod tenants;
+pub mod webhook_endpoints;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod credentials;
+pub mod inbound;
 pub mod routes;
 pub mod state;
 
@@ -20,12 +21,23 @@ pub const PORT: u16 = 3026;
 
 /// The service description `ServiceApp::build` serves.
 pub fn service() -> Service {
+    // One group-commit writer and one endpoint cache per service, shared by
+    // every HTTP worker.
+    let (writer, batches) = inbound::writer::channel(8 * inbound::writer::MAX_BATCH);
+    let cache = Arc::new(inbound::EndpointCache::default());
     Service {
         name: NAME,
         openapi: routes::ApiDoc::openapi(),
-        configure: Arc::new(|ctx, cfg| {
+        configure: Arc::new(move |ctx, cfg| {
             // Validated at start-up (init below), so this cannot fail here.
             if let Ok(st) = state::Integrations::new(&ctx.config) {
+                cfg.app_data(actix_web::web::Data::new(inbound::Inbound {
+                    keyring: st.keyring.clone(),
+                    trusted_proxies: Arc::new(ctx.config.trusted_proxies()),
+                    max_body: ctx.config.hub_inbound_max_body,
+                    writer: writer.clone(),
+                    cache: cache.clone(),
+                }));
                 cfg.app_data(actix_web::web::Data::new(st));
             }
             if let Ok(st) = routes::webhooks::Webhooks::new(&ctx.config) {
@@ -34,7 +46,10 @@ pub fn service() -> Service {
             routes::configure(cfg)
         }),
         handler: Some(Arc::new(audit::AuditTrail)),
-        tasks: Vec::new(),
+        tasks: vec![
+            Box::new(move |ctx| Box::pin(inbound::writer::run(ctx, batches))),
+            Box::new(|ctx| Box::pin(inbound::worker::run(ctx))),
+        ],
         init: vec![Box::new(|ctx| {
             Box::pin(async move {
                 state::Integrations::new(&ctx.config)?;
@@ -81,11 +96,19 @@ pub async fn rotate_key_command() -> std::process::ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match credentials::rotate_all(&pool, &keyring).await {
-        Ok((rotated, current)) => {
+    let both = async {
+        let integrations = credentials::rotate_all(&pool, &keyring).await?;
+        let endpoints = inbound::secrets::rotate_all(&pool, &keyring).await?;
+        Ok::<_, String>((integrations, endpoints))
+    };
+    match both.await {
+        Ok(((rotated, current), (endpoints, endpoints_current))) => {
             println!(
                 "re-sealed {rotated} integration(s) and subscription(s) under key {}; {current} were already current",
                 keyring.current_id()
+            );
+            println!(
+                "re-sealed {endpoints} webhook endpoint secret(s); {endpoints_current} were already current"
             );
             println!(
                 "once every replica runs with the new key, INTEGRATION_ENCRYPTION_KEYS_OLD can drop the old one"

@@ -12,7 +12,8 @@ pub const OWN_TYPES: &[&str] = &["webhook.delivered", "webhook.failed"];
 
 /// Hub bookkeeping about webhooks themselves (subscription changes, test
 /// sends): audited, never delivered to receivers.
-pub const INTERNAL_PREFIXES: &[&str] = &["webhook.subscription.", "webhook.test"];
+pub const INTERNAL_PREFIXES: &[&str] =
+    &["webhook.subscription.", "webhook.endpoint.", "webhook.test"];
 
 /// Whether `event_type` may fan out.
 pub fn deliverable(event_type: &str) -> bool {

@@ -1,7 +1,9 @@
 //! HTTP routes of the manager.
 
 pub mod admin;
+pub mod endpoints;
 pub mod integrations;
+pub mod receive;
 pub mod tenant;
 pub mod webhooks;
 
@@ -20,6 +22,8 @@ use utoipa::OpenApi;
         integrations::test, integrations::enable, integrations::disable, integrations::health, integrations::stats,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::secret,
         webhooks::rotate_secret, webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::replay,
+        endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::delete,
+        endpoints::rotate_secret, endpoints::events, endpoints::replay, receive::receive,
     ),
     components(schemas(
         admin::TenantBody, admin::CreateTenant, admin::ApiKeyBody, admin::CreateApiKey, admin::CreatedApiKey,
@@ -28,13 +32,14 @@ use utoipa::OpenApi;
         integrations::TestResult, integrations::Visibility, crate::credentials::CredentialsInput,
         webhooks::SubscriptionBody, webhooks::CreatedSubscription, webhooks::SubscriptionInput, webhooks::SecretBody,
         webhooks::RotateInput, webhooks::AttemptBody, webhooks::DeliveryBody, webhooks::ReplayInput,
-        webhooks::ReplayResult, webhooks::TestResult,
+        webhooks::ReplayResult, webhooks::DeliveryTestResult,
+        endpoints::EndpointBody, endpoints::EndpointInput, endpoints::EndpointRotateInput, endpoints::EventBody, endpoints::EndpointReplayInput,
     )),
     tags(
         (name = "admin", description = "Operator API: tenants and API keys (HUB_ADMIN_TOKEN)"),
         (name = "tenant", description = "The calling tenant"),
         (name = "integrations", description = "Provider catalog and tenant integrations"),
-        (name = "webhooks", description = "Outbound webhook subscriptions, deliveries and replay"),
+        (name = "webhooks", description = "Outbound subscriptions (deliveries, replay) and inbound endpoints (received events)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -124,6 +129,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         web::get().to(webhooks::delivery),
                     )
                     .route("/{id}/replay", web::post().to(webhooks::replay)),
+            )
+            .route("/webhooks/endpoints", web::get().to(endpoints::list))
+            .route("/webhooks/endpoints", web::post().to(endpoints::create))
+            .route("/webhooks/endpoints/{id}", web::get().to(endpoints::get))
+            .route("/webhooks/endpoints/{id}", web::put().to(endpoints::update))
+            .route(
+                "/webhooks/endpoints/{id}",
+                web::delete().to(endpoints::delete),
+            )
+            .route(
+                "/webhooks/endpoints/{id}/rotate-secret",
+                web::post().to(endpoints::rotate_secret),
+            )
+            .route(
+                "/webhooks/endpoints/{id}/events",
+                web::get().to(endpoints::events),
+            )
+            .route(
+                "/webhooks/endpoints/{id}/events/replay",
+                web::post().to(endpoints::replay),
             ),
+    )
+    // Public: providers authenticate with their signature.
+    .route(
+        "/webhooks/{tenant}/{path}",
+        web::post().to(receive::receive),
     );
 }

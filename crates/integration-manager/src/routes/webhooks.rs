@@ -1122,7 +1122,7 @@ pub async fn replay(
 
 /// The outcome of a test send.
 #[derive(Serialize, ToSchema)]
-pub struct TestResult {
+pub struct DeliveryTestResult {
     /// The receiver answered 2xx.
     pub ok: bool,
     /// Its status, if it answered.
@@ -1141,7 +1141,7 @@ pub struct TestResult {
 /// any delivery, and returns the attempt (also kept in the history).
 #[utoipa::path(post, path = "/api/v1/webhooks/subscriptions/{id}/test", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = TestResult), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = DeliveryTestResult), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn test(
     t: Tenant,
     ctx: web::Data<Context>,
@@ -1230,7 +1230,7 @@ pub async fn test(
     deliveries::lease(&mut tx, &[delivery_id], 600).await?;
     deliveries::record(&mut tx, std::slice::from_ref(&attempt)).await?;
     tx.commit().await.map_err(StorageError::from)?;
-    Ok(HttpResponse::Ok().json(TestResult {
+    Ok(HttpResponse::Ok().json(DeliveryTestResult {
         ok: r.success,
         status: r.status,
         latency_ms: r.latency.as_millis() as u64,

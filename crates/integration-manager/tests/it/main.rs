@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod bus;
 mod cli;
+mod inbound;
 mod openapi;
 mod resilience;
 mod rotation;

@@ -1,0 +1,883 @@
+//! Signature verification of inbound webhooks, one [`Scheme`] per provider
+//! convention. Every comparison of a MAC is constant-time (`hmac`'s
+//! `verify_slice`); several candidate signatures (secret rotation on the
+//! provider's side) and several secrets (ours, during a rotation's grace
+//! period) are tried, and any match passes.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha1::Sha1;
+use sha2::Sha256;
+use std::fmt;
+
+type HmacSha256 = Hmac<Sha256>;
+type HmacSha1 = Hmac<Sha1>;
+
+/// A verification scheme, chosen per endpoint (`signature_algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scheme {
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature: v1,<base64 HMAC-SHA256(id.timestamp.body)>`.
+    StandardWebhooks,
+    /// GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body)>`.
+    Github,
+    /// Stripe: `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(t.body)>`.
+    Stripe,
+    /// Shopify: `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256(body)>`.
+    Shopify,
+    /// Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256(v0:ts:body)>`.
+    Slack,
+    /// HubSpot v3: base64 HMAC-SHA256(method + uri + body + timestamp ms).
+    HubspotV3,
+    /// Twilio: base64 HMAC-SHA1(url + sorted form parameters).
+    Twilio,
+    /// QuickBooks: `intuit-signature: <base64 HMAC-SHA256(body)>`.
+    Quickbooks,
+    /// Xero: `x-xero-signature: <base64 HMAC-SHA256(body)>`.
+    Xero,
+    /// Samsara: `X-Samsara-Signature: v1=<hex HMAC-SHA256(v1:ts:body)>`,
+    /// key base64-decoded.
+    Samsara,
+    /// Generic HMAC-SHA256 of the body in a configured header.
+    HmacSha256,
+    /// Generic HMAC-SHA1 of the body in a configured header.
+    HmacSha1,
+    /// No verification (only when chosen explicitly).
+    None,
+}
+
+/// How a generic scheme's signature is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Lowercase or uppercase hex.
+    Hex,
+    /// Standard base64.
+    Base64,
+}
+
+impl Encoding {
+    /// Parses `hex` or `base64`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "hex" => Some(Self::Hex),
+            "base64" => Some(Self::Base64),
+            _ => None,
+        }
+    }
+    /// `hex` or `base64`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hex => "hex",
+            Self::Base64 => "base64",
+        }
+    }
+    fn decode(self, s: &str) -> Option<Vec<u8>> {
+        match self {
+            Self::Hex => hex::decode(s.trim()).ok(),
+            Self::Base64 => STANDARD.decode(s.trim()).ok(),
+        }
+    }
+}
+
+impl Scheme {
+    /// Every scheme.
+    pub const ALL: &'static [Scheme] = &[
+        Scheme::StandardWebhooks,
+        Scheme::Github,
+        Scheme::Stripe,
+        Scheme::Shopify,
+        Scheme::Slack,
+        Scheme::HubspotV3,
+        Scheme::Twilio,
+        Scheme::Quickbooks,
+        Scheme::Xero,
+        Scheme::Samsara,
+        Scheme::HmacSha256,
+        Scheme::HmacSha1,
+        Scheme::None,
+    ];
+
+    /// The scheme's name as stored and sent (`standard-webhooks`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StandardWebhooks => "standard-webhooks",
+            Self::Github => "github",
+            Self::Stripe => "stripe",
+            Self::Shopify => "shopify",
+            Self::Slack => "slack",
+            Self::HubspotV3 => "hubspot-v3",
+            Self::Twilio => "twilio",
+            Self::Quickbooks => "quickbooks",
+            Self::Xero => "xero",
+            Self::Samsara => "samsara",
+            Self::HmacSha256 => "hmac-sha256",
+            Self::HmacSha1 => "hmac-sha1",
+            Self::None => "none",
+        }
+    }
+
+    /// Parses a scheme name, case-insensitively (`HMAC-SHA256` as in the spec works).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim().to_ascii_lowercase().replace('_', "-");
+        Self::ALL.iter().copied().find(|s| s.as_str() == raw)
+    }
+
+    /// The header carrying the signature, filled in when an endpoint names none.
+    pub fn default_header(self) -> &'static str {
+        match self {
+            Self::StandardWebhooks => "webhook-signature",
+            Self::Github => "X-Hub-Signature-256",
+            Self::Stripe => "Stripe-Signature",
+            Self::Shopify => "X-Shopify-Hmac-Sha256",
+            Self::Slack => "X-Slack-Signature",
+            Self::HubspotV3 => "X-HubSpot-Signature-v3",
+            Self::Twilio => "X-Twilio-Signature",
+            Self::Quickbooks => "intuit-signature",
+            Self::Xero => "x-xero-signature",
+            Self::Samsara => "X-Samsara-Signature",
+            Self::HmacSha256 | Self::HmacSha1 | Self::None => "X-Signature",
+        }
+    }
+
+    /// Whether requests carry a signed timestamp checked against the tolerance.
+    pub fn timestamped(self) -> bool {
+        matches!(
+            self,
+            Self::StandardWebhooks | Self::Stripe | Self::Slack | Self::HubspotV3 | Self::Samsara
+        )
+    }
+
+    /// Whether the scheme is the generic one (encoding and prefix apply).
+    pub fn generic(self) -> bool {
+        matches!(self, Self::HmacSha256 | Self::HmacSha1)
+    }
+
+    /// A fresh random secret in the form the scheme expects.
+    pub fn generate_secret(self) -> String {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        match self {
+            Self::StandardWebhooks => format!("whsec_{}", STANDARD.encode(&bytes[..24])),
+            Self::Samsara => STANDARD.encode(bytes),
+            _ => format!("whsec_{}", hex::encode(bytes)),
+        }
+    }
+
+    /// Checks a supplied secret can key this scheme.
+    pub fn check_secret(self, secret: &str) -> Result<(), String> {
+        if secret.len() < 8 || secret.len() > 512 {
+            return Err("must be 8 to 512 characters".into());
+        }
+        match self {
+            Self::StandardWebhooks if standard_key(secret).is_none() => {
+                Err("must be base64, optionally prefixed with whsec_".into())
+            }
+            Self::Samsara if STANDARD.decode(secret).is_err() => {
+                Err("must be base64 (Samsara's secrets are)".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn standard_key(secret: &str) -> Option<Vec<u8>> {
+    STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .ok()
+}
+
+/// Why a request was refused; [`Rejection::code`] is the stable reason code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// A header the scheme needs is absent.
+    Missing(String),
+    /// No signature matches, or it is malformed.
+    Invalid(String),
+    /// The signed timestamp is outside the tolerance.
+    Stale {
+        /// Distance from now, in seconds.
+        skew_seconds: i64,
+    },
+}
+
+impl Rejection {
+    /// `missing_signature`, `invalid_signature` or `stale_timestamp`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Missing(_) => "missing_signature",
+            Self::Invalid(_) => "invalid_signature",
+            Self::Stale { .. } => "stale_timestamp",
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing(h) => write!(f, "header {h} is missing"),
+            Self::Invalid(why) => f.write_str(why),
+            Self::Stale { skew_seconds } => write!(
+                f,
+                "the signed timestamp is {skew_seconds} s away from now, outside the tolerance"
+            ),
+        }
+    }
+}
+
+/// What a verifier looks at: the request as the provider sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// HTTP method (`POST`).
+    pub method: &'a str,
+    /// The full URL the provider called (scheme, host, path, query).
+    pub url: &'a str,
+    /// Headers, names in any case.
+    pub headers: &'a [(String, String)],
+    /// The raw body.
+    pub body: &'a [u8],
+    /// Now, unix seconds.
+    pub now: i64,
+}
+
+impl Request<'_> {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(self.headers, name)
+    }
+}
+
+/// The first value of header `name` in `headers` (case-insensitive).
+pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// An endpoint's verification settings.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The header holding the signature.
+    pub header: String,
+    /// Generic schemes: how the signature is written.
+    pub encoding: Encoding,
+    /// Generic schemes: a prefix before the signature (`sha256=`).
+    pub prefix: Option<String>,
+    /// Timestamped schemes: largest accepted distance from now, in seconds.
+    pub tolerance_seconds: i64,
+}
+
+impl Verifier {
+    /// The preset of `scheme`: its header, hex, no prefix, 5 minutes.
+    pub fn preset(scheme: Scheme) -> Self {
+        Self {
+            scheme,
+            header: scheme.default_header().to_owned(),
+            encoding: Encoding::Hex,
+            prefix: None,
+            tolerance_seconds: 300,
+        }
+    }
+
+    /// Verifies `req` against any of `secrets` (current first, then a
+    /// previous one still in its grace period).
+    pub fn verify(&self, req: &Request<'_>, secrets: &[&str]) -> Result<(), Rejection> {
+        if self.scheme == Scheme::None {
+            return Ok(());
+        }
+        let sig = req
+            .header(&self.header)
+            .ok_or_else(|| Rejection::Missing(self.header.clone()))?;
+        let body = req.body;
+        match self.scheme {
+            Scheme::StandardWebhooks => {
+                let id = need(req, "webhook-id")?;
+                let ts = need(req, "webhook-timestamp")?;
+                self.check_time(parse_ts(ts)?, req.now)?;
+                let sigs: Vec<Vec<u8>> = sig
+                    .split_whitespace()
+                    .filter_map(|s| s.strip_prefix("v1,"))
+                    .filter_map(|s| STANDARD.decode(s).ok())
+                    .collect();
+                let keys: Vec<Vec<u8>> = secrets.iter().filter_map(|s| standard_key(s)).collect();
+                let msg = [id.as_bytes(), b".", ts.as_bytes(), b".", body];
+                any_sha256(&keys, &msg, &sigs)
+            }
+            Scheme::Github => {
+                let hex_sig = sig
+                    .trim()
+                    .strip_prefix("sha256=")
+                    .ok_or_else(|| Rejection::Invalid("expected sha256=<hex>".into()))?;
+                let sigs = decoded(Encoding::Hex, hex_sig)?;
+                any_sha256(&utf8_keys(secrets), &[body], &sigs)
+            }
+            Scheme::Stripe => {
+                let mut t = None;
+                let mut v1 = Vec::new();
+                for part in sig.split(',') {
+                    match part.trim().split_once('=') {
+                        Some(("t", v)) => t = Some(v),
+                        Some(("v1", v)) => v1.extend(Encoding::Hex.decode(v)),
+                        _ => {}
+                    }
+                }
+                let t = t.ok_or_else(|| Rejection::Invalid("no t= in the signature".into()))?;
+                self.check_time(parse_ts(t)?, req.now)?;
+                any_sha256(&utf8_keys(secrets), &[t.as_bytes(), b".", body], &v1)
+            }
+            Scheme::Shopify | Scheme::Quickbooks | Scheme::Xero => {
+                let sigs = decoded(Encoding::Base64, sig)?;
+                any_sha256(&utf8_keys(secrets), &[body], &sigs)
+            }
+            Scheme::Slack => {
+                let ts = need(req, "X-Slack-Request-Timestamp")?;
+                self.check_time(parse_ts(ts)?, req.now)?;
+                let hex_sig = sig
+                    .trim()
+                    .strip_prefix("v0=")
+                    .ok_or_else(|| Rejection::Invalid("expected v0=<hex>".into()))?;
+                let sigs = decoded(Encoding::Hex, hex_sig)?;
+                let msg = [b"v0:".as_slice(), ts.as_bytes(), b":", body];
+                any_sha256(&utf8_keys(secrets), &msg, &sigs)
+            }
+            Scheme::HubspotV3 => {
+                let ts = need(req, "X-HubSpot-Request-Timestamp")?;
+                let ms: i64 = ts
+                    .trim()
+                    .parse()
+                    .map_err(|_| Rejection::Invalid("timestamp is not a number".into()))?;
+                self.check_time(ms.div_euclid(1000), req.now)?;
+                let sigs = decoded(Encoding::Base64, sig)?;
+                let msg = [
+                    req.method.as_bytes(),
+                    req.url.as_bytes(),
+                    body,
+                    ts.as_bytes(),
+                ];
+                any_sha256(&utf8_keys(secrets), &msg, &sigs)
+            }
+            Scheme::Twilio => {
+                let sigs = decoded(Encoding::Base64, sig)?;
+                let mut msg = req.url.as_bytes().to_vec();
+                let form = req
+                    .header("content-type")
+                    .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+                if form {
+                    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(body)
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    params.sort();
+                    for (k, v) in params {
+                        msg.extend_from_slice(k.as_bytes());
+                        msg.extend_from_slice(v.as_bytes());
+                    }
+                }
+                any_mac::<HmacSha1>(&utf8_keys(secrets), &[&msg], &sigs)
+            }
+            Scheme::Samsara => {
+                let ts = need(req, "X-Samsara-Timestamp")?;
+                self.check_time(parse_ts(ts)?, req.now)?;
+                let hex_sig = sig
+                    .trim()
+                    .strip_prefix("v1=")
+                    .ok_or_else(|| Rejection::Invalid("expected v1=<hex>".into()))?;
+                let sigs = decoded(Encoding::Hex, hex_sig)?;
+                let keys: Vec<Vec<u8>> = secrets
+                    .iter()
+                    .filter_map(|s| STANDARD.decode(s).ok())
+                    .collect();
+                let msg = [b"v1:".as_slice(), ts.as_bytes(), b":", body];
+                any_sha256(&keys, &msg, &sigs)
+            }
+            Scheme::HmacSha256 | Scheme::HmacSha1 => {
+                let value = match &self.prefix {
+                    Some(p) => sig
+                        .trim()
+                        .strip_prefix(p.as_str())
+                        .ok_or_else(|| Rejection::Invalid(format!("expected the prefix {p:?}")))?,
+                    None => sig.trim(),
+                };
+                let sigs = decoded(self.encoding, value)?;
+                if self.scheme == Scheme::HmacSha1 {
+                    any_mac::<HmacSha1>(&utf8_keys(secrets), &[body], &sigs)
+                } else {
+                    any_sha256(&utf8_keys(secrets), &[body], &sigs)
+                }
+            }
+            Scheme::None => Ok(()),
+        }
+    }
+
+    fn check_time(&self, ts: i64, now: i64) -> Result<(), Rejection> {
+        let skew = now.saturating_sub(ts);
+        if skew.saturating_abs() > self.tolerance_seconds {
+            return Err(Rejection::Stale { skew_seconds: skew });
+        }
+        Ok(())
+    }
+}
+
+fn need<'a>(req: &'a Request<'_>, name: &str) -> Result<&'a str, Rejection> {
+    req.header(name)
+        .ok_or_else(|| Rejection::Missing(name.to_owned()))
+}
+
+fn parse_ts(raw: &str) -> Result<i64, Rejection> {
+    raw.trim()
+        .parse()
+        .map_err(|_| Rejection::Invalid("timestamp is not a number".into()))
+}
+
+fn decoded(enc: Encoding, raw: &str) -> Result<Vec<Vec<u8>>, Rejection> {
+    enc.decode(raw)
+        .map(|v| vec![v])
+        .ok_or_else(|| Rejection::Invalid(format!("signature is not {}", enc.as_str())))
+}
+
+fn utf8_keys(secrets: &[&str]) -> Vec<Vec<u8>> {
+    secrets.iter().map(|s| s.as_bytes().to_vec()).collect()
+}
+
+fn any_sha256(keys: &[Vec<u8>], msg: &[&[u8]], sigs: &[Vec<u8>]) -> Result<(), Rejection> {
+    any_mac::<HmacSha256>(keys, msg, sigs)
+}
+
+/// Whether any signature is the MAC of `msg` under any key (constant-time per
+/// comparison).
+fn any_mac<M: Mac + hmac::digest::KeyInit + Clone>(
+    keys: &[Vec<u8>],
+    msg: &[&[u8]],
+    sigs: &[Vec<u8>],
+) -> Result<(), Rejection> {
+    if sigs.is_empty() {
+        return Err(Rejection::Invalid("no signature of this scheme".into()));
+    }
+    let mut ok = false;
+    for key in keys {
+        let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key)
+            .expect("HMAC takes keys of any length");
+        for part in msg {
+            mac.update(part);
+        }
+        for sig in sigs {
+            // Non-short-circuiting so the work done does not depend on which matched.
+            ok |= mac.clone().verify_slice(sig).is_ok();
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Rejection::Invalid("no signature matches".into()))
+    }
+}
+
+/// Signs like a provider would (for tests, demos and the benchmark's
+/// cross-check): the headers to send for `body` under `secret`.
+pub fn sign(v: &Verifier, req: &Request<'_>, secret: &str, id: &str) -> Vec<(String, String)> {
+    let mac256 = |key: &[u8], parts: &[&[u8]]| {
+        let mut m = <HmacSha256 as hmac::digest::KeyInit>::new_from_slice(key).expect("any key");
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().to_vec()
+    };
+    let ts = req.now.to_string();
+    let body = req.body;
+    let h = |k: &str, v: String| (k.to_owned(), v);
+    match v.scheme {
+        Scheme::StandardWebhooks => {
+            let key = standard_key(secret).unwrap_or_default();
+            let sig = mac256(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+            vec![
+                h("webhook-id", id.to_owned()),
+                h("webhook-timestamp", ts),
+                h(&v.header, format!("v1,{}", STANDARD.encode(sig))),
+            ]
+        }
+        Scheme::Github => vec![h(
+            &v.header,
+            format!("sha256={}", hex::encode(mac256(secret.as_bytes(), &[body]))),
+        )],
+        Scheme::Stripe => {
+            let sig = mac256(secret.as_bytes(), &[ts.as_bytes(), b".", body]);
+            vec![h(&v.header, format!("t={ts},v1={}", hex::encode(sig)))]
+        }
+        Scheme::Shopify | Scheme::Quickbooks | Scheme::Xero => vec![h(
+            &v.header,
+            STANDARD.encode(mac256(secret.as_bytes(), &[body])),
+        )],
+        Scheme::Slack => {
+            let sig = mac256(secret.as_bytes(), &[b"v0:", ts.as_bytes(), b":", body]);
+            vec![
+                h("X-Slack-Request-Timestamp", ts),
+                h(&v.header, format!("v0={}", hex::encode(sig))),
+            ]
+        }
+        Scheme::HubspotV3 => {
+            let ms = (req.now * 1000).to_string();
+            let sig = mac256(
+                secret.as_bytes(),
+                &[
+                    req.method.as_bytes(),
+                    req.url.as_bytes(),
+                    body,
+                    ms.as_bytes(),
+                ],
+            );
+            vec![
+                h("X-HubSpot-Request-Timestamp", ms),
+                h(&v.header, STANDARD.encode(sig)),
+            ]
+        }
+        Scheme::Twilio => {
+            let mut params: Vec<(String, String)> = url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            params.sort();
+            let mut m = <HmacSha1 as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes())
+                .expect("any key");
+            m.update(req.url.as_bytes());
+            for (k, val) in params {
+                m.update(k.as_bytes());
+                m.update(val.as_bytes());
+            }
+            vec![h(&v.header, STANDARD.encode(m.finalize().into_bytes()))]
+        }
+        Scheme::Samsara => {
+            let key = STANDARD.decode(secret).unwrap_or_default();
+            let sig = mac256(&key, &[b"v1:", ts.as_bytes(), b":", body]);
+            vec![
+                h("X-Samsara-Timestamp", ts),
+                h(&v.header, format!("v1={}", hex::encode(sig))),
+            ]
+        }
+        Scheme::HmacSha256 | Scheme::HmacSha1 => {
+            let raw = if v.scheme == Scheme::HmacSha1 {
+                let mut m = <HmacSha1 as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes())
+                    .expect("any key");
+                m.update(body);
+                m.finalize().into_bytes().to_vec()
+            } else {
+                mac256(secret.as_bytes(), &[body])
+            };
+            let enc = match v.encoding {
+                Encoding::Hex => hex::encode(raw),
+                Encoding::Base64 => STANDARD.encode(raw),
+            };
+            vec![h(
+                &v.header,
+                format!("{}{enc}", v.prefix.as_deref().unwrap_or("")),
+            )]
+        }
+        Scheme::None => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    const NOW: i64 = 1_700_000_100;
+
+    fn vectors() -> Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/signatures.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("vectors file")).unwrap()
+    }
+
+    fn s<'a>(c: &'a Value, k: &str) -> &'a str {
+        c[k].as_str().unwrap_or_else(|| panic!("{k} in {c}"))
+    }
+
+    /// Runs one vector case; returns what verification said.
+    fn run_case(scheme: Scheme, c: &Value) -> Vec<(String, Result<(), Rejection>)> {
+        let secret = s(c, "secret");
+        let body = c["body"].as_str().unwrap_or("").as_bytes().to_vec();
+        let mut v = Verifier::preset(scheme);
+        let mut out = Vec::new();
+        let mut check = |label: &str,
+                         v: &Verifier,
+                         headers: Vec<(String, String)>,
+                         url: &str,
+                         method: &str,
+                         now: i64,
+                         body: &[u8]| {
+            let req = Request {
+                method,
+                url,
+                headers: &headers,
+                body,
+                now,
+            };
+            out.push((label.to_owned(), v.verify(&req, &[secret])));
+        };
+        let hv = |k: &str, val: &str| (k.to_owned(), val.to_owned());
+        match scheme {
+            Scheme::StandardWebhooks => {
+                let ts = s(c, "timestamp");
+                let headers = vec![
+                    hv("webhook-id", s(c, "id")),
+                    hv("webhook-timestamp", ts),
+                    hv("webhook-signature", s(c, "signature")),
+                ];
+                check("", &v, headers, "", "POST", ts.parse().unwrap(), &body);
+            }
+            Scheme::Stripe => {
+                let ts: i64 = s(c, "timestamp").parse().unwrap();
+                check(
+                    "",
+                    &v,
+                    vec![hv("Stripe-Signature", s(c, "header"))],
+                    "",
+                    "POST",
+                    ts,
+                    &body,
+                );
+            }
+            Scheme::Slack => {
+                let ts = s(c, "timestamp");
+                let headers = vec![
+                    hv("X-Slack-Request-Timestamp", ts),
+                    hv("X-Slack-Signature", s(c, "signature")),
+                ];
+                check("", &v, headers, "", "POST", ts.parse().unwrap(), &body);
+            }
+            Scheme::Samsara => {
+                let ts = s(c, "timestamp");
+                let headers = vec![
+                    hv("X-Samsara-Timestamp", ts),
+                    hv("X-Samsara-Signature", s(c, "signature")),
+                ];
+                check("", &v, headers, "", "POST", ts.parse().unwrap(), &body);
+            }
+            Scheme::HubspotV3 => {
+                let ts = s(c, "timestamp_ms");
+                let headers = vec![
+                    hv("X-HubSpot-Request-Timestamp", ts),
+                    hv("X-HubSpot-Signature-v3", s(c, "signature")),
+                ];
+                let now = ts.parse::<i64>().unwrap() / 1000;
+                check("", &v, headers, s(c, "uri"), s(c, "method"), now, &body);
+            }
+            Scheme::Twilio => {
+                let form: Vec<(String, String)> = c["form"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                    .collect();
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish();
+                let headers = vec![
+                    hv("X-Twilio-Signature", s(c, "signature")),
+                    hv("Content-Type", "application/x-www-form-urlencoded"),
+                ];
+                check("", &v, headers, s(c, "url"), "POST", NOW, body.as_bytes());
+            }
+            Scheme::HmacSha256 => {
+                check(
+                    "hex",
+                    &v,
+                    vec![hv("X-Signature", s(c, "hex"))],
+                    "",
+                    "POST",
+                    NOW,
+                    &body,
+                );
+                v.encoding = Encoding::Base64;
+                check(
+                    "base64",
+                    &v,
+                    vec![hv("X-Signature", s(c, "base64"))],
+                    "",
+                    "POST",
+                    NOW,
+                    &body,
+                );
+                v.encoding = Encoding::Hex;
+                v.prefix = Some("sha256=".into());
+                let prefixed = format!("sha256={}", s(c, "hex"));
+                check(
+                    "prefixed",
+                    &v,
+                    vec![hv("X-Signature", &prefixed)],
+                    "",
+                    "POST",
+                    NOW,
+                    &body,
+                );
+            }
+            other => {
+                let headers = vec![hv(other.default_header(), s(c, "signature"))];
+                check("", &v, headers, "", "POST", NOW, &body);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_shared_vector_passes_valid_and_invalid() {
+        let all = vectors();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut count = 0;
+        for group in all["schemes"].as_array().unwrap() {
+            let name = s(group, "scheme");
+            let scheme = Scheme::parse(name).unwrap_or_else(|| panic!("unknown scheme {name}"));
+            seen.insert(scheme);
+            for c in group["cases"].as_array().unwrap() {
+                let valid = c["valid"].as_bool().unwrap();
+                for (label, r) in run_case(scheme, c) {
+                    count += 1;
+                    assert_eq!(r.is_ok(), valid, "{name} {label} {c}: {r:?}");
+                    if !valid {
+                        assert_eq!(r.unwrap_err().code(), "invalid_signature");
+                    }
+                }
+            }
+        }
+        assert!(count >= 17, "ran {count} vectors");
+        // Every scheme but the two with no published vectors is covered by the file.
+        for sch in Scheme::ALL {
+            if !matches!(sch, Scheme::HmacSha1 | Scheme::None) {
+                assert!(seen.contains(sch), "no vectors for {sch}");
+            }
+        }
+    }
+
+    #[test]
+    fn vectors_fail_with_a_tampered_body_or_a_wrong_secret() {
+        let all = vectors();
+        for group in all["schemes"].as_array().unwrap() {
+            let scheme = Scheme::parse(s(group, "scheme")).unwrap();
+            for c in group["cases"].as_array().unwrap() {
+                if c["valid"] != true || scheme == Scheme::Twilio {
+                    continue;
+                }
+                let mut tampered = c.clone();
+                tampered["body"] = Value::String(format!("{} ", s(c, "body")));
+                for (_, r) in run_case(scheme, &tampered) {
+                    assert_eq!(r.unwrap_err().code(), "invalid_signature", "{scheme}");
+                }
+                let mut other = c.clone();
+                other["secret"] = Value::String("c29tZS1vdGhlci1zZWNyZXQ=".into());
+                for (_, r) in run_case(scheme, &other) {
+                    assert!(r.is_err(), "{scheme} with another secret");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stale_and_missing() {
+        let v = Verifier::preset(Scheme::Stripe);
+        let body = b"{}";
+        let req = |now, headers: &[(String, String)]| {
+            v.verify(
+                &Request {
+                    method: "POST",
+                    url: "",
+                    headers,
+                    body,
+                    now,
+                },
+                &["whsec_x"],
+            )
+        };
+        let signed = sign(
+            &v,
+            &Request {
+                method: "POST",
+                url: "",
+                headers: &[],
+                body,
+                now: NOW,
+            },
+            "whsec_x",
+            "",
+        );
+        assert!(req(NOW, &signed).is_ok());
+        assert!(req(NOW + 300, &signed).is_ok());
+        assert_eq!(
+            req(NOW + 301, &signed).unwrap_err().code(),
+            "stale_timestamp"
+        );
+        assert_eq!(
+            req(NOW - 301, &signed).unwrap_err().code(),
+            "stale_timestamp"
+        );
+        assert_eq!(req(NOW, &[]).unwrap_err().code(), "missing_signature");
+        let garbage = vec![("Stripe-Signature".to_owned(), "nonsense".to_owned())];
+        assert_eq!(req(NOW, &garbage).unwrap_err().code(), "invalid_signature");
+    }
+
+    #[test]
+    fn names_parse_case_insensitively_and_secrets_fit_their_scheme() {
+        assert_eq!(Scheme::parse("HMAC-SHA256"), Some(Scheme::HmacSha256));
+        assert_eq!(
+            Scheme::parse("Standard-Webhooks"),
+            Some(Scheme::StandardWebhooks)
+        );
+        assert_eq!(Scheme::parse("md5"), None);
+        for sch in Scheme::ALL {
+            assert_eq!(Scheme::parse(sch.as_str()), Some(*sch));
+            let secret = sch.generate_secret();
+            assert!(sch.check_secret(&secret).is_ok(), "{sch}: {secret}");
+        }
+        assert!(
+            Scheme::StandardWebhooks
+                .check_secret("whsec_!!!not base64")
+                .is_err()
+        );
+        assert!(Scheme::Samsara.check_secret("not base64 at all").is_err());
+        assert!(Scheme::Github.check_secret("short").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn sign_then_verify_roundtrips_for_every_scheme(
+            idx in 0usize..13, body in proptest::collection::vec(any::<u8>(), 0..300),
+            now in 1_000_000_000i64..2_000_000_000, id in "[a-z0-9_]{1,20}", b64 in any::<bool>(),
+        ) {
+            let scheme = Scheme::ALL[idx];
+            let mut v = Verifier::preset(scheme);
+            if b64 { v.encoding = Encoding::Base64; v.prefix = Some("sig=".into()); }
+            let secret = scheme.generate_secret();
+            let url = "https://hub.example.com/webhooks/acme/in?x=1";
+            let body = if scheme == Scheme::Twilio { b"a=1&b=2".to_vec() } else { body };
+            let mut headers = sign(&v, &Request { method: "POST", url, headers: &[], body: &body, now }, &secret, &id);
+            headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+            let req = Request { method: "POST", url, headers: &headers, body: &body, now };
+            prop_assert!(v.verify(&req, &["whsec_previous_one", &secret]).is_ok());
+            if scheme != Scheme::None {
+                let other = scheme.generate_secret();
+                prop_assert!(v.verify(&req, &[&other]).is_err());
+                let mut tampered = body.clone();
+                tampered.push(b'x');
+                let req = Request { body: &tampered, ..req };
+                prop_assert!(v.verify(&req, &[&secret]).is_err());
+            }
+        }
+
+        #[test]
+        fn verify_never_panics(sig in "\\PC{0,80}", ts in "\\PC{0,12}", idx in 0usize..13) {
+            let v = Verifier::preset(Scheme::ALL[idx]);
+            let headers: Vec<(String, String)> = [
+                v.header.as_str(), "webhook-id", "webhook-timestamp", "X-Slack-Request-Timestamp",
+                "X-HubSpot-Request-Timestamp", "X-Samsara-Timestamp",
+            ].iter().map(|h| (h.to_string(), if h.contains("imestamp") { ts.clone() } else { sig.clone() })).collect();
+            let _ = v.verify(&Request { method: "POST", url: "", headers: &headers, body: b"{}", now: NOW }, &["secret12"]);
+        }
+    }
+}

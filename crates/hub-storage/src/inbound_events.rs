@@ -1,0 +1,522 @@
+//! Received inbound webhook requests (`inbound_events`): written in batches
+//! (group commit), deduplicated by a unique index, and processed as a
+//! Postgres work queue (claimed with `FOR UPDATE SKIP LOCKED` and a lease).
+
+use crate::webhook_endpoints::{CounterDelta, add_deltas};
+use crate::{Result, Tx};
+use chrono::{DateTime, Utc};
+use hub_domain::TenantId;
+use sqlx::{PgPool, Row};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// The notification channel that wakes processing workers.
+pub const CHANNEL: &str = "hub_inbound";
+
+/// A verified request to store.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Id (UUIDv7, made by the caller).
+    pub id: Uuid,
+    /// Owner.
+    pub tenant_id: Uuid,
+    /// Endpoint.
+    pub endpoint_id: Uuid,
+    /// `id:<provider id>` or `sha256:<body hash>`.
+    pub dedupe_key: String,
+    /// The provider's event id, if it sent one.
+    pub provider_event_id: Option<String>,
+    /// The provider's event type, if it said one.
+    pub event_type: Option<String>,
+    /// HTTP method.
+    pub method: String,
+    /// Request headers (JSON object of name → value).
+    pub headers: serde_json::Value,
+    /// Raw body.
+    pub body: Vec<u8>,
+    /// Client address.
+    pub source_ip: String,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+}
+
+/// What storing one request resulted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// The event's id: the request's own, or the first delivery's for a repeat.
+    pub event_id: Uuid,
+    /// Whether it repeats an event already received.
+    pub duplicate: bool,
+}
+
+/// Inserts a batch of requests in `tx` (UNNEST arrays, two round trips plus
+/// the counters): first deliveries become events, repeats are stored as
+/// duplicates of the event they repeat (`ON CONFLICT DO NOTHING` on the
+/// unique dedupe index, so concurrent repeats store one event). Returns one
+/// [`Stored`] per input, in order.
+pub async fn insert_batch(tx: &mut Tx<'_>, batch: &[NewEvent]) -> Result<Vec<Stored>> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cols = Columns::of(batch.iter());
+    let inserted: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO inbound_events (id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type,
+             method, headers, body, source_ip, received_at, status, next_attempt_at)
+         SELECT u.*, 'PENDING', NOW() FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+             $6::text[], $7::text[], $8::jsonb[], $9::bytea[], $10::text[], $11::timestamptz[]) AS u
+         ON CONFLICT (endpoint_id, dedupe_key) WHERE NOT duplicate DO NOTHING
+         RETURNING id",
+    )
+    .bind(&cols.ids)
+    .bind(&cols.tenants)
+    .bind(&cols.endpoints)
+    .bind(&cols.keys)
+    .bind(&cols.provider_ids)
+    .bind(&cols.types)
+    .bind(&cols.methods)
+    .bind(&cols.headers)
+    .bind(&cols.bodies)
+    .bind(&cols.ips)
+    .bind(&cols.at)
+    .fetch_all(&mut **tx)
+    .await?;
+    let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+    let repeats: Vec<&NewEvent> = batch.iter().filter(|e| !inserted.contains(&e.id)).collect();
+    let mut original: HashMap<Uuid, Uuid> = HashMap::new();
+    if !repeats.is_empty() {
+        // The event each repeat repeats is committed (or ours): ON CONFLICT
+        // waited for it, and this statement has a fresh snapshot.
+        let cols = Columns::of(repeats.iter().copied());
+        let rows = sqlx::query(
+            "INSERT INTO inbound_events (id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type,
+                 method, headers, body, source_ip, received_at, status, duplicate, duplicate_of)
+             SELECT u.*, 'DUPLICATE', true, o.id FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[],
+                 $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::bytea[], $10::text[], $11::timestamptz[])
+                 AS u(id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type, method, headers,
+                      body, source_ip, received_at)
+             JOIN inbound_events o ON o.endpoint_id = u.endpoint_id AND o.dedupe_key = u.dedupe_key
+                                  AND NOT o.duplicate
+             RETURNING id, duplicate_of",
+        )
+        .bind(&cols.ids)
+        .bind(&cols.tenants)
+        .bind(&cols.endpoints)
+        .bind(&cols.keys)
+        .bind(&cols.provider_ids)
+        .bind(&cols.types)
+        .bind(&cols.methods)
+        .bind(&cols.headers)
+        .bind(&cols.bodies)
+        .bind(&cols.ips)
+        .bind(&cols.at)
+        .fetch_all(&mut **tx)
+        .await?;
+        original = rows
+            .iter()
+            .map(|r| (r.get("id"), r.get("duplicate_of")))
+            .collect();
+    }
+    let mut per_endpoint: HashMap<Uuid, CounterDelta> = HashMap::new();
+    for e in batch.iter().filter(|e| inserted.contains(&e.id)) {
+        let d = per_endpoint
+            .entry(e.endpoint_id)
+            .or_insert_with(|| CounterDelta {
+                endpoint_id: e.endpoint_id,
+                ..Default::default()
+            });
+        d.received += 1;
+        d.last_received_at = d.last_received_at.max(Some(e.received_at));
+    }
+    let deltas: Vec<CounterDelta> = per_endpoint.into_values().collect();
+    add_deltas(tx, &deltas).await?;
+    batch
+        .iter()
+        .map(|e| {
+            if inserted.contains(&e.id) {
+                Ok(Stored {
+                    event_id: e.id,
+                    duplicate: false,
+                })
+            } else {
+                original
+                    .get(&e.id)
+                    .map(|o| Stored {
+                        event_id: *o,
+                        duplicate: true,
+                    })
+                    .ok_or_else(|| {
+                        crate::StorageError::Other(sqlx::Error::Protocol(format!(
+                            "inbound event {} neither inserted nor a duplicate",
+                            e.id
+                        )))
+                    })
+            }
+        })
+        .collect()
+}
+
+struct Columns {
+    ids: Vec<Uuid>,
+    tenants: Vec<Uuid>,
+    endpoints: Vec<Uuid>,
+    keys: Vec<String>,
+    provider_ids: Vec<Option<String>>,
+    types: Vec<Option<String>>,
+    methods: Vec<String>,
+    headers: Vec<serde_json::Value>,
+    bodies: Vec<Vec<u8>>,
+    ips: Vec<String>,
+    at: Vec<DateTime<Utc>>,
+}
+
+impl Columns {
+    fn of<'a>(events: impl Iterator<Item = &'a NewEvent>) -> Self {
+        let mut c = Columns {
+            ids: vec![],
+            tenants: vec![],
+            endpoints: vec![],
+            keys: vec![],
+            provider_ids: vec![],
+            types: vec![],
+            methods: vec![],
+            headers: vec![],
+            bodies: vec![],
+            ips: vec![],
+            at: vec![],
+        };
+        for e in events {
+            c.ids.push(e.id);
+            c.tenants.push(e.tenant_id);
+            c.endpoints.push(e.endpoint_id);
+            c.keys.push(e.dedupe_key.clone());
+            c.provider_ids.push(e.provider_event_id.clone());
+            c.types.push(e.event_type.clone());
+            c.methods.push(e.method.clone());
+            c.headers.push(e.headers.clone());
+            c.bodies.push(e.body.clone());
+            c.ips.push(e.source_ip.clone());
+            c.at.push(e.received_at);
+        }
+        c
+    }
+}
+
+/// A claimed event with what processing needs of its endpoint.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Event id.
+    pub id: Uuid,
+    /// Owner.
+    pub tenant_id: Uuid,
+    /// Endpoint.
+    pub endpoint_id: Uuid,
+    /// Endpoint path.
+    pub endpoint_path: String,
+    /// Endpoint's integration.
+    pub integration_id: Option<Uuid>,
+    /// Provider event id.
+    pub provider_event_id: Option<String>,
+    /// Provider event type.
+    pub event_type: Option<String>,
+    /// Request headers.
+    pub headers: serde_json::Value,
+    /// Raw body.
+    pub body: Vec<u8>,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    /// Endpoint handler type.
+    pub handler_type: String,
+    /// Endpoint filter.
+    pub event_types: serde_json::Value,
+    /// Endpoint mapping.
+    pub transform_template: Option<serde_json::Value>,
+    /// Endpoint target.
+    pub target_service: Option<String>,
+}
+
+/// Claims up to `limit` due events (PENDING, due, lease free or expired) for
+/// `lease_secs`, counting the attempt. Rows another worker is claiming are
+/// skipped.
+pub async fn claim(pool: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<Claimed>> {
+    let rows = sqlx::query(
+        "WITH due AS (
+             SELECT id FROM inbound_events
+             WHERE status = 'PENDING' AND next_attempt_at <= NOW()
+               AND (lease_until IS NULL OR lease_until < NOW())
+             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         UPDATE inbound_events e SET lease_until = NOW() + make_interval(secs => $2), attempts = e.attempts + 1
+         FROM due, webhook_endpoints w
+         WHERE e.id = due.id AND w.id = e.endpoint_id
+         RETURNING e.id, e.tenant_id, e.endpoint_id, w.endpoint_path, w.integration_id, e.provider_event_id,
+                   e.event_type, e.headers, e.body, e.attempts, w.handler_type, w.event_types,
+                   w.transform_template, w.target_service",
+    )
+    .bind(limit)
+    .bind(lease_secs)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Claimed {
+            id: r.get("id"),
+            tenant_id: r.get("tenant_id"),
+            endpoint_id: r.get("endpoint_id"),
+            endpoint_path: r.get("endpoint_path"),
+            integration_id: r.get("integration_id"),
+            provider_event_id: r.get("provider_event_id"),
+            event_type: r.get("event_type"),
+            headers: r.get("headers"),
+            body: r.get("body"),
+            attempts: r.get("attempts"),
+            handler_type: r.get("handler_type"),
+            event_types: r.get("event_types"),
+            transform_template: r.get("transform_template"),
+            target_service: r.get("target_service"),
+        })
+        .collect())
+}
+
+/// The outcome of processing one claimed event.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Done (`PROCESSED`) or filtered out (`SKIPPED`); the published event, if any.
+    Done {
+        /// `PROCESSED` or `SKIPPED`.
+        status: &'static str,
+        /// The typed event published.
+        published: Option<Uuid>,
+    },
+    /// Failed; try again after `retry_in_ms`.
+    Retry {
+        /// Why.
+        error: String,
+        /// Delay.
+        retry_in_ms: i64,
+    },
+    /// Failed for good (`FAILED`), until replayed.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// Records outcomes of claimed events in `tx` (with their counter deltas).
+/// Only rows still `PENDING` change (a replay or another worker may have
+/// finished them meanwhile).
+pub async fn complete(tx: &mut Tx<'_>, results: &[(Claimed, Outcome)]) -> Result<()> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::new();
+    let mut statuses = Vec::new();
+    let mut delays = Vec::new();
+    let mut errors: Vec<Option<String>> = Vec::new();
+    let mut published: Vec<Option<Uuid>> = Vec::new();
+    let mut per_endpoint: HashMap<Uuid, CounterDelta> = HashMap::new();
+    for (c, o) in results {
+        ids.push(c.id);
+        let d = per_endpoint
+            .entry(c.endpoint_id)
+            .or_insert_with(|| CounterDelta {
+                endpoint_id: c.endpoint_id,
+                ..Default::default()
+            });
+        match o {
+            Outcome::Done {
+                status,
+                published: p,
+            } => {
+                statuses.push(status.to_string());
+                delays.push(0i64);
+                errors.push(None);
+                published.push(*p);
+                d.processed += 1;
+            }
+            Outcome::Retry { error, retry_in_ms } => {
+                statuses.push("PENDING".into());
+                delays.push(*retry_in_ms);
+                errors.push(Some(error.clone()));
+                published.push(None);
+            }
+            Outcome::Failed { error } => {
+                statuses.push("FAILED".into());
+                delays.push(0);
+                errors.push(Some(error.clone()));
+                published.push(None);
+                d.failed += 1;
+            }
+        }
+    }
+    sqlx::query(
+        "UPDATE inbound_events e SET status = u.status, lease_until = NULL, last_error = u.error,
+             published_event_id = COALESCE(u.published, e.published_event_id),
+             next_attempt_at = CASE WHEN u.status = 'PENDING'
+                 THEN NOW() + make_interval(secs => u.delay_ms::float8 / 1000) ELSE NULL END,
+             processed_at = CASE WHEN u.status IN ('PROCESSED', 'SKIPPED') THEN NOW() ELSE e.processed_at END
+         FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::uuid[])
+             AS u(id, status, delay_ms, error, published)
+         WHERE e.id = u.id AND e.status = 'PENDING'",
+    )
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&delays)
+    .bind(&errors)
+    .bind(&published)
+    .execute(&mut **tx)
+    .await?;
+    let deltas: Vec<CounterDelta> = per_endpoint
+        .into_values()
+        .filter(|d| d.processed + d.failed > 0)
+        .collect();
+    add_deltas(tx, &deltas).await?;
+    Ok(())
+}
+
+/// A received request as listed.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    /// Id.
+    pub id: Uuid,
+    /// Provider event id.
+    pub provider_event_id: Option<String>,
+    /// Dedupe key.
+    pub dedupe_key: String,
+    /// Provider event type.
+    pub event_type: Option<String>,
+    /// Whether it repeats an earlier event.
+    pub duplicate: bool,
+    /// The event it repeats.
+    pub duplicate_of: Option<Uuid>,
+    /// PENDING, PROCESSED, SKIPPED, FAILED, DUPLICATE.
+    pub status: String,
+    /// Processing attempts.
+    pub attempts: i32,
+    /// Last processing error.
+    pub last_error: Option<String>,
+    /// Method.
+    pub method: String,
+    /// Headers.
+    pub headers: serde_json::Value,
+    /// Raw body.
+    pub body: Vec<u8>,
+    /// Client address.
+    pub source_ip: String,
+    /// Received.
+    pub received_at: DateTime<Utc>,
+    /// Processed.
+    pub processed_at: Option<DateTime<Utc>>,
+    /// Next attempt, while pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The typed event it produced.
+    pub published_event_id: Option<Uuid>,
+}
+
+/// A page of an endpoint's received requests after `after`, oldest first,
+/// optionally of one `status`.
+pub async fn list(
+    pool: &PgPool,
+    tenant: TenantId,
+    endpoint: Uuid,
+    status: Option<&str>,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<EventRow>> {
+    let rows = sqlx::query(
+        "SELECT id, provider_event_id, dedupe_key, event_type, duplicate, duplicate_of, status, attempts,
+                last_error, method, headers, body, source_ip, received_at, processed_at, next_attempt_at,
+                published_event_id
+         FROM inbound_events
+         WHERE tenant_id = $1 AND endpoint_id = $2 AND ($3::text IS NULL OR status = $3)
+           AND ($4::uuid IS NULL OR id > $4)
+         ORDER BY id LIMIT $5",
+    )
+    .bind(tenant.0)
+    .bind(endpoint)
+    .bind(status)
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| EventRow {
+            id: r.get("id"),
+            provider_event_id: r.get("provider_event_id"),
+            dedupe_key: r.get("dedupe_key"),
+            event_type: r.get("event_type"),
+            duplicate: r.get("duplicate"),
+            duplicate_of: r.get("duplicate_of"),
+            status: r.get("status"),
+            attempts: r.get("attempts"),
+            last_error: r.get("last_error"),
+            method: r.get("method"),
+            headers: r.get("headers"),
+            body: r.get("body"),
+            source_ip: r.get("source_ip"),
+            received_at: r.get("received_at"),
+            processed_at: r.get("processed_at"),
+            next_attempt_at: r.get("next_attempt_at"),
+            published_event_id: r.get("published_event_id"),
+        })
+        .collect())
+}
+
+/// Puts an endpoint's FAILED events (all, or those in `ids`) back in the
+/// queue with fresh attempts; returns their ids.
+pub async fn replay(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    endpoint: Uuid,
+    ids: Option<&[Uuid]>,
+) -> Result<Vec<Uuid>> {
+    let replayed: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE inbound_events SET status = 'PENDING', attempts = 0, next_attempt_at = NOW(), lease_until = NULL
+         WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'FAILED' AND ($3::uuid[] IS NULL OR id = ANY($3))
+         RETURNING id",
+    )
+    .bind(tenant.0)
+    .bind(endpoint)
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    if !replayed.is_empty() {
+        // Replayed rows were failed, not deducted from the counters: undo that.
+        add_deltas(
+            tx,
+            &[CounterDelta {
+                endpoint_id: endpoint,
+                failed: -(replayed.len() as i32),
+                ..Default::default()
+            }],
+        )
+        .await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(replayed)
+}
+
+/// How many of `ids` are stored, and how many rows they are in total (the
+/// benchmark's exactly-once check).
+pub async fn count_ids(pool: &PgPool, ids: &[Uuid]) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM inbound_events WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Rows stored for an endpoint: (events, duplicates).
+pub async fn count_for_endpoint(pool: &PgPool, endpoint: Uuid) -> Result<(i64, i64)> {
+    let r = sqlx::query(
+        "SELECT COUNT(*) FILTER (WHERE NOT duplicate) AS events, COUNT(*) FILTER (WHERE duplicate) AS dups
+         FROM inbound_events WHERE endpoint_id = $1",
+    )
+    .bind(endpoint)
+    .fetch_one(pool)
+    .await?;
+    Ok((r.get("events"), r.get("dups")))
+}

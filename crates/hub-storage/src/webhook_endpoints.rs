@@ -1,0 +1,425 @@
+//! Inbound webhook endpoints (`webhook_endpoints`) and their counters.
+//!
+//! Counters are never updated per request: receiving and processing append
+//! rows to `webhook_endpoint_counter_deltas`, [`fold_counters`] moves them
+//! into the endpoint row now and then, and reads add what is not folded yet.
+
+use crate::{Result, Tx};
+use chrono::{DateTime, Utc};
+use hub_domain::TenantId;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+/// An endpoint as stored (the secrets stay sealed).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub tenant_id: Uuid,
+    /// The integration it belongs to, if any.
+    pub integration_id: Option<Uuid>,
+    /// `{path}` of `/webhooks/{tenant}/{path}`.
+    pub endpoint_path: String,
+    /// Sealed current secret.
+    pub secret_sealed: String,
+    /// Last four characters of the current secret.
+    pub secret_hint: String,
+    /// Sealed previous secret (rotation grace period).
+    pub secret_previous: Option<String>,
+    /// When the previous secret stops working.
+    pub secret_previous_expires_at: Option<DateTime<Utc>>,
+    /// `event_types` filter (JSON array of strings).
+    pub event_types: serde_json::Value,
+    /// LOAD_STATUS, TRACKING, INVOICE, CUSTOM.
+    pub handler_type: String,
+    /// Field mapping.
+    pub transform_template: Option<serde_json::Value>,
+    /// Where processed events are meant to go.
+    pub target_service: Option<String>,
+    /// Allowed source networks (JSON array of CIDRs), or none = anyone.
+    pub ip_whitelist: Option<serde_json::Value>,
+    /// Header holding the signature.
+    pub signature_header: Option<String>,
+    /// Scheme name.
+    pub signature_algorithm: Option<String>,
+    /// Generic schemes: `hex` or `base64`.
+    pub signature_encoding: String,
+    /// Generic schemes: prefix of the signature.
+    pub signature_prefix: Option<String>,
+    /// Timestamped schemes: tolerance.
+    pub timestamp_tolerance_seconds: i32,
+    /// ACTIVE, PAUSED, DISABLED.
+    pub status: String,
+    /// Whether it accepts requests.
+    pub is_enabled: bool,
+    /// Events received (first deliveries; repeats are not counted).
+    pub total_received: i64,
+    /// Events processed (or filtered out).
+    pub total_processed: i64,
+    /// Events that failed for good.
+    pub total_failed: i64,
+    /// Last accepted request.
+    pub last_received_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Updated.
+    pub updated_at: DateTime<Utc>,
+    /// API key that created it.
+    pub created_by_key: Option<Uuid>,
+    /// API key that last changed it.
+    pub updated_by_key: Option<Uuid>,
+}
+
+const COLUMNS: &str = "e.id, e.tenant_id, e.integration_id, e.endpoint_path, e.secret_key, e.secret_hint,
+    e.secret_previous, e.secret_previous_expires_at, e.event_types, e.handler_type, e.transform_template,
+    e.target_service, e.ip_whitelist, e.signature_header, e.signature_algorithm, e.signature_encoding,
+    e.signature_prefix, e.timestamp_tolerance_seconds, e.status, e.is_enabled,
+    (COALESCE(e.total_received, 0) + COALESCE(d.received, 0))::int8 AS total_received,
+    (COALESCE(e.total_processed, 0) + COALESCE(d.processed, 0))::int8 AS total_processed,
+    (COALESCE(e.total_failed, 0) + COALESCE(d.failed, 0))::int8 AS total_failed,
+    GREATEST(e.last_received_at, d.last_received_at) AS last_received_at,
+    e.created_at, e.updated_at, e.created_by_key, e.updated_by_key";
+
+/// Unfolded counter deltas of endpoint `e`.
+const DELTAS: &str = "LEFT JOIN LATERAL (
+    SELECT SUM(received) AS received, SUM(processed) AS processed, SUM(failed) AS failed,
+           MAX(last_received_at) AS last_received_at
+    FROM webhook_endpoint_counter_deltas WHERE endpoint_id = e.id) d ON true";
+
+/// Endpoint columns without counters (hot path and locking reads).
+const PLAIN: &str = "e.id, e.tenant_id, e.integration_id, e.endpoint_path, e.secret_key, e.secret_hint,
+    e.secret_previous, e.secret_previous_expires_at, e.event_types, e.handler_type, e.transform_template,
+    e.target_service, e.ip_whitelist, e.signature_header, e.signature_algorithm, e.signature_encoding,
+    e.signature_prefix, e.timestamp_tolerance_seconds, e.status, e.is_enabled,
+    COALESCE(e.total_received, 0)::int8 AS total_received, COALESCE(e.total_processed, 0)::int8 AS total_processed,
+    COALESCE(e.total_failed, 0)::int8 AS total_failed, e.last_received_at,
+    e.created_at, e.updated_at, e.created_by_key, e.updated_by_key";
+
+fn from_row(r: &sqlx::postgres::PgRow) -> Endpoint {
+    Endpoint {
+        id: r.get("id"),
+        tenant_id: r.get("tenant_id"),
+        integration_id: r.get("integration_id"),
+        endpoint_path: r.get("endpoint_path"),
+        secret_sealed: r.get("secret_key"),
+        secret_hint: r.get("secret_hint"),
+        secret_previous: r.get("secret_previous"),
+        secret_previous_expires_at: r.get("secret_previous_expires_at"),
+        event_types: r.get("event_types"),
+        handler_type: r.get("handler_type"),
+        transform_template: r.get("transform_template"),
+        target_service: r.get("target_service"),
+        ip_whitelist: r.get("ip_whitelist"),
+        signature_header: r.get("signature_header"),
+        signature_algorithm: r.get("signature_algorithm"),
+        signature_encoding: r.get("signature_encoding"),
+        signature_prefix: r.get("signature_prefix"),
+        timestamp_tolerance_seconds: r.get("timestamp_tolerance_seconds"),
+        status: r
+            .get::<Option<String>, _>("status")
+            .unwrap_or_else(|| "ACTIVE".into()),
+        is_enabled: r.get::<Option<bool>, _>("is_enabled").unwrap_or(true),
+        total_received: r.get("total_received"),
+        total_processed: r.get("total_processed"),
+        total_failed: r.get("total_failed"),
+        last_received_at: r.get("last_received_at"),
+        created_at: r
+            .get::<Option<DateTime<Utc>>, _>("created_at")
+            .unwrap_or_default(),
+        updated_at: r
+            .get::<Option<DateTime<Utc>>, _>("updated_at")
+            .unwrap_or_default(),
+        created_by_key: r.get("created_by_key"),
+        updated_by_key: r.get("updated_by_key"),
+    }
+}
+
+/// Inserts `e`. A taken path is a [`crate::StorageError::Conflict`] on
+/// `webhook_endpoints_tenant_id_endpoint_path_key`.
+pub async fn insert(tx: &mut Tx<'_>, e: &Endpoint) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, tenant_id, integration_id, endpoint_path, secret_key, secret_hint,
+             event_types, handler_type, transform_template, target_service, ip_whitelist, signature_header,
+             signature_algorithm, signature_encoding, signature_prefix, timestamp_tolerance_seconds, status,
+             is_enabled, created_by_key, updated_by_key)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$19)",
+    )
+    .bind(e.id)
+    .bind(e.tenant_id)
+    .bind(e.integration_id)
+    .bind(&e.endpoint_path)
+    .bind(&e.secret_sealed)
+    .bind(&e.secret_hint)
+    .bind(&e.event_types)
+    .bind(&e.handler_type)
+    .bind(&e.transform_template)
+    .bind(&e.target_service)
+    .bind(&e.ip_whitelist)
+    .bind(&e.signature_header)
+    .bind(&e.signature_algorithm)
+    .bind(&e.signature_encoding)
+    .bind(&e.signature_prefix)
+    .bind(e.timestamp_tolerance_seconds)
+    .bind(&e.status)
+    .bind(e.is_enabled)
+    .bind(e.created_by_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes every mutable field of `e` back (after [`get_for_update`]).
+pub async fn update(tx: &mut Tx<'_>, e: &Endpoint) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhook_endpoints SET integration_id = $3, endpoint_path = $4, secret_key = $5, secret_hint = $6,
+             secret_previous = $7, secret_previous_expires_at = $8, event_types = $9, handler_type = $10,
+             transform_template = $11, target_service = $12, ip_whitelist = $13, signature_header = $14,
+             signature_algorithm = $15, signature_encoding = $16, signature_prefix = $17,
+             timestamp_tolerance_seconds = $18, status = $19, is_enabled = $20, updated_by_key = $21,
+             updated_at = NOW()
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(e.tenant_id)
+    .bind(e.id)
+    .bind(e.integration_id)
+    .bind(&e.endpoint_path)
+    .bind(&e.secret_sealed)
+    .bind(&e.secret_hint)
+    .bind(&e.secret_previous)
+    .bind(e.secret_previous_expires_at)
+    .bind(&e.event_types)
+    .bind(&e.handler_type)
+    .bind(&e.transform_template)
+    .bind(&e.target_service)
+    .bind(&e.ip_whitelist)
+    .bind(&e.signature_header)
+    .bind(&e.signature_algorithm)
+    .bind(&e.signature_encoding)
+    .bind(&e.signature_prefix)
+    .bind(e.timestamp_tolerance_seconds)
+    .bind(&e.status)
+    .bind(e.is_enabled)
+    .bind(e.updated_by_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One endpoint of `tenant`, with its counters.
+pub async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<Endpoint>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM webhook_endpoints e {DELTAS} WHERE e.tenant_id = $1 AND e.id = $2"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// One endpoint of `tenant`, locked for the rest of `tx`.
+pub async fn get_for_update(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<Endpoint>> {
+    let sql = format!(
+        "SELECT {PLAIN} FROM webhook_endpoints e WHERE e.tenant_id = $1 AND e.id = $2 FOR UPDATE"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// A page of `tenant`'s endpoints after `after`, oldest first.
+pub async fn list(
+    pool: &PgPool,
+    tenant: TenantId,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Endpoint>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM webhook_endpoints e {DELTAS}
+         WHERE e.tenant_id = $1 AND ($2::uuid IS NULL OR e.id > $2)
+         ORDER BY e.id LIMIT $3"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// Deletes an endpoint and its received events; `false` if `tenant` has no such endpoint.
+pub async fn delete(tx: &mut Tx<'_>, tenant: TenantId, id: Uuid) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.0)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The endpoint a public request names: `tenant_ref` is the tenant's id or
+/// slug. Only endpoints of active tenants are found (no counters: hot path).
+pub async fn find_for_receive(
+    pool: &PgPool,
+    tenant_ref: &str,
+    path: &str,
+) -> Result<Option<Endpoint>> {
+    let by_id = tenant_ref.parse::<Uuid>().ok();
+    let sql = format!(
+        "SELECT {PLAIN} FROM webhook_endpoints e JOIN tenants t ON t.id = e.tenant_id
+         WHERE (t.id = $1 OR ($1 IS NULL AND t.slug = $2)) AND e.endpoint_path = $3 AND t.status = 'ACTIVE'"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(by_id)
+        .bind(tenant_ref)
+        .bind(path)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Whether `tenant` has a (live) integration `id`.
+pub async fn integration_exists(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<bool> {
+    Ok(sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM integrations WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL)",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// One counter delta of an endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct CounterDelta {
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// Events received.
+    pub received: i32,
+    /// Events processed.
+    pub processed: i32,
+    /// Events failed for good.
+    pub failed: i32,
+    /// Latest receipt among them.
+    pub last_received_at: Option<DateTime<Utc>>,
+}
+
+/// Appends counter deltas (one row each) in the caller's transaction.
+pub async fn add_deltas(tx: &mut Tx<'_>, deltas: &[CounterDelta]) -> Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = deltas.iter().map(|d| d.endpoint_id).collect();
+    let r: Vec<i32> = deltas.iter().map(|d| d.received).collect();
+    let p: Vec<i32> = deltas.iter().map(|d| d.processed).collect();
+    let f: Vec<i32> = deltas.iter().map(|d| d.failed).collect();
+    let at: Vec<Option<DateTime<Utc>>> = deltas.iter().map(|d| d.last_received_at).collect();
+    sqlx::query(
+        "INSERT INTO webhook_endpoint_counter_deltas (endpoint_id, received, processed, failed, last_received_at)
+         SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::int4[], $4::int4[], $5::timestamptz[])",
+    )
+    .bind(&ids)
+    .bind(&r)
+    .bind(&p)
+    .bind(&f)
+    .bind(&at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Folds up to `batch` counter deltas into their endpoints; returns how many
+/// rows were folded. Safe with several replicas (`SKIP LOCKED`).
+pub async fn fold_counters(pool: &PgPool, batch: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "WITH picked AS (
+             SELECT id FROM webhook_endpoint_counter_deltas ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),
+         gone AS (
+             DELETE FROM webhook_endpoint_counter_deltas d USING picked WHERE d.id = picked.id
+             RETURNING d.endpoint_id, d.received, d.processed, d.failed, d.last_received_at),
+         sums AS (
+             SELECT endpoint_id, SUM(received) AS r, SUM(processed) AS p, SUM(failed) AS f,
+                    MAX(last_received_at) AS at, COUNT(*) AS n
+             FROM gone GROUP BY endpoint_id)
+         UPDATE webhook_endpoints e SET
+             total_received = COALESCE(e.total_received, 0) + sums.r,
+             total_processed = COALESCE(e.total_processed, 0) + sums.p,
+             total_failed = COALESCE(e.total_failed, 0) + sums.f,
+             last_received_at = GREATEST(e.last_received_at, sums.at)
+         FROM sums WHERE e.id = sums.endpoint_id
+         RETURNING sums.n",
+    )
+    .bind(batch)
+    .fetch_all(pool)
+    .await?;
+    Ok(done.iter().map(|r| r.get::<i64, _>(0) as u64).sum())
+}
+
+/// Sealed secrets of one endpoint (for `rotate-key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecrets {
+    /// Current.
+    pub current: String,
+    /// Previous, during a rotation's grace period.
+    pub previous: Option<String>,
+}
+
+/// A page of endpoints' sealed secrets after `after`.
+pub async fn with_secrets(
+    pool: &PgPool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<(Uuid, SealedSecrets)>> {
+    let rows = sqlx::query(
+        "SELECT id, secret_key, secret_previous FROM webhook_endpoints
+         WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get("id"),
+                SealedSecrets {
+                    current: r.get("secret_key"),
+                    previous: r.get("secret_previous"),
+                },
+            )
+        })
+        .collect())
+}
+
+/// Swaps an endpoint's sealed secrets if they are still `old`; `false` when
+/// they changed meanwhile.
+pub async fn reseal(
+    pool: &PgPool,
+    id: Uuid,
+    old: &SealedSecrets,
+    new: &SealedSecrets,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE webhook_endpoints SET secret_key = $3, secret_previous = $4
+         WHERE id = $1 AND secret_key = $2 AND secret_previous IS NOT DISTINCT FROM $5",
+    )
+    .bind(id)
+    .bind(&old.current)
+    .bind(&new.current)
+    .bind(&new.previous)
+    .bind(&old.previous)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

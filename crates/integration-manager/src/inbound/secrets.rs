@@ -1,0 +1,92 @@
+//! Endpoint signing secrets: sealed at rest with the platform keyring, bound
+//! to their endpoint and field, re-sealed by `rotate-key`.
+
+use hub_domain::secret::{Keyring, SecretError};
+use hub_storage::webhook_endpoints::{Endpoint, SealedSecrets};
+use uuid::Uuid;
+
+fn ctx(id: Uuid, what: &str) -> String {
+    format!("webhook_endpoint:{id}:{what}")
+}
+
+/// Seals `secret` as endpoint `id`'s current secret.
+pub fn seal_current(id: Uuid, secret: &str, keyring: &Keyring) -> String {
+    keyring.seal(&ctx(id, "secret"), secret.as_bytes())
+}
+
+/// Seals `secret` as endpoint `id`'s previous secret.
+pub fn seal_previous(id: Uuid, secret: &str, keyring: &Keyring) -> String {
+    keyring.seal(&ctx(id, "previous_secret"), secret.as_bytes())
+}
+
+fn open(id: Uuid, what: &str, sealed: &str, keyring: &Keyring) -> Result<String, String> {
+    keyring
+        .open(&ctx(id, what), sealed)
+        .map_err(|e| format!("webhook endpoint {id}: {e}"))
+        .and_then(|b| String::from_utf8(b).map_err(|_| "secret is not text".to_owned()))
+}
+
+/// Opens the current secret.
+pub fn open_current(row: &Endpoint, keyring: &Keyring) -> Result<String, String> {
+    open(row.id, "secret", &row.secret_sealed, keyring)
+}
+
+/// Opens the previous secret (empty if none).
+pub fn open_previous(row: &Endpoint, keyring: &Keyring) -> Result<String, String> {
+    match &row.secret_previous {
+        Some(s) => open(row.id, "previous_secret", s, keyring),
+        None => Ok(String::new()),
+    }
+}
+
+fn reseal(
+    id: Uuid,
+    old: &SealedSecrets,
+    keyring: &Keyring,
+) -> Result<Option<SealedSecrets>, SecretError> {
+    let mut changed = false;
+    let mut again = |what: &str, sealed: &str| -> Result<String, SecretError> {
+        if keyring.needs_rotation(sealed) {
+            changed = true;
+            Ok(keyring.seal(&ctx(id, what), &keyring.open(&ctx(id, what), sealed)?))
+        } else {
+            Ok(sealed.to_owned())
+        }
+    };
+    let current = again("secret", &old.current)?;
+    let previous = old
+        .previous
+        .as_deref()
+        .map(|s| again("previous_secret", s))
+        .transpose()?;
+    Ok(changed.then_some(SealedSecrets { current, previous }))
+}
+
+/// Re-seals every endpoint secret not under the current key, in pages; safe
+/// while the services run (each row is swapped only if unchanged since it
+/// was read). Returns (re-sealed, already current).
+pub async fn rotate_all(pool: &sqlx::PgPool, keyring: &Keyring) -> Result<(u64, u64), String> {
+    let (mut rotated, mut current) = (0, 0);
+    let mut after = None;
+    loop {
+        let page = hub_storage::webhook_endpoints::with_secrets(pool, after, 500)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(*last);
+        for (id, old) in &page {
+            match reseal(*id, old, keyring).map_err(|e| format!("webhook endpoint {id}: {e}"))? {
+                Some(new) => {
+                    if hub_storage::webhook_endpoints::reseal(pool, *id, old, &new)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        rotated += 1;
+                    }
+                }
+                None => current += 1,
+            }
+        }
+    }
+    Ok((rotated, current))
+}

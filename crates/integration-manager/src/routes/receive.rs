@@ -1,0 +1,233 @@
+//! `POST /webhooks/{tenant}/{path}`: the public route providers call.
+//!
+//! Endpoint lookup (404) → source address against `ip_whitelist` (403) →
+//! body size (413) → signature with the endpoint's scheme and tolerance
+//! (401 with a reason code) → provider handshakes (Slack `url_verification`,
+//! Xero intent-to-receive) → the raw request and its outbox events committed
+//! by the group-commit writer → 200 `{"id": …, "duplicate": …}`.
+
+use crate::inbound::writer::{EndpointInfo, WriteError};
+use crate::inbound::{Inbound, LiveEndpoint};
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use futures::StreamExt;
+use hub_domain::inbound::{self, Rejection, Request, Scheme, ip::client_ip};
+use hub_platform::error::{ApiError, ErrorCode};
+use hub_platform::server::Context;
+use hub_storage::inbound_events::NewEvent;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use uuid::Uuid;
+
+type Problem = hub_platform::error::Problem;
+
+/// Headers never stored with a request (they may carry credentials).
+const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+async fn lookup(
+    ctx: &Context,
+    st: &Inbound,
+    tenant: &str,
+    path: &str,
+) -> Result<Arc<LiveEndpoint>, ApiError> {
+    let found = match st.cache.get(tenant, path) {
+        Some(hit) => hit,
+        None => {
+            let row =
+                hub_storage::webhook_endpoints::find_for_receive(&ctx.pool, tenant, path).await?;
+            let live = match row {
+                Some(r) => Some(Arc::new(
+                    LiveEndpoint::new(r, &st.keyring).map_err(ApiError::internal)?,
+                )),
+                None => None,
+            };
+            st.cache.put(tenant, path, live.clone());
+            live
+        }
+    };
+    found
+        .filter(|e| e.accepting)
+        .ok_or_else(|| ApiError::not_found("webhook endpoint"))
+}
+
+fn rejected(r: &Rejection) -> ApiError {
+    let code = match r {
+        Rejection::Missing(_) => ErrorCode::MissingSignature,
+        Rejection::Invalid(_) => ErrorCode::InvalidSignature,
+        Rejection::Stale { .. } => ErrorCode::StaleTimestamp,
+    };
+    ApiError::new(code, r.to_string()).with_extension("reason", json!(r.code()))
+}
+
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    max: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is larger than {max} bytes (HUB_INBOUND_MAX_BODY)"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(max));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("could not read the body: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Receives a provider's webhook.
+#[utoipa::path(post, path = "/webhooks/{tenant}/{path}", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's id or slug"), ("path" = String, Path, description = "The endpoint's endpoint_path")),
+    request_body(content = String, description = "The provider's payload, as it signs it", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (`{\"id\": …, \"duplicate\": false}`); a repeat of an event answers `\"duplicate\": true` with the first delivery's id. Slack's url_verification answers its challenge; Xero's intent-to-receive an empty body."),
+        (status = 401, description = "missing_signature, invalid_signature or stale_timestamp (also in `reason`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "ip_not_allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such enabled endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over HUB_INBOUND_MAX_BODY", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable; the provider should retry", body = Problem, content_type = "application/problem+json")))]
+pub async fn receive(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    st: web::Data<Inbound>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, endpoint_path) = path.into_inner();
+    let ep = lookup(&ctx, &st, &tenant, &endpoint_path).await?;
+
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let trusted_peer = st.trusted_proxies.contains(peer);
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let source = client_ip(peer, forwarded, &st.trusted_proxies);
+    if let Some(allow) = &ep.allow
+        && !allow.contains(source)
+    {
+        return Err(ApiError::new(
+            ErrorCode::IpNotAllowed,
+            format!("{source} is not in this endpoint's ip_whitelist"),
+        ));
+    }
+
+    let body = read_body(&req, payload, st.max_body).await?;
+
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(req.headers().len());
+    for (k, v) in req.headers() {
+        if let Ok(v) = v.to_str() {
+            headers.push((k.as_str().to_owned(), v.to_owned()));
+        }
+    }
+    let forwarded_header = |name: &str| {
+        trusted_peer
+            .then(|| req.headers().get(name).and_then(|v| v.to_str().ok()))
+            .flatten()
+            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+    };
+    let scheme = forwarded_header("x-forwarded-proto")
+        .unwrap_or_else(|| req.connection_info().scheme().to_owned());
+    let host = forwarded_header("x-forwarded-host").unwrap_or_else(|| {
+        req.headers()
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    });
+    let url = format!("{scheme}://{host}{}", req.uri());
+    let now = Utc::now();
+    let request = Request {
+        method: req.method().as_str(),
+        url: &url,
+        headers: &headers,
+        body: &body,
+        now: now.timestamp(),
+    };
+    if let Err(r) = ep.verifier.verify(&request, &ep.secrets_at(now)) {
+        metrics::counter!("hub_inbound_rejected_total", "reason" => r.code()).increment(1);
+        return Err(rejected(&r));
+    }
+
+    let parsed = inbound::parse_body(&headers, &body);
+    let field = |p: &Value, k: &str| p.get(k).cloned();
+    match (ep.verifier.scheme, &parsed) {
+        (Scheme::Slack, Some(p))
+            if p.get("type").and_then(Value::as_str) == Some("url_verification") =>
+        {
+            return Ok(HttpResponse::Ok().json(json!({"challenge": field(p, "challenge")})));
+        }
+        // Xero's intent to receive: a signed request with no events.
+        (Scheme::Xero, Some(p))
+            if p.get("events")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty) =>
+        {
+            return Ok(HttpResponse::Ok().finish());
+        }
+        _ => {}
+    }
+
+    let provider_id = inbound::provider_event_id(ep.verifier.scheme, &headers, parsed.as_ref());
+    let event_type = inbound::provider_event_type(ep.verifier.scheme, &headers, parsed.as_ref());
+    let stored_headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .filter(|(k, _)| !SECRET_HEADERS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let event = NewEvent {
+        id: Uuid::now_v7(),
+        tenant_id: ep.row.tenant_id,
+        endpoint_id: ep.row.id,
+        dedupe_key: inbound::dedupe_key(provider_id.as_deref(), &body),
+        provider_event_id: provider_id,
+        event_type,
+        method: req.method().as_str().to_owned(),
+        headers: Value::Object(stored_headers),
+        body,
+        source_ip: source.to_string(),
+        received_at: now,
+    };
+    let info = EndpointInfo {
+        path: ep.row.endpoint_path.clone(),
+        integration_id: ep.row.integration_id,
+        handler_type: ep.handler().as_str().to_owned(),
+        target_service: ep.row.target_service.clone(),
+    };
+    match st.writer.write(event, info).await {
+        Ok(stored) => {
+            metrics::counter!("hub_inbound_accepted_total", "duplicate" => if stored.duplicate { "true" } else { "false" })
+                .increment(1);
+            Ok(HttpResponse::Ok()
+                .json(json!({"id": stored.event_id, "duplicate": stored.duplicate})))
+        }
+        Err(WriteError::Unavailable) => Err(ApiError::new(
+            ErrorCode::DependencyUnavailable,
+            "the database is unavailable; retry later",
+        )),
+        Err(WriteError::Failed(e)) => Err(ApiError::internal(e)),
+    }
+}

@@ -1,9 +1,10 @@
 //! Operator API: tenants and their API keys. Authenticated with
 //! `HUB_ADMIN_TOKEN`; off when it is unset.
 
+use super::event;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use hub_domain::{ApiKeyId, ApiKeySecret, Envelope, EventType, TenantId, TenantName, TenantSlug};
+use hub_domain::{ApiKeyId, ApiKeySecret, TenantId, TenantName, TenantSlug};
 use hub_platform::auth::Admin;
 use hub_platform::error::{ApiError, ErrorCode};
 use hub_platform::http::{ListParams, Page};
@@ -121,16 +122,6 @@ pub struct TenantQuery {
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-}
-
-fn event(kind: &str, tenant: TenantId, data: serde_json::Value) -> Envelope {
-    Envelope::new(
-        crate::NAME,
-        EventType::parse(kind).expect("static event type"),
-        Some(tenant),
-        data,
-    )
-    .with_traceparent(hub_bus::trace::current_traceparent())
 }
 
 /// Creates a tenant.

@@ -2,15 +2,16 @@
 //! events and their replay. Providers call the endpoints at
 //! `POST /webhooks/{tenant}/{path}` (see [`super::receive`]).
 
+use super::event;
 use crate::inbound::{Inbound, secrets};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use hub_domain::FieldError;
 use hub_domain::inbound::ip::Cidrs;
 use hub_domain::inbound::{
     Encoding, EndpointPath, HandlerType, Scheme, check_filter_entry, transform,
 };
 use hub_domain::secret::last_four;
-use hub_domain::{Envelope, EventType, FieldError, TenantId};
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode};
 use hub_platform::http::{ListParams, Page};
@@ -183,16 +184,6 @@ impl std::fmt::Debug for EndpointInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("EndpointInput([secret redacted])")
     }
-}
-
-fn event(kind: &str, tenant: TenantId, data: Value) -> Envelope {
-    Envelope::new(
-        crate::NAME,
-        EventType::parse(kind).expect("static event type"),
-        Some(tenant),
-        data,
-    )
-    .with_traceparent(hub_bus::trace::current_traceparent())
 }
 
 fn scheme_of(row: &Endpoint) -> Scheme {

@@ -1,13 +1,14 @@
 //! The provider catalog and tenant integrations: CRUD, enable/disable,
 //! connection tests, health and statistics.
 
+use super::event;
 use crate::credentials::{self, CredentialsInput};
 use crate::state::{Integrations, catalog};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use hub_connectors::client::test_connection;
 use hub_connectors::manifest::{ProviderManifest, ProviderStatus};
-use hub_domain::{Envelope, EventType, FieldError, TenantId};
+use hub_domain::{FieldError, TenantId};
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode};
 use hub_platform::http::{ListParams, Page};
@@ -243,16 +244,6 @@ fn manifest_of(code: &str) -> Result<&'static ProviderManifest, ApiError> {
         .map_err(ApiError::internal)?
         .get(code)
         .ok_or_else(|| ApiError::internal(format!("provider {code} has no manifest")))
-}
-
-fn event(kind: &str, tenant: TenantId, data: Value) -> Envelope {
-    Envelope::new(
-        crate::NAME,
-        EventType::parse(kind).expect("static event type"),
-        Some(tenant),
-        data,
-    )
-    .with_traceparent(hub_bus::trace::current_traceparent())
 }
 
 /// Applies the mutable fields of `input` to `row`; returns the names that changed.

@@ -8,6 +8,7 @@ pub mod tenant;
 pub mod webhooks;
 
 use actix_web::web;
+use hub_domain::{Envelope, EventType, TenantId};
 use utoipa::OpenApi;
 
 /// The manager's OpenAPI document (service routes).
@@ -156,4 +157,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/webhooks/{tenant}/{path}",
         web::post().to(receive::receive),
     );
+}
+
+/// A domain event of the manager about `tenant`, carrying the current trace
+/// context (what every route writes to the outbox).
+pub(crate) fn event(kind: &str, tenant: TenantId, data: serde_json::Value) -> Envelope {
+    Envelope::new(
+        crate::NAME,
+        EventType::parse(kind).expect("static event type"),
+        Some(tenant),
+        data,
+    )
+    .with_traceparent(hub_bus::trace::current_traceparent())
 }

@@ -2,6 +2,7 @@
 //! delivery history and replay. Deliveries themselves are made by the
 //! webhook-dispatcher; `test` sends once, here, with the same sender.
 
+use super::event;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use hub_connectors::client::TargetPolicy;
@@ -11,7 +12,7 @@ use hub_connectors::webhook::{
 };
 use hub_domain::secret::{Keyring, last_four};
 use hub_domain::webhook::{RetryPolicy, WebhookSecret, parse_patterns};
-use hub_domain::{Envelope, EventType, FieldError, TenantId};
+use hub_domain::{Envelope, EventType, FieldError};
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode, Problem};
 use hub_platform::http::{ListParams, Page};
@@ -253,16 +254,6 @@ impl std::fmt::Debug for SubscriptionInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SubscriptionInput([redacted])")
     }
-}
-
-fn event(kind: &str, tenant: TenantId, data: Value) -> Envelope {
-    Envelope::new(
-        crate::NAME,
-        EventType::parse(kind).expect("static event type"),
-        Some(tenant),
-        data,
-    )
-    .with_traceparent(hub_bus::trace::current_traceparent())
 }
 
 fn seal(keyring: &Keyring, id: Uuid, what: &str, plain: &str) -> String {

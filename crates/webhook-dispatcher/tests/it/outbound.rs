@@ -501,7 +501,9 @@ async fn ten_failed_deliveries_in_a_row_disable_the_subscription() {
 async fn the_breaker_opens_waits_probes_and_closes() {
     let w = world(|c| {
         c.circuit_failure_threshold = 5;
-        c.circuit_timeout_seconds = 2;
+        // Long enough that the "still waiting" check below runs well
+        // before the first probe, even on a slow machine.
+        c.circuit_timeout_seconds = 4;
     })
     .await;
     let rx = Receiver::start().await;

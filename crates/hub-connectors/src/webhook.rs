@@ -9,7 +9,6 @@ use crate::client::{TargetPolicy, check_target, is_forbidden};
 use base64::Engine as _;
 use hub_domain::webhook::{self as wh, WebhookSecret};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The most of a response body that is kept.
@@ -120,7 +119,9 @@ pub struct Sender {
     http: reqwest::Client,
     policy: TargetPolicy,
     timeout: Duration,
-    tokens: Mutex<HashMap<String, Token>>,
+    /// Held across a fetch, so concurrent deliveries wait for one token
+    /// request instead of each making their own.
+    tokens: tokio::sync::Mutex<HashMap<String, Token>>,
 }
 
 impl Sender {
@@ -135,7 +136,7 @@ impl Sender {
             http,
             policy,
             timeout,
-            tokens: Mutex::new(HashMap::new()),
+            tokens: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -273,7 +274,8 @@ impl Sender {
             return Err("not OAuth2".into());
         };
         let key = format!("{}:{token_url}:{client_id}", o.token_key);
-        if let Some(t) = self.tokens.lock().expect("token cache").get(&key)
+        let mut tokens = self.tokens.lock().await;
+        if let Some(t) = tokens.get(&key)
             && t.expires > Instant::now() + Duration::from_secs(60)
         {
             return Ok(t.value.clone());
@@ -310,7 +312,7 @@ impl Sender {
             .ok_or("token response has no access_token")?
             .to_owned();
         let ttl = v["expires_in"].as_u64().unwrap_or(3600);
-        self.tokens.lock().expect("token cache").insert(
+        tokens.insert(
             key,
             Token {
                 value: token.clone(),

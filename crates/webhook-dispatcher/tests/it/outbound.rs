@@ -27,7 +27,22 @@ pub async fn world(tweak: impl FnOnce(&mut Config)) -> World {
     c.circuit_timeout_seconds = 1;
     tweak(&mut c);
     let d = env.start(webhook_dispatcher::build, c).await;
+    hub_testkit::amqp::Amqp::connect()
+        .await
+        .wait_for_queue(&format!("{}webhook-dispatcher.events", env.prefix))
+        .await;
     let (tenant, key) = env.tenant(&m, "hooks").await;
+    // The tenant's own creation events reach the dispatcher asynchronously;
+    // let them arrive before any subscription exists, so they match none.
+    eventually(20, "tenant events taken in", || async {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE tenant_id = $1::uuid")
+            .bind(&tenant)
+            .fetch_one(env.pool())
+            .await
+            .unwrap();
+        (n >= 2).then_some(())
+    })
+    .await;
     World {
         env,
         m,

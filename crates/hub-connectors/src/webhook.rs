@@ -452,6 +452,18 @@ pub fn render_body(
     }
 }
 
+/// A subscription's `headers` object as the header pairs a send adds
+/// (non-string values are ignored; validation refuses them on input).
+pub fn custom_headers(v: &serde_json::Value) -> Vec<(String, String)> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The field of `auth_config` that is a secret, per auth type: it is sealed
 /// apart and never stored in `auth_config` or shown.
 pub fn auth_secret_field(auth_type: &str) -> Option<&'static str> {

@@ -221,7 +221,7 @@ impl Dispatcher {
                 let o = Outbound {
                     url: s.url.clone(),
                     content_type: s.content_type.clone(),
-                    headers: custom_headers(&s.headers),
+                    headers: hub_connectors::webhook::custom_headers(&s.headers),
                     auth,
                     secrets,
                     msg_id: c.event_id.to_string(),
@@ -535,16 +535,6 @@ impl Dispatcher {
         tx.commit().await?;
         Ok(())
     }
-}
-
-fn custom_headers(v: &serde_json::Value) -> Vec<(String, String)> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn event(kind: &str, tenant: Uuid, data: serde_json::Value) -> Envelope {

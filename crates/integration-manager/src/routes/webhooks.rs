@@ -1169,15 +1169,7 @@ pub async fn test(
         .send(&Outbound {
             url: s.url.clone(),
             content_type: s.content_type.clone(),
-            headers: s
-                .headers
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            headers: hub_connectors::webhook::custom_headers(&s.headers),
             auth,
             secrets,
             msg_id: ev.id.to_string(),

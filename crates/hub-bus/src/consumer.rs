@@ -65,7 +65,21 @@ pub trait Handler: Send + Sync + 'static {
         }
         Ok(())
     }
+
+    /// Like [`Handler::handle_batch`], and may return work to start once the
+    /// transaction has committed (it is dropped if the transaction does not
+    /// commit). The consumer calls this one; the default has no such work.
+    async fn handle_committing(
+        &self,
+        tx: &mut Tx<'_>,
+        events: &[Envelope],
+    ) -> Result<Option<AfterCommit>, HandlerError> {
+        self.handle_batch(tx, events).await.map(|()| None)
+    }
 }
+
+/// Work a handler starts only after its transaction commits.
+pub type AfterCommit = Box<dyn FnOnce() + Send>;
 
 /// Most messages handled in one transaction.
 const BATCH: usize = 128;
@@ -219,10 +233,15 @@ impl Ctx {
             .filter(|e| fresh.contains(&e.id))
             .cloned()
             .collect();
-        if !todo.is_empty() {
-            self.handler.handle_batch(&mut tx, &todo).await?;
-        }
+        let after = if todo.is_empty() {
+            None
+        } else {
+            self.handler.handle_committing(&mut tx, &todo).await?
+        };
         tx.commit().await.map_err(StorageError::from)?;
+        if let Some(f) = after {
+            f();
+        }
         Ok(())
     }
 
@@ -278,8 +297,14 @@ impl Ctx {
             metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "duplicate").increment(1);
             return Ok(());
         }
-        self.handler.handle(&mut tx, event).await?;
+        let after = self
+            .handler
+            .handle_committing(&mut tx, std::slice::from_ref(event))
+            .await?;
         tx.commit().await.map_err(StorageError::from)?;
+        if let Some(f) = after {
+            f();
+        }
         Ok(())
     }
 

@@ -18,7 +18,7 @@ mod topology;
 pub mod trace;
 
 pub use connection::{Bus, BusConfig, Outgoing};
-pub use consumer::{Handler, HandlerError};
+pub use consumer::{AfterCommit, Handler, HandlerError};
 pub use topology::Topology;
 
 /// Errors of the bus layer.

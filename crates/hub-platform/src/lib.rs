@@ -10,6 +10,7 @@
 //!   the outbox relay, the service's consumer and graceful shutdown.
 
 pub mod auth;
+pub mod batch;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-/// The notification channel an insert into `webhook_deliveries` signals.
+/// The notification channel that signals unleased due deliveries.
 pub const CHANNEL: &str = "hub_deliveries";
 
 /// A delivery to create: one per (subscription, event).
@@ -73,10 +73,18 @@ pub async fn insert_events(tx: &mut Tx<'_>, events: &[hub_domain::Envelope]) -> 
 }
 
 /// Creates deliveries, due now, in one round trip; a (subscription, event)
-/// pair that already has one is skipped. Workers are notified on commit.
-pub async fn insert(tx: &mut Tx<'_>, ds: &[NewDelivery]) -> Result<u64> {
+/// pair that already has one is skipped. Returns the ids created.
+///
+/// With `lease_secs` the rows are created leased to the caller, who sends
+/// them at once (no claimer is woken); without, claimers are notified on
+/// commit.
+pub async fn insert(
+    tx: &mut Tx<'_>,
+    ds: &[NewDelivery],
+    lease_secs: Option<u32>,
+) -> Result<Vec<Uuid>> {
     if ds.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut ids = Vec::with_capacity(ds.len());
     let mut subs = Vec::with_capacity(ds.len());
@@ -89,17 +97,18 @@ pub async fn insert(tx: &mut Tx<'_>, ds: &[NewDelivery]) -> Result<u64> {
         ids.push(d.id);
         subs.push(d.subscription_id);
         tenants.push(d.tenant_id);
-        types.push(d.event_type.clone());
+        types.push(d.event_type.as_str());
         events.push(d.event_id);
-        payloads.push(d.payload.clone());
-        urls.push(d.request_url.clone());
+        payloads.push(&d.payload);
+        urls.push(d.request_url.as_str());
     }
-    let done = sqlx::query(
+    let rows = sqlx::query(
         "INSERT INTO webhook_deliveries (id, subscription_id, tenant_id, event_type, event_id, payload,
-             request_url, status, next_retry_at, attempt_number)
-         SELECT u.*, 'PENDING', NOW(), 0
+             request_url, status, next_retry_at, attempt_number, lease_until)
+         SELECT u.*, 'PENDING', NOW(), 0, NOW() + make_interval(secs => $8::float8)
            FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::jsonb[], $7::text[]) u
-         ON CONFLICT ON CONSTRAINT webhook_deliveries_subscription_event DO NOTHING",
+         ON CONFLICT ON CONSTRAINT webhook_deliveries_subscription_event DO NOTHING
+         RETURNING id",
     )
     .bind(&ids)
     .bind(&subs)
@@ -108,9 +117,22 @@ pub async fn insert(tx: &mut Tx<'_>, ds: &[NewDelivery]) -> Result<u64> {
     .bind(&events)
     .bind(&payloads)
     .bind(&urls)
-    .execute(&mut **tx)
+    .bind(lease_secs.map(f64::from))
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(done.rows_affected())
+    if lease_secs.is_none() && !rows.is_empty() {
+        notify(tx).await?;
+    }
+    Ok(rows.iter().map(|r| r.get("id")).collect())
+}
+
+/// Wakes the claimers once the transaction commits.
+async fn notify(tx: &mut Tx<'_>) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// A delivery claimed for sending, with what sending needs of its
@@ -136,7 +158,7 @@ pub struct Claimed {
     /// When the delivery was created.
     pub created_at: DateTime<Utc>,
     /// The subscription's settings.
-    pub subscription: crate::subscriptions::Subscription,
+    pub subscription: std::sync::Arc<crate::subscriptions::Subscription>,
     /// Whether this is the half-open probe of an open breaker.
     pub probe: bool,
 }
@@ -158,7 +180,7 @@ fn claimed_from_row(r: &sqlx::postgres::PgRow, probe: bool) -> Claimed {
         created_at: r
             .get::<Option<DateTime<Utc>>, _>("d_created_at")
             .unwrap_or_default(),
-        subscription: crate::subscriptions::from_row(r),
+        subscription: std::sync::Arc::new(crate::subscriptions::from_row(r)),
         probe,
     }
 }
@@ -256,10 +278,14 @@ pub async fn release(pool: &PgPool, ids: &[Uuid]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query("UPDATE webhook_deliveries SET lease_until = NULL WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "WITH r AS (UPDATE webhook_deliveries SET lease_until = NULL WHERE id = ANY($1) RETURNING 1)
+         SELECT pg_notify($2, '') FROM (SELECT 1 FROM r LIMIT 1) x",
+    )
+    .bind(ids)
+    .bind(CHANNEL)
+    .execute(pool)
+    .await?;
     sqlx::query(
         "UPDATE circuit_breaker_state SET probe_until = NULL
           WHERE subscription_id IN (SELECT subscription_id FROM webhook_deliveries WHERE id = ANY($1))",
@@ -780,10 +806,7 @@ pub async fn replay(
     .fetch_all(&mut **tx)
     .await?;
     if !rows.is_empty() {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
-            .execute(&mut **tx)
-            .await?;
+        notify(tx).await?;
     }
     Ok(rows.iter().map(|r| r.get("id")).collect())
 }
@@ -888,19 +911,6 @@ impl Wakeup {
             None => tokio::time::sleep(max).await,
         }
     }
-}
-
-/// Leases deliveries for `secs` (a delivery made outside the workers, such
-/// as a test send, is held so no worker claims it meanwhile).
-pub async fn lease(tx: &mut Tx<'_>, ids: &[Uuid], secs: u32) -> Result<()> {
-    sqlx::query(
-        "UPDATE webhook_deliveries SET lease_until = NOW() + make_interval(secs => $2) WHERE id = ANY($1)",
-    )
-    .bind(ids)
-    .bind(f64::from(secs))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Locks subscription rows in id order (`FOR NO KEY UPDATE`) so that

@@ -328,38 +328,19 @@ pub async fn list(
     Ok(rows.iter().map(from_row).collect())
 }
 
-/// What fan-out needs of a live subscription.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Subscription id.
-    pub id: Uuid,
-    /// Owner.
-    pub tenant_id: Uuid,
-    /// Target URL.
-    pub url: String,
-    /// JSON array of event patterns.
-    pub event_types: serde_json::Value,
-}
-
-/// The enabled subscriptions of `tenants` (a PAUSED one collects
-/// deliveries that wait until it is resumed; a disabled one gets none).
-pub async fn targets(tx: &mut Tx<'_>, tenants: &[Uuid]) -> Result<Vec<Target>> {
-    let rows = sqlx::query(
-        "SELECT id, tenant_id, url, event_types FROM webhook_subscriptions
-          WHERE tenant_id = ANY($1) AND is_enabled AND status IN ('ACTIVE', 'PAUSED')",
-    )
-    .bind(tenants)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Target {
-            id: r.get("id"),
-            tenant_id: r.get("tenant_id"),
-            url: r.get("url"),
-            event_types: r.get("event_types"),
-        })
-        .collect())
+/// The enabled subscriptions of `tenants`, with their breaker (a PAUSED one
+/// collects deliveries that wait until it is resumed; a disabled one gets
+/// none). Fan-out matches events against them and hands deliveries of ACTIVE
+/// ones with a closed breaker straight to the sender.
+pub async fn targets(tx: &mut Tx<'_>, tenants: &[Uuid]) -> Result<Vec<Subscription>> {
+    let sql = format!(
+        "{SELECT_LITE} WHERE s.tenant_id = ANY($1) AND s.is_enabled AND s.status IN ('ACTIVE', 'PAUSED')"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenants)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
 }
 
 /// Moves pending counter deltas into the subscription rows (up to `batch`

@@ -1,14 +1,20 @@
 //! `POST /api/v1/events`: a tenant hands the dispatcher a domain event over
 //! HTTP instead of the bus. The event and its deliveries are committed
-//! before the 202.
+//! before the 202; concurrent requests share transactions (group commit),
+//! and the deliveries they create start sending right after the commit.
 
+use crate::worker::Dispatcher;
 use actix_web::{HttpResponse, web};
 use hub_domain::{Envelope, FieldError};
 use hub_platform::auth::Tenant;
-use hub_platform::error::{ApiError, Problem};
-use hub_platform::server::Context;
-use hub_storage::StorageError;
+use hub_platform::batch::{BatchConfig, Batcher};
+use hub_platform::error::{ApiError, ErrorCode, Problem};
+use hub_storage::{Pool, StorageError};
 use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 /// Largest accepted event.
@@ -36,7 +42,7 @@ pub struct Accepted {
     ))]
 pub async fn submit(
     t: Tenant,
-    ctx: web::Data<Context>,
+    intake: web::Data<Intake>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let mut event = Envelope::from_slice(&body).map_err(|e| ApiError::validation(vec![e]))?;
@@ -59,15 +65,111 @@ pub async fn submit(
             ),
         )]));
     }
-    let mut tx = ctx.pool.begin().await.map_err(StorageError::from)?;
-    let (fresh, deliveries) = crate::fanout::fan_out(&mut tx, std::slice::from_ref(&event)).await?;
-    tx.commit().await.map_err(StorageError::from)?;
-    metrics::counter!("hub_webhook_events_accepted_total", "path" => "http", "outcome" => if fresh > 0 { "new" } else { "duplicate" }).increment(1);
+    let (accepted, deliveries) = match intake.submit(event.clone()).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(SubmitError::Failed(e))) => return Err(ApiError::internal(e)),
+        Ok(Err(SubmitError::Unavailable)) | Err(_) => {
+            return Err(ApiError::new(
+                ErrorCode::DependencyUnavailable,
+                "the database is unavailable; retry later",
+            ));
+        }
+    };
+    metrics::counter!("hub_webhook_events_accepted_total", "path" => "http", "outcome" => if accepted { "new" } else { "duplicate" }).increment(1);
     Ok(HttpResponse::Accepted().json(Accepted {
         id: event.id.to_string(),
-        accepted: fresh > 0,
+        accepted,
         deliveries,
     }))
+}
+
+/// Why a submitted event was not stored.
+#[derive(Debug, Clone)]
+pub enum SubmitError {
+    /// The database is unavailable: retry later.
+    Unavailable,
+    /// Anything else (logged).
+    Failed(String),
+}
+
+/// (accepted as new, deliveries created)
+type Submitted = Result<(bool, u64), SubmitError>;
+
+/// The group-commit writer of submitted events.
+pub type Intake = Batcher<Envelope, Submitted>;
+
+/// Starts the intake writers.
+pub fn intake(
+    pool: Pool,
+    dispatcher: Arc<Dispatcher>,
+    shutdown: CancellationToken,
+) -> (Intake, JoinHandle<()>) {
+    Batcher::spawn(
+        BatchConfig {
+            queue: 4096,
+            writers: 3,
+            max_batch: 256,
+        },
+        shutdown,
+        move |events: Vec<Envelope>| {
+            let pool = pool.clone();
+            let dispatcher = dispatcher.clone();
+            async move { write(&pool, &dispatcher, events).await }
+        },
+    )
+}
+
+async fn write(pool: &Pool, dispatcher: &Arc<Dispatcher>, events: Vec<Envelope>) -> Vec<Submitted> {
+    match try_write(pool, dispatcher, &events).await {
+        Ok(r) => r.into_iter().map(Ok).collect(),
+        Err(e) if e.is_transient() => {
+            tracing::warn!(error = %e, n = events.len(), "events not stored: database unavailable");
+            vec![Err(SubmitError::Unavailable); events.len()]
+        }
+        Err(e) if events.len() > 1 => {
+            // One bad event must not fail the others: one by one.
+            tracing::warn!(error = %e, n = events.len(), "event batch failed; storing its events one by one");
+            let mut out = Vec::with_capacity(events.len());
+            for e in events {
+                out.push(
+                    match try_write(pool, dispatcher, std::slice::from_ref(&e)).await {
+                        Ok(mut r) => Ok(r.remove(0)),
+                        Err(e) if e.is_transient() => Err(SubmitError::Unavailable),
+                        Err(e) => Err(SubmitError::Failed(e.to_string())),
+                    },
+                );
+            }
+            out
+        }
+        Err(e) => vec![Err(SubmitError::Failed(e.to_string()))],
+    }
+}
+
+async fn try_write(
+    pool: &Pool,
+    dispatcher: &Arc<Dispatcher>,
+    events: &[Envelope],
+) -> Result<Vec<(bool, u64)>, StorageError> {
+    let mut tx = pool.begin().await?;
+    let out = crate::fanout::fan_out(&mut tx, events, Some(dispatcher)).await?;
+    tx.commit().await?;
+    if let Some(h) = out.handoff {
+        h.start(dispatcher);
+    }
+    // The same id twice in one batch: the first is the one accepted.
+    let mut first = HashSet::new();
+    Ok(events
+        .iter()
+        .map(|e| {
+            let new = out.fresh.contains(&e.id.0) && first.insert(e.id.0);
+            let n = if new {
+                out.deliveries.get(&e.id.0).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            (new, n)
+        })
+        .collect())
 }
 
 /// Registers the routes.

@@ -1,15 +1,28 @@
 //! Event intake from the bus: every tenant domain event is stored once in
 //! `events` and fans out to the matching subscriptions in the same
-//! transaction as the consumer's idempotency marker.
+//! transaction as the consumer's idempotency marker. Deliveries the
+//! dispatcher can send at once start when that transaction commits.
 
-use hub_bus::{Handler, HandlerError};
+use crate::worker::Dispatcher;
+use hub_bus::{AfterCommit, Handler, HandlerError};
 use hub_domain::Envelope;
 use hub_storage::{StorageError, Tx};
+use std::sync::{Arc, OnceLock};
 
 pub use crate::fanout::OWN_TYPES;
 
 /// Stores received events and creates their deliveries.
-pub struct EventIntake;
+pub struct EventIntake {
+    /// The delivery workers (set at start-up).
+    dispatcher: Arc<OnceLock<Arc<Dispatcher>>>,
+}
+
+impl EventIntake {
+    /// An intake that hands deliveries to `dispatcher` once it is set.
+    pub fn new(dispatcher: Arc<OnceLock<Arc<Dispatcher>>>) -> Self {
+        Self { dispatcher }
+    }
+}
 
 #[async_trait::async_trait]
 impl Handler for EventIntake {
@@ -23,12 +36,25 @@ impl Handler for EventIntake {
     }
 
     async fn handle(&self, tx: &mut Tx<'_>, event: &Envelope) -> Result<(), HandlerError> {
-        self.handle_batch(tx, std::slice::from_ref(event)).await
+        self.handle_committing(tx, std::slice::from_ref(event))
+            .await
+            .map(drop)
     }
 
-    async fn handle_batch(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<(), HandlerError> {
-        match crate::fanout::fan_out(tx, events).await {
-            Ok(_) => Ok(()),
+    async fn handle_committing(
+        &self,
+        tx: &mut Tx<'_>,
+        events: &[Envelope],
+    ) -> Result<Option<AfterCommit>, HandlerError> {
+        let dispatcher = self.dispatcher.get();
+        match crate::fanout::fan_out(tx, events, dispatcher.map(|d| &**d)).await {
+            Ok(out) => Ok(match (out.handoff, dispatcher) {
+                (Some(h), Some(d)) => {
+                    let d = d.clone();
+                    Some(Box::new(move || h.start(&d)))
+                }
+                _ => None,
+            }),
             Err(StorageError::MissingReference { .. }) => Err(HandlerError::Failed(
                 "the event names an unknown tenant".to_owned(),
             )),

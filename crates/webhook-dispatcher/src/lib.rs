@@ -10,7 +10,7 @@ pub mod intake;
 pub mod worker;
 
 use hub_platform::server::Service;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use utoipa::OpenApi;
 
 /// The service's name (queue, logs, metrics).
@@ -30,19 +30,38 @@ pub const PORT: u16 = 3027;
 )]
 pub struct ApiDoc;
 
+/// What the routes, the bus intake and the workers share, made at start-up.
+struct Runtime {
+    dispatcher: Arc<worker::Dispatcher>,
+    intake: api::Intake,
+    writers: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
 /// The service description `ServiceApp::build` serves.
 pub fn service() -> Service {
+    let runtime: Arc<OnceLock<Runtime>> = Arc::default();
+    let dispatcher: Arc<OnceLock<Arc<worker::Dispatcher>>> = Arc::default();
+    let (for_routes, for_workers, for_init) = (runtime.clone(), runtime.clone(), runtime);
+    let for_intake = dispatcher.clone();
     Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
-        configure: Arc::new(|_, cfg| api::configure(cfg)),
-        handler: Some(Arc::new(intake::EventIntake)),
+        configure: Arc::new(move |_, cfg| {
+            // Set by the init step, which runs before the server starts.
+            if let Some(rt) = for_routes.get() {
+                cfg.app_data(actix_web::web::Data::new(rt.intake.clone()));
+            }
+            api::configure(cfg)
+        }),
+        handler: Some(Arc::new(intake::EventIntake::new(for_intake))),
         tasks: vec![
-            Box::new(|ctx| {
+            Box::new(move |ctx| {
                 Box::pin(async move {
-                    match worker::Dispatcher::new(&ctx) {
-                        Ok(d) => d.run(ctx.shutdown.clone()).await,
-                        Err(e) => tracing::error!(error = %e, "delivery workers cannot start"),
+                    let Some(rt) = for_workers.get() else { return };
+                    rt.dispatcher.clone().run(ctx.shutdown.clone()).await;
+                    let writers = rt.writers.lock().expect("writers").take();
+                    if let Some(w) = writers {
+                        let _ = w.await;
                     }
                 })
             }),
@@ -54,8 +73,20 @@ pub fn service() -> Service {
                 ))
             }),
         ],
-        init: vec![Box::new(|ctx| {
-            Box::pin(async move { ctx.config.keyring().map(|_| ()).map_err(|e| e.to_string()) })
+        init: vec![Box::new(move |ctx| {
+            Box::pin(async move {
+                ctx.config.keyring().map_err(|e| e.to_string())?;
+                let d = worker::Dispatcher::new(&ctx)?;
+                let (intake, writers) =
+                    api::intake(ctx.pool.clone(), d.clone(), ctx.shutdown.clone());
+                let _ = dispatcher.set(d.clone());
+                let _ = for_init.set(Runtime {
+                    dispatcher: d,
+                    intake,
+                    writers: std::sync::Mutex::new(Some(writers)),
+                });
+                Ok(())
+            })
         })],
     }
 }

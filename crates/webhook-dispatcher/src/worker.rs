@@ -47,6 +47,28 @@ pub struct Dispatcher {
     /// Subscriptions whose breaker this process saw open: their claimed
     /// deliveries are released instead of sent.
     open: Mutex<HashMap<Uuid, Instant>>,
+    /// One permit per send in flight (`WEBHOOK_QUEUE_SIZE`), shared by the
+    /// claimer and fan-out hand-offs.
+    slots: Arc<Semaphore>,
+    /// Finished sends, to the recorders.
+    done: mpsc::Sender<Done>,
+    /// The recorders' end, taken by [`Dispatcher::run`].
+    finished: Mutex<Option<mpsc::Receiver<Done>>>,
+}
+
+/// Send slots taken ahead of a fan-out: as many as it may hand off.
+pub struct Reservation(tokio::sync::OwnedSemaphorePermit);
+
+impl Reservation {
+    /// How many deliveries it covers.
+    pub fn len(&self) -> usize {
+        self.0.num_permits()
+    }
+
+    /// Whether it covers none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A finished (or skipped) send.
@@ -67,6 +89,7 @@ impl Dispatcher {
             TargetPolicy::PublicOnly
         };
         let queue_size = c.webhook_queue_size as usize;
+        let (done, finished) = mpsc::channel::<Done>(queue_size.max(1) * 2);
         Ok(Arc::new(Self {
             pool: ctx.pool.clone(),
             keyring,
@@ -85,33 +108,85 @@ impl Dispatcher {
             },
             default_max_retries: c.webhook_max_retries,
             open: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(queue_size.max(1))),
+            done,
+            finished: Mutex::new(Some(finished)),
         }))
+    }
+
+    /// The lease deliveries are taken for.
+    pub fn lease_secs(&self) -> u32 {
+        self.lease_secs
+    }
+
+    /// Takes up to `n` free send slots for deliveries about to be created;
+    /// `None` when none is free (they then wait for a claimer).
+    pub fn reserve(&self, n: usize) -> Option<Reservation> {
+        let k = n.min(self.slots.available_permits());
+        if k == 0 {
+            return None;
+        }
+        let k = u32::try_from(k).unwrap_or(u32::MAX);
+        self.slots
+            .clone()
+            .try_acquire_many_owned(k)
+            .ok()
+            .map(Reservation)
+    }
+
+    /// Sends deliveries created leased to this process (after their
+    /// transaction committed), one reserved slot each; unused slots go back.
+    pub fn start(self: &Arc<Self>, claimed: Vec<Claimed>, mut slots: Reservation) {
+        for c in claimed {
+            let Some(permit) = slots.0.split(1) else {
+                // More deliveries than slots cannot happen; if it did, the
+                // lease expires and a claimer sends it.
+                tracing::error!(delivery_id = %c.id, "handed-off delivery without a send slot");
+                continue;
+            };
+            self.spawn_send(c, permit);
+        }
+    }
+
+    fn spawn_send(self: &Arc<Self>, c: Claimed, permit: tokio::sync::OwnedSemaphorePermit) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let d = me.send_one(c).await;
+            let _ = me.done.send(d).await;
+            drop(permit);
+        });
     }
 
     /// Runs the claimer and the recorders until shutdown; in-flight sends
     /// finish and are recorded (or their leases expire) before it returns.
     pub async fn run(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
-        let (tx, rx) = mpsc::channel::<Done>(self.queue_size.max(1) * 2);
+        let Some(rx) = self.finished.lock().expect("finished").take() else {
+            tracing::error!("delivery workers started twice");
+            return;
+        };
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        // Cancelled once every send has finished: recorders then write what
+        // is left and stop.
+        let drained = tokio_util::sync::CancellationToken::new();
         let mut recorders = Vec::new();
         for _ in 0..self.recorders.max(1) {
             let me = self.clone();
             let rx = rx.clone();
-            recorders.push(tokio::spawn(async move { me.record_loop(rx).await }));
+            let drained = drained.clone();
+            recorders.push(tokio::spawn(
+                async move { me.record_loop(rx, drained).await },
+            ));
         }
-        self.clone().claim_loop(tx, shutdown).await;
+        self.clone().claim_loop(shutdown).await;
+        drained.cancel();
         for r in recorders {
             let _ = r.await;
         }
         tracing::info!("delivery workers stopped");
     }
 
-    async fn claim_loop(
-        self: Arc<Self>,
-        done: mpsc::Sender<Done>,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) {
-        let slots = Arc::new(Semaphore::new(self.queue_size.max(1)));
+    async fn claim_loop(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        let slots = self.slots.clone();
         let mut wakeup = deliveries::Wakeup::new(self.pool.clone());
         let mut last_probe = Instant::now() - Duration::from_secs(10);
         let mut backoff = Duration::from_millis(100);
@@ -152,13 +227,7 @@ impl Dispatcher {
                         continue;
                     }
                 };
-                let me = self.clone();
-                let done = done.clone();
-                tokio::spawn(async move {
-                    let d = me.send_one(c).await;
-                    let _ = done.send(d).await;
-                    drop(permit);
-                });
+                self.spawn_send(c, permit);
             }
             if full {
                 // More is probably due; claim again once a slot frees.
@@ -176,7 +245,10 @@ impl Dispatcher {
             }
         }
         // Wait for in-flight sends to finish (bounded by the send timeout).
-        let _ = slots.acquire_many(self.queue_size.max(1) as u32).await;
+        // Keep them: fan-out hands nothing more to this process.
+        if let Ok(all) = slots.acquire_many(self.queue_size.max(1) as u32).await {
+            all.forget();
+        }
     }
 
     fn is_open_locally(&self, sub: Uuid) -> bool {
@@ -250,12 +322,20 @@ impl Dispatcher {
         }
     }
 
-    async fn record_loop(&self, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Done>>>) {
+    async fn record_loop(
+        &self,
+        rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Done>>>,
+        drained: tokio_util::sync::CancellationToken,
+    ) {
         loop {
             let mut batch = Vec::new();
             {
                 let mut rx = rx.lock().await;
-                match rx.recv().await {
+                let first = tokio::select! {
+                    d = rx.recv() => d,
+                    _ = drained.cancelled() => rx.try_recv().ok(),
+                };
+                match first {
                     Some(d) => batch.push(d),
                     None => return,
                 }

@@ -1207,10 +1207,10 @@ pub async fn test(
             payload,
             request_url: s.url.chars().take(500).collect(),
         }],
+        // Leased at once so no dispatcher picks the test delivery up.
+        Some(600),
     )
     .await?;
-    // Leased at once so no dispatcher picks the test delivery up.
-    deliveries::lease(&mut tx, &[delivery_id], 600).await?;
     deliveries::record(&mut tx, std::slice::from_ref(&attempt)).await?;
     tx.commit().await.map_err(StorageError::from)?;
     Ok(HttpResponse::Ok().json(DeliveryTestResult {

@@ -1,0 +1,19 @@
+-- Faster delivery queue (issue 6 benchmark).
+--
+-- 1. The dispatcher now hands deliveries it has just created straight to its
+--    own workers, inserting them already leased; only deliveries nobody holds
+--    need to wake a claimer. The per-statement NOTIFY trigger woke every
+--    claimer for every insert, so storage now sends the notification itself
+--    when it inserts (or releases, or replays) unleased work.
+DROP TRIGGER IF EXISTS webhook_deliveries_notify ON webhook_deliveries;
+DROP FUNCTION IF EXISTS hub_deliveries_notify();
+
+-- 2. Indexes of the hub schema that other indexes cover: every insert and
+--    every status change of a delivery had to maintain them.
+--    (subscription_id)         -> webhook_deliveries_subscription_event (subscription_id, event_id)
+--                                 and webhook_deliveries_history (subscription_id, id DESC)
+--    (status, next_retry_at)   -> webhook_deliveries_due (next_retry_at) WHERE status IN (...)
+--    (created_at)              -> pruning and history page by the time-ordered id
+DROP INDEX IF EXISTS idx_webhook_del_subscription;
+DROP INDEX IF EXISTS idx_webhook_del_status;
+DROP INDEX IF EXISTS idx_webhook_del_created;

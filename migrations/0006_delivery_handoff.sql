@@ -17,3 +17,15 @@ DROP FUNCTION IF EXISTS hub_deliveries_notify();
 DROP INDEX IF EXISTS idx_webhook_del_subscription;
 DROP INDEX IF EXISTS idx_webhook_del_status;
 DROP INDEX IF EXISTS idx_webhook_del_created;
+
+-- 3. No foreign keys from the per-delivery tables to webhook_subscriptions.
+--    Every delivery and every counter delta of a subscription referenced the
+--    same row, so each insert took a KEY SHARE lock on it (a multixact and a
+--    WAL record under concurrency): it cost as much as the insert itself.
+--    Deleting a subscription now deletes its deliveries, counters and breaker
+--    explicitly (hub_storage::subscriptions::delete); a delivery created by a
+--    fan-out that raced the delete is never claimed and is pruned with the
+--    old deliveries.
+ALTER TABLE webhook_deliveries DROP CONSTRAINT IF EXISTS webhook_deliveries_subscription_id_fkey;
+ALTER TABLE webhook_subscription_counters
+    DROP CONSTRAINT IF EXISTS webhook_subscription_counters_subscription_id_fkey;

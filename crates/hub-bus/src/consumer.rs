@@ -55,6 +55,13 @@ pub trait Handler: Send + Sync + 'static {
         true
     }
 
+    /// Whether handling an event twice is harmless by construction (its
+    /// writes dedupe on the event id); the consumer then skips the
+    /// `processed_events` marker.
+    fn idempotent(&self) -> bool {
+        false
+    }
+
     /// Handles several events in one transaction (messages that arrived
     /// together). The default handles them one by one; a handler overrides it
     /// to batch its writes. An error rolls the whole batch back, and the
@@ -226,13 +233,17 @@ impl Ctx {
 
     async fn try_handle_many(&self, events: &[Envelope]) -> Result<(), HandlerError> {
         let mut tx = self.pool.begin().await.map_err(StorageError::from)?;
-        let ids: Vec<_> = events.iter().map(|e| e.id).collect();
-        let fresh = hub_storage::processed::claim_many(&mut tx, &self.service, &ids).await?;
-        let todo: Vec<Envelope> = events
-            .iter()
-            .filter(|e| fresh.contains(&e.id))
-            .cloned()
-            .collect();
+        let todo: Vec<Envelope> = if self.handler.idempotent() {
+            events.to_vec()
+        } else {
+            let ids: Vec<_> = events.iter().map(|e| e.id).collect();
+            let fresh = hub_storage::processed::claim_many(&mut tx, &self.service, &ids).await?;
+            events
+                .iter()
+                .filter(|e| fresh.contains(&e.id))
+                .cloned()
+                .collect()
+        };
         let after = if todo.is_empty() {
             None
         } else {
@@ -292,7 +303,9 @@ impl Ctx {
 
     async fn try_handle(&self, event: &Envelope) -> Result<(), HandlerError> {
         let mut tx = self.pool.begin().await.map_err(StorageError::from)?;
-        if !hub_storage::processed::claim(&mut tx, &self.service, event.id).await? {
+        if !self.handler.idempotent()
+            && !hub_storage::processed::claim(&mut tx, &self.service, event.id).await?
+        {
             tracing::debug!("already processed; acknowledging duplicate");
             metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "duplicate").increment(1);
             return Ok(());

@@ -812,12 +812,15 @@ pub async fn replay(
 }
 
 /// Deletes up to `batch` deliveries (with their attempts) created more than
-/// `older_than_days` ago that are finished.
+/// `older_than_days` ago that are finished, or whose subscription is gone (a
+/// fan-out that raced the subscription's deletion can leave such rows).
 pub async fn prune(pool: &PgPool, older_than_days: u32, batch: i64) -> Result<u64> {
     let done = sqlx::query(
         "DELETE FROM webhook_deliveries WHERE id IN (
             SELECT id FROM webhook_deliveries
-             WHERE id < $3 AND created_at < NOW() - make_interval(days => $1) AND status IN ('DELIVERED', 'FAILED')
+             WHERE id < $3 AND created_at < NOW() - make_interval(days => $1)
+               AND (status IN ('DELIVERED', 'FAILED')
+                    OR NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = subscription_id))
              ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
     )
     .bind(older_than_days as i32)

@@ -290,7 +290,19 @@ pub async fn delete(tx: &mut Tx<'_>, tenant: Uuid, id: Uuid) -> Result<bool> {
         .bind(id)
         .execute(&mut **tx)
         .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    // No foreign keys point here from the per-delivery tables (migration
+    // 0006): their rows go explicitly (attempts follow their deliveries).
+    sqlx::query(
+        "WITH d AS (DELETE FROM webhook_deliveries WHERE subscription_id = $1)
+         DELETE FROM webhook_subscription_counters WHERE subscription_id = $1",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
 }
 
 /// List filters.

@@ -31,6 +31,12 @@ impl Handler for EventIntake {
         vec!["#".to_owned()]
     }
 
+    fn idempotent(&self) -> bool {
+        // `events` dedupes on the event id: a redelivered event finds its id
+        // stored and creates nothing.
+        true
+    }
+
     fn wants(&self, event: &Envelope) -> bool {
         event.tenantid.is_some() && crate::fanout::deliverable(event.event_type.as_str())
     }

@@ -610,6 +610,37 @@ async fn replay_requeues_failed_deliveries_as_new_attempts() {
         )
         .await;
     assert_eq!((s, v["code"].as_str()), (422, Some("validation_failed")));
+    // Deleting the subscription deletes its history with it.
+    let (s, _) = w
+        .api(
+            "DELETE",
+            &format!("/api/v1/webhooks/subscriptions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let left: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE subscription_id = $1::uuid)
+              + (SELECT COUNT(*) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+                  WHERE d.subscription_id = $1::uuid)
+              + (SELECT COUNT(*) FROM webhook_subscription_counters WHERE subscription_id = $1::uuid)",
+    )
+    .bind(id)
+    .fetch_one(w.env.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        left, 0,
+        "deliveries, attempts and counters of a deleted subscription"
+    );
+    let orphan_attempts: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhook_delivery_attempts a
+          WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = a.delivery_id)",
+    )
+    .fetch_one(w.env.pool())
+    .await
+    .unwrap();
+    assert_eq!(orphan_attempts, 0);
 }
 
 #[tokio::test]

@@ -10,9 +10,11 @@ use std::process::Command;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/integration_hub";
+pub const DEFAULT_DATABASE_URL: &str =
+    "postgres://postgres@127.0.0.1:5432/integration_hub?sslmode=disable";
 pub const DEFAULT_RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const DEFAULT_TEST_DATABASE_URL: &str =
+    "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
 
 /// `DATABASE_URL`, or the local default.
 pub fn database_url() -> String {

@@ -237,7 +237,8 @@ impl Config {
         Self {
             port,
             hub_host: "0.0.0.0".to_owned(),
-            database_url: "postgres://postgres@127.0.0.1:5432/integration_hub".to_owned(),
+            database_url: "postgres://postgres@127.0.0.1:5432/integration_hub?sslmode=disable"
+                .to_owned(),
             hub_database_max_connections: 20,
             rabbitmq_url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
             hub_bus_prefix: String::new(),

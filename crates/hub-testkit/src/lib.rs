@@ -19,8 +19,9 @@ pub use service::{Running, TestEnv};
 
 /// Postgres server for tests (`HUB_TEST_DATABASE_URL`, any database on it).
 pub fn database_server_url() -> String {
-    std::env::var("HUB_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("HUB_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".to_owned()
+    })
 }
 
 /// RabbitMQ for tests (`HUB_TEST_RABBITMQ_URL`).

@@ -2,6 +2,9 @@
 //! [`integration_manager::service`] served until SIGTERM. `rotate-key`
 //! re-seals stored secrets under the current key and exits.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     if std::env::args().nth(1).as_deref() == Some("rotate-key") {

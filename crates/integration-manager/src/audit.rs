@@ -19,7 +19,19 @@ impl Handler for AuditTrail {
         // deliveries are recorded, with every attempt, in the delivery
         // history; copying each into the audit trail would double the
         // hottest write path for no new information.
-        event.tenantid.is_some() && event.event_type.as_str() != "webhook.delivered"
+        // `integration.webhook.received` is the same fact as the
+        // `webhook.received` published with it (for integration consumers).
+        event.tenantid.is_some()
+            && !matches!(
+                event.event_type.as_str(),
+                "webhook.delivered" | "integration.webhook.received"
+            )
+    }
+
+    fn idempotent(&self) -> bool {
+        // audit_log is unique on (tenant_id, event_id): a redelivered event
+        // is not recorded twice.
+        true
     }
 
     async fn handle_batch(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<(), HandlerError> {

@@ -38,6 +38,40 @@ pub struct NewEvent {
     pub source_ip: String,
     /// When it was received.
     pub received_at: DateTime<Utc>,
+    /// The state it is stored in: the first processing attempt is made
+    /// before the request is stored (see [`Initial`]).
+    pub initial: Initial,
+}
+
+/// The state a received request is stored in. Processing is a pure decision
+/// plus an outbox event, so the first attempt is made before the insert and
+/// commits with it; a failed first attempt is stored PENDING with its retry
+/// due, for the worker.
+#[derive(Debug, Clone)]
+pub struct Initial {
+    /// PENDING, PROCESSED, SKIPPED or FAILED.
+    pub status: &'static str,
+    /// Attempts made (0 or 1).
+    pub attempts: i32,
+    /// The typed event published, if any.
+    pub published_event_id: Option<Uuid>,
+    /// Why the attempt failed.
+    pub last_error: Option<String>,
+    /// When PENDING: in how long the (next) attempt is due.
+    pub retry_in_ms: i64,
+}
+
+impl Initial {
+    /// Not attempted yet: due now, for the worker.
+    pub fn pending() -> Self {
+        Self {
+            status: "PENDING",
+            attempts: 0,
+            published_event_id: None,
+            last_error: None,
+            retry_in_ms: 0,
+        }
+    }
 }
 
 /// What storing one request resulted in.
@@ -59,11 +93,27 @@ pub async fn insert_batch(tx: &mut Tx<'_>, batch: &[NewEvent]) -> Result<Vec<Sto
         return Ok(Vec::new());
     }
     let cols = Columns::of(batch.iter());
+    let statuses: Vec<&str> = batch.iter().map(|e| e.initial.status).collect();
+    let attempts: Vec<i32> = batch.iter().map(|e| e.initial.attempts).collect();
+    let published: Vec<Option<Uuid>> = batch.iter().map(|e| e.initial.published_event_id).collect();
+    let errors: Vec<Option<&str>> = batch
+        .iter()
+        .map(|e| e.initial.last_error.as_deref())
+        .collect();
+    let delays: Vec<i64> = batch.iter().map(|e| e.initial.retry_in_ms).collect();
     let inserted: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO inbound_events (id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type,
-             method, headers, body, source_ip, received_at, status, next_attempt_at)
-         SELECT u.*, 'PENDING', NOW() FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
-             $6::text[], $7::text[], $8::jsonb[], $9::bytea[], $10::text[], $11::timestamptz[]) AS u
+             method, headers, body, source_ip, received_at, status, attempts, published_event_id, last_error,
+             next_attempt_at, processed_at)
+         SELECT u.id, u.tenant_id, u.endpoint_id, u.dedupe_key, u.provider_event_id, u.event_type, u.method,
+                u.headers, u.body, u.source_ip, u.received_at, u.status, u.attempts, u.published, u.error,
+                CASE WHEN u.status = 'PENDING' THEN NOW() + make_interval(secs => u.delay_ms::float8 / 1000) END,
+                CASE WHEN u.status IN ('PROCESSED', 'SKIPPED') THEN NOW() END
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+             $6::text[], $7::text[], $8::jsonb[], $9::bytea[], $10::text[], $11::timestamptz[],
+             $12::text[], $13::int4[], $14::uuid[], $15::text[], $16::int8[])
+             AS u(id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type, method, headers,
+                  body, source_ip, received_at, status, attempts, published, error, delay_ms)
          ON CONFLICT (endpoint_id, dedupe_key) WHERE NOT duplicate DO NOTHING
          RETURNING id",
     )
@@ -78,6 +128,11 @@ pub async fn insert_batch(tx: &mut Tx<'_>, batch: &[NewEvent]) -> Result<Vec<Sto
     .bind(&cols.bodies)
     .bind(&cols.ips)
     .bind(&cols.at)
+    .bind(&statuses)
+    .bind(&attempts)
+    .bind(&published)
+    .bind(&errors)
+    .bind(&delays)
     .fetch_all(&mut **tx)
     .await?;
     let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
@@ -126,6 +181,11 @@ pub async fn insert_batch(tx: &mut Tx<'_>, batch: &[NewEvent]) -> Result<Vec<Sto
             });
         d.received += 1;
         d.last_received_at = d.last_received_at.max(Some(e.received_at));
+        match e.initial.status {
+            "PROCESSED" | "SKIPPED" => d.processed += 1,
+            "FAILED" => d.failed += 1,
+            _ => {}
+        }
     }
     let deltas: Vec<CounterDelta> = per_endpoint.into_values().collect();
     add_deltas(tx, &deltas).await?;

@@ -150,4 +150,6 @@ pub struct Inbound {
     pub writer: writer::Writer,
     /// Endpoint lookups.
     pub cache: Arc<EndpointCache>,
+    /// How failed processing attempts are retried.
+    pub policy: Arc<worker::Policy>,
 }

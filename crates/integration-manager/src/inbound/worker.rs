@@ -14,10 +14,11 @@
 use hub_domain::inbound::{Decision, HandlerType, Route, parse_body};
 use hub_domain::{Envelope, EventType, TenantId};
 use hub_platform::server::Context;
-use hub_storage::inbound_events::{self, Claimed, Outcome};
+use hub_storage::inbound_events::{self, Outcome};
 use serde_json::{Value, json};
 use sqlx::postgres::PgListener;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// Events claimed at once.
 const BATCH: i64 = 200;
@@ -33,8 +34,7 @@ pub async fn run(ctx: Context) {
     // worker's events are never claimed twice; a dead worker's are claimed
     // again once it expires.
     let lease = timeout + timeout.max(Duration::from_secs(5));
-    let intervals = ctx.config.inbound_retry_intervals();
-    let max_attempts = i32::try_from(ctx.config.webhook_max_retries.max(1)).unwrap_or(i32::MAX);
+    let policy = Policy::of(&ctx.config);
     let mut listener: Option<PgListener> = None;
     let mut last_fold = tokio::time::Instant::now();
     let mut failures = 0u32;
@@ -42,11 +42,7 @@ pub async fn run(ctx: Context) {
         if ctx.shutdown.is_cancelled() {
             break;
         }
-        let round = tokio::time::timeout(
-            timeout,
-            process_batch(&ctx, lease, &intervals, max_attempts),
-        )
-        .await;
+        let round = tokio::time::timeout(timeout, process_batch(&ctx, lease, &policy)).await;
         let busy = match round {
             Ok(Ok(n)) => {
                 failures = 0;
@@ -108,73 +104,59 @@ async fn listen(pool: &sqlx::PgPool) -> Option<PgListener> {
     Some(l)
 }
 
-/// Claims and processes one batch; returns how many events it held.
-async fn process_batch(
-    ctx: &Context,
-    lease: Duration,
-    intervals: &[Duration],
-    max_attempts: i32,
-) -> Result<usize, hub_storage::StorageError> {
-    let claimed = inbound_events::claim(&ctx.pool, BATCH, lease.as_secs_f64()).await?;
-    if claimed.is_empty() {
-        return Ok(0);
-    }
-    let n = claimed.len();
-    let mut outbox = Vec::new();
-    let mut results = Vec::with_capacity(n);
-    for c in claimed {
-        let outcome = match decide(&c) {
-            Decision::Skip => Outcome::Done {
-                status: "SKIPPED",
-                published: None,
-            },
-            Decision::Publish { event_type, data } => {
-                let env = typed_event(&c, event_type, data);
-                let id = env.id.0;
-                outbox.push(env);
-                Outcome::Done {
-                    status: "PROCESSED",
-                    published: Some(id),
-                }
-            }
-            Decision::Fail(error) if c.attempts >= max_attempts => Outcome::Failed { error },
-            Decision::Fail(error) => {
-                let i = usize::try_from(c.attempts - 1)
-                    .unwrap_or(0)
-                    .min(intervals.len().saturating_sub(1));
-                let delay = intervals.get(i).copied().unwrap_or(Duration::from_secs(60));
-                Outcome::Retry {
-                    error,
-                    retry_in_ms: i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
-                }
-            }
-        };
-        match &outcome {
-            Outcome::Done { status, .. } => {
-                metrics::counter!("hub_inbound_processed_total", "status" => *status).increment(1)
-            }
-            Outcome::Retry { .. } => metrics::counter!("hub_inbound_retried_total").increment(1),
-            Outcome::Failed { .. } => metrics::counter!("hub_inbound_failed_total").increment(1),
-        }
-        results.push((c, outcome));
-    }
-    let mut tx = ctx.pool.begin().await?;
-    inbound_events::complete(&mut tx, &results).await?;
-    hub_storage::outbox::enqueue(&mut tx, &outbox).await?;
-    tx.commit().await?;
-    Ok(n)
+/// How failed processing attempts are retried.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Delay before attempt n+1 (the last one repeats).
+    pub intervals: Vec<Duration>,
+    /// Attempts before an event is FAILED.
+    pub max_attempts: i32,
 }
 
-fn decide(c: &Claimed) -> Decision {
-    let headers: Vec<(String, String)> = match &c.headers {
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let payload = parse_body(&headers, &c.body);
-    let filter: Vec<String> = c
+impl Policy {
+    /// From the service configuration.
+    pub fn of(config: &hub_platform::Config) -> Self {
+        Self {
+            intervals: config.inbound_retry_intervals(),
+            max_attempts: i32::try_from(config.webhook_max_retries.max(1)).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+/// What one processing attempt needs: the received event and its endpoint.
+pub struct Input<'a> {
+    /// The received event's id.
+    pub id: Uuid,
+    /// Owner.
+    pub tenant_id: Uuid,
+    /// Endpoint.
+    pub endpoint_id: Uuid,
+    /// Endpoint path.
+    pub endpoint_path: &'a str,
+    /// Endpoint's integration.
+    pub integration_id: Option<Uuid>,
+    /// The provider's event id.
+    pub provider_event_id: Option<&'a str>,
+    /// The provider's event type.
+    pub event_type: Option<&'a str>,
+    /// Endpoint handler type.
+    pub handler_type: &'a str,
+    /// Endpoint filter (JSON array of types).
+    pub event_types: &'a Value,
+    /// Endpoint mapping.
+    pub transform_template: Option<&'a Value>,
+    /// Endpoint target.
+    pub target_service: Option<&'a str>,
+    /// The parsed body (None: neither JSON nor a form).
+    pub payload: Option<&'a Value>,
+    /// Attempts made, this one included.
+    pub attempts: i32,
+}
+
+/// One processing attempt (pure): its outcome and the typed event to publish
+/// with it, if any.
+pub fn attempt(input: &Input<'_>, policy: &Policy) -> (Outcome, Option<Envelope>) {
+    let filter: Vec<String> = input
         .event_types
         .as_array()
         .map(|a| {
@@ -184,15 +166,109 @@ fn decide(c: &Claimed) -> Decision {
         })
         .unwrap_or_default();
     let route = Route {
-        handler: HandlerType::parse(&c.handler_type).unwrap_or(HandlerType::Custom),
+        handler: HandlerType::parse(input.handler_type).unwrap_or(HandlerType::Custom),
         event_types: &filter,
-        transform: c.transform_template.as_ref().filter(|t| !t.is_null()),
-        target_service: c.target_service.as_deref(),
+        transform: input.transform_template.filter(|t| !t.is_null()),
+        target_service: input.target_service,
     };
-    hub_domain::inbound::decide(&route, c.event_type.as_deref(), payload.as_ref())
+    let outcome = match hub_domain::inbound::decide(&route, input.event_type, input.payload) {
+        Decision::Skip => (
+            Outcome::Done {
+                status: "SKIPPED",
+                published: None,
+            },
+            None,
+        ),
+        Decision::Publish { event_type, data } => {
+            let env = typed_event(input, event_type, data);
+            (
+                Outcome::Done {
+                    status: "PROCESSED",
+                    published: Some(env.id.0),
+                },
+                Some(env),
+            )
+        }
+        Decision::Fail(error) if input.attempts >= policy.max_attempts => {
+            (Outcome::Failed { error }, None)
+        }
+        Decision::Fail(error) => {
+            let i = usize::try_from(input.attempts - 1)
+                .unwrap_or(0)
+                .min(policy.intervals.len().saturating_sub(1));
+            let delay = policy
+                .intervals
+                .get(i)
+                .copied()
+                .unwrap_or(Duration::from_secs(60));
+            (
+                Outcome::Retry {
+                    error,
+                    retry_in_ms: i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+                },
+                None,
+            )
+        }
+    };
+    match &outcome.0 {
+        Outcome::Done { status, .. } => {
+            metrics::counter!("hub_inbound_processed_total", "status" => *status).increment(1)
+        }
+        Outcome::Retry { .. } => metrics::counter!("hub_inbound_retried_total").increment(1),
+        Outcome::Failed { .. } => metrics::counter!("hub_inbound_failed_total").increment(1),
+    }
+    outcome
 }
 
-fn typed_event(c: &Claimed, event_type: &str, mut data: Value) -> Envelope {
+/// Claims and processes one batch; returns how many events it held.
+async fn process_batch(
+    ctx: &Context,
+    lease: Duration,
+    policy: &Policy,
+) -> Result<usize, hub_storage::StorageError> {
+    let claimed = inbound_events::claim(&ctx.pool, BATCH, lease.as_secs_f64()).await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let n = claimed.len();
+    let mut outbox = Vec::new();
+    let mut results = Vec::with_capacity(n);
+    for c in claimed {
+        let headers: Vec<(String, String)> = match &c.headers {
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let payload = parse_body(&headers, &c.body);
+        let input = Input {
+            id: c.id,
+            tenant_id: c.tenant_id,
+            endpoint_id: c.endpoint_id,
+            endpoint_path: &c.endpoint_path,
+            integration_id: c.integration_id,
+            provider_event_id: c.provider_event_id.as_deref(),
+            event_type: c.event_type.as_deref(),
+            handler_type: &c.handler_type,
+            event_types: &c.event_types,
+            transform_template: c.transform_template.as_ref(),
+            target_service: c.target_service.as_deref(),
+            payload: payload.as_ref(),
+            attempts: c.attempts,
+        };
+        let (outcome, typed) = attempt(&input, policy);
+        outbox.extend(typed);
+        results.push((c, outcome));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    inbound_events::complete(&mut tx, &results).await?;
+    hub_storage::outbox::enqueue(&mut tx, &outbox).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+fn typed_event(c: &Input<'_>, event_type: &str, mut data: Value) -> Envelope {
     if let Value::Object(m) = &mut data {
         m.insert("inbound_event_id".into(), json!(c.id));
         m.insert("endpoint_id".into(), json!(c.endpoint_id));

@@ -45,6 +45,8 @@ pub enum WriteError {
 struct Job {
     event: NewEvent,
     info: EndpointInfo,
+    /// The typed event its first processing attempt publishes.
+    typed: Option<Envelope>,
     answer: oneshot::Sender<Result<Stored, WriteError>>,
 }
 
@@ -64,14 +66,21 @@ pub fn channel(capacity: usize) -> (Writer, Batches) {
 }
 
 impl Writer {
-    /// Stores `event` (with its outbox events, unless it is a repeat) and
-    /// returns once it is committed.
-    pub async fn write(&self, event: NewEvent, info: EndpointInfo) -> Result<Stored, WriteError> {
+    /// Stores `event` (with its outbox events and `typed`, the event its
+    /// first processing attempt publishes, unless it is a repeat) and returns
+    /// once it is committed.
+    pub async fn write(
+        &self,
+        event: NewEvent,
+        info: EndpointInfo,
+        typed: Option<Envelope>,
+    ) -> Result<Stored, WriteError> {
         let (answer, wait) = oneshot::channel();
         self.tx
             .send(Job {
                 event,
                 info,
+                typed,
                 answer,
             })
             .await
@@ -185,6 +194,7 @@ async fn write_batch(ctx: &Context, jobs: &[Job]) -> Result<Vec<Stored>, Storage
                 .with_correlation(Some(e.id.to_string())),
             );
         }
+        outbox.extend(job.typed.clone());
     }
     hub_storage::outbox::enqueue(&mut tx, &outbox).await?;
     tx.commit().await?;

@@ -7,7 +7,7 @@
 //! by the group-commit writer → 200 `{"id": …, "duplicate": …}`.
 
 use crate::inbound::writer::{EndpointInfo, WriteError};
-use crate::inbound::{Inbound, LiveEndpoint};
+use crate::inbound::{Inbound, LiveEndpoint, worker};
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
@@ -15,7 +15,7 @@ use futures::StreamExt;
 use hub_domain::inbound::{self, Rejection, Request, Scheme, ip::client_ip};
 use hub_platform::error::{ApiError, ErrorCode};
 use hub_platform::server::Context;
-use hub_storage::inbound_events::NewEvent;
+use hub_storage::inbound_events::{Initial, NewEvent, Outcome};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -198,8 +198,51 @@ pub async fn receive(
         .filter(|(k, _)| !SECRET_HEADERS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
+    // The first processing attempt is pure and commits with the request.
+    let id = Uuid::now_v7();
+    let (outcome, typed) = worker::attempt(
+        &worker::Input {
+            id,
+            tenant_id: ep.row.tenant_id,
+            endpoint_id: ep.row.id,
+            endpoint_path: &ep.row.endpoint_path,
+            integration_id: ep.row.integration_id,
+            provider_event_id: provider_id.as_deref(),
+            event_type: event_type.as_deref(),
+            handler_type: &ep.row.handler_type,
+            event_types: &ep.row.event_types,
+            transform_template: ep.row.transform_template.as_ref(),
+            target_service: ep.row.target_service.as_deref(),
+            payload: parsed.as_ref(),
+            attempts: 1,
+        },
+        &st.policy,
+    );
+    let initial = match outcome {
+        Outcome::Done { status, published } => Initial {
+            status,
+            attempts: 1,
+            published_event_id: published,
+            last_error: None,
+            retry_in_ms: 0,
+        },
+        Outcome::Retry { error, retry_in_ms } => Initial {
+            status: "PENDING",
+            attempts: 1,
+            published_event_id: None,
+            last_error: Some(error),
+            retry_in_ms,
+        },
+        Outcome::Failed { error } => Initial {
+            status: "FAILED",
+            attempts: 1,
+            published_event_id: None,
+            last_error: Some(error),
+            retry_in_ms: 0,
+        },
+    };
     let event = NewEvent {
-        id: Uuid::now_v7(),
+        id,
         tenant_id: ep.row.tenant_id,
         endpoint_id: ep.row.id,
         dedupe_key: inbound::dedupe_key(provider_id.as_deref(), &body),
@@ -210,6 +253,7 @@ pub async fn receive(
         body,
         source_ip: source.to_string(),
         received_at: now,
+        initial,
     };
     let info = EndpointInfo {
         path: ep.row.endpoint_path.clone(),
@@ -217,7 +261,7 @@ pub async fn receive(
         handler_type: ep.handler().as_str().to_owned(),
         target_service: ep.row.target_service.clone(),
     };
-    match st.writer.write(event, info).await {
+    match st.writer.write(event, info, typed).await {
         Ok(stored) => {
             metrics::counter!("hub_inbound_accepted_total", "duplicate" => if stored.duplicate { "true" } else { "false" })
                 .increment(1);

@@ -13,6 +13,15 @@ use uuid::Uuid;
 /// The notification channel that wakes processing workers.
 pub const CHANNEL: &str = "hub_inbound";
 
+/// Wakes the processing workers once the transaction commits.
+async fn notify(tx: &mut Tx<'_>) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// A verified request to store.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -136,6 +145,11 @@ pub async fn insert_batch(tx: &mut Tx<'_>, batch: &[NewEvent]) -> Result<Vec<Sto
     .fetch_all(&mut **tx)
     .await?;
     let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+    if batch.iter().any(|e| {
+        inserted.contains(&e.id) && e.initial.status == "PENDING" && e.initial.retry_in_ms <= 0
+    }) {
+        notify(tx).await?;
+    }
     let repeats: Vec<&NewEvent> = batch.iter().filter(|e| !inserted.contains(&e.id)).collect();
     let mut original: HashMap<Uuid, Uuid> = HashMap::new();
     if !repeats.is_empty() {
@@ -550,10 +564,7 @@ pub async fn replay(
             }],
         )
         .await?;
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
-            .execute(&mut **tx)
-            .await?;
+        notify(tx).await?;
     }
     Ok(replayed)
 }

@@ -153,6 +153,22 @@ impl ServiceApp {
             step(ctx.clone()).await.map_err(StartupError::Init)?;
         }
 
+        // Bind the service's own queue before its relay publishes: events
+        // published (mandatory) before any queue is bound are returned and
+        // retried with backoff, which delays the first events by seconds.
+        if let Some(handler) = &service.handler {
+            let declared = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                let ch = bus.channel().await?;
+                bus.declare_service(&ch, service.name, &handler.bindings())
+                    .await?;
+                let _ = ch.close(200, "declared".into()).await;
+                Ok::<(), hub_bus::BusError>(())
+            })
+            .await;
+            if !matches!(declared, Ok(Ok(()))) {
+                tracing::warn!("could not declare the service queue at start-up; the consumer will when the broker is reachable");
+            }
+        }
         let mut tasks = vec![tokio::spawn(hub_bus::relay::run(
             bus.clone(),
             pool.clone(),

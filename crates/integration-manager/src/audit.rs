@@ -28,12 +28,6 @@ impl Handler for AuditTrail {
             )
     }
 
-    fn idempotent(&self) -> bool {
-        // audit_log is unique on (tenant_id, event_id): a redelivered event
-        // is not recorded twice.
-        true
-    }
-
     async fn handle_batch(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<(), HandlerError> {
         match hub_storage::audit::record_many(tx, events).await {
             Ok(()) => Ok(()),

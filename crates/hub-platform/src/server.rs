@@ -166,7 +166,9 @@ impl ServiceApp {
             })
             .await;
             if !matches!(declared, Ok(Ok(()))) {
-                tracing::warn!("could not declare the service queue at start-up; the consumer will when the broker is reachable");
+                tracing::warn!(
+                    "could not declare the service queue at start-up; the consumer will when the broker is reachable"
+                );
             }
         }
         let mut tasks = vec![tokio::spawn(hub_bus::relay::run(

@@ -11,7 +11,8 @@ pub mod routes;
 pub mod state;
 
 use hub_platform::server::Service;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::task::JoinHandle;
 use utoipa::OpenApi;
 
 /// The service's name (queue, logs, metrics).
@@ -21,16 +22,20 @@ pub const PORT: u16 = 3026;
 
 /// The service description `ServiceApp::build` serves.
 pub fn service() -> Service {
-    // One group-commit writer and one endpoint cache per service, shared by
-    // every HTTP worker.
-    let (writer, batches) = inbound::writer::channel(8 * inbound::writer::MAX_BATCH);
+    // One group-commit writer (started by the init step, before the server)
+    // and one endpoint cache per service, shared by every HTTP worker.
+    type Writers = (inbound::writer::Writer, Mutex<Option<JoinHandle<()>>>);
+    let writer: Arc<OnceLock<Writers>> = Arc::default();
+    let (for_routes, for_task, for_init) = (writer.clone(), writer.clone(), writer);
     let cache = Arc::new(inbound::EndpointCache::default());
     Service {
         name: NAME,
         openapi: routes::ApiDoc::openapi(),
         configure: Arc::new(move |ctx, cfg| {
             // Validated at start-up (init below), so this cannot fail here.
-            if let Ok(st) = state::Integrations::new(&ctx.config) {
+            if let (Ok(st), Some((writer, _))) =
+                (state::Integrations::new(&ctx.config), for_routes.get())
+            {
                 cfg.app_data(actix_web::web::Data::new(inbound::Inbound {
                     keyring: st.keyring.clone(),
                     trusted_proxies: Arc::new(ctx.config.trusted_proxies()),
@@ -48,12 +53,22 @@ pub fn service() -> Service {
         }),
         handler: Some(Arc::new(audit::AuditTrail)),
         tasks: vec![
-            Box::new(move |ctx| Box::pin(inbound::writer::run(ctx, batches))),
+            Box::new(move |_| {
+                Box::pin(async move {
+                    // The writers stop shortly after shutdown; wait for them.
+                    let done = for_task.get().and_then(|(_, h)| h.lock().ok()?.take());
+                    if let Some(h) = done {
+                        let _ = h.await;
+                    }
+                })
+            }),
             Box::new(|ctx| Box::pin(inbound::worker::run(ctx))),
         ],
-        init: vec![Box::new(|ctx| {
+        init: vec![Box::new(move |ctx| {
             Box::pin(async move {
                 state::Integrations::new(&ctx.config)?;
+                let (writer, done) = inbound::writer::Writer::spawn(&ctx);
+                let _ = for_init.set((writer, Mutex::new(Some(done))));
                 let changed = state::load_catalog(&ctx.pool).await?;
                 tracing::info!(changed, "provider catalog loaded");
                 Ok(())

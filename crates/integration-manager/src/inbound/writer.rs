@@ -1,18 +1,17 @@
-//! Group commit for the public webhook route: request handlers hand their
-//! verified request to a writer task and wait; the writer takes everything
-//! queued (up to [`MAX_BATCH`]), inserts it with its outbox events in one
-//! transaction (UNNEST arrays), and answers every waiter after COMMIT. While
-//! one batch commits the next one fills, so a commit is shared by many
-//! requests. Several writers run at once so commits overlap.
+//! Group commit for the public webhook route (a [`Batcher`]): request
+//! handlers hand their verified request to a writer task and wait; the
+//! writer takes everything queued (up to [`MAX_BATCH`]), inserts it with its
+//! outbox events in one transaction (UNNEST arrays), and answers every waiter
+//! after COMMIT. While one batch commits the next one fills, so a commit is
+//! shared by many requests. Several writers run at once so commits overlap.
 
 use hub_domain::{Envelope, EventType, TenantId};
+use hub_platform::batch::{BatchConfig, Batcher};
 use hub_platform::server::Context;
 use hub_storage::inbound_events::{self, NewEvent, Stored};
-use hub_storage::{StorageError, Tx};
+use hub_storage::{Pool, StorageError, Tx};
 use serde_json::json;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// Most requests in one transaction.
@@ -47,25 +46,33 @@ struct Job {
     info: EndpointInfo,
     /// The typed event its first processing attempt publishes.
     typed: Option<Envelope>,
-    answer: oneshot::Sender<Result<Stored, WriteError>>,
 }
 
-/// The handle request handlers write through.
+/// The handle request handlers write through (a group-commit
+/// [`Batcher`]).
 #[derive(Clone)]
-pub struct Writer {
-    tx: mpsc::Sender<Job>,
-}
-
-/// The receiving side, moved into the writer task.
-pub struct Batches(mpsc::Receiver<Job>);
-
-/// A writer handle and the queue its task drains.
-pub fn channel(capacity: usize) -> (Writer, Batches) {
-    let (tx, rx) = mpsc::channel(capacity);
-    (Writer { tx }, Batches(rx))
-}
+pub struct Writer(Batcher<Job, Result<Stored, WriteError>>);
 
 impl Writer {
+    /// Starts the writer tasks; they stop after `ctx.shutdown`, once what is
+    /// still handed over is written.
+    pub fn spawn(ctx: &Context) -> (Self, JoinHandle<()>) {
+        let pool = ctx.pool.clone();
+        let (batcher, done) = Batcher::spawn(
+            BatchConfig {
+                queue: 8 * MAX_BATCH,
+                writers: WRITERS,
+                max_batch: MAX_BATCH,
+            },
+            ctx.shutdown.clone(),
+            move |jobs| {
+                let pool = pool.clone();
+                async move { write_jobs(&pool, jobs).await }
+            },
+        );
+        (Self(batcher), done)
+    }
+
     /// Stores `event` (with its outbox events and `typed`, the event its
     /// first processing attempt publishes, unless it is a repeat) and returns
     /// once it is committed.
@@ -75,95 +82,41 @@ impl Writer {
         info: EndpointInfo,
         typed: Option<Envelope>,
     ) -> Result<Stored, WriteError> {
-        let (answer, wait) = oneshot::channel();
-        self.tx
-            .send(Job {
-                event,
-                info,
-                typed,
-                answer,
-            })
+        self.0
+            .submit(Job { event, info, typed })
             .await
-            .map_err(|_| WriteError::Unavailable)?;
-        wait.await.map_err(|_| WriteError::Unavailable)?
+            .map_err(|_| WriteError::Unavailable)?
     }
 }
 
-/// Runs the writers until shutdown; jobs already queued are still written.
-pub async fn run(ctx: Context, batches: Batches) {
-    let rx = Arc::new(Mutex::new(batches.0));
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|_| tokio::spawn(writer_loop(ctx.clone(), rx.clone())))
-        .collect();
-    futures::future::join_all(writers).await;
-    tracing::info!("inbound writer stopped");
-}
-
-async fn writer_loop(ctx: Context, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    loop {
-        let jobs = {
-            let mut rx = rx.lock().await;
-            let first = tokio::select! {
-                j = rx.recv() => j,
-                _ = ctx.shutdown.cancelled() => {
-                    // Drain what handlers still hand over while the server stops.
-                    tokio::time::timeout(Duration::from_millis(500), rx.recv())
-                        .await
-                        .unwrap_or_default()
-                }
-            };
-            let Some(first) = first else { return };
-            let mut jobs = vec![first];
-            while jobs.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(j) => jobs.push(j),
-                    Err(_) => break,
-                }
-            }
-            jobs
-        };
-        metrics::histogram!("hub_inbound_batch_size").record(jobs.len() as f64);
-        write_jobs(&ctx, jobs).await;
-    }
-}
-
-async fn write_jobs(ctx: &Context, jobs: Vec<Job>) {
-    match write_batch(ctx, &jobs).await {
-        Ok(stored) => {
-            for (job, s) in jobs.into_iter().zip(stored) {
-                let _ = job.answer.send(Ok(s));
-            }
-        }
+async fn write_jobs(pool: &Pool, jobs: Vec<Job>) -> Vec<Result<Stored, WriteError>> {
+    match write_batch(pool, &jobs).await {
+        Ok(stored) => stored.into_iter().map(Ok).collect(),
         Err(e) if e.is_transient() => {
             tracing::warn!(error = %e, n = jobs.len(), "inbound batch not stored: database unavailable");
-            for job in jobs {
-                let _ = job.answer.send(Err(WriteError::Unavailable));
-            }
+            vec![Err(WriteError::Unavailable); jobs.len()]
         }
         Err(e) if jobs.len() > 1 => {
             // One bad row (an endpoint deleted meanwhile, …) must not fail
             // the others: write them one by one.
             tracing::warn!(error = %e, n = jobs.len(), "inbound batch failed; writing its requests one by one");
-            for job in jobs {
-                let r = write_batch(ctx, std::slice::from_ref(&job)).await;
-                let _ = job.answer.send(match r {
+            let mut out = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                out.push(match write_batch(pool, std::slice::from_ref(job)).await {
                     Ok(mut s) => Ok(s.remove(0)),
                     Err(e) if e.is_transient() => Err(WriteError::Unavailable),
                     Err(e) => Err(WriteError::Failed(e.to_string())),
                 });
             }
+            out
         }
-        Err(e) => {
-            for job in jobs {
-                let _ = job.answer.send(Err(WriteError::Failed(e.to_string())));
-            }
-        }
+        Err(e) => vec![Err(WriteError::Failed(e.to_string()))],
     }
 }
 
-async fn write_batch(ctx: &Context, jobs: &[Job]) -> Result<Vec<Stored>, StorageError> {
+async fn write_batch(pool: &Pool, jobs: &[Job]) -> Result<Vec<Stored>, StorageError> {
     let events: Vec<NewEvent> = jobs.iter().map(|j| j.event.clone()).collect();
-    let mut tx: Tx<'_> = ctx.pool.begin().await?;
+    let mut tx: Tx<'_> = pool.begin().await?;
     let stored = inbound_events::insert_batch(&mut tx, &events).await?;
     let mut outbox = Vec::new();
     for (job, s) in jobs.iter().zip(&stored) {

@@ -24,6 +24,9 @@ pub struct RelayConfig {
     pub poll: Duration,
     /// Published rows are deleted after this long.
     pub retention: Duration,
+    /// How long the relay lets rows gather after a notification before it
+    /// claims them: fuller batches, for a few milliseconds of latency.
+    pub linger: Duration,
 }
 
 impl Default for RelayConfig {
@@ -32,6 +35,7 @@ impl Default for RelayConfig {
             batch: 500,
             poll: Duration::from_secs(2),
             retention: Duration::from_secs(24 * 3600),
+            linger: Duration::from_millis(10),
         }
     }
 }
@@ -76,9 +80,15 @@ pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: Can
         let wait = tokio::time::sleep(config.poll);
         match listener.as_mut() {
             Some(l) => tokio::select! {
-                r = l.recv() => if let Err(e) = r {
-                    tracing::debug!(error = %e, "outbox listener lost; polling until it is back");
-                    listener = None;
+                r = l.recv() => match r {
+                    Ok(_) => tokio::select! {
+                        _ = tokio::time::sleep(config.linger) => {}
+                        _ = shutdown.cancelled() => {}
+                    },
+                    Err(e) => {
+                        tracing::debug!(error = %e, "outbox listener lost; polling until it is back");
+                        listener = None;
+                    }
                 },
                 _ = wait => {}
                 _ = shutdown.cancelled() => break,

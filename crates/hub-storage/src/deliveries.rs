@@ -121,18 +121,9 @@ pub async fn insert(
     .fetch_all(&mut **tx)
     .await?;
     if lease_secs.is_none() && !rows.is_empty() {
-        notify(tx).await?;
+        crate::notify(tx, CHANNEL).await?;
     }
     Ok(rows.iter().map(|r| r.get("id")).collect())
-}
-
-/// Wakes the claimers once the transaction commits.
-async fn notify(tx: &mut Tx<'_>) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(CHANNEL)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// A delivery claimed for sending, with what sending needs of its
@@ -806,7 +797,7 @@ pub async fn replay(
     .fetch_all(&mut **tx)
     .await?;
     if !rows.is_empty() {
-        notify(tx).await?;
+        crate::notify(tx, CHANNEL).await?;
     }
     Ok(rows.iter().map(|r| r.get("id")).collect())
 }

@@ -13,15 +13,6 @@ use uuid::Uuid;
 /// The notification channel that wakes processing workers.
 pub const CHANNEL: &str = "hub_inbound";
 
-/// Wakes the processing workers once the transaction commits.
-async fn notify(tx: &mut Tx<'_>) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(CHANNEL)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// A verified request to store.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -148,7 +139,7 @@ pub async fn insert_batch(tx: &mut Tx<'_>, batch: &[NewEvent]) -> Result<Vec<Sto
     if batch.iter().any(|e| {
         inserted.contains(&e.id) && e.initial.status == "PENDING" && e.initial.retry_in_ms <= 0
     }) {
-        notify(tx).await?;
+        crate::notify(tx, CHANNEL).await?;
     }
     let repeats: Vec<&NewEvent> = batch.iter().filter(|e| !inserted.contains(&e.id)).collect();
     let mut original: HashMap<Uuid, Uuid> = HashMap::new();
@@ -564,7 +555,7 @@ pub async fn replay(
             }],
         )
         .await?;
-        notify(tx).await?;
+        crate::notify(tx, CHANNEL).await?;
     }
     Ok(replayed)
 }

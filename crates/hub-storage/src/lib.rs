@@ -26,6 +26,16 @@ pub use sqlx::PgPool as Pool;
 /// A transaction on the hub database.
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 
+/// Sends a notification on `channel` when `tx` commits (wakes the workers
+/// that LISTEN on it).
+pub(crate) async fn notify(tx: &mut Tx<'_>, channel: &str) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// The migrations of `migrations/`, embedded in every binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 

@@ -103,7 +103,13 @@ pub async fn run(
 ) {
     let mut backoff = reconnect_backoff();
     while !shutdown.is_cancelled() {
-        match consume(&bus, &pool, &service, &handler, &shutdown).await {
+        let started = tokio::time::Instant::now();
+        let result = consume(&bus, &pool, &service, &handler, &shutdown).await;
+        if started.elapsed() > Duration::from_secs(10) {
+            // It was up for a while: this is a new outage, start the backoff over.
+            backoff::backoff::Backoff::reset(&mut backoff);
+        }
+        match result {
             Ok(()) => {
                 if shutdown.is_cancelled() {
                     break;
@@ -162,26 +168,34 @@ async fn consume(
         service: service.to_owned(),
         handler: handler.clone(),
     };
+    // A lost connection must end this consumer so that `run` reconnects,
+    // whether lapin reports it as a delivery error or only in the channel's
+    // status.
+    let watched = ch.clone();
+    let dead = async move {
+        while watched.status().connected() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
     consumer
         .take_until(shutdown.cancelled())
-        .ready_chunks(BATCH)
-        .for_each_concurrent(usize::from(concurrency), |chunk| {
-            let ctx = &ctx;
-            async move {
-                let mut ds = Vec::with_capacity(chunk.len());
-                for delivery in chunk {
-                    match delivery {
-                        Ok(d) => ds.push(d),
-                        Err(e) => {
-                            tracing::warn!(service = %ctx.service, error = %e, "delivery error")
-                        }
-                    }
-                }
-                ctx.process_many(ds, shutdown).await;
+        .take_until(dead)
+        .take_while(|d| {
+            let ok = d.is_ok();
+            if let Err(e) = d {
+                tracing::warn!(%service, error = %e, "delivery error; reconnecting");
             }
+            futures::future::ready(ok)
+        })
+        .filter_map(|d| futures::future::ready(d.ok()))
+        .ready_chunks(BATCH)
+        .for_each_concurrent(usize::from(concurrency), |ds| {
+            let ctx = &ctx;
+            async move { ctx.process_many(ds, shutdown).await }
         })
         .await;
-    let _ = ch.close(200, "bye".into()).await;
+    // Closing waits for the broker's answer: bounded, the connection may be gone.
+    let _ = tokio::time::timeout(Duration::from_secs(2), ch.close(200, "bye".into())).await;
     Ok(())
 }
 

@@ -941,16 +941,41 @@ async fn publish_orders(env: &TestEnv, tenant: &str, n: usize) -> Vec<String> {
     ids
 }
 
-async fn received_all(rx: &Receiver, ids: &[String]) {
-    eventually(40, "every event received", || async {
-        let got: std::collections::HashSet<String> = rx
-            .requests()
+async fn received_all(env: &TestEnv, rx: &Receiver, ids: &[String]) {
+    let got = || -> std::collections::HashSet<String> {
+        rx.requests()
             .iter()
             .filter_map(|r| r.header("webhook-id").map(str::to_owned))
-            .collect();
-        ids.iter().all(|i| got.contains(i)).then_some(())
-    })
-    .await;
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while tokio::time::Instant::now() < deadline {
+        if ids.iter().all(|i| got().contains(i)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = got();
+    let missing: Vec<&String> = ids.iter().filter(|i| !got.contains(*i)).collect();
+    // Where they are stuck: stored? a delivery? in which state?
+    let mut states = Vec::new();
+    for id in &missing {
+        let row: Option<(String, Option<String>, Option<i32>, Option<bool>)> = sqlx::query_as(
+            "SELECT e.id::text, d.status, d.attempt_number, d.lease_until > NOW()
+               FROM events e LEFT JOIN webhook_deliveries d ON d.event_id = e.id
+              WHERE e.id = $1::uuid",
+        )
+        .bind(id.as_str())
+        .fetch_optional(env.pool())
+        .await
+        .unwrap();
+        states.push(format!("{id}: {row:?}"));
+    }
+    panic!(
+        "after 40 s, {} of {} events never reached the receiver (event, delivery status, attempts, leased): {states:#?}",
+        missing.len(),
+        ids.len()
+    );
 }
 
 #[tokio::test]
@@ -983,7 +1008,7 @@ async fn a_dispatcher_killed_mid_delivery_delivers_every_event_after_restart() {
     child.wait().unwrap();
     rx.set_default(Reply::Status(200));
     let _second = dispatcher_process(&env, hub_testkit::binary::free_port());
-    received_all(&rx, &ids).await;
+    received_all(&env, &rx, &ids).await;
     let delivered: i64 = eventually(20, "all recorded as delivered", || async {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'DELIVERED'",
@@ -1037,5 +1062,5 @@ async fn a_broker_connection_lost_mid_stream_loses_nothing() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     proxy.enable();
     ids.extend(publish_orders(&env, &tenant, 10).await);
-    received_all(&rx, &ids).await;
+    received_all(&env, &rx, &ids).await;
 }

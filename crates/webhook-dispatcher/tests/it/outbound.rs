@@ -941,6 +941,9 @@ async fn publish_orders(env: &TestEnv, tenant: &str, n: usize) -> Vec<String> {
     ids
 }
 
+/// (event id, delivery status, attempts, leased now) of an event.
+type DeliveryState = (String, Option<String>, Option<i32>, Option<bool>);
+
 async fn received_all(env: &TestEnv, rx: &Receiver, ids: &[String]) {
     let got = || -> std::collections::HashSet<String> {
         rx.requests()
@@ -960,7 +963,7 @@ async fn received_all(env: &TestEnv, rx: &Receiver, ids: &[String]) {
     // Where they are stuck: stored? a delivery? in which state?
     let mut states = Vec::new();
     for id in &missing {
-        let row: Option<(String, Option<String>, Option<i32>, Option<bool>)> = sqlx::query_as(
+        let row: Option<DeliveryState> = sqlx::query_as(
             "SELECT e.id::text, d.status, d.attempt_number, d.lease_until > NOW()
                FROM events e LEFT JOIN webhook_deliveries d ON d.event_id = e.id
               WHERE e.id = $1::uuid",

@@ -111,15 +111,25 @@ impl Bus {
         Ok(conn)
     }
 
+    /// Drops the cached connection (it stopped answering): the next
+    /// channel reconnects.
+    pub(crate) async fn forget_connection(&self) {
+        self.connection.lock().await.take();
+    }
+
     /// A new channel on the (re-established if needed) connection.
     pub async fn channel(&self) -> Result<Channel, BusError> {
         let conn = self.connection().await?;
-        match conn.create_channel().await {
-            Ok(ch) => Ok(ch),
-            Err(e) => {
+        match tokio::time::timeout(self.config.connect_timeout, conn.create_channel()).await {
+            Ok(Ok(ch)) => Ok(ch),
+            Ok(Err(e)) => {
                 // The connection looked alive but is not: drop it so the next call reconnects.
-                self.connection.lock().await.take();
+                self.forget_connection().await;
                 Err(e.into())
+            }
+            Err(_) => {
+                self.forget_connection().await;
+                Err(BusError::Timeout)
             }
         }
     }

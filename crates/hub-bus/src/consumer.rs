@@ -149,18 +149,30 @@ async fn consume(
     let concurrency = bus.config().consumer_concurrency.max(1);
     // Enough prefetch that messages arriving together are handled together.
     let prefetch = concurrency.saturating_mul(64).min(2048);
-    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    bus.declare_service(&ch, service, &handler.bindings())
-        .await?;
     let queue = bus.topology().queue(service);
-    let consumer = ch
-        .basic_consume(
-            queue.as_str().into(),
-            format!("{service}-{}", uuid::Uuid::new_v4()).into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    // Every step waits for the broker's answer: bounded, so a connection that
+    // died without lapin noticing is dropped and the next attempt reconnects.
+    let setup = async {
+        ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+        bus.declare_service(&ch, service, &handler.bindings())
+            .await?;
+        let consumer = ch
+            .basic_consume(
+                queue.as_str().into(),
+                format!("{service}-{}", uuid::Uuid::new_v4()).into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok::<_, BusError>(consumer)
+    };
+    let consumer = match tokio::time::timeout(bus.config().connect_timeout * 2, setup).await {
+        Ok(r) => r?,
+        Err(_) => {
+            bus.forget_connection().await;
+            return Err(BusError::Timeout);
+        }
+    };
     tracing::info!(%service, %queue, "consuming");
     let ctx = Ctx {
         bus: bus.clone(),

@@ -85,6 +85,13 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// Waits for an ack, nack or reject at most 2 s: on a connection that died
+/// without lapin noticing it never completes, and the message is redelivered
+/// anyway once the consumer reconnects.
+async fn settle<F: std::future::Future>(f: F) -> Option<F::Output> {
+    tokio::time::timeout(Duration::from_secs(2), f).await.ok()
+}
+
 /// Work a handler starts only after its transaction commits.
 pub type AfterCommit = Box<dyn FnOnce() + Send>;
 
@@ -228,7 +235,7 @@ impl Ctx {
             match Envelope::from_slice(&d.data) {
                 Ok(e) if !self.handler.wants(&e) => {
                     metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ignored").increment(1);
-                    let _ = d.acker.ack(BasicAckOptions::default()).await;
+                    let _ = settle(d.acker.ack(BasicAckOptions::default())).await;
                 }
                 Ok(e) => {
                     events.push(e);
@@ -243,7 +250,7 @@ impl Ctx {
                 Ok(()) => {
                     metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ok").increment(wanted.len() as u64);
                     for d in wanted {
-                        let _ = d.acker.ack(BasicAckOptions::default()).await;
+                        let _ = settle(d.acker.ack(BasicAckOptions::default())).await;
                     }
                     return;
                 }
@@ -290,7 +297,7 @@ impl Ctx {
                 // dead-letter settings route it to the DLQ.
                 tracing::warn!(service = %self.service, error = %e, "malformed event dead-lettered");
                 metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "malformed").increment(1);
-                let _ = d.acker.reject(BasicRejectOptions { requeue: false }).await;
+                let _ = settle(d.acker.reject(BasicRejectOptions { requeue: false })).await;
                 return;
             }
         };
@@ -304,7 +311,7 @@ impl Ctx {
             match self.try_handle(&event).await {
                 Ok(()) => {
                     metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ok").increment(1);
-                    let _ = d.acker.ack(BasicAckOptions::default()).await;
+                    let _ = settle(d.acker.ack(BasicAckOptions::default())).await;
                     return;
                 }
                 Err(HandlerError::Transient(e)) => {
@@ -314,7 +321,7 @@ impl Ctx {
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => continue,
                         _ = shutdown.cancelled() => {
-                            let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                            let _ = settle(d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() })).await;
                             return;
                         }
                     }
@@ -385,7 +392,7 @@ impl Ctx {
         match self.bus.publish_raw(&exchange, &key, &d.data, props).await {
             Ok(()) => {
                 metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => outcome).increment(1);
-                let _ = d.acker.ack(BasicAckOptions::default()).await;
+                let _ = settle(d.acker.ack(BasicAckOptions::default())).await;
             }
             Err(e) => {
                 // Could not park it: give it back to the queue as it was.

@@ -18,8 +18,6 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use sha2::Sha256;
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
@@ -51,6 +49,37 @@ pub fn run(args: &[&str]) -> Result<ExitCode> {
     }
     ensure!(rest.is_empty(), "unexpected argument {:?}", rest);
     inbound(&opts)
+}
+
+/// Drops the run's database and bus prefix when the benchmark ends, however
+/// it ends (after the manager has stopped: it is declared first).
+struct Cleanup {
+    database_url: String,
+    rabbitmq_url: String,
+    prefix: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        if let Err(e) = rt.block_on(crate::bench::delete_bus_prefix(
+            &self.rabbitmq_url,
+            &self.prefix,
+        )) {
+            ui::warn(&format!(
+                "could not delete the `{}*` queues: {e:#}",
+                self.prefix
+            ));
+        }
+        if let Err(e) = rt.block_on(crate::bench::drop_database(&self.database_url)) {
+            ui::warn(&format!("could not drop the bench database: {e:#}"));
+        }
+    }
 }
 
 /// Stops the manager when the benchmark ends, however it ends.
@@ -109,8 +138,16 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     infra::ensure_postgres(&base_url, "DATABASE_URL")?;
     infra::ensure_rabbitmq(&rabbitmq_url, "RABBITMQ_URL")?;
     let mut db = url::Url::parse(&base_url).context("DATABASE_URL")?;
-    db.set_path("/hub_bench");
+    // A fresh database and bus prefix each run (dropped afterwards): queue
+    // tables of earlier runs would slow this one down.
+    db.set_path(&format!("/hub_bench_inbound_{}", std::process::id()));
     let database_url = db.to_string();
+    let prefix = format!("bench{}.", std::process::id());
+    let _cleanup = Cleanup {
+        database_url: database_url.clone(),
+        rabbitmq_url: rabbitmq_url.clone(),
+        prefix: prefix.clone(),
+    };
     infra::create_database_and_migrate(&database_url)?;
 
     ui::step("building integration-manager (release)");
@@ -129,7 +166,6 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let prefix = format!("bench{}.", std::process::id());
     let key = STANDARD.encode(rand_bytes());
     ui::step(&format!("starting the manager on port {port}"));
     let child = Command::new(&binary)
@@ -193,36 +229,40 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         .context("secret")?
         .to_owned();
     let signing_key = STANDARD.decode(secret.trim_start_matches("whsec_"))?;
-    let url = format!("{base}/webhooks/{tenant_id}/bench");
 
     ui::step(&format!(
         "sending Standard-Webhooks-signed requests: {} connections for {} s",
         opts.concurrency, opts.seconds
     ));
-    let stop = Arc::new(AtomicBool::new(false));
-    let client = agent(opts.concurrency);
+    // One thread drives every connection (epoll, not a thread each), so the
+    // generator takes as little as possible of the CPU it shares with the
+    // manager, Postgres and RabbitMQ.
+    let load = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let path = format!("/webhooks/{tenant_id}/bench");
     let t0 = Instant::now();
-    let workers: Vec<_> = (0..opts.concurrency)
-        .map(|w| {
-            let (stop, client, url, key) = (
-                stop.clone(),
-                client.clone(),
-                url.clone(),
-                signing_key.clone(),
-            );
-            std::thread::spawn(move || worker(w, &stop, &client, &url, &key))
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs(opts.seconds));
-    stop.store(true, Ordering::SeqCst);
+    let deadline = t0 + Duration::from_secs(opts.seconds);
+    let results = load.block_on(async {
+        let workers: Vec<_> = (0..opts.concurrency)
+            .map(|w| {
+                let (path, key) = (path.clone(), signing_key.clone());
+                tokio::spawn(async move { worker(w, deadline, addr, &path, &key).await })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(workers.len());
+        for w in workers {
+            out.push(w.await);
+        }
+        out
+    });
     let mut latencies = Vec::new();
     let mut ids = Vec::new();
     let mut errors = 0u64;
     let mut first_error = None;
-    for w in workers {
-        let r = w
-            .join()
-            .map_err(|_| anyhow::anyhow!("a load thread panicked"))?;
+    for r in results {
+        let r = r.map_err(|_| anyhow::anyhow!("a load task panicked"))?;
         latencies.extend(r.latencies);
         ids.extend(r.ids);
         errors += r.errors;
@@ -294,11 +334,14 @@ struct WorkerResult {
     first_error: Option<String>,
 }
 
-fn worker(
+/// One keep-alive connection sending signed requests back to back until
+/// `deadline`: plain HTTP/1.1 over a socket, timed from the first byte
+/// written to the last byte of the answer.
+async fn worker(
     w: usize,
-    stop: &AtomicBool,
-    client: &ureq::Agent,
-    url: &str,
+    deadline: Instant,
+    addr: std::net::SocketAddr,
+    path: &str,
     key: &[u8],
 ) -> WorkerResult {
     let mut r = WorkerResult {
@@ -307,8 +350,10 @@ fn worker(
         errors: 0,
         first_error: None,
     };
+    let mut conn: Option<tokio::net::TcpStream> = None;
+    let mut buf = Vec::with_capacity(4096);
     let mut n = 0u64;
-    while !stop.load(Ordering::Relaxed) {
+    while Instant::now() < deadline {
         n += 1;
         let msg_id = format!("msg_{}_{w}_{n}", std::process::id());
         let body = format!(
@@ -323,29 +368,29 @@ fn worker(
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
         mac.update(format!("{msg_id}.{ts}.{body}").as_bytes());
         let sig = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             webhook-id: {msg_id}\r\nwebhook-timestamp: {ts}\r\nwebhook-signature: {sig}\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
         let t = Instant::now();
-        let resp = client
-            .post(url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &msg_id)
-            .header("webhook-timestamp", &ts)
-            .header("webhook-signature", &sig)
-            .send(body);
-        let outcome = resp.map_err(|e| e.to_string()).and_then(|mut resp| {
-            let status = resp.status().as_u16();
-            let text = resp.body_mut().read_to_string().unwrap_or_default();
-            if status != 200 {
-                return Err(format!("{status} {text}"));
-            }
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            if v["duplicate"] != false {
-                return Err(format!("unexpected duplicate: {text}"));
-            }
-            v["id"]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| text.clone())
-        });
+        let outcome = exchange(&mut conn, addr, request.as_bytes(), &mut buf)
+            .await
+            .and_then(|(status, text)| {
+                if status != 200 {
+                    return Err(format!("{status} {text}"));
+                }
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                if v["duplicate"] != false {
+                    return Err(format!("unexpected duplicate: {text}"));
+                }
+                v["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| text.clone())
+            });
         let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
         match outcome {
             Ok(id) => {
@@ -359,6 +404,93 @@ fn worker(
         }
     }
     r
+}
+
+/// Sends one request on the kept-alive connection (opening it if needed) and
+/// reads the answer: its status and body. A broken connection is dropped so
+/// the next request opens a new one.
+async fn exchange(
+    conn: &mut Option<tokio::net::TcpStream>,
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<(u16, String), String> {
+    use tokio::io::AsyncWriteExt;
+    if conn.is_none() {
+        let s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
+        *conn = Some(s);
+    }
+    let s = conn.as_mut().expect("connected above");
+    let result = async {
+        s.write_all(request).await.map_err(|e| e.to_string())?;
+        buf.clear();
+        loop {
+            if let Some((status, head, length, close)) = parse_head(buf)? {
+                while buf.len() < head + length {
+                    read_more(s, buf).await?;
+                }
+                let text = String::from_utf8_lossy(&buf[head..head + length]).into_owned();
+                return Ok((status, text, close));
+            }
+            read_more(s, buf).await?;
+        }
+    }
+    .await;
+    match result {
+        Ok((status, text, close)) => {
+            if close {
+                *conn = None;
+            }
+            Ok((status, text))
+        }
+        Err(e) => {
+            *conn = None;
+            Err(e)
+        }
+    }
+}
+
+async fn read_more(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 4096];
+    match s.read(&mut chunk).await {
+        Ok(0) => Err("the server closed the connection".into()),
+        Ok(k) => {
+            buf.extend_from_slice(&chunk[..k]);
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `(status, header length, content length, connection: close)` once the
+/// whole head of a response is in `buf`.
+fn parse_head(buf: &[u8]) -> Result<Option<(u16, usize, usize, bool)>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(buf) {
+        Ok(httparse::Status::Complete(head)) => {
+            let status = resp.code.unwrap_or(0);
+            let mut length = 0;
+            let mut close = false;
+            for h in resp.headers.iter() {
+                if h.name.eq_ignore_ascii_case("content-length") {
+                    length = std::str::from_utf8(h.value)
+                        .ok()
+                        .and_then(|v| v.trim().parse().ok())
+                        .ok_or("a bad Content-Length")?;
+                } else if h.name.eq_ignore_ascii_case("connection") {
+                    close = h.value.eq_ignore_ascii_case(b"close");
+                }
+            }
+            Ok(Some((status, head, length, close)))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(format!("a malformed response: {e}")),
+    }
 }
 
 fn rand_bytes() -> [u8; 32] {

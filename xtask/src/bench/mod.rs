@@ -1281,7 +1281,7 @@ fn with_database(url: &str, name: &str) -> Result<String> {
 }
 
 /// Drops the URL's database (connected to `postgres`); its name.
-async fn drop_database(url: &str) -> Result<String> {
+pub(crate) async fn drop_database(url: &str) -> Result<String> {
     let options = PgConnectOptions::from_str(url)?;
     let name = options
         .get_database()
@@ -1303,7 +1303,7 @@ async fn drop_database(url: &str) -> Result<String> {
 
 /// Deletes the prefix's exchanges and the services' queues; how many could
 /// not be deleted.
-async fn delete_bus_prefix(url: &str, prefix: &str) -> Result<usize> {
+pub(crate) async fn delete_bus_prefix(url: &str, prefix: &str) -> Result<usize> {
     let conn = Connection::connect(url, ConnectionProperties::default()).await?;
     let mut failed = 0;
     // A failed delete closes its channel: one channel per delete.

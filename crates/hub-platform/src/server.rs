@@ -34,6 +34,10 @@ pub struct Context {
     pub bus: Arc<Bus>,
     /// Cancelled when the service shuts down.
     pub shutdown: CancellationToken,
+    /// Hands committed outbox rows (stored with
+    /// `hub_storage::outbox::enqueue_leased`) to this process's relay, which
+    /// publishes them at once.
+    pub outbox: hub_bus::relay::Handoff,
     /// The service's name.
     pub service: &'static str,
 }
@@ -141,11 +145,13 @@ impl ServiceApp {
         wait_for_database(&pool, &config).await?;
         let bus = Bus::new(service.name, config.bus());
         let shutdown = CancellationToken::new();
+        let (outbox, handoff_queue) = hub_bus::relay::handoff();
         let ctx = Context {
             config: config.clone(),
             pool: pool.clone(),
             bus: bus.clone(),
             shutdown: shutdown.clone(),
+            outbox,
             service: service.name,
         };
         prometheus();
@@ -171,12 +177,20 @@ impl ServiceApp {
                 );
             }
         }
-        let mut tasks = vec![tokio::spawn(hub_bus::relay::run(
-            bus.clone(),
-            pool.clone(),
-            hub_bus::relay::RelayConfig::default(),
-            shutdown.clone(),
-        ))];
+        let mut tasks = vec![
+            tokio::spawn(hub_bus::relay::run(
+                bus.clone(),
+                pool.clone(),
+                hub_bus::relay::RelayConfig::default(),
+                shutdown.clone(),
+            )),
+            tokio::spawn(hub_bus::relay::run_handoff(
+                bus.clone(),
+                pool.clone(),
+                handoff_queue,
+                shutdown.clone(),
+            )),
+        ];
         if let Some(handler) = service.handler.clone() {
             tasks.push(tokio::spawn(hub_bus::consumer::run(
                 bus.clone(),

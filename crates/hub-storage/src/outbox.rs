@@ -9,29 +9,66 @@ use uuid::Uuid;
 /// The notification channel an insert into `outbox` signals (one per statement).
 pub const CHANNEL: &str = "hub_outbox";
 
-/// Adds events to the outbox inside the caller's transaction, in one round trip.
+/// Adds events to the outbox inside the caller's transaction, in one round
+/// trip; any relay publishes them once it commits (the relays are notified).
 pub async fn enqueue(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut ids = Vec::with_capacity(events.len());
-    let mut tenants = Vec::with_capacity(events.len());
-    let mut types = Vec::with_capacity(events.len());
-    let mut bodies = Vec::with_capacity(events.len());
-    for e in events {
-        ids.push(e.id.0);
-        tenants.push(e.tenantid.map(|t| t.0));
-        types.push(e.event_type.as_str().to_owned());
-        bodies.push(serde_json::to_value(e).expect("an envelope always serializes"));
+    insert(tx, &serialize(events), None).await?;
+    crate::notify(tx, CHANNEL).await
+}
+
+/// Adds events to the outbox leased for `lease_secs` to the caller, who
+/// publishes the returned rows itself once `tx` commits (and then marks them
+/// with [`mark_published`]). Other relays take them only after the lease
+/// expires, or once [`release`] gives them back: published at least once
+/// even if the caller dies.
+pub async fn enqueue_leased(
+    tx: &mut Tx<'_>,
+    events: &[Envelope],
+    lease_secs: u32,
+) -> Result<Vec<Pending>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
     }
+    let rows = serialize(events);
+    insert(tx, &rows, Some(lease_secs)).await?;
+    Ok(rows)
+}
+
+fn serialize(events: &[Envelope]) -> Vec<Pending> {
+    events
+        .iter()
+        .map(|e| Pending {
+            id: e.id,
+            event_type: e.event_type.as_str().to_owned(),
+            body: serde_json::to_vec(e).expect("an envelope always serializes"),
+            tenant_id: e.tenantid.map(|t| t.0),
+            traceparent: e.traceparent.clone(),
+        })
+        .collect()
+}
+
+async fn insert(tx: &mut Tx<'_>, rows: &[Pending], lease_secs: Option<u32>) -> Result<()> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id.0).collect();
+    let tenants: Vec<Option<Uuid>> = rows.iter().map(|r| r.tenant_id).collect();
+    let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
+    // Serialized once, here: the text is what the relay publishes.
+    let bodies: Vec<&str> = rows
+        .iter()
+        .map(|r| std::str::from_utf8(&r.body).expect("serde_json writes UTF-8"))
+        .collect();
     sqlx::query(
-        "INSERT INTO outbox (id, tenant_id, event_type, envelope)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[])",
+        "INSERT INTO outbox (id, tenant_id, event_type, envelope, lease_until)
+         SELECT u.id, u.tenant_id, u.event_type, u.body::jsonb, NOW() + make_interval(secs => $5::float8)
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS u(id, tenant_id, event_type, body)",
     )
     .bind(&ids)
     .bind(&tenants)
     .bind(&types)
     .bind(&bodies)
+    .bind(lease_secs.map(f64::from))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -53,12 +90,12 @@ pub struct Pending {
 }
 
 /// Locks up to `limit` unpublished rows, oldest first, skipping rows another
-/// relay holds. The lock lasts as long as `tx`: if the relay dies, the rows are
+/// relay holds and rows leased to their producer. The lock lasts as long as `tx`: if the relay dies, the rows are
 /// released and published by someone else (at least once, never zero times).
 pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
     let rows = sqlx::query(
         "SELECT id, event_type, envelope::text AS body, tenant_id, envelope->>'traceparent' AS traceparent FROM outbox
-         WHERE published_at IS NULL
+         WHERE published_at IS NULL AND (lease_until IS NULL OR lease_until < NOW())
          ORDER BY created_at, id
          LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
@@ -77,12 +114,30 @@ pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
         .collect())
 }
 
-/// Marks rows published.
-pub async fn mark_published(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<()> {
+/// Marks rows published (in the claiming transaction, or on their own for
+/// rows the producer published itself).
+pub async fn mark_published<'c, E>(conn: E, ids: &[Uuid]) -> Result<()>
+where
+    E: sqlx::PgExecutor<'c>,
+{
     sqlx::query("UPDATE outbox SET published_at = NOW(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)")
         .bind(ids)
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Gives leased rows that their producer could not publish to every relay
+/// (which retries them with backoff), noting the error.
+pub async fn release(pool: &PgPool, ids: &[Uuid], error: &str) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE outbox SET lease_until = NULL, attempts = attempts + 1, last_error = $2 WHERE id = ANY($1) AND published_at IS NULL")
+        .bind(ids)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+    crate::notify(&mut tx, CHANNEL).await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -56,6 +56,8 @@ pub struct Dispatcher {
     slots: Arc<Semaphore>,
     /// Finished sends, to the recorders.
     done: mpsc::Sender<Done>,
+    /// The process's relay, which publishes the recorded outcome events.
+    outbox: hub_bus::relay::Handoff,
     /// The recorders' end, taken by [`Dispatcher::run`].
     finished: Mutex<Option<mpsc::Receiver<Done>>>,
 }
@@ -114,6 +116,7 @@ impl Dispatcher {
             open: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(queue_size.max(1))),
             done,
+            outbox: ctx.outbox.clone(),
             finished: Mutex::new(Some(finished)),
         }))
     }
@@ -620,8 +623,14 @@ impl Dispatcher {
                 serde_json::json!({"subscription_id": id, "status": "FAILED", "reason": reason}),
             ));
         }
-        hub_storage::outbox::enqueue(&mut tx, &events).await?;
+        let published = hub_storage::outbox::enqueue_leased(
+            &mut tx,
+            &events,
+            hub_bus::relay::HANDOFF_LEASE_SECS,
+        )
+        .await?;
         tx.commit().await?;
+        self.outbox.publish(published);
         Ok(())
     }
 }

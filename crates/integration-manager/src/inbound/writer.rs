@@ -5,6 +5,7 @@
 //! after COMMIT. While one batch commits the next one fills, so a commit is
 //! shared by many requests. Several writers run at once so commits overlap.
 
+use hub_bus::relay::{HANDOFF_LEASE_SECS, Handoff};
 use hub_domain::{Envelope, EventType, TenantId};
 use hub_platform::batch::{BatchConfig, Batcher};
 use hub_platform::server::Context;
@@ -58,6 +59,7 @@ impl Writer {
     /// still handed over is written.
     pub fn spawn(ctx: &Context) -> (Self, JoinHandle<()>) {
         let pool = ctx.pool.clone();
+        let outbox = ctx.outbox.clone();
         let (batcher, done) = Batcher::spawn(
             BatchConfig {
                 queue: 8 * MAX_BATCH,
@@ -67,7 +69,8 @@ impl Writer {
             ctx.shutdown.clone(),
             move |jobs| {
                 let pool = pool.clone();
-                async move { write_jobs(&pool, jobs).await }
+                let outbox = outbox.clone();
+                async move { write_jobs(&pool, &outbox, jobs).await }
             },
         );
         (Self(batcher), done)
@@ -89,8 +92,12 @@ impl Writer {
     }
 }
 
-async fn write_jobs(pool: &Pool, jobs: Vec<Job>) -> Vec<Result<Stored, WriteError>> {
-    match write_batch(pool, &jobs).await {
+async fn write_jobs(
+    pool: &Pool,
+    outbox: &Handoff,
+    jobs: Vec<Job>,
+) -> Vec<Result<Stored, WriteError>> {
+    match write_batch(pool, outbox, &jobs).await {
         Ok(stored) => stored.into_iter().map(Ok).collect(),
         Err(e) if e.is_transient() => {
             tracing::warn!(error = %e, n = jobs.len(), "inbound batch not stored: database unavailable");
@@ -102,7 +109,7 @@ async fn write_jobs(pool: &Pool, jobs: Vec<Job>) -> Vec<Result<Stored, WriteErro
             tracing::warn!(error = %e, n = jobs.len(), "inbound batch failed; writing its requests one by one");
             let mut out = Vec::with_capacity(jobs.len());
             for job in &jobs {
-                out.push(match write_batch(pool, std::slice::from_ref(job)).await {
+                out.push(match write_batch(pool, outbox, std::slice::from_ref(job)).await {
                     Ok(mut s) => Ok(s.remove(0)),
                     Err(e) if e.is_transient() => Err(WriteError::Unavailable),
                     Err(e) => Err(WriteError::Failed(e.to_string())),
@@ -114,11 +121,15 @@ async fn write_jobs(pool: &Pool, jobs: Vec<Job>) -> Vec<Result<Stored, WriteErro
     }
 }
 
-async fn write_batch(pool: &Pool, jobs: &[Job]) -> Result<Vec<Stored>, StorageError> {
+async fn write_batch(
+    pool: &Pool,
+    outbox: &Handoff,
+    jobs: &[Job],
+) -> Result<Vec<Stored>, StorageError> {
     let events: Vec<NewEvent> = jobs.iter().map(|j| j.event.clone()).collect();
     let mut tx: Tx<'_> = pool.begin().await?;
     let stored = inbound_events::insert_batch(&mut tx, &events).await?;
-    let mut outbox = Vec::new();
+    let mut events_out = Vec::new();
     for (job, s) in jobs.iter().zip(&stored) {
         if s.duplicate {
             continue;
@@ -137,7 +148,7 @@ async fn write_batch(pool: &Pool, jobs: &[Job]) -> Result<Vec<Stored>, StorageEr
             "received_at": e.received_at,
         });
         for kind in ["webhook.received", "integration.webhook.received"] {
-            outbox.push(
+            events_out.push(
                 Envelope::new(
                     crate::NAME,
                     EventType::parse(kind).expect("static event type"),
@@ -147,9 +158,11 @@ async fn write_batch(pool: &Pool, jobs: &[Job]) -> Result<Vec<Stored>, StorageEr
                 .with_correlation(Some(e.id.to_string())),
             );
         }
-        outbox.extend(job.typed.clone());
+        events_out.extend(job.typed.clone());
     }
-    hub_storage::outbox::enqueue(&mut tx, &outbox).await?;
+    let published =
+        hub_storage::outbox::enqueue_leased(&mut tx, &events_out, HANDOFF_LEASE_SECS).await?;
     tx.commit().await?;
+    outbox.publish(published);
     Ok(stored)
 }

@@ -186,6 +186,7 @@ async fn consume(
         pool: pool.clone(),
         service: service.to_owned(),
         handler: handler.clone(),
+        acks: Acks::default(),
     };
     // A lost connection must end this consumer so that `run` reconnects,
     // whether lapin reports it as a delivery error or only in the channel's
@@ -207,6 +208,7 @@ async fn consume(
             futures::future::ready(ok)
         })
         .filter_map(|d| futures::future::ready(d.ok()))
+        .inspect(|d| ctx.acks.received(d.delivery_tag))
         .ready_chunks(BATCH)
         .for_each_concurrent(usize::from(concurrency), |ds| {
             let ctx = &ctx;
@@ -223,6 +225,86 @@ struct Ctx {
     pool: PgPool,
     service: String,
     handler: Arc<dyn Handler>,
+    acks: Acks,
+}
+
+/// The acknowledgements of one channel, sent in bulk. Batches finish out of
+/// order, so an ack is held until every delivery before it is settled too;
+/// then one `basic.ack` with `multiple` covers them all (one frame and one
+/// broker operation instead of one per message). Rejects and nacks go out
+/// one by one, before any ack that would cover them. Acks still held when a
+/// channel dies are simply lost: those messages are redelivered, and the
+/// handlers are idempotent.
+#[derive(Default)]
+struct Acks {
+    state: std::sync::Mutex<AckState>,
+    /// Held while a frame is sent, so frames leave in tag order.
+    sending: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct AckState {
+    /// Received and not yet settled.
+    open: std::collections::BTreeSet<u64>,
+    /// Settled as acked, not yet sent.
+    ready: std::collections::BTreeMap<u64, lapin::Acker>,
+}
+
+impl Acks {
+    fn received(&self, tag: u64) {
+        self.state.lock().expect("acks").open.insert(tag);
+    }
+
+    /// Acknowledges `d` (now, or with a later bulk ack).
+    async fn ack(&self, d: &Delivery) {
+        {
+            let mut st = self.state.lock().expect("acks");
+            st.open.remove(&d.delivery_tag);
+            st.ready.insert(d.delivery_tag, d.acker.clone());
+        }
+        self.flush().await;
+    }
+
+    /// Settles `d` on its own (reject, nack) with `f`.
+    async fn alone<F, Fut>(&self, d: &Delivery, f: F)
+    where
+        F: FnOnce(lapin::Acker) -> Fut,
+        Fut: std::future::Future<Output = lapin::Result<bool>>,
+    {
+        {
+            let _sending = self.sending.lock().await;
+            let _ = settle(f(d.acker.clone())).await;
+            self.state
+                .lock()
+                .expect("acks")
+                .open
+                .remove(&d.delivery_tag);
+        }
+        // It may have been what held acks back.
+        self.flush().await;
+    }
+
+    /// Sends one bulk ack for every held ack below the oldest unsettled
+    /// delivery.
+    async fn flush(&self) {
+        let _sending = self.sending.lock().await;
+        let to_send = {
+            let mut st = self.state.lock().expect("acks");
+            let limit = st.open.first().copied().unwrap_or(u64::MAX);
+            let last = st
+                .ready
+                .range(..limit)
+                .next_back()
+                .map(|(t, a)| (*t, a.clone()));
+            if let Some((tag, _)) = last {
+                st.ready = st.ready.split_off(&(tag + 1));
+            }
+            last
+        };
+        if let Some((_, acker)) = to_send {
+            let _ = settle(acker.ack(BasicAckOptions { multiple: true })).await;
+        }
+    }
 }
 
 impl Ctx {
@@ -235,7 +317,7 @@ impl Ctx {
             match Envelope::from_slice(&d.data) {
                 Ok(e) if !self.handler.wants(&e) => {
                     metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ignored").increment(1);
-                    let _ = settle(d.acker.ack(BasicAckOptions::default())).await;
+                    self.acks.ack(&d).await;
                 }
                 Ok(e) => {
                     events.push(e);
@@ -250,7 +332,7 @@ impl Ctx {
                 Ok(()) => {
                     metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ok").increment(wanted.len() as u64);
                     for d in wanted {
-                        let _ = settle(d.acker.ack(BasicAckOptions::default())).await;
+                        self.acks.ack(&d).await;
                     }
                     return;
                 }
@@ -297,7 +379,11 @@ impl Ctx {
                 // dead-letter settings route it to the DLQ.
                 tracing::warn!(service = %self.service, error = %e, "malformed event dead-lettered");
                 metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "malformed").increment(1);
-                let _ = settle(d.acker.reject(BasicRejectOptions { requeue: false })).await;
+                self.acks
+                    .alone(&d, |a| async move {
+                        a.reject(BasicRejectOptions { requeue: false }).await
+                    })
+                    .await;
                 return;
             }
         };
@@ -311,7 +397,7 @@ impl Ctx {
             match self.try_handle(&event).await {
                 Ok(()) => {
                     metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ok").increment(1);
-                    let _ = settle(d.acker.ack(BasicAckOptions::default())).await;
+                    self.acks.ack(&d).await;
                     return;
                 }
                 Err(HandlerError::Transient(e)) => {
@@ -321,7 +407,7 @@ impl Ctx {
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => continue,
                         _ = shutdown.cancelled() => {
-                            let _ = settle(d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() })).await;
+                            self.acks.alone(&d, |a| async move { a.nack(BasicNackOptions { requeue: true, ..Default::default() }).await }).await;
                             return;
                         }
                     }
@@ -392,16 +478,18 @@ impl Ctx {
         match self.bus.publish_raw(&exchange, &key, &d.data, props).await {
             Ok(()) => {
                 metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => outcome).increment(1);
-                let _ = settle(d.acker.ack(BasicAckOptions::default())).await;
+                self.acks.ack(&d).await;
             }
             Err(e) => {
                 // Could not park it: give it back to the queue as it was.
                 tracing::warn!(error = %e, "could not schedule retry; requeueing");
-                let _ = d
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
+                self.acks
+                    .alone(d, |a| async move {
+                        a.nack(BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        })
+                        .await
                     })
                     .await;
             }

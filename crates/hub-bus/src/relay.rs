@@ -14,8 +14,8 @@
 //! run at once.
 
 use crate::{Bus, BusError, Outgoing};
-use hub_storage::outbox::Pending;
 use hub_storage::outbox;
+use hub_storage::outbox::Pending;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;

@@ -30,6 +30,8 @@ pub struct AuthState {
     /// request).
     touched:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, std::time::Instant>>>,
+    /// Keys this process has verified recently.
+    keys: std::sync::Arc<KeyCache>,
 }
 
 impl AuthState {
@@ -39,7 +41,126 @@ impl AuthState {
             pool,
             admin_token_hash: admin_token.map(|t| Sha256::digest(t.as_bytes()).into()),
             touched: Default::default(),
+            keys: Default::default(),
         }
+    }
+
+    /// Forgets every cached key (after a revocation this process made).
+    pub fn forget_keys(&self) {
+        self.keys.clear();
+    }
+
+    /// Keeps the key cache true until `shutdown`: it is used only while this
+    /// process listens for revocations, and emptied by each one.
+    pub async fn watch_revocations(self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut wait = std::time::Duration::from_millis(200);
+        while !shutdown.is_cancelled() {
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+                l.listen(hub_storage::tenants::KEYS_CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
+            }
+            .await;
+            match listener {
+                Ok(mut l) => {
+                    // Anything revoked while nobody listened is forgotten too.
+                    self.keys.set_listening(true);
+                    wait = std::time::Duration::from_millis(200);
+                    loop {
+                        tokio::select! {
+                            n = l.recv() => match n {
+                                Ok(_) => self.keys.clear(),
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "API key revocation listener lost; not caching keys until it is back");
+                                    break;
+                                }
+                            },
+                            _ = shutdown.cancelled() => break,
+                        }
+                    }
+                    self.keys.set_listening(false);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot listen for API key revocations; not caching keys");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => {}
+            }
+            wait = (wait * 2).min(std::time::Duration::from_secs(10));
+        }
+    }
+}
+
+/// How long a verified key is trusted without asking the database again
+/// (revocations through the API take effect at once; this bounds changes
+/// made behind the API's back, such as a tenant suspended in SQL).
+const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Most keys cached (a full cache starts over).
+const KEY_CACHE_MAX: usize = 10_000;
+
+type CachedKey = (hub_storage::tenants::ApiKey, String, std::time::Instant);
+
+/// Verified API keys by hash, so a busy client costs no key lookup per
+/// request. Used only while revocations are being listened for.
+#[derive(Default)]
+struct KeyCache {
+    inner: std::sync::Mutex<KeyCacheInner>,
+}
+
+#[derive(Default)]
+struct KeyCacheInner {
+    listening: bool,
+    /// Bumped by every clear: a lookup that started before a clear does
+    /// not put what it read back.
+    generation: u64,
+    keys: std::collections::HashMap<[u8; 32], CachedKey>,
+}
+
+impl KeyCache {
+    /// The cached key and tenant status, or the generation to pass to
+    /// [`KeyCache::put`] after looking it up.
+    fn get(&self, hash: &[u8; 32]) -> Result<(hub_storage::tenants::ApiKey, String), u64> {
+        let inner = self.inner.lock().expect("key cache");
+        match inner.keys.get(hash) {
+            Some((key, status, at)) if inner.listening && at.elapsed() < KEY_CACHE_TTL => {
+                Ok((key.clone(), status.clone()))
+            }
+            _ => Err(inner.generation),
+        }
+    }
+
+    fn put(
+        &self,
+        hash: [u8; 32],
+        generation: u64,
+        key: hub_storage::tenants::ApiKey,
+        status: String,
+    ) {
+        let mut inner = self.inner.lock().expect("key cache");
+        if !inner.listening || inner.generation != generation {
+            return;
+        }
+        if inner.keys.len() >= KEY_CACHE_MAX {
+            inner.keys.clear();
+        }
+        inner
+            .keys
+            .insert(hash, (key, status, std::time::Instant::now()));
+    }
+
+    fn clear(&self) {
+        let mut inner = self.inner.lock().expect("key cache");
+        inner.generation += 1;
+        inner.keys.clear();
+    }
+
+    fn set_listening(&self, on: bool) {
+        let mut inner = self.inner.lock().expect("key cache");
+        inner.listening = on;
+        inner.generation += 1;
+        inner.keys.clear();
     }
 }
 
@@ -91,9 +212,19 @@ async fn authenticate(req: HttpRequest) -> Result<Tenant, ApiError> {
         )
     };
     let secret = ApiKeySecret::parse(token).ok_or_else(invalid)?;
-    let (key, tenant_status) = hub_storage::tenants::find_active_key(&state.pool, &secret.hash())
-        .await?
-        .ok_or_else(invalid)?;
+    let hash = secret.hash();
+    let (key, tenant_status) = match state.keys.get(&hash.0) {
+        Ok(hit) => hit,
+        Err(generation) => {
+            let (key, status) = hub_storage::tenants::find_active_key(&state.pool, &hash)
+                .await?
+                .ok_or_else(invalid)?;
+            state
+                .keys
+                .put(hash.0, generation, key.clone(), status.clone());
+            (key, status)
+        }
+    };
 
     let header = req.headers().get(TENANT_HEADER).ok_or_else(|| {
         ApiError::new(

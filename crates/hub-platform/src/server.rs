@@ -205,10 +205,11 @@ impl ServiceApp {
         }
 
         let doc = Arc::new(document(service.name, service.openapi));
-        let auth = web::Data::new(AuthState::new(
-            pool.clone(),
-            config.hub_admin_token.as_deref(),
+        let auth_state = AuthState::new(pool.clone(), config.hub_admin_token.as_deref());
+        tasks.push(tokio::spawn(
+            auth_state.clone().watch_revocations(shutdown.clone()),
         ));
+        let auth = web::Data::new(auth_state);
         let configure = service.configure.clone();
         let app_ctx = ctx.clone();
         let name = service.name;

@@ -145,8 +145,13 @@ pub async fn list_api_keys(pool: &PgPool, tenant: TenantId) -> Result<Vec<ApiKey
     Ok(rows.iter().map(key_from_row).collect())
 }
 
+/// The notification channel a key revocation signals when it commits (API
+/// key caches drop what they hold).
+pub const KEYS_CHANNEL: &str = "hub_api_keys";
+
 /// Revokes a key of `tenant`; `None` when the tenant has no such key. Revoking
-/// twice keeps the first revocation time.
+/// twice keeps the first revocation time. Processes caching keys are told on
+/// commit ([`KEYS_CHANNEL`]).
 pub async fn revoke_api_key(
     tx: &mut Tx<'_>,
     tenant: TenantId,
@@ -161,6 +166,9 @@ pub async fn revoke_api_key(
     .bind(id.0)
     .fetch_optional(&mut **tx)
     .await?;
+    if row.is_some() {
+        crate::notify(tx, KEYS_CHANNEL).await?;
+    }
     Ok(row.as_ref().map(key_from_row))
 }
 

@@ -109,11 +109,13 @@ async fn write_jobs(
             tracing::warn!(error = %e, n = jobs.len(), "inbound batch failed; writing its requests one by one");
             let mut out = Vec::with_capacity(jobs.len());
             for job in &jobs {
-                out.push(match write_batch(pool, outbox, std::slice::from_ref(job)).await {
-                    Ok(mut s) => Ok(s.remove(0)),
-                    Err(e) if e.is_transient() => Err(WriteError::Unavailable),
-                    Err(e) => Err(WriteError::Failed(e.to_string())),
-                });
+                out.push(
+                    match write_batch(pool, outbox, std::slice::from_ref(job)).await {
+                        Ok(mut s) => Ok(s.remove(0)),
+                        Err(e) if e.is_transient() => Err(WriteError::Unavailable),
+                        Err(e) => Err(WriteError::Failed(e.to_string())),
+                    },
+                );
             }
             out
         }

@@ -277,6 +277,7 @@ pub async fn list_api_keys(
 pub async fn revoke_api_key(
     _: Admin,
     ctx: web::Data<Context>,
+    auth: web::Data<hub_platform::auth::AuthState>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, key) = path.into_inner();
@@ -288,5 +289,8 @@ pub async fn revoke_api_key(
     hub_storage::outbox::enqueue(&mut tx, &[event("api_key.revoked", TenantId(tenant), data)])
         .await?;
     tx.commit().await.map_err(StorageError::from)?;
+    // Other processes hear of it on commit; this one must not answer before
+    // its own cache has forgotten the key.
+    auth.forget_keys();
     Ok(HttpResponse::Ok().json(ApiKeyBody::from(key)))
 }

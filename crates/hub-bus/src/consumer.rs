@@ -478,7 +478,7 @@ impl Ctx {
         match self.bus.publish_raw(&exchange, &key, &d.data, props).await {
             Ok(()) => {
                 metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => outcome).increment(1);
-                self.acks.ack(&d).await;
+                self.acks.ack(d).await;
             }
             Err(e) => {
                 // Could not park it: give it back to the queue as it was.

@@ -97,6 +97,9 @@ pub type AfterCommit = Box<dyn FnOnce() + Send>;
 
 /// Most messages handled in one transaction.
 const BATCH: usize = 128;
+/// How long a batch waits for more messages after its first: at moderate
+/// rates, fuller transactions for a couple of milliseconds of latency.
+const BATCH_LINGER: Duration = Duration::from_millis(2);
 
 /// Runs `service`'s consumer until `shutdown`: (re)connects, declares the
 /// topology, consumes with manual acks. On shutdown it stops taking messages
@@ -197,7 +200,7 @@ async fn consume(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     };
-    consumer
+    let deliveries = consumer
         .take_until(shutdown.cancelled())
         .take_until(dead)
         .take_while(|d| {
@@ -208,8 +211,9 @@ async fn consume(
             futures::future::ready(ok)
         })
         .filter_map(|d| futures::future::ready(d.ok()))
-        .inspect(|d| ctx.acks.received(d.delivery_tag))
-        .ready_chunks(BATCH)
+        .inspect(|d| ctx.acks.received(d.delivery_tag));
+    // Messages arriving within BATCH_LINGER of each other share a transaction.
+    tokio_stream::StreamExt::chunks_timeout(deliveries, BATCH, BATCH_LINGER)
         .for_each_concurrent(usize::from(concurrency), |ds| {
             let ctx = &ctx;
             async move { ctx.process_many(ds, shutdown).await }

@@ -109,6 +109,7 @@ pub fn intake(
             queue: 4096,
             writers: 3,
             max_batch: 256,
+            linger: std::time::Duration::from_millis(2),
         },
         shutdown,
         move |events: Vec<Envelope>| {

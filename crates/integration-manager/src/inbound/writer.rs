@@ -65,6 +65,7 @@ impl Writer {
                 queue: 8 * MAX_BATCH,
                 writers: WRITERS,
                 max_batch: MAX_BATCH,
+                linger: std::time::Duration::ZERO,
             },
             ctx.shutdown.clone(),
             move |jobs| {

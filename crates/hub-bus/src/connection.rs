@@ -222,6 +222,59 @@ impl Bus {
         Ok(())
     }
 
+    /// Binds `service`'s work queue (declared by that service) to more
+    /// routing keys. Fails if the queue does not exist yet; the service binds
+    /// what it needs when it declares it.
+    pub async fn bind(&self, service: &str, keys: &[String]) -> Result<(), BusError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let ch = self.channel().await?;
+        let t = &self.topology;
+        let queue = t.queue(service);
+        let result = async {
+            for key in keys {
+                ch.queue_bind(
+                    queue.as_str().into(),
+                    t.exchange().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            }
+            Ok::<(), BusError>(())
+        }
+        .await;
+        let _ = ch.close(200, "bound".into()).await;
+        result
+    }
+
+    /// Removes bindings of `service`'s work queue (unknown ones are ignored).
+    pub async fn unbind(&self, service: &str, keys: &[String]) -> Result<(), BusError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let ch = self.channel().await?;
+        let t = &self.topology;
+        let queue = t.queue(service);
+        let result = async {
+            for key in keys {
+                ch.queue_unbind(
+                    queue.as_str().into(),
+                    t.exchange().into(),
+                    key.as_str().into(),
+                    FieldTable::default(),
+                )
+                .await?;
+            }
+            Ok::<(), BusError>(())
+        }
+        .await;
+        let _ = ch.close(200, "unbound".into()).await;
+        result
+    }
+
     fn queue_args(&self) -> FieldTable {
         let mut args = FieldTable::default();
         if let Some(exp) = self.config.queue_expires {

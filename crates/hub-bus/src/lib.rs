@@ -19,7 +19,7 @@ pub mod trace;
 
 pub use connection::{Bus, BusConfig, Outgoing};
 pub use consumer::{AfterCommit, Handler, HandlerError};
-pub use topology::Topology;
+pub use topology::{DISPATCHER, Topology};
 
 /// Errors of the bus layer.
 #[derive(Debug, thiserror::Error)]

@@ -170,45 +170,54 @@ pub const HANDOFF_LEASE_SECS: u32 = 10;
 
 /// Most handed-off rows published in one go.
 const HANDOFF_BATCH: usize = 500;
+/// Batches published at once (their confirms and marks overlap).
+const HANDOFF_IN_FLIGHT: usize = 4;
+/// Hand-offs waiting for the relay at most; producers wait beyond that, so a
+/// relay that falls behind slows them down instead of growing without bound
+/// (and letting leases expire into duplicate publishes).
+const HANDOFF_QUEUE: usize = 64;
 
 /// Where a producer hands the outbox rows it just committed (stored with
 /// `hub_storage::outbox::enqueue_leased` for [`HANDOFF_LEASE_SECS`]) to its
 /// process's relay. Cheap to clone.
 #[derive(Clone)]
 pub struct Handoff {
-    tx: tokio::sync::mpsc::UnboundedSender<Vec<Pending>>,
+    tx: tokio::sync::mpsc::Sender<Vec<Pending>>,
 }
 
 impl Handoff {
-    /// Publishes `rows` soon (call only after their transaction committed).
-    /// If the relay has stopped, their lease expires and another relay
-    /// publishes them.
-    pub fn publish(&self, rows: Vec<Pending>) {
+    /// Publishes `rows` soon (call only after their transaction committed);
+    /// waits while the relay is far behind. If the relay has stopped, their
+    /// lease expires and another relay publishes them.
+    pub async fn publish(&self, rows: Vec<Pending>) {
         if !rows.is_empty() {
-            let _ = self.tx.send(rows);
+            let _ = self.tx.send(rows).await;
         }
     }
 }
 
 /// The relay's end of a [`Handoff`].
-pub struct HandoffQueue(tokio::sync::mpsc::UnboundedReceiver<Vec<Pending>>);
+pub struct HandoffQueue(tokio::sync::mpsc::Receiver<Vec<Pending>>);
 
 /// A new hand-off pair: give the [`Handoff`] to producers and run
 /// [`run_handoff`] with the queue.
 pub fn handoff() -> (Handoff, HandoffQueue) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = tokio::sync::mpsc::channel(HANDOFF_QUEUE);
     (Handoff { tx }, HandoffQueue(rx))
 }
 
-/// Publishes handed-off rows until `shutdown` (and what is queued by then),
-/// batch by batch: publish with confirms, then mark. Rows it cannot publish
-/// are released to every relay, which retries them with backoff.
+/// Publishes handed-off rows until `shutdown` (and what is still handed
+/// over then), up to [`HANDOFF_IN_FLIGHT`] batches at once: publish with
+/// confirms, then mark. Rows it cannot publish are released to every relay,
+/// which retries them with backoff.
 pub async fn run_handoff(
     bus: Arc<Bus>,
     pool: PgPool,
     mut queue: HandoffQueue,
     shutdown: CancellationToken,
 ) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(HANDOFF_IN_FLIGHT));
+    let mut running = tokio::task::JoinSet::new();
     loop {
         let first = if shutdown.is_cancelled() {
             // Producers finishing their last work still hand rows over.
@@ -229,32 +238,43 @@ pub async fn run_handoff(
                 Err(_) => break,
             }
         }
-        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id.0).collect();
-        let messages: Vec<Outgoing> = rows
-            .into_iter()
-            .map(|r| Outgoing {
-                id: r.id.to_string(),
-                event_type: r.event_type,
-                traceparent: r.traceparent,
-                body: r.body,
-            })
-            .collect();
-        match bus.publish(&messages).await {
-            Ok(()) => {
-                metrics::counter!("hub_bus_published_total").increment(ids.len() as u64);
-                if let Err(e) = outbox::mark_published(&pool, &ids).await {
-                    // Published but not marked: the lease expires and they are
-                    // published again (at least once).
-                    tracing::warn!(error = %e, n = ids.len(), "could not mark handed-off events published");
-                }
+        let permit = slots.clone().acquire_owned().await.expect("never closed");
+        while running.try_join_next().is_some() {}
+        let (bus, pool) = (bus.clone(), pool.clone());
+        running.spawn(async move {
+            publish_handed_off(&bus, &pool, rows).await;
+            drop(permit);
+        });
+    }
+    while running.join_next().await.is_some() {}
+    tracing::info!("outbox hand-off stopped");
+}
+
+async fn publish_handed_off(bus: &Bus, pool: &PgPool, rows: Vec<Pending>) {
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id.0).collect();
+    let messages: Vec<Outgoing> = rows
+        .into_iter()
+        .map(|r| Outgoing {
+            id: r.id.to_string(),
+            event_type: r.event_type,
+            traceparent: r.traceparent,
+            body: r.body,
+        })
+        .collect();
+    match bus.publish(&messages).await {
+        Ok(()) => {
+            metrics::counter!("hub_bus_published_total").increment(ids.len() as u64);
+            if let Err(e) = outbox::mark_published(pool, &ids).await {
+                // Published but not marked: the lease expires and they are
+                // published again (at least once).
+                tracing::warn!(error = %e, n = ids.len(), "could not mark handed-off events published");
             }
-            Err(e) => {
-                tracing::warn!(error = %e, n = ids.len(), "publishing handed-off events failed; the relay retries them");
-                if let Err(e) = outbox::release(&pool, &ids, &e.to_string()).await {
-                    tracing::warn!(error = %e, "could not release handed-off events; their lease will expire");
-                }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, n = ids.len(), "publishing handed-off events failed; the relay retries them");
+            if let Err(e) = outbox::release(pool, &ids, &e.to_string()).await {
+                tracing::warn!(error = %e, "could not release handed-off events; their lease will expire");
             }
         }
     }
-    tracing::info!("outbox hand-off stopped");
 }

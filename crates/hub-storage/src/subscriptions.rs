@@ -340,6 +340,21 @@ pub async fn list(
     Ok(rows.iter().map(from_row).collect())
 }
 
+/// The distinct `event_types` entries of every enabled subscription, across
+/// tenants: what the dispatcher's queue must be bound to (topology, not
+/// tenant data; nothing of it leaves the dispatcher).
+pub async fn live_patterns(pool: &PgPool) -> Result<Vec<String>> {
+    let rows = sqlx::query_scalar(
+        "SELECT DISTINCT p FROM webhook_subscriptions s,
+                jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.event_types) = 'array'
+                                               THEN s.event_types ELSE '[]' END) p
+          WHERE s.is_enabled",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
 /// The enabled subscriptions of `tenants`, with their breaker (a PAUSED one
 /// collects deliveries that wait until it is resumed; a disabled one gets
 /// none). Fan-out matches events against them and hands deliveries of ACTIVE

@@ -43,6 +43,8 @@ pub fn service() -> Service {
     let dispatcher: Arc<OnceLock<Arc<worker::Dispatcher>>> = Arc::default();
     let (for_routes, for_workers, for_init) = (runtime.clone(), runtime.clone(), runtime);
     let for_intake = dispatcher.clone();
+    let bindings: Arc<intake::Bindings> = Arc::default();
+    let (bindings_for_init, bindings_for_task) = (bindings.clone(), bindings.clone());
     Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
@@ -53,7 +55,7 @@ pub fn service() -> Service {
             }
             api::configure(cfg)
         }),
-        handler: Some(Arc::new(intake::EventIntake::new(for_intake))),
+        handler: Some(Arc::new(intake::EventIntake::new(for_intake, bindings))),
         tasks: vec![
             Box::new(move |ctx| {
                 Box::pin(async move {
@@ -65,6 +67,7 @@ pub fn service() -> Service {
                     }
                 })
             }),
+            Box::new(move |ctx| Box::pin(intake::keep(bindings_for_task, ctx))),
             Box::new(|ctx| {
                 Box::pin(worker::upkeep(
                     ctx.pool.clone(),
@@ -76,6 +79,11 @@ pub fn service() -> Service {
         init: vec![Box::new(move |ctx| {
             Box::pin(async move {
                 ctx.config.keyring().map_err(|e| e.to_string())?;
+                // The queue is declared with these once init is done.
+                bindings_for_init
+                    .load(&ctx.pool)
+                    .await
+                    .map_err(|e| format!("could not read the subscriptions' event types: {e}"))?;
                 let d = worker::Dispatcher::new(&ctx)?;
                 let (intake, writers) =
                     api::intake(ctx.pool.clone(), d.clone(), ctx.shutdown.clone());

@@ -630,7 +630,7 @@ impl Dispatcher {
         )
         .await?;
         tx.commit().await?;
-        self.outbox.publish(published);
+        self.outbox.publish(published).await;
         Ok(())
     }
 }

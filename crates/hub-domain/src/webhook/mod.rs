@@ -12,7 +12,9 @@ mod retry;
 mod signature;
 
 pub use breaker::{Admission, Breaker, BreakerPolicy, BreakerState, Transition};
-pub use pattern::{EventPattern, MAX_PATTERNS, matches_any, parse_patterns};
+pub use pattern::{
+    ALWAYS_ROUTED, EventPattern, MAX_PATTERNS, extra_binding_keys, matches_any, parse_patterns,
+};
 pub use retry::{AUTO_DISABLE_AFTER, RetryPolicy, parse_retry_after};
 pub use signature::{DEFAULT_TOLERANCE_SECS, WebhookSecret, sign, signature_header, verify};
 

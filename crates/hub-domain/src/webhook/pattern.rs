@@ -68,6 +68,19 @@ impl EventPattern {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The AMQP topic binding key that routes every event this pattern
+    /// matches (and, for a prefix, the bare prefix too): `*` → `#`,
+    /// `order.*` → `order.#`, exact types as they are.
+    pub fn binding_key(&self) -> String {
+        if self.0 == "*" {
+            return "#".to_owned();
+        }
+        match self.0.strip_suffix(".*") {
+            Some(prefix) => format!("{prefix}.#"),
+            None => self.0.clone(),
+        }
+    }
 }
 
 impl fmt::Display for EventPattern {
@@ -88,6 +101,50 @@ impl<'de> Deserialize<'de> for EventPattern {
         let s = String::deserialize(d)?;
         Self::parse(&s).map_err(serde::de::Error::custom)
     }
+}
+
+/// Event families the dispatcher's queue is always bound to (as AMQP topic
+/// keys), whether a subscription names them or not: the hub's own events and
+/// its neighbours' domain events. Delivery outcomes (`webhook.delivered`,
+/// `webhook.failed`) are not among them, so they do not come back to the
+/// dispatcher unless a subscription asks for everything.
+pub const ALWAYS_ROUTED: &[&str] = &[
+    "order.#",
+    "load.#",
+    "carrier.#",
+    "invoice.#",
+    "shard.#",
+    "integration.#",
+    "sync.#",
+    "circuit.#",
+    "tenant.#",
+    "api_key.#",
+];
+
+/// The binding keys the dispatcher's queue needs, beyond [`ALWAYS_ROUTED`],
+/// for subscriptions with these `event_types` entries (unparsable entries
+/// are skipped: validation keeps them out).
+pub fn extra_binding_keys<'a>(
+    entries: impl IntoIterator<Item = &'a str>,
+) -> std::collections::BTreeSet<String> {
+    entries
+        .into_iter()
+        .filter_map(|e| EventPattern::parse(e).ok())
+        .map(|p| p.binding_key())
+        .filter(|k| !always_routed(k))
+        .collect()
+}
+
+/// Whether [`ALWAYS_ROUTED`] already routes everything `key` does.
+fn always_routed(key: &str) -> bool {
+    ALWAYS_ROUTED.iter().any(|f| {
+        let family = f.trim_end_matches(".#");
+        key == *f
+            || key == family
+            || key
+                .strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
 }
 
 /// Parses a JSON array of patterns (the `event_types` column/field): must be a
@@ -254,6 +311,33 @@ mod tests {
         assert!(!exact.matches("order.created.v2"));
         assert!(!exact.matches("order"));
         assert!(!exact.matches("order.create"));
+    }
+
+    #[test]
+    fn binding_keys_route_at_least_what_the_pattern_matches() {
+        assert_eq!(p("*").binding_key(), "#");
+        assert_eq!(p("order.*").binding_key(), "order.#");
+        assert_eq!(p("integration.sync.*").binding_key(), "integration.sync.#");
+        assert_eq!(p("order.created").binding_key(), "order.created");
+    }
+
+    #[test]
+    fn extra_binding_keys_leave_out_what_the_families_route() {
+        let keys = extra_binding_keys([
+            "order.created",
+            "order.*",
+            "shipment.*",
+            "webhook.received",
+            "orders.created",
+            "*",
+            "bad**",
+        ]);
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["#", "orders.created", "shipment.#", "webhook.received"]
+        );
+        assert!(extra_binding_keys(["integration.sync.*", "tenant.created"]).is_empty());
     }
 
     #[test]

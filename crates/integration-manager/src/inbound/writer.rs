@@ -166,6 +166,6 @@ async fn write_batch(
     let published =
         hub_storage::outbox::enqueue_leased(&mut tx, &events_out, HANDOFF_LEASE_SECS).await?;
     tx.commit().await?;
-    outbox.publish(published);
+    outbox.publish(published).await;
     Ok(stored)
 }

@@ -653,11 +653,38 @@ pub async fn create(
     )
     .await?;
     tx.commit().await.map_err(StorageError::from)?;
+    route_to_dispatcher(&ctx, &row.event_types).await;
     let stored = find(&ctx, &t, row.id).await?;
     Ok(HttpResponse::Created().json(CreatedSubscription {
         subscription: SubscriptionBody::from(&stored),
         secret: secret.expose().to_owned(),
     }))
+}
+
+/// Binds the dispatcher's queue to the event types of `event_types` that
+/// its standing bindings do not cover, before the caller answers: an event
+/// published right after the answer reaches the dispatcher. If the broker
+/// cannot be reached the dispatcher binds them itself within seconds.
+async fn route_to_dispatcher(ctx: &Context, event_types: &Value) {
+    let entries = event_types.as_array().into_iter().flatten();
+    let keys: Vec<String> =
+        hub_domain::webhook::extra_binding_keys(entries.filter_map(Value::as_str))
+            .into_iter()
+            .collect();
+    if keys.is_empty() {
+        return;
+    }
+    let bound = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        ctx.bus.bind(hub_bus::DISPATCHER, &keys),
+    )
+    .await;
+    if !matches!(bound, Ok(Ok(()))) {
+        tracing::warn!(
+            ?keys,
+            "could not bind the dispatcher's queue to these event types now; it will bind them itself"
+        );
+    }
 }
 
 /// List filters.
@@ -737,6 +764,9 @@ pub async fn update(
         .await?;
     }
     tx.commit().await.map_err(StorageError::from)?;
+    if changed.contains(&"event_types") || changed.contains(&"is_enabled") {
+        route_to_dispatcher(&ctx, &row.event_types).await;
+    }
     Ok(HttpResponse::Ok().json(SubscriptionBody::from(&find(&ctx, &t, *id).await?)))
 }
 

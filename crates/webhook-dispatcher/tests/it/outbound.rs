@@ -324,6 +324,55 @@ async fn fan_out_follows_exact_prefix_and_star_patterns() {
     );
 }
 
+/// Publishes an event of `kind` for `tenant` on the bus, as another service would.
+async fn publish_on_bus(env: &TestEnv, tenant: &str, kind: &str) -> String {
+    let amqp = hub_testkit::amqp::Amqp::connect().await;
+    let id = uuid::Uuid::now_v7().to_string();
+    let body = serde_json::to_vec(&envelope(&id, kind, tenant, json!({}))).unwrap();
+    amqp.publish(&format!("{}hub.events", env.prefix), kind, &body, Some(&id))
+        .await;
+    id
+}
+
+#[tokio::test]
+async fn bus_events_of_any_subscribed_type_reach_the_dispatcher_at_once() {
+    // The dispatcher's queue is bound to the hub's event families and to
+    // what subscriptions name; a new subscription's types are bound before
+    // its 201, and again when its event_types change.
+    let w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    let sub = w
+        .subscribe(
+            json!({"name": "custom", "url": rx.url("/custom"), "event_types": ["shipment.*"]}),
+        )
+        .await;
+    let first = publish_on_bus(&w.env, &w.tenant, "shipment.booked").await;
+    let got = rx.wait_for(1, 20).await;
+    assert_eq!(got[0].header("webhook-id"), Some(first.as_str()));
+
+    let id = sub["id"].as_str().unwrap();
+    let (s, v) = w
+        .api(
+            "PUT",
+            &format!("/api/v1/webhooks/subscriptions/{id}"),
+            Some(json!({"event_types": ["freight.moved"]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let second = publish_on_bus(&w.env, &w.tenant, "freight.moved").await;
+    let got = rx.wait_for(2, 20).await;
+    assert_eq!(got[1].header("webhook-id"), Some(second.as_str()));
+    // A restarted dispatcher still takes them (its queue and bindings are durable).
+    w.d.stop().await;
+    let mut c = w.env.config();
+    c.webhook_timeout_seconds = 2;
+    let d = w.env.start(webhook_dispatcher::build, c).await;
+    let third = publish_on_bus(&w.env, &w.tenant, "freight.moved").await;
+    let got = rx.wait_for(3, 20).await;
+    assert_eq!(got[2].header("webhook-id"), Some(third.as_str()));
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn failed_attempts_follow_the_retry_schedule_then_fail_with_an_event() {
     let w = world(|_| {}).await;

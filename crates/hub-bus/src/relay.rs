@@ -172,38 +172,61 @@ pub const HANDOFF_LEASE_SECS: u32 = 10;
 const HANDOFF_BATCH: usize = 500;
 /// Batches published at once (their confirms and marks overlap).
 const HANDOFF_IN_FLIGHT: usize = 4;
-/// Hand-offs waiting for the relay at most; producers wait beyond that, so a
-/// relay that falls behind slows them down instead of growing without bound
-/// (and letting leases expire into duplicate publishes).
-const HANDOFF_QUEUE: usize = 64;
+/// Rows handed over and not yet published, at most. A producer that finds
+/// no room stores its rows for the claiming relay instead, so a relay that
+/// falls behind slows nobody down and its queue stays short enough that
+/// leases do not expire into duplicate publishes.
+const HANDOFF_ROOM: usize = 8192;
 
-/// Where a producer hands the outbox rows it just committed (stored with
-/// `hub_storage::outbox::enqueue_leased` for [`HANDOFF_LEASE_SECS`]) to its
+/// Where a producer hands the outbox rows it just committed to its
 /// process's relay. Cheap to clone.
 #[derive(Clone)]
 pub struct Handoff {
-    tx: tokio::sync::mpsc::Sender<Vec<Pending>>,
+    tx: tokio::sync::mpsc::UnboundedSender<(Vec<Pending>, tokio::sync::OwnedSemaphorePermit)>,
+    room: Arc<tokio::sync::Semaphore>,
+}
+
+/// Room for `n` rows in the relay's queue, taken before the rows are stored.
+pub struct Reserved {
+    tx: tokio::sync::mpsc::UnboundedSender<(Vec<Pending>, tokio::sync::OwnedSemaphorePermit)>,
+    permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Handoff {
-    /// Publishes `rows` soon (call only after their transaction committed);
-    /// waits while the relay is far behind. If the relay has stopped, their
-    /// lease expires and another relay publishes them.
-    pub async fn publish(&self, rows: Vec<Pending>) {
-        if !rows.is_empty() {
-            let _ = self.tx.send(rows).await;
-        }
+    /// Room for `n` events, if the relay has it: store them with
+    /// `hub_storage::outbox::enqueue_leased` for [`HANDOFF_LEASE_SECS`] and
+    /// hand them over with [`Reserved::publish`] after the commit. `None`:
+    /// store them with `hub_storage::outbox::enqueue` (any relay claims them).
+    pub fn reserve(&self, n: usize) -> Option<Reserved> {
+        let n = u32::try_from(n).ok().filter(|n| *n > 0)?;
+        let permit = self.room.clone().try_acquire_many_owned(n).ok()?;
+        Some(Reserved {
+            tx: self.tx.clone(),
+            permit,
+        })
+    }
+}
+
+impl Reserved {
+    /// Publishes `rows` soon (call only after their transaction committed).
+    /// If the relay has stopped, their lease expires and another relay
+    /// publishes them.
+    pub fn publish(self, rows: Vec<Pending>) {
+        let _ = self.tx.send((rows, self.permit));
     }
 }
 
 /// The relay's end of a [`Handoff`].
-pub struct HandoffQueue(tokio::sync::mpsc::Receiver<Vec<Pending>>);
+pub struct HandoffQueue(
+    tokio::sync::mpsc::UnboundedReceiver<(Vec<Pending>, tokio::sync::OwnedSemaphorePermit)>,
+);
 
 /// A new hand-off pair: give the [`Handoff`] to producers and run
 /// [`run_handoff`] with the queue.
 pub fn handoff() -> (Handoff, HandoffQueue) {
-    let (tx, rx) = tokio::sync::mpsc::channel(HANDOFF_QUEUE);
-    (Handoff { tx }, HandoffQueue(rx))
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let room = Arc::new(tokio::sync::Semaphore::new(HANDOFF_ROOM));
+    (Handoff { tx, room }, HandoffQueue(rx))
 }
 
 /// Publishes handed-off rows until `shutdown` (and what is still handed
@@ -231,10 +254,14 @@ pub async fn run_handoff(
                 _ = shutdown.cancelled() => continue,
             }
         };
-        let Some(mut rows) = first else { break };
+        let Some((mut rows, room)) = first else { break };
+        let mut rooms = vec![room];
         while rows.len() < HANDOFF_BATCH {
             match queue.0.try_recv() {
-                Ok(more) => rows.extend(more),
+                Ok((more, room)) => {
+                    rows.extend(more);
+                    rooms.push(room);
+                }
                 Err(_) => break,
             }
         }
@@ -243,7 +270,7 @@ pub async fn run_handoff(
         let (bus, pool) = (bus.clone(), pool.clone());
         running.spawn(async move {
             publish_handed_off(&bus, &pool, rows).await;
-            drop(permit);
+            drop((permit, rooms));
         });
     }
     while running.join_next().await.is_some() {}

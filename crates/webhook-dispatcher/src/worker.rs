@@ -623,14 +623,25 @@ impl Dispatcher {
                 serde_json::json!({"subscription_id": id, "status": "FAILED", "reason": reason}),
             ));
         }
-        let published = hub_storage::outbox::enqueue_leased(
-            &mut tx,
-            &events,
-            hub_bus::relay::HANDOFF_LEASE_SECS,
-        )
-        .await?;
+        let handed = match self.outbox.reserve(events.len()) {
+            Some(room) => Some((
+                room,
+                hub_storage::outbox::enqueue_leased(
+                    &mut tx,
+                    &events,
+                    hub_bus::relay::HANDOFF_LEASE_SECS,
+                )
+                .await?,
+            )),
+            None => {
+                hub_storage::outbox::enqueue(&mut tx, &events).await?;
+                None
+            }
+        };
         tx.commit().await?;
-        self.outbox.publish(published).await;
+        if let Some((room, rows)) = handed {
+            room.publish(rows);
+        }
         Ok(())
     }
 }

@@ -163,9 +163,19 @@ async fn write_batch(
         }
         events_out.extend(job.typed.clone());
     }
-    let published =
-        hub_storage::outbox::enqueue_leased(&mut tx, &events_out, HANDOFF_LEASE_SECS).await?;
+    let handed = match outbox.reserve(events_out.len()) {
+        Some(room) => Some((
+            room,
+            hub_storage::outbox::enqueue_leased(&mut tx, &events_out, HANDOFF_LEASE_SECS).await?,
+        )),
+        None => {
+            hub_storage::outbox::enqueue(&mut tx, &events_out).await?;
+            None
+        }
+    };
     tx.commit().await?;
-    outbox.publish(published).await;
+    if let Some((room, rows)) = handed {
+        room.publish(rows);
+    }
     Ok(stored)
 }

@@ -300,6 +300,13 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // The events of every accepted request reach RabbitMQ asynchronously
+    // (the outbox): how far behind the bus was when the load stopped.
+    let (caught_up, waiting) = rt.block_on(crate::bench::wait_bus_caught_up(&database_url))?;
+    println!(
+        "  bus caught up    {:.1} s after the load ({waiting} outbox events were still to publish)",
+        caught_up.as_secs_f64()
+    );
     let (stored, events, duplicates) = rt.block_on(async {
         let pool = hub_storage::pool(&database_url, &hub_storage::PoolSettings::default())?;
         let uuids: Vec<uuid::Uuid> = ids.iter().filter_map(|s| s.parse().ok()).collect();

@@ -907,6 +907,9 @@ async fn run_scenario(
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let drain = drain_start.elapsed();
+    // Outcome events still waiting for RabbitMQ belong to this scenario too:
+    // let the relays catch up before the next one starts.
+    let (caught_up, waiting) = wait_bus_caught_up(&env.database_url).await?;
     let outcome = Outcome {
         accepted_http: load.accepted_http.load(Ordering::Relaxed),
         accepted_amqp: load.accepted_amqp.load(Ordering::Relaxed),
@@ -958,6 +961,14 @@ async fn run_scenario(
     line(
         "duration",
         format!("{} load + {} drain", ui::secs(o.window), ui::secs(drain)),
+    );
+    line(
+        "bus caught up",
+        format!(
+            "{} after the last delivery ({} outbox events were still to publish)",
+            ui::secs(caught_up),
+            thousands(waiting as u64)
+        ),
     );
     line(
         "deliveries/s",
@@ -1281,6 +1292,26 @@ fn with_database(url: &str, name: &str) -> Result<String> {
 }
 
 /// Drops the URL's database (connected to `postgres`); its name.
+/// Waits (up to two minutes) until every outbox event is published to
+/// RabbitMQ; returns how long that took and how many were waiting at first.
+pub(crate) async fn wait_bus_caught_up(database_url: &str) -> Result<(Duration, i64)> {
+    let pool = hub_storage::pool(database_url, &hub_storage::PoolSettings::default())?;
+    let start = Instant::now();
+    let (waiting, _) = hub_storage::outbox::backlog(&pool).await?;
+    let mut left = waiting;
+    while left > 0 && start.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        left = hub_storage::outbox::backlog(&pool).await?.0;
+    }
+    pool.close().await;
+    if left > 0 {
+        ui::warn(&format!(
+            "{left} outbox events were still unpublished after 2 minutes"
+        ));
+    }
+    Ok((start.elapsed(), waiting))
+}
+
 pub(crate) async fn drop_database(url: &str) -> Result<String> {
     let options = PgConnectOptions::from_str(url)?;
     let name = options

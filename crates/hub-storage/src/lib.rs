@@ -142,6 +142,13 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
+/// Vacuums and analyzes the whole database (maintenance for tools such as
+/// the benchmarks, on servers that run without autovacuum).
+pub async fn vacuum_analyze(pool: &PgPool) -> Result<()> {
+    sqlx::query("VACUUM (ANALYZE)").execute(pool).await?;
+    Ok(())
+}
+
 /// Checks that the database answers (for `/ready`).
 pub async fn ping(pool: &PgPool) -> Result<()> {
     sqlx::query("SELECT 1").execute(pool).await?;

@@ -910,6 +910,7 @@ async fn run_scenario(
     // Outcome events still waiting for RabbitMQ belong to this scenario too:
     // let the relays catch up before the next one starts.
     let (caught_up, waiting) = wait_bus_caught_up(&env.database_url).await?;
+    settle_database(&env.database_url).await?;
     let outcome = Outcome {
         accepted_http: load.accepted_http.load(Ordering::Relaxed),
         accepted_amqp: load.accepted_amqp.load(Ordering::Relaxed),
@@ -1292,6 +1293,18 @@ fn with_database(url: &str, name: &str) -> Result<String> {
 }
 
 /// Drops the URL's database (connected to `postgres`); its name.
+/// Vacuums and analyzes the bench database between scenarios, as autovacuum
+/// would in a deployment: this machine's Postgres may run without it, and
+/// the next scenario should not pay for the dead rows of the last one.
+async fn settle_database(database_url: &str) -> Result<()> {
+    let pool = hub_storage::pool(database_url, &hub_storage::PoolSettings::default())?;
+    let started = Instant::now();
+    hub_storage::vacuum_analyze(&pool).await?;
+    pool.close().await;
+    ui::info(&format!("vacuumed and analyzed in {}", ui::secs(started.elapsed())));
+    Ok(())
+}
+
 /// Waits (up to two minutes) until every outbox event is published to
 /// RabbitMQ; returns how long that took and how many were waiting at first.
 pub(crate) async fn wait_bus_caught_up(database_url: &str) -> Result<(Duration, i64)> {

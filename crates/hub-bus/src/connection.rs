@@ -250,29 +250,32 @@ impl Bus {
         result
     }
 
-    /// Removes bindings of `service`'s work queue (unknown ones are ignored).
+    /// Removes bindings of `service`'s work queue; a binding (or queue) that
+    /// does not exist counts as removed.
     pub async fn unbind(&self, service: &str, keys: &[String]) -> Result<(), BusError> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let ch = self.channel().await?;
         let t = &self.topology;
         let queue = t.queue(service);
-        let result = async {
-            for key in keys {
-                ch.queue_unbind(
+        for key in keys {
+            // The broker closes the channel of a failed unbind: one each.
+            let ch = self.channel().await?;
+            let result = ch
+                .queue_unbind(
                     queue.as_str().into(),
                     t.exchange().into(),
                     key.as_str().into(),
                     FieldTable::default(),
                 )
-                .await?;
+                .await;
+            match result {
+                Ok(()) => {
+                    let _ = ch.close(200, "unbound".into()).await;
+                }
+                Err(e) if matches!(e.kind(), lapin::ErrorKind::ProtocolError(p) if p.get_id() == 404) =>
+                    {}
+                Err(e) => return Err(e.into()),
             }
-            Ok::<(), BusError>(())
         }
-        .await;
-        let _ = ch.close(200, "unbound".into()).await;
-        result
+        Ok(())
     }
 
     fn queue_args(&self) -> FieldTable {

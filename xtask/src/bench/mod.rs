@@ -1301,7 +1301,10 @@ async fn settle_database(database_url: &str) -> Result<()> {
     let started = Instant::now();
     hub_storage::vacuum_analyze(&pool).await?;
     pool.close().await;
-    ui::info(&format!("vacuumed and analyzed in {}", ui::secs(started.elapsed())));
+    ui::info(&format!(
+        "vacuumed and analyzed in {}",
+        ui::secs(started.elapsed())
+    ));
     Ok(())
 }
 

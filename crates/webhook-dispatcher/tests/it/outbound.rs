@@ -374,6 +374,67 @@ async fn bus_events_of_any_subscribed_type_reach_the_dispatcher_at_once() {
 }
 
 #[tokio::test]
+async fn a_key_revoked_at_the_manager_stops_working_at_the_dispatcher() {
+    // The dispatcher caches the key after its first use; the revocation's
+    // notification empties that cache, long before its 10 s bound.
+    let w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    w.subscribe(json!({"name": "orders", "url": rx.url("/o"), "event_types": ["order.*"]}))
+        .await;
+    w.post_event("order.created", json!({})).await;
+    rx.wait_for(1, 20).await;
+    let keys: Value = w
+        .env
+        .http
+        .get(w.m.url(&format!("/api/v1/admin/tenants/{}/api-keys", w.tenant)))
+        .bearer_auth(hub_testkit::service::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key_id = keys["data"][0]["id"].as_str().unwrap();
+    let revoked = w
+        .env
+        .http
+        .delete(w.m.url(&format!(
+            "/api/v1/admin/tenants/{}/api-keys/{key_id}",
+            w.tenant
+        )))
+        .bearer_auth(hub_testkit::service::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let started = std::time::Instant::now();
+    eventually(5, "the dispatcher refuses the revoked key", || async {
+        let id = uuid::Uuid::now_v7().to_string();
+        let (s, _) = w
+            .call(
+                "POST",
+                &w.d,
+                "/api/v1/events",
+                Some(envelope(&id, "order.created", &w.tenant, json!({}))),
+            )
+            .await;
+        (s == 401).then_some(())
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The delivery's outcome went out on the bus through the hand-off:
+    // nothing is left unpublished in the outbox.
+    eventually(10, "every outbox event published", || async {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(w.env.pool())
+            .await
+            .unwrap();
+        (n == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn failed_attempts_follow_the_retry_schedule_then_fail_with_an_event() {
     let w = world(|_| {}).await;
     let rx = Receiver::start().await;

@@ -187,17 +187,14 @@ pub struct Handoff {
 }
 
 /// Room for `n` rows in the relay's queue, taken before the rows are stored.
-pub struct Reserved {
+struct Reserved {
     tx: tokio::sync::mpsc::UnboundedSender<(Vec<Pending>, tokio::sync::OwnedSemaphorePermit)>,
     permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Handoff {
-    /// Room for `n` events, if the relay has it: store them with
-    /// `hub_storage::outbox::enqueue_leased` for [`HANDOFF_LEASE_SECS`] and
-    /// hand them over with [`Reserved::publish`] after the commit. `None`:
-    /// store them with `hub_storage::outbox::enqueue` (any relay claims them).
-    pub fn reserve(&self, n: usize) -> Option<Reserved> {
+    /// Room for `n` events, if the relay has it.
+    fn reserve(&self, n: usize) -> Option<Reserved> {
         let n = u32::try_from(n).ok().filter(|n| *n > 0)?;
         let permit = self.room.clone().try_acquire_many_owned(n).ok()?;
         Some(Reserved {
@@ -205,13 +202,46 @@ impl Handoff {
             permit,
         })
     }
+    /// Adds `events` to the outbox in `tx`: leased to this process's relay
+    /// when it has room (publish them with [`Staged::publish`] once `tx` has
+    /// committed), for any relay otherwise.
+    pub async fn stage(
+        &self,
+        tx: &mut hub_storage::Tx<'_>,
+        events: &[hub_domain::Envelope],
+    ) -> hub_storage::Result<Staged> {
+        Ok(Staged(match self.reserve(events.len()) {
+            Some(room) => Some((
+                room,
+                outbox::enqueue_leased(tx, events, HANDOFF_LEASE_SECS).await?,
+            )),
+            None => {
+                outbox::enqueue(tx, events).await?;
+                None
+            }
+        }))
+    }
+}
+
+/// Outbox rows staged by [`Handoff::stage`].
+#[must_use = "publish them once the transaction has committed"]
+pub struct Staged(Option<(Reserved, Vec<Pending>)>);
+
+impl Staged {
+    /// Hands the rows to the relay, if they were leased to it (call only
+    /// after their transaction committed).
+    pub fn publish(self) {
+        if let Some((room, rows)) = self.0 {
+            room.publish(rows);
+        }
+    }
 }
 
 impl Reserved {
     /// Publishes `rows` soon (call only after their transaction committed).
     /// If the relay has stopped, their lease expires and another relay
     /// publishes them.
-    pub fn publish(self, rows: Vec<Pending>) {
+    fn publish(self, rows: Vec<Pending>) {
         let _ = self.tx.send((rows, self.permit));
     }
 }

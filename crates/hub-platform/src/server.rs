@@ -34,9 +34,8 @@ pub struct Context {
     pub bus: Arc<Bus>,
     /// Cancelled when the service shuts down.
     pub shutdown: CancellationToken,
-    /// Hands committed outbox rows (stored with
-    /// `hub_storage::outbox::enqueue_leased`) to this process's relay, which
-    /// publishes them at once.
+    /// Stages outbox rows for this process's relay, which publishes them
+    /// straight after their commit (`Handoff::stage`, then `Staged::publish`).
     pub outbox: hub_bus::relay::Handoff,
     /// The service's name.
     pub service: &'static str,

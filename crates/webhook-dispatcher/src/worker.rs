@@ -623,25 +623,9 @@ impl Dispatcher {
                 serde_json::json!({"subscription_id": id, "status": "FAILED", "reason": reason}),
             ));
         }
-        let handed = match self.outbox.reserve(events.len()) {
-            Some(room) => Some((
-                room,
-                hub_storage::outbox::enqueue_leased(
-                    &mut tx,
-                    &events,
-                    hub_bus::relay::HANDOFF_LEASE_SECS,
-                )
-                .await?,
-            )),
-            None => {
-                hub_storage::outbox::enqueue(&mut tx, &events).await?;
-                None
-            }
-        };
+        let staged = self.outbox.stage(&mut tx, &events).await?;
         tx.commit().await?;
-        if let Some((room, rows)) = handed {
-            room.publish(rows);
-        }
+        staged.publish();
         Ok(())
     }
 }

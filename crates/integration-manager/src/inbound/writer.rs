@@ -5,7 +5,7 @@
 //! after COMMIT. While one batch commits the next one fills, so a commit is
 //! shared by many requests. Several writers run at once so commits overlap.
 
-use hub_bus::relay::{HANDOFF_LEASE_SECS, Handoff};
+use hub_bus::relay::Handoff;
 use hub_domain::{Envelope, EventType, TenantId};
 use hub_platform::batch::{BatchConfig, Batcher};
 use hub_platform::server::Context;
@@ -163,19 +163,8 @@ async fn write_batch(
         }
         events_out.extend(job.typed.clone());
     }
-    let handed = match outbox.reserve(events_out.len()) {
-        Some(room) => Some((
-            room,
-            hub_storage::outbox::enqueue_leased(&mut tx, &events_out, HANDOFF_LEASE_SECS).await?,
-        )),
-        None => {
-            hub_storage::outbox::enqueue(&mut tx, &events_out).await?;
-            None
-        }
-    };
+    let staged = outbox.stage(&mut tx, &events_out).await?;
     tx.commit().await?;
-    if let Some((room, rows)) = handed {
-        room.publish(rows);
-    }
+    staged.publish();
     Ok(stored)
 }

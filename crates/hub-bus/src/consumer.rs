@@ -55,6 +55,13 @@ pub trait Handler: Send + Sync + 'static {
         true
     }
 
+    /// Whether the service may want events of `event_type` (the message's
+    /// AMQP `type`), asked before the body is parsed; `false` acknowledges
+    /// the message unread. The default defers to [`Handler::wants`].
+    fn wants_type(&self, _event_type: &str) -> bool {
+        true
+    }
+
     /// Whether handling an event twice is harmless by construction (its
     /// writes dedupe on the event id); the consumer then skips the
     /// `processed_events` marker.
@@ -317,10 +324,17 @@ impl Ctx {
     async fn process_many(&self, ds: Vec<Delivery>, shutdown: &CancellationToken) {
         let mut wanted = Vec::with_capacity(ds.len());
         let mut events = Vec::with_capacity(ds.len());
+        let mut ignored = 0u64;
         for d in ds {
+            let kind = d.properties.kind().as_ref().map(|k| k.as_str());
+            if kind.is_some_and(|k| !self.handler.wants_type(k)) {
+                ignored += 1;
+                self.acks.ack(&d).await;
+                continue;
+            }
             match Envelope::from_slice(&d.data) {
                 Ok(e) if !self.handler.wants(&e) => {
-                    metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ignored").increment(1);
+                    ignored += 1;
                     self.acks.ack(&d).await;
                 }
                 Ok(e) => {
@@ -330,6 +344,9 @@ impl Ctx {
                 // Malformed: the single path dead-letters it.
                 Err(_) => self.process(d, shutdown).await,
             }
+        }
+        if ignored > 0 {
+            metrics::counter!("hub_bus_consumed_total", "service" => self.service.clone(), "outcome" => "ignored").increment(ignored);
         }
         if wanted.len() > 1 {
             match self.try_handle_many(&events).await {

@@ -21,11 +21,14 @@ impl Handler for AuditTrail {
         // hottest write path for no new information.
         // `integration.webhook.received` is the same fact as the
         // `webhook.received` published with it (for integration consumers).
-        event.tenantid.is_some()
-            && !matches!(
-                event.event_type.as_str(),
-                "webhook.delivered" | "integration.webhook.received"
-            )
+        event.tenantid.is_some() && self.wants_type(event.event_type.as_str())
+    }
+
+    fn wants_type(&self, event_type: &str) -> bool {
+        !matches!(
+            event_type,
+            "webhook.delivered" | "integration.webhook.received"
+        )
     }
 
     async fn handle_batch(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<(), HandlerError> {

@@ -129,7 +129,11 @@ impl Handler for EventIntake {
     }
 
     fn wants(&self, event: &Envelope) -> bool {
-        event.tenantid.is_some() && crate::fanout::deliverable(event.event_type.as_str())
+        event.tenantid.is_some() && self.wants_type(event.event_type.as_str())
+    }
+
+    fn wants_type(&self, event_type: &str) -> bool {
+        crate::fanout::deliverable(event_type)
     }
 
     async fn handle(&self, tx: &mut Tx<'_>, event: &Envelope) -> Result<(), HandlerError> {

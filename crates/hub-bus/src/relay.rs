@@ -136,22 +136,8 @@ async fn relay_batch(bus: &Bus, pool: &PgPool, batch: u32) -> Result<usize, BusE
     if rows.is_empty() {
         return Ok(0);
     }
-    let messages: Vec<Outgoing> = rows
-        .iter()
-        .map(|r| Outgoing {
-            id: r.id.to_string(),
-            event_type: r.event_type.clone(),
-            traceparent: serde_json::from_slice::<serde_json::Value>(&r.body)
-                .ok()
-                .and_then(|v| {
-                    v.get("traceparent")
-                        .and_then(|t| t.as_str())
-                        .map(str::to_owned)
-                }),
-            body: r.body.clone(),
-        })
-        .collect();
     let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id.0).collect();
+    let messages = outgoing(rows);
     if let Err(e) = bus.publish(&messages).await {
         drop(tx);
         let _ = outbox::record_failure(pool, &ids, &e.to_string()).await;
@@ -159,8 +145,8 @@ async fn relay_batch(bus: &Bus, pool: &PgPool, batch: u32) -> Result<usize, BusE
     }
     outbox::mark_published(&mut *tx, &ids).await?;
     tx.commit().await.map_err(hub_storage::StorageError::from)?;
-    metrics::counter!("hub_bus_published_total").increment(rows.len() as u64);
-    Ok(rows.len())
+    metrics::counter!("hub_bus_published_total").increment(ids.len() as u64);
+    Ok(ids.len())
 }
 
 /// How long rows handed to the process's own relay stay reserved for it:
@@ -307,17 +293,22 @@ pub async fn run_handoff(
     tracing::info!("outbox hand-off stopped");
 }
 
-async fn publish_handed_off(bus: &Bus, pool: &PgPool, rows: Vec<Pending>) {
-    let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id.0).collect();
-    let messages: Vec<Outgoing> = rows
-        .into_iter()
+/// The messages that publish outbox rows (the claim reads each row's
+/// trace context with it; hand-offs carry the producer's).
+fn outgoing(rows: Vec<Pending>) -> Vec<Outgoing> {
+    rows.into_iter()
         .map(|r| Outgoing {
             id: r.id.to_string(),
             event_type: r.event_type,
             traceparent: r.traceparent,
             body: r.body,
         })
-        .collect();
+        .collect()
+}
+
+async fn publish_handed_off(bus: &Bus, pool: &PgPool, rows: Vec<Pending>) {
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id.0).collect();
+    let messages = outgoing(rows);
     match bus.publish(&messages).await {
         Ok(()) => {
             metrics::counter!("hub_bus_published_total").increment(ids.len() as u64);

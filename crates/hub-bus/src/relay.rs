@@ -34,6 +34,10 @@ pub struct RelayConfig {
     /// How long the relay lets rows gather after a notification before it
     /// claims them: fuller batches, for a few milliseconds of latency.
     pub linger: Duration,
+    /// Woken (like a notification) when a producer in this process stored
+    /// rows for the claiming relay without notifying
+    /// ([`HandoffQueue::overflow_signal`]).
+    pub wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Default for RelayConfig {
@@ -43,6 +47,7 @@ impl Default for RelayConfig {
             poll: Duration::from_secs(2),
             retention: Duration::from_secs(24 * 3600),
             linger: Duration::from_millis(10),
+            wake: None,
         }
     }
 }
@@ -85,22 +90,33 @@ pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: Can
             listener = listen(&pool).await;
         }
         let wait = tokio::time::sleep(config.poll);
+        let woken = async {
+            match &config.wake {
+                Some(w) => w.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        let linger = async {
+            tokio::select! {
+                _ = tokio::time::sleep(config.linger) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        };
         match listener.as_mut() {
             Some(l) => tokio::select! {
                 r = l.recv() => match r {
-                    Ok(_) => tokio::select! {
-                        _ = tokio::time::sleep(config.linger) => {}
-                        _ = shutdown.cancelled() => {}
-                    },
+                    Ok(_) => linger.await,
                     Err(e) => {
                         tracing::debug!(error = %e, "outbox listener lost; polling until it is back");
                         listener = None;
                     }
                 },
+                _ = woken => linger.await,
                 _ = wait => {}
                 _ = shutdown.cancelled() => break,
             },
             None => tokio::select! {
+                _ = woken => linger.await,
                 _ = wait => {}
                 _ = shutdown.cancelled() => break,
             },
@@ -158,11 +174,12 @@ pub const HANDOFF_LEASE_SECS: u32 = 10;
 const HANDOFF_BATCH: usize = 500;
 /// Batches published at once (their confirms and marks overlap).
 const HANDOFF_IN_FLIGHT: usize = 4;
-/// Rows handed over and not yet published, at most. A producer that finds
-/// no room stores its rows for the claiming relay instead, so a relay that
-/// falls behind slows nobody down and its queue stays short enough that
-/// leases do not expire into duplicate publishes.
-const HANDOFF_ROOM: usize = 8192;
+/// Rows handed over and not yet published, at most, by default
+/// (`HUB_OUTBOX_HANDOFF_ROOM`). A producer that finds no room stores its
+/// rows for the claiming relay instead, so a relay that falls behind slows
+/// nobody down and its queue stays short enough that leases do not expire
+/// into duplicate publishes.
+pub const HANDOFF_ROOM: usize = 8192;
 
 /// Where a producer hands the outbox rows it just committed to its
 /// process's relay. Cheap to clone.
@@ -170,6 +187,7 @@ const HANDOFF_ROOM: usize = 8192;
 pub struct Handoff {
     tx: tokio::sync::mpsc::UnboundedSender<(Vec<Pending>, tokio::sync::OwnedSemaphorePermit)>,
     room: Arc<tokio::sync::Semaphore>,
+    overflow: Arc<tokio::sync::Notify>,
 }
 
 /// Room for `n` rows in the relay's queue, taken before the rows are stored.
@@ -197,13 +215,17 @@ impl Handoff {
         events: &[hub_domain::Envelope],
     ) -> hub_storage::Result<Staged> {
         Ok(Staged(match self.reserve(events.len()) {
-            Some(room) => Some((
+            Some(room) => Stage::Leased(
                 room,
                 outbox::enqueue_leased(tx, events, HANDOFF_LEASE_SECS).await?,
-            )),
+            ),
+            None if events.is_empty() => Stage::Nothing,
             None => {
-                outbox::enqueue(tx, events).await?;
-                None
+                // The relay is behind: store the rows for the claiming
+                // relay, which this process wakes itself once they commit
+                // (no NOTIFY on the hot path).
+                outbox::enqueue_unnotified(tx, events).await?;
+                Stage::Stored(self.overflow.clone())
             }
         }))
     }
@@ -211,14 +233,23 @@ impl Handoff {
 
 /// Outbox rows staged by [`Handoff::stage`].
 #[must_use = "publish them once the transaction has committed"]
-pub struct Staged(Option<(Reserved, Vec<Pending>)>);
+pub struct Staged(Stage);
+
+enum Stage {
+    Nothing,
+    Leased(Reserved, Vec<Pending>),
+    Stored(Arc<tokio::sync::Notify>),
+}
 
 impl Staged {
-    /// Hands the rows to the relay, if they were leased to it (call only
-    /// after their transaction committed).
+    /// Hands the rows to the relay: leased ones to the hand-off, others by
+    /// waking the claiming relay (call only after their transaction
+    /// committed).
     pub fn publish(self) {
-        if let Some((room, rows)) = self.0 {
-            room.publish(rows);
+        match self.0 {
+            Stage::Nothing => {}
+            Stage::Leased(room, rows) => room.publish(rows),
+            Stage::Stored(wake) => wake.notify_one(),
         }
     }
 }
@@ -235,14 +266,32 @@ impl Reserved {
 /// The relay's end of a [`Handoff`].
 pub struct HandoffQueue(
     tokio::sync::mpsc::UnboundedReceiver<(Vec<Pending>, tokio::sync::OwnedSemaphorePermit)>,
+    Arc<tokio::sync::Notify>,
 );
+
+impl HandoffQueue {
+    /// What producers signal when they stored rows for the claiming relay
+    /// (the hand-off was full): give it to [`run`] as [`RelayConfig::wake`].
+    pub fn overflow_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.1.clone()
+    }
+}
 
 /// A new hand-off pair: give the [`Handoff`] to producers and run
 /// [`run_handoff`] with the queue.
-pub fn handoff() -> (Handoff, HandoffQueue) {
+/// `room` rows may wait to be published ([`HANDOFF_ROOM`] by default).
+pub fn handoff(room: usize) -> (Handoff, HandoffQueue) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let room = Arc::new(tokio::sync::Semaphore::new(HANDOFF_ROOM));
-    (Handoff { tx, room }, HandoffQueue(rx))
+    let room = Arc::new(tokio::sync::Semaphore::new(room));
+    let overflow = Arc::new(tokio::sync::Notify::new());
+    (
+        Handoff {
+            tx,
+            room,
+            overflow: overflow.clone(),
+        },
+        HandoffQueue(rx, overflow),
+    )
 }
 
 /// Publishes handed-off rows until `shutdown` (and what is still handed

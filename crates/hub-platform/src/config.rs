@@ -118,6 +118,13 @@ pub struct Config {
     pub webhook_dispatcher_url: String,
     /// Largest inbound webhook body in bytes (`HUB_INBOUND_MAX_BODY`).
     pub hub_inbound_max_body: usize,
+    /// Outbox rows a service's hot paths may hand to its own relay before
+    /// they store the rest for the claiming relay (`HUB_OUTBOX_HANDOFF_ROOM`;
+    /// 0 = never hand off).
+    pub hub_outbox_handoff_room: usize,
+    /// How often the claiming relay looks for outbox rows when nothing woke
+    /// it, in ms (`HUB_OUTBOX_POLL_MS`; a safety net, it is woken on writes).
+    pub hub_outbox_poll_ms: u64,
     /// Proxies whose `X-Forwarded-For` is believed, comma-separated CIDRs
     /// (`HUB_TRUSTED_PROXIES`; empty = none).
     pub hub_trusted_proxies: String,
@@ -170,6 +177,8 @@ pub const KEYS: &[&str] = &[
     "INTEGRATION_SYNC_URL",
     "WEBHOOK_DISPATCHER_URL",
     "HUB_INBOUND_MAX_BODY",
+    "HUB_OUTBOX_HANDOFF_ROOM",
+    "HUB_OUTBOX_POLL_MS",
     "HUB_TRUSTED_PROXIES",
     "HUB_INBOUND_RETRY_INTERVALS_MS",
 ];
@@ -277,6 +286,8 @@ impl Config {
             integration_sync_url: "http://127.0.0.1:3052".to_owned(),
             webhook_dispatcher_url: "http://127.0.0.1:3027".to_owned(),
             hub_inbound_max_body: 1024 * 1024,
+            hub_outbox_handoff_room: 8192,
+            hub_outbox_poll_ms: 2000,
             hub_trusted_proxies: String::new(),
             // The spec's schedule: 1 min, 5 min, 15 min, 1 h, 2 h.
             hub_inbound_retry_intervals_ms: "60000,300000,900000,3600000,7200000".to_owned(),
@@ -415,6 +426,9 @@ impl Config {
                 "HUB_BUS_RETRY_MAX_MS",
                 "must be at least HUB_BUS_RETRY_BASE_MS, which must be > 0".into(),
             );
+        }
+        if self.hub_outbox_poll_ms == 0 {
+            return fail("HUB_OUTBOX_POLL_MS", "must be greater than 0".into());
         }
         if self.hub_inbound_max_body == 0 {
             return fail("HUB_INBOUND_MAX_BODY", "must be greater than 0".into());

@@ -144,7 +144,7 @@ impl ServiceApp {
         wait_for_database(&pool, &config).await?;
         let bus = Bus::new(service.name, config.bus());
         let shutdown = CancellationToken::new();
-        let (outbox, handoff_queue) = hub_bus::relay::handoff();
+        let (outbox, handoff_queue) = hub_bus::relay::handoff(config.hub_outbox_handoff_room);
         let ctx = Context {
             config: config.clone(),
             pool: pool.clone(),
@@ -180,7 +180,11 @@ impl ServiceApp {
             tokio::spawn(hub_bus::relay::run(
                 bus.clone(),
                 pool.clone(),
-                hub_bus::relay::RelayConfig::default(),
+                hub_bus::relay::RelayConfig {
+                    wake: Some(handoff_queue.overflow_signal()),
+                    poll: std::time::Duration::from_millis(config.hub_outbox_poll_ms),
+                    ..Default::default()
+                },
                 shutdown.clone(),
             )),
             tokio::spawn(hub_bus::relay::run_handoff(

@@ -195,11 +195,14 @@ pub async fn claim(pool: &PgPool, limit: u32, lease_secs: u32) -> Result<Vec<Cla
         sel = "SELECT s.*",
         sub = crate::subscriptions::SELECT_LITE,
     );
+    let mut tx = pool.begin().await?;
+    crate::claim_in_index_order(&mut tx).await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(i64::from(limit))
         .bind(f64::from(lease_secs))
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(rows.iter().map(|r| claimed_from_row(r, false)).collect())
 }
 

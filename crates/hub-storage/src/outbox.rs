@@ -19,6 +19,17 @@ pub async fn enqueue(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
     crate::notify(tx, CHANNEL).await
 }
 
+/// Adds events to the outbox like [`enqueue`] but without the notification,
+/// for a producer that wakes its own process's relay itself: a NOTIFY
+/// serializes every notifying commit in the cluster behind one lock, which
+/// a hot path cannot afford. Relays elsewhere find the rows on their poll.
+pub async fn enqueue_unnotified(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    insert(tx, &serialize(events), None).await
+}
+
 /// Adds events to the outbox leased for `lease_secs` to the caller, who
 /// publishes the returned rows itself once `tx` commits (and then marks them
 /// with [`mark_published`]). Other relays take them only after the lease
@@ -93,10 +104,11 @@ pub struct Pending {
 /// relay holds and rows leased to their producer. The lock lasts as long as `tx`: if the relay dies, the rows are
 /// released and published by someone else (at least once, never zero times).
 pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
+    crate::claim_in_index_order(tx).await?;
     let rows = sqlx::query(
         "SELECT id, event_type, envelope::text AS body, tenant_id, envelope->>'traceparent' AS traceparent FROM outbox
          WHERE published_at IS NULL AND (lease_until IS NULL OR lease_until < NOW())
-         ORDER BY created_at, id
+         ORDER BY created_at
          LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(i64::from(limit))

@@ -31,6 +31,13 @@ impl Handler for AuditTrail {
         )
     }
 
+    fn idempotent(&self) -> bool {
+        // `audit_log` keeps each event once per tenant (ON CONFLICT DO
+        // NOTHING): a redelivered event changes nothing, so no
+        // `processed_events` marker is needed.
+        true
+    }
+
     async fn handle_batch(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<(), HandlerError> {
         match hub_storage::audit::record_many(tx, events).await {
             Ok(()) => Ok(()),

@@ -1176,6 +1176,63 @@ async fn processing_transforms_filters_and_publishes_the_typed_event() {
 }
 
 #[tokio::test]
+async fn requests_stored_for_the_claiming_relay_are_published_without_waiting_for_its_poll() {
+    // No hand-off room: every request's events are stored unleased, without
+    // a NOTIFY, and the process wakes its own claiming relay. Its poll is
+    // ten minutes, so only that wake can publish them in time.
+    let hub = Hub::start(|c| {
+        c.hub_outbox_handoff_room = 0;
+        c.hub_outbox_poll_ms = 600_000;
+    })
+    .await;
+    hub.endpoint(json!({"endpoint_path": "quiet", "signature_algorithm": "none"}))
+        .await;
+    let pending = || async {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(hub.env.pool())
+            .await
+            .unwrap();
+        n
+    };
+    // What the tenant's set-up notified about is out of the way first.
+    eventually(15, "set-up events published", || async {
+        (pending().await == 0).then_some(())
+    })
+    .await;
+    for n in 0..3 {
+        let a = hub
+            .send("quiet", &[], &format!(r#"{{"n":{n}}}"#), "application/json")
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE event_type = 'webhook.received' AND lease_until IS NULL",
+    )
+    .fetch_one(hub.env.pool())
+    .await
+    .unwrap();
+    assert_eq!(stored, 3, "stored for the claiming relay, not handed off");
+    eventually(15, "every webhook.received published", || async {
+        (pending().await == 0).then_some(())
+    })
+    .await;
+    let audited = eventually(15, "webhook.received audited", || async {
+        let a = hub
+            .api(
+                reqwest::Method::GET,
+                "/api/v1/audit-log?event_type=webhook.received",
+                None,
+            )
+            .await;
+        let d = a.body["data"].as_array().cloned().unwrap_or_default();
+        (d.len() == 3).then_some(d)
+    })
+    .await;
+    assert_eq!(audited.len(), 3);
+    hub.m.stop().await;
+}
+
+#[tokio::test]
 async fn failed_processing_retries_then_stays_failed_and_replay_reprocesses() {
     let hub = Hub::start(|c| {
         c.hub_inbound_retry_intervals_ms = "100".into();

@@ -114,6 +114,22 @@ struct Token {
     expires: Instant,
 }
 
+/// How long an idle keep-alive connection to a receiver is kept.
+const POOL_IDLE: Duration = Duration::from_secs(4);
+
+/// Whether the connection closed before any answer came (the server closed
+/// an idle kept-alive connection as the request went out).
+fn closed_before_answer(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message() || h.is_canceled();
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// Sends attempts over one keep-alive client; caches OAuth tokens.
 pub struct Sender {
     http: reqwest::Client,
@@ -129,6 +145,10 @@ impl Sender {
     pub fn new(policy: TargetPolicy, timeout: Duration, max_idle_per_host: usize) -> Self {
         let http = crate::client::client_builder(policy)
             .pool_max_idle_per_host(max_idle_per_host)
+            // Below the keep-alive timeout of common servers (5 s for Node,
+            // actix and others): a connection the receiver is about to close
+            // is not reused.
+            .pool_idle_timeout(POOL_IDLE)
             .tcp_nodelay(true)
             .build()
             .expect("the HTTP client configuration is valid");
@@ -214,7 +234,19 @@ impl Sender {
             );
             req = req.header(k.as_str(), v.as_str());
         }
-        let resp = match req.body(o.body.clone()).send().await {
+        let Some(retry) = req.try_clone() else {
+            return fail("the request could not be prepared".into(), shown);
+        };
+        let sent = match req.body(o.body.clone()).send().await {
+            // A kept-alive connection the receiver closed just as we reused
+            // it: nothing was answered, so send once more on a fresh
+            // connection instead of spending an attempt (and a breaker
+            // failure) on a race. The webhook-id lets receivers drop the rare
+            // copy of a request they did read.
+            Err(e) if closed_before_answer(&e) => retry.body(o.body.clone()).send().await,
+            other => other,
+        };
+        let resp = match sent {
             Ok(r) => r,
             Err(e) => return fail(describe(&e, self.timeout), shown),
         };

@@ -910,6 +910,7 @@ async fn run_scenario(
     // Outcome events still waiting for RabbitMQ belong to this scenario too:
     // let the relays catch up before the next one starts.
     let (caught_up, waiting) = wait_bus_caught_up(&env.database_url).await?;
+    report_failed_attempts(&env.database_url, tenant.id).await?;
     settle_database(&env.database_url).await?;
     let outcome = Outcome {
         accepted_http: load.accepted_http.load(Ordering::Relaxed),
@@ -1305,6 +1306,30 @@ async fn settle_database(database_url: &str) -> Result<()> {
         "vacuumed and analyzed in {}",
         ui::secs(started.elapsed())
     ));
+    Ok(())
+}
+
+/// Prints the scenario's failed delivery attempts by reason: each one waits
+/// its retry interval (60 s for the first), which is what a late or missing
+/// delivery usually is.
+async fn report_failed_attempts(database_url: &str, tenant: uuid::Uuid) -> Result<()> {
+    let pool = hub_storage::pool(database_url, &hub_storage::PoolSettings::default())?;
+    let reasons = hub_storage::deliveries::failed_attempts_by_reason(&pool, tenant).await?;
+    pool.close().await;
+    if reasons.is_empty() {
+        ui::info("no failed delivery attempts");
+    } else {
+        let total: i64 = reasons.iter().map(|(_, n)| n).sum();
+        let top: Vec<String> = reasons
+            .iter()
+            .map(|(r, n)| format!("{} × {r}", thousands(*n as u64)))
+            .collect();
+        ui::warn(&format!(
+            "{} failed delivery attempts (retried after their interval): {}",
+            thousands(total as u64),
+            top.join("; ")
+        ));
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 mod catalog;
 mod config;
 mod render;
+mod send;
 
 use hub_connectors::ProviderManifest;
 

@@ -286,7 +286,7 @@ impl Config {
             integration_sync_url: "http://127.0.0.1:3052".to_owned(),
             webhook_dispatcher_url: "http://127.0.0.1:3027".to_owned(),
             hub_inbound_max_body: 1024 * 1024,
-            hub_outbox_handoff_room: 8192,
+            hub_outbox_handoff_room: hub_bus::relay::HANDOFF_ROOM,
             hub_outbox_poll_ms: 2000,
             hub_trusted_proxies: String::new(),
             // The spec's schedule: 1 min, 5 min, 15 min, 1 h, 2 h.

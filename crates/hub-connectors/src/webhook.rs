@@ -220,7 +220,6 @@ impl Sender {
             OutboundAuth::ApiKey { header, .. } => vec![header.as_str()],
             _ => Vec::new(),
         };
-        let mut req = self.http.post(url).timeout(self.timeout);
         for (k, v) in &headers {
             let hidden = SECRET_HEADERS.contains(&k.as_str())
                 || secret_values.iter().any(|h| h.eq_ignore_ascii_case(k));
@@ -232,18 +231,21 @@ impl Sender {
                     v.clone()
                 }),
             );
-            req = req.header(k.as_str(), v.as_str());
         }
-        let Some(retry) = req.try_clone() else {
-            return fail("the request could not be prepared".into(), shown);
+        let request = || {
+            let mut req = self.http.post(url.clone()).timeout(self.timeout);
+            for (k, v) in &headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            req.body(o.body.clone())
         };
-        let sent = match req.body(o.body.clone()).send().await {
+        let sent = match request().send().await {
             // A kept-alive connection the receiver closed just as we reused
             // it: nothing was answered, so send once more on a fresh
             // connection instead of spending an attempt (and a breaker
             // failure) on a race. The webhook-id lets receivers drop the rare
             // copy of a request they did read.
-            Err(e) if closed_before_answer(&e) => retry.body(o.body.clone()).send().await,
+            Err(e) if closed_before_answer(&e) => request().send().await,
             other => other,
         };
         let resp = match sent {

@@ -926,12 +926,17 @@ pub async fn lock_subscriptions(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<()> {
     Ok(())
 }
 
-/// A tenant's failed delivery attempts (not 2xx), counted by what went
-/// wrong (the error, else the HTTP status), most frequent first: what an
-/// operator or a benchmark looks at when deliveries arrive late.
-pub async fn failed_attempts_by_reason(pool: &PgPool, tenant: Uuid) -> Result<Vec<(String, i64)>> {
+/// A tenant's failed delivery attempts (not 2xx): how many in all, and the
+/// five most frequent reasons (the error, else the HTTP status) with their
+/// counts: what an operator or a benchmark looks at when deliveries arrive
+/// late.
+pub async fn failed_attempts_by_reason(
+    pool: &PgPool,
+    tenant: Uuid,
+) -> Result<(i64, Vec<(String, i64)>)> {
     let rows = sqlx::query(
-        "SELECT COALESCE(a.error_message, 'HTTP ' || a.response_status::text, 'no answer') AS reason, COUNT(*) AS n
+        "SELECT COALESCE(a.error_message, 'HTTP ' || a.response_status::text, 'no answer') AS reason,
+                COUNT(*) AS n, SUM(COUNT(*)) OVER ()::int8 AS total
            FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
           WHERE d.tenant_id = $1 AND (a.response_status IS NULL OR a.response_status NOT BETWEEN 200 AND 299)
           GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
@@ -939,5 +944,9 @@ pub async fn failed_attempts_by_reason(pool: &PgPool, tenant: Uuid) -> Result<Ve
     .bind(tenant)
     .fetch_all(pool)
     .await?;
-    Ok(rows.iter().map(|r| (r.get("reason"), r.get("n"))).collect())
+    let total = rows.first().map_or(0, |r| r.get("total"));
+    Ok((
+        total,
+        rows.iter().map(|r| (r.get("reason"), r.get("n"))).collect(),
+    ))
 }

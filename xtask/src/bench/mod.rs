@@ -1314,12 +1314,12 @@ async fn settle_database(database_url: &str) -> Result<()> {
 /// delivery usually is.
 async fn report_failed_attempts(database_url: &str, tenant: uuid::Uuid) -> Result<()> {
     let pool = hub_storage::pool(database_url, &hub_storage::PoolSettings::default())?;
-    let reasons = hub_storage::deliveries::failed_attempts_by_reason(&pool, tenant).await?;
+    let (total, reasons) =
+        hub_storage::deliveries::failed_attempts_by_reason(&pool, tenant).await?;
     pool.close().await;
     if reasons.is_empty() {
         ui::info("no failed delivery attempts");
     } else {
-        let total: i64 = reasons.iter().map(|(_, n)| n).sum();
         let top: Vec<String> = reasons
             .iter()
             .map(|(r, n)| format!("{} × {r}", thousands(*n as u64)))

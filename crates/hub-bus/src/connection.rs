@@ -5,8 +5,8 @@ use crate::{BusError, Topology};
 use futures::future::try_join_all;
 use lapin::Confirmation;
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeBindOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -141,16 +141,28 @@ impl Bus {
         Ok(())
     }
 
-    /// Declares the shared exchanges (idempotent).
+    /// Declares the shared exchanges and forwards everything entering by
+    /// the entry exchange to the routed one (idempotent).
     pub async fn declare_exchanges(&self, ch: &Channel) -> Result<(), BusError> {
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
         };
-        ch.exchange_declare(
-            self.topology.exchange().into(),
-            ExchangeKind::Topic,
-            durable,
+        let t = &self.topology;
+        for exchange in [t.exchange(), t.routed_exchange()] {
+            ch.exchange_declare(
+                exchange.into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        }
+        ch.exchange_bind(
+            t.routed_exchange().into(),
+            t.exchange().into(),
+            "#".into(),
+            ExchangeBindOptions::default(),
             FieldTable::default(),
         )
         .await?;
@@ -165,12 +177,15 @@ impl Bus {
     }
 
     /// Declares `service`'s queues and binds its work queue to `bindings`
-    /// (routing-key patterns such as `#` or `order.*`). Idempotent.
+    /// (routing-key patterns such as `#` or `order.*`) on the routed
+    /// exchange, or on the entry exchange when `entry_only` (only events the
+    /// hub did not produce: the audit trail). Idempotent.
     pub async fn declare_service(
         &self,
         ch: &Channel,
         service: &str,
         bindings: &[String],
+        entry_only: bool,
     ) -> Result<(), BusError> {
         self.declare_exchanges(ch).await?;
         let t = &self.topology;
@@ -209,10 +224,15 @@ impl Bus {
             FieldTable::default(),
         )
         .await?;
+        let exchange = if entry_only {
+            t.exchange()
+        } else {
+            t.routed_exchange()
+        };
         for key in bindings {
             ch.queue_bind(
                 queue.clone().into(),
-                t.exchange().into(),
+                exchange.as_str().into(),
                 key.as_str().into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
@@ -236,7 +256,7 @@ impl Bus {
             for key in keys {
                 ch.queue_bind(
                     queue.as_str().into(),
-                    t.exchange().into(),
+                    t.routed_exchange().into(),
                     key.as_str().into(),
                     QueueBindOptions::default(),
                     FieldTable::default(),
@@ -261,7 +281,7 @@ impl Bus {
             let result = ch
                 .queue_unbind(
                     queue.as_str().into(),
-                    t.exchange().into(),
+                    t.routed_exchange().into(),
                     key.as_str().into(),
                     FieldTable::default(),
                 )
@@ -303,9 +323,9 @@ impl Bus {
         Ok(ch)
     }
 
-    /// Publishes a batch to the events exchange and waits until the broker
-    /// confirmed every message. Messages are pipelined: one round trip of
-    /// latency for the whole batch.
+    /// Publishes a batch of the hub's own events to the routed exchange and
+    /// waits until the broker confirmed every message. Messages are
+    /// pipelined: one round trip of latency for the whole batch.
     pub async fn publish(&self, messages: &[Outgoing]) -> Result<(), BusError> {
         if messages.is_empty() {
             return Ok(());
@@ -319,7 +339,9 @@ impl Bus {
     }
 
     async fn publish_on(&self, ch: &Channel, messages: &[Outgoing]) -> Result<(), BusError> {
-        let exchange = self.topology.exchange();
+        // The hub's own events skip the entry exchange, and with it the
+        // audit trail's queue: they were recorded when they were produced.
+        let exchange = self.topology.routed_exchange();
         let mut confirms = Vec::with_capacity(messages.len());
         for m in messages {
             let mut headers = FieldTable::default();
@@ -355,9 +377,11 @@ impl Bus {
         for (id, confirmation) in results {
             match confirmation {
                 Confirmation::Ack(returned) => {
-                    if returned.is_some() {
+                    if let Some(r) = returned {
                         // Mandatory and unroutable: no queue wants this type
                         // right now. That is not a failure of the event.
+                        metrics::counter!("hub_bus_unroutable_total", "type" => r.delivery.routing_key.to_string())
+                            .increment(1);
                         tracing::debug!(event_id = %id, "event had no subscribers on the bus");
                     }
                 }

@@ -62,6 +62,14 @@ pub trait Handler: Send + Sync + 'static {
         true
     }
 
+    /// Whether the queue is bound on the entry exchange only, seeing just the
+    /// events other systems publish, not the hub's own (which the relays
+    /// publish to the routed exchange): the audit trail, which records the
+    /// hub's events when they are produced.
+    fn entry_only(&self) -> bool {
+        false
+    }
+
     /// Whether handling an event twice is harmless by construction (its
     /// writes dedupe on the event id); the consumer then skips the
     /// `processed_events` marker.
@@ -171,7 +179,7 @@ async fn consume(
     // died without lapin noticing is dropped and the next attempt reconnects.
     let setup = async {
         ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
-        bus.declare_service(&ch, service, &handler.bindings())
+        bus.declare_service(&ch, service, &handler.bindings(), handler.entry_only())
             .await?;
         let consumer = ch
             .basic_consume(

@@ -1,7 +1,10 @@
 //! The event bus of the Integration Hub, on RabbitMQ (lapin).
 //!
-//! * [`Topology`]: one durable topic exchange `<prefix>hub.events` (routing key =
-//!   event type), a dead-letter exchange `<prefix>hub.dlx`, and per service a
+//! * [`Topology`]: the durable topic exchange `<prefix>hub.events` other systems
+//!   publish to (routing key = event type), forwarding everything to
+//!   `<prefix>hub.routed`, where the relays publish the hub's own events and
+//!   service queues are bound (the audit trail's alone is bound to the entry
+//!   exchange); a dead-letter exchange `<prefix>hub.dlx`; and per service a
 //!   durable queue `<prefix><service>.events`, a retry queue and a dead-letter queue.
 //! * [`Bus`]: one connection per process that reconnects by itself, and a
 //!   confirmed publisher (`mandatory`, persistent, publisher confirms).

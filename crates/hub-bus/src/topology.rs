@@ -19,9 +19,19 @@ impl Topology {
             prefix: prefix.to_owned(),
         }
     }
-    /// The topic exchange all events are published to.
+    /// The topic exchange events enter by: other systems publish here
+    /// (routing key = event type). It forwards everything (`#`) to
+    /// [`Topology::routed_exchange`]; the audit trail's queue is bound here
+    /// alone, so it sees only events the hub did not produce (the hub
+    /// records its own when it produces them).
     pub fn exchange(&self) -> String {
         format!("{}hub.events", self.prefix)
+    }
+    /// The topic exchange service queues are bound to: everything published
+    /// to [`Topology::exchange`], and the hub's own events, which its
+    /// relays publish here directly.
+    pub fn routed_exchange(&self) -> String {
+        format!("{}hub.routed", self.prefix)
     }
     /// The direct exchange dead letters go to (routing key = source queue).
     pub fn dead_letter_exchange(&self) -> String {
@@ -50,6 +60,7 @@ mod tests {
     fn names_carry_the_prefix() {
         let t = Topology::new("t1.");
         assert_eq!(t.exchange(), "t1.hub.events");
+        assert_eq!(t.routed_exchange(), "t1.hub.routed");
         assert_eq!(t.dead_letter_exchange(), "t1.hub.dlx");
         assert_eq!(
             t.queue("webhook-dispatcher"),

@@ -4,6 +4,7 @@
 //! database rows) into these types and are valid wherever they travel.
 
 pub mod api_key;
+pub mod audit;
 pub mod cursor;
 pub mod event;
 pub mod ids;

@@ -164,7 +164,7 @@ impl ServiceApp {
         if let Some(handler) = &service.handler {
             let declared = tokio::time::timeout(std::time::Duration::from_secs(5), async {
                 let ch = bus.channel().await?;
-                bus.declare_service(&ch, service.name, &handler.bindings())
+                bus.declare_service(&ch, service.name, &handler.bindings(), handler.entry_only())
                     .await?;
                 let _ = ch.close(200, "declared".into()).await;
                 Ok::<(), hub_bus::BusError>(())

@@ -20,10 +20,27 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// The log filter for `RUST_LOG` (`info` when unset). lapin logs every
+/// message the broker returns as unroutable at `warn`, body and all; the bus
+/// counts those (`hub_bus_unroutable_total`) instead, so lapin's line is
+/// kept only when `RUST_LOG` names lapin itself.
+fn directives(rust_log: Option<&str>) -> String {
+    let base = rust_log
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("info");
+    if base.contains("lapin") {
+        base.to_owned()
+    } else {
+        format!("{base},lapin::returned_messages=error")
+    }
+}
+
 /// Installs the global subscriber for `service` (once per process; later
 /// calls, as in tests, keep the first).
 pub fn init(service: &'static str, config: &Config) -> TelemetryGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(directives(std::env::var("RUST_LOG").ok().as_deref()))
+        .unwrap_or_else(|_| EnvFilter::new(directives(None)));
     let fmt = match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -77,4 +94,21 @@ fn tracer_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerPro
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::directives;
+
+    #[test]
+    fn lapins_per_message_return_warning_is_off_unless_asked_for() {
+        assert_eq!(directives(None), "info,lapin::returned_messages=error");
+        assert_eq!(directives(Some(" ")), "info,lapin::returned_messages=error");
+        assert_eq!(
+            directives(Some("warn")),
+            "warn,lapin::returned_messages=error"
+        );
+        assert_eq!(directives(Some("debug,lapin=trace")), "debug,lapin=trace");
+        assert!(tracing_subscriber::EnvFilter::try_new(directives(Some("warn"))).is_ok());
+    }
 }

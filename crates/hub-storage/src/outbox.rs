@@ -15,7 +15,7 @@ pub async fn enqueue(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    insert(tx, &serialize(events), None).await?;
+    insert(tx, events, &serialize(events), None).await?;
     crate::notify(tx, CHANNEL).await
 }
 
@@ -27,7 +27,7 @@ pub async fn enqueue_unnotified(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<
     if events.is_empty() {
         return Ok(());
     }
-    insert(tx, &serialize(events), None).await
+    insert(tx, events, &serialize(events), None).await
 }
 
 /// Adds events to the outbox leased for `lease_secs` to the caller, who
@@ -44,7 +44,7 @@ pub async fn enqueue_leased(
         return Ok(Vec::new());
     }
     let rows = serialize(events);
-    insert(tx, &rows, Some(lease_secs)).await?;
+    insert(tx, events, &rows, Some(lease_secs)).await?;
     Ok(rows)
 }
 
@@ -61,7 +61,12 @@ fn serialize(events: &[Envelope]) -> Vec<Pending> {
         .collect()
 }
 
-async fn insert(tx: &mut Tx<'_>, rows: &[Pending], lease_secs: Option<u32>) -> Result<()> {
+async fn insert(
+    tx: &mut Tx<'_>,
+    events: &[Envelope],
+    rows: &[Pending],
+    lease_secs: Option<u32>,
+) -> Result<()> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id.0).collect();
     let tenants: Vec<Option<Uuid>> = rows.iter().map(|r| r.tenant_id).collect();
     let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
@@ -70,16 +75,37 @@ async fn insert(tx: &mut Tx<'_>, rows: &[Pending], lease_secs: Option<u32>) -> R
         .iter()
         .map(|r| std::str::from_utf8(&r.body).expect("serde_json writes UTF-8"))
         .collect();
+    // The audit trail records the hub's own events here, with their outbox
+    // row, rather than when they come back from the bus (the relay publishes
+    // them where the audit consumer does not listen).
+    let audit_ids: Vec<Option<Uuid>> = events
+        .iter()
+        .map(|e| hub_domain::audit::records(e).then(Uuid::now_v7))
+        .collect();
     sqlx::query(
-        "INSERT INTO outbox (id, tenant_id, event_type, envelope, lease_until)
-         SELECT u.id, u.tenant_id, u.event_type, u.body::jsonb, NOW() + make_interval(secs => $5::float8)
-           FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS u(id, tenant_id, event_type, body)",
+        "WITH u AS MATERIALIZED (
+             SELECT u.id, u.tenant_id, u.event_type, u.body::jsonb AS envelope, u.audit_id
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $6::uuid[])
+                    AS u(id, tenant_id, event_type, body, audit_id)
+         ), o AS (
+             INSERT INTO outbox (id, tenant_id, event_type, envelope, lease_until)
+             SELECT id, tenant_id, event_type, envelope, NOW() + make_interval(secs => $5::float8)
+               FROM u
+         )
+         INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
+         SELECT u.audit_id, u.tenant_id, u.id, left(u.event_type, 200), left(u.envelope->>'source', 200),
+                left(u.envelope->>'correlationid', 100), (u.envelope->>'time')::timestamptz,
+                COALESCE(u.envelope->'data', 'null'::jsonb)
+           FROM u
+          WHERE u.audit_id IS NOT NULL AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id)
+         ON CONFLICT (tenant_id, event_id) DO NOTHING",
     )
     .bind(&ids)
     .bind(&tenants)
     .bind(&types)
     .bind(&bodies)
     .bind(lease_secs.map(f64::from))
+    .bind(&audit_ids)
     .execute(&mut **tx)
     .await?;
     Ok(())

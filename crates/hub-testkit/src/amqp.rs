@@ -2,7 +2,7 @@
 
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
-    ExchangeDeleteOptions, QueueDeleteOptions,
+    ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -54,6 +54,51 @@ impl Amqp {
             .expect("confirm");
     }
 
+    /// A queue of this connection's own (exclusive, deleted with it) bound to
+    /// `exchange` with `key`: what a consumer bound there would receive.
+    /// Returns its name, for [`Amqp::get`] or [`Amqp::drain`].
+    pub async fn tap(&self, exchange: &str, key: &str) -> String {
+        let q = self
+            .channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare a tap queue");
+        let name = q.name().as_str().to_owned();
+        self.channel
+            .queue_bind(
+                name.as_str().into(),
+                exchange.into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("bind a tap to {exchange}: {e}"));
+        name
+    }
+
+    /// The routing key (the event type) of every message waiting in
+    /// `queue`, taken off it.
+    pub async fn drain(&self, queue: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        while let Ok(Some(msg)) = self
+            .channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await
+        {
+            keys.push(msg.delivery.routing_key.as_str().to_owned());
+        }
+        keys
+    }
+
     /// Takes one message off `queue` (acknowledged), if there is one.
     pub async fn get(&self, queue: &str) -> Option<(Vec<u8>, FieldTable)> {
         let msg = self
@@ -92,7 +137,11 @@ impl Amqp {
                     .await;
             }
         }
-        for x in [format!("{prefix}hub.events"), format!("{prefix}hub.dlx")] {
+        for x in [
+            format!("{prefix}hub.events"),
+            format!("{prefix}hub.routed"),
+            format!("{prefix}hub.dlx"),
+        ] {
             let _ = ch
                 .exchange_delete(x.into(), ExchangeDeleteOptions::default())
                 .await;

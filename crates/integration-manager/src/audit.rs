@@ -1,5 +1,9 @@
-//! The audit trail: the manager consumes every event on the bus (`#`) and keeps
-//! the tenant ones in `audit_log`, readable at `GET /api/v1/audit-log`.
+//! The audit trail, readable at `GET /api/v1/audit-log`: every tenant event
+//! in `audit_log` (per [`hub_domain::audit::records`]). The hub's own events
+//! are recorded when they are produced, with their outbox rows; this
+//! consumer records the events other systems publish. Its queue is bound to
+//! everything (`#`) on the entry exchange only, which the hub's relays
+//! bypass, so RabbitMQ never carries the hub's events to it.
 
 use hub_bus::{Handler, HandlerError};
 use hub_domain::Envelope;
@@ -14,21 +18,16 @@ impl Handler for AuditTrail {
         vec!["#".to_owned()]
     }
 
+    fn entry_only(&self) -> bool {
+        true
+    }
+
     fn wants(&self, event: &Envelope) -> bool {
-        // Platform ticks carry no tenant: nothing to audit. Successful
-        // deliveries are recorded, with every attempt, in the delivery
-        // history; copying each into the audit trail would double the
-        // hottest write path for no new information.
-        // `integration.webhook.received` is the same fact as the
-        // `webhook.received` published with it (for integration consumers).
-        event.tenantid.is_some() && self.wants_type(event.event_type.as_str())
+        hub_domain::audit::records(event)
     }
 
     fn wants_type(&self, event_type: &str) -> bool {
-        !matches!(
-            event_type,
-            "webhook.delivered" | "integration.webhook.received"
-        )
+        hub_domain::audit::records_type(event_type)
     }
 
     fn idempotent(&self) -> bool {

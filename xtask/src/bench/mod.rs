@@ -1393,7 +1393,7 @@ pub(crate) async fn delete_bus_prefix(url: &str, prefix: &str) -> Result<usize> 
             let _ = ch.close(200, "ok".into()).await;
         }
     }
-    for exchange in ["hub.events", "hub.dlx"] {
+    for exchange in ["hub.events", "hub.routed", "hub.dlx"] {
         let exchange = format!("{prefix}{exchange}");
         let ch = conn.create_channel().await?;
         if ch

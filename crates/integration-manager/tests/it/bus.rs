@@ -77,6 +77,79 @@ async fn outbox_events_reach_the_dispatcher_and_the_audit_trail() {
 }
 
 #[tokio::test]
+async fn the_hubs_own_events_are_audited_when_produced_and_bypass_the_audit_queue() {
+    let env = TestEnv::new().await;
+    let m = manager(&env).await;
+    let amqp = Amqp::connect().await;
+    amqp.wait_for_queue(&format!("{}integration-manager.events", env.prefix))
+        .await;
+    // What a queue bound like the audit trail's sees (everything on the
+    // entry exchange), and what one bound like every other service's sees
+    // (everything on the routed exchange).
+    let entry = amqp.tap(&format!("{}hub.events", env.prefix), "#").await;
+    let routed = amqp.tap(&format!("{}hub.routed", env.prefix), "#").await;
+
+    let (tenant, key) = env.tenant(&m, "own-events").await;
+    // Recorded with their outbox rows: in the audit trail as soon as the
+    // API has answered, before any relay has published them.
+    assert_eq!(
+        audit_count(&env, &m, &tenant, &key, "tenant.created").await,
+        1
+    );
+    assert_eq!(
+        audit_count(&env, &m, &tenant, &key, "api_key.created").await,
+        1
+    );
+
+    // Another system's event enters by the entry exchange; the audit
+    // consumer records it.
+    let order = Envelope::new(
+        "order-service",
+        EventType::parse("order.created").unwrap(),
+        Some(tenant.parse::<TenantId>().unwrap()),
+        json!({"order_id": "ORD-7"}),
+    );
+    amqp.publish(
+        &format!("{}hub.events", env.prefix),
+        "order.created",
+        &serde_json::to_vec(&order).unwrap(),
+        Some(&order.id.to_string()),
+    )
+    .await;
+    eventually(15, "the audit consumer recorded order.created", || async {
+        (audit_count(&env, &m, &tenant, &key, "order.created").await == 1).then_some(())
+    })
+    .await;
+    eventually(15, "the relay published the hub's two events", || async {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE tenant_id = $1::uuid AND published_at IS NULL",
+        )
+        .bind(&tenant)
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+        (left == 0).then_some(())
+    })
+    .await;
+
+    // Every service queue gets both kinds; the audit queue only the
+    // outside one, so RabbitMQ never carries the hub's events back to it.
+    let mut got = amqp.drain(&routed).await;
+    got.sort();
+    assert_eq!(got, ["api_key.created", "order.created", "tenant.created"]);
+    assert_eq!(amqp.drain(&entry).await, ["order.created"]);
+    // Each event is in the audit trail once.
+    for kind in ["tenant.created", "api_key.created", "order.created"] {
+        assert_eq!(
+            audit_count(&env, &m, &tenant, &key, kind).await,
+            1,
+            "{kind}"
+        );
+    }
+    m.stop().await;
+}
+
+#[tokio::test]
 async fn redelivered_events_are_processed_once() {
     let env = TestEnv::new().await;
     let m = manager(&env).await;

@@ -819,28 +819,10 @@ pub async fn prune(pool: &PgPool, older_than_days: u32, batch: i64) -> Result<u6
     )
     .bind(older_than_days as i32)
     .bind(batch)
-    .bind(cutoff_id(older_than_days))
+    .bind(crate::cutoff_id(older_than_days))
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
-}
-
-/// The smallest time-ordered (UUIDv7) id made `days` ago: ids below it are
-/// older, so pruning walks the primary key instead of another index.
-fn cutoff_id(days: u32) -> Uuid {
-    let secs = (Utc::now() - chrono::Duration::days(i64::from(days)))
-        .timestamp()
-        .max(0) as u64;
-    let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, 0);
-    let mut bytes = *Uuid::new_v7(ts).as_bytes();
-    // Keep the timestamp and version; zero the random part.
-    bytes[6] &= 0xF0;
-    bytes[7] = 0;
-    bytes[8] = 0x80;
-    for b in &mut bytes[9..] {
-        *b = 0;
-    }
-    Uuid::from_bytes(bytes)
 }
 
 /// Due backlog: deliveries due now and the age in seconds of the oldest.

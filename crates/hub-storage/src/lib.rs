@@ -167,3 +167,21 @@ pub async fn ping(pool: &PgPool) -> Result<()> {
     sqlx::query("SELECT 1").execute(pool).await?;
     Ok(())
 }
+
+/// The smallest time-ordered (UUIDv7) id made `days` ago: ids below it are
+/// older, so pruning walks the primary key instead of another index.
+pub(crate) fn cutoff_id(days: u32) -> uuid::Uuid {
+    let secs = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
+        .timestamp()
+        .max(0) as u64;
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, 0);
+    let mut bytes = *uuid::Uuid::new_v7(ts).as_bytes();
+    // Keep the timestamp and version; zero the random part.
+    bytes[6] &= 0xF0;
+    bytes[7] = 0;
+    bytes[8] = 0x80;
+    for b in &mut bytes[9..] {
+        *b = 0;
+    }
+    uuid::Uuid::from_bytes(bytes)
+}

@@ -11,6 +11,7 @@ use rand::RngCore;
 use sha1::Sha1;
 use sha2::Sha256;
 use std::fmt;
+use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 type HmacSha1 = Hmac<Sha1>;
@@ -358,12 +359,8 @@ impl Verifier {
                     .map_err(|_| Rejection::Invalid("timestamp is not a number".into()))?;
                 self.check_time(ms.div_euclid(1000), req.now)?;
                 let sigs = decoded(Encoding::Base64, sig)?;
-                let msg = [
-                    req.method.as_bytes(),
-                    req.url.as_bytes(),
-                    body,
-                    ts.as_bytes(),
-                ];
+                let uri = hubspot_uri(req.url);
+                let msg = [req.method.as_bytes(), uri.as_bytes(), body, ts.as_bytes()];
                 any_sha256(&utf8_keys(secrets), &msg, &sigs)
             }
             Scheme::Twilio => {
@@ -382,7 +379,12 @@ impl Verifier {
                         msg.extend_from_slice(v.as_bytes());
                     }
                 }
-                any_mac::<HmacSha1>(&utf8_keys(secrets), &[&msg], &sigs)
+                any_mac::<HmacSha1>(&utf8_keys(secrets), &[&msg], &sigs)?;
+                if form {
+                    Ok(())
+                } else {
+                    twilio_body_signed(req.url, body)
+                }
             }
             Scheme::Samsara => {
                 let ts = need(req, "X-Samsara-Timestamp")?;
@@ -436,6 +438,77 @@ fn parse_ts(raw: &str) -> Result<i64, Rejection> {
     raw.trim()
         .parse()
         .map_err(|_| Rejection::Invalid("timestamp is not a number".into()))
+}
+
+/// Twilio signs the URL alone when the body is not a form (JSON webhooks),
+/// and covers the body by its SHA-256 in the URL's `bodySHA256` parameter:
+/// the body must match it. A non-empty body without one is not signed.
+fn twilio_body_signed(url: &str, body: &[u8]) -> Result<(), Rejection> {
+    let claimed = url::Url::parse(url).ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "bodySHA256")
+            .map(|(_, v)| v.into_owned())
+    });
+    match claimed {
+        Some(hex_hash) => {
+            let actual = hex::encode(<Sha256 as sha2::Digest>::digest(body));
+            let same: bool = actual
+                .as_bytes()
+                .ct_eq(hex_hash.to_ascii_lowercase().as_bytes())
+                .into();
+            if same {
+                Ok(())
+            } else {
+                Err(Rejection::Invalid(
+                    "the body does not match the bodySHA256 the URL was signed with".into(),
+                ))
+            }
+        }
+        None if body.is_empty() => Ok(()),
+        None => Err(Rejection::Invalid(
+            "a body that is not a form must be signed through bodySHA256 in the URL".into(),
+        )),
+    }
+}
+
+/// The URI as HubSpot signs it (v3): these percent-encoded characters
+/// decoded, everything else as received.
+fn hubspot_uri(url: &str) -> std::borrow::Cow<'_, str> {
+    const DECODED: [(&str, char); 12] = [
+        ("3A", ':'),
+        ("2F", '/'),
+        ("3F", '?'),
+        ("40", '@'),
+        ("21", '!'),
+        ("24", '$'),
+        ("27", '\''),
+        ("28", '('),
+        ("29", ')'),
+        ("2A", '*'),
+        ("2C", ','),
+        ("3B", ';'),
+    ];
+    if !url.contains('%') {
+        return url.into();
+    }
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 3).map(str::to_ascii_uppercase);
+        match code.and_then(|c| DECODED.iter().find(|(e, _)| *e == c)) {
+            Some((_, ch)) => {
+                out.push(*ch);
+                rest = &rest[i + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.into()
 }
 
 fn decoded(enc: Encoding, raw: &str) -> Result<Vec<Vec<u8>>, Rejection> {
@@ -525,14 +598,10 @@ pub fn sign(v: &Verifier, req: &Request<'_>, secret: &str, id: &str) -> Vec<(Str
         }
         Scheme::HubspotV3 => {
             let ms = (req.now * 1000).to_string();
+            let uri = hubspot_uri(req.url);
             let sig = mac256(
                 secret.as_bytes(),
-                &[
-                    req.method.as_bytes(),
-                    req.url.as_bytes(),
-                    body,
-                    ms.as_bytes(),
-                ],
+                &[req.method.as_bytes(), uri.as_bytes(), body, ms.as_bytes()],
             );
             vec![
                 h("X-HubSpot-Request-Timestamp", ms),
@@ -842,6 +911,88 @@ mod tests {
         );
         assert!(Scheme::Samsara.check_secret("not base64 at all").is_err());
         assert!(Scheme::Github.check_secret("short").is_err());
+    }
+
+    #[test]
+    fn twilio_json_bodies_are_covered_by_body_sha256_in_the_signed_url() {
+        use sha2::Digest;
+        let secret = "12345";
+        let body = br#"{"CallSid":"CA1","Status":"completed"}"#;
+        let hash = hex::encode(Sha256::digest(body));
+        let url = format!("https://hub.example.com/webhooks/acme/tw?bodySHA256={hash}");
+        // As Twilio signs a JSON request: the URL alone.
+        let sign_url = |u: &str| {
+            let mut m = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+            m.update(u.as_bytes());
+            STANDARD.encode(m.finalize().into_bytes())
+        };
+        let v = Verifier::preset(Scheme::Twilio);
+        let check = |u: &str, sig: String, body: &[u8]| {
+            let headers = vec![
+                ("X-Twilio-Signature".to_owned(), sig),
+                ("content-type".to_owned(), "application/json".to_owned()),
+            ];
+            v.verify(
+                &Request {
+                    method: "POST",
+                    url: u,
+                    headers: &headers,
+                    body,
+                    now: NOW,
+                },
+                &[secret],
+            )
+        };
+        assert_eq!(check(&url, sign_url(&url), body), Ok(()));
+        // Same signed URL, another body: the hash no longer matches.
+        let tampered = br#"{"CallSid":"CA1","Status":"failed"}"#;
+        assert_eq!(
+            check(&url, sign_url(&url), tampered).unwrap_err().code(),
+            "invalid_signature"
+        );
+        // A JSON body with no bodySHA256 is not covered by the signature.
+        let bare = "https://hub.example.com/webhooks/acme/tw";
+        assert_eq!(
+            check(bare, sign_url(bare), body).unwrap_err().code(),
+            "invalid_signature"
+        );
+        assert_eq!(check(bare, sign_url(bare), b""), Ok(()));
+    }
+
+    #[test]
+    fn hubspot_v3_signs_the_uri_with_reserved_characters_decoded() {
+        let secret = "hubspot-client-secret";
+        let received =
+            "https://hub.example.com/webhooks/acme/hs?email=a%40b.com&t=10%3A30&q=%2Fx%2a&keep=%20";
+        let signed =
+            "https://hub.example.com/webhooks/acme/hs?email=a@b.com&t=10:30&q=/x*&keep=%20";
+        assert_eq!(hubspot_uri(received), signed);
+        assert_eq!(hubspot_uri("https://h/x?a=1"), "https://h/x?a=1");
+        assert_eq!(hubspot_uri("https://h/x?a=%"), "https://h/x?a=%");
+        let ms = (NOW * 1000).to_string();
+        let body = br#"[{"eventId":1}]"#;
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+        for part in [b"POST".as_slice(), signed.as_bytes(), body, ms.as_bytes()] {
+            m.update(part);
+        }
+        let headers = vec![
+            ("X-HubSpot-Request-Timestamp".to_owned(), ms),
+            (
+                "X-HubSpot-Signature-v3".to_owned(),
+                STANDARD.encode(m.finalize().into_bytes()),
+            ),
+        ];
+        let req = Request {
+            method: "POST",
+            url: received,
+            headers: &headers,
+            body,
+            now: NOW,
+        };
+        assert_eq!(
+            Verifier::preset(Scheme::HubspotV3).verify(&req, &[secret]),
+            Ok(())
+        );
     }
 
     proptest! {

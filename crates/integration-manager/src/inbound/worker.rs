@@ -9,7 +9,9 @@
 //! worker that dies mid-batch leaves leases that expire, and the events are
 //! claimed again: a manager killed after answering 200 still processes them
 //! after a restart (or on another replica). It is woken by LISTEN/NOTIFY and
-//! polls as a safety net; it also folds the endpoint counter deltas.
+//! polls as a safety net; it also folds the endpoint counter deltas and, once
+//! a minute (and at start), deletes received events older than
+//! `WEBHOOK_RETENTION_DAYS` whose processing is over.
 
 use hub_domain::inbound::{Decision, HandlerType, Route, parse_body};
 use hub_domain::{Envelope, EventType, TenantId};
@@ -26,6 +28,10 @@ const BATCH: i64 = 200;
 const POLL: Duration = Duration::from_millis(500);
 /// How often counter deltas are folded into the endpoints.
 const FOLD_EVERY: Duration = Duration::from_secs(2);
+/// How often old received events are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Rows deleted per statement when pruning (short transactions).
+const PRUNE_BATCH: i64 = 5_000;
 
 /// Runs the worker until shutdown (the batch in hand is finished first).
 pub async fn run(ctx: Context) {
@@ -37,6 +43,7 @@ pub async fn run(ctx: Context) {
     let policy = Policy::of(&ctx.config);
     let mut listener: Option<PgListener> = None;
     let mut last_fold = tokio::time::Instant::now();
+    let mut last_prune: Option<tokio::time::Instant> = None;
     let mut failures = 0u32;
     loop {
         if ctx.shutdown.is_cancelled() {
@@ -76,6 +83,10 @@ pub async fn run(ctx: Context) {
                 tracing::warn!(error = %e, "folding endpoint counters failed");
             }
         }
+        if last_prune.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
+            last_prune = Some(tokio::time::Instant::now());
+            prune(&ctx).await;
+        }
         if busy {
             continue;
         }
@@ -96,6 +107,21 @@ pub async fn run(ctx: Context) {
         }
     }
     tracing::info!("inbound worker stopped");
+}
+
+/// Deletes received events past their retention, batch after batch.
+async fn prune(ctx: &Context) {
+    let days = ctx.config.webhook_retention_days;
+    loop {
+        match inbound_events::prune(&ctx.pool, days, PRUNE_BATCH).await {
+            Ok(n) if n as i64 == PRUNE_BATCH && !ctx.shutdown.is_cancelled() => continue,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning received webhook events failed");
+                return;
+            }
+        }
+    }
 }
 
 async fn listen(pool: &sqlx::PgPool) -> Option<PgListener> {

@@ -1540,3 +1540,113 @@ async fn rotate_key_reseals_endpoint_secrets_and_they_still_verify() {
     }
     m.stop().await;
 }
+
+#[tokio::test]
+async fn received_events_past_their_retention_are_pruned_unless_still_pending() {
+    let mut hub = Hub::start(|_| {}).await;
+    let ep = hub
+        .endpoint(json!({"endpoint_path": "old", "signature_algorithm": "none"}))
+        .await;
+    let ep = ep["id"].as_str().unwrap().to_owned();
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let a = hub
+            .send("old", &[], &format!(r#"{{"n":{n}}}"#), "application/json")
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        ids.push(a.body["id"].as_str().unwrap().to_owned());
+    }
+    // A repeat of the first request (same body, so the same body hash).
+    let a = hub.send("old", &[], r#"{"n":0}"#, "application/json").await;
+    assert_eq!(a.body["duplicate"], true, "{}", a.text);
+    // Age three of them, and the repeat, past the 7-day retention (their
+    // time-ordered ids too, as if received then); one of the old ones is
+    // still waiting to be processed.
+    let age = |id: String, status: Option<&'static str>| {
+        let pool = hub.env.pool().clone();
+        async move {
+            sqlx::query(
+                "UPDATE inbound_events
+                    SET received_at = received_at - interval '8 days',
+                        id = ('00000000' || substr(id::text, 9))::uuid,
+                        status = COALESCE($2, status),
+                        next_attempt_at = CASE WHEN $2 IS NULL THEN next_attempt_at
+                                               ELSE NOW() + interval '1 hour' END
+                  WHERE id = $1::uuid OR duplicate_of = $1::uuid",
+            )
+            .bind(&id)
+            .bind(status)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    age(ids[0].clone(), None).await;
+    age(ids[1].clone(), None).await;
+    age(ids[2].clone(), Some("PENDING")).await;
+    let old_pending = format!("00000000{}", &ids[2][8..]);
+    let count = || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM inbound_events WHERE endpoint_id = $1::uuid")
+                .bind(&ep)
+                .fetch_one(hub.env.pool())
+                .await
+                .unwrap();
+        n
+    };
+    assert_eq!(count().await, 5);
+
+    // The worker prunes when it starts (and every minute).
+    hub.m.stop().await;
+    hub.m = hub
+        .env
+        .start(integration_manager::build, hub.env.config())
+        .await;
+    eventually(
+        15,
+        "the finished old events and the repeat pruned",
+        || async { (count().await == 2).then_some(()) },
+    )
+    .await;
+    let left: Vec<String> = hub
+        .events(&ep)
+        .await
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(left.contains(&ids[3]), "the recent one stays: {left:?}");
+    assert!(
+        left.contains(&old_pending),
+        "the old PENDING one stays: {left:?}"
+    );
+    hub.m.stop().await;
+}
+
+#[tokio::test]
+async fn twilio_json_requests_are_checked_against_the_signed_body_hash() {
+    use sha2::Digest;
+    let hub = Hub::start(|_| {}).await;
+    let secret = secret_for("twilio");
+    hub.endpoint(endpoint_body("twilio", "tw", &secret)).await;
+    let body = json!({"CallSid": "CA9", "CallStatus": "completed"}).to_string();
+    let hash = hex::encode(Sha256::digest(body.as_bytes()));
+    let url = format!("{}?bodySHA256={hash}", hub.hook_url("tw"));
+    // Twilio signs a JSON request's URL alone; the body rides on its hash.
+    let sig = B64.encode(mac1(secret.as_bytes(), url.as_bytes()));
+    let post = |body: String| {
+        hub.env
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("X-Twilio-Signature", &sig)
+            .body(body)
+            .send()
+    };
+    let ok = answer(post(body.clone()).await.unwrap()).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let tampered = json!({"CallSid": "CA9", "CallStatus": "failed"}).to_string();
+    let bad = answer(post(tampered).await.unwrap()).await;
+    problem(&bad, 401, "invalid_signature");
+    assert!(bad.text.contains("bodySHA256"), "{}", bad.text);
+    hub.m.stop().await;
+}

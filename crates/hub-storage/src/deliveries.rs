@@ -809,20 +809,18 @@ pub async fn replay(
 /// `older_than_days` ago that are finished, or whose subscription is gone (a
 /// fan-out that raced the subscription's deletion can leave such rows).
 pub async fn prune(pool: &PgPool, older_than_days: u32, batch: i64) -> Result<u64> {
-    let done = sqlx::query(
-        "DELETE FROM webhook_deliveries WHERE id IN (
-            SELECT id FROM webhook_deliveries
-             WHERE id < $3 AND created_at < NOW() - make_interval(days => $1)
-               AND (status IN ('DELIVERED', 'FAILED')
-                    OR NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = subscription_id))
-             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    crate::prune_old(
+        pool,
+        crate::Aged {
+            table: "webhook_deliveries",
+            time: "created_at",
+            finished: "status IN ('DELIVERED', 'FAILED')
+                OR NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = subscription_id)",
+        },
+        older_than_days,
+        batch,
     )
-    .bind(older_than_days as i32)
-    .bind(batch)
-    .bind(crate::cutoff_id(older_than_days))
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
+    .await
 }
 
 /// Due backlog: deliveries due now and the age in seconds of the oldest.

@@ -587,17 +587,15 @@ pub async fn count_for_endpoint(pool: &PgPool, endpoint: Uuid) -> Result<(i64, i
 /// processing is over (PROCESSED, SKIPPED, FAILED, and repeats); events still
 /// PENDING are kept until they are processed or fail. Returns how many.
 pub async fn prune(pool: &PgPool, older_than_days: u32, batch: i64) -> Result<u64> {
-    let done = sqlx::query(
-        "DELETE FROM inbound_events WHERE id IN (
-            SELECT id FROM inbound_events
-             WHERE id < $3 AND received_at < NOW() - make_interval(days => $1)
-               AND (duplicate OR status <> 'PENDING')
-             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    crate::prune_old(
+        pool,
+        crate::Aged {
+            table: "inbound_events",
+            time: "received_at",
+            finished: "duplicate OR status <> 'PENDING'",
+        },
+        older_than_days,
+        batch,
     )
-    .bind(older_than_days as i32)
-    .bind(batch)
-    .bind(crate::cutoff_id(older_than_days))
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
+    .await
 }

@@ -168,6 +168,39 @@ pub async fn ping(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
+/// Rows of a table that pruning deletes once they are old: `finished` is an
+/// SQL condition on the table's columns (static text, never input).
+pub(crate) struct Aged {
+    pub table: &'static str,
+    /// The column saying when the row was made.
+    pub time: &'static str,
+    pub finished: &'static str,
+}
+
+/// Deletes up to `batch` rows made more than `days` ago that are finished,
+/// oldest first, walking the UUIDv7 primary key ([`cutoff_id`]) and skipping
+/// rows others hold; returns how many.
+pub(crate) async fn prune_old(pool: &PgPool, aged: Aged, days: u32, batch: i64) -> Result<u64> {
+    let Aged {
+        table,
+        time,
+        finished,
+    } = aged;
+    let sql = format!(
+        "DELETE FROM {table} WHERE id IN (
+            SELECT id FROM {table}
+             WHERE id < $3 AND {time} < NOW() - make_interval(days => $1) AND ({finished})
+             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(days as i32)
+        .bind(batch)
+        .bind(cutoff_id(days))
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// The smallest time-ordered (UUIDv7) id made `days` ago: ids below it are
 /// older, so pruning walks the primary key instead of another index.
 pub(crate) fn cutoff_id(days: u32) -> uuid::Uuid {

@@ -640,7 +640,8 @@ fn event(kind: &str, tenant: Uuid, data: serde_json::Value) -> Envelope {
 }
 
 /// Background upkeep: folds counter deltas every second, prunes old
-/// deliveries, and refreshes the backlog and breaker gauges.
+/// deliveries (at start and every minute), and refreshes the backlog and
+/// breaker gauges.
 pub async fn upkeep(
     pool: PgPool,
     retention_days: u32,
@@ -669,8 +670,9 @@ pub async fn upkeep(
                 }
             }
         }
-        if n.is_multiple_of(60) {
-            // Batches keep each delete short; stop when a batch is not full.
+        if n == 1 || n.is_multiple_of(60) {
+            // At start, then every minute. Batches keep each delete short;
+            // stop when a batch is not full.
             loop {
                 match deliveries::prune(&pool, retention_days, 5_000).await {
                     Ok(k) if k == 5_000 && !shutdown.is_cancelled() => continue,

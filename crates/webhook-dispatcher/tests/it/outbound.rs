@@ -1177,3 +1177,105 @@ async fn a_broker_connection_lost_mid_stream_loses_nothing() {
     ids.extend(publish_orders(&env, &tenant, 10).await);
     received_all(&env, &rx, &ids).await;
 }
+
+#[tokio::test]
+async fn deliveries_past_their_retention_are_pruned_with_their_attempts_unless_unfinished() {
+    let mut w = world(|_| {}).await;
+    let rx = Receiver::start().await;
+    let s = w
+        .subscribe(json!({"name": "old", "url": rx.url("/old"), "event_types": ["order.*"]}))
+        .await;
+    let sub = s["id"].as_str().unwrap().to_owned();
+    for n in 0..4 {
+        w.post_event("order.created", json!({"n": n})).await;
+    }
+    let ids: Vec<String> = wait_status(&w, &sub, "DELIVERED", 4)
+        .await
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    // Age three of them past the 7-day retention, time-ordered ids included
+    // (attempts follow their delivery; foreign-key triggers are off for this
+    // one transaction). One of the old ones is still waiting to be retried.
+    let aged = |id: &str| format!("00000000{}", &id[8..]);
+    let mut tx = w.env.pool().begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for (id, status) in [
+        (&ids[0], None),
+        (&ids[1], None),
+        (&ids[2], Some("RETRYING")),
+    ] {
+        sqlx::query("UPDATE webhook_delivery_attempts SET delivery_id = $2::uuid WHERE delivery_id = $1::uuid")
+            .bind(id)
+            .bind(aged(id))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(
+            "UPDATE webhook_deliveries
+                SET id = $2::uuid, created_at = created_at - interval '8 days',
+                    status = COALESCE($3, status),
+                    next_retry_at = CASE WHEN $3 IS NULL THEN next_retry_at ELSE NOW() + interval '1 hour' END
+              WHERE id = $1::uuid",
+        )
+        .bind(id)
+        .bind(aged(id))
+        .bind(status)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let counts = || async {
+        let d: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE subscription_id = $1::uuid",
+        )
+        .bind(&sub)
+        .fetch_one(w.env.pool())
+        .await
+        .unwrap();
+        let a: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+              WHERE d.subscription_id = $1::uuid",
+        )
+        .bind(&sub)
+        .fetch_one(w.env.pool())
+        .await
+        .unwrap();
+        let orphans: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_delivery_attempts a
+              WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = a.delivery_id)",
+        )
+        .fetch_one(w.env.pool())
+        .await
+        .unwrap();
+        (d, a, orphans)
+    };
+    assert_eq!(counts().await, (4, 4, 0));
+
+    // The dispatcher's upkeep prunes when it starts (and every minute).
+    let mut c = w.env.config();
+    c.webhook_timeout_seconds = 2;
+    c.webhook_lease_seconds = 5;
+    w.d.stop().await;
+    w.d = w.env.start(webhook_dispatcher::build, c).await;
+    eventually(15, "the two finished old deliveries pruned", || async {
+        (counts().await == (2, 2, 0)).then_some(())
+    })
+    .await;
+    let left: Vec<String> = w
+        .deliveries(&sub, "")
+        .await
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(left.contains(&ids[3]), "the recent one stays: {left:?}");
+    assert!(
+        left.contains(&aged(&ids[2])),
+        "the unfinished old one stays: {left:?}"
+    );
+    w.d.stop().await;
+}

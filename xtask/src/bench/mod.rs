@@ -1008,6 +1008,24 @@ async fn run_scenario(
             None => "no deliveries".into(),
         },
     );
+    if !o.slow_seconds.is_empty() {
+        let worst: Vec<String> = o
+            .slow_seconds
+            .iter()
+            .take(5)
+            .map(|(sec, n)| format!("{sec} s: {}", thousands(*n)))
+            .collect();
+        line(
+            "slow seconds",
+            format!(
+                "deliveries over {} by the second their event came in, worst first: {} ({} of {} seconds had any)",
+                ms(report::SLOW),
+                worst.join(", "),
+                o.slow_seconds.len(),
+                o.window.as_secs().max(1)
+            ),
+        );
+    }
     let kib = |a: &AtomicU64| format!("{:.0} MiB", a.load(Ordering::Relaxed) as f64 / 1024.0);
     let share = |d: Duration| format!("{:.0} % of a core", 100.0 * per_sec_f(d, wall));
     line(

@@ -37,7 +37,14 @@ pub struct Outcome {
     pub early: u64,
     /// Which header or body field carried the event id (for the report).
     pub matched_by: &'static str,
+    /// Deliveries slower than [`SLOW`], by the second of the load their
+    /// event was accepted in (offset from the start), worst seconds first:
+    /// whether a tail is one stall or spread out.
+    pub slow_seconds: Vec<(u64, u64)>,
 }
+
+/// What [`Outcome::slow_seconds`] counts as slow (the latency target).
+pub const SLOW: Duration = Duration::from_millis(25);
 
 impl Outcome {
     /// Distinct deliveries per second during the load window.
@@ -114,6 +121,7 @@ pub fn analyze(
         ..Outcome::default()
     };
     let mut latencies = Vec::with_capacity(arrivals.len());
+    let mut slow: HashMap<u64, u64> = HashMap::new();
     let mut last = load_start;
     for a in arrivals {
         let id = if use_header { a.webhook_id } else { a.body_id };
@@ -133,8 +141,16 @@ pub fn analyze(
         if a.at < sent {
             out.early += 1;
         }
-        latencies.push(a.at.saturating_duration_since(sent));
+        let took = a.at.saturating_duration_since(sent);
+        if took > SLOW {
+            let second = sent.saturating_duration_since(load_start).as_secs();
+            *slow.entry(second).or_insert(0u64) += 1;
+        }
+        latencies.push(took);
     }
+    let mut slow: Vec<(u64, u64)> = slow.into_iter().collect();
+    slow.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out.slow_seconds = slow;
     out.expected = accepted.len() as u64 * subscriptions as u64;
     out.missing = out.expected.saturating_sub(out.delivered);
     out.span = last.saturating_duration_since(load_start);
@@ -218,6 +234,8 @@ mod tests {
         assert_eq!(o.delivered_in_window, 4);
         assert_eq!(o.span, ms_(200));
         assert_eq!(o.latency.unwrap().max, ms_(195));
+        // Only (sub 1, event 3) took over 25 ms; its event came in second 0.
+        assert_eq!(o.slow_seconds, vec![(0, 1)]);
     }
 
     #[test]

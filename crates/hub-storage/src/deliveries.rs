@@ -805,10 +805,16 @@ pub async fn replay(
     Ok(rows.iter().map(|r| r.get("id")).collect())
 }
 
-/// Deletes up to `batch` deliveries (with their attempts) created more than
+/// Deletes the deliveries (with their attempts) created more than
 /// `older_than_days` ago that are finished, or whose subscription is gone (a
-/// fan-out that raced the subscription's deletion can leave such rows).
-pub async fn prune(pool: &PgPool, older_than_days: u32, batch: i64) -> Result<u64> {
+/// fan-out that raced the subscription's deletion can leave such rows),
+/// `batch` per statement while `go_on`; returns how many.
+pub async fn prune(
+    pool: &PgPool,
+    older_than_days: u32,
+    batch: i64,
+    go_on: impl Fn() -> bool,
+) -> Result<u64> {
     crate::prune_old(
         pool,
         crate::Aged {
@@ -819,6 +825,7 @@ pub async fn prune(pool: &PgPool, older_than_days: u32, batch: i64) -> Result<u6
         },
         older_than_days,
         batch,
+        go_on,
     )
     .await
 }

@@ -583,10 +583,16 @@ pub async fn count_for_endpoint(pool: &PgPool, endpoint: Uuid) -> Result<(i64, i
     Ok((r.get("events"), r.get("dups")))
 }
 
-/// Deletes up to `batch` received events older than `older_than_days` whose
-/// processing is over (PROCESSED, SKIPPED, FAILED, and repeats); events still
-/// PENDING are kept until they are processed or fail. Returns how many.
-pub async fn prune(pool: &PgPool, older_than_days: u32, batch: i64) -> Result<u64> {
+/// Deletes the received events older than `older_than_days` whose processing
+/// is over (PROCESSED, SKIPPED, FAILED, and repeats), `batch` per statement
+/// while `go_on`; events still PENDING are kept until they are processed or
+/// fail. Returns how many.
+pub async fn prune(
+    pool: &PgPool,
+    older_than_days: u32,
+    batch: i64,
+    go_on: impl Fn() -> bool,
+) -> Result<u64> {
     crate::prune_old(
         pool,
         crate::Aged {
@@ -596,6 +602,7 @@ pub async fn prune(pool: &PgPool, older_than_days: u32, batch: i64) -> Result<u6
         },
         older_than_days,
         batch,
+        go_on,
     )
     .await
 }

@@ -177,10 +177,17 @@ pub(crate) struct Aged {
     pub finished: &'static str,
 }
 
-/// Deletes up to `batch` rows made more than `days` ago that are finished,
-/// oldest first, walking the UUIDv7 primary key ([`cutoff_id`]) and skipping
-/// rows others hold; returns how many.
-pub(crate) async fn prune_old(pool: &PgPool, aged: Aged, days: u32, batch: i64) -> Result<u64> {
+/// Deletes the rows made more than `days` ago that are finished, `batch` per
+/// statement (short transactions), oldest first, walking the UUIDv7 primary
+/// key ([`cutoff_id`]) and skipping rows others hold, until a statement finds
+/// fewer than `batch` or `go_on` says stop; returns how many.
+pub(crate) async fn prune_old(
+    pool: &PgPool,
+    aged: Aged,
+    days: u32,
+    batch: i64,
+    go_on: impl Fn() -> bool,
+) -> Result<u64> {
     let Aged {
         table,
         time,
@@ -192,13 +199,20 @@ pub(crate) async fn prune_old(pool: &PgPool, aged: Aged, days: u32, batch: i64) 
              WHERE id < $3 AND {time} < NOW() - make_interval(days => $1) AND ({finished})
              ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)"
     );
-    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(days as i32)
-        .bind(batch)
-        .bind(cutoff_id(days))
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+    let mut total = 0;
+    loop {
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(days as i32)
+            .bind(batch)
+            .bind(cutoff_id(days))
+            .execute(pool)
+            .await?
+            .rows_affected();
+        total += done;
+        if done < batch as u64 || !go_on() {
+            return Ok(total);
+        }
+    }
 }
 
 /// The smallest time-ordered (UUIDv7) id made `days` ago: ids below it are

@@ -15,7 +15,7 @@ pub async fn enqueue(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    insert(tx, events, &serialize(events), None).await?;
+    insert(tx, events, None).await?;
     crate::notify(tx, CHANNEL).await
 }
 
@@ -27,7 +27,8 @@ pub async fn enqueue_unnotified(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<
     if events.is_empty() {
         return Ok(());
     }
-    insert(tx, events, &serialize(events), None).await
+    insert(tx, events, None).await?;
+    Ok(())
 }
 
 /// Adds events to the outbox leased for `lease_secs` to the caller, who
@@ -43,9 +44,7 @@ pub async fn enqueue_leased(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = serialize(events);
-    insert(tx, events, &rows, Some(lease_secs)).await?;
-    Ok(rows)
+    insert(tx, events, Some(lease_secs)).await
 }
 
 fn serialize(events: &[Envelope]) -> Vec<Pending> {
@@ -61,12 +60,14 @@ fn serialize(events: &[Envelope]) -> Vec<Pending> {
         .collect()
 }
 
+/// Inserts `events` (and the audit rows of those the audit trail records);
+/// returns them as the relay publishes them.
 async fn insert(
     tx: &mut Tx<'_>,
     events: &[Envelope],
-    rows: &[Pending],
     lease_secs: Option<u32>,
-) -> Result<()> {
+) -> Result<Vec<Pending>> {
+    let rows = serialize(events);
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id.0).collect();
     let tenants: Vec<Option<Uuid>> = rows.iter().map(|r| r.tenant_id).collect();
     let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
@@ -108,7 +109,7 @@ async fn insert(
     .bind(&audit_ids)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(rows)
 }
 
 /// An unpublished outbox row, locked by the transaction that claimed it.

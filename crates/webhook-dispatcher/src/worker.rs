@@ -671,17 +671,11 @@ pub async fn upkeep(
             }
         }
         if n == 1 || n.is_multiple_of(60) {
-            // At start, then every minute. Batches keep each delete short;
-            // stop when a batch is not full.
-            loop {
-                match deliveries::prune(&pool, retention_days, 5_000).await {
-                    Ok(k) if k == 5_000 && !shutdown.is_cancelled() => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "pruning deliveries failed");
-                        break;
-                    }
-                }
+            // At start, then every minute, in batches that keep each delete
+            // short.
+            let go_on = || !shutdown.is_cancelled();
+            if let Err(e) = deliveries::prune(&pool, retention_days, 5_000, go_on).await {
+                tracing::warn!(error = %e, "pruning deliveries failed");
             }
         }
     }

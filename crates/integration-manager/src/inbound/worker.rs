@@ -112,15 +112,9 @@ pub async fn run(ctx: Context) {
 /// Deletes received events past their retention, batch after batch.
 async fn prune(ctx: &Context) {
     let days = ctx.config.webhook_retention_days;
-    loop {
-        match inbound_events::prune(&ctx.pool, days, PRUNE_BATCH).await {
-            Ok(n) if n as i64 == PRUNE_BATCH && !ctx.shutdown.is_cancelled() => continue,
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "pruning received webhook events failed");
-                return;
-            }
-        }
+    let go_on = || !ctx.shutdown.is_cancelled();
+    if let Err(e) = inbound_events::prune(&ctx.pool, days, PRUNE_BATCH, go_on).await {
+        tracing::warn!(error = %e, "pruning received webhook events failed");
     }
 }
 

@@ -168,6 +168,17 @@ fn signed_by(r: &hub_testkit::receiver::Received, secret: &str) -> bool {
     )
 }
 
+/// Attempts whose delivery is gone (deleting a delivery must take them).
+async fn orphan_attempts(env: &TestEnv) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhook_delivery_attempts a
+          WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = a.delivery_id)",
+    )
+    .fetch_one(env.pool())
+    .await
+    .unwrap()
+}
+
 async fn wait_status(w: &World, sub: &str, status: &str, n: usize) -> Vec<Value> {
     eventually(20, &format!("{n} deliveries {status}"), || async {
         let d = w.deliveries(sub, &format!("?status={status}")).await;
@@ -743,14 +754,7 @@ async fn replay_requeues_failed_deliveries_as_new_attempts() {
         left, 0,
         "deliveries, attempts and counters of a deleted subscription"
     );
-    let orphan_attempts: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM webhook_delivery_attempts a
-          WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = a.delivery_id)",
-    )
-    .fetch_one(w.env.pool())
-    .await
-    .unwrap();
-    assert_eq!(orphan_attempts, 0);
+    assert_eq!(orphan_attempts(&w.env).await, 0);
 }
 
 #[tokio::test]
@@ -1245,14 +1249,7 @@ async fn deliveries_past_their_retention_are_pruned_with_their_attempts_unless_u
         .fetch_one(w.env.pool())
         .await
         .unwrap();
-        let orphans: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM webhook_delivery_attempts a
-              WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = a.delivery_id)",
-        )
-        .fetch_one(w.env.pool())
-        .await
-        .unwrap();
-        (d, a, orphans)
+        (d, a, orphan_attempts(&w.env).await)
     };
     assert_eq!(counts().await, (4, 4, 0));
 

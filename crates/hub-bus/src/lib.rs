@@ -8,7 +8,7 @@
 //!   durable queue `<prefix><service>.events`, a retry queue and a dead-letter queue.
 //! * [`Bus`]: one connection per process that reconnects by itself, and a
 //!   confirmed publisher (`mandatory`, persistent, publisher confirms).
-//! * [`relay`]: publishes the transactional outbox, marking rows only after
+//! * [`relay`]: publishes the transactional outbox, deleting rows only after
 //!   the broker confirmed them.
 //! * [`consumer`]: manual acks after the handler's transaction commits,
 //!   idempotency through `processed_events`, bounded redelivery with backoff

@@ -1,13 +1,13 @@
-//! The outbox relay: publishes what services wrote to `outbox`, then marks it.
+//! The outbox relay: publishes what services wrote to `outbox`, then deletes it.
 //!
 //! Hot paths hand their committed events to their own process's relay
-//! ([`Handoff`]): it publishes them from memory at once and then marks them,
+//! ([`Handoff`]): it publishes them from memory at once and then deletes them,
 //! with no claim query and no wake-up. Those rows are inserted leased to it;
 //! if it dies or cannot publish, the lease expires (or is released) and any
 //! relay claims them as below.
 //!
 //! Rows are claimed with `FOR UPDATE SKIP LOCKED` inside a transaction that
-//! stays open while the batch is published and confirmed; they are marked only
+//! stays open while the batch is published and confirmed; they are deleted only
 //! after every confirm. If the relay, the broker or the database fails midway
 //! the transaction rolls back and the rows are published again later: at least
 //! once, never zero times. Any number of relays (one per service replica) can
@@ -29,8 +29,6 @@ pub struct RelayConfig {
     pub batch: u32,
     /// Poll interval when no notification arrives (a safety net).
     pub poll: Duration,
-    /// Published rows are deleted after this long.
-    pub retention: Duration,
     /// How long the relay lets rows gather after a notification before it
     /// claims them: fuller batches, for a few milliseconds of latency.
     pub linger: Duration,
@@ -45,7 +43,6 @@ impl Default for RelayConfig {
         Self {
             batch: 500,
             poll: Duration::from_secs(2),
-            retention: Duration::from_secs(24 * 3600),
             linger: Duration::from_millis(10),
             wake: None,
         }
@@ -56,7 +53,6 @@ impl Default for RelayConfig {
 pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: CancellationToken) {
     let mut listener: Option<PgListener> = None;
     let mut backoff = crate::consumer::reconnect_backoff();
-    let mut last_prune = tokio::time::Instant::now();
     loop {
         if shutdown.is_cancelled() {
             break;
@@ -76,14 +72,6 @@ pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: Can
                     _ = tokio::time::sleep(wait) => continue,
                     _ = shutdown.cancelled() => break,
                 }
-            }
-        }
-        if last_prune.elapsed() > Duration::from_secs(60) {
-            last_prune = tokio::time::Instant::now();
-            if let Err(e) =
-                outbox::prune_published(&pool, config.retention.as_secs() as i64, 5_000).await
-            {
-                tracing::warn!(error = %e, "outbox prune failed");
             }
         }
         if listener.is_none() {
@@ -159,7 +147,7 @@ async fn relay_batch(bus: &Bus, pool: &PgPool, batch: u32) -> Result<usize, BusE
         let _ = outbox::record_failure(pool, &ids, &e.to_string()).await;
         return Err(e);
     }
-    outbox::mark_published(&mut *tx, &ids).await?;
+    outbox::delete_published(&mut *tx, &ids).await?;
     tx.commit().await.map_err(hub_storage::StorageError::from)?;
     metrics::counter!("hub_bus_published_total").increment(ids.len() as u64);
     Ok(ids.len())
@@ -172,7 +160,7 @@ pub const HANDOFF_LEASE_SECS: u32 = 10;
 
 /// Most handed-off rows published in one go.
 const HANDOFF_BATCH: usize = 500;
-/// Batches published at once (their confirms and marks overlap).
+/// Batches published at once (their confirms and deletes overlap).
 const HANDOFF_IN_FLIGHT: usize = 4;
 /// Rows handed over and not yet published, at most, by default
 /// (`HUB_OUTBOX_HANDOFF_ROOM`). A producer that finds no room stores its
@@ -191,7 +179,7 @@ pub struct Handoff {
 }
 
 /// Room for `n` rows in the relay's queue, taken before the rows are stored.
-struct Reserved {
+pub struct Reserved {
     tx: tokio::sync::mpsc::UnboundedSender<(Vec<Pending>, tokio::sync::OwnedSemaphorePermit)>,
     permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -206,6 +194,17 @@ impl Handoff {
             permit,
         })
     }
+
+    /// For a producer that writes up to `n` outbox rows with its own
+    /// statement: the lease to write them with ([`Slot::lease_secs`]) and,
+    /// once they are committed, where to hand them ([`Slot::publish`]).
+    pub fn slot(&self, n: usize) -> Slot {
+        match self.reserve(n) {
+            Some(room) => Slot::Leased(room),
+            None => Slot::Stored(self.overflow.clone()),
+        }
+    }
+
     /// Adds `events` to the outbox in `tx`: leased to this process's relay
     /// when it has room (publish them with [`Staged::publish`] once `tx` has
     /// committed), for any relay otherwise.
@@ -214,20 +213,53 @@ impl Handoff {
         tx: &mut hub_storage::Tx<'_>,
         events: &[hub_domain::Envelope],
     ) -> hub_storage::Result<Staged> {
-        Ok(Staged(match self.reserve(events.len()) {
-            Some(room) => Stage::Leased(
+        if events.is_empty() {
+            return Ok(Staged(Stage::Nothing));
+        }
+        Ok(Staged(match self.slot(events.len()) {
+            Slot::Leased(room) => Stage::Leased(
                 room,
                 outbox::enqueue_leased(tx, events, HANDOFF_LEASE_SECS).await?,
             ),
-            None if events.is_empty() => Stage::Nothing,
-            None => {
+            Slot::Stored(wake) => {
                 // The relay is behind: store the rows for the claiming
                 // relay, which this process wakes itself once they commit
                 // (no NOTIFY on the hot path).
                 outbox::enqueue_unnotified(tx, events).await?;
-                Stage::Stored(self.overflow.clone())
+                Stage::Stored(wake)
             }
         }))
+    }
+}
+
+/// Where the outbox rows a producer writes itself go ([`Handoff::slot`]).
+#[must_use = "publish the rows once they are committed"]
+pub enum Slot {
+    /// To this process's relay: write them leased to it.
+    Leased(Reserved),
+    /// The relay is full: write them unleased, for the claiming relay, which
+    /// [`Slot::publish`] wakes (no NOTIFY on the hot path).
+    Stored(Arc<tokio::sync::Notify>),
+}
+
+impl Slot {
+    /// The lease to write the rows with (`None`: no lease).
+    pub fn lease_secs(&self) -> Option<u32> {
+        match self {
+            Slot::Leased(_) => Some(HANDOFF_LEASE_SECS),
+            Slot::Stored(_) => None,
+        }
+    }
+
+    /// Hands the committed `rows` to the relay (call only after their
+    /// transaction committed).
+    pub fn publish(self, rows: Vec<Pending>) {
+        match self {
+            Slot::Leased(room) if !rows.is_empty() => room.publish(rows),
+            Slot::Leased(_) => {}
+            Slot::Stored(wake) if !rows.is_empty() => wake.notify_one(),
+            Slot::Stored(_) => {}
+        }
     }
 }
 
@@ -296,7 +328,7 @@ pub fn handoff(room: usize) -> (Handoff, HandoffQueue) {
 
 /// Publishes handed-off rows until `shutdown` (and what is still handed
 /// over then), up to [`HANDOFF_IN_FLIGHT`] batches at once: publish with
-/// confirms, then mark. Rows it cannot publish are released to every relay,
+/// confirms, then delete. Rows it cannot publish are released to every relay,
 /// which retries them with backoff.
 pub async fn run_handoff(
     bus: Arc<Bus>,
@@ -361,10 +393,10 @@ async fn publish_handed_off(bus: &Bus, pool: &PgPool, rows: Vec<Pending>) {
     match bus.publish(&messages).await {
         Ok(()) => {
             metrics::counter!("hub_bus_published_total").increment(ids.len() as u64);
-            if let Err(e) = outbox::mark_published(pool, &ids).await {
-                // Published but not marked: the lease expires and they are
+            if let Err(e) = outbox::delete_published(pool, &ids).await {
+                // Published but not deleted: the lease expires and they are
                 // published again (at least once).
-                tracing::warn!(error = %e, n = ids.len(), "could not mark handed-off events published");
+                tracing::warn!(error = %e, n = ids.len(), "could not delete handed-off events once published");
             }
         }
         Err(e) => {

@@ -121,7 +121,7 @@ pub async fn insert(
     .fetch_all(&mut **tx)
     .await?;
     if lease_secs.is_none() && !rows.is_empty() {
-        crate::notify(tx, CHANNEL).await?;
+        crate::notify(&mut **tx, CHANNEL).await?;
     }
     Ok(rows.iter().map(|r| r.get("id")).collect())
 }
@@ -800,7 +800,7 @@ pub async fn replay(
     .fetch_all(&mut **tx)
     .await?;
     if !rows.is_empty() {
-        crate::notify(tx, CHANNEL).await?;
+        crate::notify(&mut **tx, CHANNEL).await?;
     }
     Ok(rows.iter().map(|r| r.get("id")).collect())
 }

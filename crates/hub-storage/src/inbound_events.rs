@@ -3,7 +3,7 @@
 //! Postgres work queue (claimed with `FOR UPDATE SKIP LOCKED` and a lease).
 
 use crate::webhook_endpoints::{CounterDelta, add_deltas};
-use crate::{Result, Tx};
+use crate::{Result, Tx, outbox};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
 use sqlx::{PgPool, Row};
@@ -83,16 +83,67 @@ pub struct Stored {
     pub duplicate: bool,
 }
 
-/// Inserts a batch of requests in `tx` (UNNEST arrays, two round trips plus
-/// the counters): first deliveries become events, repeats are stored as
-/// duplicates of the event they repeat (`ON CONFLICT DO NOTHING` on the
-/// unique dedupe index, so concurrent repeats store one event). Returns one
-/// [`Stored`] per input, in order.
-pub async fn insert_batch(tx: &mut Tx<'_>, batch: &[NewEvent]) -> Result<Vec<Stored>> {
+/// The statement that stores a batch of requests with their counter deltas,
+/// outbox events and audit rows; it returns the ids it inserted (the others
+/// repeat an event already stored, and their outbox events are left out).
+static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH r AS (
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                 $6::text[], $7::text[], $8::jsonb[], $9::bytea[], $10::text[], $11::timestamptz[],
+                 $12::text[], $13::int4[], $14::uuid[], $15::text[], $16::int8[])
+               AS r(id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type, method, headers,
+                    body, source_ip, received_at, status, attempts, published, error, delay_ms)
+         ), ins AS (
+             INSERT INTO inbound_events (id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type,
+                 method, headers, body, source_ip, received_at, status, attempts, published_event_id, last_error,
+                 next_attempt_at, processed_at)
+             SELECT r.id, r.tenant_id, r.endpoint_id, r.dedupe_key, r.provider_event_id, r.event_type, r.method,
+                    r.headers, r.body, r.source_ip, r.received_at, r.status, r.attempts, r.published, r.error,
+                    CASE WHEN r.status = 'PENDING' THEN NOW() + make_interval(secs => r.delay_ms::float8 / 1000) END,
+                    CASE WHEN r.status IN ('PROCESSED', 'SKIPPED') THEN NOW() END
+               FROM r
+             ON CONFLICT (endpoint_id, dedupe_key) WHERE NOT duplicate DO NOTHING
+             RETURNING id, endpoint_id, received_at, status
+         ), d AS (
+             INSERT INTO webhook_endpoint_counter_deltas (endpoint_id, received, processed, failed, last_received_at)
+             SELECT endpoint_id, COUNT(*)::int4,
+                    (COUNT(*) FILTER (WHERE status IN ('PROCESSED', 'SKIPPED')))::int4,
+                    (COUNT(*) FILTER (WHERE status = 'FAILED'))::int4, MAX(received_at)
+               FROM ins GROUP BY endpoint_id
+         ), u AS MATERIALIZED (
+             SELECT e.id, e.tenant_id, e.event_type, e.body::jsonb AS envelope, e.audit_id
+               FROM UNNEST({}, $22::uuid[]) AS e(id, tenant_id, event_type, body, audit_id, owner)
+              WHERE e.owner IN (SELECT id FROM ins)
+         ), {}
+         SELECT id FROM ins",
+        outbox::Columns::params(17),
+        outbox::insert_ctes(23)
+    )
+});
+
+/// Stores a batch of requests with the outbox events they publish (`events`,
+/// each of the request `owners` names at the same index) in one
+/// statement, so in one round trip and one commit: first deliveries become
+/// events, their endpoints' counter deltas and outbox rows (leased for
+/// `lease_secs` to the caller's relay when not `None`) are written with them;
+/// repeats (`ON CONFLICT DO NOTHING` on the unique dedupe index, so
+/// concurrent repeats store one event) get no outbox rows and are then
+/// stored as duplicates of the event they repeat. Returns one [`Stored`] per
+/// input, in order, and the outbox rows written, to publish.
+pub async fn store_batch(
+    pool: &PgPool,
+    batch: &[&NewEvent],
+    events: &[hub_domain::Envelope],
+    owners: &[Uuid],
+    lease_secs: Option<u32>,
+) -> Result<(Vec<Stored>, Vec<outbox::Pending>)> {
     if batch.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
-    let cols = Columns::of(batch.iter());
+    let cols = Columns::of(batch.iter().copied());
+    debug_assert_eq!(events.len(), owners.len());
+    let out = outbox::Columns::of(events);
     let statuses: Vec<&str> = batch.iter().map(|e| e.initial.status).collect();
     let attempts: Vec<i32> = batch.iter().map(|e| e.initial.attempts).collect();
     let published: Vec<Option<Uuid>> = batch.iter().map(|e| e.initial.published_event_id).collect();
@@ -101,100 +152,64 @@ pub async fn insert_batch(tx: &mut Tx<'_>, batch: &[NewEvent]) -> Result<Vec<Sto
         .map(|e| e.initial.last_error.as_deref())
         .collect();
     let delays: Vec<i64> = batch.iter().map(|e| e.initial.retry_in_ms).collect();
-    let inserted: Vec<Uuid> = sqlx::query_scalar(
-        "INSERT INTO inbound_events (id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type,
-             method, headers, body, source_ip, received_at, status, attempts, published_event_id, last_error,
-             next_attempt_at, processed_at)
-         SELECT u.id, u.tenant_id, u.endpoint_id, u.dedupe_key, u.provider_event_id, u.event_type, u.method,
-                u.headers, u.body, u.source_ip, u.received_at, u.status, u.attempts, u.published, u.error,
-                CASE WHEN u.status = 'PENDING' THEN NOW() + make_interval(secs => u.delay_ms::float8 / 1000) END,
-                CASE WHEN u.status IN ('PROCESSED', 'SKIPPED') THEN NOW() END
-           FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
-             $6::text[], $7::text[], $8::jsonb[], $9::bytea[], $10::text[], $11::timestamptz[],
-             $12::text[], $13::int4[], $14::uuid[], $15::text[], $16::int8[])
-             AS u(id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type, method, headers,
-                  body, source_ip, received_at, status, attempts, published, error, delay_ms)
-         ON CONFLICT (endpoint_id, dedupe_key) WHERE NOT duplicate DO NOTHING
-         RETURNING id",
-    )
-    .bind(&cols.ids)
-    .bind(&cols.tenants)
-    .bind(&cols.endpoints)
-    .bind(&cols.keys)
-    .bind(&cols.provider_ids)
-    .bind(&cols.types)
-    .bind(&cols.methods)
-    .bind(&cols.headers)
-    .bind(&cols.bodies)
-    .bind(&cols.ips)
-    .bind(&cols.at)
-    .bind(&statuses)
-    .bind(&attempts)
-    .bind(&published)
-    .bind(&errors)
-    .bind(&delays)
-    .fetch_all(&mut **tx)
-    .await?;
-    let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+    let q = cols
+        .bind(sqlx::query(STORE.as_str()))
+        .bind(&statuses)
+        .bind(&attempts)
+        .bind(&published)
+        .bind(&errors)
+        .bind(&delays);
+    let inserted: std::collections::HashSet<Uuid> = out
+        .bind(q)
+        .bind(owners)
+        .bind(lease_secs.map(f64::from))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| r.get("id"))
+        .collect();
     if batch.iter().any(|e| {
         inserted.contains(&e.id) && e.initial.status == "PENDING" && e.initial.retry_in_ms <= 0
     }) {
-        crate::notify(tx, CHANNEL).await?;
+        crate::notify(pool, CHANNEL).await?;
     }
-    let repeats: Vec<&NewEvent> = batch.iter().filter(|e| !inserted.contains(&e.id)).collect();
+    let rows: Vec<outbox::Pending> = out
+        .rows
+        .into_iter()
+        .zip(owners)
+        .filter(|(_, o)| inserted.contains(o))
+        .map(|(r, _)| r)
+        .collect();
+    let repeats: Vec<&NewEvent> = batch
+        .iter()
+        .copied()
+        .filter(|e| !inserted.contains(&e.id))
+        .collect();
     let mut original: HashMap<Uuid, Uuid> = HashMap::new();
     if !repeats.is_empty() {
-        // The event each repeat repeats is committed (or ours): ON CONFLICT
-        // waited for it, and this statement has a fresh snapshot.
+        // The event each repeat repeats is committed: ON CONFLICT waited for
+        // it, and this statement has a fresh snapshot.
         let cols = Columns::of(repeats.iter().copied());
-        let rows = sqlx::query(
-            "INSERT INTO inbound_events (id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type,
-                 method, headers, body, source_ip, received_at, status, duplicate, duplicate_of)
-             SELECT u.*, 'DUPLICATE', true, o.id FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[],
-                 $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::bytea[], $10::text[], $11::timestamptz[])
-                 AS u(id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type, method, headers,
-                      body, source_ip, received_at)
-             JOIN inbound_events o ON o.endpoint_id = u.endpoint_id AND o.dedupe_key = u.dedupe_key
-                                  AND NOT o.duplicate
-             RETURNING id, duplicate_of",
-        )
-        .bind(&cols.ids)
-        .bind(&cols.tenants)
-        .bind(&cols.endpoints)
-        .bind(&cols.keys)
-        .bind(&cols.provider_ids)
-        .bind(&cols.types)
-        .bind(&cols.methods)
-        .bind(&cols.headers)
-        .bind(&cols.bodies)
-        .bind(&cols.ips)
-        .bind(&cols.at)
-        .fetch_all(&mut **tx)
-        .await?;
+        let rows = cols
+            .bind(sqlx::query(
+                "INSERT INTO inbound_events (id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type,
+                     method, headers, body, source_ip, received_at, status, duplicate, duplicate_of)
+                 SELECT u.*, 'DUPLICATE', true, o.id FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[],
+                     $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::bytea[], $10::text[], $11::timestamptz[])
+                     AS u(id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type, method, headers,
+                          body, source_ip, received_at)
+                 JOIN inbound_events o ON o.endpoint_id = u.endpoint_id AND o.dedupe_key = u.dedupe_key
+                                      AND NOT o.duplicate
+                 RETURNING id, duplicate_of",
+            ))
+            .fetch_all(pool)
+            .await?;
         original = rows
             .iter()
             .map(|r| (r.get("id"), r.get("duplicate_of")))
             .collect();
     }
-    let mut per_endpoint: HashMap<Uuid, CounterDelta> = HashMap::new();
-    for e in batch.iter().filter(|e| inserted.contains(&e.id)) {
-        let d = per_endpoint
-            .entry(e.endpoint_id)
-            .or_insert_with(|| CounterDelta {
-                endpoint_id: e.endpoint_id,
-                ..Default::default()
-            });
-        d.received += 1;
-        d.last_received_at = d.last_received_at.max(Some(e.received_at));
-        match e.initial.status {
-            "PROCESSED" | "SKIPPED" => d.processed += 1,
-            "FAILED" => d.failed += 1,
-            _ => {}
-        }
-    }
-    let deltas: Vec<CounterDelta> = per_endpoint.into_values().collect();
-    add_deltas(tx, &deltas).await?;
-    batch
+    let stored = batch
         .iter()
         .map(|e| {
             if inserted.contains(&e.id) {
@@ -217,25 +232,27 @@ pub async fn insert_batch(tx: &mut Tx<'_>, batch: &[NewEvent]) -> Result<Vec<Sto
                     })
             }
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((stored, rows))
 }
 
-struct Columns {
+/// The columns of received requests, bound as arrays (borrowed).
+struct Columns<'a> {
     ids: Vec<Uuid>,
     tenants: Vec<Uuid>,
     endpoints: Vec<Uuid>,
-    keys: Vec<String>,
-    provider_ids: Vec<Option<String>>,
-    types: Vec<Option<String>>,
-    methods: Vec<String>,
-    headers: Vec<serde_json::Value>,
-    bodies: Vec<Vec<u8>>,
-    ips: Vec<String>,
+    keys: Vec<&'a str>,
+    provider_ids: Vec<Option<&'a str>>,
+    types: Vec<Option<&'a str>>,
+    methods: Vec<&'a str>,
+    headers: Vec<&'a serde_json::Value>,
+    bodies: Vec<&'a [u8]>,
+    ips: Vec<&'a str>,
     at: Vec<DateTime<Utc>>,
 }
 
-impl Columns {
-    fn of<'a>(events: impl Iterator<Item = &'a NewEvent>) -> Self {
+impl<'a> Columns<'a> {
+    fn of(events: impl Iterator<Item = &'a NewEvent>) -> Self {
         let mut c = Columns {
             ids: vec![],
             tenants: vec![],
@@ -253,16 +270,34 @@ impl Columns {
             c.ids.push(e.id);
             c.tenants.push(e.tenant_id);
             c.endpoints.push(e.endpoint_id);
-            c.keys.push(e.dedupe_key.clone());
-            c.provider_ids.push(e.provider_event_id.clone());
-            c.types.push(e.event_type.clone());
-            c.methods.push(e.method.clone());
-            c.headers.push(e.headers.clone());
-            c.bodies.push(e.body.clone());
-            c.ips.push(e.source_ip.clone());
+            c.keys.push(&e.dedupe_key);
+            c.provider_ids.push(e.provider_event_id.as_deref());
+            c.types.push(e.event_type.as_deref());
+            c.methods.push(&e.method);
+            c.headers.push(&e.headers);
+            c.bodies.push(&e.body);
+            c.ips.push(&e.source_ip);
             c.at.push(e.received_at);
         }
         c
+    }
+
+    /// Binds the columns as `$1` … `$11`.
+    fn bind<'q>(
+        &'q self,
+        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        q.bind(&self.ids)
+            .bind(&self.tenants)
+            .bind(&self.endpoints)
+            .bind(&self.keys)
+            .bind(&self.provider_ids)
+            .bind(&self.types)
+            .bind(&self.methods)
+            .bind(&self.headers)
+            .bind(&self.bodies)
+            .bind(&self.ips)
+            .bind(&self.at)
     }
 }
 
@@ -555,7 +590,7 @@ pub async fn replay(
             }],
         )
         .await?;
-        crate::notify(tx, CHANNEL).await?;
+        crate::notify(&mut **tx, CHANNEL).await?;
     }
     Ok(replayed)
 }

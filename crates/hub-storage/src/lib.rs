@@ -28,10 +28,10 @@ pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 
 /// Sends a notification on `channel` when `tx` commits (wakes the workers
 /// that LISTEN on it).
-pub(crate) async fn notify(tx: &mut Tx<'_>, channel: &str) -> Result<()> {
+pub(crate) async fn notify<'c, E: sqlx::PgExecutor<'c>>(conn: E, channel: &str) -> Result<()> {
     sqlx::query("SELECT pg_notify($1, '')")
         .bind(channel)
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
     Ok(())
 }

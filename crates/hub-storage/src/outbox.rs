@@ -16,7 +16,7 @@ pub async fn enqueue(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
         return Ok(());
     }
     insert(tx, events, None).await?;
-    crate::notify(tx, CHANNEL).await
+    crate::notify(&mut **tx, CHANNEL).await
 }
 
 /// Adds events to the outbox like [`enqueue`] but without the notification,
@@ -32,8 +32,8 @@ pub async fn enqueue_unnotified(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<
 }
 
 /// Adds events to the outbox leased for `lease_secs` to the caller, who
-/// publishes the returned rows itself once `tx` commits (and then marks them
-/// with [`mark_published`]). Other relays take them only after the lease
+/// publishes the returned rows itself once `tx` commits (and then deletes them
+/// with [`delete_published`]). Other relays take them only after the lease
 /// expires, or once [`release`] gives them back: published at least once
 /// even if the caller dies.
 pub async fn enqueue_leased(
@@ -60,6 +60,97 @@ fn serialize(events: &[Envelope]) -> Vec<Pending> {
         .collect()
 }
 
+/// The columns of outbox rows (and their audit rows), bound as arrays: the
+/// envelopes serialized once, as the relay publishes them.
+pub(crate) struct Columns {
+    pub(crate) rows: Vec<Pending>,
+    audit_ids: Vec<Option<Uuid>>,
+}
+
+impl Columns {
+    pub(crate) fn of(events: &[Envelope]) -> Self {
+        Self {
+            rows: serialize(events),
+            // The audit trail records the hub's own events here, with their
+            // outbox row, rather than when they come back from the bus (the
+            // relay publishes them where the audit consumer does not listen).
+            audit_ids: events
+                .iter()
+                .map(|e| hub_domain::audit::records(e).then(Uuid::now_v7))
+                .collect(),
+        }
+    }
+
+    /// Binds the columns, in the order of [`Columns::params`].
+    pub(crate) fn bind<'q>(
+        &'q self,
+        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let rows = &self.rows;
+        q.bind(rows.iter().map(|r| r.id.0).collect::<Vec<Uuid>>())
+            .bind(rows.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| std::str::from_utf8(&r.body).expect("serde_json writes UTF-8"))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(&self.audit_ids)
+    }
+
+    /// The parameters of the bound columns (`id, tenant_id, event_type,
+    /// body, audit_id`) for an `UNNEST`, the first one `$n`.
+    pub(crate) fn params(n: usize) -> String {
+        format!(
+            "${}::uuid[], ${}::uuid[], ${}::text[], ${}::text[], ${}::uuid[]",
+            n,
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4
+        )
+    }
+}
+
+/// The CTEs that insert the rows of CTE `u` (columns `id, tenant_id,
+/// event_type, envelope, audit_id`) into the outbox, leased for
+/// `$lease` seconds when that parameter is not NULL, and the audit rows of
+/// those with an `audit_id` (an event of an unknown tenant skips its audit
+/// row rather than failing its producer's transaction).
+pub(crate) fn insert_ctes(lease: usize) -> String {
+    format!(
+        "o AS (
+             INSERT INTO outbox (id, tenant_id, event_type, envelope, lease_until)
+             SELECT id, tenant_id, event_type, envelope, NOW() + make_interval(secs => ${lease}::float8)
+               FROM u
+         ), a AS (
+             INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
+             SELECT u.audit_id, u.tenant_id, u.id, left(u.event_type, 200), left(u.envelope->>'source', 200),
+                    left(u.envelope->>'correlationid', 100), (u.envelope->>'time')::timestamptz,
+                    COALESCE(u.envelope->'data', 'null'::jsonb)
+               FROM u
+              WHERE u.audit_id IS NOT NULL AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id)
+             ON CONFLICT (tenant_id, event_id) DO NOTHING
+         )"
+    )
+}
+
+static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH u AS MATERIALIZED (
+             SELECT u.id, u.tenant_id, u.event_type, u.body::jsonb AS envelope, u.audit_id
+               FROM UNNEST({}) AS u(id, tenant_id, event_type, body, audit_id)
+         ), {}
+         SELECT 1",
+        Columns::params(1),
+        insert_ctes(6)
+    )
+});
+
 /// Inserts `events` (and the audit rows of those the audit trail records);
 /// returns them as the relay publishes them.
 async fn insert(
@@ -67,49 +158,12 @@ async fn insert(
     events: &[Envelope],
     lease_secs: Option<u32>,
 ) -> Result<Vec<Pending>> {
-    let rows = serialize(events);
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id.0).collect();
-    let tenants: Vec<Option<Uuid>> = rows.iter().map(|r| r.tenant_id).collect();
-    let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
-    // Serialized once, here: the text is what the relay publishes.
-    let bodies: Vec<&str> = rows
-        .iter()
-        .map(|r| std::str::from_utf8(&r.body).expect("serde_json writes UTF-8"))
-        .collect();
-    // The audit trail records the hub's own events here, with their outbox
-    // row, rather than when they come back from the bus (the relay publishes
-    // them where the audit consumer does not listen).
-    let audit_ids: Vec<Option<Uuid>> = events
-        .iter()
-        .map(|e| hub_domain::audit::records(e).then(Uuid::now_v7))
-        .collect();
-    sqlx::query(
-        "WITH u AS MATERIALIZED (
-             SELECT u.id, u.tenant_id, u.event_type, u.body::jsonb AS envelope, u.audit_id
-               FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $6::uuid[])
-                    AS u(id, tenant_id, event_type, body, audit_id)
-         ), o AS (
-             INSERT INTO outbox (id, tenant_id, event_type, envelope, lease_until)
-             SELECT id, tenant_id, event_type, envelope, NOW() + make_interval(secs => $5::float8)
-               FROM u
-         )
-         INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
-         SELECT u.audit_id, u.tenant_id, u.id, left(u.event_type, 200), left(u.envelope->>'source', 200),
-                left(u.envelope->>'correlationid', 100), (u.envelope->>'time')::timestamptz,
-                COALESCE(u.envelope->'data', 'null'::jsonb)
-           FROM u
-          WHERE u.audit_id IS NOT NULL AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id)
-         ON CONFLICT (tenant_id, event_id) DO NOTHING",
-    )
-    .bind(&ids)
-    .bind(&tenants)
-    .bind(&types)
-    .bind(&bodies)
-    .bind(lease_secs.map(f64::from))
-    .bind(&audit_ids)
-    .execute(&mut **tx)
-    .await?;
-    Ok(rows)
+    let cols = Columns::of(events);
+    cols.bind(sqlx::query(INSERT.as_str()))
+        .bind(lease_secs.map(f64::from))
+        .execute(&mut **tx)
+        .await?;
+    Ok(cols.rows)
 }
 
 /// An unpublished outbox row, locked by the transaction that claimed it.
@@ -153,13 +207,15 @@ pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
         .collect())
 }
 
-/// Marks rows published (in the claiming transaction, or on their own for
-/// rows the producer published itself).
-pub async fn mark_published<'c, E>(conn: E, ids: &[Uuid]) -> Result<()>
+/// Deletes rows whose publish RabbitMQ confirmed (in the claiming
+/// transaction, or on their own for rows the producer published itself): a
+/// published row has nothing left to do, and deleting it writes far less
+/// than marking it (the history is in `audit_log` and `events`).
+pub async fn delete_published<'c, E>(conn: E, ids: &[Uuid]) -> Result<()>
 where
     E: sqlx::PgExecutor<'c>,
 {
-    sqlx::query("UPDATE outbox SET published_at = NOW(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)")
+    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
         .bind(ids)
         .execute(conn)
         .await?;
@@ -175,7 +231,7 @@ pub async fn release(pool: &PgPool, ids: &[Uuid], error: &str) -> Result<()> {
         .bind(error)
         .execute(&mut *tx)
         .await?;
-    crate::notify(&mut tx, CHANNEL).await?;
+    crate::notify(&mut *tx, CHANNEL).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -200,19 +256,4 @@ pub async fn backlog(pool: &PgPool) -> Result<(i64, f64)> {
     .fetch_one(pool)
     .await?;
     Ok((row.get("n"), row.get("age")))
-}
-
-/// Deletes up to `batch` rows published more than `older_than_secs` ago;
-/// returns how many went.
-pub async fn prune_published(pool: &PgPool, older_than_secs: i64, batch: i64) -> Result<u64> {
-    let done = sqlx::query(
-        "DELETE FROM outbox WHERE id IN (
-            SELECT id FROM outbox WHERE published_at < NOW() - make_interval(secs => $1)
-            LIMIT $2 FOR UPDATE SKIP LOCKED)",
-    )
-    .bind(older_than_secs as f64)
-    .bind(batch)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
 }

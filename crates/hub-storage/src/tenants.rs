@@ -167,7 +167,7 @@ pub async fn revoke_api_key(
     .fetch_optional(&mut **tx)
     .await?;
     if row.is_some() {
-        crate::notify(tx, KEYS_CHANNEL).await?;
+        crate::notify(&mut **tx, KEYS_CHANNEL).await?;
     }
     Ok(row.as_ref().map(key_from_row))
 }

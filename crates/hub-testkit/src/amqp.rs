@@ -7,6 +7,15 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
+/// A message taken off a queue by [`Amqp::drain_messages`].
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Its routing key (the event type).
+    pub routing_key: String,
+    /// Its body as JSON (a body that is not JSON, as a JSON string).
+    pub body: serde_json::Value,
+}
+
 /// A connection to the test broker.
 pub struct Amqp {
     conn: Connection,
@@ -56,7 +65,8 @@ impl Amqp {
 
     /// A queue of this connection's own (exclusive, deleted with it) bound to
     /// `exchange` with `key`: what a consumer bound there would receive.
-    /// Returns its name, for [`Amqp::get`] or [`Amqp::drain`].
+    /// Returns its name, for [`Amqp::get`], [`Amqp::drain`] or
+    /// [`Amqp::drain_messages`].
     pub async fn tap(&self, exchange: &str, key: &str) -> String {
         let q = self
             .channel
@@ -97,6 +107,50 @@ impl Amqp {
             keys.push(msg.delivery.routing_key.as_str().to_owned());
         }
         keys
+    }
+
+    /// Every message waiting in `queue`, taken off it, with its body.
+    pub async fn drain_messages(&self, queue: &str) -> Vec<Message> {
+        let mut messages = Vec::new();
+        while let Ok(Some(msg)) = self
+            .channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await
+        {
+            let data = &msg.delivery.data;
+            messages.push(Message {
+                routing_key: msg.delivery.routing_key.as_str().to_owned(),
+                body: serde_json::from_slice(data).unwrap_or_else(|_| {
+                    serde_json::Value::String(String::from_utf8_lossy(data).into_owned())
+                }),
+            });
+        }
+        messages
+    }
+
+    /// Drains `queue` onto `seen` until `done` holds over all of `seen`
+    /// (what earlier calls drained included), polling every 50 ms; panics
+    /// after `secs` seconds naming `what` and the routing keys that arrived.
+    pub async fn drain_until(
+        &self,
+        queue: &str,
+        seen: &mut Vec<Message>,
+        secs: u64,
+        what: &str,
+        mut done: impl FnMut(&[Message]) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            seen.extend(self.drain_messages(queue).await);
+            if done(seen) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let keys: Vec<&str> = seen.iter().map(|m| m.routing_key.as_str()).collect();
+                panic!("timed out after {secs} s waiting for: {what} (got {keys:?})");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Takes one message off `queue` (acknowledged), if there is one.

@@ -1,8 +1,8 @@
 //! Group commit for the public webhook route (a [`Batcher`]): request
 //! handlers hand their verified request to a writer task and wait; the
 //! writer takes everything queued (up to [`MAX_BATCH`]), inserts it with its
-//! outbox events in one transaction (UNNEST arrays), and answers every waiter
-//! after COMMIT. While one batch commits the next one fills, so a commit is
+//! outbox events in one statement (UNNEST arrays; one round trip, one
+//! commit), and answers every waiter once it is committed. While one batch commits the next one fills, so a commit is
 //! shared by many requests. Several writers run at once so commits overlap.
 
 use hub_bus::relay::Handoff;
@@ -10,7 +10,7 @@ use hub_domain::{Envelope, EventType, TenantId};
 use hub_platform::batch::{BatchConfig, Batcher};
 use hub_platform::server::Context;
 use hub_storage::inbound_events::{self, NewEvent, Stored};
-use hub_storage::{Pool, StorageError, Tx};
+use hub_storage::{Pool, StorageError};
 use serde_json::json;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -129,14 +129,9 @@ async fn write_batch(
     outbox: &Handoff,
     jobs: &[Job],
 ) -> Result<Vec<Stored>, StorageError> {
-    let events: Vec<NewEvent> = jobs.iter().map(|j| j.event.clone()).collect();
-    let mut tx: Tx<'_> = pool.begin().await?;
-    let stored = inbound_events::insert_batch(&mut tx, &events).await?;
-    let mut events_out = Vec::new();
-    for (job, s) in jobs.iter().zip(&stored) {
-        if s.duplicate {
-            continue;
-        }
+    let mut events_out = Vec::with_capacity(jobs.len() * 3);
+    let mut owners = Vec::with_capacity(jobs.len() * 3);
+    for job in jobs {
         let e = &job.event;
         let data = json!({
             "id": e.id,
@@ -160,11 +155,19 @@ async fn write_batch(
                 )
                 .with_correlation(Some(e.id.to_string())),
             );
+            owners.push(e.id);
         }
-        events_out.extend(job.typed.clone());
+        if let Some(t) = &job.typed {
+            events_out.push(t.clone());
+            owners.push(e.id);
+        }
     }
-    let staged = outbox.stage(&mut tx, &events_out).await?;
-    tx.commit().await?;
-    staged.publish();
+    // One statement (one round trip, one commit) for the whole batch; the
+    // events of repeats are left out by it.
+    let slot = outbox.slot(events_out.len());
+    let batch: Vec<&NewEvent> = jobs.iter().map(|j| &j.event).collect();
+    let (stored, rows) =
+        inbound_events::store_batch(pool, &batch, &events_out, &owners, slot.lease_secs()).await?;
+    slot.publish(rows);
     Ok(stored)
 }

@@ -7,6 +7,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
+use hub_testkit::amqp::Message;
 use hub_testkit::{Running, TestEnv, eventually};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -297,6 +298,22 @@ impl Hub {
         self.send(path, &headers, &body, ct).await
     }
 
+    /// The tenant's audit entries (of `event_type`, if given), newest first.
+    async fn audit(&self, event_type: Option<&str>) -> Vec<Value> {
+        let filter = event_type
+            .map(|t| format!("&event_type={t}"))
+            .unwrap_or_default();
+        let a = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/v1/audit-log?limit=200{filter}"),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        a.body["data"].as_array().unwrap().clone()
+    }
+
     async fn events(&self, endpoint: &str) -> Vec<Value> {
         let a = self
             .api(
@@ -582,13 +599,17 @@ async fn repeats_are_flagged_and_ten_concurrent_retries_store_one_event() {
             .filter(|e| e["duplicate"] == true)
             .all(|e| e["status"] == "DUPLICATE")
     );
-    // Each event processed once: two `webhook.received` in the outbox.
-    let received: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE event_type = 'webhook.received' AND envelope->'data'->>'endpoint_id' = $1")
-        .bind(id)
-        .fetch_one(hub.env.pool())
-        .await
-        .unwrap();
-    assert_eq!(received, 2);
+    // Each event processed once: two `webhook.received`, audited in the
+    // transactions that stored the requests, so all of them are listed now.
+    let received = hub.audit(Some("webhook.received")).await;
+    assert_eq!(
+        received
+            .iter()
+            .filter(|e| e["data"]["endpoint_id"] == id)
+            .count(),
+        2,
+        "{received:?}"
+    );
     let counted = eventually(10, "counters", || async {
         let e = hub
             .api(
@@ -853,6 +874,7 @@ async fn oversized_bodies_unknown_and_disabled_endpoints_are_refused() {
 async fn endpoints_api_validates_isolates_tenants_and_shows_the_secret_once() {
     use reqwest::Method;
     let hub = Hub::start(|_| {}).await;
+    let (amqp, bus) = crate::tap_routed(&hub.env).await;
     let created = hub
         .endpoint(json!({"endpoint_path": "dat-loads", "signature_algorithm": "STRIPE", "event_types": ["invoice.*"],
                          "handler_type": "invoice", "transform_template": {"invoice_id": "$.data.object.id"},
@@ -1053,36 +1075,52 @@ async fn endpoints_api_validates_isolates_tenants_and_shows_the_secret_once() {
         404,
         "not_found",
     );
-    let kinds: Vec<String> = sqlx::query_scalar(
-        "SELECT event_type FROM outbox WHERE envelope->'data'->>'id' = $1 ORDER BY created_at",
+    let lifecycle = [
+        "webhook.endpoint.created",
+        "webhook.endpoint.updated",
+        "webhook.endpoint.deleted",
+    ];
+    // In the order of the changes: the audit trail records each event in
+    // its change's transaction (the bus may reorder concurrent publishes).
+    let mut kinds: Vec<String> = hub
+        .audit(None)
+        .await
+        .iter()
+        .filter(|e| e["data"]["id"] == id.as_str())
+        .map(|e| e["event_type"].as_str().unwrap().to_owned())
+        .collect();
+    kinds.reverse();
+    assert_eq!(kinds, lifecycle);
+    // What went out on the bus.
+    let mut published = Vec::new();
+    amqp.drain_until(
+        &bus,
+        &mut published,
+        20,
+        "the endpoint's events on the bus",
+        |got| {
+            lifecycle.iter().all(|kind| {
+                got.iter()
+                    .any(|m| m.routing_key == *kind && m.body["data"]["id"] == id.as_str())
+            })
+        },
     )
-    .bind(&id)
-    .fetch_all(hub.env.pool())
-    .await
-    .unwrap();
-    assert_eq!(
-        kinds,
-        [
-            "webhook.endpoint.created",
-            "webhook.endpoint.updated",
-            "webhook.endpoint.deleted"
-        ]
-    );
+    .await;
     let secret = created["secret_key"].as_str().unwrap();
-    let leaked: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE envelope::text LIKE '%' || $1 || '%'",
-    )
-    .bind(secret)
-    .fetch_one(hub.env.pool())
-    .await
-    .unwrap();
-    assert_eq!(leaked, 0, "secrets never appear in events");
+    for m in &published {
+        let body = m.body.to_string();
+        assert!(
+            !body.contains(secret),
+            "secrets never appear in events: {body}"
+        );
+    }
     hub.m.stop().await;
 }
 
 #[tokio::test]
 async fn processing_transforms_filters_and_publishes_the_typed_event() {
     let hub = Hub::start(|_| {}).await;
+    let (amqp, bus) = crate::tap_routed(&hub.env).await;
     let e = hub
         .endpoint(json!({"endpoint_path": "loads", "signature_algorithm": "none", "handler_type": "LOAD_STATUS",
                          "event_types": ["load.*"], "target_service": "tms",
@@ -1151,14 +1189,23 @@ async fn processing_transforms_filters_and_publishes_the_typed_event() {
     assert_eq!(received.len(), 2);
     // Its integration copy is published too (the audit trail skips it: it is
     // the same fact as webhook.received).
-    let copies: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE event_type = 'integration.webhook.received' AND envelope->'data'->>'endpoint_id' = $1",
+    let copies = |got: &[Message]| {
+        got.iter()
+            .filter(|m| {
+                m.routing_key == "integration.webhook.received"
+                    && m.body["data"]["endpoint_id"] == id
+            })
+            .count()
+    };
+    let mut published = Vec::new();
+    amqp.drain_until(
+        &bus,
+        &mut published,
+        20,
+        "both integration copies published",
+        |got| copies(got) >= 2,
     )
-    .bind(id)
-    .fetch_one(hub.env.pool())
-    .await
-    .unwrap();
-    assert_eq!(copies, 2);
+    .await;
     eventually(10, "counters", || async {
         let e = hub
             .api(
@@ -1172,6 +1219,9 @@ async fn processing_transforms_filters_and_publishes_the_typed_event() {
             .then_some(())
     })
     .await;
+    // One copy per request: no more arrived meanwhile.
+    published.extend(amqp.drain_messages(&bus).await);
+    assert_eq!(copies(&published), 2, "{published:?}");
     hub.m.stop().await;
 }
 
@@ -1199,19 +1249,39 @@ async fn requests_stored_for_the_claiming_relay_are_published_without_waiting_fo
         (pending().await == 0).then_some(())
     })
     .await;
+    // The woken relay deletes the rows as soon as it has published them,
+    // so how they were stored is recorded as they are inserted.
+    sqlx::raw_sql(
+        "CREATE TABLE outbox_inserted (event_type text NOT NULL, leased boolean NOT NULL);
+         CREATE FUNCTION outbox_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO outbox_inserted VALUES (NEW.event_type, NEW.lease_until IS NOT NULL);
+             RETURN NULL;
+         END $$;
+         CREATE TRIGGER outbox_inserted AFTER INSERT ON outbox
+             FOR EACH ROW EXECUTE FUNCTION outbox_inserted();",
+    )
+    .execute(hub.env.pool())
+    .await
+    .unwrap();
     for n in 0..3 {
         let a = hub
             .send("quiet", &[], &format!(r#"{{"n":{n}}}"#), "application/json")
             .await;
         assert_eq!(a.status, 200, "{}", a.text);
     }
-    let stored: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE event_type = 'webhook.received' AND lease_until IS NULL",
+    let (unleased, leased): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE NOT leased), COUNT(*) FILTER (WHERE leased)
+           FROM outbox_inserted WHERE event_type = 'webhook.received'",
     )
     .fetch_one(hub.env.pool())
     .await
     .unwrap();
-    assert_eq!(stored, 3, "stored for the claiming relay, not handed off");
+    assert_eq!(
+        (unleased, leased),
+        (3, 0),
+        "stored for the claiming relay, not handed off"
+    );
     eventually(15, "every webhook.received published", || async {
         (pending().await == 0).then_some(())
     })
@@ -1397,6 +1467,7 @@ async fn a_manager_killed_right_after_answering_200_still_processes_the_events()
     let mut child = spawn_manager(&env, port, &env.encryption_key);
     wait_ready(&env, port).await;
     let m = Running::external(&format!("http://127.0.0.1:{port}"));
+    let (amqp, bus) = crate::tap_routed(&env).await;
     let (tenant, key) = env.tenant(&m, "acme").await;
     let created: Value = env
         .http
@@ -1455,11 +1526,26 @@ async fn a_manager_killed_right_after_answering_200_still_processes_the_events()
         (n == 40).then_some(())
     })
     .await;
-    let published: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT envelope->'data'->>'inbound_event_id') FROM outbox WHERE event_type = 'load.status_updated'")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
-    assert_eq!(published, 40);
+    // Every event's typed event went out on the bus, those the killed
+    // process had committed but not published included (at least once).
+    let accepted: std::collections::BTreeSet<String> = accepted.into_iter().collect();
+    let typed = |got: &[Message]| {
+        got.iter()
+            .filter(|m| m.routing_key == "load.status_updated")
+            .filter_map(|m| m.body["data"]["inbound_event_id"].as_str())
+            .map(str::to_owned)
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    let mut published = Vec::new();
+    amqp.drain_until(
+        &bus,
+        &mut published,
+        30,
+        "a typed event per inbound event",
+        |got| typed(got).is_superset(&accepted),
+    )
+    .await;
+    assert_eq!(typed(&published), accepted);
 }
 
 #[tokio::test]

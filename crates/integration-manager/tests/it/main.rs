@@ -11,11 +11,25 @@ mod openapi;
 mod resilience;
 mod rotation;
 
+use hub_testkit::amqp::Amqp;
 use hub_testkit::{Running, TestEnv};
 
 /// Starts a manager for `env`.
 pub async fn manager(env: &TestEnv) -> Running {
     env.start(integration_manager::build, env.config()).await
+}
+
+/// A tap on the exchange every service queue is bound to: everything the
+/// hub publishes, as the services receive it. Published rows leave the
+/// outbox at once, so this is where a test reads the events; set it up
+/// before they are produced. Waits for a manager's consumer first (it
+/// declares the exchange).
+pub async fn tap_routed(env: &TestEnv) -> (Amqp, String) {
+    let amqp = Amqp::connect().await;
+    amqp.wait_for_queue(&format!("{}integration-manager.events", env.prefix))
+        .await;
+    let queue = amqp.tap(&format!("{}hub.routed", env.prefix), "#").await;
+    (amqp, queue)
 }
 mod integrations;
 mod logs;

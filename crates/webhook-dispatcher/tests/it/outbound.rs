@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use hub_platform::Config;
+use hub_testkit::amqp::Amqp;
 use hub_testkit::receiver::{Receiver, Reply};
 use hub_testkit::{Running, TestEnv, eventually};
 use serde_json::{Value, json};
@@ -16,6 +17,12 @@ pub struct World {
     pub d: Running,
     pub tenant: String,
     pub key: String,
+    /// A tap on the exchange every service queue is bound to, set up
+    /// before the tenant was created: the hub's events as published.
+    bus: Amqp,
+    routed: String,
+    /// The types of the events taken off `routed` so far.
+    published: std::sync::Mutex<Vec<String>>,
 }
 
 pub async fn world(tweak: impl FnOnce(&mut Config)) -> World {
@@ -27,10 +34,10 @@ pub async fn world(tweak: impl FnOnce(&mut Config)) -> World {
     c.circuit_timeout_seconds = 1;
     tweak(&mut c);
     let d = env.start(webhook_dispatcher::build, c).await;
-    hub_testkit::amqp::Amqp::connect()
-        .await
-        .wait_for_queue(&format!("{}webhook-dispatcher.events", env.prefix))
+    let bus = Amqp::connect().await;
+    bus.wait_for_queue(&format!("{}webhook-dispatcher.events", env.prefix))
         .await;
+    let routed = bus.tap(&format!("{}hub.routed", env.prefix), "#").await;
     let (tenant, key) = env.tenant(&m, "hooks").await;
     // The tenant's own creation events reach the dispatcher asynchronously;
     // let them arrive before any subscription exists, so they match none.
@@ -49,6 +56,9 @@ pub async fn world(tweak: impl FnOnce(&mut Config)) -> World {
         d,
         tenant,
         key,
+        bus,
+        routed,
+        published: std::sync::Mutex::new(Vec::new()),
     }
 }
 
@@ -126,11 +136,14 @@ impl World {
         v["data"].as_array().unwrap().clone()
     }
 
-    pub async fn outbox_types(&self) -> Vec<String> {
-        sqlx::query_scalar("SELECT event_type FROM outbox ORDER BY created_at")
-            .fetch_all(self.env.pool())
-            .await
-            .unwrap()
+    /// The types of the hub's events published on the bus since the world
+    /// was set up, in the order they arrived (published rows leave the
+    /// outbox at once).
+    pub async fn published_types(&self) -> Vec<String> {
+        let new = self.bus.drain(&self.routed).await;
+        let mut published = self.published.lock().unwrap();
+        published.extend(new);
+        published.clone()
     }
 }
 
@@ -284,8 +297,8 @@ async fn events_from_http_and_the_bus_are_delivered_signed_and_recorded() {
     .await;
     assert_eq!(counters["total_sent"], 2);
     assert!(counters.get("secret").is_none() && !counters.to_string().contains(&secret[6..]));
-    eventually(10, "webhook.delivered in the outbox", || async {
-        (w.outbox_types()
+    eventually(20, "both webhook.delivered published", || async {
+        (w.published_types()
             .await
             .iter()
             .filter(|t| *t == "webhook.delivered")
@@ -486,8 +499,8 @@ async fn failed_attempts_follow_the_retry_schedule_then_fail_with_an_event() {
     assert!(attempts.iter().all(
         |a| a["response_status"] == 500 && a["error_message"].as_str().unwrap().contains("500")
     ));
-    eventually(10, "webhook.failed", || async {
-        w.outbox_types()
+    eventually(20, "webhook.failed published", || async {
+        w.published_types()
             .await
             .contains(&"webhook.failed".to_owned())
             .then_some(())
@@ -608,8 +621,8 @@ async fn ten_failed_deliveries_in_a_row_disable_the_subscription() {
             .unwrap()
             .contains("10 consecutive")
     );
-    eventually(10, "disabled event", || async {
-        w.outbox_types()
+    eventually(20, "disabled event published", || async {
+        w.published_types()
             .await
             .contains(&"webhook.subscription.disabled".to_owned())
             .then_some(())
@@ -673,12 +686,17 @@ async fn the_breaker_opens_waits_probes_and_closes() {
     .await;
     assert!(s["circuit_opened_at"].is_null() || s["circuit_state"] == "CLOSED");
     wait_status(&w, id, "DELIVERED", 4).await;
-    let types = w.outbox_types().await;
-    assert!(
-        types.contains(&"circuit.opened".to_owned())
-            && types.contains(&"circuit.closed".to_owned()),
-        "{types:?}"
-    );
+    eventually(
+        20,
+        "circuit.opened and circuit.closed published",
+        || async {
+            let types = w.published_types().await;
+            (types.contains(&"circuit.opened".to_owned())
+                && types.contains(&"circuit.closed".to_owned()))
+            .then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,12 +1,16 @@
-//! `cargo xtask bench inbound [--seconds N] [--concurrency N]`: the inbound
-//! webhook benchmark of issue 7.
+//! `cargo xtask bench inbound [--seconds N] [--concurrency N] [--rate N]`:
+//! the inbound webhook benchmark of issue 7.
 //!
 //! Builds the manager in release, starts it against a `hub_bench` database
 //! (created and migrated if missing) and the local RabbitMQ, creates a
 //! tenant and a Standard Webhooks endpoint, then drives it from this process
 //! with `concurrency` keep-alive connections, each sending freshly signed
-//! requests back to back. Prints accepted requests/s and p50/p99 latency,
-//! then checks that every accepted request is in Postgres exactly once.
+//! requests back to back (closed loop: the throughput the box sustains), or
+//! with `--rate N` at N requests/s in all on a fixed schedule (open loop:
+//! latency at a given load, timed from when each request was due, so a
+//! stall counts for every request it delays). Prints accepted requests/s
+//! and p50/p99 latency, then checks that every accepted request is in
+//! Postgres exactly once.
 
 use crate::infra;
 use crate::ui;
@@ -25,16 +29,21 @@ const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 struct Options {
     seconds: u64,
     concurrency: usize,
+    /// Requests per second in all (open loop); `None`: back to back.
+    rate: Option<u64>,
 }
+
+const USAGE: &str = "usage: cargo xtask bench inbound [--seconds N] [--concurrency N] [--rate N]";
 
 /// Parses `inbound [--seconds N] [--concurrency N]` and runs it.
 pub fn run(args: &[&str]) -> Result<ExitCode> {
     let mut opts = Options {
         seconds: 30,
         concurrency: 64,
+        rate: None,
     };
     let Some((&"inbound", mut rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench inbound [--seconds N] [--concurrency N]");
+        bail!(USAGE);
     };
     while let [flag, value, tail @ ..] = rest {
         let n: u64 = value
@@ -43,7 +52,8 @@ pub fn run(args: &[&str]) -> Result<ExitCode> {
         match *flag {
             "--seconds" if n > 0 => opts.seconds = n,
             "--concurrency" if n > 0 => opts.concurrency = n as usize,
-            _ => bail!("unknown option {flag} (or 0): --seconds N, --concurrency N"),
+            "--rate" if n > 0 => opts.rate = Some(n),
+            _ => bail!("unknown option {flag} (or 0); {USAGE}"),
         }
         rest = tail;
     }
@@ -231,8 +241,12 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     let signing_key = STANDARD.decode(secret.trim_start_matches("whsec_"))?;
 
     ui::step(&format!(
-        "sending Standard-Webhooks-signed requests: {} connections for {} s",
-        opts.concurrency, opts.seconds
+        "sending Standard-Webhooks-signed requests: {} connections for {} s, {}",
+        opts.concurrency,
+        opts.seconds,
+        opts.rate.map_or("back to back".to_owned(), |r| format!(
+            "{r} requests/s in all"
+        ))
     ));
     // One thread drives every connection (epoll, not a thread each), so the
     // generator takes as little as possible of the CPU it shares with the
@@ -248,7 +262,13 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         let workers: Vec<_> = (0..opts.concurrency)
             .map(|w| {
                 let (path, key) = (path.clone(), signing_key.clone());
-                tokio::spawn(async move { worker(w, deadline, addr, &path, &key).await })
+                // Paced: each connection sends every `concurrency / rate`
+                // seconds, the connections staggered evenly.
+                let pace = opts.rate.map(|r| Pace {
+                    first: t0 + Duration::from_secs_f64(w as f64 / r as f64),
+                    every: Duration::from_secs_f64(opts.concurrency as f64 / r as f64),
+                });
+                tokio::spawn(async move { worker(w, deadline, pace, addr, &path, &key).await })
             })
             .collect();
         let mut out = Vec::with_capacity(workers.len());
@@ -278,8 +298,12 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     let accepted = ids.len();
     println!();
     println!(
-        "inbound benchmark: {} connections, {:.1} s, Standard Webhooks, 1 endpoint",
-        opts.concurrency, elapsed
+        "inbound benchmark: {} connections, {}, {:.1} s, Standard Webhooks, 1 endpoint",
+        opts.concurrency,
+        opts.rate.map_or("back to back".to_owned(), |r| format!(
+            "paced at {r} requests/s (latency from when each was due)"
+        )),
+        elapsed
     );
     println!("  accepted         {accepted} requests ({errors} not accepted)");
     println!(
@@ -341,12 +365,21 @@ struct WorkerResult {
     first_error: Option<String>,
 }
 
-/// One keep-alive connection sending signed requests back to back until
-/// `deadline`: plain HTTP/1.1 over a socket, timed from the first byte
-/// written to the last byte of the answer.
+/// When a paced connection sends: first at `first`, then every `every`.
+#[derive(Clone, Copy)]
+struct Pace {
+    first: Instant,
+    every: Duration,
+}
+
+/// One keep-alive connection sending signed requests until `deadline`:
+/// plain HTTP/1.1 over a socket. Back to back, each is timed from its first
+/// byte written to the last byte of its answer; paced, from when it was due
+/// (a late send counts as latency).
 async fn worker(
     w: usize,
     deadline: Instant,
+    pace: Option<Pace>,
     addr: std::net::SocketAddr,
     path: &str,
     key: &[u8],
@@ -381,7 +414,17 @@ async fn worker(
              Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        let t = Instant::now();
+        let t = match pace {
+            Some(p) => {
+                let due = p.first + p.every * u32::try_from(n - 1).unwrap_or(u32::MAX);
+                if due >= deadline {
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                due
+            }
+            None => Instant::now(),
+        };
         let outcome = exchange(&mut conn, addr, request.as_bytes(), &mut buf)
             .await
             .and_then(|(status, text)| {

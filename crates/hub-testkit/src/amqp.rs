@@ -98,15 +98,11 @@ impl Amqp {
     /// The routing key (the event type) of every message waiting in
     /// `queue`, taken off it.
     pub async fn drain(&self, queue: &str) -> Vec<String> {
-        let mut keys = Vec::new();
-        while let Ok(Some(msg)) = self
-            .channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+        self.drain_messages(queue)
             .await
-        {
-            keys.push(msg.delivery.routing_key.as_str().to_owned());
-        }
-        keys
+            .into_iter()
+            .map(|m| m.routing_key)
+            .collect()
     }
 
     /// Every message waiting in `queue`, taken off it, with its body.

@@ -213,22 +213,9 @@ impl Handoff {
         tx: &mut hub_storage::Tx<'_>,
         events: &[hub_domain::Envelope],
     ) -> hub_storage::Result<Staged> {
-        if events.is_empty() {
-            return Ok(Staged(Stage::Nothing));
-        }
-        Ok(Staged(match self.slot(events.len()) {
-            Slot::Leased(room) => Stage::Leased(
-                room,
-                outbox::enqueue_leased(tx, events, HANDOFF_LEASE_SECS).await?,
-            ),
-            Slot::Stored(wake) => {
-                // The relay is behind: store the rows for the claiming
-                // relay, which this process wakes itself once they commit
-                // (no NOTIFY on the hot path).
-                outbox::enqueue_unnotified(tx, events).await?;
-                Stage::Stored(wake)
-            }
-        }))
+        let slot = self.slot(events.len());
+        let rows = outbox::enqueue_unnotified(tx, events, slot.lease_secs()).await?;
+        Ok(Staged(slot, rows))
     }
 }
 
@@ -252,37 +239,28 @@ impl Slot {
     }
 
     /// Hands the committed `rows` to the relay (call only after their
-    /// transaction committed).
+    /// transaction committed): leased ones to the hand-off, others by waking
+    /// the claiming relay.
     pub fn publish(self, rows: Vec<Pending>) {
+        if rows.is_empty() {
+            return;
+        }
         match self {
-            Slot::Leased(room) if !rows.is_empty() => room.publish(rows),
-            Slot::Leased(_) => {}
-            Slot::Stored(wake) if !rows.is_empty() => wake.notify_one(),
-            Slot::Stored(_) => {}
+            Slot::Leased(room) => room.publish(rows),
+            Slot::Stored(wake) => wake.notify_one(),
         }
     }
 }
 
-/// Outbox rows staged by [`Handoff::stage`].
+/// Outbox rows staged by [`Handoff::stage`], and where they go.
 #[must_use = "publish them once the transaction has committed"]
-pub struct Staged(Stage);
-
-enum Stage {
-    Nothing,
-    Leased(Reserved, Vec<Pending>),
-    Stored(Arc<tokio::sync::Notify>),
-}
+pub struct Staged(Slot, Vec<Pending>);
 
 impl Staged {
-    /// Hands the rows to the relay: leased ones to the hand-off, others by
-    /// waking the claiming relay (call only after their transaction
-    /// committed).
+    /// Hands the rows to the relay ([`Slot::publish`]; call only after their
+    /// transaction committed).
     pub fn publish(self) {
-        match self.0 {
-            Stage::Nothing => {}
-            Stage::Leased(room, rows) => room.publish(rows),
-            Stage::Stored(wake) => wake.notify_one(),
-        }
+        self.0.publish(self.1);
     }
 }
 

@@ -20,31 +20,24 @@ pub async fn enqueue(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
 }
 
 /// Adds events to the outbox like [`enqueue`] but without the notification,
-/// for a producer that wakes its own process's relay itself: a NOTIFY
+/// for a producer that hands them to its own process's relay: a NOTIFY
 /// serializes every notifying commit in the cluster behind one lock, which
-/// a hot path cannot afford. Relays elsewhere find the rows on their poll.
-pub async fn enqueue_unnotified(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    insert(tx, events, None).await?;
-    Ok(())
-}
-
-/// Adds events to the outbox leased for `lease_secs` to the caller, who
-/// publishes the returned rows itself once `tx` commits (and then deletes them
-/// with [`delete_published`]). Other relays take them only after the lease
-/// expires, or once [`release`] gives them back: published at least once
-/// even if the caller dies.
-pub async fn enqueue_leased(
+/// a hot path cannot afford. With `lease_secs`, the rows are leased to the
+/// caller, who publishes the returned rows itself once `tx` commits (and
+/// then deletes them with [`delete_published`]); other relays take them only
+/// after the lease expires, or once [`release`] gives them back: published
+/// at least once even if the caller dies. Without, the caller wakes its
+/// claiming relay once `tx` commits; relays elsewhere find the rows on their
+/// poll.
+pub async fn enqueue_unnotified(
     tx: &mut Tx<'_>,
     events: &[Envelope],
-    lease_secs: u32,
+    lease_secs: Option<u32>,
 ) -> Result<Vec<Pending>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    insert(tx, events, Some(lease_secs)).await
+    insert(tx, events, lease_secs).await
 }
 
 fn serialize(events: &[Envelope]) -> Vec<Pending> {

@@ -2,8 +2,9 @@
 //! handlers hand their verified request to a writer task and wait; the
 //! writer takes everything queued (up to [`MAX_BATCH`]), inserts it with its
 //! outbox events in one statement (UNNEST arrays; one round trip, one
-//! commit), and answers every waiter once it is committed. While one batch commits the next one fills, so a commit is
-//! shared by many requests. Several writers run at once so commits overlap.
+//! commit), and answers every waiter once it is committed. While one batch
+//! commits the next one fills, so a commit is shared by many requests.
+//! Several writers run at once so commits overlap.
 
 use hub_bus::relay::Handoff;
 use hub_domain::{Envelope, EventType, TenantId};

@@ -240,6 +240,11 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         .to_owned();
     let signing_key = STANDARD.decode(secret.trim_start_matches("whsec_"))?;
 
+    ui::step("settling the database");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(crate::bench::settle_database(&database_url))?;
     ui::step(&format!(
         "sending Standard-Webhooks-signed requests: {} connections for {} s, {}",
         opts.concurrency,
@@ -268,7 +273,7 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
                     first: t0 + Duration::from_secs_f64(w as f64 / r as f64),
                     every: Duration::from_secs_f64(opts.concurrency as f64 / r as f64),
                 });
-                tokio::spawn(async move { worker(w, deadline, pace, addr, &path, &key).await })
+                tokio::spawn(async move { worker(w, t0, deadline, pace, addr, &path, &key).await })
             })
             .collect();
         let mut out = Vec::with_capacity(workers.len());
@@ -278,11 +283,19 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         out
     });
     let mut latencies = Vec::new();
+    let mut slow = Vec::new();
     let mut ids = Vec::new();
     let mut errors = 0u64;
     let mut first_error = None;
     for r in results {
         let r = r.map_err(|_| anyhow::anyhow!("a load task panicked"))?;
+        slow.extend(
+            r.latencies
+                .iter()
+                .zip(&r.started)
+                .filter(|(us, _)| **us > SLOW_US)
+                .map(|(_, &ms)| u64::from(ms / 1000)),
+        );
         latencies.extend(r.latencies);
         ids.extend(r.ids);
         errors += r.errors;
@@ -316,6 +329,21 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         pct(0.99),
         pct(1.0)
     );
+    let slow = crate::bench::report::by_second(slow);
+    if !slow.is_empty() {
+        let worst: Vec<String> = slow
+            .iter()
+            .take(5)
+            .map(|(sec, n)| format!("{sec} s: {n}"))
+            .collect();
+        println!(
+            "  slow seconds     requests over {} ms by the second they started, worst first: {} ({} of {} seconds had any)",
+            SLOW_US / 1000,
+            worst.join(", "),
+            slow.len(),
+            opts.seconds
+        );
+    }
     if let Some(e) = first_error {
         ui::warn(&format!("first failure: {e}"));
     }
@@ -358,8 +386,14 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     }
 }
 
+/// What the slow-seconds line counts as slow, µs (the p99 target).
+const SLOW_US: u32 = 20_000;
+
 struct WorkerResult {
+    /// Per accepted request, µs.
     latencies: Vec<u32>,
+    /// When each of them started, ms after the load began.
+    started: Vec<u32>,
     ids: Vec<String>,
     errors: u64,
     first_error: Option<String>,
@@ -378,6 +412,7 @@ struct Pace {
 /// (a late send counts as latency).
 async fn worker(
     w: usize,
+    t0: Instant,
     deadline: Instant,
     pace: Option<Pace>,
     addr: std::net::SocketAddr,
@@ -386,6 +421,7 @@ async fn worker(
 ) -> WorkerResult {
     let mut r = WorkerResult {
         latencies: Vec::new(),
+        started: Vec::new(),
         ids: Vec::new(),
         errors: 0,
         first_error: None,
@@ -445,6 +481,8 @@ async fn worker(
         match outcome {
             Ok(id) => {
                 r.latencies.push(us);
+                r.started
+                    .push(u32::try_from(t.duration_since(t0).as_millis()).unwrap_or(u32::MAX));
                 r.ids.push(id);
             }
             Err(e) => {

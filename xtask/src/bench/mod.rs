@@ -9,7 +9,7 @@
 
 mod load;
 mod receiver;
-mod report;
+pub(crate) mod report;
 
 use crate::infra;
 use crate::ui;
@@ -774,6 +774,7 @@ async fn run_scenario(
         .timeout(load::HTTP_TIMEOUT)
         .build()?;
 
+    settle_database(&env.database_url).await?;
     let recorded = &receiver.recorded;
     let cpu_before = [fleet.dispatcher.cpu(), fleet.manager.cpu(), own_cpu()];
     let box_before = BoxCpu::now();
@@ -911,7 +912,6 @@ async fn run_scenario(
     // let the relays catch up before the next one starts.
     let (caught_up, waiting) = wait_bus_caught_up(&env.database_url).await?;
     report_failed_attempts(&env.database_url, tenant.id).await?;
-    settle_database(&env.database_url).await?;
     let outcome = Outcome {
         accepted_http: load.accepted_http.load(Ordering::Relaxed),
         accepted_amqp: load.accepted_amqp.load(Ordering::Relaxed),
@@ -1312,18 +1312,27 @@ fn with_database(url: &str, name: &str) -> Result<String> {
 }
 
 /// Drops the URL's database (connected to `postgres`); its name.
-/// Vacuums and analyzes the bench database between scenarios, as autovacuum
-/// would in a deployment: this machine's Postgres may run without it, and
-/// the next scenario should not pay for the dead rows of the last one.
-async fn settle_database(database_url: &str) -> Result<()> {
+/// Vacuums, analyzes and checkpoints the bench database before each
+/// scenario's load: a scenario should pay neither for the dead rows of the
+/// last one (autovacuum would clear them in a deployment; this machine's
+/// Postgres may run without it) nor for syncing the files that creating and
+/// migrating the database left to the next checkpoint.
+pub(crate) async fn settle_database(database_url: &str) -> Result<()> {
     let pool = hub_storage::pool(database_url, &hub_storage::PoolSettings::default())?;
     let started = Instant::now();
     hub_storage::vacuum_analyze(&pool).await?;
+    let checkpoint = hub_storage::checkpoint(&pool).await;
     pool.close().await;
-    ui::info(&format!(
-        "vacuumed and analyzed in {}",
-        ui::secs(started.elapsed())
-    ));
+    match checkpoint {
+        Ok(()) => ui::info(&format!(
+            "vacuumed, analyzed and checkpointed in {}",
+            ui::secs(started.elapsed())
+        )),
+        Err(e) => ui::warn(&format!(
+            "vacuumed and analyzed in {}; no CHECKPOINT ({e}): the load may pay for syncing the setup's files",
+            ui::secs(started.elapsed())
+        )),
+    }
     Ok(())
 }
 

@@ -43,6 +43,18 @@ pub struct Outcome {
     pub slow_seconds: Vec<(u64, u64)>,
 }
 
+/// Counts slow requests by the second (of the load) they started in: (second,
+/// count), most first.
+pub(crate) fn by_second(seconds: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
+    let mut counts: HashMap<u64, u64> = HashMap::new();
+    for s in seconds {
+        *counts.entry(s).or_insert(0) += 1;
+    }
+    let mut counts: Vec<(u64, u64)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    counts
+}
+
 /// What [`Outcome::slow_seconds`] counts as slow (the latency target).
 pub const SLOW: Duration = Duration::from_millis(25);
 
@@ -121,7 +133,7 @@ pub fn analyze(
         ..Outcome::default()
     };
     let mut latencies = Vec::with_capacity(arrivals.len());
-    let mut slow: HashMap<u64, u64> = HashMap::new();
+    let mut slow = Vec::new();
     let mut last = load_start;
     for a in arrivals {
         let id = if use_header { a.webhook_id } else { a.body_id };
@@ -143,14 +155,11 @@ pub fn analyze(
         }
         let took = a.at.saturating_duration_since(sent);
         if took > SLOW {
-            let second = sent.saturating_duration_since(load_start).as_secs();
-            *slow.entry(second).or_insert(0u64) += 1;
+            slow.push(sent.saturating_duration_since(load_start).as_secs());
         }
         latencies.push(took);
     }
-    let mut slow: Vec<(u64, u64)> = slow.into_iter().collect();
-    slow.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    out.slow_seconds = slow;
+    out.slow_seconds = by_second(slow);
     out.expected = accepted.len() as u64 * subscriptions as u64;
     out.missing = out.expected.saturating_sub(out.delivered);
     out.span = last.saturating_duration_since(load_start);

@@ -15,6 +15,7 @@ use hub_domain::inbound::{Encoding, HandlerType, Scheme, Verifier};
 use hub_domain::secret::Keyring;
 use hub_storage::webhook_endpoints::Endpoint;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -105,30 +106,50 @@ pub fn verifier_of(row: &Endpoint) -> Verifier {
     }
 }
 
-type CacheMap = HashMap<(String, String), (Instant, Option<Arc<LiveEndpoint>>)>;
+/// One lookup's result, shared by every request that waits for it.
+type Lookup = Arc<tokio::sync::OnceCell<Option<Arc<LiveEndpoint>>>>;
+type CacheMap = HashMap<(String, String), (Instant, Lookup)>;
 
 /// Looked-up endpoints by (tenant id or slug, path), unknown ones included.
+/// One lookup per key at a time: requests that arrive while it runs (a cold
+/// start, or every [`CACHE_TTL`] under load) wait for its result instead of
+/// each querying the database.
 #[derive(Default)]
 pub struct EndpointCache {
     map: Mutex<CacheMap>,
 }
 
 impl EndpointCache {
-    /// A fresh entry, if any: `Some(None)` means "known not to exist".
-    pub fn get(&self, tenant: &str, path: &str) -> Option<Option<Arc<LiveEndpoint>>> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(tenant.to_owned(), path.to_owned()))
-            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-            .map(|(_, e)| e.clone())
-    }
-
-    /// Remembers a lookup.
-    pub fn put(&self, tenant: &str, path: &str, e: Option<Arc<LiveEndpoint>>) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 10_000 {
-            map.clear();
-        }
-        map.insert((tenant.to_owned(), path.to_owned()), (Instant::now(), e));
+    /// The endpoint at (`tenant`, `path`), `None` if there is none: the
+    /// cached answer while it is fresh, else `load`'s, which runs once for
+    /// all concurrent callers (a failed load is not remembered: the next
+    /// caller tries again).
+    pub async fn get_or_load<E, F, Fut>(
+        &self,
+        tenant: &str,
+        path: &str,
+        load: F,
+    ) -> Result<Option<Arc<LiveEndpoint>>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<Arc<LiveEndpoint>>, E>>,
+    {
+        let lookup = {
+            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (tenant.to_owned(), path.to_owned());
+            match map.get(&key) {
+                Some((at, lookup)) if at.elapsed() < CACHE_TTL => lookup.clone(),
+                _ => {
+                    if map.len() > 10_000 {
+                        map.clear();
+                    }
+                    let lookup = Lookup::default();
+                    map.insert(key, (Instant::now(), lookup.clone()));
+                    lookup
+                }
+            }
+        };
+        lookup.get_or_try_init(load).await.cloned()
     }
 
     /// Forgets everything (after any endpoint change made here).
@@ -152,4 +173,61 @@ pub struct Inbound {
     pub cache: Arc<EndpointCache>,
     /// How failed processing attempts are retried.
     pub policy: Arc<worker::Policy>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn concurrent_lookups_of_a_key_load_it_once_and_failures_are_not_kept() {
+        let cache = EndpointCache::default();
+        let calls = AtomicUsize::new(0);
+        let load = |fail: bool| {
+            let calls = &calls;
+            move || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if fail { Err("database down") } else { Ok(None) }
+            }
+        };
+        let got = futures::future::join_all(
+            (0..16).map(|_| cache.get_or_load("acme", "orders", load(false))),
+        )
+        .await;
+        assert!(got.iter().all(|r| matches!(r, Ok(None))));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one query for 16 requests");
+        // Fresh: answered from the cache.
+        assert!(matches!(
+            cache.get_or_load("acme", "orders", load(false)).await,
+            Ok(None)
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        // Another key is its own lookup; a failed one is tried again.
+        assert!(
+            cache
+                .get_or_load("acme", "loads", load(true))
+                .await
+                .is_err()
+        );
+        assert!(
+            cache
+                .get_or_load("acme", "loads", load(false))
+                .await
+                .is_ok()
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        // A change made here forgets every entry.
+        cache.clear();
+        assert!(
+            cache
+                .get_or_load("acme", "orders", load(false))
+                .await
+                .is_ok()
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
 }

@@ -31,21 +31,19 @@ async fn lookup(
     tenant: &str,
     path: &str,
 ) -> Result<Arc<LiveEndpoint>, ApiError> {
-    let found = match st.cache.get(tenant, path) {
-        Some(hit) => hit,
-        None => {
+    let found = st
+        .cache
+        .get_or_load(tenant, path, || async {
             let row =
                 hub_storage::webhook_endpoints::find_for_receive(&ctx.pool, tenant, path).await?;
-            let live = match row {
+            Ok::<_, ApiError>(match row {
                 Some(r) => Some(Arc::new(
                     LiveEndpoint::new(r, &st.keyring).map_err(ApiError::internal)?,
                 )),
                 None => None,
-            };
-            st.cache.put(tenant, path, live.clone());
-            live
-        }
-    };
+            })
+        })
+        .await?;
     found
         .filter(|e| e.accepting)
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))

@@ -132,7 +132,7 @@ static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// stored as duplicates of the event they repeat. Returns one [`Stored`] per
 /// input, in order, and the outbox rows written, to publish.
 pub async fn store_batch(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     batch: &[&NewEvent],
     events: &[hub_domain::Envelope],
     owners: &[Uuid],
@@ -163,7 +163,7 @@ pub async fn store_batch(
         .bind(q)
         .bind(owners)
         .bind(lease_secs.map(f64::from))
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|r| r.get("id"))
@@ -171,7 +171,7 @@ pub async fn store_batch(
     if batch.iter().any(|e| {
         inserted.contains(&e.id) && e.initial.status == "PENDING" && e.initial.retry_in_ms <= 0
     }) {
-        crate::notify(pool, CHANNEL).await?;
+        crate::notify(&mut *conn, CHANNEL).await?;
     }
     let rows: Vec<outbox::Pending> = out
         .rows
@@ -202,7 +202,7 @@ pub async fn store_batch(
                                       AND NOT o.duplicate
                  RETURNING id, duplicate_of",
             ))
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
         original = rows
             .iter()

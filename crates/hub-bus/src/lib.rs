@@ -7,7 +7,7 @@
 //!   exchange); a dead-letter exchange `<prefix>hub.dlx`; and per service a
 //!   durable queue `<prefix><service>.events`, a retry queue and a dead-letter queue.
 //! * [`Bus`]: one connection per process that reconnects by itself, and a
-//!   confirmed publisher (`mandatory`, persistent, publisher confirms).
+//!   confirmed publisher (persistent, publisher confirms).
 //! * [`relay`]: publishes the transactional outbox, deleting rows only after
 //!   the broker confirmed them.
 //! * [`consumer`]: manual acks after the handler's transaction commits,

@@ -158,9 +158,8 @@ impl ServiceApp {
             step(ctx.clone()).await.map_err(StartupError::Init)?;
         }
 
-        // Bind the service's own queue before its relay publishes: events
-        // published (mandatory) before any queue is bound are returned and
-        // retried with backoff, which delays the first events by seconds.
+        // Bind the service's own queue before its relay publishes: an event
+        // published before any queue is bound to its type reaches nobody.
         if let Some(handler) = &service.handler {
             let declared = tokio::time::timeout(std::time::Duration::from_secs(5), async {
                 let ch = bus.channel().await?;

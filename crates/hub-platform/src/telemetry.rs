@@ -21,9 +21,10 @@ impl Drop for TelemetryGuard {
 }
 
 /// The log filter for `RUST_LOG` (`info` when unset). lapin logs every
-/// message the broker returns as unroutable at `warn`, body and all; the bus
-/// counts those (`hub_bus_unroutable_total`) instead, so lapin's line is
-/// kept only when `RUST_LOG` names lapin itself.
+/// message a broker returns at `warn`, body and all; the bus publishes
+/// nothing `mandatory`, so none should come back, and should one, its body
+/// (an event: tenant data) is kept out of the logs unless `RUST_LOG` names
+/// lapin itself.
 fn directives(rust_log: Option<&str>) -> String {
     let base = rust_log
         .map(str::trim)

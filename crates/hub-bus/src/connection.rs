@@ -323,6 +323,11 @@ impl Bus {
         Ok(ch)
     }
 
+    /// Opens the confirmed publisher channel if it is not open.
+    pub async fn warm_publisher(&self) -> Result<(), BusError> {
+        self.publisher().await.map(drop)
+    }
+
     /// Publishes a batch of the hub's own events to the routed exchange and
     /// waits until the broker confirmed every message. Messages are
     /// pipelined: one round trip of latency for the whole batch.

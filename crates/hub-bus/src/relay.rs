@@ -316,6 +316,14 @@ pub async fn run_handoff(
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(HANDOFF_IN_FLIGHT));
     let mut running = tokio::task::JoinSet::new();
+    // Open the publisher channel now rather than in the first events'
+    // latency (best effort: publishing opens it too).
+    let warming = bus.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warming.warm_publisher().await {
+            tracing::debug!(error = %e, "could not open the publisher channel at start-up");
+        }
+    });
     loop {
         let first = if shutdown.is_cancelled() {
             // Producers finishing their last work still hand rows over.

@@ -141,33 +141,9 @@ pub async fn store_batch(
     if batch.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let cols = Columns::of(batch.iter().copied());
     debug_assert_eq!(events.len(), owners.len());
     let out = outbox::Columns::of(events);
-    let statuses: Vec<&str> = batch.iter().map(|e| e.initial.status).collect();
-    let attempts: Vec<i32> = batch.iter().map(|e| e.initial.attempts).collect();
-    let published: Vec<Option<Uuid>> = batch.iter().map(|e| e.initial.published_event_id).collect();
-    let errors: Vec<Option<&str>> = batch
-        .iter()
-        .map(|e| e.initial.last_error.as_deref())
-        .collect();
-    let delays: Vec<i64> = batch.iter().map(|e| e.initial.retry_in_ms).collect();
-    let q = cols
-        .bind(sqlx::query(STORE.as_str()))
-        .bind(&statuses)
-        .bind(&attempts)
-        .bind(&published)
-        .bind(&errors)
-        .bind(&delays);
-    let inserted: std::collections::HashSet<Uuid> = out
-        .bind(q)
-        .bind(owners)
-        .bind(lease_secs.map(f64::from))
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| r.get("id"))
-        .collect();
+    let inserted = store(conn, batch, &out, owners, lease_secs).await?;
     if batch.iter().any(|e| {
         inserted.contains(&e.id) && e.initial.status == "PENDING" && e.initial.retry_in_ms <= 0
     }) {
@@ -234,6 +210,50 @@ pub async fn store_batch(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((stored, rows))
+}
+
+/// Runs the store statement for `batch`; returns the ids it inserted.
+async fn store(
+    conn: &mut sqlx::PgConnection,
+    batch: &[&NewEvent],
+    out: &outbox::Columns,
+    owners: &[Uuid],
+    lease_secs: Option<u32>,
+) -> Result<std::collections::HashSet<Uuid>> {
+    let cols = Columns::of(batch.iter().copied());
+    let statuses: Vec<&str> = batch.iter().map(|e| e.initial.status).collect();
+    let attempts: Vec<i32> = batch.iter().map(|e| e.initial.attempts).collect();
+    let published: Vec<Option<Uuid>> = batch.iter().map(|e| e.initial.published_event_id).collect();
+    let errors: Vec<Option<&str>> = batch
+        .iter()
+        .map(|e| e.initial.last_error.as_deref())
+        .collect();
+    let delays: Vec<i64> = batch.iter().map(|e| e.initial.retry_in_ms).collect();
+    let q = cols
+        .bind(sqlx::query(STORE.as_str()))
+        .bind(&statuses)
+        .bind(&attempts)
+        .bind(&published)
+        .bind(&errors)
+        .bind(&delays);
+    Ok(out
+        .bind(q)
+        .bind(owners)
+        .bind(lease_secs.map(f64::from))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.get("id"))
+        .collect())
+}
+
+/// Runs the store statement on `conn` with nothing to store, so that the
+/// connection has it prepared and its backend has the tables' metadata
+/// cached before the first batch arrives (at start-up, instead of in the
+/// first requests' latency).
+pub async fn warm(conn: &mut sqlx::PgConnection) -> Result<()> {
+    store(conn, &[], &outbox::Columns::of(&[]), &[], None).await?;
+    Ok(())
 }
 
 /// The columns of received requests, bound as arrays (borrowed).

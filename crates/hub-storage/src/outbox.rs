@@ -174,7 +174,8 @@ pub struct Pending {
     pub traceparent: Option<String>,
 }
 
-/// Locks up to `limit` unpublished rows, oldest first, skipping rows another
+/// Locks up to `limit` unpublished rows, oldest first (ids are UUIDv7, so
+/// primary-key order), skipping rows another
 /// relay holds and rows leased to their producer. The lock lasts as long as `tx`: if the relay dies, the rows are
 /// released and published by someone else (at least once, never zero times).
 pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
@@ -182,7 +183,7 @@ pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
     let rows = sqlx::query(
         "SELECT id, event_type, envelope::text AS body, tenant_id, envelope->>'traceparent' AS traceparent FROM outbox
          WHERE published_at IS NULL AND (lease_until IS NULL OR lease_until < NOW())
-         ORDER BY created_at
+         ORDER BY id
          LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(i64::from(limit))

@@ -69,6 +69,7 @@ impl Writer {
             pool: ctx.pool.clone(),
             kept: Mutex::default(),
         });
+        tokio::spawn(warm(db.clone()));
         let outbox = ctx.outbox.clone();
         let (batcher, done) = Batcher::spawn(
             BatchConfig {
@@ -125,6 +126,22 @@ impl Db {
 
     fn keep(&self, c: PoolConnection<Postgres>) {
         self.kept.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+    }
+}
+
+/// Opens the connection the writer keeps and prepares the store statement
+/// on it before the first request arrives: after a start, the first batches
+/// otherwise waited for both (the first 80 ms of a loaded start took 20-37 ms
+/// a request). Best effort: without it the first batch does the same.
+async fn warm(db: Arc<Db>) {
+    let warmed = async {
+        let mut conn = db.pool.acquire().await?;
+        inbound_events::warm(&mut conn).await?;
+        Ok::<_, StorageError>(conn)
+    };
+    match warmed.await {
+        Ok(conn) => db.keep(conn),
+        Err(e) => tracing::debug!(error = %e, "could not warm the inbound writer's connection"),
     }
 }
 

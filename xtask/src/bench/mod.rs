@@ -1311,7 +1311,6 @@ fn with_database(url: &str, name: &str) -> Result<String> {
     Ok(parsed.to_string())
 }
 
-/// Drops the URL's database (connected to `postgres`); its name.
 /// Vacuums, analyzes and checkpoints the bench database before each
 /// scenario's load: a scenario should pay neither for the dead rows of the
 /// last one (autovacuum would clear them in a deployment; this machine's
@@ -1380,6 +1379,7 @@ pub(crate) async fn wait_bus_caught_up(database_url: &str) -> Result<(Duration, 
     Ok((start.elapsed(), waiting))
 }
 
+/// Drops the URL's database (connected to `postgres`); its name.
 pub(crate) async fn drop_database(url: &str) -> Result<String> {
     let options = PgConnectOptions::from_str(url)?;
     let name = options

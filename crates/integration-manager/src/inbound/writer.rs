@@ -124,15 +124,21 @@ impl Db {
         }
     }
 
+    /// Keeps `c` for the next batch, unless every writer already has one
+    /// kept (the warm-up's and a first batch's can meet): then it goes back
+    /// to the pool.
     fn keep(&self, c: PoolConnection<Postgres>) {
-        self.kept.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < WRITERS {
+            kept.push(c);
+        }
     }
 }
 
-/// Opens the connection the writer keeps and prepares the store statement
-/// on it before the first request arrives: after a start, the first batches
-/// otherwise waited for both (the first 80 ms of a loaded start took 20-37 ms
-/// a request). Best effort: without it the first batch does the same.
+/// Opens the connection the writer keeps and runs its store statement once
+/// (with nothing to store) before the first request arrives, so that the
+/// first batch after a start does not also open a connection and prepare
+/// the statement. Best effort: without it the first batch does both.
 async fn warm(db: Arc<Db>) {
     let warmed = async {
         let mut conn = db.pool.acquire().await?;

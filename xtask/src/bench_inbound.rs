@@ -10,8 +10,8 @@
 //! with `--rate N` at N requests/s in all on a fixed schedule (open loop:
 //! latency at a given load, timed from when each request was due, so a
 //! stall counts for every request it delays). Prints accepted requests/s,
-//! p50/p99 latency and the seconds with requests over 20 ms, then checks that every accepted request is in
-//! Postgres exactly once.
+//! p50/p99 latency and the seconds with requests over 20 ms, then checks
+//! that every accepted request is in Postgres exactly once.
 
 use crate::infra;
 use crate::ui;

@@ -105,11 +105,11 @@ impl Writer {
 
 /// The pool, and the connections the writer keeps between batches: each
 /// batch runs on the same backend as the last (its statement already
-/// prepared, its caches warm) instead of the pool's next idle connection (measured with `cargo
-/// xtask bench inbound`, alternating builds: 6,600-6,900 requests/s against
-/// 5,700-6,100, p99 1-2 ms lower). A connection whose batch failed goes back
-/// to the pool, which checks it before handing it out again, and the next
-/// batch takes one from the pool.
+/// prepared, its caches warm) instead of the pool's next idle connection
+/// (measured with `cargo xtask bench inbound`, alternating builds:
+/// 6,600-6,900 requests/s against 5,700-6,100, p99 1-2 ms lower). A
+/// connection whose batch failed goes back to the pool, which checks it
+/// before handing it out again, and the next batch takes one from the pool.
 struct Db {
     pool: Pool,
     kept: Mutex<Vec<PoolConnection<Postgres>>>,

@@ -65,7 +65,7 @@ pub trait Handler: Send + Sync + 'static {
     /// Whether the queue is bound on the entry exchange only, seeing just the
     /// events other systems publish, not the hub's own (which the relays
     /// publish to the routed exchange): the audit trail, which records the
-    /// hub's events when they are produced.
+    /// hub's events when their outbox rows are retired.
     fn entry_only(&self) -> bool {
         false
     }

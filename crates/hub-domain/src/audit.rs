@@ -1,9 +1,10 @@
 //! What the audit trail records: every event of a tenant, except the two
 //! that would only repeat what is already kept.
 //!
-//! The hub records its own events when it produces them (in the transaction
-//! that writes them to the outbox); events other systems publish are
-//! recorded by the manager's audit consumer. Both ask [`records`].
+//! The hub records its own events when their outbox rows are retired (in the
+//! statement that deletes them once published); events other systems
+//! publish are recorded by the manager's audit consumer. Both ask
+//! [`records`].
 
 use crate::Envelope;
 

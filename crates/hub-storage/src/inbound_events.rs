@@ -83,9 +83,9 @@ pub struct Stored {
     pub duplicate: bool,
 }
 
-/// The statement that stores a batch of requests with their counter deltas,
-/// outbox events and audit rows; it returns the ids it inserted (the others
-/// repeat an event already stored, and their outbox events are left out).
+/// The statement that stores a batch of requests with their counter deltas
+/// and outbox events; it returns the ids it inserted (the others repeat an
+/// event already stored, and their outbox events are left out).
 static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH r AS (
@@ -111,14 +111,14 @@ static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     (COUNT(*) FILTER (WHERE status IN ('PROCESSED', 'SKIPPED')))::int4,
                     (COUNT(*) FILTER (WHERE status = 'FAILED'))::int4, MAX(received_at)
                FROM ins GROUP BY endpoint_id
-         ), u AS MATERIALIZED (
-             SELECT e.id, e.tenant_id, e.event_type, e.body::jsonb AS envelope, e.audit_id
-               FROM UNNEST({}, $22::uuid[]) AS e(id, tenant_id, event_type, body, audit_id, owner)
+         ), u AS (
+             SELECT e.id, e.tenant_id, e.event_type, e.envelope, e.audit_id
+               FROM UNNEST({}, $22::uuid[]) AS e(id, tenant_id, event_type, envelope, audit_id, owner)
               WHERE e.owner IN (SELECT id FROM ins)
          ), {}
          SELECT id FROM ins",
         outbox::Columns::params(17),
-        outbox::insert_ctes(23)
+        outbox::insert_cte(23)
     )
 });
 

@@ -53,8 +53,8 @@ fn serialize(events: &[Envelope]) -> Vec<Pending> {
         .collect()
 }
 
-/// The columns of outbox rows (and their audit rows), bound as arrays: the
-/// envelopes serialized once, as the relay publishes them.
+/// The columns of outbox rows, bound as arrays: the envelopes serialized
+/// once, as the relay publishes them, and the id of each one's audit row.
 pub(crate) struct Columns {
     pub(crate) rows: Vec<Pending>,
     audit_ids: Vec<Option<Uuid>>,
@@ -64,9 +64,11 @@ impl Columns {
     pub(crate) fn of(events: &[Envelope]) -> Self {
         Self {
             rows: serialize(events),
-            // The audit trail records the hub's own events here, with their
-            // outbox row, rather than when they come back from the bus (the
-            // relay publishes them where the audit consumer does not listen).
+            // The audit trail records the hub's own events when their rows
+            // are retired ([`delete_published`]), rather than when they come
+            // back from the bus (the relay publishes them where the audit
+            // consumer does not listen); the id is chosen now, so the trail
+            // lists them in the order they were made.
             audit_ids: events
                 .iter()
                 .map(|e| hub_domain::audit::records(e).then(Uuid::now_v7))
@@ -96,7 +98,7 @@ impl Columns {
     }
 
     /// The parameters of the bound columns (`id, tenant_id, event_type,
-    /// body, audit_id`) for an `UNNEST`, the first one `$n`.
+    /// envelope, audit_id`) for an `UNNEST`, the first one `$n`.
     pub(crate) fn params(n: usize) -> String {
         format!(
             "${}::uuid[], ${}::uuid[], ${}::text[], ${}::text[], ${}::uuid[]",
@@ -109,43 +111,31 @@ impl Columns {
     }
 }
 
-/// The CTEs that insert the rows of CTE `u` (columns `id, tenant_id,
-/// event_type, envelope, audit_id`) into the outbox, leased for
-/// `$lease` seconds when that parameter is not NULL, and the audit rows of
-/// those with an `audit_id` (an event of an unknown tenant skips its audit
-/// row rather than failing its producer's transaction).
-pub(crate) fn insert_ctes(lease: usize) -> String {
+/// The CTE that inserts the rows of CTE `u` (columns `id, tenant_id,
+/// event_type, envelope, audit_id`) into the outbox, leased for `$lease`
+/// seconds when that parameter is not NULL.
+pub(crate) fn insert_cte(lease: usize) -> String {
     format!(
         "o AS (
-             INSERT INTO outbox (id, tenant_id, event_type, envelope, lease_until)
-             SELECT id, tenant_id, event_type, envelope, NOW() + make_interval(secs => ${lease}::float8)
+             INSERT INTO outbox (id, tenant_id, event_type, envelope, audit_id, lease_until)
+             SELECT id, tenant_id, event_type, envelope, audit_id, NOW() + make_interval(secs => ${lease}::float8)
                FROM u
-         ), a AS (
-             INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
-             SELECT u.audit_id, u.tenant_id, u.id, left(u.event_type, 200), left(u.envelope->>'source', 200),
-                    left(u.envelope->>'correlationid', 100), (u.envelope->>'time')::timestamptz,
-                    COALESCE(u.envelope->'data', 'null'::jsonb)
-               FROM u
-              WHERE u.audit_id IS NOT NULL AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id)
-             ON CONFLICT (tenant_id, event_id) DO NOTHING
          )"
     )
 }
 
 static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH u AS MATERIALIZED (
-             SELECT u.id, u.tenant_id, u.event_type, u.body::jsonb AS envelope, u.audit_id
-               FROM UNNEST({}) AS u(id, tenant_id, event_type, body, audit_id)
+        "WITH u AS (
+             SELECT * FROM UNNEST({}) AS u(id, tenant_id, event_type, envelope, audit_id)
          ), {}
          SELECT 1",
         Columns::params(1),
-        insert_ctes(6)
+        insert_cte(6)
     )
 });
 
-/// Inserts `events` (and the audit rows of those the audit trail records);
-/// returns them as the relay publishes them.
+/// Inserts `events`; returns them as the relay publishes them.
 async fn insert(
     tx: &mut Tx<'_>,
     events: &[Envelope],
@@ -181,7 +171,7 @@ pub struct Pending {
 pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
     crate::claim_in_index_order(tx).await?;
     let rows = sqlx::query(
-        "SELECT id, event_type, envelope::text AS body, tenant_id, envelope->>'traceparent' AS traceparent FROM outbox
+        "SELECT id, event_type, envelope AS body, tenant_id, envelope::jsonb->>'traceparent' AS traceparent FROM outbox
          WHERE published_at IS NULL AND (lease_until IS NULL OR lease_until < NOW())
          ORDER BY id
          LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -201,18 +191,45 @@ pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
         .collect())
 }
 
-/// Deletes rows whose publish RabbitMQ confirmed (in the claiming
-/// transaction, or on their own for rows the producer published itself): a
-/// published row has nothing left to do, and deleting it writes far less
-/// than marking it (the history is in `audit_log` and `events`).
+/// Retires rows whose publish RabbitMQ confirmed (in the claiming
+/// transaction, or on their own for rows the producer published itself):
+/// deletes them, since a published row has nothing left to do and deleting
+/// writes far less than marking, and writes the audit rows of those the
+/// audit trail keeps, in the same statement. A row is deleted once, so its
+/// event is audited once, however many relays published it; an event of an
+/// unknown tenant gets no audit row. Off the producer's transaction, the
+/// audit row costs the producer nothing.
+///
+/// The transaction commits without waiting for its WAL to reach the disk
+/// (`synchronous_commit` off, set by the statement for its transaction):
+/// a retirement lost in a crash leaves its rows in the outbox, published
+/// again and retired then (at least once; consumers are idempotent), so
+/// nothing is lost, and the relays' commits no longer queue for the disk
+/// with the producers', whose answers wait on theirs.
 pub async fn delete_published<'c, E>(conn: E, ids: &[Uuid]) -> Result<()>
 where
     E: sqlx::PgExecutor<'c>,
 {
-    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "WITH d AS (
+             DELETE FROM outbox
+              WHERE id = ANY($1) AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
+             RETURNING audit_id, tenant_id, id, event_type, envelope
+         ), e AS MATERIALIZED (
+             SELECT d.audit_id, d.tenant_id, d.id, d.event_type, d.envelope::jsonb AS envelope
+               FROM d
+              WHERE d.audit_id IS NOT NULL AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = d.tenant_id)
+         )
+         INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
+         SELECT e.audit_id, e.tenant_id, e.id, left(e.event_type, 200), left(e.envelope->>'source', 200),
+                left(e.envelope->>'correlationid', 100), (e.envelope->>'time')::timestamptz,
+                COALESCE(e.envelope->'data', 'null'::jsonb)
+           FROM e
+         ON CONFLICT (tenant_id, event_id) DO NOTHING",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

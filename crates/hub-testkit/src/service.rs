@@ -85,6 +85,20 @@ impl TestEnv {
         &self.pool
     }
 
+    /// Waits until the outbox is empty: every event written so far is
+    /// published and retired, so the hub's own events are in the audit
+    /// trail (it records each when its outbox row is retired).
+    pub async fn outbox_retired(&self) {
+        crate::eventually(15, "every outbox event published and retired", || async {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+                .fetch_one(&self.pool)
+                .await
+                .expect("count outbox rows");
+            (n == 0).then_some(())
+        })
+        .await
+    }
+
     /// The configuration a test service runs with: this test's database and
     /// prefix, port 0, fast redelivery.
     pub fn config(&self) -> Config {

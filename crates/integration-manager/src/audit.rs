@@ -1,6 +1,6 @@
 //! The audit trail, readable at `GET /api/v1/audit-log`: every tenant event
 //! in `audit_log` (per [`hub_domain::audit::records`]). The hub's own events
-//! are recorded when they are produced, with their outbox rows; this
+//! are recorded when their outbox rows are retired, once published; this
 //! consumer records the events other systems publish. Its queue is bound to
 //! everything (`#`) on the entry exchange only, which the hub's relays
 //! bypass, so RabbitMQ never carries the hub's events to it.

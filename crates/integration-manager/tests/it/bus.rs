@@ -104,8 +104,9 @@ async fn the_hubs_own_events_are_audited_when_produced_and_bypass_the_audit_queu
     let routed = amqp.tap(&format!("{}hub.routed", env.prefix), "#").await;
 
     let (tenant, key) = env.tenant(&m, "own-events").await;
-    // Recorded with their outbox rows: in the audit trail as soon as the
-    // API has answered, before any relay has published them.
+    // Recorded when their outbox rows are retired: in the audit trail once
+    // the outbox is empty (not through the audit queue: see below).
+    env.outbox_retired().await;
     assert_eq!(
         audit_count(&env, &m, &tenant, &key, "tenant.created").await,
         1

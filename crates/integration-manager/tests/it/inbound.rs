@@ -599,8 +599,10 @@ async fn repeats_are_flagged_and_ten_concurrent_retries_store_one_event() {
             .filter(|e| e["duplicate"] == true)
             .all(|e| e["status"] == "DUPLICATE")
     );
-    // Each event processed once: two `webhook.received`, audited in the
-    // transactions that stored the requests, so all of them are listed now.
+    // Each event processed once: two `webhook.received`, audited when
+    // their outbox rows are retired, so all of them are listed once the
+    // outbox is empty.
+    hub.env.outbox_retired().await;
     let received = hub.audit(Some("webhook.received")).await;
     assert_eq!(
         received
@@ -1080,8 +1082,10 @@ async fn endpoints_api_validates_isolates_tenants_and_shows_the_secret_once() {
         "webhook.endpoint.updated",
         "webhook.endpoint.deleted",
     ];
-    // In the order of the changes: the audit trail records each event in
-    // its change's transaction (the bus may reorder concurrent publishes).
+    // In the order of the changes: each audit row's id is chosen in its
+    // change's transaction (the bus may reorder concurrent publishes), and
+    // the row is written when the event's outbox row is retired.
+    hub.env.outbox_retired().await;
     let mut kinds: Vec<String> = hub
         .audit(None)
         .await

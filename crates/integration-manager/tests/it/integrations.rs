@@ -1082,8 +1082,10 @@ async fn an_invalid_update_is_422_and_changes_nothing() {
         assert_eq!(r.fields(), fields, "{body}: {}", r.text);
     }
     assert_eq!(a.get(&path).await.ok(200), &created, "nothing changed");
-    // An event is audited in the transaction of its change, so what the
-    // refused updates wrote would be listed by now (as the create is).
+    // An event is audited when its outbox row is retired, so once the
+    // outbox is empty what the refused updates wrote would be listed (as
+    // the create is).
+    env.outbox_retired().await;
     assert_eq!(a.audit("integration.created").await.len(), 1);
     assert!(
         a.audit("integration.updated").await.is_empty(),

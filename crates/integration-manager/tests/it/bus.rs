@@ -91,7 +91,7 @@ async fn outbox_events_reach_the_dispatcher_and_the_audit_trail() {
 }
 
 #[tokio::test]
-async fn the_hubs_own_events_are_audited_when_produced_and_bypass_the_audit_queue() {
+async fn the_hubs_own_events_are_audited_when_retired_and_bypass_the_audit_queue() {
     let env = TestEnv::new().await;
     let m = manager(&env).await;
     let amqp = Amqp::connect().await;

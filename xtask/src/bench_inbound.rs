@@ -1,7 +1,8 @@
-//! `cargo xtask bench inbound [--seconds N] [--concurrency N] [--rate N]`:
-//! the inbound webhook benchmark of issue 7.
+//! `cargo xtask bench inbound [--seconds N] [--concurrency N] [--rate N]
+//! [--manager PATH]`: the inbound webhook benchmark of issue 7.
 //!
-//! Builds the manager in release, starts it against a fresh database
+//! Builds the manager in release (or, with `--manager`, runs the binary
+//! given, to compare builds on one machine), starts it against a fresh database
 //! (created, migrated, then vacuumed and checkpointed; dropped afterwards)
 //! and the local RabbitMQ, creates a tenant and a Standard Webhooks
 //! endpoint, then drives it from this process
@@ -32,21 +33,36 @@ struct Options {
     concurrency: usize,
     /// Requests per second in all (open loop); `None`: back to back.
     rate: Option<u64>,
+    /// A manager binary to run instead of building one.
+    manager: Option<std::path::PathBuf>,
 }
 
-const USAGE: &str = "usage: cargo xtask bench inbound [--seconds N] [--concurrency N] [--rate N]";
+const USAGE: &str =
+    "usage: cargo xtask bench inbound [--seconds N] [--concurrency N] [--rate N] [--manager PATH]";
 
-/// Parses `inbound [--seconds N] [--concurrency N]` and runs it.
+/// Parses `inbound [--seconds N] [--concurrency N] [--rate N] [--manager PATH]`
+/// and runs it.
 pub fn run(args: &[&str]) -> Result<ExitCode> {
     let mut opts = Options {
         seconds: 30,
         concurrency: 64,
         rate: None,
+        manager: None,
     };
     let Some((&"inbound", mut rest)) = args.split_first() else {
         bail!(USAGE);
     };
     while let [flag, value, tail @ ..] = rest {
+        rest = tail;
+        if *flag == "--manager" {
+            let path = std::path::PathBuf::from(value);
+            ensure!(
+                path.is_file(),
+                "--manager {value}: no such file (give the path of an integration-manager binary)"
+            );
+            opts.manager = Some(path);
+            continue;
+        }
         let n: u64 = value
             .parse()
             .with_context(|| format!("{flag} takes a number, not {value:?}"))?;
@@ -56,7 +72,6 @@ pub fn run(args: &[&str]) -> Result<ExitCode> {
             "--rate" if n > 0 => opts.rate = Some(n),
             _ => bail!("unknown option {flag} (or 0); {USAGE}"),
         }
-        rest = tail;
     }
     ensure!(rest.is_empty(), "unexpected argument {:?}", rest);
     inbound(&opts)
@@ -161,18 +176,23 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     };
     infra::create_database_and_migrate(&database_url)?;
 
-    ui::step("building integration-manager (release)");
-    let mut build = crate::cargo();
-    build.args([
-        "build",
-        "--release",
-        "-p",
-        "integration-manager",
-        "--bin",
-        "integration-manager",
-    ]);
-    ui::run_checked(&mut build, "the release build failed")?;
-    let binary = crate::target_dir().join("release/integration-manager");
+    let binary = match &opts.manager {
+        Some(path) => path.clone(),
+        None => {
+            ui::step("building integration-manager (release)");
+            let mut build = crate::cargo();
+            build.args([
+                "build",
+                "--release",
+                "-p",
+                "integration-manager",
+                "--bin",
+                "integration-manager",
+            ]);
+            ui::run_checked(&mut build, "the release build failed")?;
+            crate::target_dir().join("release/integration-manager")
+        }
+    };
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

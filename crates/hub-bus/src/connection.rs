@@ -358,6 +358,15 @@ impl Bus {
             if let Some(tp) = &m.traceparent {
                 headers.insert("traceparent".into(), long(tp));
             }
+            // Further routing keys of the same event (sender-selected
+            // distribution): queues bound to any of them get this message.
+            let also = hub_domain::event::also_routed_as(&m.event_type);
+            if !also.is_empty() {
+                headers.insert(
+                    "CC".into(),
+                    AMQPValue::FieldArray(also.iter().map(|k| long(k)).collect::<Vec<_>>().into()),
+                );
+            }
             let props = BasicProperties::default()
                 .with_message_id(m.id.as_str().into())
                 .with_type(m.event_type.as_str().into())

@@ -1,4 +1,4 @@
-//! What the audit trail records: every event of a tenant, except the two
+//! What the audit trail records: every event of a tenant, except the one
 //! that would only repeat what is already kept.
 //!
 //! The hub records its own events when their outbox rows are retired (in the
@@ -13,14 +13,12 @@ use crate::Envelope;
 ///
 /// Not `webhook.delivered`: each successful delivery is recorded, with
 /// every attempt, in the delivery history, and copying each into the audit
-/// trail would double the hottest write path for no new information. Not
-/// `integration.webhook.received`: it is the same fact as the
-/// `webhook.received` published with it (for integration consumers).
+/// trail would double the hottest write path for no new information.
+/// (`integration.webhook.received` is not an event of its own: it is a
+/// routing key `webhook.received` is also published under, see
+/// [`crate::event::also_routed_as`], and the event is recorded once.)
 pub fn records_type(event_type: &str) -> bool {
-    !matches!(
-        event_type,
-        "webhook.delivered" | "integration.webhook.received"
-    )
+    event_type != "webhook.delivered"
 }
 
 /// Whether the audit trail keeps `event`: it belongs to a tenant (platform
@@ -44,7 +42,7 @@ mod tests {
     }
 
     #[test]
-    fn tenant_events_are_recorded_except_delivered_and_the_integration_copy() {
+    fn tenant_events_are_recorded_except_delivered() {
         for kind in [
             "webhook.received",
             "webhook.failed",
@@ -54,10 +52,8 @@ mod tests {
         ] {
             assert!(records(&event(kind, true)), "{kind}");
         }
-        for kind in ["webhook.delivered", "integration.webhook.received"] {
-            assert!(!records(&event(kind, true)), "{kind}");
-            assert!(!records_type(kind), "{kind}");
-        }
+        assert!(!records(&event("webhook.delivered", true)));
+        assert!(!records_type("webhook.delivered"));
     }
 
     #[test]

@@ -56,6 +56,19 @@ impl From<EventType> for String {
     }
 }
 
+/// The further routing keys an event of `event_type` is published under
+/// (design section 4: "webhook.received (also as
+/// integration.webhook.received)"): one event, one message, routed to the
+/// queues bound to any of its keys (RabbitMQ's `CC` header), not a second
+/// event with an id of its own that would cost a second outbox row and
+/// publish.
+pub fn also_routed_as(event_type: &str) -> &'static [&'static str] {
+    match event_type {
+        "webhook.received" => &["integration.webhook.received"],
+        _ => &[],
+    }
+}
+
 /// A CloudEvents 1.0 structured-mode JSON envelope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -175,6 +188,25 @@ mod tests {
             "a..b",
         ] {
             assert!(EventType::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn webhook_received_is_also_routed_as_its_integration_key_and_nothing_else_is() {
+        assert_eq!(
+            also_routed_as("webhook.received"),
+            ["integration.webhook.received"]
+        );
+        for kind in [
+            "integration.webhook.received",
+            "webhook.delivered",
+            "load.status_updated",
+        ] {
+            assert!(also_routed_as(kind).is_empty(), "{kind}");
+        }
+        // Every alias is a valid routing key (an event type).
+        for alias in also_routed_as("webhook.received") {
+            assert!(EventType::parse(alias).is_ok(), "{alias}");
         }
     }
 

@@ -117,45 +117,37 @@ static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
               WHERE e.owner IN (SELECT id FROM ins)
          ), {}
          SELECT id FROM ins",
-        outbox::Columns::params(17),
+        outbox::Prepared::params(17),
         outbox::insert_cte(23)
     )
 });
 
-/// Stores a batch of requests with the outbox events they publish (`events`,
-/// each of the request `owners` names at the same index) in one
-/// statement, so in one round trip and one commit: first deliveries become
-/// events, their endpoints' counter deltas and outbox rows (leased for
-/// `lease_secs` to the caller's relay when not `None`) are written with them;
-/// repeats (`ON CONFLICT DO NOTHING` on the unique dedupe index, so
+/// Stores a batch of requests, each with the outbox events it publishes
+/// (`events[i]` those of `batch[i]`, prepared by [`outbox::Prepared::of`]),
+/// in one statement, so in one round trip and one commit: first deliveries
+/// become events, their endpoints' counter deltas and outbox rows (leased
+/// for `lease_secs` to the caller's relay when not `None`) are written with
+/// them; repeats (`ON CONFLICT DO NOTHING` on the unique dedupe index, so
 /// concurrent repeats store one event) get no outbox rows and are then
 /// stored as duplicates of the event they repeat. Returns one [`Stored`] per
-/// input, in order, and the outbox rows written, to publish.
+/// input, in order: the outbox rows of those that are not duplicates were
+/// written, to publish once this commits.
 pub async fn store_batch(
     conn: &mut sqlx::PgConnection,
     batch: &[&NewEvent],
-    events: &[hub_domain::Envelope],
-    owners: &[Uuid],
+    events: &[&outbox::Prepared],
     lease_secs: Option<u32>,
-) -> Result<(Vec<Stored>, Vec<outbox::Pending>)> {
+) -> Result<Vec<Stored>> {
     if batch.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Vec::new());
     }
-    debug_assert_eq!(events.len(), owners.len());
-    let out = outbox::Columns::of(events);
-    let inserted = store(conn, batch, &out, owners, lease_secs).await?;
+    assert_eq!(batch.len(), events.len(), "one outbox part per request");
+    let inserted = store(conn, batch, events, lease_secs).await?;
     if batch.iter().any(|e| {
         inserted.contains(&e.id) && e.initial.status == "PENDING" && e.initial.retry_in_ms <= 0
     }) {
         crate::notify(&mut *conn, CHANNEL).await?;
     }
-    let rows: Vec<outbox::Pending> = out
-        .rows
-        .into_iter()
-        .zip(owners)
-        .filter(|(_, o)| inserted.contains(o))
-        .map(|(r, _)| r)
-        .collect();
     let repeats: Vec<&NewEvent> = batch
         .iter()
         .copied()
@@ -185,7 +177,7 @@ pub async fn store_batch(
             .map(|r| (r.get("id"), r.get("duplicate_of")))
             .collect();
     }
-    let stored = batch
+    batch
         .iter()
         .map(|e| {
             if inserted.contains(&e.id) {
@@ -208,19 +200,22 @@ pub async fn store_batch(
                     })
             }
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((stored, rows))
+        .collect::<Result<Vec<_>>>()
 }
 
 /// Runs the store statement for `batch`; returns the ids it inserted.
 async fn store(
     conn: &mut sqlx::PgConnection,
     batch: &[&NewEvent],
-    out: &outbox::Columns,
-    owners: &[Uuid],
+    events: &[&outbox::Prepared],
     lease_secs: Option<u32>,
 ) -> Result<std::collections::HashSet<Uuid>> {
     let cols = Columns::of(batch.iter().copied());
+    let owners: Vec<Uuid> = batch
+        .iter()
+        .zip(events)
+        .flat_map(|(e, p)| std::iter::repeat_n(e.id, p.len()))
+        .collect();
     let statuses: Vec<&str> = batch.iter().map(|e| e.initial.status).collect();
     let attempts: Vec<i32> = batch.iter().map(|e| e.initial.attempts).collect();
     let published: Vec<Option<Uuid>> = batch.iter().map(|e| e.initial.published_event_id).collect();
@@ -236,9 +231,8 @@ async fn store(
         .bind(&published)
         .bind(&errors)
         .bind(&delays);
-    Ok(out
-        .bind(q)
-        .bind(owners)
+    Ok(outbox::Prepared::bind_all(events, q)
+        .bind(&owners)
         .bind(lease_secs.map(f64::from))
         .fetch_all(&mut *conn)
         .await?
@@ -252,7 +246,7 @@ async fn store(
 /// cached before the first batch arrives (at start-up, instead of in the
 /// first requests' latency).
 pub async fn warm(conn: &mut sqlx::PgConnection) -> Result<()> {
-    store(conn, &[], &outbox::Columns::of(&[]), &[], None).await?;
+    store(conn, &[], &[], None).await?;
     Ok(())
 }
 

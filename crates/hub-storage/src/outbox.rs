@@ -53,15 +53,19 @@ fn serialize(events: &[Envelope]) -> Vec<Pending> {
         .collect()
 }
 
-/// The columns of outbox rows, bound as arrays: the envelopes serialized
-/// once, as the relay publishes them, and the id of each one's audit row.
-pub(crate) struct Columns {
+/// Outbox rows ready to insert: the envelopes serialized once, as the relay
+/// publishes them, and the id of each one's audit row. A group-commit
+/// producer has its request handlers prepare them (in parallel, off the
+/// writer's critical path), and the writer only binds them.
+#[derive(Debug, Default)]
+pub struct Prepared {
     pub(crate) rows: Vec<Pending>,
     audit_ids: Vec<Option<Uuid>>,
 }
 
-impl Columns {
-    pub(crate) fn of(events: &[Envelope]) -> Self {
+impl Prepared {
+    /// Serializes `events`.
+    pub fn of(events: &[Envelope]) -> Self {
         Self {
             rows: serialize(events),
             // The audit trail records the hub's own events when their rows
@@ -76,25 +80,42 @@ impl Columns {
         }
     }
 
-    /// Binds the columns, in the order of [`Columns::params`].
-    pub(crate) fn bind<'q>(
-        &'q self,
+    /// How many rows there are.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows, to publish once they are committed.
+    pub fn into_rows(self) -> Vec<Pending> {
+        self.rows
+    }
+
+    /// Binds the columns of all `parts`' rows, in order, as the parameters
+    /// of [`Prepared::params`].
+    pub(crate) fn bind_all<'q>(
+        parts: &[&'q Prepared],
         q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        let rows = &self.rows;
-        q.bind(rows.iter().map(|r| r.id.0).collect::<Vec<Uuid>>())
-            .bind(rows.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
+        let rows = || parts.iter().flat_map(|p| p.rows.iter());
+        q.bind(rows().map(|r| r.id.0).collect::<Vec<Uuid>>())
+            .bind(rows().map(|r| r.tenant_id).collect::<Vec<_>>())
+            .bind(rows().map(|r| r.event_type.as_str()).collect::<Vec<_>>())
             .bind(
-                rows.iter()
-                    .map(|r| r.event_type.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
+                rows()
                     .map(|r| std::str::from_utf8(&r.body).expect("serde_json writes UTF-8"))
                     .collect::<Vec<_>>(),
             )
-            .bind(&self.audit_ids)
+            .bind(
+                parts
+                    .iter()
+                    .flat_map(|p| p.audit_ids.iter().copied())
+                    .collect::<Vec<_>>(),
+            )
     }
 
     /// The parameters of the bound columns (`id, tenant_id, event_type,
@@ -130,7 +151,7 @@ static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
              SELECT * FROM UNNEST({}) AS u(id, tenant_id, event_type, envelope, audit_id)
          ), {}
          SELECT 1",
-        Columns::params(1),
+        Prepared::params(1),
         insert_cte(6)
     )
 });
@@ -141,8 +162,8 @@ async fn insert(
     events: &[Envelope],
     lease_secs: Option<u32>,
 ) -> Result<Vec<Pending>> {
-    let cols = Columns::of(events);
-    cols.bind(sqlx::query(INSERT.as_str()))
+    let cols = Prepared::of(events);
+    Prepared::bind_all(&[&cols], sqlx::query(INSERT.as_str()))
         .bind(lease_secs.map(f64::from))
         .execute(&mut **tx)
         .await?;

@@ -1125,6 +1125,12 @@ async fn endpoints_api_validates_isolates_tenants_and_shows_the_secret_once() {
 async fn processing_transforms_filters_and_publishes_the_typed_event() {
     let hub = Hub::start(|_| {}).await;
     let (amqp, bus) = crate::tap_routed(&hub.env).await;
+    let integration_tap = amqp
+        .tap(
+            &format!("{}hub.routed", hub.env.prefix),
+            "integration.webhook.received",
+        )
+        .await;
     let e = hub
         .endpoint(json!({"endpoint_path": "loads", "signature_algorithm": "none", "handler_type": "LOAD_STATUS",
                          "event_types": ["load.*"], "target_service": "tms",
@@ -1191,24 +1197,26 @@ async fn processing_transforms_filters_and_publishes_the_typed_event() {
     })
     .await;
     assert_eq!(received.len(), 2);
-    // Its integration copy is published too (the audit trail skips it: it is
-    // the same fact as webhook.received).
-    let copies = |got: &[Message]| {
-        got.iter()
-            .filter(|m| {
-                m.routing_key == "integration.webhook.received"
-                    && m.body["data"]["endpoint_id"] == id
-            })
-            .count()
-    };
-    let mut published = Vec::new();
+    // Each webhook.received is also routed as integration.webhook.received:
+    // a queue bound to that key alone gets the same message (same id), and
+    // a queue bound to both gets it once; no second event is made.
+    let received_ids: Vec<&Value> = received.iter().map(|a| &a["event_id"]).collect();
+    let mut integration = Vec::new();
     amqp.drain_until(
-        &bus,
-        &mut published,
+        &integration_tap,
+        &mut integration,
         20,
-        "both integration copies published",
-        |got| copies(got) >= 2,
+        "both requests' events routed as integration.webhook.received",
+        |got| got.len() >= 2,
     )
+    .await;
+    let mut published = Vec::new();
+    amqp.drain_until(&bus, &mut published, 20, "both webhook.received", |got| {
+        got.iter()
+            .filter(|m| m.routing_key == "webhook.received")
+            .count()
+            >= 2
+    })
     .await;
     eventually(10, "counters", || async {
         let e = hub
@@ -1223,9 +1231,31 @@ async fn processing_transforms_filters_and_publishes_the_typed_event() {
             .then_some(())
     })
     .await;
-    // One copy per request: no more arrived meanwhile.
+    // Nothing more arrived meanwhile: one message per request on each queue.
+    integration.extend(amqp.drain_messages(&integration_tap).await);
     published.extend(amqp.drain_messages(&bus).await);
-    assert_eq!(copies(&published), 2, "{published:?}");
+    assert_eq!(integration.len(), 2, "{integration:?}");
+    for m in &integration {
+        assert_eq!(m.routing_key, "webhook.received", "{m:?}");
+        assert_eq!(m.body["type"], "webhook.received", "{m:?}");
+        assert_eq!(m.body["data"]["endpoint_id"], id, "{m:?}");
+        assert!(received_ids.contains(&&m.body["id"]), "{m:?} {received:?}");
+    }
+    let mut by_key: Vec<&str> = published
+        .iter()
+        .map(|m| m.routing_key.as_str())
+        .filter(|k| k.contains("received") || *k == "load.status_updated")
+        .collect();
+    by_key.sort_unstable();
+    assert_eq!(
+        by_key,
+        [
+            "load.status_updated",
+            "webhook.received",
+            "webhook.received"
+        ],
+        "{published:?}"
+    );
     hub.m.stop().await;
 }
 

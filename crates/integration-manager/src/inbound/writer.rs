@@ -91,7 +91,7 @@ impl Writer {
     /// its first processing attempt publishes, unless it is a repeat) and
     /// returns once it is committed. The events are made and serialized
     /// here, in the caller's task: the writer, which every request waits
-    /// for, only concatenates them (measured with `cargo xtask bench
+    /// for, only binds them (measured with `cargo xtask bench
     /// inbound`: making them in the writer took a tenth of the manager's
     /// CPU, on the critical path of every batch).
     pub async fn write(

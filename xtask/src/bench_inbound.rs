@@ -1,5 +1,5 @@
-//! `cargo xtask bench inbound [--seconds N] [--concurrency N] [--rate N]
-//! [--manager PATH]`: the inbound webhook benchmark of issue 7.
+//! `cargo xtask bench inbound [--seconds N] [--warmup N] [--concurrency N]
+//! [--rate N] [--manager PATH]`: the inbound webhook benchmark of issue 7.
 //!
 //! Builds the manager in release (or, with `--manager`, runs the binary
 //! given, to compare builds on one machine), starts it against a fresh database
@@ -10,8 +10,12 @@
 //! requests back to back (closed loop: the throughput the box sustains), or
 //! with `--rate N` at N requests/s in all on a fixed schedule (open loop:
 //! latency at a given load, timed from when each request was due, so a
-//! stall counts for every request it delays). Prints accepted requests/s,
-//! p50/p99 latency and the seconds with requests over 20 ms, then checks
+//! stall counts for every request it delays). A warm-up of `--warmup`
+//! seconds (default 3; 0 for none) runs the same load first, untimed: the
+//! manager's pools and the connections open, statements are prepared and
+//! caches fill there, as in a service that has been running (its requests
+//! are checked with the others). Prints accepted requests/s,
+//! p50/p90/p99/p99.9 latency and the seconds with requests over 20 ms, then checks
 //! that every accepted request is in Postgres exactly once.
 
 use crate::infra;
@@ -30,6 +34,8 @@ const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 
 struct Options {
     seconds: u64,
+    /// Seconds of the same load before the measured run (not timed).
+    warmup: u64,
     concurrency: usize,
     /// Requests per second in all (open loop); `None`: back to back.
     rate: Option<u64>,
@@ -37,14 +43,14 @@ struct Options {
     manager: Option<std::path::PathBuf>,
 }
 
-const USAGE: &str =
-    "usage: cargo xtask bench inbound [--seconds N] [--concurrency N] [--rate N] [--manager PATH]";
+const USAGE: &str = "usage: cargo xtask bench inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH]";
 
-/// Parses `inbound [--seconds N] [--concurrency N] [--rate N] [--manager PATH]`
+/// Parses `inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH]`
 /// and runs it.
 pub fn run(args: &[&str]) -> Result<ExitCode> {
     let mut opts = Options {
         seconds: 30,
+        warmup: 3,
         concurrency: 64,
         rate: None,
         manager: None,
@@ -68,6 +74,7 @@ pub fn run(args: &[&str]) -> Result<ExitCode> {
             .with_context(|| format!("{flag} takes a number, not {value:?}"))?;
         match *flag {
             "--seconds" if n > 0 => opts.seconds = n,
+            "--warmup" => opts.warmup = n,
             "--concurrency" if n > 0 => opts.concurrency = n as usize,
             "--rate" if n > 0 => opts.rate = Some(n),
             _ => bail!("unknown option {flag} (or 0); {USAGE}"),
@@ -282,8 +289,14 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         .build()?;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let path = format!("/webhooks/{tenant_id}/bench");
-    let t0 = Instant::now();
+    // The warm-up runs on the same connections, straight into the measured
+    // run (from `t0`).
+    let start = Instant::now();
+    let t0 = start + Duration::from_secs(opts.warmup);
     let deadline = t0 + Duration::from_secs(opts.seconds);
+    if opts.warmup > 0 {
+        ui::info(&format!("warming up for {} s (not measured)", opts.warmup));
+    }
     let results = load.block_on(async {
         let workers: Vec<_> = (0..opts.concurrency)
             .map(|w| {
@@ -291,7 +304,7 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
                 // Paced: each connection sends every `concurrency / rate`
                 // seconds, the connections staggered evenly.
                 let pace = opts.rate.map(|r| Pace {
-                    first: t0 + Duration::from_secs_f64(w as f64 / r as f64),
+                    first: start + Duration::from_secs_f64(w as f64 / r as f64),
                     every: Duration::from_secs_f64(opts.concurrency as f64 / r as f64),
                 });
                 tokio::spawn(async move { worker(w, t0, deadline, pace, addr, &path, &key).await })
@@ -306,6 +319,7 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     let mut latencies = Vec::new();
     let mut slow = Vec::new();
     let mut ids = Vec::new();
+    let mut warm_ids = Vec::new();
     let mut errors = 0u64;
     let mut first_error = None;
     for r in results {
@@ -319,6 +333,7 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         );
         latencies.extend(r.latencies);
         ids.extend(r.ids);
+        warm_ids.extend(r.warm_ids);
         errors += r.errors;
         first_error = first_error.or(r.first_error);
     }
@@ -345,9 +360,11 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         accepted as f64 / elapsed
     );
     println!(
-        "  latency          p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "  latency          p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
         pct(0.50),
+        pct(0.90),
         pct(0.99),
+        pct(0.999),
         pct(1.0)
     );
     let slow = crate::bench::report::by_second(slow);
@@ -370,6 +387,9 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     }
 
     ui::step("checking that every accepted request is in Postgres exactly once");
+    let warm = warm_ids.len();
+    ids.extend(warm_ids);
+    let accepted = ids.len();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -392,7 +412,7 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     })?;
     let distinct: std::collections::HashSet<&String> = ids.iter().collect();
     println!(
-        "  stored           {stored} of {accepted} accepted ids; {events} events and {duplicates} duplicates on the endpoint"
+        "  stored           {stored} of {accepted} accepted ids ({warm} of them in the warm-up); {events} events and {duplicates} duplicates on the endpoint"
     );
     let ok = stored as usize == accepted
         && distinct.len() == accepted
@@ -416,6 +436,9 @@ struct WorkerResult {
     /// When each of them started, ms after the load began.
     started: Vec<u32>,
     ids: Vec<String>,
+    /// The ids accepted in the warm-up (checked, not measured).
+    warm_ids: Vec<String>,
+    /// Requests not accepted (warm-up included).
     errors: u64,
     first_error: Option<String>,
 }
@@ -427,8 +450,9 @@ struct Pace {
     every: Duration,
 }
 
-/// One keep-alive connection sending signed requests until `deadline`:
-/// plain HTTP/1.1 over a socket. Back to back, each is timed from its first
+/// One keep-alive connection sending signed requests until `deadline`
+/// (those started before `t0` are the warm-up's): plain HTTP/1.1 over a
+/// socket. Back to back, each is timed from its first
 /// byte written to the last byte of its answer; paced, from when it was due
 /// (a late send counts as latency).
 async fn worker(
@@ -444,6 +468,7 @@ async fn worker(
         latencies: Vec::new(),
         started: Vec::new(),
         ids: Vec::new(),
+        warm_ids: Vec::new(),
         errors: 0,
         first_error: None,
     };
@@ -500,6 +525,7 @@ async fn worker(
             });
         let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
         match outcome {
+            Ok(id) if t < t0 => r.warm_ids.push(id),
             Ok(id) => {
                 r.latencies.push(us);
                 r.started

@@ -24,9 +24,10 @@ commands:
   test               what CI runs: fmt, clippy, then the whole test suite against local Postgres/RabbitMQ
   migrate            create the database if missing and apply migrations (DATABASE_URL)
   openapi [--check]  regenerate openapi/<service>.json; with --check, fail if any is stale
-  bench inbound [--seconds N] [--concurrency N] [--rate N] [--manager PATH]
+  bench inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH]
                      inbound webhook benchmark: a release manager, Standard-Webhooks-signed requests
-                     (default 64 connections back to back for 30 s; --rate: N requests/s in all),
+                     (default 64 connections back to back for 30 s after a 3 s untimed warm-up;
+                     --rate: N requests/s in all),
                      then an exactly-once check in Postgres
   rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
   bench outbound [--seconds N] [--scenario one|fanout5|latency|all]

@@ -447,7 +447,15 @@ impl Bus {
     /// lapin can wait forever for a close-ok on a connection whose channels
     /// are all gone, and the broker drops the connection with the socket anyway.
     pub async fn close(&self) {
-        self.publisher.lock().await.take();
+        // The publisher channel is closed (and the broker's answer awaited)
+        // before the connection: dropped, lapin would close it in the
+        // background, find it already closing with the connection, and log
+        // that as a connection error.
+        let publisher = self.publisher.lock().await.take();
+        if let Some(ch) = publisher {
+            let _ = tokio::time::timeout(Duration::from_secs(2), ch.close(200, "shutdown".into()))
+                .await;
+        }
         let conn = self.connection.lock().await.take();
         if let Some(c) = conn
             && tokio::time::timeout(Duration::from_secs(2), c.close(200, "shutdown".into()))

@@ -164,6 +164,92 @@ async fn the_hubs_own_events_are_audited_when_retired_and_bypass_the_audit_queue
     m.stop().await;
 }
 
+/// Two relays can publish the same outbox row (a hand-off whose lease ran
+/// out while its relay was still publishing it, claimed meanwhile by
+/// another relay): both then retire it, at the same moment. The row is
+/// deleted once, so its event is audited once, and nothing is left behind.
+#[tokio::test]
+async fn rows_retired_by_two_relays_at_once_are_audited_once() {
+    let env = TestEnv::new().await;
+    let m = manager(&env).await;
+    let (tenant, key) = env.tenant(&m, "retire-twice").await;
+    let tenant_id: TenantId = tenant.parse().unwrap();
+    let events: Vec<Envelope> = (0..300)
+        .map(|n| {
+            Envelope::new(
+                "order-service",
+                EventType::parse("order.created").unwrap(),
+                Some(tenant_id),
+                json!({"n": n}),
+            )
+        })
+        .collect();
+    // Leased for a minute, so the manager's own relays leave them alone:
+    // this test's two "relays" are the only ones to retire them.
+    let mut tx = env.pool().begin().await.unwrap();
+    hub_storage::outbox::enqueue_unnotified(&mut tx, &events, Some(60))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id.0).collect();
+    // Both retire every row, in batches of 20, one front to back and the
+    // other back to front, so their batches overlap and meet in the middle.
+    let relay = |ids: Vec<uuid::Uuid>| {
+        let pool = env.pool().clone();
+        tokio::spawn(async move {
+            for batch in ids.chunks(20) {
+                hub_storage::outbox::delete_published(&pool, batch)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let reversed: Vec<uuid::Uuid> = ids.iter().rev().copied().collect();
+    let (a, b) = (relay(ids.clone()), relay(reversed));
+    a.await.unwrap();
+    b.await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE id = ANY($1)")
+        .bind(&ids)
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "every row is retired");
+    let audited: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+        "SELECT event_id, COUNT(*) FROM audit_log WHERE event_id = ANY($1) GROUP BY event_id",
+    )
+    .bind(&ids)
+    .fetch_all(env.pool())
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), ids.len(), "every event is audited");
+    assert!(
+        audited.iter().all(|(_, n)| *n == 1),
+        "each event once: {:?}",
+        audited.iter().filter(|(_, n)| *n != 1).collect::<Vec<_>>()
+    );
+    // And the tenant's audit trail lists each once.
+    let page: Value = env
+        .get_as(
+            &m.url("/api/v1/audit-log?event_type=order.created&limit=200"),
+            &tenant,
+            &key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: std::collections::HashSet<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 200, "a full first page, no event twice");
+    m.stop().await;
+}
+
 #[tokio::test]
 async fn redelivered_events_are_processed_once() {
     let env = TestEnv::new().await;

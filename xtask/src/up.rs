@@ -116,7 +116,7 @@ pub fn run() -> Result<ExitCode> {
     }
 
     ui::step("creating the demo tenant");
-    let demo = create_demo(&secrets.admin_token)?;
+    let demo = create_demo(&secrets)?;
     ui::step("creating the demo integration (NewsAPI, against the fake)");
     let integration = match demo_integration(&demo, &fakes) {
         Ok(integration) => Some(integration),
@@ -216,6 +216,9 @@ struct DevEnv {
     path: PathBuf,
     encryption_key: String,
     admin_token: String,
+    /// The encryption key was made by this run (no dev.env had one, and
+    /// the environment gives none).
+    fresh_key: bool,
 }
 
 impl DevEnv {
@@ -273,12 +276,15 @@ impl DevEnv {
             path.display()
         ));
         // The environment wins, for whoever needs other values.
-        let encryption_key = from_env("INTEGRATION_ENCRYPTION_KEY").unwrap_or(key);
+        let from_env_key = from_env("INTEGRATION_ENCRYPTION_KEY");
+        let fresh_key = !complete && from_env_key.is_none();
+        let encryption_key = from_env_key.unwrap_or(key);
         let admin_token = from_env("HUB_ADMIN_TOKEN").unwrap_or(token);
         Ok(Self {
             path: path.to_owned(),
             encryption_key,
             admin_token,
+            fresh_key,
         })
     }
 }
@@ -538,7 +544,8 @@ fn field<'a>(json: &'a serde_json::Value, name: &str, what: &str) -> Result<&'a 
 }
 
 /// Creates (or finds) the `demo` tenant and gives it a fresh API key.
-fn create_demo(admin_token: &str) -> Result<Demo> {
+fn create_demo(secrets: &DevEnv) -> Result<Demo> {
+    let admin_token = secrets.admin_token.as_str();
     let agent = agent(Duration::from_secs(10));
     let body = serde_json::json!({"name": "Demo Freight", "slug": "demo"});
     let (status, json) = call(
@@ -570,6 +577,16 @@ fn create_demo(admin_token: &str) -> Result<Demo> {
                 anyhow!("tenant `demo` exists but the lookup returned none: {json}")
             })?;
             ui::info("tenant `demo` already exists");
+            if secrets.fresh_key {
+                // The database outlived the dev.env that sealed its secrets
+                // (another checkout on this machine, or .hub/ deleted).
+                ui::warn(&format!(
+                    "the database was filled by a run with another encryption key: secrets stored \
+                     then cannot be read with the new one in {}. Copy that run's .hub/dev.env here, \
+                     or start afresh with `dropdb -h 127.0.0.1 -U postgres integration_hub`",
+                    secrets.path.display()
+                ));
+            }
             field(tenant, "id", "the tenant")?.to_owned()
         }
         _ => bail!("POST /api/v1/admin/tenants answered {status}: {json}"),
@@ -655,26 +672,30 @@ fn demo_integration(demo: &Demo, fakes: &Fakes) -> Result<DemoIntegration> {
             })?;
             let id = field(existing, "id", "the integration")?.to_owned();
             ui::info(&format!("integration {id} exists (from an earlier run)"));
+            // Its config points at this run's fake (another
+            // FAKE_PROVIDERS_BASE_PORT, or edited), and its credentials are
+            // stored again, sealed with this run's key (an earlier run may
+            // have had another).
             let config = existing.get("config");
-            let current = config
+            let moved = config
                 .and_then(|c| c.get("base_url"))
-                .and_then(|v| v.as_str());
-            if current != Some(base_url.as_str()) {
-                // Another FAKE_PROVIDERS_BASE_PORT, or edited: point it at this fake.
-                let mut config = config
-                    .filter(|c| c.is_object())
-                    .cloned()
-                    .unwrap_or_else(|| serde_json::json!({}));
-                config["base_url"] = serde_json::Value::String(base_url.clone());
-                let body = serde_json::json!({
-                    "config": config,
-                    "credentials": {"api_key": FAKE_TOKEN},
-                });
-                let path = format!("/api/v1/integrations/{id}");
-                let (status, json) = call(&agent, "PUT", &path, key, tenant, Some(&body))?;
-                if status != 200 {
-                    bail!("PUT {path} answered {status}: {json}");
-                }
+                .and_then(|v| v.as_str())
+                != Some(base_url.as_str());
+            let mut config = config
+                .filter(|c| c.is_object())
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({}));
+            config["base_url"] = serde_json::Value::String(base_url.clone());
+            let body = serde_json::json!({
+                "config": config,
+                "credentials": {"api_key": FAKE_TOKEN},
+            });
+            let path = format!("/api/v1/integrations/{id}");
+            let (status, json) = call(&agent, "PUT", &path, key, tenant, Some(&body))?;
+            if status != 200 {
+                bail!("PUT {path} answered {status}: {json}");
+            }
+            if moved {
                 ui::info(&format!("pointed it at {base_url}"));
             }
             id

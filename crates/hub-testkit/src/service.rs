@@ -180,6 +180,15 @@ impl TestEnv {
             .bearer_auth(key)
             .header("X-Tenant-ID", tenant)
     }
+
+    /// A GET as `tenant` with `key` that must succeed: its JSON body.
+    pub async fn get_json_as(&self, url: &str, tenant: &str, key: &str) -> serde_json::Value {
+        let res = self.get_as(url, tenant, key).send().await.expect("GET");
+        let status = res.status();
+        let body = res.text().await.expect("body");
+        assert!(status.is_success(), "GET {url} answered {status}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {body}"))
+    }
 }
 
 impl Drop for TestEnv {

@@ -5,7 +5,7 @@ use crate::manager;
 use hub_domain::{Envelope, EventType, TenantId};
 use hub_testkit::amqp::{Amqp, int_header, str_header};
 use hub_testkit::{TestEnv, eventually};
-use serde_json::{Value, json};
+use serde_json::json;
 
 async fn audit_count(
     env: &TestEnv,
@@ -14,18 +14,13 @@ async fn audit_count(
     key: &str,
     event_type: &str,
 ) -> usize {
-    let v: Value = env
-        .get_as(
+    let v = env
+        .get_json_as(
             &m.url(&format!("/api/v1/audit-log?event_type={event_type}")),
             tenant,
             key,
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     v["data"].as_array().unwrap().len()
 }
 
@@ -228,18 +223,13 @@ async fn rows_retired_by_two_relays_at_once_are_audited_once() {
         audited.iter().filter(|(_, n)| *n != 1).collect::<Vec<_>>()
     );
     // And the tenant's audit trail lists each once.
-    let page: Value = env
-        .get_as(
+    let page = env
+        .get_json_as(
             &m.url("/api/v1/audit-log?event_type=order.created&limit=200"),
             &tenant,
             &key,
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     let listed: std::collections::HashSet<&str> = page["data"]
         .as_array()
         .unwrap()

@@ -68,18 +68,13 @@ async fn outbox_publishing_survives_a_broker_connection_loss() {
         let env = &env;
         let m = &m;
         async move {
-            let v: Value = env
-                .get_as(
+            let v = env
+                .get_json_as(
                     &m.url("/api/v1/audit-log?event_type=tenant.created"),
                     &tenant,
                     &key,
                 )
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+                .await;
             (v["data"].as_array().unwrap().len() == 1).then_some(())
         }
     };

@@ -15,8 +15,8 @@
 //! manager's pools and the connections open, statements are prepared and
 //! caches fill there, as in a service that has been running (its requests
 //! are checked with the others). Prints accepted requests/s,
-//! p50/p90/p99/p99.9 latency and the seconds with requests over 20 ms, then checks
-//! that every accepted request is in Postgres exactly once.
+//! p50/p90/p99/p99.9 latency and the seconds with requests over 20 ms, then
+//! checks that every accepted request is in Postgres exactly once.
 
 use crate::infra;
 use crate::ui;
@@ -387,6 +387,7 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     }
 
     ui::step("checking that every accepted request is in Postgres exactly once");
+    // From here on: every accepted request, the warm-up's too.
     let warm = warm_ids.len();
     ids.extend(warm_ids);
     let accepted = ids.len();
@@ -452,9 +453,9 @@ struct Pace {
 
 /// One keep-alive connection sending signed requests until `deadline`
 /// (those started before `t0` are the warm-up's): plain HTTP/1.1 over a
-/// socket. Back to back, each is timed from its first
-/// byte written to the last byte of its answer; paced, from when it was due
-/// (a late send counts as latency).
+/// socket. Back to back, each is timed from its first byte written to the
+/// last byte of its answer; paced, from when it was due (a late send counts
+/// as latency).
 async fn worker(
     w: usize,
     t0: Instant,

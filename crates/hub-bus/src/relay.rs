@@ -3,9 +3,10 @@
 //! Hot paths hand their committed events to their own process's relay
 //! ([`Handoff`]): it publishes them from memory at once and then deletes them,
 //! with no claim query and no wake-up; one task deletes what every batch
-//! published, in a statement per few milliseconds rather than one per batch. Those rows are inserted leased to it;
-//! if it dies or cannot publish, the lease expires (or is released) and any
-//! relay claims them as below.
+//! published, in one statement per 20 ms (`RETIRE_LINGER`) rather than one per
+//! batch. Those rows are inserted leased to it; if it dies or cannot
+//! publish, the lease expires (or is released) and any relay claims them as
+//! below.
 //!
 //! Rows are claimed with `FOR UPDATE SKIP LOCKED` inside a transaction that
 //! stays open while the batch is published and confirmed; they are deleted only

@@ -1,5 +1,5 @@
 //! `cargo xtask bench inbound [--seconds N] [--warmup N] [--concurrency N]
-//! [--rate N] [--manager PATH]`: the inbound webhook benchmark of issue 7.
+//! [--rate N] [--manager PATH] [--latencies FILE]`: the inbound webhook benchmark of issue 7.
 //!
 //! Builds the manager in release (or, with `--manager`, runs the binary
 //! given, to compare builds on one machine), starts it against a fresh database
@@ -16,7 +16,10 @@
 //! caches fill there, as in a service that has been running (its requests
 //! are checked with the others). Prints accepted requests/s,
 //! p50/p90/p99/p99.9 latency and the seconds with requests over 20 ms, then
-//! checks that every accepted request is in Postgres exactly once.
+//! checks that every accepted request is in Postgres exactly once. With
+//! `--latencies FILE` it also writes one line per measured request, in the
+//! order they started: ms after the measured run began, and its latency in
+//! µs (to see whether slow requests are spread out or come together).
 
 use crate::infra;
 use crate::ui;
@@ -41,11 +44,13 @@ struct Options {
     rate: Option<u64>,
     /// A manager binary to run instead of building one.
     manager: Option<std::path::PathBuf>,
+    /// Where to write every measured request's start and latency.
+    latencies: Option<std::path::PathBuf>,
 }
 
-const USAGE: &str = "usage: cargo xtask bench inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH]";
+const USAGE: &str = "usage: cargo xtask bench inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH] [--latencies FILE]";
 
-/// Parses `inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH]`
+/// Parses `inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH] [--latencies FILE]`
 /// and runs it.
 pub fn run(args: &[&str]) -> Result<ExitCode> {
     let mut opts = Options {
@@ -54,6 +59,7 @@ pub fn run(args: &[&str]) -> Result<ExitCode> {
         concurrency: 64,
         rate: None,
         manager: None,
+        latencies: None,
     };
     let Some((&"inbound", mut rest)) = args.split_first() else {
         bail!(USAGE);
@@ -67,6 +73,10 @@ pub fn run(args: &[&str]) -> Result<ExitCode> {
                 "--manager {value}: no such file (give the path of an integration-manager binary)"
             );
             opts.manager = Some(path);
+            continue;
+        }
+        if *flag == "--latencies" {
+            opts.latencies = Some(std::path::PathBuf::from(value));
             continue;
         }
         let n: u64 = value
@@ -317,6 +327,7 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         out
     });
     let mut latencies = Vec::new();
+    let mut timeline = Vec::new();
     let mut slow = Vec::new();
     let mut ids = Vec::new();
     let mut warm_ids = Vec::new();
@@ -331,6 +342,9 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
                 .filter(|(us, _)| **us > SLOW_US)
                 .map(|(_, &ms)| u64::from(ms / 1000)),
         );
+        if opts.latencies.is_some() {
+            timeline.extend(r.started.iter().copied().zip(r.latencies.iter().copied()));
+        }
         latencies.extend(r.latencies);
         ids.extend(r.ids);
         warm_ids.extend(r.warm_ids);
@@ -338,6 +352,14 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         first_error = first_error.or(r.first_error);
     }
     let elapsed = t0.elapsed().as_secs_f64();
+    if let Some(path) = &opts.latencies {
+        timeline.sort_unstable();
+        let text: String = timeline
+            .iter()
+            .map(|(ms, us)| format!("{ms} {us}\n"))
+            .collect();
+        std::fs::write(path, text).with_context(|| format!("--latencies {}", path.display()))?;
+    }
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies

@@ -24,7 +24,7 @@ commands:
   test               what CI runs: fmt, clippy, then the whole test suite against local Postgres/RabbitMQ
   migrate            create the database if missing and apply migrations (DATABASE_URL)
   openapi [--check]  regenerate openapi/<service>.json; with --check, fail if any is stale
-  bench inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH]
+  bench inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH] [--latencies FILE]
                      inbound webhook benchmark: a release manager, Standard-Webhooks-signed requests
                      (default 64 connections back to back for 30 s after a 3 s untimed warm-up;
                      --rate: N requests/s in all),

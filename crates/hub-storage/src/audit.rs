@@ -27,11 +27,24 @@ pub struct AuditEntry {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// Records an event for its tenant (once per event id).
+/// What an audit insert reports when an event names a tenant that does not
+/// exist (`audit_log` has no foreign key to `tenants`: the inserts check).
+fn unknown_tenant() -> crate::StorageError {
+    crate::StorageError::MissingReference {
+        constraint: "audit_log_tenant".to_owned(),
+    }
+}
+
+/// Records an event for its tenant (once per event id). An unknown tenant
+/// records nothing and is [`crate::StorageError::MissingReference`].
 pub async fn record(tx: &mut Tx<'_>, tenant: TenantId, e: &Envelope) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, event_id) DO NOTHING",
+    let known: bool = sqlx::query_scalar(
+        "WITH t AS (SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $2) AS known), ins AS (
+             INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM t WHERE t.known
+             ON CONFLICT (tenant_id, event_id) DO NOTHING
+         )
+         SELECT known FROM t",
     )
     .bind(Uuid::now_v7())
     .bind(tenant.0)
@@ -41,13 +54,14 @@ pub async fn record(tx: &mut Tx<'_>, tenant: TenantId, e: &Envelope) -> Result<(
     .bind(&e.correlationid)
     .bind(e.time)
     .bind(&e.data)
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    if known { Ok(()) } else { Err(unknown_tenant()) }
 }
 
 /// Records several tenant events in one round trip (events without a tenant
-/// are skipped; each event id once per tenant).
+/// are skipped; each event id once per tenant). An event naming an unknown
+/// tenant makes it [`crate::StorageError::MissingReference`].
 pub async fn record_many(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
     let events: Vec<&Envelope> = events.iter().filter(|e| e.tenantid.is_some()).collect();
     if events.is_empty() {
@@ -68,11 +82,19 @@ pub async fn record_many(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
         events.iter().map(|e| e.correlationid.clone()).collect();
     let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.time).collect();
     let data: Vec<serde_json::Value> = events.iter().map(|e| e.data.clone()).collect();
-    sqlx::query(
-        "INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                              $7::timestamptz[], $8::jsonb[])
-         ON CONFLICT (tenant_id, event_id) DO NOTHING",
+    let unknown: i64 = sqlx::query_scalar(
+        "WITH u AS (
+             SELECT u.*, EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id) AS known
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                           $7::timestamptz[], $8::jsonb[])
+                 AS u(id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
+         ), ins AS (
+             INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
+             SELECT id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data
+               FROM u WHERE known
+             ON CONFLICT (tenant_id, event_id) DO NOTHING
+         )
+         SELECT COUNT(*) FILTER (WHERE NOT known) FROM u",
     )
     .bind(&ids)
     .bind(&tenants)
@@ -82,9 +104,15 @@ pub async fn record_many(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
     .bind(&correlations)
     .bind(&times)
     .bind(&data)
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    // The rows of known tenants were written: the caller rolls its
+    // transaction back on this error, as on the foreign key's before.
+    if unknown == 0 {
+        Ok(())
+    } else {
+        Err(unknown_tenant())
+    }
 }
 
 /// A page of a tenant's audit trail, newest first.

@@ -35,30 +35,6 @@ fn unknown_tenant() -> crate::StorageError {
     }
 }
 
-/// Records an event for its tenant (once per event id). An unknown tenant
-/// records nothing and is [`crate::StorageError::MissingReference`].
-pub async fn record(tx: &mut Tx<'_>, tenant: TenantId, e: &Envelope) -> Result<()> {
-    let known: bool = sqlx::query_scalar(
-        "WITH t AS (SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $2) AS known), ins AS (
-             INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM t WHERE t.known
-             ON CONFLICT (tenant_id, event_id) DO NOTHING
-         )
-         SELECT known FROM t",
-    )
-    .bind(Uuid::now_v7())
-    .bind(tenant.0)
-    .bind(e.id.0)
-    .bind(e.event_type.as_str())
-    .bind(&e.source)
-    .bind(&e.correlationid)
-    .bind(e.time)
-    .bind(&e.data)
-    .fetch_one(&mut **tx)
-    .await?;
-    if known { Ok(()) } else { Err(unknown_tenant()) }
-}
-
 /// Records several tenant events in one round trip (events without a tenant
 /// are skipped; each event id once per tenant). An event naming an unknown
 /// tenant makes it [`crate::StorageError::MissingReference`].

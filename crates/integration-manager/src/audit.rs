@@ -52,7 +52,7 @@ impl Handler for AuditTrail {
         let Some(tenant) = event.tenantid else {
             return Ok(());
         };
-        match hub_storage::audit::record(tx, tenant, event).await {
+        match hub_storage::audit::record_many(tx, std::slice::from_ref(event)).await {
             Ok(()) => Ok(()),
             Err(StorageError::MissingReference { .. }) => Err(HandlerError::Failed(format!(
                 "event {} names unknown tenant {tenant}",

@@ -11,14 +11,19 @@ use crate::Envelope;
 /// Whether the audit trail keeps events of `event_type` (asked before an
 /// event is parsed, by its AMQP `type`).
 ///
-/// Not `webhook.delivered`: each successful delivery is recorded, with
-/// every attempt, in the delivery history, and copying each into the audit
-/// trail would double the hottest write path for no new information.
-/// (`integration.webhook.received` is not an event of its own: it is a
-/// routing key `webhook.received` is also published under, see
-/// [`crate::event::also_routed_as`], and the event is recorded once.)
+/// Not the two events whose every occurrence the hub already keeps in full,
+/// on their hottest write paths, where a copy in the audit trail would
+/// double the writes for no new information:
+/// - `webhook.delivered`: each successful delivery is recorded, with every
+///   attempt, in the delivery history;
+/// - `webhook.received`: each received request is recorded raw (headers,
+///   body, source address, provider event id, duplicate flag, processing
+///   status) in `inbound_events`, listed by the endpoint's events API. (Its
+///   routing key `integration.webhook.received` is not an event of its own,
+///   see [`crate::event::also_routed_as`].) What processing publishes (the
+///   typed event, such as `load.status_updated`) is recorded.
 pub fn records_type(event_type: &str) -> bool {
-    event_type != "webhook.delivered"
+    !matches!(event_type, "webhook.delivered" | "webhook.received")
 }
 
 /// Whether the audit trail keeps `event`: it belongs to a tenant (platform
@@ -42,9 +47,8 @@ mod tests {
     }
 
     #[test]
-    fn tenant_events_are_recorded_except_delivered() {
+    fn tenant_events_are_recorded_except_delivered_and_received() {
         for kind in [
-            "webhook.received",
             "webhook.failed",
             "order.created",
             "circuit.opened",
@@ -52,8 +56,10 @@ mod tests {
         ] {
             assert!(records(&event(kind, true)), "{kind}");
         }
-        assert!(!records(&event("webhook.delivered", true)));
-        assert!(!records_type("webhook.delivered"));
+        for kind in ["webhook.delivered", "webhook.received"] {
+            assert!(!records(&event(kind, true)), "{kind}");
+            assert!(!records_type(kind), "{kind}");
+        }
     }
 
     #[test]

@@ -55,15 +55,19 @@ impl Cidrs {
 /// `X-Forwarded-For` is read from the right, skipping trusted proxies, and
 /// the first untrusted hop is the client. A malformed hop stops the walk at
 /// the last address known good.
-pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &Cidrs) -> IpAddr {
+///
+/// `forwarded_for` holds every `X-Forwarded-For` line of the request, in the
+/// order received. They are one list, as if comma-joined (RFC 9110 § 5.3,
+/// RFC 7230 § 3.2.2 before it): a proxy may append its own line after one
+/// the client sent, so reading only the first line would let the client
+/// name its own address.
+pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &Cidrs) -> IpAddr {
     let mut client = peer.to_canonical();
     if !trusted.contains(client) {
         return client;
     }
-    let Some(xff) = forwarded_for else {
-        return client;
-    };
-    for hop in xff.rsplit(',') {
+    let hops = forwarded_for.iter().rev().flat_map(|line| line.rsplit(','));
+    for hop in hops {
         match hop.trim().parse::<IpAddr>() {
             Ok(ip) => {
                 client = ip.to_canonical();
@@ -104,24 +108,60 @@ mod tests {
     #[test]
     fn forwarded_for_is_trusted_only_from_trusted_proxies() {
         let trusted = Cidrs::parse(&["127.0.0.1/32", "10.0.0.0/8"]).unwrap();
-        let xff = Some("198.51.100.1, 203.0.113.5, 10.1.1.1");
+        let xff = &["198.51.100.1, 203.0.113.5, 10.1.1.1"][..];
         assert_eq!(client_ip(ip("127.0.0.1"), xff, &trusted), ip("203.0.113.5"));
         assert_eq!(
             client_ip(ip("192.0.2.1"), xff, &trusted),
             ip("192.0.2.1"),
             "untrusted peer"
         );
-        assert_eq!(client_ip(ip("127.0.0.1"), None, &trusted), ip("127.0.0.1"));
+        assert_eq!(client_ip(ip("127.0.0.1"), &[], &trusted), ip("127.0.0.1"));
         assert_eq!(
-            client_ip(ip("127.0.0.1"), Some("junk"), &trusted),
+            client_ip(ip("127.0.0.1"), &["junk"], &trusted),
             ip("127.0.0.1")
         );
         assert_eq!(
-            client_ip(ip("127.0.0.1"), Some("2001:db8::1"), &trusted),
+            client_ip(ip("127.0.0.1"), &["2001:db8::1"], &trusted),
             ip("2001:db8::1")
         );
         let nobody = Cidrs::default();
         assert_eq!(client_ip(ip("127.0.0.1"), xff, &nobody), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn every_forwarded_for_line_is_read_as_one_list_in_order() {
+        let trusted = Cidrs::parse(&["127.0.0.1/32", "10.0.0.0/8"]).unwrap();
+        let peer = ip("127.0.0.1");
+        // The client sent a line naming an allowed address; the proxy
+        // appended the address it saw on a line of its own.
+        assert_eq!(
+            client_ip(peer, &["203.0.113.9", "198.51.100.20"], &trusted),
+            ip("198.51.100.20"),
+            "the proxy's line, not the client's, decides"
+        );
+        // The same hops on one line or on several: the same client.
+        for lines in [
+            &["198.51.100.1, 203.0.113.5, 10.1.1.1"][..],
+            &["198.51.100.1", "203.0.113.5", "10.1.1.1"],
+            &["198.51.100.1, 203.0.113.5", "10.1.1.1"],
+            &["198.51.100.1", "203.0.113.5, 10.1.1.1"],
+        ] {
+            assert_eq!(
+                client_ip(peer, lines, &trusted),
+                ip("203.0.113.5"),
+                "{lines:?}"
+            );
+        }
+        // Trusted hops are skipped across lines.
+        assert_eq!(
+            client_ip(peer, &["203.0.113.5", "10.0.0.2", "10.0.0.1"], &trusted),
+            ip("203.0.113.5")
+        );
+        // A malformed hop on a later line stops the walk there.
+        assert_eq!(
+            client_ip(peer, &["203.0.113.5", "junk, 10.0.0.1"], &trusted),
+            ip("10.0.0.1")
+        );
     }
 
     proptest! {
@@ -134,9 +174,10 @@ mod tests {
             prop_assert!(c.contains(IpAddr::V4(inside)));
         }
         #[test]
-        fn client_ip_never_panics(xff in "\\PC{0,60}") {
+        fn client_ip_never_panics(lines in proptest::collection::vec("\\PC{0,60}", 0..4)) {
             let trusted = Cidrs::parse(&["127.0.0.1"]).unwrap();
-            let _ = client_ip(ip("127.0.0.1"), Some(&xff), &trusted);
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let _ = client_ip(ip("127.0.0.1"), &lines, &trusted);
         }
     }
 }

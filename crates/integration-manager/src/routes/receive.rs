@@ -119,11 +119,14 @@ pub async fn receive(
         .map(|a| a.ip())
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let trusted_peer = st.trusted_proxies.contains(peer);
-    let forwarded = req
+    // Every line, in order: a proxy may append its own after the client's.
+    // A line that is not text is an unparsable hop (it stops the walk).
+    let forwarded: Vec<&str> = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let source = client_ip(peer, forwarded, &st.trusted_proxies);
+        .get_all("x-forwarded-for")
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    let source = client_ip(peer, &forwarded, &st.trusted_proxies);
     if let Some(allow) = &ep.allow
         && !allow.contains(source)
     {

@@ -79,6 +79,12 @@ pub struct AuditQuery {
 }
 
 /// The tenant's audit trail: every event of the tenant seen on the bus, newest first.
+///
+/// Except the two whose every occurrence is kept in full elsewhere:
+/// `webhook.delivered` (the subscription's delivery history, with every
+/// attempt) and `webhook.received` (the endpoint's received events, raw, at
+/// `/api/v1/webhooks/endpoints/{id}/events`). What processing a received
+/// webhook publishes (`load.status_updated`, `webhook.processed`, …) is here.
 #[utoipa::path(get, path = "/api/v1/audit-log", tag = "tenant", security(("api_key" = [], "tenant" = [])),
     params(AuditQuery), responses((status = 200, body = AuditPage)))]
 pub async fn audit_log(

@@ -17,24 +17,24 @@ const BIN: &str = env!("CARGO_BIN_EXE_integration-manager");
 
 // ---- an independent signer: what each provider does, written from its docs ----
 
-fn mac256(key: &[u8], msg: &[u8]) -> Vec<u8> {
+pub(crate) fn mac256(key: &[u8], msg: &[u8]) -> Vec<u8> {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
     m.update(msg);
     m.finalize().into_bytes().to_vec()
 }
 
-fn mac1(key: &[u8], msg: &[u8]) -> Vec<u8> {
+pub(crate) fn mac1(key: &[u8], msg: &[u8]) -> Vec<u8> {
     let mut m = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key).unwrap();
     m.update(msg);
     m.finalize().into_bytes().to_vec()
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// A secret each scheme accepts (base64 where the scheme decodes it).
-fn secret_for(scheme: &str) -> String {
+pub(crate) fn secret_for(scheme: &str) -> String {
     match scheme {
         "standard-webhooks" => format!("whsec_{}", B64.encode(b"independent-test-key-24b")),
         "samsara" => B64.encode(b"samsara-independent-secret"),
@@ -195,21 +195,21 @@ const TIMESTAMPED: &[&str] = &[
 
 // ---- the API as a tenant sees it ----
 
-struct Hub {
+pub(crate) struct Hub {
     env: TestEnv,
-    m: Running,
-    tenant: String,
+    pub(crate) m: Running,
+    pub(crate) tenant: String,
     key: String,
 }
 
-struct Answer {
-    status: u16,
-    body: Value,
-    text: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+    pub(crate) text: String,
 }
 
 impl Hub {
-    async fn start(tweak: impl FnOnce(&mut hub_platform::Config)) -> Self {
+    pub(crate) async fn start(tweak: impl FnOnce(&mut hub_platform::Config)) -> Self {
         let env = TestEnv::new().await;
         let mut config = env.config();
         tweak(&mut config);
@@ -223,7 +223,12 @@ impl Hub {
         }
     }
 
-    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+    pub(crate) async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
         self.api_as(method, path, body, &self.tenant, &self.key)
             .await
     }
@@ -248,7 +253,7 @@ impl Hub {
         answer(r.send().await.unwrap()).await
     }
 
-    async fn endpoint(&self, body: Value) -> Value {
+    pub(crate) async fn endpoint(&self, body: Value) -> Value {
         let a = self
             .api(
                 reqwest::Method::POST,
@@ -264,7 +269,7 @@ impl Hub {
         self.m.url(&format!("/webhooks/{}/{path}", self.tenant))
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         path: &str,
         headers: &[(String, String)],
@@ -284,7 +289,7 @@ impl Hub {
     }
 
     /// Sends a request signed for `scheme` by the independent signer.
-    async fn send_signed(
+    pub(crate) async fn send_signed(
         &self,
         scheme: &str,
         path: &str,
@@ -314,7 +319,7 @@ impl Hub {
         a.body["data"].as_array().unwrap().clone()
     }
 
-    async fn events(&self, endpoint: &str) -> Vec<Value> {
+    pub(crate) async fn events(&self, endpoint: &str) -> Vec<Value> {
         let a = self
             .api(
                 reqwest::Method::GET,
@@ -338,7 +343,7 @@ async fn answer(r: reqwest::Response) -> Answer {
 }
 
 #[track_caller]
-fn problem(a: &Answer, status: u16, code: &str) {
+pub(crate) fn problem(a: &Answer, status: u16, code: &str) {
     assert_eq!(a.status, status, "{}", a.text);
     assert_eq!(a.body["code"], code, "{}", a.text);
 }
@@ -599,18 +604,29 @@ async fn repeats_are_flagged_and_ten_concurrent_retries_store_one_event() {
             .filter(|e| e["duplicate"] == true)
             .all(|e| e["status"] == "DUPLICATE")
     );
-    // Each event processed once: two `webhook.received`, audited when
-    // their outbox rows are retired, so all of them are listed once the
-    // outbox is empty.
+    // Each event processed once: two typed events (the endpoint's CUSTOM
+    // handler publishes `webhook.processed`), audited when their outbox rows
+    // are retired, so all of them are listed once the outbox is empty. The
+    // received requests themselves are kept in `inbound_events` (listed
+    // above), not copied into the audit trail.
     hub.env.outbox_retired().await;
-    let received = hub.audit(Some("webhook.received")).await;
-    assert_eq!(
-        received
-            .iter()
-            .filter(|e| e["data"]["endpoint_id"] == id)
-            .count(),
-        2,
-        "{received:?}"
+    let processed = hub.audit(Some("webhook.processed")).await;
+    let mut sources: Vec<&Value> = processed
+        .iter()
+        .filter(|e| e["data"]["endpoint_id"] == id)
+        .map(|e| &e["data"]["inbound_event_id"])
+        .collect();
+    sources.sort_by_key(|v| v.to_string());
+    let mut firsts: Vec<Value> = listed
+        .iter()
+        .filter(|e| e["duplicate"] == false)
+        .map(|e| e["id"].clone())
+        .collect();
+    firsts.sort_by_key(Value::to_string);
+    assert_eq!(sources, firsts.iter().collect::<Vec<_>>(), "{processed:?}");
+    assert!(
+        hub.audit(Some("webhook.received")).await.is_empty(),
+        "received requests are not copied into the audit trail"
     );
     let counted = eventually(10, "counters", || async {
         let e = hub
@@ -1190,17 +1206,29 @@ async fn processing_transforms_filters_and_publishes_the_typed_event() {
     );
     assert_eq!(data["target_service"], "tms");
     assert_eq!(data["inbound_event_id"], ok.body["id"]);
-    // Both requests' webhook.received (committed with their typed events,
-    // which may be audited first).
-    let received = eventually(15, "both webhook.received audited", || async {
-        audited("webhook.received").await.filter(|d| d.len() >= 2)
+    // Both requests' webhook.received went over the bus. Each is also
+    // routed as integration.webhook.received: a queue bound to that key
+    // alone gets the same message (same id), and a queue bound to both gets
+    // it once; no second event is made.
+    let mut published = Vec::new();
+    amqp.drain_until(&bus, &mut published, 20, "both webhook.received", |got| {
+        got.iter()
+            .filter(|m| m.routing_key == "webhook.received")
+            .count()
+            >= 2
     })
     .await;
-    assert_eq!(received.len(), 2);
-    // Each webhook.received is also routed as integration.webhook.received:
-    // a queue bound to that key alone gets the same message (same id), and
-    // a queue bound to both gets it once; no second event is made.
-    let received_ids: Vec<&Value> = received.iter().map(|a| &a["event_id"]).collect();
+    let received: Vec<Value> = published
+        .iter()
+        .filter(|m| m.routing_key == "webhook.received")
+        .map(|m| m.body.clone())
+        .collect();
+    let received_ids: Vec<&Value> = received.iter().map(|m| &m["id"]).collect();
+    let mut sources: Vec<&Value> = received.iter().map(|m| &m["data"]["id"]).collect();
+    sources.sort_by_key(|v| v.to_string());
+    let mut sent = [&ok.body["id"], &skipped.body["id"]];
+    sent.sort_by_key(|v| v.to_string());
+    assert_eq!(sources, sent, "one webhook.received per request");
     let mut integration = Vec::new();
     amqp.drain_until(
         &integration_tap,
@@ -1209,14 +1237,6 @@ async fn processing_transforms_filters_and_publishes_the_typed_event() {
         "both requests' events routed as integration.webhook.received",
         |got| got.len() >= 2,
     )
-    .await;
-    let mut published = Vec::new();
-    amqp.drain_until(&bus, &mut published, 20, "both webhook.received", |got| {
-        got.iter()
-            .filter(|m| m.routing_key == "webhook.received")
-            .count()
-            >= 2
-    })
     .await;
     eventually(10, "counters", || async {
         let e = hub
@@ -1320,15 +1340,10 @@ async fn requests_stored_for_the_claiming_relay_are_published_without_waiting_fo
         (pending().await == 0).then_some(())
     })
     .await;
-    let audited = eventually(15, "webhook.received audited", || async {
-        let a = hub
-            .api(
-                reqwest::Method::GET,
-                "/api/v1/audit-log?event_type=webhook.received",
-                None,
-            )
-            .await;
-        let d = a.body["data"].as_array().cloned().unwrap_or_default();
+    // Retired, so their typed events (`webhook.processed`, published with
+    // them) are in the audit trail.
+    let audited = eventually(15, "webhook.processed audited", || async {
+        let d = hub.audit(Some("webhook.processed")).await;
         (d.len() == 3).then_some(d)
     })
     .await;

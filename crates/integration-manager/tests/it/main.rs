@@ -7,6 +7,7 @@ mod auth;
 mod bus;
 mod cli;
 mod inbound;
+mod inbound_more;
 mod openapi;
 mod resilience;
 mod rotation;

@@ -159,6 +159,47 @@ pub async fn checkpoint(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
+/// WAL segment files Postgres has ready beyond the one it is writing, and
+/// the most it keeps (`max_wal_size` in segments). Needs a superuser or
+/// `pg_monitor` (`pg_ls_waldir`). For tools such as the benchmarks: see
+/// [`recycle_wal_segments`].
+pub async fn wal_segments_ahead(pool: &PgPool) -> Result<(i64, i64)> {
+    use sqlx::Row as _;
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM pg_ls_waldir()
+                  WHERE name ~ '^[0-9A-F]{24}$' AND name > pg_walfile_name(pg_current_wal_lsn())),
+                (SELECT setting::int8 * 1048576 FROM pg_settings WHERE name = 'max_wal_size')
+                  / (SELECT setting::int8 FROM pg_settings WHERE name = 'wal_segment_size')",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// Moves the WAL on to a new segment file `n` times, then checkpoints, so
+/// that Postgres recycles the files passed as segments to come (as many as
+/// `max_wal_size` allows). A server that has been running has such files;
+/// a fresh one creates each segment when the WAL first reaches it, writing
+/// its 16 MB of zeros and syncing them while every commit waits (tens to
+/// hundreds of milliseconds, every 16 MB of WAL). Calls `progress` after
+/// each switch. Needs a superuser (`pg_switch_wal`, `CHECKPOINT`). For tools
+/// such as the benchmarks.
+pub async fn recycle_wal_segments(pool: &PgPool, n: i64, progress: impl Fn(i64)) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    for i in 0..n {
+        // A switch needs something written in the segment it leaves.
+        sqlx::query("SELECT pg_logical_emit_message(false, 'hub-wal-recycle', '')")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("SELECT pg_switch_wal()")
+            .execute(&mut *conn)
+            .await?;
+        progress(i + 1);
+    }
+    sqlx::query("CHECKPOINT").execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// Makes the queue claims of `tx` read their queue in index order. A claim
 /// (`ORDER BY <due> LIMIT n FOR UPDATE SKIP LOCKED`) is planned from table
 /// statistics that lag behind a queue's size: on a queue thought small the

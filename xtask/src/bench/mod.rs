@@ -1369,7 +1369,7 @@ async fn ready_wal_segments(pool: &sqlx::PgPool) {
     let progress = |i: i64| {
         if i == n || i % 16 == 0 {
             print!(
-                "\r    creating WAL segment files for Postgres to recycle (a fresh cluster has {ahead}): {i}/{n}"
+                "\r    creating WAL segment files for Postgres to recycle ({ahead} ready, {wanted} wanted): {i}/{n}"
             );
             let _ = std::io::Write::flush(&mut std::io::stdout());
         }

@@ -1364,7 +1364,10 @@ async fn ready_wal_segments(pool: &sqlx::PgPool) {
         ));
         return;
     }
-    let n = wanted - ahead;
+    // The switches use up the files already ahead before they create new
+    // ones, and the checkpoint recycles only the files passed: to have
+    // `wanted` ahead afterwards, pass `wanted`.
+    let n = wanted;
     let started = Instant::now();
     let progress = |i: i64| {
         if i == n || i % 16 == 0 {

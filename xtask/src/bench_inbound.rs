@@ -279,10 +279,13 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     let signing_key = STANDARD.decode(secret.trim_start_matches("whsec_"))?;
 
     ui::step("settling the database");
-    tokio::runtime::Builder::new_current_thread()
+    let wal_before = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(crate::bench::settle_database(&database_url))?;
+        .block_on(async {
+            crate::bench::settle_database(&database_url).await?;
+            anyhow::Ok(wal_position(&database_url).await)
+        })?;
     ui::step(&format!(
         "sending Standard-Webhooks-signed requests: {} connections for {} s, {}",
         opts.concurrency,
@@ -423,6 +426,17 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         "  bus caught up    {:.1} s after the load ({waiting} outbox events were still to publish)",
         caught_up.as_secs_f64()
     );
+    // The WAL every accepted request cost, its events' publishing and
+    // retiring included (Postgres recycles a 16 MB WAL segment file, or
+    // creates one while commits wait, every 16 MB).
+    if let (Some(before), Some(after)) = (wal_before, rt.block_on(wal_position(&database_url))) {
+        let bytes = (after - before).max(0) as f64;
+        println!(
+            "  WAL written      {:.1} KB per accepted request ({:.0} MB in all, warm-up included)",
+            bytes / accepted.max(1) as f64 / 1024.0,
+            bytes / 1024.0 / 1024.0
+        );
+    }
     let (stored, events, duplicates) = rt.block_on(async {
         let pool = hub_storage::pool(&database_url, &hub_storage::PoolSettings::default())?;
         let uuids: Vec<uuid::Uuid> = ids.iter().filter_map(|s| s.parse().ok()).collect();
@@ -448,6 +462,15 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         ui::error("stored rows do not match the accepted requests");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// The server's WAL position (`hub_storage::wal_position`), or `None` (the
+/// line that uses it is left out) when it cannot be read.
+async fn wal_position(database_url: &str) -> Option<i64> {
+    let pool = hub_storage::pool(database_url, &hub_storage::PoolSettings::default()).ok()?;
+    let position = hub_storage::wal_position(&pool).await.ok();
+    pool.close().await;
+    position
 }
 
 /// What the slow-seconds line counts as slow, µs (the p99 target).

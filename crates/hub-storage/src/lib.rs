@@ -159,6 +159,17 @@ pub async fn checkpoint(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
+/// How far the server's WAL has come, in bytes (`pg_current_wal_lsn`). Two
+/// readings give the WAL written in between, by every database of the
+/// server. For tools such as the benchmarks.
+pub async fn wal_position(pool: &PgPool) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
 /// WAL segment files Postgres has ready beyond the one it is writing, and
 /// the most it keeps (`max_wal_size` in segments). Needs a superuser or
 /// `pg_monitor` (`pg_ls_waldir`). For tools such as the benchmarks: see

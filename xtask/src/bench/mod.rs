@@ -1369,11 +1369,14 @@ async fn ready_wal_segments(pool: &sqlx::PgPool) {
     // `wanted` ahead afterwards, pass `wanted`.
     let n = wanted;
     let started = Instant::now();
+    // A dot every 4 segment switches (plain lines: logs show them too).
+    print!(
+        "    moving the WAL through {n} segment files for Postgres to recycle ({ahead} ready, {wanted} wanted) "
+    );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     let progress = |i: i64| {
-        if i == n || i % 16 == 0 {
-            print!(
-                "\r    creating WAL segment files for Postgres to recycle ({ahead} ready, {wanted} wanted): {i}/{n}"
-            );
+        if i % 4 == 0 {
+            print!(".");
             let _ = std::io::Write::flush(&mut std::io::stdout());
         }
     };

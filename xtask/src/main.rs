@@ -114,7 +114,34 @@ pub fn cargo() -> std::process::Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.current_dir(workspace_root());
+    // `cargo xtask` runs this binary with the variables cargo sets for the
+    // package it runs (`CARGO_MANIFEST_DIR=…/xtask`, …). Passed on, they
+    // differ from those of the `cargo run` that built xtask, and build
+    // scripts that watch them run again: ring's watches
+    // `CARGO_MANIFEST_DIR`, so ring, rustls and everything above them were
+    // rebuilt by every `cargo xtask up` and `test`, and again by the next
+    // `cargo xtask` (a minute or two each time on 2 cores).
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            cmd.env_remove(name);
+        }
+    }
     cmd
+}
+
+/// Whether `name` is one of the variables `cargo run` sets for the package
+/// it runs (cargo sets them again for every package it builds).
+fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_RUSTC_CURRENT_DIR"
+        )
 }
 
 /// The three service binaries: package (= binary) name, log label, port, ANSI color.
@@ -168,4 +195,35 @@ pub fn build_services() -> anyhow::Result<()> {
         cmd.args(["-p", svc.package]);
     }
     ui::run_checked(&mut cmd, "the build failed (see the errors above)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_cargo_commands_drop_only_what_cargo_run_set_for_xtask() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            assert!(set_by_cargo_run(name), "{name}");
+        }
+        // Configuration the user set is passed on.
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_INCREMENTAL",
+            "CARGO_BUILD_JOBS",
+            "CARGO_PROFILE_DEV_DEBUG",
+            "RUSTFLAGS",
+        ] {
+            assert!(!set_by_cargo_run(name), "{name}");
+        }
+    }
 }

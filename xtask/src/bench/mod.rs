@@ -1366,12 +1366,11 @@ async fn ready_wal_segments(pool: &sqlx::PgPool) {
     }
     // The switches use up the files already ahead before they create new
     // ones, and the checkpoint recycles only the files passed: to have
-    // `wanted` ahead afterwards, pass `wanted`.
-    let n = wanted;
+    // `wanted` ahead afterwards, pass `wanted` (not `wanted - ahead`).
     let started = Instant::now();
     // A dot every 4 segment switches (plain lines: logs show them too).
     print!(
-        "    moving the WAL through {n} segment files for Postgres to recycle ({ahead} ready, {wanted} wanted) "
+        "    moving the WAL through {wanted} segment files for Postgres to recycle ({ahead} ready) "
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let progress = |i: i64| {
@@ -1380,7 +1379,7 @@ async fn ready_wal_segments(pool: &sqlx::PgPool) {
             let _ = std::io::Write::flush(&mut std::io::stdout());
         }
     };
-    let done = hub_storage::recycle_wal_segments(pool, n, progress).await;
+    let done = hub_storage::recycle_wal_segments(pool, wanted, progress).await;
     println!();
     match done.and(hub_storage::wal_segments_ahead(pool).await) {
         Ok((now, _)) => ui::info(&format!(

@@ -240,6 +240,10 @@ impl ServiceApp {
                 .configure(|cfg| configure(&app_ctx, cfg))
                 .default_service(web::to(http::route_not_found))
         })
+        // Answers are small and written in one go: without this, Nagle's
+        // algorithm may hold an answer's tail until the client's delayed
+        // ACK (40 ms), and every request on a kept-alive connection waits.
+        .tcp_nodelay(true)
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: addr.clone(),

@@ -205,6 +205,9 @@ impl FakeProvider {
                 .default_service(web::to(handle))
         })
         .workers(1)
+        // As the servers of real providers and receivers (Go's net/http,
+        // nginx) do by default.
+        .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(1)
         .listen(listener)?

@@ -12,6 +12,7 @@ pub mod fakes;
 pub mod proxy;
 pub mod receiver;
 pub mod service;
+pub mod sockets;
 
 pub use db::TestDb;
 pub use proxy::TcpProxy;

@@ -11,6 +11,7 @@ mod inbound_more;
 mod openapi;
 mod resilience;
 mod rotation;
+mod sockets;
 
 use hub_testkit::amqp::Amqp;
 use hub_testkit::{Running, TestEnv};

@@ -2,6 +2,7 @@
 
 use hub_testkit::TestEnv;
 
+mod cloudevents;
 mod outbound;
 use hub_testkit::binary::{check_rejects_invalid_configuration, check_runs_from_environment};
 

@@ -340,7 +340,7 @@ impl Ctx {
                 self.acks.ack(&d).await;
                 continue;
             }
-            match Envelope::from_slice(&d.data) {
+            match crate::cloudevents::envelope_of(&d.properties, &d.data) {
                 Ok(e) if !self.handler.wants(&e) => {
                     ignored += 1;
                     self.acks.ack(&d).await;
@@ -401,7 +401,7 @@ impl Ctx {
     }
 
     async fn process(&self, d: Delivery, shutdown: &CancellationToken) {
-        let event = match Envelope::from_slice(&d.data) {
+        let event = match crate::cloudevents::envelope_of(&d.properties, &d.data) {
             Ok(e) => e,
             Err(e) => {
                 // Poison message: no attempt can fix it. The queue's

@@ -14,6 +14,7 @@
 //!   idempotency through `processed_events`, bounded redelivery with backoff
 //!   through the retry queue, then the dead-letter queue.
 
+pub mod cloudevents;
 mod connection;
 pub mod consumer;
 pub mod relay;

@@ -49,6 +49,18 @@ impl Amqp {
         if let Some(id) = message_id {
             props = props.with_message_id(id.into());
         }
+        self.publish_with(exchange, routing_key, body, props).await;
+    }
+
+    /// Publishes raw bytes with the given properties (headers, content
+    /// type, …), confirmed.
+    pub async fn publish_with(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) {
         self.channel
             .basic_publish(
                 exchange.into(),

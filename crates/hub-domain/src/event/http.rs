@@ -74,10 +74,7 @@ pub fn parse<'a>(
                 })
                 .collect();
             if attributes.iter().any(|(a, _)| a == "specversion") {
-                Ok((
-                    Mode::Binary,
-                    vec![binary(attributes, content_type, media.as_deref(), body)?],
-                ))
+                Ok((Mode::Binary, vec![binary(attributes, content_type, body)?]))
             } else {
                 Ok((Mode::Structured, vec![Envelope::from_slice(body)?]))
             }
@@ -142,28 +139,44 @@ fn batch(body: &[u8]) -> Result<Vec<Envelope>, FieldError> {
 fn binary(
     attributes: Vec<(String, &[u8])>,
     content_type: Option<&str>,
-    media: Option<&str>,
     body: &[u8],
 ) -> Result<Envelope, FieldError> {
-    let mut m = Map::new();
+    let mut decoded = Vec::with_capacity(attributes.len());
     for (name, raw) in attributes {
         // Header values are percent-encoded (binding 3.1.3.2); they are text.
         let value = percent_encoding::percent_decode(raw)
             .decode_utf8()
             .map_err(|_| FieldError::new(format!("ce-{name}"), "must be UTF-8 text"))?;
+        decoded.push((name, Value::String(value.into_owned())));
+    }
+    from_binary("ce-", decoded, content_type, body)
+}
+
+/// An event sent in a protocol binding's binary mode (HTTP's `ce-*`
+/// headers, AMQP's `cloudEvents:` application properties): its
+/// `attributes` (names without the binding's `prefix`, which names them in
+/// errors), the message's content type and its body (the data).
+pub fn from_binary(
+    prefix: &str,
+    attributes: Vec<(String, Value)>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Envelope, FieldError> {
+    let mut m = Map::new();
+    for (name, value) in attributes {
         if matches!(name.as_str(), "data" | "data_base64" | "datacontenttype") {
             return Err(FieldError::new(
-                format!("ce-{name}"),
-                "is not an attribute header: in binary mode the body is the data and Content-Type its media type",
+                format!("{prefix}{name}"),
+                "is not an attribute in binary mode: the body is the data and the content type its media type",
             ));
         }
-        m.insert(name, Value::String(value.into_owned()));
+        m.insert(name, value);
     }
     if let Some(ct) = content_type {
         m.insert("datacontenttype".into(), Value::String(ct.to_owned()));
     }
     if !body.is_empty() {
-        let (key, value) = data_member(media, body)?;
+        let (key, value) = data_member(content_type.map(media_type).as_deref(), body)?;
         m.insert(key.into(), value);
     }
     Envelope::from_map(m)

@@ -196,7 +196,7 @@ async fn sdk_events_in_structured_binary_and_batched_modes_are_delivered_as_writ
 }
 
 #[tokio::test]
-async fn an_sdk_event_without_time_published_on_the_bus_is_delivered() {
+async fn events_without_time_on_the_bus_in_structured_and_binary_mode_are_delivered() {
     let w = world(|_| {}).await;
     let rx = Receiver::start().await;
     w.subscribe(json!({"name": "ce", "url": rx.url("/hook"), "event_types": ["order.*"]}))
@@ -217,11 +217,42 @@ async fn an_sdk_event_without_time_published_on_the_bus_is_delivered() {
         None,
     )
     .await;
-    let got = rx.wait_for(1, 20).await;
-    let e = got[0].json();
+    // Binary mode (the AMQP binding): attributes in `cloudEvents:` headers.
+    let mut headers = lapin::types::FieldTable::default();
+    for (k, v) in [
+        ("cloudEvents:specversion", "1.0"),
+        ("cloudEvents:id", "bus-2"),
+        ("cloudEvents:source", "erp"),
+        ("cloudEvents:type", "order.created"),
+        ("cloudEvents:subject", "orders/B-2"),
+        ("cloudEvents:tenantid", w.tenant.as_str()),
+    ] {
+        headers.insert(k.into(), lapin::types::AMQPValue::LongString(v.into()));
+    }
+    let props = lapin::BasicProperties::default()
+        .with_headers(headers)
+        .with_content_type("application/json".into());
+    amqp.publish_with(
+        &format!("{}hub.events", w.env.prefix),
+        "order.created",
+        br#"{"order_id": "B-2"}"#,
+        props,
+    )
+    .await;
+    let got = rx.wait_for(2, 20).await;
+    let by_id = |id: &str| {
+        got.iter()
+            .map(Received::json)
+            .find(|e| e["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not delivered"))
+    };
+    let e = by_id("bus-1");
+    assert_eq!(e["data"], json!({"order_id": "B-1"}));
+    assert!(e["time"].is_string(), "{e}");
+    let e = by_id("bus-2");
     assert_eq!(
-        (&e["id"], &e["data"]),
-        (&json!("bus-1"), &json!({"order_id": "B-1"}))
+        (&e["data"], &e["subject"]),
+        (&json!({"order_id": "B-2"}), &json!("orders/B-2"))
     );
     assert!(e["time"].is_string(), "{e}");
 }

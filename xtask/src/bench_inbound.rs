@@ -1,97 +1,197 @@
-//! `cargo xtask bench inbound [--seconds N] [--warmup N] [--concurrency N]
-//! [--rate N] [--manager PATH] [--latencies FILE]`: the inbound webhook benchmark of issue 7.
+//! `cargo xtask bench inbound [--connections LIST | --concurrency N]
+//! [--seconds N] [--warmup N] [--client reqwest|raw] [--rate N]
+//! [--manager PATH] [--latencies FILE]`: the inbound webhook benchmark of
+//! issues 7 and 25.
 //!
 //! Builds the manager in release (or, with `--manager`, runs the binary
-//! given, to compare builds on one machine), starts it against a fresh database
-//! (created, migrated, then vacuumed and checkpointed; dropped afterwards)
-//! and the local RabbitMQ, creates a tenant and a Standard Webhooks
-//! endpoint, then drives it from this process
-//! with `concurrency` keep-alive connections, each sending freshly signed
-//! requests back to back (closed loop: the throughput the box sustains), or
-//! with `--rate N` at N requests/s in all on a fixed schedule (open loop:
-//! latency at a given load, timed from when each request was due, so a
-//! stall counts for every request it delays). A warm-up of `--warmup`
-//! seconds (default 3; 0 for none) runs the same load first, untimed: the
-//! manager's pools and the connections open, statements are prepared and
-//! caches fill there, as in a service that has been running (its requests
-//! are checked with the others). Prints accepted requests/s,
-//! p50/p90/p99/p99.9 latency and the seconds with requests over 20 ms, then
-//! checks that every accepted request is in Postgres exactly once. With
-//! `--latencies FILE` it also writes one line per measured request, in the
-//! order they started: ms after the measured run began, and its latency in
-//! µs (to see whether slow requests are spread out or come together).
+//! given, to compare builds on one machine), starts it against a fresh
+//! database (created, migrated; dropped afterwards) and the local RabbitMQ,
+//! creates a tenant and a Standard Webhooks endpoint, then drives it from
+//! this process at each connection count of `--connections` in turn
+//! (default 1, 8, 16, 32, 64, 256), so that a stall from some number of
+//! connections on shows as a cliff in the table (issue 25: users' clients
+//! stalled at 88 ms a request from 16 connections while this bench, on its
+//! own hand-made client at 64, did not).
+//!
+//! The requests come from reqwest, as providers' senders make them: one
+//! client shared by the level's N tasks, its default settings, each task
+//! sending freshly signed requests (a new `webhook-id` each) back to back
+//! (closed loop: the throughput the box sustains), or with `--rate N` at N
+//! requests/s in all on a fixed schedule (open loop: latency at a given
+//! load, timed from when each request was due, so a stall counts for every
+//! request it delays). `--client raw` sends them instead as hand-written
+//! HTTP/1.1 on one socket per connection (the bench's client before issue
+//! 25, kept to compare with; the output says which client ran).
+//!
+//! Before each level the database is vacuumed and checkpointed (the first
+//! time also given WAL segment files to recycle), and each level runs an
+//! untimed warm-up of `--warmup` seconds (default 2) first, the same load on
+//! the same client: pools and connections open, statements are prepared and
+//! caches fill, as in a service that has been running. Then `--seconds`
+//! (default 10) are measured, and the bench waits for the bus to catch up
+//! before the next level. Each level prints a line as it ends (with the
+//! seconds that had requests over 20 ms); at the end a table gives, per
+//! level, accepted requests/s, p50/p90/p99/p99.9/max latency and the
+//! requests not accepted, then how far behind the bus was, the WAL written
+//! per request, and a check that every accepted request of every level (the
+//! warm-ups' too) is in Postgres exactly once. With `--latencies FILE` it
+//! writes one line per measured request, in the order they started: ms after
+//! the measured run began, and its latency in µs (to see whether slow
+//! requests are spread out or come together); with several levels, one file
+//! per level, `FILE.<connections>`.
+//!
+//! The header says whether the database is reached over TCP or a Unix
+//! socket (`DATABASE_URL`): issue 25 compares the two.
 
+use crate::bench::levels::{self, Sender};
 use crate::infra;
 use crate::ui;
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use sha2::Sha256;
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+/// Measured seconds per level.
+const DEFAULT_SECONDS: u64 = 10;
+/// Untimed seconds before each level.
+const DEFAULT_WARMUP: u64 = 2;
 
+/// The HTTP client that sends the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    /// reqwest, as providers' senders use it: one client shared by the
+    /// level's connections, its default settings.
+    Reqwest,
+    /// Hand-written HTTP/1.1 on one tokio socket per connection: the bench's
+    /// client before issue 25, which did not show the stall users' clients
+    /// hit. Kept to compare the two.
+    Raw,
+}
+
+impl Client {
+    /// What the header says the requests come from.
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Reqwest => {
+                "reqwest: one client shared by the level's tasks, one task per connection, \
+                 reqwest's default settings (HTTP/1.1 keep-alive, TCP_NODELAY as reqwest sets it), \
+                 a pool that keeps every connection open"
+            }
+            Self::Raw => {
+                "raw (--client raw): hand-written HTTP/1.1 on one tokio socket per connection, \
+                 TCP_NODELAY set; not a client providers use, kept to compare with reqwest"
+            }
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Reqwest => "reqwest",
+            Self::Raw => "raw",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
 struct Options {
+    /// Measured seconds per level.
     seconds: u64,
-    /// Seconds of the same load before the measured run (not timed).
+    /// Seconds of the same load before each level's measured run (not timed).
     warmup: u64,
-    concurrency: usize,
+    /// The levels: connection counts, run in this order.
+    connections: Vec<usize>,
+    client: Client,
     /// Requests per second in all (open loop); `None`: back to back.
     rate: Option<u64>,
     /// A manager binary to run instead of building one.
-    manager: Option<std::path::PathBuf>,
+    manager: Option<PathBuf>,
     /// Where to write every measured request's start and latency.
-    latencies: Option<std::path::PathBuf>,
+    latencies: Option<PathBuf>,
 }
 
-const USAGE: &str = "usage: cargo xtask bench inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH] [--latencies FILE]";
+const USAGE: &str = "usage: cargo xtask bench inbound [--connections 1,8,16,32,64,256 | --concurrency N] [--seconds N] [--warmup N] [--client reqwest|raw] [--rate N] [--manager PATH] [--latencies FILE]";
 
-/// Parses `inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH] [--latencies FILE]`
-/// and runs it.
+/// Parses `inbound [options]` (see [`USAGE`]) and runs it.
 pub fn run(args: &[&str]) -> Result<ExitCode> {
+    inbound(&parse_args(args)?)
+}
+
+fn parse_args(args: &[&str]) -> Result<Options> {
+    let Some((&"inbound", rest)) = args.split_first() else {
+        bail!(USAGE);
+    };
+    // `--flag=value` is `--flag value`.
+    let rest: Vec<&str> = rest
+        .iter()
+        .flat_map(|arg| match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => vec![flag, value],
+            _ => vec![*arg],
+        })
+        .collect();
     let mut opts = Options {
-        seconds: 30,
-        warmup: 3,
-        concurrency: 64,
+        seconds: DEFAULT_SECONDS,
+        warmup: DEFAULT_WARMUP,
+        connections: levels::DEFAULT_CONNECTIONS.to_vec(),
+        client: Client::Reqwest,
         rate: None,
         manager: None,
         latencies: None,
     };
-    let Some((&"inbound", mut rest)) = args.split_first() else {
-        bail!(USAGE);
-    };
+    let (mut connections, mut concurrency) = (None, None);
+    let mut rest = rest.as_slice();
     while let [flag, value, tail @ ..] = rest {
         rest = tail;
-        if *flag == "--manager" {
-            let path = std::path::PathBuf::from(value);
-            ensure!(
-                path.is_file(),
-                "--manager {value}: no such file (give the path of an integration-manager binary)"
-            );
-            opts.manager = Some(path);
-            continue;
-        }
-        if *flag == "--latencies" {
-            opts.latencies = Some(std::path::PathBuf::from(value));
-            continue;
-        }
-        let n: u64 = value
-            .parse()
-            .with_context(|| format!("{flag} takes a number, not {value:?}"))?;
         match *flag {
-            "--seconds" if n > 0 => opts.seconds = n,
-            "--warmup" => opts.warmup = n,
-            "--concurrency" if n > 0 => opts.concurrency = n as usize,
-            "--rate" if n > 0 => opts.rate = Some(n),
-            _ => bail!("unknown option {flag} (or 0); {USAGE}"),
+            "--manager" => {
+                let path = PathBuf::from(value);
+                ensure!(
+                    path.is_file(),
+                    "--manager {value}: no such file (give the path of an integration-manager binary)"
+                );
+                opts.manager = Some(path);
+            }
+            "--latencies" => opts.latencies = Some(PathBuf::from(value)),
+            "--client" => {
+                opts.client = match *value {
+                    "reqwest" => Client::Reqwest,
+                    "raw" => Client::Raw,
+                    _ => bail!("--client takes reqwest or raw, not {value:?}"),
+                }
+            }
+            "--connections" => {
+                connections = Some(levels::parse_connections(value).map_err(|e| anyhow!(e))?);
+            }
+            _ => {
+                let n: u64 = value
+                    .parse()
+                    .with_context(|| format!("{flag} takes a number, not {value:?}"))?;
+                match *flag {
+                    "--seconds" if n > 0 => opts.seconds = n,
+                    "--warmup" => opts.warmup = n,
+                    "--concurrency" if n > 0 => concurrency = Some(vec![n as usize]),
+                    "--rate" if n > 0 => opts.rate = Some(n),
+                    _ => bail!("unknown option {flag} (or 0); {USAGE}"),
+                }
+            }
         }
     }
-    ensure!(rest.is_empty(), "unexpected argument {:?}", rest);
-    inbound(&opts)
+    ensure!(rest.is_empty(), "{} needs a value; {USAGE}", rest.join(" "));
+    opts.connections = match (connections, concurrency) {
+        (Some(_), Some(_)) => {
+            bail!("--concurrency N is --connections N (one level): give one of them")
+        }
+        (Some(list), None) | (None, Some(list)) => list,
+        (None, None) => opts.connections,
+    };
+    Ok(opts)
 }
 
 /// Drops the run's database and bus prefix when the benchmark ends, however
@@ -176,15 +276,13 @@ fn call(
 }
 
 fn inbound(opts: &Options) -> Result<ExitCode> {
-    let base_url = infra::database_url();
-    let rabbitmq_url = infra::rabbitmq_url();
-    infra::ensure_postgres(&base_url, "DATABASE_URL")?;
-    infra::ensure_rabbitmq(&rabbitmq_url, "RABBITMQ_URL")?;
-    let mut db = url::Url::parse(&base_url).context("DATABASE_URL")?;
+    let (base_url, rabbitmq_url, transport) = crate::bench::servers()?;
     // A fresh database and bus prefix each run (dropped afterwards): queue
     // tables of earlier runs would slow this one down.
-    db.set_path(&format!("/hub_bench_inbound_{}", std::process::id()));
-    let database_url = db.to_string();
+    let database_url = crate::bench::with_database(
+        &base_url,
+        &format!("hub_bench_inbound_{}", std::process::id()),
+    )?;
     let prefix = format!("bench{}.", std::process::id());
     let _cleanup = Cleanup {
         database_url: database_url.clone(),
@@ -276,167 +374,143 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         .as_str()
         .context("secret")?
         .to_owned();
-    let signing_key = STANDARD.decode(secret.trim_start_matches("whsec_"))?;
+    let path = format!("/webhooks/{tenant_id}/bench");
+    let target = Arc::new(Target {
+        addr: format!("127.0.0.1:{port}").parse()?,
+        url: format!("{base}{path}"),
+        path,
+        key: STANDARD.decode(secret.trim_start_matches("whsec_"))?,
+    });
 
-    ui::step("settling the database");
-    let wal_before = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            crate::bench::settle_database(&database_url).await?;
-            anyhow::Ok(wal_position(&database_url).await)
-        })?;
+    let pacing = opts.rate.map_or("back to back".to_owned(), |r| {
+        format!("paced at {r} requests/s in all (latency from when each was due)")
+    });
     ui::step(&format!(
-        "sending Standard-Webhooks-signed requests: {} connections for {} s, {}",
-        opts.concurrency,
+        "inbound benchmark: Standard-Webhooks-signed requests to 1 endpoint, {pacing}, at {} connections in turn, each {} s after a {} s warm-up; database over {transport}",
+        levels::list(&opts.connections),
         opts.seconds,
-        opts.rate.map_or("back to back".to_owned(), |r| format!(
-            "{r} requests/s in all"
-        ))
+        opts.warmup
     ));
+    ui::info(&format!("client: {}", opts.client.describe()));
     // One thread drives every connection (epoll, not a thread each), so the
     // generator takes as little as possible of the CPU it shares with the
     // manager, Postgres and RabbitMQ.
-    let load = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let path = format!("/webhooks/{tenant_id}/bench");
-    // The warm-up runs on the same connections, straight into the measured
-    // run (from `t0`).
-    let start = Instant::now();
-    let t0 = start + Duration::from_secs(opts.warmup);
-    let deadline = t0 + Duration::from_secs(opts.seconds);
-    if opts.warmup > 0 {
-        ui::info(&format!("warming up for {} s (not measured)", opts.warmup));
-    }
-    let results = load.block_on(async {
-        let workers: Vec<_> = (0..opts.concurrency)
-            .map(|w| {
-                let (path, key) = (path.clone(), signing_key.clone());
-                // Paced: each connection sends every `concurrency / rate`
-                // seconds, the connections staggered evenly.
-                let pace = opts.rate.map(|r| Pace {
-                    first: start + Duration::from_secs_f64(w as f64 / r as f64),
-                    every: Duration::from_secs_f64(opts.concurrency as f64 / r as f64),
-                });
-                tokio::spawn(async move { worker(w, t0, deadline, pace, addr, &path, &key).await })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(workers.len());
-        for w in workers {
-            out.push(w.await);
-        }
-        out
-    });
-    let mut latencies = Vec::new();
-    let mut timeline = Vec::new();
-    let mut slow = Vec::new();
-    let mut ids = Vec::new();
-    let mut warm_ids = Vec::new();
-    let mut errors = 0u64;
-    let mut first_error = None;
-    for r in results {
-        let r = r.map_err(|_| anyhow::anyhow!("a load task panicked"))?;
-        slow.extend(
-            r.latencies
-                .iter()
-                .zip(&r.started)
-                .filter(|(us, _)| **us > SLOW_US)
-                .map(|(_, &ms)| u64::from(ms / 1000)),
-        );
-        if opts.latencies.is_some() {
-            timeline.extend(r.started.iter().copied().zip(r.latencies.iter().copied()));
-        }
-        latencies.extend(r.latencies);
-        ids.extend(r.ids);
-        warm_ids.extend(r.warm_ids);
-        errors += r.errors;
-        first_error = first_error.or(r.first_error);
-    }
-    let elapsed = t0.elapsed().as_secs_f64();
-    if let Some(path) = &opts.latencies {
-        timeline.sort_unstable();
-        let text: String = timeline
-            .iter()
-            .map(|(ms, us)| format!("{ms} {us}\n"))
-            .collect();
-        std::fs::write(path, text).with_context(|| format!("--latencies {}", path.display()))?;
-    }
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
-            .map_or(0.0, |us| *us as f64 / 1000.0)
-    };
-    let accepted = ids.len();
-    println!();
-    println!(
-        "inbound benchmark: {} connections, {}, {:.1} s, Standard Webhooks, 1 endpoint",
-        opts.concurrency,
-        opts.rate.map_or("back to back".to_owned(), |r| format!(
-            "paced at {r} requests/s (latency from when each was due)"
-        )),
-        elapsed
-    );
-    println!("  accepted         {accepted} requests ({errors} not accepted)");
-    println!(
-        "  throughput       {:.0} accepted requests/s",
-        accepted as f64 / elapsed
-    );
-    println!(
-        "  latency          p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-        pct(0.50),
-        pct(0.90),
-        pct(0.99),
-        pct(0.999),
-        pct(1.0)
-    );
-    let slow = crate::bench::report::by_second(slow);
-    if !slow.is_empty() {
-        let worst: Vec<String> = slow
-            .iter()
-            .take(5)
-            .map(|(sec, n)| format!("{sec} s: {n}"))
-            .collect();
-        println!(
-            "  slow seconds     requests over {} ms by the second they started, worst first: {} ({} of {} seconds had any)",
-            SLOW_US / 1000,
-            worst.join(", "),
-            slow.len(),
-            opts.seconds
-        );
-    }
-    if let Some(e) = first_error {
-        ui::warn(&format!("first failure: {e}"));
-    }
-
-    ui::step("checking that every accepted request is in Postgres exactly once");
-    // From here on: every accepted request, the warm-up's too.
-    let warm = warm_ids.len();
-    ids.extend(warm_ids);
-    let accepted = ids.len();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    // The events of every accepted request reach RabbitMQ asynchronously
-    // (the outbox): how far behind the bus was when the load stopped.
-    let (caught_up, waiting) = rt.block_on(crate::bench::wait_bus_caught_up(&database_url))?;
-    println!(
-        "  bus caught up    {:.1} s after the load ({waiting} outbox events were still to publish)",
-        caught_up.as_secs_f64()
+    let plan = levels::Plan {
+        warmup: Duration::from_secs(opts.warmup),
+        measured: Duration::from_secs(opts.seconds),
+        rate: opts.rate,
+    };
+    let mut rows = Vec::new();
+    // Every accepted request's id, the warm-ups' too, for the exactly-once check.
+    let (mut ids, mut warm) = (Vec::new(), 0);
+    // Per level: connections, seconds until the bus caught up, events waiting.
+    let mut bus = Vec::new();
+    let mut wal_bytes = Some(0);
+    for &connections in &opts.connections {
+        ui::step(&levels::connections(connections));
+        let wal_before = rt.block_on(async {
+            crate::bench::settle_database(&database_url).await?;
+            anyhow::Ok(wal_position(&database_url).await)
+        })?;
+        // Every webhook-id is new: a repeat would be answered as a duplicate.
+        let tag = |w: usize| format!("{}_{connections}_{w}", std::process::id());
+        let level = rt.block_on(async {
+            match opts.client {
+                Client::Reqwest => {
+                    let client = reqwest_client(connections)?;
+                    let senders = (0..connections)
+                        .map(|w| ReqwestSender {
+                            client: client.clone(),
+                            target: target.clone(),
+                            tag: tag(w),
+                        })
+                        .collect();
+                    levels::run(senders, plan).await
+                }
+                Client::Raw => {
+                    let senders = (0..connections)
+                        .map(|w| RawSender {
+                            target: target.clone(),
+                            tag: tag(w),
+                            conn: None,
+                            buf: Vec::with_capacity(4096),
+                        })
+                        .collect();
+                    levels::run(senders, plan).await
+                }
+            }
+        })?;
+        // The events of every accepted request reach RabbitMQ asynchronously
+        // (the outbox): how far behind the bus was when the load stopped.
+        let (caught_up, waiting) = rt.block_on(crate::bench::wait_bus_caught_up(&database_url))?;
+        // The WAL every accepted request cost, its events' publishing and
+        // retiring included (Postgres recycles a 16 MB WAL segment file, or
+        // creates one while commits wait, every 16 MB).
+        wal_bytes = match (
+            wal_bytes,
+            wal_before,
+            rt.block_on(wal_position(&database_url)),
+        ) {
+            (Some(sum), Some(before), Some(after)) => Some(sum + (after - before).max(0)),
+            _ => None,
+        };
+        ui::info(&format!(
+            "{}; bus caught up {:.1} s after the load",
+            level.progress(),
+            caught_up.as_secs_f64()
+        ));
+        if let Some(slow) = level.slow_seconds() {
+            ui::info(&slow);
+        }
+        if let Some(e) = &level.first_error {
+            ui::warn(&format!("first failure: {e}"));
+        }
+        if let Some(file) = &opts.latencies {
+            let file = match opts.connections.len() {
+                1 => file.clone(),
+                _ => PathBuf::from(format!("{}.{connections}", file.display())),
+            };
+            std::fs::write(&file, level.timeline())
+                .with_context(|| format!("--latencies {}", file.display()))?;
+        }
+        bus.push((connections, caught_up, waiting));
+        rows.push(level.row());
+        warm += level.warm_accepted.len();
+        ids.extend(level.accepted);
+        ids.extend(level.warm_accepted);
+    }
+
+    levels::print_table(
+        &format!(
+            "inbound benchmark, {} client: Standard Webhooks, 1 endpoint, {pacing}, {} s per level after a {} s warm-up; database over {transport}",
+            opts.client.name(),
+            opts.seconds,
+            opts.warmup
+        ),
+        &rows,
+        opts.rate.is_none(),
     );
-    // The WAL every accepted request cost, its events' publishing and
-    // retiring included (Postgres recycles a 16 MB WAL segment file, or
-    // creates one while commits wait, every 16 MB).
-    if let (Some(before), Some(after)) = (wal_before, rt.block_on(wal_position(&database_url))) {
-        let bytes = (after - before).max(0) as f64;
+    let accepted = ids.len();
+    let bus: Vec<String> = bus
+        .iter()
+        .map(|(n, took, waiting)| format!("{n}: {:.1} s ({waiting})", took.as_secs_f64()))
+        .collect();
+    println!(
+        "  bus caught up    per level, seconds after its load (outbox events still to publish then): {}",
+        bus.join(", ")
+    );
+    if let Some(bytes) = wal_bytes {
         println!(
-            "  WAL written      {:.1} KB per accepted request ({:.0} MB in all, warm-up included)",
-            bytes / accepted.max(1) as f64 / 1024.0,
-            bytes / 1024.0 / 1024.0
+            "  WAL written      {:.1} KB per accepted request ({:.0} MB in all, warm-ups included)",
+            bytes as f64 / accepted.max(1) as f64 / 1024.0,
+            bytes as f64 / 1024.0 / 1024.0
         );
     }
+
+    ui::step("checking that every accepted request is in Postgres exactly once");
     let (stored, events, duplicates) = rt.block_on(async {
         let pool = hub_storage::pool(&database_url, &hub_storage::PoolSettings::default())?;
         let uuids: Vec<uuid::Uuid> = ids.iter().filter_map(|s| s.parse().ok()).collect();
@@ -449,7 +523,7 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
     })?;
     let distinct: std::collections::HashSet<&String> = ids.iter().collect();
     println!(
-        "  stored           {stored} of {accepted} accepted ids ({warm} of them in the warm-up); {events} events and {duplicates} duplicates on the endpoint"
+        "  stored           {stored} of {accepted} accepted ids ({warm} of them in the warm-ups); {events} events and {duplicates} duplicates on the endpoint"
     );
     let ok = stored as usize == accepted
         && distinct.len() == accepted
@@ -473,118 +547,152 @@ async fn wal_position(database_url: &str) -> Option<i64> {
     position
 }
 
-/// What the slow-seconds line counts as slow, µs (the p99 target).
-const SLOW_US: u32 = 20_000;
-
-struct WorkerResult {
-    /// Per accepted request, µs.
-    latencies: Vec<u32>,
-    /// When each of them started, ms after the load began.
-    started: Vec<u32>,
-    ids: Vec<String>,
-    /// The ids accepted in the warm-up (checked, not measured).
-    warm_ids: Vec<String>,
-    /// Requests not accepted (warm-up included).
-    errors: u64,
-    first_error: Option<String>,
-}
-
-/// When a paced connection sends: first at `first`, then every `every`.
-#[derive(Clone, Copy)]
-struct Pace {
-    first: Instant,
-    every: Duration,
-}
-
-/// One keep-alive connection sending signed requests until `deadline`
-/// (those started before `t0` are the warm-up's): plain HTTP/1.1 over a
-/// socket. Back to back, each is timed from its first byte written to the
-/// last byte of its answer; paced, from when it was due (a late send counts
-/// as latency).
-async fn worker(
-    w: usize,
-    t0: Instant,
-    deadline: Instant,
-    pace: Option<Pace>,
+/// Where the requests go, and the endpoint's signing key.
+struct Target {
     addr: std::net::SocketAddr,
-    path: &str,
-    key: &[u8],
-) -> WorkerResult {
-    let mut r = WorkerResult {
-        latencies: Vec::new(),
-        started: Vec::new(),
-        ids: Vec::new(),
-        warm_ids: Vec::new(),
-        errors: 0,
-        first_error: None,
-    };
-    let mut conn: Option<tokio::net::TcpStream> = None;
-    let mut buf = Vec::with_capacity(4096);
-    let mut n = 0u64;
-    while Instant::now() < deadline {
-        n += 1;
-        let msg_id = format!("msg_{}_{w}_{n}", std::process::id());
+    /// `http://<addr><path>`.
+    url: String,
+    /// `/webhooks/<tenant>/bench`.
+    path: String,
+    key: Vec<u8>,
+}
+
+/// One freshly signed Standard Webhooks request.
+struct Signed {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
+
+impl Target {
+    /// Request `n` of the connection `tag` names, signed now (here,
+    /// independently of the server's code).
+    fn sign(&self, tag: &str, n: u64) -> Signed {
+        let id = format!("msg_{tag}_{n}");
         let body = format!(
-            r#"{{"type":"load.updated","data":{{"load_id":"L-{w}-{n}","status":"IN_TRANSIT"}}}}"#
+            r#"{{"type":"load.updated","data":{{"load_id":"L-{tag}-{n}","status":"IN_TRANSIT"}}}}"#
         );
-        let ts = std::time::SystemTime::now()
+        let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default()
             .to_string();
-        // Standard Webhooks, signed here independently of the server's code.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
-        mac.update(format!("{msg_id}.{ts}.{body}").as_bytes());
-        let sig = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             webhook-id: {msg_id}\r\nwebhook-timestamp: {ts}\r\nwebhook-signature: {sig}\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let t = match pace {
-            Some(p) => {
-                let due = p.first + p.every * u32::try_from(n - 1).unwrap_or(u32::MAX);
-                if due >= deadline {
-                    break;
-                }
-                tokio::time::sleep_until(due.into()).await;
-                due
-            }
-            None => Instant::now(),
-        };
-        let outcome = exchange(&mut conn, addr, request.as_bytes(), &mut buf)
-            .await
-            .and_then(|(status, text)| {
-                if status != 200 {
-                    return Err(format!("{status} {text}"));
-                }
-                let v: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| e.to_string())?;
-                if v["duplicate"] != false {
-                    return Err(format!("unexpected duplicate: {text}"));
-                }
-                v["id"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| text.clone())
-            });
-        let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
-        match outcome {
-            Ok(id) if t < t0 => r.warm_ids.push(id),
-            Ok(id) => {
-                r.latencies.push(us);
-                r.started
-                    .push(u32::try_from(t.duration_since(t0).as_millis()).unwrap_or(u32::MAX));
-                r.ids.push(id);
-            }
-            Err(e) => {
-                r.errors += 1;
-                r.first_error.get_or_insert(e);
-            }
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+        let signature = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+        Signed {
+            id,
+            timestamp,
+            signature,
+            body,
         }
     }
-    r
+}
+
+/// The id of an accepted request from the manager's answer: 200 with
+/// `{"id": …, "duplicate": false}` (every request is new).
+fn accepted_id(status: u16, text: &str) -> Result<String, String> {
+    if status != 200 {
+        return Err(format!("{status} {text}"));
+    }
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if v["duplicate"] != false {
+        return Err(format!("unexpected duplicate: {text}"));
+    }
+    v["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| text.to_owned())
+}
+
+/// The level's client, shared by its tasks as a provider's sender shares
+/// one: reqwest's defaults, but for a pool that keeps the level's
+/// connections open, a timeout, and no proxy (the manager is on loopback,
+/// whatever `HTTP_PROXY` says).
+fn reqwest_client(connections: usize) -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(connections)
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+/// One connection's requests through the level's shared reqwest client.
+struct ReqwestSender {
+    client: reqwest::Client,
+    target: Arc<Target>,
+    /// Makes the connection's `webhook-id`s unique.
+    tag: String,
+}
+
+impl Sender for ReqwestSender {
+    type Accepted = String;
+
+    fn send(&mut self, n: u64) -> impl Future<Output = Result<String, String>> + Send {
+        let signed = self.target.sign(&self.tag, n);
+        let request = self
+            .client
+            .post(&self.target.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", signed.id)
+            .header("webhook-timestamp", signed.timestamp)
+            .header("webhook-signature", signed.signature)
+            .body(signed.body);
+        async move {
+            let res = request.send().await.map_err(|e| with_causes(&e))?;
+            let status = res.status().as_u16();
+            let text = res.text().await.map_err(|e| with_causes(&e))?;
+            accepted_id(status, &text)
+        }
+    }
+}
+
+/// An error and its causes (reqwest's own message leaves out why).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text += &format!(": {c}");
+        cause = c.source();
+    }
+    text
+}
+
+/// One connection's requests as hand-written HTTP/1.1 on its own socket
+/// (`--client raw`).
+struct RawSender {
+    target: Arc<Target>,
+    /// Makes the connection's `webhook-id`s unique.
+    tag: String,
+    conn: Option<tokio::net::TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Sender for RawSender {
+    type Accepted = String;
+
+    fn send(&mut self, n: u64) -> impl Future<Output = Result<String, String>> + Send {
+        let s = self.target.sign(&self.tag, n);
+        let request = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             webhook-id: {}\r\nwebhook-timestamp: {}\r\nwebhook-signature: {}\r\n\
+             Content-Length: {}\r\n\r\n{}",
+            self.target.path,
+            self.target.addr,
+            s.id,
+            s.timestamp,
+            s.signature,
+            s.body.len(),
+            s.body
+        );
+        async move {
+            let addr = self.target.addr;
+            let (status, text) =
+                exchange(&mut self.conn, addr, request.as_bytes(), &mut self.buf).await?;
+            accepted_id(status, &text)
+        }
+    }
 }
 
 /// Sends one request on the kept-alive connection (opening it if needed) and
@@ -688,4 +796,109 @@ fn rand_bytes() -> [u8; 32] {
     );
     out.copy_from_slice(&mac.finalize().into_bytes());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options> {
+        parse_args(args)
+    }
+
+    #[test]
+    fn defaults_are_reqwest_at_every_level() {
+        assert_eq!(
+            parse(&["inbound"]).unwrap(),
+            Options {
+                seconds: 10,
+                warmup: 2,
+                connections: vec![1, 8, 16, 32, 64, 256],
+                client: Client::Reqwest,
+                rate: None,
+                manager: None,
+                latencies: None,
+            }
+        );
+    }
+
+    #[test]
+    fn options() {
+        let o = parse(&[
+            "inbound",
+            "--connections",
+            "1,16",
+            "--seconds",
+            "3",
+            "--warmup",
+            "1",
+            "--client",
+            "raw",
+            "--rate=500",
+            "--latencies",
+            "/tmp/lat",
+        ])
+        .unwrap();
+        assert_eq!(
+            (o.connections, o.seconds, o.warmup, o.client, o.rate),
+            (vec![1, 16], 3, 1, Client::Raw, Some(500))
+        );
+        assert_eq!(o.latencies, Some(PathBuf::from("/tmp/lat")));
+        // --concurrency N: one level of N connections.
+        let o = parse(&["inbound", "--concurrency", "64"]).unwrap();
+        assert_eq!(o.connections, [64]);
+        let o = parse(&["inbound", "--connections=8"]).unwrap();
+        assert_eq!(o.connections, [8]);
+        let manager = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let o = parse(&["inbound", "--manager", manager]).unwrap();
+        assert_eq!(o.manager, Some(PathBuf::from(manager)));
+    }
+
+    #[test]
+    fn bad_options_say_what_is_wrong() {
+        let err = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert!(err(&["outbound"]).starts_with("usage:"));
+        assert!(
+            err(&["inbound", "--concurrency", "8", "--connections", "1,8"]).contains("one of them")
+        );
+        assert!(err(&["inbound", "--connections", "1,,8"]).contains("comma list"));
+        assert!(err(&["inbound", "--connections", "8,8"]).contains("twice"));
+        assert!(err(&["inbound", "--client", "curl"]).contains("reqwest or raw"));
+        assert!(err(&["inbound", "--seconds", "x"]).contains("takes a number"));
+        assert!(err(&["inbound", "--seconds", "0"]).contains("unknown option --seconds (or 0)"));
+        assert!(err(&["inbound", "--concurrency", "0"]).contains("(or 0)"));
+        assert!(err(&["inbound", "--fast", "1"]).contains("unknown option --fast"));
+        assert!(err(&["inbound", "--seconds"]).contains("--seconds needs a value"));
+        assert!(err(&["inbound", "--manager", "/no/such/file"]).contains("no such file"));
+    }
+
+    #[test]
+    fn signed_requests_verify_and_have_new_ids() {
+        let target = Target {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            url: "http://127.0.0.1:1/webhooks/t/bench".into(),
+            path: "/webhooks/t/bench".into(),
+            key: b"0123456789abcdef".to_vec(),
+        };
+        let (a, b) = (target.sign("1_16_0", 1), target.sign("1_16_0", 2));
+        assert_ne!(a.id, b.id);
+        assert_ne!(target.sign("1_16_1", 1).id, a.id);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&target.key).unwrap();
+        mac.update(format!("{}.{}.{}", a.id, a.timestamp, a.body).as_bytes());
+        let expected = STANDARD.encode(mac.finalize().into_bytes());
+        assert_eq!(a.signature, format!("v1,{expected}"));
+        assert!(serde_json::from_str::<serde_json::Value>(&a.body).is_ok());
+    }
+
+    #[test]
+    fn answers_are_read_as_accepted_or_not() {
+        let id = "0192d5c4-8a43-7cc2-9a4e-5d8c1f0e2b7a";
+        assert_eq!(
+            accepted_id(200, &format!(r#"{{"id":"{id}","duplicate":false}}"#)).unwrap(),
+            id
+        );
+        assert!(accepted_id(200, &format!(r#"{{"id":"{id}","duplicate":true}}"#)).is_err());
+        assert!(accepted_id(401, "{}").unwrap_err().starts_with("401"));
+        assert!(accepted_id(200, "not json").is_err());
+    }
 }

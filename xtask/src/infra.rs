@@ -35,7 +35,7 @@ pub fn env_or(var: &str, default: &str) -> String {
 }
 
 /// Host and port of a server URL.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
@@ -106,14 +106,68 @@ impl Endpoint {
     }
 }
 
-/// Makes sure Postgres answers at the URL's host and port, starting (or installing)
-/// a local server when it does not.
+/// How a Postgres URL is reached: over TCP or a Unix socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgTransport {
+    Tcp(Endpoint),
+    /// The socket file (`<directory>/.s.PGSQL.<port>`).
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for PgTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(ep) => write!(f, "TCP {ep}"),
+            Self::Unix(path) => write!(f, "Unix socket {}", path.display()),
+        }
+    }
+}
+
+/// How the services (sqlx) reach the Postgres of `url`. Read by sqlx
+/// itself, because a URL says it in several ways that a plain URL parser
+/// misreads: a percent-encoded directory as the host
+/// (`postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres`), a `host=`
+/// query parameter (`postgres:///postgres?host=/var/run/postgresql`), or no
+/// host at all (then `PGHOST`, else the first of sqlx's usual socket
+/// directories that has one, else `localhost`).
+pub fn postgres_transport(url: &str, var: &str) -> Result<PgTransport> {
+    let options = PgConnectOptions::from_str(url)
+        .with_context(|| format!("{var} is not a valid Postgres URL"))?;
+    let socket_file = |dir: &Path| dir.join(format!(".s.PGSQL.{}", options.get_port()));
+    let host = options.get_host();
+    Ok(match options.get_socket() {
+        Some(dir) => PgTransport::Unix(socket_file(dir)),
+        None if host.starts_with('/') => PgTransport::Unix(socket_file(Path::new(host))),
+        None => PgTransport::Tcp(Endpoint {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port: options.get_port(),
+        }),
+    })
+}
+
+/// Makes sure Postgres answers where the URL points. Over TCP, starts (or
+/// installs) a local server when it does not; a Unix socket is only probed.
 pub fn ensure_postgres(url: &str, var: &str) -> Result<()> {
-    let Some(ep) = Endpoint::parse(url, var, 5432)? else {
-        ui::step(&format!(
-            "checking Postgres ({var} names no TCP host; not probing)"
-        ));
-        return Ok(());
+    let ep = match postgres_transport(url, var)? {
+        PgTransport::Tcp(ep) => ep,
+        PgTransport::Unix(path) => {
+            ui::step(&format!(
+                "checking Postgres at the Unix socket {}",
+                path.display()
+            ));
+            if let Err(e) = std::os::unix::net::UnixStream::connect(&path) {
+                bail!(
+                    "Postgres is not reachable at the Unix socket {} ({e}): start it, or point {var} \
+                     at a running server (`pg_lsclusters` shows the local clusters and their ports)",
+                    path.display()
+                );
+            }
+            ui::info("reachable");
+            return Ok(());
+        }
     };
     ui::step(&format!("checking Postgres at {ep}"));
     if ep.reachable() {
@@ -554,6 +608,31 @@ mod tests {
                 .is_none()
         );
         assert!(Endpoint::parse("nonsense", "X", 5432).is_err());
+    }
+
+    #[test]
+    fn postgres_urls_name_tcp_or_a_unix_socket_as_sqlx_reads_them() {
+        let transport = |url| postgres_transport(url, "X").unwrap().to_string();
+        assert_eq!(transport(DEFAULT_DATABASE_URL), "TCP 127.0.0.1:5432");
+        assert_eq!(
+            transport("postgres://u:p@db.example:6543/x"),
+            "TCP db.example:6543"
+        );
+        let socket = "Unix socket /var/run/postgresql/.s.PGSQL.5432";
+        assert_eq!(
+            transport("postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres"),
+            socket
+        );
+        assert_eq!(
+            transport("postgres:///postgres?host=/var/run/postgresql&user=postgres"),
+            socket
+        );
+        // The query parameter wins over the URL's host, as in sqlx.
+        assert_eq!(
+            transport("postgres://localhost:6000/x?host=/tmp"),
+            "Unix socket /tmp/.s.PGSQL.6000"
+        );
+        assert!(postgres_transport("not a url", "X").is_err());
     }
 
     #[test]

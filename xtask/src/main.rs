@@ -24,15 +24,23 @@ commands:
   test               what CI runs: fmt, clippy, then the whole test suite against local Postgres/RabbitMQ
   migrate            create the database if missing and apply migrations (DATABASE_URL)
   openapi [--check]  regenerate openapi/<service>.json; with --check, fail if any is stale
-  bench inbound [--seconds N] [--warmup N] [--concurrency N] [--rate N] [--manager PATH] [--latencies FILE]
+  bench inbound [--connections LIST | --concurrency N] [--seconds N] [--warmup N] [--client reqwest|raw]
+                [--rate N] [--manager PATH] [--latencies FILE]
                      inbound webhook benchmark: a release manager, Standard-Webhooks-signed requests
-                     (default 64 connections back to back for 30 s after a 3 s untimed warm-up;
-                     --rate: N requests/s in all),
-                     then an exactly-once check in Postgres
+                     from reqwest (one client shared by N tasks, default settings) at each connection
+                     count in turn (default 1,8,16,32,64,256; --concurrency N: the one count N), each
+                     back to back for --seconds (10) after an untimed --warmup (2); --rate: N requests/s
+                     in all; --client raw: the hand-written HTTP/1.1 client instead; --latencies FILE:
+                     each measured request's start and latency, in FILE.<connections> with several
+                     counts. Prints a table, a row per connection count (accepted/s, p50/p90/p99/p99.9/max,
+                     not accepted), then an exactly-once check in Postgres
   rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
-  bench outbound [--seconds N] [--scenario one|fanout5|latency|all]
+  bench outbound [--seconds N] [--scenario one|fanout5|latency|intake|all] [--connections LIST] [--warmup N]
                      outbound webhook deliveries/s and end-to-end latency against release builds, a fresh
-                     database and a local receiver (default 60 s per scenario, all scenarios)
+                     database and a local receiver (default 60 s per scenario, all scenarios); scenario
+                     intake: POST /api/v1/events from reqwest at each connection count of --connections
+                     (default 1,8,16,32,64,256), --seconds (10) each after --warmup (2), the same table as
+                     bench inbound, and a check that every accepted event was delivered
   help               show this message
 ";
 

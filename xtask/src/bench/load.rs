@@ -1,7 +1,9 @@
 //! The load generator: events through both real intake paths, half each —
 //! `POST /api/v1/events` on the dispatcher and an AMQP publish to the hub's
-//! exchange with publisher confirms.
+//! exchange with publisher confirms — and, for scenario `intake`, the
+//! senders of `POST /api/v1/events` alone ([`IntakeSender`]).
 
+use super::levels;
 use super::receiver::Recorded;
 use chrono::{SecondsFormat, Utc};
 use lapin::options::BasicPublishOptions;
@@ -197,30 +199,93 @@ pub fn spawn_http(load: &Arc<Load>, client: &reqwest::Client, url: &str) -> Vec<
             tokio::spawn(async move {
                 while load.next_slot(Intake::Http).await {
                     let (id, _, body) = load.event();
-                    match client.post(&url).body(body).send().await {
-                        Ok(res) if res.status().as_u16() == 202 => {
-                            load.accept(id, Intake::Http);
-                            // Read to the end so the connection goes back to the pool.
-                            let _ = res.bytes().await;
-                        }
-                        Ok(res) => {
+                    match post_event(&client, &url, body).await {
+                        Ok(_) => load.accept(id, Intake::Http),
+                        Err(Refused::Answer(e)) => {
                             load.rejected.fetch_add(1, Ordering::Relaxed);
-                            let status = res.status();
-                            let text = res.text().await.unwrap_or_default();
-                            load.note_error(format!(
-                                "POST /api/v1/events answered {status}: {}",
-                                text.chars().take(300).collect::<String>()
-                            ));
+                            load.note_error(e);
                         }
-                        Err(e) => {
+                        Err(Refused::NoAnswer(e)) => {
                             load.send_errors.fetch_add(1, Ordering::Relaxed);
-                            load.note_error(format!("POST /api/v1/events failed: {e}"));
+                            load.note_error(e);
                         }
                     }
                 }
             })
         })
         .collect()
+}
+
+/// Why `POST /api/v1/events` did not accept an event, in words.
+pub enum Refused {
+    /// The dispatcher answered other than 202.
+    Answer(String),
+    /// No answer: a connection error or a timeout.
+    NoAnswer(String),
+}
+
+/// Posts one event to `url` (`POST /api/v1/events`, the headers being the
+/// client's defaults) and reads the whole answer, so the connection goes
+/// back to the pool; when the 202 came, or why there was none.
+pub async fn post_event(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> Result<Instant, Refused> {
+    match client.post(url).body(body).send().await {
+        Ok(res) if res.status().as_u16() == 202 => {
+            let at = Instant::now();
+            // Accepted with the 202, whatever becomes of its body.
+            let _ = res.bytes().await;
+            Ok(at)
+        }
+        Ok(res) => {
+            let status = res.status();
+            let text = res.text().await.unwrap_or_default();
+            Err(Refused::Answer(format!(
+                "POST /api/v1/events answered {status}: {}",
+                text.chars().take(300).collect::<String>()
+            )))
+        }
+        Err(e) => Err(Refused::NoAnswer(format!(
+            "POST /api/v1/events failed: {e}"
+        ))),
+    }
+}
+
+/// One connection of scenario `intake`: posts a new `order.created` event
+/// per request on a client shared with the level's other connections, and
+/// keeps each accepted one's id and when its 202 came (for the delivery
+/// check and its latency).
+pub struct IntakeSender {
+    client: reqwest::Client,
+    url: Arc<str>,
+    tenant: uuid::Uuid,
+}
+
+impl IntakeSender {
+    pub fn new(client: &reqwest::Client, url: &Arc<str>, tenant: uuid::Uuid) -> Self {
+        Self {
+            client: client.clone(),
+            url: url.clone(),
+            tenant,
+        }
+    }
+}
+
+impl levels::Sender for IntakeSender {
+    type Accepted = (u128, Instant);
+
+    fn send(&mut self, _n: u64) -> impl Future<Output = Result<(u128, Instant), String>> + Send {
+        let id = uuid::Uuid::now_v7();
+        let body = envelope(id, self.tenant);
+        async move {
+            match post_event(&self.client, &self.url, body).await {
+                Ok(at) => Ok((id.as_u128(), at)),
+                Err(Refused::Answer(e) | Refused::NoAnswer(e)) => Err(e),
+            }
+        }
+    }
 }
 
 /// Starts the AMQP publisher: persistent messages to `exchange`, routing key

@@ -1,12 +1,26 @@
 //! `cargo xtask bench outbound`: outbound webhook throughput and latency,
-//! end to end on this machine.
+//! end to end on this machine, and the dispatcher's event intake across
+//! connection counts.
 //!
 //! Release builds of integration-manager and webhook-dispatcher run against a
 //! fresh database and bus prefix; this process is both the load generator
-//! (events through `POST /api/v1/events` and RabbitMQ, half each) and the
-//! receiver the subscriptions point at. Everything shares the box, so the
-//! generator and receiver are kept cheap.
+//! and the receiver the subscriptions point at. Everything shares the box,
+//! so the generator and receiver are kept cheap.
+//!
+//! Scenarios `one`, `fanout5` and `latency` send events through both intake
+//! paths, `POST /api/v1/events` and RabbitMQ, half each, and measure
+//! deliveries. Scenario `intake` measures `POST /api/v1/events` itself, as
+//! event producers call it: at each connection count of `--connections`
+//! (default 1, 8, 16, 32, 64, 256) in turn, that many tasks share one
+//! reqwest client (its default settings) and post events back to back; a
+//! table gives accepted events/s and the latency of the 202s per count, so a
+//! stall from some number of connections on shows (issue 25), and every
+//! accepted event is checked to have been delivered.
+//!
+//! The header says whether the database is reached over TCP or a Unix
+//! socket (`DATABASE_URL`): issue 25 compares the two.
 
+pub(crate) mod levels;
 mod load;
 mod receiver;
 pub(crate) mod report;
@@ -41,6 +55,10 @@ use tokio::sync::Semaphore;
 static STOP: AtomicBool = AtomicBool::new(false);
 
 const DEFAULT_SECONDS: u64 = 60;
+/// Measured seconds of each connection count of the `intake` scenario.
+const DEFAULT_LEVEL_SECONDS: u64 = 10;
+/// Untimed seconds before each of them.
+const DEFAULT_WARMUP: u64 = 2;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long to wait, after the load, for the last deliveries.
@@ -67,16 +85,20 @@ enum Scenario {
     Fanout5,
     /// One subscription at a fixed 1,000 events/s: end-to-end latency.
     Latency,
+    /// `POST /api/v1/events` back to back at each connection count in turn
+    /// (one subscription): the intake's throughput and latency per count.
+    Intake,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 3] = [Self::One, Self::Fanout5, Self::Latency];
+    const ALL: [Scenario; 4] = [Self::One, Self::Fanout5, Self::Latency, Self::Intake];
 
     fn name(self) -> &'static str {
         match self {
             Self::One => "one",
             Self::Fanout5 => "fanout5",
             Self::Latency => "latency",
+            Self::Intake => "intake",
         }
     }
 
@@ -86,24 +108,28 @@ impl Scenario {
             Self::One => 0,
             Self::Fanout5 => 1,
             Self::Latency => 2,
+            Self::Intake => 3,
         }
     }
 
     fn subscriptions(self) -> usize {
         match self {
             Self::Fanout5 => 5,
-            Self::One | Self::Latency => 1,
+            Self::One | Self::Latency | Self::Intake => 1,
         }
     }
 
-    fn pace(self) -> Pace {
+    /// How the mixed HTTP and AMQP load is paced; `None` for `intake`,
+    /// which runs its own load per connection count.
+    fn pace(self) -> Option<Pace> {
         match self {
-            Self::One | Self::Fanout5 => Pace::Open {
+            Self::One | Self::Fanout5 => Some(Pace::Open {
                 max_backlog: MAX_BACKLOG_EVENTS,
-            },
-            Self::Latency => Pace::Rate {
+            }),
+            Self::Latency => Some(Pace::Rate {
                 per_sec: LATENCY_RATE,
-            },
+            }),
+            Self::Intake => None,
         }
     }
 
@@ -113,28 +139,37 @@ impl Scenario {
             n => format!("{n} subscriptions per event"),
         };
         match self.pace() {
-            Pace::Open { max_backlog } => format!(
+            Some(Pace::Open { max_backlog }) => format!(
                 "{subs}, as fast as it absorbs them (at most {} events outstanding)",
                 thousands(max_backlog)
             ),
-            Pace::Rate { per_sec } => format!("{subs}, {} events/s", thousands(per_sec)),
+            Some(Pace::Rate { per_sec }) => format!("{subs}, {} events/s", thousands(per_sec)),
+            None => format!(
+                "{subs}, POST /api/v1/events back to back from one reqwest client per connection count"
+            ),
         }
     }
 
-    /// The target this scenario is judged on, as text, and whether it was met.
-    fn verdict(self, o: &Outcome) -> (String, bool) {
+    /// The target this scenario is judged on, as text, and whether it was
+    /// met (`None`: not judged).
+    fn verdict(self, o: &Outcome) -> (String, Option<bool>) {
         match self {
             Self::One => (
                 format!("≥ {}/s", thousands(TARGET_ONE as u64)),
-                o.rate() >= TARGET_ONE,
+                Some(o.rate() >= TARGET_ONE),
             ),
             Self::Fanout5 => (
                 format!("≥ {}/s", thousands(TARGET_FANOUT5 as u64)),
-                o.rate() >= TARGET_FANOUT5,
+                Some(o.rate() >= TARGET_FANOUT5),
             ),
             Self::Latency => (
                 format!("p99 ≤ {}", ms(TARGET_P99)),
-                o.latency.is_some_and(|l| l.p99 <= TARGET_P99) && o.delivered > 0,
+                Some(o.latency.is_some_and(|l| l.p99 <= TARGET_P99) && o.delivered > 0),
+            ),
+            // Issue 25: no level from 8 connections up slower than 8, p99 under 20 ms.
+            Self::Intake => (
+                "scaling from 8".into(),
+                levels::scaling_check(&o.levels).map(|failures| failures.is_empty()),
             ),
         }
     }
@@ -143,8 +178,25 @@ impl Scenario {
 /// Parsed command line.
 #[derive(Debug, PartialEq)]
 struct Options {
-    seconds: u64,
+    /// `--seconds`: each scenario's load, and each `intake` level's measured
+    /// part; `None`: [`DEFAULT_SECONDS`] and [`DEFAULT_LEVEL_SECONDS`].
+    seconds: Option<u64>,
+    /// `--warmup`: untimed seconds before each `intake` level.
+    warmup: u64,
+    /// `--connections`: the `intake` levels, in the order run.
+    connections: Vec<usize>,
     scenarios: Vec<Scenario>,
+}
+
+impl Options {
+    /// The seconds of load of `scenario` (of each level, for `intake`).
+    fn seconds(&self, scenario: Scenario) -> u64 {
+        match (self.seconds, scenario) {
+            (Some(s), _) => s,
+            (None, Scenario::Intake) => DEFAULT_LEVEL_SECONDS,
+            (None, _) => DEFAULT_SECONDS,
+        }
+    }
 }
 
 fn parse_args(args: &[&str]) -> Result<Options, String> {
@@ -155,9 +207,13 @@ fn parse_args(args: &[&str]) -> Result<Options, String> {
         None => return Err("which benchmark? `bench outbound`".into()),
     }
     let mut options = Options {
-        seconds: DEFAULT_SECONDS,
+        seconds: None,
+        warmup: DEFAULT_WARMUP,
+        connections: levels::DEFAULT_CONNECTIONS.to_vec(),
         scenarios: Scenario::ALL.to_vec(),
     };
+    // Flags that only the `intake` scenario reads.
+    let mut intake_flag = None;
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
@@ -172,21 +228,45 @@ fn parse_args(args: &[&str]) -> Result<Options, String> {
             "--seconds" => {
                 let v = value()?;
                 options.seconds = match v.parse::<u64>() {
-                    Ok(n) if (1..=3600).contains(&n) => n,
+                    Ok(n) if (1..=3600).contains(&n) => Some(n),
                     _ => return Err(format!("--seconds must be 1 to 3600, not {v:?}")),
                 };
+            }
+            "--warmup" => {
+                let v = value()?;
+                options.warmup = match v.parse::<u64>() {
+                    Ok(n) if n <= 600 => n,
+                    _ => return Err(format!("--warmup must be 0 to 600, not {v:?}")),
+                };
+                intake_flag = Some(flag);
+            }
+            "--connections" => {
+                options.connections = levels::parse_connections(value()?)?;
+                intake_flag = Some(flag);
             }
             "--scenario" => {
                 let v = value()?;
                 options.scenarios = match v {
                     "all" => Scenario::ALL.to_vec(),
                     name => vec![*Scenario::ALL.iter().find(|s| s.name() == name).ok_or_else(
-                        || format!("--scenario must be one, fanout5, latency or all, not {name:?}"),
+                        || {
+                            format!(
+                                "--scenario must be one, fanout5, latency, intake or all, not {name:?}"
+                            )
+                        },
                     )?],
                 };
             }
             other => return Err(format!("unexpected argument `{other}` to `bench outbound`")),
         }
+    }
+    if let Some(flag) = intake_flag
+        && !options.scenarios.contains(&Scenario::Intake)
+    {
+        return Err(format!(
+            "{flag} sets the levels of scenario `intake`, which this run leaves out \
+             (--scenario intake or all)"
+        ));
     }
     Ok(options)
 }
@@ -198,11 +278,27 @@ pub fn run(args: &[&str]) -> Result<Result<ExitCode>, String> {
     Ok(outbound(&options))
 }
 
-fn outbound(options: &Options) -> Result<ExitCode> {
+/// The servers a bench runs against: `DATABASE_URL` and `RABBITMQ_URL`,
+/// each checked to answer (a local one started if need be), and how the
+/// database is reached, which every bench's header says (issue 25 compares
+/// TCP with a Unix socket).
+pub(crate) fn servers() -> Result<(String, String, infra::PgTransport)> {
     let database_url = infra::database_url();
     let rabbitmq_url = infra::rabbitmq_url();
     infra::ensure_postgres(&database_url, "DATABASE_URL")?;
     infra::ensure_rabbitmq(&rabbitmq_url, "RABBITMQ_URL")?;
+    let transport = infra::postgres_transport(&database_url, "DATABASE_URL")?;
+    Ok((database_url, rabbitmq_url, transport))
+}
+
+fn outbound(options: &Options) -> Result<ExitCode> {
+    let (database_url, rabbitmq_url, transport) = servers()?;
+    let names: Vec<&str> = options.scenarios.iter().map(|s| s.name()).collect();
+    ui::step(&format!(
+        "bench outbound: scenario{} {}; database over {transport}",
+        if names.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    ));
 
     ui::step("building the manager and the dispatcher (release)");
     let started = Instant::now();
@@ -254,7 +350,7 @@ fn outbound(options: &Options) -> Result<ExitCode> {
     // Stop and clean up first, so the summary is the last thing printed.
     let logs = env.logs.clone();
     drop(env);
-    summary(&results, &logs);
+    summary(&results, &logs, &transport, options);
     if results.iter().any(|(_, o)| o.missing > 0) {
         ui::error("events were lost: accepted events never reached the receiver (see above)");
         return Ok(ExitCode::FAILURE);
@@ -591,17 +687,23 @@ async fn bench(env: &Env, fleet: &Fleet, options: &Options) -> Result<Vec<(Scena
 
     let mut results = Vec::new();
     for &scenario in &options.scenarios {
-        let outcome = run_scenario(
-            scenario,
-            options.seconds,
-            env,
-            fleet,
-            &api,
-            &receiver,
-            &channel,
-            &sampler,
-        )
-        .await?;
+        let outcome = match scenario.pace() {
+            Some(pace) => {
+                run_scenario(
+                    scenario,
+                    pace,
+                    options.seconds(scenario),
+                    env,
+                    fleet,
+                    &api,
+                    &receiver,
+                    &channel,
+                    &sampler,
+                )
+                .await?
+            }
+            None => run_intake(env, fleet, &api, &receiver, options).await?,
+        };
         results.push((scenario, outcome));
     }
 
@@ -722,23 +824,15 @@ async fn wait_for_consumer(amqp: &Connection, queue: &str) -> Result<()> {
     }
 }
 
-/// One scenario on its own tenant: set up, load, drain, figures.
-#[allow(clippy::too_many_arguments)]
-async fn run_scenario(
+/// Creates the scenario's tenant and its subscriptions to the receiver
+/// (which gets their secrets, for its sampled signature checks).
+async fn setup_tenant(
     scenario: Scenario,
-    seconds: u64,
     env: &Env,
     fleet: &Fleet,
     api: &reqwest::Client,
     receiver: &Receiver,
-    channel: &Channel,
-    sampler: &Sampler,
-) -> Result<Outcome> {
-    ui::step(&format!(
-        "scenario `{}`: {}, {seconds}s",
-        scenario.name(),
-        scenario.describe()
-    ));
+) -> Result<Tenant> {
     let tenant = Tenant::create(api, fleet, env, scenario).await?;
     let idx = scenario.index();
     for sub in 0..scenario.subscriptions() {
@@ -753,8 +847,12 @@ async fn run_scenario(
         scenario.subscriptions(),
         receiver.url(idx, 0).replace("/0", "/<n>")
     ));
+    Ok(tenant)
+}
 
-    // The tenant's key and id on every POST, set once.
+/// The headers of every `POST /api/v1/events` of the tenant (its key and
+/// id, and the JSON content type), to set once as a client's defaults.
+fn event_headers(tenant: &Tenant) -> Result<reqwest::header::HeaderMap> {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
@@ -765,9 +863,32 @@ async fn run_scenario(
         reqwest::header::CONTENT_TYPE,
         "application/json".parse().expect("a valid header"),
     );
+    Ok(headers)
+}
+
+/// One paced scenario on its own tenant: set up, load, drain, figures.
+#[allow(clippy::too_many_arguments)]
+async fn run_scenario(
+    scenario: Scenario,
+    pace: Pace,
+    seconds: u64,
+    env: &Env,
+    fleet: &Fleet,
+    api: &reqwest::Client,
+    receiver: &Receiver,
+    channel: &Channel,
+    sampler: &Sampler,
+) -> Result<Outcome> {
+    ui::step(&format!(
+        "scenario `{}`: {}, {seconds}s",
+        scenario.name(),
+        scenario.describe()
+    ));
+    let tenant = setup_tenant(scenario, env, fleet, api, receiver).await?;
+    let idx = scenario.index();
     let client = reqwest::Client::builder()
         .no_proxy()
-        .default_headers(headers)
+        .default_headers(event_headers(&tenant)?)
         .http1_only()
         .pool_max_idle_per_host(load::HTTP_CONCURRENCY)
         .tcp_nodelay(true)
@@ -788,7 +909,7 @@ async fn run_scenario(
     let load = Arc::new(Load::new(
         idx,
         scenario.subscriptions(),
-        scenario.pace(),
+        pace,
         Duration::from_secs(seconds),
         tenant.id,
         recorded.clone(),
@@ -866,48 +987,21 @@ async fn run_scenario(
     }
     let accepted = load.take_accepted();
 
-    // Drain: wait for every accepted event at every subscription.
-    let expected = accepted.len() as u64 * subs;
     ui::info(&format!(
         "load done: {} events accepted; waiting up to {}s for the last of {} deliveries",
         thousands(accepted.len() as u64),
         DRAIN_TIMEOUT.as_secs(),
-        thousands(expected)
+        thousands(accepted.len() as u64 * subs)
     ));
-    let drain_start = Instant::now();
-    let mut next_report = drain_start + PROGRESS_EVERY;
-    let mut next_match = drain_start;
-    let outcome = loop {
-        interrupted()?;
-        fleet.check_alive()?;
-        let received = recorded.count(idx);
-        let timed_out = drain_start.elapsed() >= DRAIN_TIMEOUT;
-        // Counting is cheap; matching ids (at most once a second) only once the
-        // count says it may be done (duplicates may make it say so too early).
-        if (received >= expected && Instant::now() >= next_match) || timed_out {
-            next_match = Instant::now() + Duration::from_secs(1);
-            let o = report::analyze(
-                &accepted,
-                &recorded.arrivals(idx),
-                scenario.subscriptions(),
-                load.start,
-                load_end,
-            );
-            if o.missing == 0 || timed_out {
-                break o;
-            }
-        }
-        if Instant::now() >= next_report {
-            ui::info(&format!(
-                "  draining: {} of {} received",
-                thousands(received),
-                thousands(expected)
-            ));
-            next_report += PROGRESS_EVERY;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let drain = drain_start.elapsed();
+    let (outcome, drain) = drain(
+        fleet,
+        recorded,
+        scenario,
+        &accepted,
+        (load.start, load_end),
+        DRAIN_TIMEOUT,
+    )
+    .await?;
     // Outcome events still waiting for RabbitMQ belong to this scenario too:
     // let the relays catch up before the next one starts.
     let (caught_up, waiting) = wait_bus_caught_up(&env.database_url).await?;
@@ -981,7 +1075,7 @@ async fn run_scenario(
             if scenario == Scenario::Latency {
                 String::new()
             } else {
-                format!("  {} (target {target})", verdict_word(Some(met)))
+                format!("  {} (target {target})", verdict_word(met))
             },
         ),
     );
@@ -1000,7 +1094,7 @@ async fn run_scenario(
                     String::new()
                 },
                 if scenario == Scenario::Latency {
-                    format!("  {} (target {target})", verdict_word(Some(met)))
+                    format!("  {} (target {target})", verdict_word(met))
                 } else {
                     String::new()
                 }
@@ -1088,7 +1182,7 @@ async fn run_scenario(
         ),
     );
     let mean_backlog = backlog_sum / backlog_samples.max(1);
-    if let Pace::Open { max_backlog } = scenario.pace()
+    if let Pace::Open { max_backlog } = pace
         && mean_backlog < max_backlog / 10
     {
         ui::warn(&format!(
@@ -1100,7 +1194,7 @@ async fn run_scenario(
             thousands(rate_of(o.accepted_amqp, o.window)),
         ));
     }
-    if let Pace::Rate { per_sec } = scenario.pace() {
+    if let Pace::Rate { per_sec } = pace {
         let offered = per_sec as f64 * o.window.as_secs_f64();
         if (o.accepted as f64) < 0.95 * offered {
             ui::warn(&format!(
@@ -1127,6 +1221,171 @@ async fn run_scenario(
     }
     println!();
     Ok(outcome)
+}
+
+/// Waits until the receiver has every accepted event at each of the
+/// scenario's subscriptions, or until `timeout`; then matches what arrived
+/// with what was accepted ([`report::analyze`], `window` being the load's
+/// start and end) and says how long it waited.
+async fn drain(
+    fleet: &Fleet,
+    recorded: &receiver::Recorded,
+    scenario: Scenario,
+    accepted: &[(u128, Instant)],
+    window: (Instant, Instant),
+    timeout: Duration,
+) -> Result<(Outcome, Duration)> {
+    let idx = scenario.index();
+    let expected = accepted.len() as u64 * scenario.subscriptions() as u64;
+    let drain_start = Instant::now();
+    let mut next_report = drain_start + PROGRESS_EVERY;
+    let mut next_match = drain_start;
+    let outcome = loop {
+        interrupted()?;
+        fleet.check_alive()?;
+        let received = recorded.count(idx);
+        let timed_out = drain_start.elapsed() >= timeout;
+        // Counting is cheap; matching ids (at most once a second) only once the
+        // count says it may be done (duplicates may make it say so too early).
+        if (received >= expected && Instant::now() >= next_match) || timed_out {
+            next_match = Instant::now() + Duration::from_secs(1);
+            let o = report::analyze(
+                accepted,
+                &recorded.arrivals(idx),
+                scenario.subscriptions(),
+                window.0,
+                window.1,
+            );
+            if o.missing == 0 || timed_out {
+                break o;
+            }
+        }
+        if Instant::now() >= next_report {
+            ui::info(&format!(
+                "  draining: {} of {} received",
+                thousands(received),
+                thousands(expected)
+            ));
+            next_report += PROGRESS_EVERY;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    Ok((outcome, drain_start.elapsed()))
+}
+
+/// Scenario `intake`: `POST /api/v1/events` at each connection count of
+/// `--connections` in turn, as event producers call it. A level is one
+/// reqwest client shared by N tasks, each posting events back to back and
+/// timing every 202 ([`levels::run`]). Before a level the database is
+/// settled; after it the bench waits until every event accepted so far has
+/// been delivered and the bus has caught up, so that no level pays for the
+/// deliveries of the one before. A loss stops the levels (it is reported).
+async fn run_intake(
+    env: &Env,
+    fleet: &Fleet,
+    api: &reqwest::Client,
+    receiver: &Receiver,
+    options: &Options,
+) -> Result<Outcome> {
+    let scenario = Scenario::Intake;
+    let plan = levels::Plan {
+        warmup: Duration::from_secs(options.warmup),
+        measured: Duration::from_secs(options.seconds(scenario)),
+        rate: None,
+    };
+    ui::step(&format!(
+        "scenario `intake`: {}; {} connections in turn, each {} s after a {} s warm-up",
+        scenario.describe(),
+        levels::list(&options.connections),
+        plan.measured.as_secs(),
+        plan.warmup.as_secs()
+    ));
+    let tenant = setup_tenant(scenario, env, fleet, api, receiver).await?;
+    let headers = event_headers(&tenant)?;
+    let url: Arc<str> = format!("{}/api/v1/events", fleet.dispatcher_url).into();
+    // The deliveries of a level may take as long as its load, on top of
+    // the usual wait for the last of them.
+    let drain_timeout = DRAIN_TIMEOUT + plan.warmup + plan.measured;
+    let start = Instant::now();
+    let mut accepted = Vec::new();
+    let (mut rows, mut not_accepted, mut first_error) = (Vec::new(), 0, None);
+    let mut outcome = Outcome::default();
+    for &connections in &options.connections {
+        interrupted()?;
+        ui::step(&format!("intake, {}", levels::connections(connections)));
+        settle_database(&env.database_url).await?;
+        // One client for the level's tasks, shared as a producer shares it:
+        // reqwest's defaults (HTTP/1.1 keep-alive, TCP_NODELAY as reqwest
+        // sets it), the tenant's headers, a pool that keeps every
+        // connection open between requests, and a timeout.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .default_headers(headers.clone())
+            .pool_max_idle_per_host(connections)
+            .timeout(load::HTTP_TIMEOUT)
+            .build()?;
+        let senders = (0..connections)
+            .map(|_| load::IntakeSender::new(&client, &url, tenant.id))
+            .collect();
+        let level = levels::run(senders, plan).await?;
+        let load_end = Instant::now();
+        interrupted()?;
+        fleet.check_alive()?;
+        if level.accepted.is_empty()
+            && level.warm_accepted.is_empty()
+            && let Some(e) = &level.first_error
+        {
+            bail!(
+                "no event accepted at {connections} connections; first error: {e}{}",
+                missing_feature_hint(e)
+            );
+        }
+        accepted.extend(level.warm_accepted.iter().chain(&level.accepted));
+        let (o, took) = drain(
+            fleet,
+            &receiver.recorded,
+            scenario,
+            &accepted,
+            (start, load_end),
+            drain_timeout,
+        )
+        .await?;
+        wait_bus_caught_up(&env.database_url).await?;
+        let delivered = match o.missing {
+            0 => format!(
+                "every event accepted so far delivered ({} after the load)",
+                ui::secs(took)
+            ),
+            n => format!(
+                "{} accepted events not delivered {} after the load",
+                thousands(n),
+                ui::secs(took)
+            ),
+        };
+        ui::info(&format!("{}; {delivered}", level.progress()));
+        if let Some(slow) = level.slow_seconds() {
+            ui::info(&slow);
+        }
+        if let Some(e) = &level.first_error {
+            ui::warn(&format!("first failure: {e}"));
+        }
+        rows.push(level.row());
+        not_accepted += level.not_accepted + level.warm_not_accepted;
+        first_error = first_error.or(level.first_error);
+        outcome = o;
+        if outcome.missing > 0 {
+            ui::warn("events were lost: the remaining connection counts are skipped");
+            break;
+        }
+    }
+    Ok(Outcome {
+        accepted: accepted.len() as u64,
+        accepted_http: accepted.len() as u64,
+        rejected: not_accepted,
+        first_error,
+        levels: rows,
+        ..outcome
+    })
 }
 
 fn per_sec_f(d: Duration, over: Duration) -> f64 {
@@ -1170,29 +1429,62 @@ fn missing_feature_hint(error: &str) -> &'static str {
     }
 }
 
-/// The closing table: one line per scenario, its target and the verdict.
-fn summary(results: &[(Scenario, Outcome)], logs: &std::path::Path) {
-    ui::step("summary");
+/// The closing table: one line per scenario, its target and the verdict;
+/// then the table of the `intake` levels.
+fn summary(
+    results: &[(Scenario, Outcome)],
+    logs: &std::path::Path,
+    transport: &infra::PgTransport,
+    options: &Options,
+) {
+    ui::step(&format!("summary (database over {transport})"));
     ui::info(&format!(
         "{:<9} {:>13} {:>10} {:>10} {:>8} {:>10}  {:<14} result",
         "scenario", "deliveries/s", "p50", "p99", "missing", "duplicates", "target"
     ));
     for (scenario, o) in results {
         let (target, met) = scenario.verdict(o);
-        let (p50, p99) = o
-            .latency
-            .map_or(("-".into(), "-".into()), |l| (ms(l.p50), ms(l.p99)));
+        let [rate, p50, p99] = match (scenario, o.latency) {
+            // It measures the intake per connection count: its table follows.
+            (Scenario::Intake, _) => ["-".into(), "-".into(), "-".into()],
+            (_, Some(l)) => [thousands(o.rate() as u64), ms(l.p50), ms(l.p99)],
+            (_, None) => [thousands(o.rate() as u64), "-".into(), "-".into()],
+        };
         ui::info(&format!(
             "{:<9} {:>13} {:>10} {:>10} {:>8} {:>10}  {:<14} {}",
             scenario.name(),
-            thousands(o.rate() as u64),
+            rate,
             p50,
             p99,
             thousands(o.missing),
             thousands(o.duplicates),
             target,
-            verdict_word(Some(met))
+            verdict_word(met)
         ));
+    }
+    for (_, o) in results.iter().filter(|(s, _)| *s == Scenario::Intake) {
+        levels::print_table(
+            &format!(
+                "intake: POST /api/v1/events, one reqwest client per connection count, back to back, \
+                 {} s after a {} s warm-up each; database over {transport}",
+                options.seconds(Scenario::Intake),
+                options.warmup
+            ),
+            &o.levels,
+            true,
+        );
+        let delivered = format!(
+            "{} of {} accepted events delivered ({} missing, {} duplicates)",
+            thousands(o.delivered),
+            thousands(o.expected),
+            thousands(o.missing),
+            thousands(o.duplicates)
+        );
+        if o.missing == 0 && o.duplicates == 0 {
+            ui::info(&delivered);
+        } else {
+            ui::warn(&delivered);
+        }
     }
     ui::info(&format!("service logs: {}", logs.display()));
 }
@@ -1304,8 +1596,9 @@ fn tail(path: &std::path::Path, n: usize) -> String {
         .join("\n")
 }
 
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> Result<String> {
+/// `url` with its database name replaced (a Unix socket, given as a
+/// percent-encoded host or as `?host=/dir`, stays as it is).
+pub(crate) fn with_database(url: &str, name: &str) -> Result<String> {
     let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
     parsed.set_path(&format!("/{name}"));
     Ok(parsed.to_string())
@@ -1522,17 +1815,55 @@ mod tests {
 
     #[test]
     fn arguments() {
+        let defaults = parse(&["outbound"]).unwrap();
         assert_eq!(
-            parse(&["outbound"]).unwrap(),
+            defaults,
             Options {
-                seconds: 60,
+                seconds: None,
+                warmup: 2,
+                connections: vec![1, 8, 16, 32, 64, 256],
                 scenarios: Scenario::ALL.to_vec()
             }
         );
+        assert_eq!(defaults.seconds(Scenario::One), 60);
+        assert_eq!(defaults.seconds(Scenario::Intake), 10);
         let o = parse(&["outbound", "--seconds", "5", "--scenario", "fanout5"]).unwrap();
-        assert_eq!((o.seconds, o.scenarios), (5, vec![Scenario::Fanout5]));
+        assert_eq!(
+            (o.seconds(Scenario::Fanout5), o.scenarios),
+            (5, vec![Scenario::Fanout5])
+        );
         let o = parse(&["outbound", "--scenario=latency", "--seconds=2"]).unwrap();
-        assert_eq!((o.seconds, o.scenarios), (2, vec![Scenario::Latency]));
+        assert_eq!(
+            (o.seconds(Scenario::Latency), o.scenarios),
+            (2, vec![Scenario::Latency])
+        );
+        let o = parse(&[
+            "outbound",
+            "--scenario",
+            "intake",
+            "--connections",
+            "1,16",
+            "--seconds",
+            "3",
+            "--warmup=0",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                o.seconds(Scenario::Intake),
+                o.warmup,
+                o.connections,
+                o.scenarios
+            ),
+            (3, 0, vec![1, 16], vec![Scenario::Intake])
+        );
+        // `all` has `intake`; a run without it has no use for its flags.
+        assert!(parse(&["outbound", "--connections", "8,64"]).is_ok());
+        assert!(parse(&["outbound", "--connections", "8", "--scenario", "one"]).is_err());
+        assert!(parse(&["outbound", "--scenario", "one", "--warmup", "1"]).is_err());
+        assert!(parse(&["outbound", "--connections", "8,x"]).is_err());
+        assert!(parse(&["outbound", "--connections"]).is_err());
+        assert!(parse(&["outbound", "--warmup", "601"]).is_err());
         assert!(parse(&[]).is_err());
         assert!(parse(&["inbound"]).is_err());
         assert!(parse(&["outbound", "--seconds"]).is_err());
@@ -1565,5 +1896,18 @@ mod tests {
             with_database("postgres://u:p@db/x?sslmode=disable", "hub_bench_1").unwrap(),
             "postgres://u:p@db/hub_bench_1?sslmode=disable"
         );
+        // The Unix-socket forms keep their socket, as sqlx reads it.
+        for url in [
+            "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres",
+            "postgres:///postgres?host=/var/run/postgresql&user=postgres",
+        ] {
+            let bench = with_database(url, "hub_bench_ab").unwrap();
+            let options = PgConnectOptions::from_str(&bench).unwrap();
+            assert_eq!(options.get_database(), Some("hub_bench_ab"), "{bench}");
+            assert_eq!(
+                infra::postgres_transport(&bench, "X").unwrap().to_string(),
+                "Unix socket /var/run/postgresql/.s.PGSQL.5432"
+            );
+        }
     }
 }

@@ -41,6 +41,8 @@ pub struct Outcome {
     /// event was accepted in (offset from the start), worst seconds first:
     /// whether a tail is one stall or spread out.
     pub slow_seconds: Vec<(u64, u64)>,
+    /// Scenario `intake`: its figures per connection count.
+    pub levels: Vec<super::levels::Row>,
 }
 
 /// Counts slow requests by the second (of the load) they started in: (second,

@@ -150,6 +150,8 @@ impl Receiver {
                             .default_service(web::to(stray))
                     })
                     .workers(1)
+                    // As receivers' servers (Go's net/http, nginx) do by default.
+                    .tcp_nodelay(true)
                     .disable_signals()
                     .shutdown_timeout(1)
                     .backlog(1024)

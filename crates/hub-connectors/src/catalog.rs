@@ -204,7 +204,18 @@ fn is_header_name(name: &str) -> bool {
 /// The rules the manifest schema cannot express.
 fn rules(file: &str, m: &ProviderManifest) -> Vec<ManifestProblem> {
     let mut out = Vec::new();
+    file_name_rules(file, m, &mut out);
+    auth_rules(m, &mut out);
+    url_rules(m, &mut out);
+    let required = config_schema_rules(&m.config_schema, &mut out);
+    template_rules(m, &required, &mut out);
+    header_name_rules(m, &mut out);
+    api_key_body_rules(m, &mut out);
+    out
+}
 
+/// A manifest is in `<code>.json`.
+fn file_name_rules(file: &str, m: &ProviderManifest, out: &mut Vec<ManifestProblem>) {
     let expected_file = format!("{}.json", m.code.to_ascii_lowercase());
     let base_name = file.rsplit(['/', '\\']).next().unwrap_or(file);
     if base_name != expected_file {
@@ -216,7 +227,10 @@ fn rules(file: &str, m: &ProviderManifest) -> Vec<ManifestProblem> {
             ),
         ));
     }
+}
 
+/// `oauth` exactly for OAUTH2 providers, `api_key` exactly for API_KEY ones.
+fn auth_rules(m: &ProviderManifest, out: &mut Vec<ManifestProblem>) {
     match (m.auth_type, &m.oauth) {
         (AuthType::OAuth2, None) => out.push(problem(
             "oauth",
@@ -239,7 +253,11 @@ fn rules(file: &str, m: &ProviderManifest) -> Vec<ManifestProblem> {
             format!("must be null or absent when auth_type is {other}"),
         )),
     }
+}
 
+/// Every URL is absolute https; the authorization-code grant has an
+/// authorize URL.
+fn url_rules(m: &ProviderManifest, out: &mut Vec<ManifestProblem>) {
     for (field, url) in [
         ("base_url", Some(&m.base_url)),
         ("documentation_url", Some(&m.documentation_url)),
@@ -274,9 +292,10 @@ fn rules(file: &str, m: &ProviderManifest) -> Vec<ManifestProblem> {
             "is required for the AUTHORIZATION_CODE grant",
         ));
     }
+}
 
-    let required = config_schema_rules(&m.config_schema, &mut out);
-
+/// Templates parse, and every `{config.x}` they use is a required config field.
+fn template_rules(m: &ProviderManifest, required: &[String], out: &mut Vec<ManifestProblem>) {
     let mut check_template = |field: String, text: &str, syntax: Syntax| {
         match template::config_fields(text, syntax) {
             Err(message) => out.push(problem(&field, message)),
@@ -308,6 +327,10 @@ fn rules(file: &str, m: &ProviderManifest) -> Vec<ManifestProblem> {
     if let Some(body) = &m.test_call.body {
         check_template("test_call.body".to_owned(), body, Syntax::Body);
     }
+}
+
+/// Header names are valid HTTP header names.
+fn header_name_rules(m: &ProviderManifest, out: &mut Vec<ManifestProblem>) {
     for (prefix, headers) in [
         ("default_headers", &m.default_headers),
         ("test_call.headers", &m.test_call.headers),
@@ -319,7 +342,10 @@ fn rules(file: &str, m: &ProviderManifest) -> Vec<ManifestProblem> {
             ));
         }
     }
+}
 
+/// The test call's body holds `{api_key}` exactly when the key goes in the body.
+fn api_key_body_rules(m: &ProviderManifest, out: &mut Vec<ManifestProblem>) {
     let body_has_key = m
         .test_call
         .body
@@ -342,7 +368,6 @@ fn rules(file: &str, m: &ProviderManifest) -> Vec<ManifestProblem> {
             "may contain {api_key} only when api_key.in is \"body\"",
         ));
     }
-    out
 }
 
 /// Checks the shape every config schema must have; returns its required

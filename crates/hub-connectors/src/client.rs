@@ -216,6 +216,56 @@ pub async fn test_connection(
         .map_err(|e| CallError::Render(e.to_string()))?
         .into_iter()
         .collect();
+    let secret_headers = inject_auth(manifest, creds, &mut url, &mut headers)?;
+    let shown_url = redact_query(&url, manifest);
+    let mut req = http.request(method.clone(), url).timeout(timeout);
+    for (k, v) in &headers {
+        req = req.header(k, v);
+    }
+    if let Some(body) = manifest
+        .render_test_body(config, creds.api_key.as_deref())
+        .map_err(|e| CallError::Render(e.to_string()))?
+    {
+        req = req.body(body);
+    }
+    let request_headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| {
+            let shown = if secret_headers.contains(&k.to_ascii_lowercase()) {
+                "[redacted]".to_owned()
+            } else {
+                v.clone()
+            };
+            (k.clone(), Value::String(shown))
+        })
+        .collect();
+    let started = Instant::now();
+    let result = req.send().await;
+    let mut outcome = CallOutcome {
+        ok: false,
+        status: None,
+        latency_ms: 0,
+        error: None,
+        class: "SERVER_ERROR",
+        method: method.to_string(),
+        url: shown_url,
+        path,
+        request_headers: Value::Object(request_headers),
+        response_excerpt: None,
+    };
+    judge(&mut outcome, result, manifest, timeout, started).await;
+    Ok(outcome)
+}
+
+/// Puts the integration's credentials where its provider wants them
+/// (header, query, or the body template); returns the names of the headers
+/// that hold a secret (lower-case), to redact.
+fn inject_auth(
+    manifest: &ProviderManifest,
+    creds: &Credentials,
+    url: &mut reqwest::Url,
+    headers: &mut Vec<(String, String)>,
+) -> Result<Vec<String>, CallError> {
     let mut secret_headers: Vec<String> = Vec::new();
     match manifest.auth_type {
         AuthType::ApiKey => {
@@ -262,42 +312,17 @@ pub async fn test_connection(
         }
         AuthType::None => {}
     }
-    let shown_url = redact_query(&url, manifest);
-    let mut req = http.request(method.clone(), url).timeout(timeout);
-    for (k, v) in &headers {
-        req = req.header(k, v);
-    }
-    if let Some(body) = manifest
-        .render_test_body(config, creds.api_key.as_deref())
-        .map_err(|e| CallError::Render(e.to_string()))?
-    {
-        req = req.body(body);
-    }
-    let request_headers: serde_json::Map<String, Value> = headers
-        .iter()
-        .map(|(k, v)| {
-            let shown = if secret_headers.contains(&k.to_ascii_lowercase()) {
-                "[redacted]".to_owned()
-            } else {
-                v.clone()
-            };
-            (k.clone(), Value::String(shown))
-        })
-        .collect();
-    let started = Instant::now();
-    let result = req.send().await;
-    let mut outcome = CallOutcome {
-        ok: false,
-        status: None,
-        latency_ms: 0,
-        error: None,
-        class: "SERVER_ERROR",
-        method: method.to_string(),
-        url: shown_url,
-        path,
-        request_headers: Value::Object(request_headers),
-        response_excerpt: None,
-    };
+    Ok(secret_headers)
+}
+
+/// Fills in what the provider's answer (or its absence) says of the test.
+async fn judge(
+    outcome: &mut CallOutcome,
+    result: reqwest::Result<reqwest::Response>,
+    manifest: &ProviderManifest,
+    timeout: Duration,
+    started: Instant,
+) {
     match result {
         Ok(resp) => {
             let status = resp.status().as_u16();
@@ -334,7 +359,6 @@ pub async fn test_connection(
             }
         }
     }
-    Ok(outcome)
 }
 
 fn redact_query(url: &reqwest::Url, manifest: &ProviderManifest) -> String {

@@ -99,7 +99,7 @@ pub(crate) fn issues<'a>(
             Echo::Values => format!(" (got {})", short(error.instance())),
             Echo::NoValues => String::new(),
         };
-        let (field, code, message) = match error.kind() {
+        match error.kind() {
             ValidationErrorKind::Required { property } => {
                 let name = property
                     .as_str()
@@ -109,7 +109,11 @@ pub(crate) fn issues<'a>(
                 } else {
                     child(&at, &name)
                 };
-                (field, "required".to_owned(), "is required".to_owned())
+                out.push(Issue {
+                    field,
+                    code: "required".to_owned(),
+                    message: "is required".to_owned(),
+                });
             }
             ValidationErrorKind::AdditionalProperties { unexpected }
             | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
@@ -125,95 +129,79 @@ pub(crate) fn issues<'a>(
                         message: "is not an allowed field".to_owned(),
                     });
                 }
-                continue;
             }
-            ValidationErrorKind::Type { kind } => {
-                let expected = match kind {
-                    TypeKind::Single(t) => t.to_string(),
-                    TypeKind::Multiple(set) => set
-                        .iter()
-                        .map(|t| t.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                };
-                (
-                    at,
-                    "type".to_owned(),
-                    format!("must be of type {expected}{got}"),
-                )
+            kind => {
+                let (code, message) = describe(kind, &got).unwrap_or_else(|| {
+                    let message = match echo {
+                        Echo::Values => error.to_string(),
+                        Echo::NoValues => error.masked().to_string(),
+                    };
+                    (snake(kind.keyword()), message)
+                });
+                out.push(Issue {
+                    field: at,
+                    code,
+                    message,
+                });
             }
-            ValidationErrorKind::Enum { options } => (
-                at,
-                "enum".to_owned(),
-                format!("must be one of {}{got}", list(options)),
-            ),
-            ValidationErrorKind::Constant { expected_value } => (
-                at,
-                "const".to_owned(),
-                format!("must be {}{got}", short(expected_value)),
-            ),
-            ValidationErrorKind::Format { format } => (
-                at,
-                "format".to_owned(),
-                format!("must be a valid {format}{got}"),
-            ),
-            ValidationErrorKind::Pattern { pattern } => (
-                at,
-                "pattern".to_owned(),
-                format!("must match the pattern {pattern}{got}"),
-            ),
-            ValidationErrorKind::MinLength { limit } => (
-                at,
-                "min_length".to_owned(),
-                format!("must be at least {limit} characters long{got}"),
-            ),
-            ValidationErrorKind::MaxLength { limit } => (
-                at,
-                "max_length".to_owned(),
-                format!("must be at most {limit} characters long{got}"),
-            ),
-            ValidationErrorKind::Minimum { limit } => (
-                at,
-                "minimum".to_owned(),
-                format!("must be at least {limit}{got}"),
-            ),
-            ValidationErrorKind::Maximum { limit } => (
-                at,
-                "maximum".to_owned(),
-                format!("must be at most {limit}{got}"),
-            ),
-            ValidationErrorKind::MinItems { limit } => (
-                at,
-                "min_items".to_owned(),
-                format!("must have at least {limit} items"),
-            ),
-            ValidationErrorKind::MaxItems { limit } => (
-                at,
-                "max_items".to_owned(),
-                format!("must have at most {limit} items"),
-            ),
-            ValidationErrorKind::UniqueItems => (
-                at,
-                "unique_items".to_owned(),
-                "must not repeat items".to_owned(),
-            ),
-            other => {
-                let message = match echo {
-                    Echo::Values => error.to_string(),
-                    Echo::NoValues => error.masked().to_string(),
-                };
-                (at, snake(other.keyword()), message)
-            }
-        };
-        out.push(Issue {
-            field,
-            code,
-            message,
-        });
+        }
     }
     out.sort_by(|a, b| (&a.field, &a.code).cmp(&(&b.field, &b.code)));
     out.dedup();
     out
+}
+
+/// The code and message of a keyword whose failure says all in a sentence
+/// (`got` is the offending value's echo, or nothing); `None` for the others.
+fn describe(kind: &ValidationErrorKind, got: &str) -> Option<(String, String)> {
+    let (code, message) = match kind {
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(t) => t.to_string(),
+                TypeKind::Multiple(set) => set
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            };
+            ("type", format!("must be of type {expected}{got}"))
+        }
+        ValidationErrorKind::Enum { options } => {
+            ("enum", format!("must be one of {}{got}", list(options)))
+        }
+        ValidationErrorKind::Constant { expected_value } => {
+            ("const", format!("must be {}{got}", short(expected_value)))
+        }
+        ValidationErrorKind::Format { format } => {
+            ("format", format!("must be a valid {format}{got}"))
+        }
+        ValidationErrorKind::Pattern { pattern } => {
+            ("pattern", format!("must match the pattern {pattern}{got}"))
+        }
+        ValidationErrorKind::MinLength { limit } => (
+            "min_length",
+            format!("must be at least {limit} characters long{got}"),
+        ),
+        ValidationErrorKind::MaxLength { limit } => (
+            "max_length",
+            format!("must be at most {limit} characters long{got}"),
+        ),
+        ValidationErrorKind::Minimum { limit } => {
+            ("minimum", format!("must be at least {limit}{got}"))
+        }
+        ValidationErrorKind::Maximum { limit } => {
+            ("maximum", format!("must be at most {limit}{got}"))
+        }
+        ValidationErrorKind::MinItems { limit } => {
+            ("min_items", format!("must have at least {limit} items"))
+        }
+        ValidationErrorKind::MaxItems { limit } => {
+            ("max_items", format!("must have at most {limit} items"))
+        }
+        ValidationErrorKind::UniqueItems => ("unique_items", "must not repeat items".to_owned()),
+        _ => return None,
+    };
+    Some((code.to_owned(), message))
 }
 
 #[cfg(test)]

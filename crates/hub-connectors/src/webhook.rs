@@ -117,6 +117,81 @@ struct Token {
 /// How long an idle keep-alive connection to a receiver is kept.
 const POOL_IDLE: Duration = Duration::from_secs(4);
 
+/// The request headers as the attempt records them, secrets redacted.
+fn shown_headers(
+    headers: &[(String, String)],
+    auth: &OutboundAuth,
+) -> serde_json::Map<String, serde_json::Value> {
+    let secret_header = match auth {
+        OutboundAuth::ApiKey { header, .. } => Some(header.as_str()),
+        _ => None,
+    };
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let hidden = SECRET_HEADERS.contains(&k.as_str())
+                || secret_header.is_some_and(|h| h.eq_ignore_ascii_case(k));
+            let v = if hidden {
+                "[redacted]".into()
+            } else {
+                v.clone()
+            };
+            (k.clone(), serde_json::Value::String(v))
+        })
+        .collect()
+}
+
+/// The attempt a receiver's answer makes: success on 2xx, its headers, at
+/// most `MAX_RESPONSE_BODY` of its body, a `Retry-After` on 429/503.
+async fn answered(
+    resp: reqwest::Response,
+    shown: serde_json::Map<String, serde_json::Value>,
+    started: Instant,
+) -> AttemptResult {
+    let status = resp.status();
+    let now = chrono::Utc::now();
+    let retry_after = if status.as_u16() == 429 || status.as_u16() == 503 {
+        resp.headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| wh::parse_retry_after(v, now))
+    } else {
+        None
+    };
+    let response_headers: serde_json::Map<String, serde_json::Value> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                serde_json::Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
+        .collect();
+    let (body, body_error) = read_capped(resp, MAX_RESPONSE_BODY).await;
+    let success = status.is_success();
+    let error = if success {
+        None
+    } else if status.is_redirection() {
+        Some(format!(
+            "receiver answered {status} (redirects are not followed)"
+        ))
+    } else {
+        Some(format!("receiver answered {status}"))
+    }
+    .or(body_error.filter(|_| !success));
+    AttemptResult {
+        success,
+        status: Some(status.as_u16()),
+        response_headers: Some(serde_json::Value::Object(response_headers)),
+        response_body: Some(body),
+        request_headers: serde_json::Value::Object(shown),
+        latency: started.elapsed(),
+        error,
+        retry_after,
+    }
+}
+
 /// Whether the connection closed before any answer came (the server closed
 /// an idle kept-alive connection as the request went out).
 fn closed_before_answer(e: &reqwest::Error) -> bool {
@@ -163,7 +238,6 @@ impl Sender {
     /// Sends `o` once. Never panics; every failure is described in the result.
     pub async fn send(&self, o: &Outbound) -> AttemptResult {
         let started = Instant::now();
-        let mut shown = serde_json::Map::new();
         let fail =
             |error: String, shown: serde_json::Map<String, serde_json::Value>| AttemptResult {
                 success: false,
@@ -177,11 +251,41 @@ impl Sender {
             };
         let url = match reqwest::Url::parse(&o.url) {
             Ok(u) => u,
-            Err(e) => return fail(format!("invalid URL: {e}"), shown),
+            Err(e) => return fail(format!("invalid URL: {e}"), serde_json::Map::new()),
         };
         if let Err(e) = check_target(&url, self.policy) {
-            return fail(e.to_string(), shown);
+            return fail(e.to_string(), serde_json::Map::new());
         }
+        let headers = match self.headers(o).await {
+            Ok(h) => h,
+            Err(e) => return fail(e, serde_json::Map::new()),
+        };
+        let shown = shown_headers(&headers, &o.auth);
+        let request = || {
+            let mut req = self.http.post(url.clone()).timeout(self.timeout);
+            for (k, v) in &headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            req.body(o.body.clone())
+        };
+        let sent = match request().send().await {
+            // A kept-alive connection the receiver closed just as we reused
+            // it: nothing was answered, so send once more on a fresh
+            // connection instead of spending an attempt (and a breaker
+            // failure) on a race. The webhook-id lets receivers drop the rare
+            // copy of a request they did read.
+            Err(e) if closed_before_answer(&e) => request().send().await,
+            other => other,
+        };
+        match sent {
+            Ok(resp) => answered(resp, shown, started).await,
+            Err(e) => fail(describe(&e, self.timeout), shown),
+        }
+    }
+
+    /// The request's headers: content type, the subscription's own, the
+    /// Standard Webhooks signature and the auth header.
+    async fn headers(&self, o: &Outbound) -> Result<Vec<(String, String)>, String> {
         let mut headers: Vec<(String, String)> = Vec::new();
         headers.push(("content-type".into(), o.content_type.clone()));
         for (k, v) in &o.headers {
@@ -211,90 +315,15 @@ impl Sender {
             OutboundAuth::ApiKey { header, value } => {
                 headers.push((header.to_ascii_lowercase(), value.clone()));
             }
-            OutboundAuth::OAuth2 { .. } => match self.token(o).await {
-                Ok(t) => headers.push(("authorization".into(), format!("Bearer {t}"))),
-                Err(e) => return fail(format!("OAuth token request failed: {e}"), shown),
-            },
-        }
-        let secret_values: Vec<&str> = match &o.auth {
-            OutboundAuth::ApiKey { header, .. } => vec![header.as_str()],
-            _ => Vec::new(),
-        };
-        for (k, v) in &headers {
-            let hidden = SECRET_HEADERS.contains(&k.as_str())
-                || secret_values.iter().any(|h| h.eq_ignore_ascii_case(k));
-            shown.insert(
-                k.clone(),
-                serde_json::Value::String(if hidden {
-                    "[redacted]".into()
-                } else {
-                    v.clone()
-                }),
-            );
-        }
-        let request = || {
-            let mut req = self.http.post(url.clone()).timeout(self.timeout);
-            for (k, v) in &headers {
-                req = req.header(k.as_str(), v.as_str());
+            OutboundAuth::OAuth2 { .. } => {
+                let t = self
+                    .token(o)
+                    .await
+                    .map_err(|e| format!("OAuth token request failed: {e}"))?;
+                headers.push(("authorization".into(), format!("Bearer {t}")));
             }
-            req.body(o.body.clone())
-        };
-        let sent = match request().send().await {
-            // A kept-alive connection the receiver closed just as we reused
-            // it: nothing was answered, so send once more on a fresh
-            // connection instead of spending an attempt (and a breaker
-            // failure) on a race. The webhook-id lets receivers drop the rare
-            // copy of a request they did read.
-            Err(e) if closed_before_answer(&e) => request().send().await,
-            other => other,
-        };
-        let resp = match sent {
-            Ok(r) => r,
-            Err(e) => return fail(describe(&e, self.timeout), shown),
-        };
-        let status = resp.status();
-        let now = chrono::Utc::now();
-        let retry_after = if status.as_u16() == 429 || status.as_u16() == 503 {
-            resp.headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| wh::parse_retry_after(v, now))
-        } else {
-            None
-        };
-        let response_headers: serde_json::Map<String, serde_json::Value> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    serde_json::Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
-                )
-            })
-            .collect();
-        let (body, body_error) = read_capped(resp, MAX_RESPONSE_BODY).await;
-        let latency = started.elapsed();
-        let success = status.is_success();
-        let error = if success {
-            None
-        } else if status.is_redirection() {
-            Some(format!(
-                "receiver answered {status} (redirects are not followed)"
-            ))
-        } else {
-            Some(format!("receiver answered {status}"))
         }
-        .or(body_error.filter(|_| !success));
-        AttemptResult {
-            success,
-            status: Some(status.as_u16()),
-            response_headers: Some(serde_json::Value::Object(response_headers)),
-            response_body: Some(body),
-            request_headers: serde_json::Value::Object(shown),
-            latency,
-            error,
-            retry_after,
-        }
+        Ok(headers)
     }
 
     async fn token(&self, o: &Outbound) -> Result<String, String> {

@@ -290,38 +290,99 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         prefix: prefix.clone(),
     };
     infra::create_database_and_migrate(&database_url)?;
+    let binary = manager_binary(opts)?;
+    let (_manager, base, port) = start_manager(&binary, &database_url, &rabbitmq_url, &prefix)?;
+    let (target, endpoint_id) = create_endpoint(&base, port)?;
 
-    let binary = match &opts.manager {
-        Some(path) => path.clone(),
-        None => {
-            ui::step("building integration-manager (release)");
-            let mut build = crate::cargo();
-            build.args([
-                "build",
-                "--release",
-                "-p",
-                "integration-manager",
-                "--bin",
-                "integration-manager",
-            ]);
-            ui::run_checked(&mut build, "the release build failed")?;
-            crate::target_dir().join("release/integration-manager")
-        }
+    let pacing = opts.rate.map_or("back to back".to_owned(), |r| {
+        format!("paced at {r} requests/s in all (latency from when each was due)")
+    });
+    ui::step(&format!(
+        "inbound benchmark: Standard-Webhooks-signed requests to 1 endpoint, {pacing}, at {} connections in turn, each {} s after a {} s warm-up; database over {transport}",
+        levels::list(&opts.connections),
+        opts.seconds,
+        opts.warmup
+    ));
+    ui::info(&format!("client: {}", opts.client.describe()));
+    // One thread drives every connection (epoll, not a thread each), so the
+    // generator takes as little as possible of the CPU it shares with the
+    // manager, Postgres and RabbitMQ.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut run = Run {
+        wal_bytes: Some(0),
+        ..Run::default()
     };
+    for &connections in &opts.connections {
+        ui::step(&levels::connections(connections));
+        rt.block_on(run_level(
+            opts,
+            &target,
+            &database_url,
+            connections,
+            &mut run,
+        ))?;
+    }
+    report(opts, &run, &pacing, &transport);
+    ui::step("checking that every accepted request is in Postgres exactly once");
+    rt.block_on(exactly_once(&database_url, &endpoint_id, &run))
+}
 
+/// What the levels of a run measured, for the report and the check.
+#[derive(Default)]
+struct Run {
+    rows: Vec<levels::Row>,
+    /// Every accepted request's id, the warm-ups' too, for the exactly-once check.
+    ids: Vec<String>,
+    /// How many of `ids` the warm-ups accepted.
+    warm: usize,
+    /// Per level: connections, how long until the bus caught up, events waiting then.
+    bus: Vec<(usize, Duration, i64)>,
+    /// WAL written by the levels so far (`None` once it could not be read).
+    wal_bytes: Option<i64>,
+}
+
+/// The manager binary to run: `--manager`'s, or a release build of this tree.
+fn manager_binary(opts: &Options) -> Result<PathBuf> {
+    if let Some(path) = &opts.manager {
+        return Ok(path.clone());
+    }
+    ui::step("building integration-manager (release)");
+    let mut build = crate::cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "integration-manager",
+        "--bin",
+        "integration-manager",
+    ]);
+    ui::run_checked(&mut build, "the release build failed")?;
+    Ok(crate::target_dir().join("release/integration-manager"))
+}
+
+/// Starts the manager on a free port and waits until it is ready: the
+/// process (stopped when dropped), its base URL and its port.
+fn start_manager(
+    binary: &std::path::Path,
+    database_url: &str,
+    rabbitmq_url: &str,
+    prefix: &str,
+) -> Result<(Manager, String, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let key = STANDARD.encode(rand_bytes());
     ui::step(&format!("starting the manager on port {port}"));
-    let child = Command::new(&binary)
+    let child = Command::new(binary)
         .env("PORT", port.to_string())
         .env("HUB_HOST", "127.0.0.1")
-        .env("DATABASE_URL", &database_url)
-        .env("RABBITMQ_URL", &rabbitmq_url)
+        .env("DATABASE_URL", database_url)
+        .env("RABBITMQ_URL", rabbitmq_url)
         .env("HUB_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("INTEGRATION_ENCRYPTION_KEY", &key)
-        .env("HUB_BUS_PREFIX", &prefix)
+        .env("HUB_BUS_PREFIX", prefix)
         .env("HUB_BUS_QUEUE_EXPIRES_MS", "600000")
         .env("HUB_MIGRATE_ON_START", "false")
         .env("LOG_FORMAT", "json")
@@ -331,7 +392,7 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("could not start {}", binary.display()))?;
-    let _manager = Manager(child);
+    let manager = Manager(child);
     let base = format!("http://127.0.0.1:{port}");
     let setup = agent(4);
     let started = Instant::now();
@@ -346,7 +407,13 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    Ok((manager, base, port))
+}
 
+/// A tenant, its API key and a Standard Webhooks endpoint, through the API:
+/// where the load goes, and the endpoint's id.
+fn create_endpoint(base: &str, port: u16) -> Result<(Arc<Target>, String)> {
+    let setup = agent(4);
     let slug = format!("bench-{}", std::process::id());
     let admin = format!("Bearer {ADMIN_TOKEN}");
     let tenant = call(
@@ -381,108 +448,90 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         path,
         key: STANDARD.decode(secret.trim_start_matches("whsec_"))?,
     });
+    Ok((target, endpoint_id))
+}
 
-    let pacing = opts.rate.map_or("back to back".to_owned(), |r| {
-        format!("paced at {r} requests/s in all (latency from when each was due)")
-    });
-    ui::step(&format!(
-        "inbound benchmark: Standard-Webhooks-signed requests to 1 endpoint, {pacing}, at {} connections in turn, each {} s after a {} s warm-up; database over {transport}",
-        levels::list(&opts.connections),
-        opts.seconds,
-        opts.warmup
-    ));
-    ui::info(&format!("client: {}", opts.client.describe()));
-    // One thread drives every connection (epoll, not a thread each), so the
-    // generator takes as little as possible of the CPU it shares with the
-    // manager, Postgres and RabbitMQ.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+/// One level: the database settled, the load, the bus caught up; its row,
+/// ids and figures go into `run`.
+async fn run_level(
+    opts: &Options,
+    target: &Arc<Target>,
+    database_url: &str,
+    connections: usize,
+    run: &mut Run,
+) -> Result<()> {
+    crate::bench::settle_database(database_url).await?;
+    let wal_before = wal_position(database_url).await;
     let plan = levels::Plan {
         warmup: Duration::from_secs(opts.warmup),
         measured: Duration::from_secs(opts.seconds),
         rate: opts.rate,
     };
-    let mut rows = Vec::new();
-    // Every accepted request's id, the warm-ups' too, for the exactly-once check.
-    let (mut ids, mut warm) = (Vec::new(), 0);
-    // Per level: connections, seconds until the bus caught up, events waiting.
-    let mut bus = Vec::new();
-    let mut wal_bytes = Some(0);
-    for &connections in &opts.connections {
-        ui::step(&levels::connections(connections));
-        let wal_before = rt.block_on(async {
-            crate::bench::settle_database(&database_url).await?;
-            anyhow::Ok(wal_position(&database_url).await)
-        })?;
-        // Every webhook-id is new: a repeat would be answered as a duplicate.
-        let tag = |w: usize| format!("{}_{connections}_{w}", std::process::id());
-        let level = rt.block_on(async {
-            match opts.client {
-                Client::Reqwest => {
-                    let client = reqwest_client(connections)?;
-                    let senders = (0..connections)
-                        .map(|w| ReqwestSender {
-                            client: client.clone(),
-                            target: target.clone(),
-                            tag: tag(w),
-                        })
-                        .collect();
-                    levels::run(senders, plan).await
-                }
-                Client::Raw => {
-                    let senders = (0..connections)
-                        .map(|w| RawSender {
-                            target: target.clone(),
-                            tag: tag(w),
-                            conn: None,
-                            buf: Vec::with_capacity(4096),
-                        })
-                        .collect();
-                    levels::run(senders, plan).await
-                }
-            }
-        })?;
-        // The events of every accepted request reach RabbitMQ asynchronously
-        // (the outbox): how far behind the bus was when the load stopped.
-        let (caught_up, waiting) = rt.block_on(crate::bench::wait_bus_caught_up(&database_url))?;
-        // The WAL every accepted request cost, its events' publishing and
-        // retiring included (Postgres recycles a 16 MB WAL segment file, or
-        // creates one while commits wait, every 16 MB).
-        wal_bytes = match (
-            wal_bytes,
-            wal_before,
-            rt.block_on(wal_position(&database_url)),
-        ) {
-            (Some(sum), Some(before), Some(after)) => Some(sum + (after - before).max(0)),
-            _ => None,
-        };
-        ui::info(&format!(
-            "{}; bus caught up {:.1} s after the load",
-            level.progress(),
-            caught_up.as_secs_f64()
-        ));
-        if let Some(slow) = level.slow_seconds() {
-            ui::info(&slow);
+    // Every webhook-id is new: a repeat would be answered as a duplicate.
+    let tag = |w: usize| format!("{}_{connections}_{w}", std::process::id());
+    let level = match opts.client {
+        Client::Reqwest => {
+            let client = reqwest_client(connections)?;
+            let senders = (0..connections)
+                .map(|w| ReqwestSender {
+                    client: client.clone(),
+                    target: target.clone(),
+                    tag: tag(w),
+                })
+                .collect();
+            levels::run(senders, plan).await
         }
-        if let Some(e) = &level.first_error {
-            ui::warn(&format!("first failure: {e}"));
+        Client::Raw => {
+            let senders = (0..connections)
+                .map(|w| RawSender {
+                    target: target.clone(),
+                    tag: tag(w),
+                    conn: None,
+                    buf: Vec::with_capacity(4096),
+                })
+                .collect();
+            levels::run(senders, plan).await
         }
-        if let Some(file) = &opts.latencies {
-            let file = match opts.connections.len() {
-                1 => file.clone(),
-                _ => PathBuf::from(format!("{}.{connections}", file.display())),
-            };
-            std::fs::write(&file, level.timeline())
-                .with_context(|| format!("--latencies {}", file.display()))?;
-        }
-        bus.push((connections, caught_up, waiting));
-        rows.push(level.row());
-        warm += level.warm_accepted.len();
-        ids.extend(level.accepted);
-        ids.extend(level.warm_accepted);
+    }?;
+    // The events of every accepted request reach RabbitMQ asynchronously
+    // (the outbox): how far behind the bus was when the load stopped.
+    let (caught_up, waiting) = crate::bench::wait_bus_caught_up(database_url).await?;
+    // The WAL every accepted request cost, its events' publishing and
+    // retiring included (Postgres recycles a 16 MB WAL segment file, or
+    // creates one while commits wait, every 16 MB).
+    run.wal_bytes = match (run.wal_bytes, wal_before, wal_position(database_url).await) {
+        (Some(sum), Some(before), Some(after)) => Some(sum + (after - before).max(0)),
+        _ => None,
+    };
+    ui::info(&format!(
+        "{}; bus caught up {:.1} s after the load",
+        level.progress(),
+        caught_up.as_secs_f64()
+    ));
+    if let Some(slow) = level.slow_seconds() {
+        ui::info(&slow);
     }
+    if let Some(e) = &level.first_error {
+        ui::warn(&format!("first failure: {e}"));
+    }
+    if let Some(file) = &opts.latencies {
+        let file = match opts.connections.len() {
+            1 => file.clone(),
+            _ => PathBuf::from(format!("{}.{connections}", file.display())),
+        };
+        std::fs::write(&file, level.timeline())
+            .with_context(|| format!("--latencies {}", file.display()))?;
+    }
+    run.bus.push((connections, caught_up, waiting));
+    run.rows.push(level.row());
+    run.warm += level.warm_accepted.len();
+    run.ids.extend(level.accepted);
+    run.ids.extend(level.warm_accepted);
+    Ok(())
+}
 
+/// The table of the levels, how far behind the bus was, the WAL written.
+fn report(opts: &Options, run: &Run, pacing: &str, transport: &impl std::fmt::Display) {
     levels::print_table(
         &format!(
             "inbound benchmark, {} client: Standard Webhooks, 1 endpoint, {pacing}, {} s per level after a {} s warm-up; database over {transport}",
@@ -490,11 +539,11 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
             opts.seconds,
             opts.warmup
         ),
-        &rows,
+        &run.rows,
         opts.rate.is_none(),
     );
-    let accepted = ids.len();
-    let bus: Vec<String> = bus
+    let bus: Vec<String> = run
+        .bus
         .iter()
         .map(|(n, took, waiting)| format!("{n}: {:.1} s ({waiting})", took.as_secs_f64()))
         .collect();
@@ -502,28 +551,29 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         "  bus caught up    per level, seconds after its load (outbox events still to publish then): {}",
         bus.join(", ")
     );
-    if let Some(bytes) = wal_bytes {
+    if let Some(bytes) = run.wal_bytes {
         println!(
             "  WAL written      {:.1} KB per accepted request ({:.0} MB in all, warm-ups included)",
-            bytes as f64 / accepted.max(1) as f64 / 1024.0,
+            bytes as f64 / run.ids.len().max(1) as f64 / 1024.0,
             bytes as f64 / 1024.0 / 1024.0
         );
     }
+}
 
-    ui::step("checking that every accepted request is in Postgres exactly once");
-    let (stored, events, duplicates) = rt.block_on(async {
-        let pool = hub_storage::pool(&database_url, &hub_storage::PoolSettings::default())?;
-        let uuids: Vec<uuid::Uuid> = ids.iter().filter_map(|s| s.parse().ok()).collect();
-        let stored = hub_storage::inbound_events::count_ids(&pool, &uuids).await?;
-        let endpoint: uuid::Uuid = endpoint_id.parse()?;
-        let (events, duplicates) =
-            hub_storage::inbound_events::count_for_endpoint(&pool, endpoint).await?;
-        pool.close().await;
-        anyhow::Ok((stored, events, duplicates))
-    })?;
-    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+/// Checks that every accepted request is stored once, and nothing else is.
+async fn exactly_once(database_url: &str, endpoint_id: &str, run: &Run) -> Result<ExitCode> {
+    let pool = hub_storage::pool(database_url, &hub_storage::PoolSettings::default())?;
+    let uuids: Vec<uuid::Uuid> = run.ids.iter().filter_map(|s| s.parse().ok()).collect();
+    let stored = hub_storage::inbound_events::count_ids(&pool, &uuids).await?;
+    let endpoint: uuid::Uuid = endpoint_id.parse()?;
+    let (events, duplicates) =
+        hub_storage::inbound_events::count_for_endpoint(&pool, endpoint).await?;
+    pool.close().await;
+    let accepted = run.ids.len();
+    let distinct: std::collections::HashSet<&String> = run.ids.iter().collect();
     println!(
-        "  stored           {stored} of {accepted} accepted ids ({warm} of them in the warm-ups); {events} events and {duplicates} duplicates on the endpoint"
+        "  stored           {stored} of {accepted} accepted ids ({} of them in the warm-ups); {events} events and {duplicates} duplicates on the endpoint",
+        run.warm
     );
     let ok = stored as usize == accepted
         && distinct.len() == accepted

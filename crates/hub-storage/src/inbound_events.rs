@@ -6,6 +6,7 @@ use crate::webhook_endpoints::{CounterDelta, add_deltas};
 use crate::{Result, Tx, outbox};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
+pub use hub_domain::inbound::processing::Outcome;
 use sqlx::{PgPool, Row};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -38,40 +39,11 @@ pub struct NewEvent {
     pub source_ip: String,
     /// When it was received.
     pub received_at: DateTime<Utc>,
-    /// The state it is stored in: the first processing attempt is made
-    /// before the request is stored (see [`Initial`]).
-    pub initial: Initial,
-}
-
-/// The state a received request is stored in. Processing is a pure decision
-/// plus an outbox event, so the first attempt is made before the insert and
-/// commits with it; a failed first attempt is stored PENDING with its retry
-/// due, for the worker.
-#[derive(Debug, Clone)]
-pub struct Initial {
-    /// PENDING, PROCESSED, SKIPPED or FAILED.
-    pub status: &'static str,
-    /// Attempts made (0 or 1).
-    pub attempts: i32,
-    /// The typed event published, if any.
-    pub published_event_id: Option<Uuid>,
-    /// Why the attempt failed.
-    pub last_error: Option<String>,
-    /// When PENDING: in how long the (next) attempt is due.
-    pub retry_in_ms: i64,
-}
-
-impl Initial {
-    /// Not attempted yet: due now, for the worker.
-    pub fn pending() -> Self {
-        Self {
-            status: "PENDING",
-            attempts: 0,
-            published_event_id: None,
-            last_error: None,
-            retry_in_ms: 0,
-        }
-    }
+    /// Its first processing attempt, made before the request is stored (a
+    /// pure decision plus an outbox event, so it commits with the insert; a
+    /// failed first attempt is stored PENDING with its retry due, for the
+    /// worker).
+    pub outcome: Outcome,
 }
 
 /// What storing one request resulted in.
@@ -144,7 +116,8 @@ pub async fn store_batch(
     assert_eq!(batch.len(), events.len(), "one outbox part per request");
     let inserted = store(conn, batch, events, lease_secs).await?;
     if batch.iter().any(|e| {
-        inserted.contains(&e.id) && e.initial.status == "PENDING" && e.initial.retry_in_ms <= 0
+        inserted.contains(&e.id)
+            && matches!(e.outcome, Outcome::Retry { retry_in_ms, .. } if retry_in_ms <= 0)
     }) {
         crate::notify(&mut *conn, CHANNEL).await?;
     }
@@ -216,14 +189,11 @@ async fn store(
         .zip(events)
         .flat_map(|(e, p)| std::iter::repeat_n(e.id, p.len()))
         .collect();
-    let statuses: Vec<&str> = batch.iter().map(|e| e.initial.status).collect();
-    let attempts: Vec<i32> = batch.iter().map(|e| e.initial.attempts).collect();
-    let published: Vec<Option<Uuid>> = batch.iter().map(|e| e.initial.published_event_id).collect();
-    let errors: Vec<Option<&str>> = batch
-        .iter()
-        .map(|e| e.initial.last_error.as_deref())
-        .collect();
-    let delays: Vec<i64> = batch.iter().map(|e| e.initial.retry_in_ms).collect();
+    let statuses: Vec<&str> = batch.iter().map(|e| e.outcome.status()).collect();
+    let attempts: Vec<i32> = vec![1; batch.len()];
+    let published: Vec<Option<Uuid>> = batch.iter().map(|e| e.outcome.published()).collect();
+    let errors: Vec<Option<&str>> = batch.iter().map(|e| e.outcome.error()).collect();
+    let delays: Vec<i64> = batch.iter().map(|e| e.outcome.retry_in_ms()).collect();
     let q = cols
         .bind(sqlx::query(STORE.as_str()))
         .bind(&statuses)
@@ -390,30 +360,6 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<Cla
         .collect())
 }
 
-/// The outcome of processing one claimed event.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    /// Done (`PROCESSED`) or filtered out (`SKIPPED`); the published event, if any.
-    Done {
-        /// `PROCESSED` or `SKIPPED`.
-        status: &'static str,
-        /// The typed event published.
-        published: Option<Uuid>,
-    },
-    /// Failed; try again after `retry_in_ms`.
-    Retry {
-        /// Why.
-        error: String,
-        /// Delay.
-        retry_in_ms: i64,
-    },
-    /// Failed for good (`FAILED`), until replayed.
-    Failed {
-        /// Why.
-        error: String,
-    },
-}
-
 /// Records outcomes of claimed events in `tx` (with their counter deltas).
 /// Only rows still `PENDING` change (a replay or another worker may have
 /// finished them meanwhile).
@@ -424,7 +370,7 @@ pub async fn complete(tx: &mut Tx<'_>, results: &[(Claimed, Outcome)]) -> Result
     let mut ids = Vec::new();
     let mut statuses = Vec::new();
     let mut delays = Vec::new();
-    let mut errors: Vec<Option<String>> = Vec::new();
+    let mut errors: Vec<Option<&str>> = Vec::new();
     let mut published: Vec<Option<Uuid>> = Vec::new();
     let mut per_endpoint: HashMap<Uuid, CounterDelta> = HashMap::new();
     for (c, o) in results {
@@ -435,30 +381,14 @@ pub async fn complete(tx: &mut Tx<'_>, results: &[(Claimed, Outcome)]) -> Result
                 endpoint_id: c.endpoint_id,
                 ..Default::default()
             });
+        statuses.push(o.status());
+        delays.push(o.retry_in_ms());
+        errors.push(o.error());
+        published.push(o.published());
         match o {
-            Outcome::Done {
-                status,
-                published: p,
-            } => {
-                statuses.push(status.to_string());
-                delays.push(0i64);
-                errors.push(None);
-                published.push(*p);
-                d.processed += 1;
-            }
-            Outcome::Retry { error, retry_in_ms } => {
-                statuses.push("PENDING".into());
-                delays.push(*retry_in_ms);
-                errors.push(Some(error.clone()));
-                published.push(None);
-            }
-            Outcome::Failed { error } => {
-                statuses.push("FAILED".into());
-                delays.push(0);
-                errors.push(Some(error.clone()));
-                published.push(None);
-                d.failed += 1;
-            }
+            Outcome::Skipped | Outcome::Processed { .. } => d.processed += 1,
+            Outcome::Failed { .. } => d.failed += 1,
+            Outcome::Retry { .. } => {}
         }
     }
     sqlx::query(

@@ -42,7 +42,7 @@ pub fn service() -> Service {
                     max_body: ctx.config.hub_inbound_max_body,
                     writer: writer.clone(),
                     cache: cache.clone(),
-                    policy: Arc::new(inbound::worker::Policy::of(&ctx.config)),
+                    policy: Arc::new(inbound::policy(&ctx.config)),
                 }));
                 cfg.app_data(actix_web::web::Data::new(st));
             }

@@ -1,15 +1,19 @@
 //! Inbound webhooks: what providers send us and what we do with it, as pure
 //! rules. Verification schemes live in [`signature`], source addresses in
-//! [`ip`], field mappings in [`transform`]; this module holds the endpoint
-//! settings that are validated once ([`EndpointPath`], [`HandlerType`]), the
-//! provider's event id and type per scheme, and the processing decision.
+//! [`ip`], field mappings in [`transform`], provider handshakes in
+//! [`handshake`] and the processing decision in [`processing`]; this module
+//! holds the endpoint settings that are validated once ([`EndpointPath`],
+//! [`HandlerType`]), the provider's event id and type per scheme, and the
+//! `event_types` filter.
 
+pub mod handshake;
 pub mod ip;
+pub mod processing;
 pub mod signature;
 pub mod transform;
 
 use crate::FieldError;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 pub use signature::{Encoding, Rejection, Request, Scheme, Verifier};
 
@@ -254,78 +258,10 @@ pub fn check_filter_entry(entry: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What processing decides for one received event.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Filtered out by `event_types`: nothing to publish.
-    Skip,
-    /// Publish an event of `event_type` with `data`.
-    Publish {
-        /// The typed event.
-        event_type: &'static str,
-        /// Its data.
-        data: Value,
-    },
-    /// The payload cannot be processed; the reason is kept for replay.
-    Fail(String),
-}
-
-/// What processing needs to know about the endpoint.
-#[derive(Debug, Clone)]
-pub struct Route<'a> {
-    /// The handler.
-    pub handler: HandlerType,
-    /// The `event_types` filter.
-    pub event_types: &'a [String],
-    /// The optional field mapping.
-    pub transform: Option<&'a Value>,
-    /// Where the event is meant to go.
-    pub target_service: Option<&'a str>,
-}
-
-/// Decides what one received event becomes: filter, transform, check the
-/// handler's fields, build the typed event's data.
-pub fn decide(route: &Route<'_>, event_type: Option<&str>, payload: Option<&Value>) -> Decision {
-    if !accepts(route.event_types, event_type) {
-        return Decision::Skip;
-    }
-    let Some(payload) = payload else {
-        return Decision::Fail("the body is neither JSON nor a form".into());
-    };
-    let out = match route.transform {
-        Some(t) => match transform::apply(t, payload) {
-            Ok(v) => v,
-            Err(e) => return Decision::Fail(format!("transform_template: {e}")),
-        },
-        None => payload.clone(),
-    };
-    let missing: Vec<&str> = route
-        .handler
-        .required_fields()
-        .iter()
-        .copied()
-        .filter(|f| out.get(*f).is_none_or(Value::is_null))
-        .collect();
-    if !missing.is_empty() {
-        return Decision::Fail(format!(
-            "{} needs {} in the payload (map them with transform_template)",
-            route.handler.as_str(),
-            missing.join(", ")
-        ));
-    }
-    Decision::Publish {
-        event_type: route.handler.event_type(),
-        data: json!({
-            "target_service": route.target_service,
-            "source_event_type": event_type,
-            "payload": out,
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn hs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -372,43 +308,6 @@ mod tests {
         assert!(!accepts(&f(&["push"]), None));
         assert!(check_filter_entry("a*b").is_err());
         assert!(check_filter_entry("order.*").is_ok());
-    }
-
-    #[test]
-    fn decide_filters_transforms_and_checks_fields() {
-        let t = json!({"load_id": "$.shipment.id", "status": "$.state"});
-        let types = vec!["load.*".to_owned()];
-        let route = Route {
-            handler: HandlerType::LoadStatus,
-            event_types: &types,
-            transform: Some(&t),
-            target_service: Some("tms"),
-        };
-        let payload = json!({"shipment": {"id": "L-1"}, "state": "DELIVERED"});
-        match decide(&route, Some("load.updated"), Some(&payload)) {
-            Decision::Publish { event_type, data } => {
-                assert_eq!(event_type, "load.status_updated");
-                assert_eq!(
-                    data["payload"],
-                    json!({"load_id": "L-1", "status": "DELIVERED"})
-                );
-                assert_eq!(data["target_service"], "tms");
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            decide(&route, Some("invoice.paid"), Some(&payload)),
-            Decision::Skip
-        );
-        let Decision::Fail(why) = decide(&route, Some("load.x"), Some(&json!({"state": "X"})))
-        else {
-            panic!()
-        };
-        assert!(why.contains("load_id"), "{why}");
-        assert!(matches!(
-            decide(&route, Some("load.x"), None),
-            Decision::Fail(_)
-        ));
     }
 
     #[test]

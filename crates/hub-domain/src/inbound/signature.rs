@@ -1,9 +1,11 @@
 //! Signature verification of inbound webhooks, one [`Scheme`] per provider
-//! convention. Every comparison of a MAC is constant-time (`hmac`'s
-//! `verify_slice`); several candidate signatures (secret rotation on the
-//! provider's side) and several secrets (ours, during a rotation's grace
-//! period) are tried, and any match passes.
+//! convention. Every comparison of a MAC is constant-time; several candidate
+//! signatures (secret rotation on the provider's side) and several secrets
+//! (ours, during a rotation's grace period) are tried, and any match passes.
+//! Standard Webhooks requests are verified by the same function that checks
+//! our outbound signatures ([`crate::webhook::check`]).
 
+use crate::webhook;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
@@ -302,17 +304,15 @@ impl Verifier {
         let body = req.body;
         match self.scheme {
             Scheme::StandardWebhooks => {
-                let id = need(req, "webhook-id")?;
-                let ts = need(req, "webhook-timestamp")?;
-                self.check_time(parse_ts(ts)?, req.now)?;
-                let sigs: Vec<Vec<u8>> = sig
-                    .split_whitespace()
-                    .filter_map(|s| s.strip_prefix("v1,"))
-                    .filter_map(|s| STANDARD.decode(s).ok())
-                    .collect();
+                let signed = webhook::Signed {
+                    msg_id: need(req, "webhook-id")?,
+                    timestamp: need(req, "webhook-timestamp")?,
+                    body,
+                    header: sig,
+                };
                 let keys: Vec<Vec<u8>> = secrets.iter().filter_map(|s| standard_key(s)).collect();
-                let msg = [id.as_bytes(), b".", ts.as_bytes(), b".", body];
-                any_sha256(&keys, &msg, &sigs)
+                let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                webhook::check(&keys, &signed, req.now, self.tolerance_seconds).map_err(rejection)
             }
             Scheme::Github => {
                 let hex_sig = sig
@@ -421,11 +421,20 @@ impl Verifier {
     }
 
     fn check_time(&self, ts: i64, now: i64) -> Result<(), Rejection> {
-        let skew = now.saturating_sub(ts);
-        if skew.saturating_abs() > self.tolerance_seconds {
-            return Err(Rejection::Stale { skew_seconds: skew });
-        }
-        Ok(())
+        webhook::within_tolerance(ts, now, self.tolerance_seconds)
+            .map_err(|skew_seconds| Rejection::Stale { skew_seconds })
+    }
+}
+
+/// The rejection of a Standard Webhooks request that does not verify.
+fn rejection(m: webhook::Mismatch) -> Rejection {
+    match m {
+        webhook::Mismatch::Timestamp => Rejection::Invalid(
+            "webhook-timestamp is not unix seconds in plain decimal digits".into(),
+        ),
+        webhook::Mismatch::Stale { skew_seconds } => Rejection::Stale { skew_seconds },
+        webhook::Mismatch::NoSignature => Rejection::Invalid("no signature of this scheme".into()),
+        webhook::Mismatch::NoMatch => Rejection::Invalid("no signature matches".into()),
     }
 }
 
@@ -570,11 +579,10 @@ pub fn sign(v: &Verifier, req: &Request<'_>, secret: &str, id: &str) -> Vec<(Str
     match v.scheme {
         Scheme::StandardWebhooks => {
             let key = standard_key(secret).unwrap_or_default();
-            let sig = mac256(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
             vec![
                 h("webhook-id", id.to_owned()),
                 h("webhook-timestamp", ts),
-                h(&v.header, format!("v1,{}", STANDARD.encode(sig))),
+                h(&v.header, webhook::sign_with_key(&key, id, req.now, body)),
             ]
         }
         Scheme::Github => vec![h(
@@ -889,6 +897,56 @@ mod tests {
         assert_eq!(req(NOW, &[]).unwrap_err().code(), "missing_signature");
         let garbage = vec![("Stripe-Signature".to_owned(), "nonsense".to_owned())];
         assert_eq!(req(NOW, &garbage).unwrap_err().code(), "invalid_signature");
+    }
+
+    #[test]
+    fn standard_webhooks_timestamps_must_be_canonical_unix_seconds() {
+        let v = Verifier::preset(Scheme::StandardWebhooks);
+        let secret = Scheme::StandardWebhooks.generate_secret();
+        let check = |ts: &str| {
+            let mut m =
+                <Hmac<Sha256> as Mac>::new_from_slice(&standard_key(&secret).unwrap()).unwrap();
+            for part in [b"msg_1.".as_slice(), ts.as_bytes(), b".{}"] {
+                m.update(part);
+            }
+            let headers = vec![
+                ("webhook-id".to_owned(), "msg_1".to_owned()),
+                ("webhook-timestamp".to_owned(), ts.to_owned()),
+                (
+                    "webhook-signature".to_owned(),
+                    format!("v1,{}", STANDARD.encode(m.finalize().into_bytes())),
+                ),
+            ];
+            let req = Request {
+                method: "POST",
+                url: "",
+                headers: &headers,
+                body: b"{}",
+                now: NOW,
+            };
+            v.verify(&req, &[&secret])
+        };
+        assert_eq!(check(&NOW.to_string()), Ok(()));
+        // Signed as sent, but not integer seconds in canonical decimal: the
+        // outbound verifier's rule, which inbound requests now follow too.
+        for ts in [
+            format!("0{NOW}"),
+            format!("+{NOW}"),
+            format!(" {NOW}"),
+            format!("{NOW} "),
+            format!("{NOW}.0"),
+            String::new(),
+        ] {
+            assert_eq!(
+                check(&ts).unwrap_err().code(),
+                "invalid_signature",
+                "{ts:?}"
+            );
+        }
+        assert_eq!(
+            check(&(NOW - 301).to_string()).unwrap_err().code(),
+            "stale_timestamp"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Outbound webhooks: which events a subscription receives, how each request
-//! is signed ([Standard Webhooks](https://www.standardwebhooks.com/)), when a
+//! is signed ([Standard Webhooks](https://www.standardwebhooks.com/); its one
+//! verifier, [`check`], also verifies inbound requests), when a
 //! failed delivery is retried, and the per-subscription circuit breaker.
 //!
 //! Everything here is pure: time, randomness for jitter and the outcome of
@@ -16,7 +17,10 @@ pub use pattern::{
     ALWAYS_ROUTED, EventPattern, MAX_PATTERNS, extra_binding_keys, matches_any, parse_patterns,
 };
 pub use retry::{AUTO_DISABLE_AFTER, RetryPolicy, parse_retry_after};
-pub use signature::{DEFAULT_TOLERANCE_SECS, WebhookSecret, sign, signature_header, verify};
+pub use signature::{
+    DEFAULT_TOLERANCE_SECS, Mismatch, Signed, WebhookSecret, check, sign, signature_header, verify,
+};
+pub(crate) use signature::{sign_with_key, within_tolerance};
 
 /// Why a webhook setting was rejected. Messages say what was wrong and what is
 /// allowed; they never quote a secret.

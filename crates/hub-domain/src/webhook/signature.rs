@@ -84,17 +84,6 @@ impl WebhookSecret {
     pub fn last4(&self) -> String {
         crate::secret::last_four(&self.text)
     }
-
-    fn mac(&self, msg_id: &str, timestamp: &str, body: &[u8]) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)
-            .expect("HMAC-SHA256 accepts keys of any length");
-        mac.update(msg_id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac.finalize().into_bytes().into()
-    }
 }
 
 impl fmt::Debug for WebhookSecret {
@@ -114,10 +103,25 @@ impl Eq for WebhookSecret {}
 /// `"v1,<base64(HMAC-SHA256(key, "{msg_id}.{timestamp}.{body}"))>"` per
 /// <https://www.standardwebhooks.com/>.
 pub fn sign(secret: &WebhookSecret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    format!(
-        "v1,{}",
-        STANDARD.encode(secret.mac(msg_id, &timestamp.to_string(), body))
-    )
+    sign_with_key(&secret.key, msg_id, timestamp, body)
+}
+
+/// [`sign`] with a raw HMAC key (inbound endpoints keep theirs in their own
+/// form: `whsec_` optional, any length).
+pub(crate) fn sign_with_key(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mac = mac(key, msg_id, &timestamp.to_string(), body);
+    format!("v1,{}", STANDARD.encode(mac))
+}
+
+fn mac(key: &[u8], msg_id: &str, timestamp: &str, body: &[u8]) -> [u8; 32] {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key).expect("HMAC-SHA256 accepts keys of any length");
+    mac.update(msg_id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.finalize().into_bytes().into()
 }
 
 /// The `webhook-signature` header value: one [`sign`] per secret,
@@ -138,11 +142,8 @@ pub fn signature_header(
 
 /// Verifies a `webhook-signature` header (any listed v1 signature matches,
 /// constant time) and that `timestamp` (unix seconds text) is within
-/// `tolerance_secs` of `now_unix`. For tests and receivers.
-///
-/// The timestamp must be plain decimal digits without sign or leading zeros,
-/// so the text that was signed is the one [`sign`] would produce. Entries of
-/// other versions (`v1a,…`) are ignored; a negative tolerance counts as 0.
+/// `tolerance_secs` of `now_unix`. For tests and receivers; [`check`] says
+/// why a request does not verify.
 pub fn verify(
     secret: &WebhookSecret,
     msg_id: &str,
@@ -152,22 +153,93 @@ pub fn verify(
     now_unix: i64,
     tolerance_secs: i64,
 ) -> bool {
-    let Some(ts) = parse_timestamp(timestamp) else {
-        return false;
+    let signed = Signed {
+        msg_id,
+        timestamp,
+        body,
+        header,
     };
-    if now_unix.abs_diff(ts) > tolerance_secs.max(0).unsigned_abs() {
-        return false;
+    check(&[&secret.key], &signed, now_unix, tolerance_secs).is_ok()
+}
+
+/// A request signed the Standard Webhooks way, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    /// `webhook-id`.
+    pub msg_id: &'a str,
+    /// `webhook-timestamp`, as sent.
+    pub timestamp: &'a str,
+    /// The raw body.
+    pub body: &'a [u8],
+    /// `webhook-signature`: space-delimited `v1,<base64>` entries.
+    pub header: &'a str,
+}
+
+/// Why a Standard Webhooks request does not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    /// `webhook-timestamp` is not unix seconds in canonical decimal.
+    Timestamp,
+    /// The timestamp is further than the tolerance from now.
+    Stale {
+        /// Now minus the timestamp, in seconds.
+        skew_seconds: i64,
+    },
+    /// The header has no `v1,` entry in base64.
+    NoSignature,
+    /// No `v1,` entry is the signature under any of the keys.
+    NoMatch,
+}
+
+/// The one Standard Webhooks verifier, for both directions: `timestamp` must
+/// be unix seconds in canonical decimal (digits only, no sign, no leading
+/// zeros, no spaces: the text [`sign`] makes, since the spec's timestamp is
+/// integer seconds and the signed text is the header as sent) within
+/// `tolerance_secs` of `now_unix` (a negative tolerance counts as 0), and
+/// some `v1,` entry of the space-delimited header must be the base64
+/// HMAC-SHA256 under one of `keys` (constant-time comparisons; every entry
+/// and key is tried). Entries of other versions (`v1a,…`) are ignored.
+pub fn check(
+    keys: &[&[u8]],
+    signed: &Signed<'_>,
+    now_unix: i64,
+    tolerance_secs: i64,
+) -> Result<(), Mismatch> {
+    let ts = parse_timestamp(signed.timestamp).ok_or(Mismatch::Timestamp)?;
+    within_tolerance(ts, now_unix, tolerance_secs)
+        .map_err(|skew_seconds| Mismatch::Stale { skew_seconds })?;
+    let sigs: Vec<Vec<u8>> = signed
+        .header
+        .split_ascii_whitespace()
+        .filter_map(|entry| entry.strip_prefix("v1,"))
+        .filter_map(|sig| STANDARD.decode(sig).ok())
+        .collect();
+    if sigs.is_empty() {
+        return Err(Mismatch::NoSignature);
     }
-    let expected = STANDARD.encode(secret.mac(msg_id, timestamp, body));
-    // Look at every entry: only the comparison itself must be constant time,
-    // but there is no reason to stop early either.
+    // Look at every key and entry: only each comparison must be constant
+    // time, but there is no reason to stop early either.
     let mut ok = Choice::from(0);
-    for entry in header.split_ascii_whitespace() {
-        if let Some(sig) = entry.strip_prefix("v1,") {
-            ok |= sig.as_bytes().ct_eq(expected.as_bytes());
+    for key in keys {
+        let expected = mac(key, signed.msg_id, signed.timestamp, signed.body);
+        for sig in &sigs {
+            ok |= sig.as_slice().ct_eq(expected.as_slice());
         }
     }
-    ok.into()
+    if bool::from(ok) {
+        Ok(())
+    } else {
+        Err(Mismatch::NoMatch)
+    }
+}
+
+/// Whether the signed time `ts` is within `tolerance_secs` of `now` (a
+/// negative tolerance counts as 0); else now minus `ts`, saturated.
+pub(crate) fn within_tolerance(ts: i64, now: i64, tolerance_secs: i64) -> Result<(), i64> {
+    if now.abs_diff(ts) > tolerance_secs.max(0).unsigned_abs() {
+        return Err(now.saturating_sub(ts));
+    }
+    Ok(())
 }
 
 /// Unix seconds in canonical decimal form.

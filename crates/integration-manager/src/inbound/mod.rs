@@ -1,5 +1,7 @@
 //! Inbound webhooks at run time: the endpoint cache of the public route, the
 //! group-commit [`writer`], the processing [`worker`] and secret sealing.
+//! What is decided without I/O (verification, handshakes, processing) is
+//! in `hub_domain::inbound`.
 //!
 //! The public route answers 200 only after its request is committed; the
 //! writer groups concurrent requests into one transaction so that a commit
@@ -11,6 +13,7 @@ pub mod writer;
 
 use chrono::{DateTime, Utc};
 use hub_domain::inbound::ip::Cidrs;
+use hub_domain::inbound::processing::{Outcome, Policy};
 use hub_domain::inbound::{Encoding, HandlerType, Scheme, Verifier};
 use hub_domain::secret::Keyring;
 use hub_storage::webhook_endpoints::Endpoint;
@@ -172,7 +175,25 @@ pub struct Inbound {
     /// Endpoint lookups.
     pub cache: Arc<EndpointCache>,
     /// How failed processing attempts are retried.
-    pub policy: Arc<worker::Policy>,
+    pub policy: Arc<Policy>,
+}
+
+/// How failed processing attempts are retried, per the service
+/// configuration (`HUB_INBOUND_RETRY_INTERVALS_MS`, `WEBHOOK_MAX_RETRIES`).
+pub fn policy(config: &hub_platform::Config) -> Policy {
+    Policy::new(config.inbound_retry_intervals(), config.webhook_max_retries)
+}
+
+/// Counts a processing attempt's outcome in the metrics.
+pub fn count(outcome: &Outcome) {
+    match outcome {
+        Outcome::Skipped | Outcome::Processed { .. } => {
+            metrics::counter!("hub_inbound_processed_total", "status" => outcome.status())
+                .increment(1)
+        }
+        Outcome::Retry { .. } => metrics::counter!("hub_inbound_retried_total").increment(1),
+        Outcome::Failed { .. } => metrics::counter!("hub_inbound_failed_total").increment(1),
+    }
 }
 
 #[cfg(test)]

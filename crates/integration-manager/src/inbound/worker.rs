@@ -4,8 +4,10 @@
 //! longer than `WEBHOOK_TIMEOUT_SECONDS`, decides each (filter by
 //! `event_types`, apply `transform_template`, check the handler's fields),
 //! and commits the outcome with the typed event it publishes (outbox) in one
-//! transaction. A failure is retried after `HUB_INBOUND_RETRY_INTERVALS_MS`
-//! and is FAILED after `WEBHOOK_MAX_RETRIES` attempts, until replayed. A
+//! transaction (the decision is `hub_domain::inbound::processing`'s, as for
+//! the public route's first attempt). A failure is retried after
+//! `HUB_INBOUND_RETRY_INTERVALS_MS` and is FAILED after `WEBHOOK_MAX_RETRIES`
+//! attempts, until replayed. A
 //! worker that dies mid-batch leaves leases that expire, and the events are
 //! claimed again: a manager killed after answering 200 still processes them
 //! after a restart (or on another replica). It is woken by LISTEN/NOTIFY and
@@ -13,14 +15,14 @@
 //! a minute (and at start), deletes received events older than
 //! `WEBHOOK_RETENTION_DAYS` whose processing is over.
 
-use hub_domain::inbound::{Decision, HandlerType, Route, parse_body};
-use hub_domain::{Envelope, EventType, TenantId};
+use hub_domain::TenantId;
+use hub_domain::inbound::parse_body;
+use hub_domain::inbound::processing::{self, Input, Policy};
 use hub_platform::server::Context;
-use hub_storage::inbound_events::{self, Outcome};
-use serde_json::{Value, json};
+use hub_storage::inbound_events;
+use serde_json::Value;
 use sqlx::postgres::PgListener;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// Events claimed at once.
 const BATCH: i64 = 200;
@@ -40,7 +42,7 @@ pub async fn run(ctx: Context) {
     // worker's events are never claimed twice; a dead worker's are claimed
     // again once it expires.
     let lease = timeout + timeout.max(Duration::from_secs(5));
-    let policy = Policy::of(&ctx.config);
+    let policy = super::policy(&ctx.config);
     let mut listener: Option<PgListener> = None;
     let mut last_fold = tokio::time::Instant::now();
     let mut last_prune: Option<tokio::time::Instant> = None;
@@ -124,122 +126,6 @@ async fn listen(pool: &sqlx::PgPool) -> Option<PgListener> {
     Some(l)
 }
 
-/// How failed processing attempts are retried.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    /// Delay before attempt n+1 (the last one repeats).
-    pub intervals: Vec<Duration>,
-    /// Attempts before an event is FAILED.
-    pub max_attempts: i32,
-}
-
-impl Policy {
-    /// From the service configuration.
-    pub fn of(config: &hub_platform::Config) -> Self {
-        Self {
-            intervals: config.inbound_retry_intervals(),
-            max_attempts: i32::try_from(config.webhook_max_retries.max(1)).unwrap_or(i32::MAX),
-        }
-    }
-}
-
-/// What one processing attempt needs: the received event and its endpoint.
-pub struct Input<'a> {
-    /// The received event's id.
-    pub id: Uuid,
-    /// Owner.
-    pub tenant_id: Uuid,
-    /// Endpoint.
-    pub endpoint_id: Uuid,
-    /// Endpoint path.
-    pub endpoint_path: &'a str,
-    /// Endpoint's integration.
-    pub integration_id: Option<Uuid>,
-    /// The provider's event id.
-    pub provider_event_id: Option<&'a str>,
-    /// The provider's event type.
-    pub event_type: Option<&'a str>,
-    /// Endpoint handler type.
-    pub handler_type: &'a str,
-    /// Endpoint filter (JSON array of types).
-    pub event_types: &'a Value,
-    /// Endpoint mapping.
-    pub transform_template: Option<&'a Value>,
-    /// Endpoint target.
-    pub target_service: Option<&'a str>,
-    /// The parsed body (None: neither JSON nor a form).
-    pub payload: Option<&'a Value>,
-    /// Attempts made, this one included.
-    pub attempts: i32,
-}
-
-/// One processing attempt (pure): its outcome and the typed event to publish
-/// with it, if any.
-pub fn attempt(input: &Input<'_>, policy: &Policy) -> (Outcome, Option<Envelope>) {
-    let filter: Vec<String> = input
-        .event_types
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let route = Route {
-        handler: HandlerType::parse(input.handler_type).unwrap_or(HandlerType::Custom),
-        event_types: &filter,
-        transform: input.transform_template.filter(|t| !t.is_null()),
-        target_service: input.target_service,
-    };
-    let outcome = match hub_domain::inbound::decide(&route, input.event_type, input.payload) {
-        Decision::Skip => (
-            Outcome::Done {
-                status: "SKIPPED",
-                published: None,
-            },
-            None,
-        ),
-        Decision::Publish { event_type, data } => {
-            let env = typed_event(input, event_type, data);
-            (
-                Outcome::Done {
-                    status: "PROCESSED",
-                    published: Some(env.id.0),
-                },
-                Some(env),
-            )
-        }
-        Decision::Fail(error) if input.attempts >= policy.max_attempts => {
-            (Outcome::Failed { error }, None)
-        }
-        Decision::Fail(error) => {
-            let i = usize::try_from(input.attempts - 1)
-                .unwrap_or(0)
-                .min(policy.intervals.len().saturating_sub(1));
-            let delay = policy
-                .intervals
-                .get(i)
-                .copied()
-                .unwrap_or(Duration::from_secs(60));
-            (
-                Outcome::Retry {
-                    error,
-                    retry_in_ms: i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
-                },
-                None,
-            )
-        }
-    };
-    match &outcome.0 {
-        Outcome::Done { status, .. } => {
-            metrics::counter!("hub_inbound_processed_total", "status" => *status).increment(1)
-        }
-        Outcome::Retry { .. } => metrics::counter!("hub_inbound_retried_total").increment(1),
-        Outcome::Failed { .. } => metrics::counter!("hub_inbound_failed_total").increment(1),
-    }
-    outcome
-}
-
 /// Claims and processes one batch; returns how many events it held.
 async fn process_batch(
     ctx: &Context,
@@ -263,8 +149,9 @@ async fn process_batch(
         };
         let payload = parse_body(&headers, &c.body);
         let input = Input {
+            source: crate::NAME,
             id: c.id,
-            tenant_id: c.tenant_id,
+            tenant_id: TenantId(c.tenant_id),
             endpoint_id: c.endpoint_id,
             endpoint_path: &c.endpoint_path,
             integration_id: c.integration_id,
@@ -277,7 +164,8 @@ async fn process_batch(
             payload: payload.as_ref(),
             attempts: c.attempts,
         };
-        let (outcome, typed) = attempt(&input, policy);
+        let (outcome, typed) = processing::attempt(&input, policy);
+        super::count(&outcome);
         outbox.extend(typed);
         results.push((c, outcome));
     }
@@ -286,21 +174,4 @@ async fn process_batch(
     hub_storage::outbox::enqueue(&mut tx, &outbox).await?;
     tx.commit().await?;
     Ok(n)
-}
-
-fn typed_event(c: &Input<'_>, event_type: &str, mut data: Value) -> Envelope {
-    if let Value::Object(m) = &mut data {
-        m.insert("inbound_event_id".into(), json!(c.id));
-        m.insert("endpoint_id".into(), json!(c.endpoint_id));
-        m.insert("endpoint_path".into(), json!(c.endpoint_path));
-        m.insert("integration_id".into(), json!(c.integration_id));
-        m.insert("provider_event_id".into(), json!(c.provider_event_id));
-    }
-    Envelope::new(
-        crate::NAME,
-        EventType::parse(event_type).expect("handler event types are valid"),
-        Some(TenantId(c.tenant_id)),
-        data,
-    )
-    .with_correlation(Some(c.id.to_string()))
 }

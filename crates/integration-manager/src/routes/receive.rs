@@ -7,16 +7,19 @@
 //! by the group-commit writer → 200 `{"id": …, "duplicate": …}`.
 
 use crate::inbound::writer::{EndpointInfo, WriteError};
-use crate::inbound::{Inbound, LiveEndpoint, worker};
+use crate::inbound::{Inbound, LiveEndpoint, count};
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use futures::StreamExt;
-use hub_domain::inbound::{self, Rejection, Request, Scheme, ip::client_ip};
+use hub_domain::TenantId;
+use hub_domain::inbound::handshake::{Handshake, handshake};
+use hub_domain::inbound::{self, Rejection, Request, ip::client_ip, processing};
 use hub_platform::error::{ApiError, ErrorCode};
 use hub_platform::server::Context;
-use hub_storage::inbound_events::{Initial, NewEvent, Outcome};
+use hub_storage::inbound_events::NewEvent;
 use serde_json::{Value, json};
+use std::net::IpAddr;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -93,6 +96,66 @@ async fn read_body(
     Ok(body)
 }
 
+/// The client's address (behind trusted proxies, the one they forwarded
+/// for) and whether the peer is a trusted proxy; 403 when the endpoint's
+/// `ip_whitelist` does not allow it.
+fn source(req: &HttpRequest, st: &Inbound, ep: &LiveEndpoint) -> Result<(IpAddr, bool), ApiError> {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let trusted_peer = st.trusted_proxies.contains(peer);
+    // Every line, in order: a proxy may append its own after the client's.
+    // A line that is not text is an unparsable hop (it stops the walk).
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    let source = client_ip(peer, &forwarded, &st.trusted_proxies);
+    if let Some(allow) = &ep.allow
+        && !allow.contains(source)
+    {
+        return Err(ApiError::new(
+            ErrorCode::IpNotAllowed,
+            format!("{source} is not in this endpoint's ip_whitelist"),
+        ));
+    }
+    Ok((source, trusted_peer))
+}
+
+/// The request's headers whose values are text.
+fn text_headers(req: &HttpRequest) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(req.headers().len());
+    for (k, v) in req.headers() {
+        if let Ok(v) = v.to_str() {
+            headers.push((k.as_str().to_owned(), v.to_owned()));
+        }
+    }
+    headers
+}
+
+/// The URL the provider called, as it signed it: scheme and host from a
+/// trusted proxy's `X-Forwarded-*` headers, else from the connection.
+fn called_url(req: &HttpRequest, trusted_peer: bool) -> String {
+    let forwarded_header = |name: &str| {
+        trusted_peer
+            .then(|| req.headers().get(name).and_then(|v| v.to_str().ok()))
+            .flatten()
+            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+    };
+    let scheme = forwarded_header("x-forwarded-proto")
+        .unwrap_or_else(|| req.connection_info().scheme().to_owned());
+    let host = forwarded_header("x-forwarded-host").unwrap_or_else(|| {
+        req.headers()
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    });
+    format!("{scheme}://{host}{}", req.uri())
+}
+
 /// Receives a provider's webhook.
 #[utoipa::path(post, path = "/webhooks/{tenant}/{path}", tag = "webhooks",
     params(("tenant" = String, Path, description = "The tenant's id or slug"), ("path" = String, Path, description = "The endpoint's endpoint_path")),
@@ -114,52 +177,10 @@ pub async fn receive(
     let (tenant, endpoint_path) = path.into_inner();
     let ep = lookup(&ctx, &st, &tenant, &endpoint_path).await?;
 
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let trusted_peer = st.trusted_proxies.contains(peer);
-    // Every line, in order: a proxy may append its own after the client's.
-    // A line that is not text is an unparsable hop (it stops the walk).
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .map(|v| v.to_str().unwrap_or(""))
-        .collect();
-    let source = client_ip(peer, &forwarded, &st.trusted_proxies);
-    if let Some(allow) = &ep.allow
-        && !allow.contains(source)
-    {
-        return Err(ApiError::new(
-            ErrorCode::IpNotAllowed,
-            format!("{source} is not in this endpoint's ip_whitelist"),
-        ));
-    }
-
+    let (source, trusted_peer) = source(&req, &st, &ep)?;
     let body = read_body(&req, payload, st.max_body).await?;
-
-    let mut headers: Vec<(String, String)> = Vec::with_capacity(req.headers().len());
-    for (k, v) in req.headers() {
-        if let Ok(v) = v.to_str() {
-            headers.push((k.as_str().to_owned(), v.to_owned()));
-        }
-    }
-    let forwarded_header = |name: &str| {
-        trusted_peer
-            .then(|| req.headers().get(name).and_then(|v| v.to_str().ok()))
-            .flatten()
-            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
-    };
-    let scheme = forwarded_header("x-forwarded-proto")
-        .unwrap_or_else(|| req.connection_info().scheme().to_owned());
-    let host = forwarded_header("x-forwarded-host").unwrap_or_else(|| {
-        req.headers()
-            .get("host")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    });
-    let url = format!("{scheme}://{host}{}", req.uri());
+    let headers = text_headers(&req);
+    let url = called_url(&req, trusted_peer);
     let now = Utc::now();
     let request = Request {
         method: req.method().as_str(),
@@ -174,22 +195,10 @@ pub async fn receive(
     }
 
     let parsed = inbound::parse_body(&headers, &body);
-    let field = |p: &Value, k: &str| p.get(k).cloned();
-    match (ep.verifier.scheme, &parsed) {
-        (Scheme::Slack, Some(p))
-            if p.get("type").and_then(Value::as_str) == Some("url_verification") =>
-        {
-            return Ok(HttpResponse::Ok().json(json!({"challenge": field(p, "challenge")})));
-        }
-        // Xero's intent to receive: a signed request with no events.
-        (Scheme::Xero, Some(p))
-            if p.get("events")
-                .and_then(Value::as_array)
-                .is_some_and(Vec::is_empty) =>
-        {
-            return Ok(HttpResponse::Ok().finish());
-        }
-        _ => {}
+    match handshake(ep.verifier.scheme, parsed.as_ref()) {
+        Some(Handshake::Json(answer)) => return Ok(HttpResponse::Ok().json(answer)),
+        Some(Handshake::Empty) => return Ok(HttpResponse::Ok().finish()),
+        None => {}
     }
 
     let provider_id = inbound::provider_event_id(ep.verifier.scheme, &headers, parsed.as_ref());
@@ -201,10 +210,11 @@ pub async fn receive(
         .collect();
     // The first processing attempt is pure and commits with the request.
     let id = Uuid::now_v7();
-    let (outcome, typed) = worker::attempt(
-        &worker::Input {
+    let (outcome, typed) = processing::attempt(
+        &processing::Input {
+            source: crate::NAME,
             id,
-            tenant_id: ep.row.tenant_id,
+            tenant_id: TenantId(ep.row.tenant_id),
             endpoint_id: ep.row.id,
             endpoint_path: &ep.row.endpoint_path,
             integration_id: ep.row.integration_id,
@@ -219,29 +229,7 @@ pub async fn receive(
         },
         &st.policy,
     );
-    let initial = match outcome {
-        Outcome::Done { status, published } => Initial {
-            status,
-            attempts: 1,
-            published_event_id: published,
-            last_error: None,
-            retry_in_ms: 0,
-        },
-        Outcome::Retry { error, retry_in_ms } => Initial {
-            status: "PENDING",
-            attempts: 1,
-            published_event_id: None,
-            last_error: Some(error),
-            retry_in_ms,
-        },
-        Outcome::Failed { error } => Initial {
-            status: "FAILED",
-            attempts: 1,
-            published_event_id: None,
-            last_error: Some(error),
-            retry_in_ms: 0,
-        },
-    };
+    count(&outcome);
     let event = NewEvent {
         id,
         tenant_id: ep.row.tenant_id,
@@ -254,7 +242,7 @@ pub async fn receive(
         body,
         source_ip: source.to_string(),
         received_at: now,
-        initial,
+        outcome,
     };
     let info = EndpointInfo {
         path: ep.row.endpoint_path.clone(),

@@ -897,14 +897,8 @@ async fn run_scenario(
 
     settle_database(&env.database_url).await?;
     let recorded = &receiver.recorded;
-    let cpu_before = [fleet.dispatcher.cpu(), fleet.manager.cpu(), own_cpu()];
-    let box_before = BoxCpu::now();
+    let before = Usage::now(fleet, recorded);
     sampler.reset();
-    let checks_before = [
-        recorded.unsigned.load(Ordering::Relaxed),
-        recorded.verified.load(Ordering::Relaxed),
-        recorded.bad_signature.load(Ordering::Relaxed),
-    ];
 
     let load = Arc::new(Load::new(
         idx,
@@ -926,13 +920,72 @@ async fn run_scenario(
         &format!("{}hub.events", env.bus_prefix),
         &in_flight,
     ));
+    let (failure, mean_backlog) = load_window(&load, fleet, recorded, idx).await;
+    load.halt();
+    let load_end = Instant::now().min(load.end);
+    for sender in senders {
+        let _ = sender.await;
+    }
+    // Every publish confirmed (or failed): all permits back.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        in_flight.acquire_many(load::AMQP_IN_FLIGHT as u32),
+    )
+    .await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let accepted = load.take_accepted();
 
-    // The load window, a progress line every few seconds.
-    let subs = scenario.subscriptions() as u64;
+    ui::info(&format!(
+        "load done: {} events accepted; waiting up to {}s for the last of {} deliveries",
+        thousands(accepted.len() as u64),
+        DRAIN_TIMEOUT.as_secs(),
+        thousands(accepted.len() as u64 * scenario.subscriptions() as u64)
+    ));
+    let (outcome, drain) = drain(
+        fleet,
+        recorded,
+        scenario,
+        &accepted,
+        (load.start, load_end),
+        DRAIN_TIMEOUT,
+    )
+    .await?;
+    // Outcome events still waiting for RabbitMQ belong to this scenario too:
+    // let the relays catch up before the next one starts.
+    let (caught_up, waiting) = wait_bus_caught_up(&env.database_url).await?;
+    report_failed_attempts(&env.database_url, tenant.id).await?;
+    let outcome = Outcome {
+        accepted_http: load.accepted_http.load(Ordering::Relaxed),
+        accepted_amqp: load.accepted_amqp.load(Ordering::Relaxed),
+        accepted: accepted.len() as u64,
+        rejected: load.rejected.load(Ordering::Relaxed),
+        send_errors: load.send_errors.load(Ordering::Relaxed),
+        first_error: load.first_error(),
+        ..outcome
+    };
+    let wall = load_end - load.start + drain;
+    print_outcome(scenario, &outcome, drain, (caught_up, waiting));
+    print_usage(&before.since(fleet, recorded), sampler, wall);
+    warn_limits(pace, &outcome, mean_backlog);
+    println!();
+    Ok(outcome)
+}
+
+/// The load window, a progress line every few seconds: stops at its end,
+/// on Ctrl-C or a service's death (the error), or when nothing is accepted
+/// at all. Returns the failure, if any, and the mean number of events
+/// outstanding (near the cap means delivery limited the run, near zero the
+/// intake did).
+async fn load_window(
+    load: &Load,
+    fleet: &Fleet,
+    recorded: &receiver::Recorded,
+    idx: usize,
+) -> (Option<anyhow::Error>, u64) {
     let mut last = (Instant::now(), 0u64, 0u64);
     let mut next_report = load.start + PROGRESS_EVERY;
-    // Mean outstanding events over the window: near the cap means delivery
-    // limited the run, near zero means the intake did.
     let (mut backlog_sum, mut backlog_samples) = (0u64, 0u64);
     let failure = loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -962,7 +1015,7 @@ async fn run_scenario(
                 thousands(received),
                 thousands(per_sec(received - last.2, dt) as u64),
                 thousands(load.backlog()),
-                errors_note(&load),
+                errors_note(load),
             ));
             last = (now, accepted, received);
             next_report += PROGRESS_EVERY;
@@ -971,62 +1024,51 @@ async fn run_scenario(
             break None;
         }
     };
-    load.halt();
-    let load_end = Instant::now().min(load.end);
-    for sender in senders {
-        let _ = sender.await;
-    }
-    // Every publish confirmed (or failed): all permits back.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(30),
-        in_flight.acquire_many(load::AMQP_IN_FLIGHT as u32),
-    )
-    .await;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    let accepted = load.take_accepted();
+    (failure, backlog_sum / backlog_samples.max(1))
+}
 
-    ui::info(&format!(
-        "load done: {} events accepted; waiting up to {}s for the last of {} deliveries",
-        thousands(accepted.len() as u64),
-        DRAIN_TIMEOUT.as_secs(),
-        thousands(accepted.len() as u64 * subs)
-    ));
-    let (outcome, drain) = drain(
-        fleet,
-        recorded,
-        scenario,
-        &accepted,
-        (load.start, load_end),
-        DRAIN_TIMEOUT,
-    )
-    .await?;
-    // Outcome events still waiting for RabbitMQ belong to this scenario too:
-    // let the relays catch up before the next one starts.
-    let (caught_up, waiting) = wait_bus_caught_up(&env.database_url).await?;
-    report_failed_attempts(&env.database_url, tenant.id).await?;
-    let outcome = Outcome {
-        accepted_http: load.accepted_http.load(Ordering::Relaxed),
-        accepted_amqp: load.accepted_amqp.load(Ordering::Relaxed),
-        accepted: accepted.len() as u64,
-        rejected: load.rejected.load(Ordering::Relaxed),
-        send_errors: load.send_errors.load(Ordering::Relaxed),
-        first_error: load.first_error(),
-        ..outcome
-    };
+/// CPU used by the services, this process, Postgres and RabbitMQ, and the
+/// receiver's signature checks: a reading, or (from [`Usage::since`]) what
+/// a scenario used.
+struct Usage {
+    /// Dispatcher, manager, this process.
+    cpu: [Duration; 3],
+    machine: BoxCpu,
+    /// Unsigned, verified, bad signature.
+    checks: [u64; 3],
+}
 
-    // Figures.
-    let cpu = [
-        fleet.dispatcher.cpu().saturating_sub(cpu_before[0]),
-        fleet.manager.cpu().saturating_sub(cpu_before[1]),
-        own_cpu().saturating_sub(cpu_before[2]),
-    ];
-    let box_cpu = BoxCpu::now().since(&box_before);
-    let wall = load_end - load.start + drain;
-    let o = &outcome;
+impl Usage {
+    fn now(fleet: &Fleet, recorded: &receiver::Recorded) -> Self {
+        Self {
+            cpu: [fleet.dispatcher.cpu(), fleet.manager.cpu(), own_cpu()],
+            machine: BoxCpu::now(),
+            checks: [
+                recorded.unsigned.load(Ordering::Relaxed),
+                recorded.verified.load(Ordering::Relaxed),
+                recorded.bad_signature.load(Ordering::Relaxed),
+            ],
+        }
+    }
+
+    fn since(&self, fleet: &Fleet, recorded: &receiver::Recorded) -> Self {
+        let now = Self::now(fleet, recorded);
+        Self {
+            cpu: [0, 1, 2].map(|i| now.cpu[i].saturating_sub(self.cpu[i])),
+            machine: now.machine.since(&self.machine),
+            checks: [0, 1, 2].map(|i| now.checks[i] - self.checks[i]),
+        }
+    }
+}
+
+fn line(label: &str, text: String) {
+    ui::info(&format!("{label:<21}{text}"));
+}
+
+/// What a scenario accepted and delivered, how fast and how late.
+fn print_outcome(scenario: Scenario, o: &Outcome, drain: Duration, bus: (Duration, i64)) {
+    let (caught_up, waiting) = bus;
     let (target, met) = scenario.verdict(o);
-    let line = |label: &str, text: String| ui::info(&format!("{label:<21}{text}"));
     println!();
     line(
         "events accepted",
@@ -1120,6 +1162,12 @@ async fn run_scenario(
             ),
         );
     }
+}
+
+/// What the services, this process, Postgres and RabbitMQ used, and the
+/// receiver's signature checks.
+fn print_usage(used: &Usage, sampler: &Sampler, wall: Duration) {
+    let (cpu, box_cpu) = (used.cpu, &used.machine);
     let kib = |a: &AtomicU64| format!("{:.0} MiB", a.load(Ordering::Relaxed) as f64 / 1024.0);
     let share = |d: Duration| format!("{:.0} % of a core", 100.0 * per_sec_f(d, wall));
     line(
@@ -1176,12 +1224,15 @@ async fn run_scenario(
         "signatures",
         format!(
             "{} checked (1 in 100), {} bad; {} requests unsigned",
-            thousands(recorded.verified.load(Ordering::Relaxed) - checks_before[1]),
-            thousands(recorded.bad_signature.load(Ordering::Relaxed) - checks_before[2]),
-            thousands(recorded.unsigned.load(Ordering::Relaxed) - checks_before[0]),
+            thousands(used.checks[1]),
+            thousands(used.checks[2]),
+            thousands(used.checks[0]),
         ),
     );
-    let mean_backlog = backlog_sum / backlog_samples.max(1);
+}
+
+/// Warnings about what limited a run, or went missing.
+fn warn_limits(pace: Pace, o: &Outcome, mean_backlog: u64) {
     if let Pace::Open { max_backlog } = pace
         && mean_backlog < max_backlog / 10
     {
@@ -1219,8 +1270,6 @@ async fn run_scenario(
             DRAIN_TIMEOUT.as_secs()
         ));
     }
-    println!();
-    Ok(outcome)
 }
 
 /// Waits until the receiver has every accepted event at each of the

@@ -7,6 +7,7 @@
 
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
+use hub_domain::TenantId;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -683,7 +684,7 @@ pub struct DeliveryFilter {
 /// One page of a subscription's deliveries, newest first (`limit + 1` rows).
 pub async fn list(
     pool: &PgPool,
-    tenant: Uuid,
+    tenant: TenantId,
     subscription: Uuid,
     f: &DeliveryFilter,
     limit: u32,
@@ -696,7 +697,7 @@ pub async fn list(
           ORDER BY id DESC LIMIT $8"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(subscription)
         .bind(&f.status)
         .bind(&f.event_type)
@@ -712,7 +713,7 @@ pub async fn list(
 /// One delivery of the tenant's subscription.
 pub async fn get(
     pool: &PgPool,
-    tenant: Uuid,
+    tenant: TenantId,
     subscription: Uuid,
     id: Uuid,
 ) -> Result<Option<Delivery>> {
@@ -720,7 +721,7 @@ pub async fn get(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = $1 AND subscription_id = $2 AND id = $3"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(subscription)
         .bind(id)
         .fetch_optional(pool)
@@ -779,7 +780,7 @@ pub enum ReplaySelection {
 /// their retry budget starts again. Returns the re-queued ids.
 pub async fn replay(
     tx: &mut Tx<'_>,
-    tenant: Uuid,
+    tenant: TenantId,
     subscription: Uuid,
     sel: &ReplaySelection,
     limit: i64,
@@ -803,7 +804,7 @@ pub async fn replay(
                 attempt_base = d.attempt_number, updated_at = NOW()
            FROM c WHERE d.id = c.id RETURNING d.id",
     )
-    .bind(tenant)
+    .bind(tenant.0)
     .bind(subscription)
     .bind(status)
     .bind(since)
@@ -931,7 +932,7 @@ pub async fn lock_subscriptions(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<()> {
 /// late.
 pub async fn failed_attempts_by_reason(
     pool: &PgPool,
-    tenant: Uuid,
+    tenant: TenantId,
 ) -> Result<(i64, Vec<(String, i64)>)> {
     let rows = sqlx::query(
         "SELECT COALESCE(a.error_message, 'HTTP ' || a.response_status::text, 'no answer') AS reason,
@@ -940,7 +941,7 @@ pub async fn failed_attempts_by_reason(
           WHERE d.tenant_id = $1 AND (a.response_status IS NULL OR a.response_status NOT BETWEEN 200 AND 299)
           GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
     )
-    .bind(tenant)
+    .bind(tenant.0)
     .fetch_all(pool)
     .await?;
     let total = match rows.first() {

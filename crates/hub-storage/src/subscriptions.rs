@@ -6,6 +6,7 @@
 
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
+use hub_domain::TenantId;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -263,10 +264,10 @@ pub async fn update(tx: &mut Tx<'_>, s: &Subscription) -> Result<()> {
 }
 
 /// The tenant's subscription, or `None` (also for another tenant's).
-pub async fn get(pool: &PgPool, tenant: Uuid, id: Uuid) -> Result<Option<Subscription>> {
+pub async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<Subscription>> {
     let sql = format!("{SELECT} WHERE s.tenant_id = $1 AND s.id = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -276,12 +277,12 @@ pub async fn get(pool: &PgPool, tenant: Uuid, id: Uuid) -> Result<Option<Subscri
 /// Like [`get`], locking the row until `tx` ends.
 pub async fn get_for_update(
     tx: &mut Tx<'_>,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Subscription>> {
     let sql = format!("{SELECT} WHERE s.tenant_id = $1 AND s.id = $2 FOR UPDATE OF s");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
@@ -290,9 +291,9 @@ pub async fn get_for_update(
 
 /// Deletes the tenant's subscription with its deliveries, attempts and
 /// breaker; `false` when there was none.
-pub async fn delete(tx: &mut Tx<'_>, tenant: Uuid, id: Uuid) -> Result<bool> {
+pub async fn delete(tx: &mut Tx<'_>, tenant: TenantId, id: Uuid) -> Result<bool> {
     let done = sqlx::query("DELETE FROM webhook_subscriptions WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(id)
         .execute(&mut **tx)
         .await?;
@@ -326,7 +327,7 @@ pub struct Filter {
 /// so the caller knows whether a next page exists.
 pub async fn list(
     pool: &PgPool,
-    tenant: Uuid,
+    tenant: TenantId,
     f: &Filter,
     limit: u32,
 ) -> Result<Vec<Subscription>> {
@@ -336,7 +337,7 @@ pub async fn list(
          ORDER BY s.id LIMIT $5"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(&f.status)
         .bind(f.is_enabled)
         .bind(f.after)
@@ -365,12 +366,12 @@ pub async fn live_patterns(pool: &PgPool) -> Result<Vec<String>> {
 /// collects deliveries that wait until it is resumed; a disabled one gets
 /// none). Fan-out matches events against them and hands deliveries of ACTIVE
 /// ones with a closed breaker straight to the sender.
-pub async fn targets(tx: &mut Tx<'_>, tenants: &[Uuid]) -> Result<Vec<Subscription>> {
+pub async fn targets(tx: &mut Tx<'_>, tenants: &[TenantId]) -> Result<Vec<Subscription>> {
     let sql = format!(
         "{SELECT_LITE} WHERE s.tenant_id = ANY($1) AND s.is_enabled AND s.status IN ('ACTIVE', 'PAUSED')"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenants)
+        .bind(tenants.iter().map(|t| t.0).collect::<Vec<Uuid>>())
         .fetch_all(&mut **tx)
         .await?;
     rows.iter().map(from_row).collect()

@@ -111,17 +111,18 @@ pub async fn list(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditEntry {
-            id: r.get("id"),
-            event_id: r.get("event_id"),
-            event_type: r.get("event_type"),
-            source: r.get("source"),
-            correlation_id: r.get("correlation_id"),
-            occurred_at: r.get("occurred_at"),
-            data: r.get("data"),
-            recorded_at: r.get("recorded_at"),
+    rows.into_iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                id: r.try_get("id")?,
+                event_id: r.try_get("event_id")?,
+                event_type: r.try_get("event_type")?,
+                source: r.try_get("source")?,
+                correlation_id: r.try_get("correlation_id")?,
+                occurred_at: r.try_get("occurred_at")?,
+                data: r.try_get("data")?,
+                recorded_at: r.try_get("recorded_at")?,
+            })
         })
-        .collect())
+        .collect()
 }

@@ -7,6 +7,7 @@
 
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
+use hub_domain::TenantId;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -69,7 +70,7 @@ pub async fn insert_events(tx: &mut Tx<'_>, events: &[hub_domain::Envelope]) -> 
     .bind(&data)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows.iter().map(|r| r.get("id")).collect())
+    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
 }
 
 /// Creates deliveries, due now, in one round trip; a (subscription, event)
@@ -123,7 +124,7 @@ pub async fn insert(
     if lease_secs.is_none() && !rows.is_empty() {
         crate::notify(&mut **tx, CHANNEL).await?;
     }
-    Ok(rows.iter().map(|r| r.get("id")).collect())
+    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
 }
 
 /// A delivery claimed for sending, with what sending needs of its
@@ -158,22 +159,22 @@ const CLAIM_RETURNING: &str =
     "d.id AS d_id, d.subscription_id, d.tenant_id AS d_tenant_id, d.event_type AS d_event_type,
     d.event_id, d.payload, d.attempt_number, d.attempt_base, d.created_at AS d_created_at";
 
-fn claimed_from_row(r: &sqlx::postgres::PgRow, probe: bool) -> Claimed {
-    Claimed {
-        id: r.get("d_id"),
-        subscription_id: r.get("subscription_id"),
-        tenant_id: r.get("d_tenant_id"),
-        event_type: r.get("d_event_type"),
-        event_id: r.get("event_id"),
-        payload: r.get("payload"),
-        attempt_number: r.get::<Option<i32>, _>("attempt_number").unwrap_or(0),
-        attempt_base: r.get("attempt_base"),
+fn claimed_from_row(r: &sqlx::postgres::PgRow, probe: bool) -> Result<Claimed> {
+    Ok(Claimed {
+        id: r.try_get("d_id")?,
+        subscription_id: r.try_get("subscription_id")?,
+        tenant_id: r.try_get("d_tenant_id")?,
+        event_type: r.try_get("d_event_type")?,
+        event_id: r.try_get("event_id")?,
+        payload: r.try_get("payload")?,
+        attempt_number: r.try_get::<Option<i32>, _>("attempt_number")?.unwrap_or(0),
+        attempt_base: r.try_get("attempt_base")?,
         created_at: r
-            .get::<Option<DateTime<Utc>>, _>("d_created_at")
+            .try_get::<Option<DateTime<Utc>>, _>("d_created_at")?
             .unwrap_or_default(),
-        subscription: std::sync::Arc::new(crate::subscriptions::from_row(r)),
+        subscription: std::sync::Arc::new(crate::subscriptions::from_row(r)?),
         probe,
-    }
+    })
 }
 
 /// Claims up to `limit` due deliveries of live subscriptions whose breaker
@@ -203,7 +204,7 @@ pub async fn claim(pool: &PgPool, limit: u32, lease_secs: u32) -> Result<Vec<Cla
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(rows.iter().map(|r| claimed_from_row(r, false)).collect())
+    rows.iter().map(|r| claimed_from_row(r, false)).collect()
 }
 
 /// For each breaker that is open past its timeout (or half-open with no probe
@@ -237,12 +238,16 @@ pub async fn claim_probes(pool: &PgPool, lease_secs: u32) -> Result<(Vec<Claimed
     if opened.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let subs: Vec<Uuid> = opened.iter().map(|r| r.get("subscription_id")).collect();
-    let half_opened: Vec<Uuid> = opened
+    let subs: Vec<Uuid> = opened
         .iter()
-        .filter(|r| r.get::<String, _>("old_state") == "OPEN")
-        .map(|r| r.get("subscription_id"))
-        .collect();
+        .map(|r| r.try_get("subscription_id"))
+        .collect::<Result<_, _>>()?;
+    let mut half_opened: Vec<Uuid> = Vec::new();
+    for r in &opened {
+        if r.try_get::<String, _>("old_state")? == "OPEN" {
+            half_opened.push(r.try_get("subscription_id")?);
+        }
+    }
     let sql = format!(
         "WITH c AS (
             SELECT DISTINCT ON (d.subscription_id) d.id FROM webhook_deliveries d
@@ -262,7 +267,9 @@ pub async fn claim_probes(pool: &PgPool, lease_secs: u32) -> Result<(Vec<Claimed
         .await?;
     tx.commit().await?;
     Ok((
-        rows.iter().map(|r| claimed_from_row(r, true)).collect(),
+        rows.iter()
+            .map(|r| claimed_from_row(r, true))
+            .collect::<Result<_>>()?,
         half_opened,
     ))
 }
@@ -403,7 +410,10 @@ pub async fn record(tx: &mut Tx<'_>, attempts: &[Attempt]) -> Result<Vec<Uuid>> 
     .bind(&ats)
     .fetch_all(&mut **tx)
     .await?;
-    let applied: Vec<Uuid> = updated.iter().map(|r| r.get("id")).collect();
+    let applied: Vec<Uuid> = updated
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
     sqlx::query(
         "INSERT INTO webhook_delivery_attempts (id, delivery_id, attempt_number, request_url, request_headers,
              response_status, response_headers, response_body, response_time_ms, error_message, created_at)
@@ -507,11 +517,13 @@ pub async fn apply_streaks(
     .bind(reason)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .iter()
-        .filter(|r| r.get::<bool, _>("disabled"))
-        .map(|r| (r.get("id"), r.get("tenant_id")))
-        .collect())
+    let mut disabled = Vec::new();
+    for r in &rows {
+        if r.try_get::<bool, _>("disabled")? {
+            disabled.push((r.try_get("id")?, r.try_get("tenant_id")?));
+        }
+    }
+    Ok(disabled)
 }
 
 /// A subscription's breaker as stored.
@@ -539,18 +551,19 @@ pub async fn breakers_for_update(tx: &mut Tx<'_>, subs: &[Uuid]) -> Result<Vec<B
     .bind(subs)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| BreakerRow {
-            subscription_id: r.get("subscription_id"),
-            state: r
-                .get::<Option<String>, _>("state")
-                .unwrap_or_else(|| "CLOSED".into()),
-            failure_count: r.get::<Option<i32>, _>("failure_count").unwrap_or(0),
-            success_count: r.get::<Option<i32>, _>("success_count").unwrap_or(0),
-            opened_at: r.get("opened_at"),
+    rows.iter()
+        .map(|r| {
+            Ok(BreakerRow {
+                subscription_id: r.try_get("subscription_id")?,
+                state: r
+                    .try_get::<Option<String>, _>("state")?
+                    .unwrap_or_else(|| "CLOSED".into()),
+                failure_count: r.try_get::<Option<i32>, _>("failure_count")?.unwrap_or(0),
+                success_count: r.try_get::<Option<i32>, _>("success_count")?.unwrap_or(0),
+                opened_at: r.try_get("opened_at")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Writes breakers (creating missing rows); clears the probe marker.
@@ -631,26 +644,26 @@ pub struct Delivery {
 const DELIVERY_COLUMNS: &str = "id, subscription_id, event_type, event_id, payload, attempt_number, request_url,
     status, response_status, response_time_ms, error_message, next_retry_at, created_at, updated_at, delivered_at";
 
-fn delivery_from_row(r: &sqlx::postgres::PgRow) -> Delivery {
-    Delivery {
-        id: r.get("id"),
-        subscription_id: r.get("subscription_id"),
-        event_type: r.get("event_type"),
-        event_id: r.get("event_id"),
-        payload: r.get("payload"),
-        attempt_number: r.get::<Option<i32>, _>("attempt_number").unwrap_or(0),
-        request_url: r.get("request_url"),
-        status: r.get("status"),
-        response_status: r.get("response_status"),
-        response_time_ms: r.get("response_time_ms"),
-        error_message: r.get("error_message"),
-        next_retry_at: r.get("next_retry_at"),
+fn delivery_from_row(r: &sqlx::postgres::PgRow) -> Result<Delivery> {
+    Ok(Delivery {
+        id: r.try_get("id")?,
+        subscription_id: r.try_get("subscription_id")?,
+        event_type: r.try_get("event_type")?,
+        event_id: r.try_get("event_id")?,
+        payload: r.try_get("payload")?,
+        attempt_number: r.try_get::<Option<i32>, _>("attempt_number")?.unwrap_or(0),
+        request_url: r.try_get("request_url")?,
+        status: r.try_get("status")?,
+        response_status: r.try_get("response_status")?,
+        response_time_ms: r.try_get("response_time_ms")?,
+        error_message: r.try_get("error_message")?,
+        next_retry_at: r.try_get("next_retry_at")?,
         created_at: r
-            .get::<Option<DateTime<Utc>>, _>("created_at")
+            .try_get::<Option<DateTime<Utc>>, _>("created_at")?
             .unwrap_or_default(),
-        updated_at: r.get("updated_at"),
-        delivered_at: r.get("delivered_at"),
-    }
+        updated_at: r.try_get("updated_at")?,
+        delivered_at: r.try_get("delivered_at")?,
+    })
 }
 
 /// History filters.
@@ -671,7 +684,7 @@ pub struct DeliveryFilter {
 /// One page of a subscription's deliveries, newest first (`limit + 1` rows).
 pub async fn list(
     pool: &PgPool,
-    tenant: Uuid,
+    tenant: TenantId,
     subscription: Uuid,
     f: &DeliveryFilter,
     limit: u32,
@@ -684,7 +697,7 @@ pub async fn list(
           ORDER BY id DESC LIMIT $8"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(subscription)
         .bind(&f.status)
         .bind(&f.event_type)
@@ -694,13 +707,13 @@ pub async fn list(
         .bind(i64::from(limit) + 1)
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(delivery_from_row).collect())
+    rows.iter().map(delivery_from_row).collect()
 }
 
 /// One delivery of the tenant's subscription.
 pub async fn get(
     pool: &PgPool,
-    tenant: Uuid,
+    tenant: TenantId,
     subscription: Uuid,
     id: Uuid,
 ) -> Result<Option<Delivery>> {
@@ -708,12 +721,12 @@ pub async fn get(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = $1 AND subscription_id = $2 AND id = $3"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(subscription)
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    Ok(row.as_ref().map(delivery_from_row))
+    row.as_ref().map(delivery_from_row).transpose()
 }
 
 /// A delivery's attempts, first to last.
@@ -726,24 +739,25 @@ pub async fn attempts(pool: &PgPool, delivery: Uuid) -> Result<Vec<Attempt>> {
     .bind(delivery)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Attempt {
-            id: r.get("id"),
-            delivery_id: r.get("delivery_id"),
-            attempt_number: r.get("attempt_number"),
-            status: "",
-            next_retry_at: None,
-            request_url: r.get("request_url"),
-            request_headers: r.get("request_headers"),
-            response_status: r.get("response_status"),
-            response_headers: r.get("response_headers"),
-            response_body: r.get("response_body"),
-            response_time_ms: r.get("response_time_ms"),
-            error_message: r.get("error_message"),
-            at: r.get("created_at"),
+    rows.iter()
+        .map(|r| {
+            Ok(Attempt {
+                id: r.try_get("id")?,
+                delivery_id: r.try_get("delivery_id")?,
+                attempt_number: r.try_get("attempt_number")?,
+                status: "",
+                next_retry_at: None,
+                request_url: r.try_get("request_url")?,
+                request_headers: r.try_get("request_headers")?,
+                response_status: r.try_get("response_status")?,
+                response_headers: r.try_get("response_headers")?,
+                response_body: r.try_get("response_body")?,
+                response_time_ms: r.try_get("response_time_ms")?,
+                error_message: r.try_get("error_message")?,
+                at: r.try_get("created_at")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// What to replay.
@@ -766,7 +780,7 @@ pub enum ReplaySelection {
 /// their retry budget starts again. Returns the re-queued ids.
 pub async fn replay(
     tx: &mut Tx<'_>,
-    tenant: Uuid,
+    tenant: TenantId,
     subscription: Uuid,
     sel: &ReplaySelection,
     limit: i64,
@@ -790,7 +804,7 @@ pub async fn replay(
                 attempt_base = d.attempt_number, updated_at = NOW()
            FROM c WHERE d.id = c.id RETURNING d.id",
     )
-    .bind(tenant)
+    .bind(tenant.0)
     .bind(subscription)
     .bind(status)
     .bind(since)
@@ -802,7 +816,7 @@ pub async fn replay(
     if !rows.is_empty() {
         crate::notify(&mut **tx, CHANNEL).await?;
     }
-    Ok(rows.iter().map(|r| r.get("id")).collect())
+    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
 }
 
 /// Deletes the deliveries (with their attempts) created more than
@@ -838,7 +852,7 @@ pub async fn backlog(pool: &PgPool) -> Result<(i64, f64)> {
     )
     .fetch_one(pool)
     .await?;
-    Ok((r.get("n"), r.get("age")))
+    Ok((r.try_get("n")?, r.try_get("age")?))
 }
 
 /// Breakers of subscriptions by state.
@@ -848,15 +862,14 @@ pub async fn breaker_states(pool: &PgPool) -> Result<Vec<(String, i64)>> {
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|r| {
-            (
-                r.get::<Option<String>, _>("state").unwrap_or_default(),
-                r.get("n"),
-            )
+            Ok((
+                r.try_get::<Option<String>, _>("state")?.unwrap_or_default(),
+                r.try_get("n")?,
+            ))
         })
-        .collect())
+        .collect()
 }
 
 /// Wakes delivery workers when deliveries become due (LISTEN on
@@ -919,7 +932,7 @@ pub async fn lock_subscriptions(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<()> {
 /// late.
 pub async fn failed_attempts_by_reason(
     pool: &PgPool,
-    tenant: Uuid,
+    tenant: TenantId,
 ) -> Result<(i64, Vec<(String, i64)>)> {
     let rows = sqlx::query(
         "SELECT COALESCE(a.error_message, 'HTTP ' || a.response_status::text, 'no answer') AS reason,
@@ -928,12 +941,17 @@ pub async fn failed_attempts_by_reason(
           WHERE d.tenant_id = $1 AND (a.response_status IS NULL OR a.response_status NOT BETWEEN 200 AND 299)
           GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
     )
-    .bind(tenant)
+    .bind(tenant.0)
     .fetch_all(pool)
     .await?;
-    let total = rows.first().map_or(0, |r| r.get("total"));
+    let total = match rows.first() {
+        Some(r) => r.try_get("total")?,
+        None => 0,
+    };
     Ok((
         total,
-        rows.iter().map(|r| (r.get("reason"), r.get("n"))).collect(),
+        rows.iter()
+            .map(|r| Ok((r.try_get("reason")?, r.try_get("n")?)))
+            .collect::<Result<_>>()?,
     ))
 }

@@ -147,8 +147,8 @@ pub async fn store_batch(
             .await?;
         original = rows
             .iter()
-            .map(|r| (r.get("id"), r.get("duplicate_of")))
-            .collect();
+            .map(|r| Ok((r.try_get("id")?, r.try_get("duplicate_of")?)))
+            .collect::<Result<_>>()?;
     }
     batch
         .iter()
@@ -207,8 +207,8 @@ async fn store(
         .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(|r| r.get("id"))
-        .collect())
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Runs the store statement on `conn` with nothing to store, so that the
@@ -339,25 +339,26 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<Cla
     .bind(lease_secs)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Claimed {
-            id: r.get("id"),
-            tenant_id: r.get("tenant_id"),
-            endpoint_id: r.get("endpoint_id"),
-            endpoint_path: r.get("endpoint_path"),
-            integration_id: r.get("integration_id"),
-            provider_event_id: r.get("provider_event_id"),
-            event_type: r.get("event_type"),
-            headers: r.get("headers"),
-            body: r.get("body"),
-            attempts: r.get("attempts"),
-            handler_type: r.get("handler_type"),
-            event_types: r.get("event_types"),
-            transform_template: r.get("transform_template"),
-            target_service: r.get("target_service"),
+    rows.iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.try_get("id")?,
+                tenant_id: r.try_get("tenant_id")?,
+                endpoint_id: r.try_get("endpoint_id")?,
+                endpoint_path: r.try_get("endpoint_path")?,
+                integration_id: r.try_get("integration_id")?,
+                provider_event_id: r.try_get("provider_event_id")?,
+                event_type: r.try_get("event_type")?,
+                headers: r.try_get("headers")?,
+                body: r.try_get("body")?,
+                attempts: r.try_get("attempts")?,
+                handler_type: r.try_get("handler_type")?,
+                event_types: r.try_get("event_types")?,
+                transform_template: r.try_get("transform_template")?,
+                target_service: r.try_get("target_service")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Records outcomes of claimed events in `tx` (with their counter deltas).
@@ -481,28 +482,29 @@ pub async fn list(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| EventRow {
-            id: r.get("id"),
-            provider_event_id: r.get("provider_event_id"),
-            dedupe_key: r.get("dedupe_key"),
-            event_type: r.get("event_type"),
-            duplicate: r.get("duplicate"),
-            duplicate_of: r.get("duplicate_of"),
-            status: r.get("status"),
-            attempts: r.get("attempts"),
-            last_error: r.get("last_error"),
-            method: r.get("method"),
-            headers: r.get("headers"),
-            body: r.get("body"),
-            source_ip: r.get("source_ip"),
-            received_at: r.get("received_at"),
-            processed_at: r.get("processed_at"),
-            next_attempt_at: r.get("next_attempt_at"),
-            published_event_id: r.get("published_event_id"),
+    rows.iter()
+        .map(|r| {
+            Ok(EventRow {
+                id: r.try_get("id")?,
+                provider_event_id: r.try_get("provider_event_id")?,
+                dedupe_key: r.try_get("dedupe_key")?,
+                event_type: r.try_get("event_type")?,
+                duplicate: r.try_get("duplicate")?,
+                duplicate_of: r.try_get("duplicate_of")?,
+                status: r.try_get("status")?,
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+                method: r.try_get("method")?,
+                headers: r.try_get("headers")?,
+                body: r.try_get("body")?,
+                source_ip: r.try_get("source_ip")?,
+                received_at: r.try_get("received_at")?,
+                processed_at: r.try_get("processed_at")?,
+                next_attempt_at: r.try_get("next_attempt_at")?,
+                published_event_id: r.try_get("published_event_id")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Puts an endpoint's FAILED events (all, or those in `ids`) back in the
@@ -559,7 +561,7 @@ pub async fn count_for_endpoint(pool: &PgPool, endpoint: Uuid) -> Result<(i64, i
     .bind(endpoint)
     .fetch_one(pool)
     .await?;
-    Ok((r.get("events"), r.get("dups")))
+    Ok((r.try_get("events")?, r.try_get("dups")?))
 }
 
 /// Deletes the received events older than `older_than_days` whose processing

@@ -88,51 +88,57 @@ const COLUMNS: &str = "i.id, i.tenant_id, i.provider_id, p.code AS provider_code
     i.last_sync_at, i.next_sync_at, i.external_id, i.source_system, i.custom_fields, i.created_at, i.updated_at,
     i.created_by_key, i.updated_by_key";
 
-fn from_row(r: &sqlx::postgres::PgRow) -> Integration {
-    Integration {
-        id: r.get("id"),
-        tenant_id: r.get("tenant_id"),
-        provider_id: r.get("provider_id"),
-        provider_code: r.get("provider_code"),
-        category: r.get("category"),
-        name: r.get("name"),
-        description: r.get("description"),
-        config: r.get("config"),
+fn from_row(r: &sqlx::postgres::PgRow) -> Result<Integration> {
+    Ok(Integration {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        provider_id: r.try_get("provider_id")?,
+        provider_code: r.try_get("provider_code")?,
+        category: r.try_get("category")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        config: r.try_get("config")?,
         environment: r
-            .get::<Option<String>, _>("environment")
+            .try_get::<Option<String>, _>("environment")?
             .unwrap_or_default(),
-        auth_type: r.get("auth_type"),
-        api_key_encrypted: r.get("api_key_encrypted"),
-        oauth_tokens: r.get("oauth_tokens"),
-        oauth_expires_at: r.get("oauth_expires_at"),
-        basic_auth_encrypted: r.get("basic_auth_encrypted"),
-        credentials_hint: r.get("credentials_hint"),
-        status: r.get::<Option<String>, _>("status").unwrap_or_default(),
-        last_successful_call: r.get("last_successful_call"),
-        last_error: r.get("last_error"),
-        last_error_at: r.get("last_error_at"),
-        error_count: r.get::<Option<i32>, _>("error_count").unwrap_or(0),
-        is_enabled: r.get::<Option<bool>, _>("is_enabled").unwrap_or(true),
-        retry_enabled: r.get::<Option<bool>, _>("retry_enabled").unwrap_or(true),
-        max_retries: r.get::<Option<i32>, _>("max_retries").unwrap_or(3),
-        timeout_seconds: r.get::<Option<i32>, _>("timeout_seconds").unwrap_or(30),
-        sync_frequency: r.get("sync_frequency"),
-        last_sync_at: r.get("last_sync_at"),
-        next_sync_at: r.get("next_sync_at"),
-        external_id: r.get("external_id"),
-        source_system: r.get("source_system"),
+        auth_type: r.try_get("auth_type")?,
+        api_key_encrypted: r.try_get("api_key_encrypted")?,
+        oauth_tokens: r.try_get("oauth_tokens")?,
+        oauth_expires_at: r.try_get("oauth_expires_at")?,
+        basic_auth_encrypted: r.try_get("basic_auth_encrypted")?,
+        credentials_hint: r.try_get("credentials_hint")?,
+        status: r
+            .try_get::<Option<String>, _>("status")?
+            .unwrap_or_default(),
+        last_successful_call: r.try_get("last_successful_call")?,
+        last_error: r.try_get("last_error")?,
+        last_error_at: r.try_get("last_error_at")?,
+        error_count: r.try_get::<Option<i32>, _>("error_count")?.unwrap_or(0),
+        is_enabled: r.try_get::<Option<bool>, _>("is_enabled")?.unwrap_or(true),
+        retry_enabled: r
+            .try_get::<Option<bool>, _>("retry_enabled")?
+            .unwrap_or(true),
+        max_retries: r.try_get::<Option<i32>, _>("max_retries")?.unwrap_or(3),
+        timeout_seconds: r
+            .try_get::<Option<i32>, _>("timeout_seconds")?
+            .unwrap_or(30),
+        sync_frequency: r.try_get("sync_frequency")?,
+        last_sync_at: r.try_get("last_sync_at")?,
+        next_sync_at: r.try_get("next_sync_at")?,
+        external_id: r.try_get("external_id")?,
+        source_system: r.try_get("source_system")?,
         custom_fields: r
-            .get::<Option<serde_json::Value>, _>("custom_fields")
+            .try_get::<Option<serde_json::Value>, _>("custom_fields")?
             .unwrap_or_default(),
         created_at: r
-            .get::<Option<DateTime<Utc>>, _>("created_at")
+            .try_get::<Option<DateTime<Utc>>, _>("created_at")?
             .unwrap_or_default(),
         updated_at: r
-            .get::<Option<DateTime<Utc>>, _>("updated_at")
+            .try_get::<Option<DateTime<Utc>>, _>("updated_at")?
             .unwrap_or_default(),
-        created_by_key: r.get("created_by_key"),
-        updated_by_key: r.get("updated_by_key"),
-    }
+        created_by_key: r.try_get("created_by_key")?,
+        updated_by_key: r.try_get("updated_by_key")?,
+    })
 }
 
 /// Inserts `i` (its `id`, `tenant_id` and every field as given). A second live
@@ -224,7 +230,7 @@ pub async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<Int
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
 /// A live integration of `tenant`, locked until `tx` ends.
@@ -241,7 +247,7 @@ pub async fn get_for_update(
     .bind(id)
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
 /// List filters.
@@ -284,7 +290,7 @@ pub async fn list(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// Soft-deletes a live integration; `false` when `tenant` has no such one.
@@ -328,17 +334,16 @@ pub async fn with_secrets(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|r| {
             let secrets = SealedSecrets {
-                api_key: r.get("api_key_encrypted"),
-                oauth: r.get("oauth_tokens"),
-                basic: r.get("basic_auth_encrypted"),
+                api_key: r.try_get("api_key_encrypted")?,
+                oauth: r.try_get("oauth_tokens")?,
+                basic: r.try_get("basic_auth_encrypted")?,
             };
-            (r.get("id"), secrets)
+            Ok((r.try_get("id")?, secrets))
         })
-        .collect())
+        .collect()
 }
 
 /// Replaces the sealed secrets of one integration, only if they are still
@@ -453,16 +458,17 @@ pub async fn hourly_stats(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<V
     .bind(id)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| HourStats {
-            hour: r.get("hour"),
-            calls: r.get("calls"),
-            errors: r.get("errors"),
-            p50_ms: r.get("p50"),
-            p95_ms: r.get("p95"),
+    rows.iter()
+        .map(|r| {
+            Ok(HourStats {
+                hour: r.try_get("hour")?,
+                calls: r.try_get("calls")?,
+                errors: r.try_get("errors")?,
+                p50_ms: r.try_get("p50")?,
+                p95_ms: r.try_get("p95")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Outbound calls of an integration in the current hour (rate-limit usage).

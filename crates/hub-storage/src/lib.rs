@@ -22,6 +22,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The tenant id every tenant-owned query takes (re-exported for callers,
+/// such as xtask, that depend on storage only).
+pub use hub_domain::TenantId;
 pub use sqlx::PgPool as Pool;
 /// A transaction on the hub database.
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;

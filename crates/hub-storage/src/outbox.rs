@@ -200,16 +200,17 @@ pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
     .bind(i64::from(limit))
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Pending {
-            id: EventId(r.get("id")),
-            event_type: r.get("event_type"),
-            body: r.get::<String, _>("body").into_bytes(),
-            tenant_id: r.get("tenant_id"),
-            traceparent: r.get("traceparent"),
+    rows.into_iter()
+        .map(|r| {
+            Ok(Pending {
+                id: EventId(r.try_get("id")?),
+                event_type: r.try_get("event_type")?,
+                body: r.try_get::<String, _>("body")?.into_bytes(),
+                tenant_id: r.try_get("tenant_id")?,
+                traceparent: r.try_get("traceparent")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Retires rows whose publish RabbitMQ confirmed (in the claiming
@@ -287,5 +288,5 @@ pub async fn backlog(pool: &PgPool) -> Result<(i64, f64)> {
     )
     .fetch_one(pool)
     .await?;
-    Ok((row.get("n"), row.get("age")))
+    Ok((row.try_get("n")?, row.try_get("age")?))
 }

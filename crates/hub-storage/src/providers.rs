@@ -63,15 +63,15 @@ pub struct ProviderUpsert {
     pub manifest_hash: String,
 }
 
-fn from_row(r: &sqlx::postgres::PgRow) -> Provider {
-    Provider {
-        id: r.get("id"),
-        code: r.get("code"),
-        name: r.get("name"),
-        category: r.get("category"),
-        status: r.get("status"),
-        manifest: r.get("manifest"),
-    }
+fn from_row(r: &sqlx::postgres::PgRow) -> Result<Provider> {
+    Ok(Provider {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        name: r.try_get("name")?,
+        category: r.try_get("category")?,
+        status: r.try_get("status")?,
+        manifest: r.try_get("manifest")?,
+    })
 }
 
 /// Loads manifests idempotently: new ones are inserted, changed ones updated,
@@ -148,7 +148,7 @@ pub async fn list_visible(
     .bind(q)
     .fetch_all(pool)
     .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// A provider by code (case-insensitive) if `tenant` may see it.
@@ -163,7 +163,7 @@ pub async fn get_visible(pool: &PgPool, tenant: TenantId, code: &str) -> Result<
     .bind(code)
     .fetch_optional(pool)
     .await?;
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
 /// A provider by id (no visibility check: for integrations that already use it).
@@ -172,7 +172,7 @@ pub async fn get_by_id(pool: &PgPool, id: Uuid) -> Result<Option<Provider>> {
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
 /// Hides or shows a provider for a tenant; `false` when the code is unknown.

@@ -6,6 +6,7 @@
 
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
+use hub_domain::TenantId;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -123,60 +124,66 @@ pub(crate) const SELECT_LITE: &str = "SELECT s.id, s.tenant_id, s.name, s.descri
   FROM webhook_subscriptions s
   LEFT JOIN circuit_breaker_state cb ON cb.subscription_id = s.id";
 
-pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> Subscription {
-    Subscription {
-        id: r.get("id"),
-        tenant_id: r.get("tenant_id"),
-        name: r.get("name"),
-        description: r.get("description"),
-        url: r.get("url"),
-        event_types: r.get("event_types"),
+pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> Result<Subscription> {
+    Ok(Subscription {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        url: r.try_get("url")?,
+        event_types: r.try_get("event_types")?,
         auth_type: r
-            .get::<Option<String>, _>("auth_type")
+            .try_get::<Option<String>, _>("auth_type")?
             .unwrap_or_else(|| "NONE".into()),
-        auth_config: r.get("auth_config"),
-        secret_key: r.get("secret_key"),
-        previous_secret_key: r.get("previous_secret_key"),
-        previous_secret_expires_at: r.get("previous_secret_expires_at"),
-        secret_hint: r.get("secret_hint"),
-        auth_secret_encrypted: r.get("auth_secret_encrypted"),
-        auth_secret_hint: r.get("auth_secret_hint"),
+        auth_config: r.try_get("auth_config")?,
+        secret_key: r.try_get("secret_key")?,
+        previous_secret_key: r.try_get("previous_secret_key")?,
+        previous_secret_expires_at: r.try_get("previous_secret_expires_at")?,
+        secret_hint: r.try_get("secret_hint")?,
+        auth_secret_encrypted: r.try_get("auth_secret_encrypted")?,
+        auth_secret_hint: r.try_get("auth_secret_hint")?,
         content_type: r
-            .get::<Option<String>, _>("content_type")
+            .try_get::<Option<String>, _>("content_type")?
             .unwrap_or_else(|| "application/json".into()),
         headers: r
-            .get::<Option<serde_json::Value>, _>("headers")
+            .try_get::<Option<serde_json::Value>, _>("headers")?
             .unwrap_or_else(|| serde_json::json!({})),
-        transform_template: r.get("transform_template"),
-        retry_enabled: r.get::<Option<bool>, _>("retry_enabled").unwrap_or(true),
-        max_retries: r.get::<Option<i32>, _>("max_retries").unwrap_or(5),
+        transform_template: r.try_get("transform_template")?,
+        retry_enabled: r
+            .try_get::<Option<bool>, _>("retry_enabled")?
+            .unwrap_or(true),
+        max_retries: r.try_get::<Option<i32>, _>("max_retries")?.unwrap_or(5),
         retry_intervals: r
-            .get::<Option<serde_json::Value>, _>("retry_intervals")
+            .try_get::<Option<serde_json::Value>, _>("retry_intervals")?
             .unwrap_or_else(|| serde_json::json!([60, 300, 900, 3600, 7200])),
         status: r
-            .get::<Option<String>, _>("status")
+            .try_get::<Option<String>, _>("status")?
             .unwrap_or_else(|| "ACTIVE".into()),
-        is_enabled: r.get::<Option<bool>, _>("is_enabled").unwrap_or(true),
-        disabled_reason: r.get("disabled_reason"),
-        total_sent: r.get("total_sent"),
-        total_delivered: r.get("total_delivered"),
-        total_failed: r.get("total_failed"),
-        last_triggered_at: r.get("last_triggered_at"),
-        last_success_at: r.get("last_success_at"),
-        last_failure_at: r.get("last_failure_at"),
-        consecutive_failures: r.get::<Option<i32>, _>("consecutive_failures").unwrap_or(0),
-        circuit_state: r.get("circuit_state"),
-        circuit_opened_at: r.get("circuit_opened_at"),
-        circuit_failures: r.get::<Option<i32>, _>("circuit_failures").unwrap_or(0),
+        is_enabled: r.try_get::<Option<bool>, _>("is_enabled")?.unwrap_or(true),
+        disabled_reason: r.try_get("disabled_reason")?,
+        total_sent: r.try_get("total_sent")?,
+        total_delivered: r.try_get("total_delivered")?,
+        total_failed: r.try_get("total_failed")?,
+        last_triggered_at: r.try_get("last_triggered_at")?,
+        last_success_at: r.try_get("last_success_at")?,
+        last_failure_at: r.try_get("last_failure_at")?,
+        consecutive_failures: r
+            .try_get::<Option<i32>, _>("consecutive_failures")?
+            .unwrap_or(0),
+        circuit_state: r.try_get("circuit_state")?,
+        circuit_opened_at: r.try_get("circuit_opened_at")?,
+        circuit_failures: r
+            .try_get::<Option<i32>, _>("circuit_failures")?
+            .unwrap_or(0),
         created_at: r
-            .get::<Option<DateTime<Utc>>, _>("created_at")
+            .try_get::<Option<DateTime<Utc>>, _>("created_at")?
             .unwrap_or_default(),
         updated_at: r
-            .get::<Option<DateTime<Utc>>, _>("updated_at")
+            .try_get::<Option<DateTime<Utc>>, _>("updated_at")?
             .unwrap_or_default(),
-        created_by_key: r.get("created_by_key"),
-        updated_by_key: r.get("updated_by_key"),
-    }
+        created_by_key: r.try_get("created_by_key")?,
+        updated_by_key: r.try_get("updated_by_key")?,
+    })
 }
 
 /// Inserts `s` with its id, tenant and settings (counters start at zero).
@@ -257,36 +264,36 @@ pub async fn update(tx: &mut Tx<'_>, s: &Subscription) -> Result<()> {
 }
 
 /// The tenant's subscription, or `None` (also for another tenant's).
-pub async fn get(pool: &PgPool, tenant: Uuid, id: Uuid) -> Result<Option<Subscription>> {
+pub async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<Subscription>> {
     let sql = format!("{SELECT} WHERE s.tenant_id = $1 AND s.id = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
 /// Like [`get`], locking the row until `tx` ends.
 pub async fn get_for_update(
     tx: &mut Tx<'_>,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Subscription>> {
     let sql = format!("{SELECT} WHERE s.tenant_id = $1 AND s.id = $2 FOR UPDATE OF s");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
 /// Deletes the tenant's subscription with its deliveries, attempts and
 /// breaker; `false` when there was none.
-pub async fn delete(tx: &mut Tx<'_>, tenant: Uuid, id: Uuid) -> Result<bool> {
+pub async fn delete(tx: &mut Tx<'_>, tenant: TenantId, id: Uuid) -> Result<bool> {
     let done = sqlx::query("DELETE FROM webhook_subscriptions WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(id)
         .execute(&mut **tx)
         .await?;
@@ -320,7 +327,7 @@ pub struct Filter {
 /// so the caller knows whether a next page exists.
 pub async fn list(
     pool: &PgPool,
-    tenant: Uuid,
+    tenant: TenantId,
     f: &Filter,
     limit: u32,
 ) -> Result<Vec<Subscription>> {
@@ -330,14 +337,14 @@ pub async fn list(
          ORDER BY s.id LIMIT $5"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
+        .bind(tenant.0)
         .bind(&f.status)
         .bind(f.is_enabled)
         .bind(f.after)
         .bind(i64::from(limit) + 1)
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// The distinct `event_types` entries of every enabled subscription, across
@@ -359,15 +366,15 @@ pub async fn live_patterns(pool: &PgPool) -> Result<Vec<String>> {
 /// collects deliveries that wait until it is resumed; a disabled one gets
 /// none). Fan-out matches events against them and hands deliveries of ACTIVE
 /// ones with a closed breaker straight to the sender.
-pub async fn targets(tx: &mut Tx<'_>, tenants: &[Uuid]) -> Result<Vec<Subscription>> {
+pub async fn targets(tx: &mut Tx<'_>, tenants: &[TenantId]) -> Result<Vec<Subscription>> {
     let sql = format!(
         "{SELECT_LITE} WHERE s.tenant_id = ANY($1) AND s.is_enabled AND s.status IN ('ACTIVE', 'PAUSED')"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenants)
+        .bind(tenants.iter().map(|t| t.0).collect::<Vec<Uuid>>())
         .fetch_all(&mut **tx)
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// Moves pending counter deltas into the subscription rows (up to `batch`
@@ -420,16 +427,17 @@ pub async fn sealed_for_update(tx: &mut Tx<'_>) -> Result<Vec<Sealed>> {
     )
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Sealed {
-            id: r.get("id"),
-            tenant_id: r.get("tenant_id"),
-            secret_key: r.get("secret_key"),
-            previous_secret_key: r.get("previous_secret_key"),
-            auth_secret_encrypted: r.get("auth_secret_encrypted"),
+    rows.iter()
+        .map(|r| {
+            Ok(Sealed {
+                id: r.try_get("id")?,
+                tenant_id: r.try_get("tenant_id")?,
+                secret_key: r.try_get("secret_key")?,
+                previous_secret_key: r.try_get("previous_secret_key")?,
+                auth_secret_encrypted: r.try_get("auth_secret_encrypted")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Writes re-sealed secrets back.

@@ -40,26 +40,26 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-fn tenant_from_row(r: &sqlx::postgres::PgRow) -> Tenant {
-    Tenant {
-        id: TenantId(r.get("id")),
-        name: r.get("name"),
-        slug: r.get("slug"),
-        status: r.get("status"),
-        created_at: r.get("created_at"),
-    }
+fn tenant_from_row(r: &sqlx::postgres::PgRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: TenantId(r.try_get("id")?),
+        name: r.try_get("name")?,
+        slug: r.try_get("slug")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
-fn key_from_row(r: &sqlx::postgres::PgRow) -> ApiKey {
-    ApiKey {
-        id: ApiKeyId(r.get("id")),
-        tenant_id: TenantId(r.get("tenant_id")),
-        name: r.get("name"),
-        prefix: r.get("prefix"),
-        created_at: r.get("created_at"),
-        last_used_at: r.get("last_used_at"),
-        revoked_at: r.get("revoked_at"),
-    }
+fn key_from_row(r: &sqlx::postgres::PgRow) -> Result<ApiKey> {
+    Ok(ApiKey {
+        id: ApiKeyId(r.try_get("id")?),
+        tenant_id: TenantId(r.try_get("tenant_id")?),
+        name: r.try_get("name")?,
+        prefix: r.try_get("prefix")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
 }
 
 /// Inserts a tenant. A taken slug is a [`crate::StorageError::Conflict`] on `tenants_slug_key`.
@@ -78,7 +78,7 @@ pub async fn insert(
     .bind(slug.as_str())
     .fetch_one(&mut **tx)
     .await?;
-    Ok(tenant_from_row(&row))
+    tenant_from_row(&row)
 }
 
 /// A tenant by id.
@@ -87,7 +87,7 @@ pub async fn get(pool: &PgPool, id: TenantId) -> Result<Option<Tenant>> {
         .bind(id.0)
         .fetch_optional(pool)
         .await?;
-    Ok(row.as_ref().map(tenant_from_row))
+    row.as_ref().map(tenant_from_row).transpose()
 }
 
 /// A page of tenants ordered by id, optionally only the one with `slug`.
@@ -107,7 +107,7 @@ pub async fn list(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    Ok(rows.iter().map(tenant_from_row).collect())
+    rows.iter().map(tenant_from_row).collect()
 }
 
 /// Stores a new key's hash.
@@ -130,7 +130,7 @@ pub async fn insert_api_key(
     .bind(&hash.0[..])
     .fetch_one(&mut **tx)
     .await?;
-    Ok(key_from_row(&row))
+    key_from_row(&row)
 }
 
 /// A tenant's keys, newest first.
@@ -142,7 +142,7 @@ pub async fn list_api_keys(pool: &PgPool, tenant: TenantId) -> Result<Vec<ApiKey
     .bind(tenant.0)
     .fetch_all(pool)
     .await?;
-    Ok(rows.iter().map(key_from_row).collect())
+    rows.iter().map(key_from_row).collect()
 }
 
 /// The notification channel a key revocation signals when it commits (API
@@ -169,7 +169,7 @@ pub async fn revoke_api_key(
     if row.is_some() {
         crate::notify(&mut **tx, KEYS_CHANNEL).await?;
     }
-    Ok(row.as_ref().map(key_from_row))
+    row.as_ref().map(key_from_row).transpose()
 }
 
 /// The live (not revoked) key with this hash, with its tenant's status.
@@ -183,7 +183,8 @@ pub async fn find_active_key(pool: &PgPool, hash: &ApiKeyHash) -> Result<Option<
     .bind(&hash.0[..])
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| (key_from_row(&r), r.get("tenant_status"))))
+    row.map(|r| Ok((key_from_row(&r)?, r.try_get("tenant_status")?)))
+        .transpose()
 }
 
 /// Records a use of a key, at most once a minute per key so that a busy key

@@ -96,43 +96,43 @@ const PLAIN: &str = "e.id, e.tenant_id, e.integration_id, e.endpoint_path, e.sec
     COALESCE(e.total_failed, 0)::int8 AS total_failed, e.last_received_at,
     e.created_at, e.updated_at, e.created_by_key, e.updated_by_key";
 
-fn from_row(r: &sqlx::postgres::PgRow) -> Endpoint {
-    Endpoint {
-        id: r.get("id"),
-        tenant_id: r.get("tenant_id"),
-        integration_id: r.get("integration_id"),
-        endpoint_path: r.get("endpoint_path"),
-        secret_sealed: r.get("secret_key"),
-        secret_hint: r.get("secret_hint"),
-        secret_previous: r.get("secret_previous"),
-        secret_previous_expires_at: r.get("secret_previous_expires_at"),
-        event_types: r.get("event_types"),
-        handler_type: r.get("handler_type"),
-        transform_template: r.get("transform_template"),
-        target_service: r.get("target_service"),
-        ip_whitelist: r.get("ip_whitelist"),
-        signature_header: r.get("signature_header"),
-        signature_algorithm: r.get("signature_algorithm"),
-        signature_encoding: r.get("signature_encoding"),
-        signature_prefix: r.get("signature_prefix"),
-        timestamp_tolerance_seconds: r.get("timestamp_tolerance_seconds"),
+fn from_row(r: &sqlx::postgres::PgRow) -> Result<Endpoint> {
+    Ok(Endpoint {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        integration_id: r.try_get("integration_id")?,
+        endpoint_path: r.try_get("endpoint_path")?,
+        secret_sealed: r.try_get("secret_key")?,
+        secret_hint: r.try_get("secret_hint")?,
+        secret_previous: r.try_get("secret_previous")?,
+        secret_previous_expires_at: r.try_get("secret_previous_expires_at")?,
+        event_types: r.try_get("event_types")?,
+        handler_type: r.try_get("handler_type")?,
+        transform_template: r.try_get("transform_template")?,
+        target_service: r.try_get("target_service")?,
+        ip_whitelist: r.try_get("ip_whitelist")?,
+        signature_header: r.try_get("signature_header")?,
+        signature_algorithm: r.try_get("signature_algorithm")?,
+        signature_encoding: r.try_get("signature_encoding")?,
+        signature_prefix: r.try_get("signature_prefix")?,
+        timestamp_tolerance_seconds: r.try_get("timestamp_tolerance_seconds")?,
         status: r
-            .get::<Option<String>, _>("status")
+            .try_get::<Option<String>, _>("status")?
             .unwrap_or_else(|| "ACTIVE".into()),
-        is_enabled: r.get::<Option<bool>, _>("is_enabled").unwrap_or(true),
-        total_received: r.get("total_received"),
-        total_processed: r.get("total_processed"),
-        total_failed: r.get("total_failed"),
-        last_received_at: r.get("last_received_at"),
+        is_enabled: r.try_get::<Option<bool>, _>("is_enabled")?.unwrap_or(true),
+        total_received: r.try_get("total_received")?,
+        total_processed: r.try_get("total_processed")?,
+        total_failed: r.try_get("total_failed")?,
+        last_received_at: r.try_get("last_received_at")?,
         created_at: r
-            .get::<Option<DateTime<Utc>>, _>("created_at")
+            .try_get::<Option<DateTime<Utc>>, _>("created_at")?
             .unwrap_or_default(),
         updated_at: r
-            .get::<Option<DateTime<Utc>>, _>("updated_at")
+            .try_get::<Option<DateTime<Utc>>, _>("updated_at")?
             .unwrap_or_default(),
-        created_by_key: r.get("created_by_key"),
-        updated_by_key: r.get("updated_by_key"),
-    }
+        created_by_key: r.try_get("created_by_key")?,
+        updated_by_key: r.try_get("updated_by_key")?,
+    })
 }
 
 /// Inserts `e`. A taken path is a [`crate::StorageError::Conflict`] on
@@ -216,7 +216,7 @@ pub async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<End
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
 /// One endpoint of `tenant`, locked for the rest of `tx`.
@@ -233,7 +233,7 @@ pub async fn get_for_update(
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
 /// A page of `tenant`'s endpoints after `after`, oldest first.
@@ -254,7 +254,7 @@ pub async fn list(
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// Deletes an endpoint and its received events; `false` if `tenant` has no such endpoint.
@@ -285,7 +285,7 @@ pub async fn find_for_receive(
         .bind(path)
         .fetch_optional(pool)
         .await?;
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
 /// Whether `tenant` has a (live) integration `id`.
@@ -362,7 +362,11 @@ pub async fn fold_counters(pool: &PgPool, batch: i64) -> Result<u64> {
     .bind(batch)
     .fetch_all(pool)
     .await?;
-    Ok(done.iter().map(|r| r.get::<i64, _>(0) as u64).sum())
+    let mut total = 0;
+    for r in &done {
+        total += r.try_get::<i64, _>(0)? as u64;
+    }
+    Ok(total)
 }
 
 /// Sealed secrets of one endpoint (for `rotate-key`).
@@ -388,18 +392,17 @@ pub async fn with_secrets(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|r| {
-            (
-                r.get("id"),
+            Ok((
+                r.try_get("id")?,
                 SealedSecrets {
-                    current: r.get("secret_key"),
-                    previous: r.get("secret_previous"),
+                    current: r.try_get("secret_key")?,
+                    previous: r.try_get("secret_previous")?,
                 },
-            )
+            ))
         })
-        .collect())
+        .collect()
 }
 
 /// Swaps an endpoint's sealed secrets if they are still `old`; `false` when

@@ -9,8 +9,8 @@
 
 use crate::worker::{Dispatcher, Reservation};
 use chrono::Utc;
-use hub_domain::Envelope;
 use hub_domain::webhook::{matches_any, parse_patterns};
+use hub_domain::{Envelope, TenantId};
 use hub_storage::deliveries::{self, Claimed, NewDelivery};
 use hub_storage::{Result, Tx};
 use std::collections::{HashMap, HashSet};
@@ -78,10 +78,7 @@ pub async fn fan_out(
     if fresh.is_empty() {
         return Ok(FanOut::default());
     }
-    let mut tenants: Vec<Uuid> = owned
-        .iter()
-        .filter_map(|e| e.tenantid.map(|t| t.0))
-        .collect();
+    let mut tenants: Vec<TenantId> = owned.iter().filter_map(|e| e.tenantid).collect();
     tenants.sort_unstable();
     tenants.dedup();
     let targets: Vec<Arc<hub_storage::subscriptions::Subscription>> =

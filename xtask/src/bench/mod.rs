@@ -1740,7 +1740,8 @@ async fn ready_wal_segments(pool: &sqlx::PgPool) {
 async fn report_failed_attempts(database_url: &str, tenant: uuid::Uuid) -> Result<()> {
     let pool = hub_storage::pool(database_url, &hub_storage::PoolSettings::default())?;
     let (total, reasons) =
-        hub_storage::deliveries::failed_attempts_by_reason(&pool, tenant).await?;
+        hub_storage::deliveries::failed_attempts_by_reason(&pool, hub_storage::TenantId(tenant))
+            .await?;
     pool.close().await;
     if reasons.is_empty() {
         ui::info("no failed delivery attempts");

@@ -564,7 +564,7 @@ fn strip_field(msg: &str) -> String {
 }
 
 async fn find(ctx: &Context, t: &Tenant, id: Uuid) -> Result<Subscription, ApiError> {
-    store::get(&ctx.pool, t.id.0, id)
+    store::get(&ctx.pool, t.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("subscription"))
 }
@@ -718,7 +718,7 @@ pub async fn list(
         is_enabled: q.is_enabled,
         after,
     };
-    let rows = store::list(&ctx.pool, t.id.0, &filter, limit).await?;
+    let rows = store::list(&ctx.pool, t.id, &filter, limit).await?;
     Ok(HttpResponse::Ok().json(Page::new(
         rows.iter().map(SubscriptionBody::from).collect(),
         limit,
@@ -749,7 +749,7 @@ pub async fn update(
     input: web::Json<SubscriptionInput>,
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = ctx.pool.begin().await.map_err(StorageError::from)?;
-    let mut row = store::get_for_update(&mut tx, t.id.0, *id)
+    let mut row = store::get_for_update(&mut tx, t.id, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("subscription"))?;
     let changed = apply(&st, &mut row, input.into_inner(), false).await?;
@@ -779,7 +779,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = ctx.pool.begin().await.map_err(StorageError::from)?;
-    if !store::delete(&mut tx, t.id.0, *id).await? {
+    if !store::delete(&mut tx, t.id, *id).await? {
         return Err(ApiError::not_found("subscription"));
     }
     let data = json!({"id": *id, "actor_api_key_id": t.api_key_id});
@@ -857,7 +857,7 @@ pub async fn rotate_secret(
         None => WebhookSecret::generate(),
     };
     let mut tx = ctx.pool.begin().await.map_err(StorageError::from)?;
-    let mut row = store::get_for_update(&mut tx, t.id.0, *id)
+    let mut row = store::get_for_update(&mut tx, t.id, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("subscription"))?;
     let old = open_secret(&st, &row)?;
@@ -1027,7 +1027,7 @@ pub async fn deliveries(
         until: q.until,
         before,
     };
-    let rows = deliveries::list(&ctx.pool, t.id.0, *id, &filter, limit).await?;
+    let rows = deliveries::list(&ctx.pool, t.id, *id, &filter, limit).await?;
     Ok(HttpResponse::Ok().json(Page::new(
         rows.iter().map(DeliveryBody::from).collect(),
         limit,
@@ -1045,7 +1045,7 @@ pub async fn delivery(
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (sub, id) = *path;
-    let d = deliveries::get(&ctx.pool, t.id.0, sub, id)
+    let d = deliveries::get(&ctx.pool, t.id, sub, id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
     let attempts = deliveries::attempts(&ctx.pool, d.id).await?;
@@ -1130,10 +1130,10 @@ pub async fn replay(
         }
     };
     let mut tx = ctx.pool.begin().await.map_err(StorageError::from)?;
-    store::get_for_update(&mut tx, t.id.0, *id)
+    store::get_for_update(&mut tx, t.id, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("subscription"))?;
-    let ids = deliveries::replay(&mut tx, t.id.0, *id, &sel, 10_000).await?;
+    let ids = deliveries::replay(&mut tx, t.id, *id, &sel, 10_000).await?;
     tx.commit().await.map_err(StorageError::from)?;
     Ok(HttpResponse::Accepted().json(ReplayResult {
         replayed: ids.len(),

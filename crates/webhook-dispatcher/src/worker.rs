@@ -390,12 +390,65 @@ impl Dispatcher {
             return Ok(());
         }
         done.sort_by_key(|d| d.finished_at);
+        let plan = self.plan(&done);
+        let subs: HashMap<Uuid, &Claimed> = done
+            .iter()
+            .map(|d| (d.claimed.subscription_id, &d.claimed))
+            .collect();
+        // Subscriptions whose breaker or failure streak this batch changes.
+        let mut slow: Vec<Uuid> = plan
+            .outcomes
+            .iter()
+            .filter(|(id, o)| {
+                let s = &subs[*id].subscription;
+                o.iter().any(|(ok, _, _)| !ok)
+                    || s.circuit_state != "CLOSED"
+                    || s.circuit_failures > 0
+                    || s.consecutive_failures > 0
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        slow.sort_unstable();
+        let mut tx = self.pool.begin().await?;
+        deliveries::lock_subscriptions(&mut tx, &slow).await?;
+        let applied: HashSet<Uuid> = deliveries::record(&mut tx, &plan.attempts)
+            .await?
+            .into_iter()
+            .collect();
+        let mut events = outcome_events(&done, &plan.attempts, &applied);
+        deliveries::add_counters(&mut tx, &plan.counters).await?;
+        // Breakers: only subscriptions with a failure, or whose breaker is not
+        // already closed and clean, need a write.
+        let touch: Vec<Uuid> = plan
+            .outcomes
+            .iter()
+            .filter(|(id, o)| {
+                let s = &subs[*id].subscription;
+                o.iter().any(|(ok, _, _)| !ok)
+                    || s.circuit_state != "CLOSED"
+                    || s.circuit_failures > 0
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if !touch.is_empty() {
+            self.update_breakers(&mut tx, &touch, &plan.outcomes, &subs, &done, &mut events)
+                .await?;
+        }
+        events.extend(apply_streaks(&mut tx, &plan.outcomes, &subs).await?);
+        let staged = self.outbox.stage(&mut tx, &events).await?;
+        tx.commit().await?;
+        staged.publish();
+        Ok(())
+    }
+
+    /// What a batch of finished attempts writes: each attempt's row (its
+    /// delivery's new status and next retry), the subscriptions' counters,
+    /// and per subscription its outcomes in finish order.
+    fn plan(&self, done: &[&Done]) -> Plan {
         let mut attempts = Vec::with_capacity(done.len());
-        let mut events = Vec::new();
         let mut counters: HashMap<Uuid, CounterDelta> = HashMap::new();
-        // Per subscription, in finish order: (success, final failure).
-        let mut outcomes: HashMap<Uuid, Vec<(bool, bool, DateTime<Utc>)>> = HashMap::new();
-        for d in &done {
+        let mut outcomes: Outcomes = HashMap::new();
+        for d in done {
             let c = &d.claimed;
             let r = d.result.as_ref().expect("filtered");
             let s = &c.subscription;
@@ -462,172 +515,178 @@ impl Dispatcher {
                 .or_default()
                 .push((r.success, status == "FAILED", d.finished_at));
         }
-        let subs: HashMap<Uuid, &Claimed> = done
-            .iter()
-            .map(|d| (d.claimed.subscription_id, &d.claimed))
-            .collect();
-        // Subscriptions whose breaker or failure streak this batch changes.
-        let mut slow: Vec<Uuid> = outcomes
-            .iter()
-            .filter(|(id, o)| {
-                let s = &subs[*id].subscription;
-                o.iter().any(|(ok, _, _)| !ok)
-                    || s.circuit_state != "CLOSED"
-                    || s.circuit_failures > 0
-                    || s.consecutive_failures > 0
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        slow.sort_unstable();
-        let mut tx = self.pool.begin().await?;
-        deliveries::lock_subscriptions(&mut tx, &slow).await?;
-        let applied: HashSet<Uuid> = deliveries::record(&mut tx, &attempts)
-            .await?
-            .into_iter()
-            .collect();
-        for (d, a) in done.iter().zip(&attempts) {
-            if !applied.contains(&a.delivery_id) {
-                continue;
-            }
-            let c = &d.claimed;
-            let r = d.result.as_ref().expect("filtered");
-            let data = serde_json::json!({
-                "subscription_id": c.subscription_id,
-                "delivery_id": c.id,
-                "event_id": c.event_id,
-                "event_type": c.event_type,
-                "attempt": a.attempt_number,
-                "status": r.status,
-                "latency_ms": a.response_time_ms,
-                "error": r.error,
+        Plan {
+            attempts,
+            counters: counters.into_values().collect(),
+            outcomes,
+        }
+    }
+
+    /// Runs the outcomes of `touch`'s subscriptions through their breakers
+    /// (locked), saves what changed, and adds `circuit.*` events.
+    async fn update_breakers(
+        &self,
+        tx: &mut hub_storage::Tx<'_>,
+        touch: &[Uuid],
+        outcomes: &Outcomes,
+        subs: &HashMap<Uuid, &Claimed>,
+        done: &[&Done],
+        events: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        let rows = deliveries::breakers_for_update(tx, touch).await?;
+        let mut by_sub: HashMap<Uuid, BreakerRow> =
+            rows.into_iter().map(|r| (r.subscription_id, r)).collect();
+        let mut save = Vec::new();
+        for id in touch {
+            let row = by_sub.remove(id);
+            let mut b = row.as_ref().map_or_else(Breaker::closed, |r| Breaker {
+                state: BreakerState::parse(&r.state).unwrap_or(BreakerState::Closed),
+                failure_count: u32::try_from(r.failure_count).unwrap_or(0),
+                success_count: u32::try_from(r.success_count).unwrap_or(0),
+                opened_at: r.opened_at,
             });
-            let outcome = match a.status {
-                "DELIVERED" => Some("webhook.delivered"),
-                "FAILED" => Some("webhook.failed"),
-                _ => None,
-            };
-            metrics::counter!("hub_webhook_attempts_total", "outcome" => a.status).increment(1);
-            if let Some(kind) = outcome {
-                events.push(event(kind, c.tenant_id, data));
-            }
-        }
-        deliveries::add_counters(&mut tx, &counters.into_values().collect::<Vec<_>>()).await?;
-        // Breakers: only subscriptions with a failure, or whose breaker is not
-        // already closed and clean, need a write.
-        let touch: Vec<Uuid> = outcomes
-            .iter()
-            .filter(|(id, o)| {
-                let s = &subs[*id].subscription;
-                o.iter().any(|(ok, _, _)| !ok)
-                    || s.circuit_state != "CLOSED"
-                    || s.circuit_failures > 0
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        if !touch.is_empty() {
-            let rows = deliveries::breakers_for_update(&mut tx, &touch).await?;
-            let mut by_sub: HashMap<Uuid, BreakerRow> =
-                rows.into_iter().map(|r| (r.subscription_id, r)).collect();
-            let mut save = Vec::new();
-            for id in &touch {
-                let row = by_sub.remove(id);
-                let mut b = row.as_ref().map_or_else(Breaker::closed, |r| Breaker {
-                    state: BreakerState::parse(&r.state).unwrap_or(BreakerState::Closed),
-                    failure_count: u32::try_from(r.failure_count).unwrap_or(0),
-                    success_count: u32::try_from(r.success_count).unwrap_or(0),
-                    opened_at: r.opened_at,
-                });
-                let before = b.clone();
-                let tenant = subs[id].tenant_id;
-                for (ok, _, at) in &outcomes[id] {
-                    match b.record(*ok, *at, &self.breaker) {
-                        Some(Transition::Opened) => {
-                            self.open
-                                .lock()
-                                .expect("open set")
-                                .insert(*id, Instant::now());
-                            metrics::counter!("hub_webhook_breaker_transitions_total", "to" => "open").increment(1);
-                            events.push(event(
-                                "circuit.opened",
-                                tenant,
-                                serde_json::json!({"subscription_id": id, "failures": self.breaker.failure_threshold}),
-                            ));
-                        }
-                        Some(Transition::Closed) => {
-                            self.open.lock().expect("open set").remove(id);
-                            metrics::counter!("hub_webhook_breaker_transitions_total", "to" => "closed").increment(1);
-                            events.push(event(
-                                "circuit.closed",
-                                tenant,
-                                serde_json::json!({"subscription_id": id}),
-                            ));
-                        }
-                        _ => {}
+            let before = b.clone();
+            let tenant = subs[id].tenant_id;
+            for (ok, _, at) in &outcomes[id] {
+                match b.record(*ok, *at, &self.breaker) {
+                    Some(Transition::Opened) => {
+                        self.open
+                            .lock()
+                            .expect("open set")
+                            .insert(*id, Instant::now());
+                        metrics::counter!("hub_webhook_breaker_transitions_total", "to" => "open")
+                            .increment(1);
+                        events.push(event(
+                            "circuit.opened",
+                            tenant,
+                            serde_json::json!({"subscription_id": id, "failures": self.breaker.failure_threshold}),
+                        ));
                     }
-                }
-                // A probe's outcome always clears the in-flight probe marker.
-                let probe = done
-                    .iter()
-                    .any(|d| d.claimed.probe && d.claimed.subscription_id == *id);
-                if b != before || row.is_none() || probe {
-                    save.push(BreakerRow {
-                        subscription_id: *id,
-                        state: b.state.as_str().to_owned(),
-                        failure_count: i32::try_from(b.failure_count).unwrap_or(i32::MAX),
-                        success_count: i32::try_from(b.success_count).unwrap_or(i32::MAX),
-                        opened_at: b.opened_at,
-                    });
+                    Some(Transition::Closed) => {
+                        self.open.lock().expect("open set").remove(id);
+                        metrics::counter!("hub_webhook_breaker_transitions_total", "to" => "closed").increment(1);
+                        events.push(event(
+                            "circuit.closed",
+                            tenant,
+                            serde_json::json!({"subscription_id": id}),
+                        ));
+                    }
+                    _ => {}
                 }
             }
-            deliveries::save_breakers(
-                &mut tx,
-                &save,
-                i32::try_from(self.breaker.failure_threshold).unwrap_or(5),
-                i32::try_from(self.breaker.open_for.as_secs()).unwrap_or(60),
-            )
-            .await?;
-        }
-        // Failed-delivery streaks (auto-disable after AUTO_DISABLE_AFTER).
-        let streaks: Vec<Streak> = outcomes
-            .iter()
-            .filter_map(|(id, o)| {
-                let last_ok = o.iter().rposition(|(ok, _, _)| *ok);
-                let failed = o[last_ok.map_or(0, |i| i + 1)..]
-                    .iter()
-                    .filter(|(_, fin, _)| *fin)
-                    .count() as i32;
-                let reset = last_ok.is_some();
-                let known = subs[id].subscription.consecutive_failures;
-                (failed > 0 || (reset && known > 0)).then_some(Streak {
+            // A probe's outcome always clears the in-flight probe marker.
+            let probe = done
+                .iter()
+                .any(|d| d.claimed.probe && d.claimed.subscription_id == *id);
+            if b != before || row.is_none() || probe {
+                save.push(BreakerRow {
                     subscription_id: *id,
-                    reset,
-                    failed,
-                })
-            })
-            .collect();
-        let reason = format!(
-            "disabled after {AUTO_DISABLE_AFTER} consecutive failed deliveries; fix the receiver, then set is_enabled to true"
-        );
-        for (id, tenant) in deliveries::apply_streaks(
-            &mut tx,
-            &streaks,
-            i32::try_from(AUTO_DISABLE_AFTER).unwrap_or(10),
-            &reason,
-        )
-        .await?
-        {
-            tracing::warn!(subscription_id = %id, "subscription disabled after repeated failed deliveries");
-            events.push(event(
-                "webhook.subscription.disabled",
-                tenant,
-                serde_json::json!({"subscription_id": id, "status": "FAILED", "reason": reason}),
-            ));
+                    state: b.state.as_str().to_owned(),
+                    failure_count: i32::try_from(b.failure_count).unwrap_or(i32::MAX),
+                    success_count: i32::try_from(b.success_count).unwrap_or(i32::MAX),
+                    opened_at: b.opened_at,
+                });
+            }
         }
-        let staged = self.outbox.stage(&mut tx, &events).await?;
-        tx.commit().await?;
-        staged.publish();
+        deliveries::save_breakers(
+            tx,
+            &save,
+            i32::try_from(self.breaker.failure_threshold).unwrap_or(5),
+            i32::try_from(self.breaker.open_for.as_secs()).unwrap_or(60),
+        )
+        .await?;
         Ok(())
     }
+}
+
+/// Per subscription, in finish order: (success, final failure, when).
+type Outcomes = HashMap<Uuid, Vec<(bool, bool, DateTime<Utc>)>>;
+
+/// What [`Dispatcher::record`] writes for a batch (see `Dispatcher::plan`).
+struct Plan {
+    attempts: Vec<Attempt>,
+    counters: Vec<CounterDelta>,
+    outcomes: Outcomes,
+}
+
+/// `webhook.delivered` / `webhook.failed` for the attempts that were
+/// applied (a delivery whose lease was lost is not).
+fn outcome_events(done: &[&Done], attempts: &[Attempt], applied: &HashSet<Uuid>) -> Vec<Envelope> {
+    let mut events = Vec::new();
+    for (d, a) in done.iter().zip(attempts) {
+        if !applied.contains(&a.delivery_id) {
+            continue;
+        }
+        let c = &d.claimed;
+        let r = d.result.as_ref().expect("filtered");
+        let data = serde_json::json!({
+            "subscription_id": c.subscription_id,
+            "delivery_id": c.id,
+            "event_id": c.event_id,
+            "event_type": c.event_type,
+            "attempt": a.attempt_number,
+            "status": r.status,
+            "latency_ms": a.response_time_ms,
+            "error": r.error,
+        });
+        let outcome = match a.status {
+            "DELIVERED" => Some("webhook.delivered"),
+            "FAILED" => Some("webhook.failed"),
+            _ => None,
+        };
+        metrics::counter!("hub_webhook_attempts_total", "outcome" => a.status).increment(1);
+        if let Some(kind) = outcome {
+            events.push(event(kind, c.tenant_id, data));
+        }
+    }
+    events
+}
+
+/// Failed-delivery streaks: counts them, resets them on a success, and
+/// disables a subscription after [`AUTO_DISABLE_AFTER`]; the events of the
+/// subscriptions it disabled.
+async fn apply_streaks(
+    tx: &mut hub_storage::Tx<'_>,
+    outcomes: &Outcomes,
+    subs: &HashMap<Uuid, &Claimed>,
+) -> Result<Vec<Envelope>, StorageError> {
+    let streaks: Vec<Streak> = outcomes
+        .iter()
+        .filter_map(|(id, o)| {
+            let last_ok = o.iter().rposition(|(ok, _, _)| *ok);
+            let failed = o[last_ok.map_or(0, |i| i + 1)..]
+                .iter()
+                .filter(|(_, fin, _)| *fin)
+                .count() as i32;
+            let reset = last_ok.is_some();
+            let known = subs[id].subscription.consecutive_failures;
+            (failed > 0 || (reset && known > 0)).then_some(Streak {
+                subscription_id: *id,
+                reset,
+                failed,
+            })
+        })
+        .collect();
+    let mut disabled = Vec::new();
+    let reason = format!(
+        "disabled after {AUTO_DISABLE_AFTER} consecutive failed deliveries; fix the receiver, then set is_enabled to true"
+    );
+    for (id, tenant) in deliveries::apply_streaks(
+        tx,
+        &streaks,
+        i32::try_from(AUTO_DISABLE_AFTER).unwrap_or(10),
+        &reason,
+    )
+    .await?
+    {
+        tracing::warn!(subscription_id = %id, "subscription disabled after repeated failed deliveries");
+        disabled.push(event(
+            "webhook.subscription.disabled",
+            tenant,
+            serde_json::json!({"subscription_id": id, "status": "FAILED", "reason": reason}),
+        ));
+    }
+    Ok(disabled)
 }
 
 fn event(kind: &str, tenant: Uuid, data: serde_json::Value) -> Envelope {

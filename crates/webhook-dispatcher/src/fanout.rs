@@ -55,6 +55,51 @@ pub struct FanOut {
     pub handoff: Option<Handoff>,
 }
 
+/// One new delivery per fresh event (each id once) and enabled subscription
+/// of its tenant whose `event_types` match it, with the subscription when it
+/// may be sent at once (active, breaker closed).
+fn matching<'a>(
+    owned: &[Envelope],
+    fresh: &HashSet<Uuid>,
+    targets: &'a [Arc<hub_storage::subscriptions::Subscription>],
+) -> Vec<(
+    NewDelivery,
+    Option<&'a Arc<hub_storage::subscriptions::Subscription>>,
+)> {
+    let patterns: Vec<_> = targets
+        .iter()
+        .map(|t| parse_patterns(&t.event_types).unwrap_or_default())
+        .collect();
+    // (delivery, whether it may be handed to this dispatcher)
+    let mut new = Vec::new();
+    let mut seen = HashSet::new();
+    for e in owned.iter().filter(|e| fresh.contains(&e.id.0)) {
+        if !seen.insert(e.id.0) {
+            continue; // the same id twice in one batch
+        }
+        let tenant = e.tenantid.map(|t| t.0);
+        let payload = serde_json::to_value(e).expect("an envelope always serializes");
+        for (t, p) in targets.iter().zip(&patterns) {
+            if Some(t.tenant_id) == tenant && matches_any(p, e.event_type.as_str()) {
+                let sendable = t.status == "ACTIVE" && t.circuit_state == "CLOSED";
+                new.push((
+                    NewDelivery {
+                        id: Uuid::now_v7(),
+                        subscription_id: t.id,
+                        tenant_id: t.tenant_id,
+                        event_type: e.event_type.as_str().to_owned(),
+                        event_id: e.id.0,
+                        payload: payload.clone(),
+                        request_url: t.url.clone(),
+                    },
+                    sendable.then_some(t),
+                ));
+            }
+        }
+    }
+    new
+}
+
 /// Stores `events` (each id once) and creates their deliveries. Events seen
 /// before, without a tenant, or of the dispatcher's own types create
 /// nothing. With a `dispatcher`, deliveries it can send now are leased to it.
@@ -87,37 +132,7 @@ pub async fn fan_out(
             .into_iter()
             .map(Arc::new)
             .collect();
-    let patterns: Vec<_> = targets
-        .iter()
-        .map(|t| parse_patterns(&t.event_types).unwrap_or_default())
-        .collect();
-    // (delivery, whether it may be handed to this dispatcher)
-    let mut new: Vec<(NewDelivery, Option<&Arc<_>>)> = Vec::new();
-    let mut seen = HashSet::new();
-    for e in owned.iter().filter(|e| fresh.contains(&e.id.0)) {
-        if !seen.insert(e.id.0) {
-            continue; // the same id twice in one batch
-        }
-        let tenant = e.tenantid.map(|t| t.0);
-        let payload = serde_json::to_value(e).expect("an envelope always serializes");
-        for (t, p) in targets.iter().zip(&patterns) {
-            if Some(t.tenant_id) == tenant && matches_any(p, e.event_type.as_str()) {
-                let sendable = t.status == "ACTIVE" && t.circuit_state == "CLOSED";
-                new.push((
-                    NewDelivery {
-                        id: Uuid::now_v7(),
-                        subscription_id: t.id,
-                        tenant_id: t.tenant_id,
-                        event_type: e.event_type.as_str().to_owned(),
-                        event_id: e.id.0,
-                        payload: payload.clone(),
-                        request_url: t.url.clone(),
-                    },
-                    sendable.then_some(t),
-                ));
-            }
-        }
-    }
+    let new = matching(&owned, &fresh, &targets);
     let wanted = new.iter().filter(|(_, s)| s.is_some()).count();
     let slots = dispatcher.and_then(|d| d.reserve(wanted));
     let mut granted = slots.as_ref().map_or(0, Reservation::len);

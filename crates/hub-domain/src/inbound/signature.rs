@@ -322,20 +322,7 @@ impl Verifier {
                 let sigs = decoded(Encoding::Hex, hex_sig)?;
                 any_sha256(&utf8_keys(secrets), &[body], &sigs)
             }
-            Scheme::Stripe => {
-                let mut t = None;
-                let mut v1 = Vec::new();
-                for part in sig.split(',') {
-                    match part.trim().split_once('=') {
-                        Some(("t", v)) => t = Some(v),
-                        Some(("v1", v)) => v1.extend(Encoding::Hex.decode(v)),
-                        _ => {}
-                    }
-                }
-                let t = t.ok_or_else(|| Rejection::Invalid("no t= in the signature".into()))?;
-                self.check_time(parse_ts(t)?, req.now)?;
-                any_sha256(&utf8_keys(secrets), &[t.as_bytes(), b".", body], &v1)
-            }
+            Scheme::Stripe => self.stripe(req, secrets, sig),
             Scheme::Shopify | Scheme::Quickbooks | Scheme::Xero => {
                 let sigs = decoded(Encoding::Base64, sig)?;
                 any_sha256(&utf8_keys(secrets), &[body], &sigs)
@@ -351,72 +338,105 @@ impl Verifier {
                 let msg = [b"v0:".as_slice(), ts.as_bytes(), b":", body];
                 any_sha256(&utf8_keys(secrets), &msg, &sigs)
             }
-            Scheme::HubspotV3 => {
-                let ts = need(req, "X-HubSpot-Request-Timestamp")?;
-                let ms: i64 = ts
-                    .trim()
-                    .parse()
-                    .map_err(|_| Rejection::Invalid("timestamp is not a number".into()))?;
-                self.check_time(ms.div_euclid(1000), req.now)?;
-                let sigs = decoded(Encoding::Base64, sig)?;
-                let uri = hubspot_uri(req.url);
-                let msg = [req.method.as_bytes(), uri.as_bytes(), body, ts.as_bytes()];
-                any_sha256(&utf8_keys(secrets), &msg, &sigs)
-            }
-            Scheme::Twilio => {
-                let sigs = decoded(Encoding::Base64, sig)?;
-                let mut msg = req.url.as_bytes().to_vec();
-                let form = req
-                    .header("content-type")
-                    .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-                if form {
-                    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(body)
-                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                        .collect();
-                    params.sort();
-                    for (k, v) in params {
-                        msg.extend_from_slice(k.as_bytes());
-                        msg.extend_from_slice(v.as_bytes());
-                    }
-                }
-                any_mac::<HmacSha1>(&utf8_keys(secrets), &[&msg], &sigs)?;
-                if form {
-                    Ok(())
-                } else {
-                    twilio_body_signed(req.url, body)
-                }
-            }
-            Scheme::Samsara => {
-                let ts = need(req, "X-Samsara-Timestamp")?;
-                self.check_time(parse_ts(ts)?, req.now)?;
-                let hex_sig = sig
-                    .trim()
-                    .strip_prefix("v1=")
-                    .ok_or_else(|| Rejection::Invalid("expected v1=<hex>".into()))?;
-                let sigs = decoded(Encoding::Hex, hex_sig)?;
-                let keys: Vec<Vec<u8>> = secrets
-                    .iter()
-                    .filter_map(|s| STANDARD.decode(s).ok())
-                    .collect();
-                let msg = [b"v1:".as_slice(), ts.as_bytes(), b":", body];
-                any_sha256(&keys, &msg, &sigs)
-            }
-            Scheme::HmacSha256 | Scheme::HmacSha1 => {
-                let value = match &self.prefix {
-                    Some(p) => sig
-                        .trim()
-                        .strip_prefix(p.as_str())
-                        .ok_or_else(|| Rejection::Invalid(format!("expected the prefix {p:?}")))?,
-                    None => sig.trim(),
-                };
-                let sigs = decoded(self.encoding, value)?;
-                if self.scheme == Scheme::HmacSha1 {
-                    any_mac::<HmacSha1>(&utf8_keys(secrets), &[body], &sigs)
-                } else {
-                    any_sha256(&utf8_keys(secrets), &[body], &sigs)
-                }
-            }
+            Scheme::HubspotV3 => self.hubspot_v3(req, secrets, sig),
+            Scheme::Twilio => self.twilio(req, secrets, sig),
+            Scheme::Samsara => self.samsara(req, secrets, sig),
+            Scheme::HmacSha256 | Scheme::HmacSha1 => self.hmac(req, secrets, sig),
             Scheme::None => Ok(()),
+        }
+    }
+
+    /// Stripe: `t=<ts>,v1=<hex>,…` over `t.body`.
+    fn stripe(&self, req: &Request<'_>, secrets: &[&str], sig: &str) -> Result<(), Rejection> {
+        let body = req.body;
+        let mut t = None;
+        let mut v1 = Vec::new();
+        for part in sig.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", v)) => t = Some(v),
+                Some(("v1", v)) => v1.extend(Encoding::Hex.decode(v)),
+                _ => {}
+            }
+        }
+        let t = t.ok_or_else(|| Rejection::Invalid("no t= in the signature".into()))?;
+        self.check_time(parse_ts(t)?, req.now)?;
+        any_sha256(&utf8_keys(secrets), &[t.as_bytes(), b".", body], &v1)
+    }
+
+    /// HubSpot v3: base64 over method, decoded URI, body and timestamp (ms).
+    fn hubspot_v3(&self, req: &Request<'_>, secrets: &[&str], sig: &str) -> Result<(), Rejection> {
+        let body = req.body;
+        let ts = need(req, "X-HubSpot-Request-Timestamp")?;
+        let ms: i64 = ts
+            .trim()
+            .parse()
+            .map_err(|_| Rejection::Invalid("timestamp is not a number".into()))?;
+        self.check_time(ms.div_euclid(1000), req.now)?;
+        let sigs = decoded(Encoding::Base64, sig)?;
+        let uri = hubspot_uri(req.url);
+        let msg = [req.method.as_bytes(), uri.as_bytes(), body, ts.as_bytes()];
+        any_sha256(&utf8_keys(secrets), &msg, &sigs)
+    }
+
+    /// Twilio: base64 HMAC-SHA1 over the URL and, for forms, the sorted parameters; a JSON body must match the URL's `bodySHA256`.
+    fn twilio(&self, req: &Request<'_>, secrets: &[&str], sig: &str) -> Result<(), Rejection> {
+        let body = req.body;
+        let sigs = decoded(Encoding::Base64, sig)?;
+        let mut msg = req.url.as_bytes().to_vec();
+        let form = req
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if form {
+            let mut params: Vec<(String, String)> = url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            params.sort();
+            for (k, v) in params {
+                msg.extend_from_slice(k.as_bytes());
+                msg.extend_from_slice(v.as_bytes());
+            }
+        }
+        any_mac::<HmacSha1>(&utf8_keys(secrets), &[&msg], &sigs)?;
+        if form {
+            Ok(())
+        } else {
+            twilio_body_signed(req.url, body)
+        }
+    }
+
+    /// Samsara: `v1=<hex>` over `v1:<ts>:body`, with base64 secrets.
+    fn samsara(&self, req: &Request<'_>, secrets: &[&str], sig: &str) -> Result<(), Rejection> {
+        let body = req.body;
+        let ts = need(req, "X-Samsara-Timestamp")?;
+        self.check_time(parse_ts(ts)?, req.now)?;
+        let hex_sig = sig
+            .trim()
+            .strip_prefix("v1=")
+            .ok_or_else(|| Rejection::Invalid("expected v1=<hex>".into()))?;
+        let sigs = decoded(Encoding::Hex, hex_sig)?;
+        let keys: Vec<Vec<u8>> = secrets
+            .iter()
+            .filter_map(|s| STANDARD.decode(s).ok())
+            .collect();
+        let msg = [b"v1:".as_slice(), ts.as_bytes(), b":", body];
+        any_sha256(&keys, &msg, &sigs)
+    }
+
+    /// Generic HMAC-SHA256 / HMAC-SHA1 of the body, with the endpoint's encoding and prefix.
+    fn hmac(&self, req: &Request<'_>, secrets: &[&str], sig: &str) -> Result<(), Rejection> {
+        let body = req.body;
+        let value = match &self.prefix {
+            Some(p) => sig
+                .trim()
+                .strip_prefix(p.as_str())
+                .ok_or_else(|| Rejection::Invalid(format!("expected the prefix {p:?}")))?,
+            None => sig.trim(),
+        };
+        let sigs = decoded(self.encoding, value)?;
+        if self.scheme == Scheme::HmacSha1 {
+            any_mac::<HmacSha1>(&utf8_keys(secrets), &[body], &sigs)
+        } else {
+            any_sha256(&utf8_keys(secrets), &[body], &sigs)
         }
     }
 

@@ -1,7 +1,7 @@
 //! integration-manager: the hub's front door (port 3026).
 //!
-//! Owns the tenant-facing and operator APIs and the audit trail (it consumes
-//! every event on the bus, `#`). Routes live in [`routes`]; everything shared
+//! Owns the tenant-facing and operator APIs, inbound webhooks and the audit
+//! trail of events other systems publish (`#` on the entry exchange). Routes live in [`routes`]; everything shared
 //! with the other services comes from `hub-platform`.
 
 pub mod audit;

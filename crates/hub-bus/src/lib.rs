@@ -23,7 +23,7 @@ pub mod trace;
 
 pub use connection::{Bus, BusConfig, Outgoing};
 pub use consumer::{AfterCommit, Handler, HandlerError};
-pub use topology::{DISPATCHER, Topology};
+pub use topology::Topology;
 
 /// Errors of the bus layer.
 #[derive(Debug, thiserror::Error)]

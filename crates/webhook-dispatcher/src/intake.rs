@@ -4,7 +4,7 @@
 //! dispatcher can send at once start when that transaction commits.
 
 use crate::worker::Dispatcher;
-use hub_bus::{AfterCommit, DISPATCHER, Handler, HandlerError};
+use hub_bus::{AfterCommit, Handler, HandlerError};
 use hub_domain::Envelope;
 use hub_domain::webhook::{ALWAYS_ROUTED, extra_binding_keys};
 use hub_storage::{StorageError, Tx};
@@ -93,7 +93,7 @@ pub async fn keep(bindings: Arc<Bindings>, ctx: hub_platform::server::Context) {
         let drop: Vec<String> = gone.intersection(&unneeded_once).cloned().collect();
         unneeded_once = gone;
         if !add.is_empty() {
-            match ctx.bus.bind(DISPATCHER, &add).await {
+            match ctx.bus.bind(crate::NAME, &add).await {
                 Ok(()) => bound.extend(add),
                 Err(e) => {
                     tracing::debug!(error = %e, "could not bind the queue to new event types")
@@ -101,7 +101,7 @@ pub async fn keep(bindings: Arc<Bindings>, ctx: hub_platform::server::Context) {
             }
         }
         if !drop.is_empty() {
-            match ctx.bus.unbind(DISPATCHER, &drop).await {
+            match ctx.bus.unbind(crate::NAME, &drop).await {
                 Ok(()) => {
                     for k in &drop {
                         bound.remove(k);

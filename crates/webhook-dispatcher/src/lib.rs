@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use utoipa::OpenApi;
 
 /// The service's name (queue, logs, metrics).
-pub const NAME: &str = "webhook-dispatcher";
+pub const NAME: &str = hub_domain::webhook::DISPATCHER;
 /// The default port.
 pub const PORT: u16 = 3027;
 

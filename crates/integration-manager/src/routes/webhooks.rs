@@ -676,7 +676,7 @@ async fn route_to_dispatcher(ctx: &Context, event_types: &Value) {
     }
     let bound = tokio::time::timeout(
         std::time::Duration::from_secs(3),
-        ctx.bus.bind(hub_bus::DISPATCHER, &keys),
+        ctx.bus.bind(hub_domain::webhook::DISPATCHER, &keys),
     )
     .await;
     if !matches!(bound, Ok(Ok(()))) {

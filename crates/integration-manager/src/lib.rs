@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod inbound;
+pub mod rotation;
 pub mod routes;
 pub mod state;
 
@@ -112,13 +113,11 @@ pub async fn rotate_key_command() -> std::process::ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let both = async {
-        let integrations = credentials::rotate_all(&pool, &keyring).await?;
-        let endpoints = inbound::secrets::rotate_all(&pool, &keyring).await?;
-        Ok::<_, String>((integrations, endpoints))
-    };
-    match both.await {
-        Ok(((rotated, current), (endpoints, endpoints_current))) => {
+    match rotation::rotate_all(&pool, &keyring).await {
+        Ok(rotation::Rotated {
+            credentials: (rotated, current),
+            endpoints: (endpoints, endpoints_current),
+        }) => {
             println!(
                 "re-sealed {rotated} integration(s) and subscription(s) under key {}; {current} were already current",
                 keyring.current_id()

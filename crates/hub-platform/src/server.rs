@@ -340,7 +340,9 @@ async fn wait_for_database(
 ) -> Result<(), hub_storage::StorageError> {
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(config.hub_startup_timeout_seconds);
-    let mut wait = Duration::from_millis(200);
+    use hub_bus::backoff::Backoff as _;
+    let mut backoff =
+        hub_bus::backoff::doubling(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         let attempt = async {
             if config.hub_migrate_on_start {
@@ -353,8 +355,8 @@ async fn wait_for_database(
             Ok(()) => return Ok(()),
             Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
                 tracing::warn!(error = %e, "waiting for Postgres");
+                let wait = backoff.next_backoff().unwrap_or(backoff.max_interval);
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
             }
             Err(e) => return Err(e),
         }

@@ -78,6 +78,11 @@ pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: Can
         }
         if listener.is_none() {
             listener = listen(&pool).await;
+            if listener.is_some() {
+                // Rows committed between that drain and LISTEN notified
+                // nobody: drain once more, or they wait for the poll.
+                continue;
+            }
         }
         let wait = tokio::time::sleep(config.poll);
         let woken = async {

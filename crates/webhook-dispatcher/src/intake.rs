@@ -9,23 +9,23 @@ use hub_domain::Envelope;
 use hub_domain::webhook::{ALWAYS_ROUTED, extra_binding_keys};
 use hub_storage::{StorageError, Tx};
 use std::collections::BTreeSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::fanout::OWN_TYPES;
 
 /// Stores received events and creates their deliveries.
 pub struct EventIntake {
-    /// The delivery workers (set at start-up).
-    dispatcher: Arc<OnceLock<Arc<Dispatcher>>>,
+    /// The delivery workers.
+    dispatcher: Arc<Dispatcher>,
     /// The queue's bindings beyond [`ALWAYS_ROUTED`].
     bindings: Arc<Bindings>,
 }
 
 impl EventIntake {
-    /// An intake that hands deliveries to `dispatcher` once it is set and
-    /// takes the event types of `bindings`.
-    pub fn new(dispatcher: Arc<OnceLock<Arc<Dispatcher>>>, bindings: Arc<Bindings>) -> Self {
+    /// An intake that hands deliveries to `dispatcher` and takes the event
+    /// types of `bindings`.
+    pub fn new(dispatcher: Arc<Dispatcher>, bindings: Arc<Bindings>) -> Self {
         Self {
             dispatcher,
             bindings,
@@ -147,15 +147,11 @@ impl Handler for EventIntake {
         tx: &mut Tx<'_>,
         events: &[Envelope],
     ) -> Result<Option<AfterCommit>, HandlerError> {
-        let dispatcher = self.dispatcher.get();
-        match crate::fanout::fan_out(tx, events, dispatcher.map(|d| &**d)).await {
-            Ok(out) => Ok(match (out.handoff, dispatcher) {
-                (Some(h), Some(d)) => {
-                    let d = d.clone();
-                    Some(Box::new(move || h.start(&d)))
-                }
-                _ => None,
-            }),
+        match crate::fanout::fan_out(tx, events, &self.dispatcher).await {
+            Ok(out) => Ok(out.handoff.map(|h| {
+                let d = self.dispatcher.clone();
+                Box::new(move || h.start(&d)) as AfterCommit
+            })),
             Err(StorageError::MissingReference { .. }) => Err(HandlerError::Failed(
                 "the event names an unknown tenant".to_owned(),
             )),

@@ -53,15 +53,15 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// State for a service's configuration.
-    pub fn new(config: &hub_platform::Config) -> Result<Self, String> {
+    /// State for a service's configuration, sealing with `keyring`.
+    pub fn new(config: &hub_platform::Config, keyring: Arc<Keyring>) -> Self {
         let policy = if config.hub_allow_private_targets {
             TargetPolicy::AllowPrivate
         } else {
             TargetPolicy::PublicOnly
         };
-        Ok(Self {
-            keyring: Arc::new(config.keyring().map_err(|e| e.to_string())?),
+        Self {
+            keyring,
             sender: Arc::new(Sender::new(
                 policy,
                 Duration::from_secs(u64::from(config.webhook_timeout_seconds)),
@@ -69,7 +69,7 @@ impl Webhooks {
             )),
             allow_insecure: config.hub_allow_insecure_urls,
             allow_private: config.hub_allow_private_targets,
-        })
+        }
     }
 }
 

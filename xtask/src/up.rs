@@ -243,9 +243,11 @@ impl DevEnv {
             }
         }
         let complete = key.is_some() && token.is_some();
-        let key = key
-            .unwrap_or_else(|| base64::engine::general_purpose::STANDARD.encode(random_bytes(32)));
-        let token = token.unwrap_or_else(|| format!("hubadmin_{}", hex(&random_bytes(24))));
+        let key = key.unwrap_or_else(|| {
+            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+        });
+        let token = token
+            .unwrap_or_else(|| format!("hubadmin_{}", hex::encode(rand::random::<[u8; 24]>())));
         if !matches!(base64::engine::general_purpose::STANDARD.decode(&key), Ok(bytes) if bytes.len() == 32)
         {
             bail!(
@@ -293,18 +295,6 @@ fn from_env(var: &str) -> Option<String> {
     let value = std::env::var(var).ok().filter(|v| !v.trim().is_empty())?;
     ui::info(&format!("{var} taken from the environment"));
     Some(value)
-}
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut buf = vec![0; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .expect("reading /dev/urandom");
-    buf
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The running services and the threads copying their output.

@@ -39,6 +39,13 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     ])
 }
 
+/// The service crates: none depends on another, not even as a dev-dependency.
+const SERVICES: &[&str] = &[
+    "integration-manager",
+    "integration-sync",
+    "webhook-dispatcher",
+];
+
 #[test]
 fn crates_depend_only_on_what_the_architecture_allows() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -74,6 +81,11 @@ fn crates_depend_only_on_what_the_architecture_allows() {
             let dev = d["kind"].as_str() == Some("dev");
             if members.contains(dep) && !dev && !ok.contains(&dep) {
                 violations.push(format!("{name} -> {dep}"));
+            }
+            // Not even in tests: a test that needs another service runs its
+            // binary (hub_testkit::TestEnv::spawn).
+            if SERVICES.contains(&name) && SERVICES.contains(&dep) {
+                violations.push(format!("{name} -> {dep} (a service, as a dev-dependency)"));
             }
         }
     }

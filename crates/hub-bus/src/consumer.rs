@@ -2,6 +2,7 @@
 //! idempotent through `processed_events`, bounded redelivery with backoff,
 //! then the dead-letter queue.
 
+use crate::backoff::Backoff as _;
 use crate::connection::long;
 use crate::{ATTEMPT_HEADER, Bus, BusError, ERROR_HEADER};
 use futures::StreamExt;
@@ -126,13 +127,13 @@ pub async fn run(
     handler: Arc<dyn Handler>,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = reconnect_backoff();
+    let mut backoff = crate::backoff::reconnect();
     while !shutdown.is_cancelled() {
         let started = tokio::time::Instant::now();
         let result = consume(&bus, &pool, &service, &handler, &shutdown).await;
         if started.elapsed() > Duration::from_secs(10) {
             // It was up for a while: this is a new outage, start the backoff over.
-            backoff::backoff::Backoff::reset(&mut backoff);
+            backoff.reset();
         }
         match result {
             Ok(()) => {
@@ -143,24 +144,13 @@ pub async fn run(
             }
             Err(e) => tracing::error!(%service, error = %e, "consumer failed; reconnecting"),
         }
-        let wait = backoff::backoff::Backoff::next_backoff(&mut backoff)
-            .unwrap_or(Duration::from_secs(10));
+        let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(10));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.cancelled() => break,
         }
     }
     tracing::info!(%service, "consumer stopped");
-}
-
-/// The exponential backoff used between reconnect attempts (never gives up).
-pub(crate) fn reconnect_backoff() -> backoff::ExponentialBackoff {
-    backoff::ExponentialBackoff {
-        initial_interval: Duration::from_millis(200),
-        max_interval: Duration::from_secs(10),
-        max_elapsed_time: None,
-        ..Default::default()
-    }
 }
 
 async fn consume(
@@ -421,7 +411,7 @@ impl Ctx {
             crate::trace::set_remote_parent(&span, tp);
         }
         let _enter = span.enter();
-        let mut backoff = reconnect_backoff();
+        let mut backoff = crate::backoff::reconnect();
         loop {
             match self.try_handle(&event).await {
                 Ok(()) => {
@@ -430,8 +420,7 @@ impl Ctx {
                     return;
                 }
                 Err(HandlerError::Transient(e)) => {
-                    let wait = backoff::backoff::Backoff::next_backoff(&mut backoff)
-                        .unwrap_or(Duration::from_secs(10));
+                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(10));
                     tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "dependency unavailable; will retry");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => continue,
@@ -487,7 +476,7 @@ impl Ctx {
             .with_headers(headers)
             .with_delivery_mode(2);
         let (exchange, key, props, outcome) = if attempt < cfg.max_attempts {
-            let wait = hub_domain::redelivery::delay(attempt, cfg.retry_base, cfg.retry_max);
+            let wait = crate::backoff::delay(attempt, cfg.retry_base, cfg.retry_max);
             tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, %error, "handler failed; will retry");
             (
                 String::new(),

@@ -13,7 +13,9 @@
 //! * [`consumer`]: manual acks after the handler's transaction commits,
 //!   idempotency through `processed_events`, bounded redelivery with backoff
 //!   through the retry queue, then the dead-letter queue.
+//! * [`backoff`]: the one retry backoff every failing loop of the hub waits by.
 
+pub mod backoff;
 pub mod cloudevents;
 mod connection;
 pub mod consumer;
@@ -23,7 +25,7 @@ pub mod trace;
 
 pub use connection::{Bus, BusConfig, Outgoing};
 pub use consumer::{AfterCommit, Handler, HandlerError};
-pub use topology::{DISPATCHER, Topology};
+pub use topology::Topology;
 
 /// Errors of the bus layer.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@
 //! once, never zero times. Any number of relays (one per service replica) can
 //! run at once.
 
+use crate::backoff::Backoff as _;
 use crate::{Bus, BusError, Outgoing};
 use hub_storage::outbox;
 use hub_storage::outbox::Pending;
@@ -54,7 +55,7 @@ impl Default for RelayConfig {
 /// Runs the relay until `shutdown`; the batch in flight is finished first.
 pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: CancellationToken) {
     let mut listener: Option<PgListener> = None;
-    let mut backoff = crate::consumer::reconnect_backoff();
+    let mut backoff = crate::backoff::reconnect();
     loop {
         if shutdown.is_cancelled() {
             break;
@@ -64,11 +65,10 @@ pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: Can
                 if n > 0 {
                     tracing::debug!(published = n, "outbox relayed");
                 }
-                backoff::backoff::Backoff::reset(&mut backoff);
+                backoff.reset();
             }
             Err(e) => {
-                let wait = backoff::backoff::Backoff::next_backoff(&mut backoff)
-                    .unwrap_or(Duration::from_secs(10));
+                let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(10));
                 tracing::error!(error = %e, wait_ms = wait.as_millis() as u64, "outbox relay failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => continue,
@@ -78,6 +78,11 @@ pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: Can
         }
         if listener.is_none() {
             listener = listen(&pool).await;
+            if listener.is_some() {
+                // Rows committed between that drain and LISTEN notified
+                // nobody: drain once more, or they wait for the poll.
+                continue;
+            }
         }
         let wait = tokio::time::sleep(config.poll);
         let woken = async {

@@ -7,11 +7,6 @@ pub struct Topology {
     prefix: String,
 }
 
-/// The outbound webhook service: its queue takes the event types that
-/// webhook subscriptions name, which the manager binds when a subscription
-/// is saved.
-pub const DISPATCHER: &str = "webhook-dispatcher";
-
 impl Topology {
     /// Names under `prefix` (may be empty).
     pub fn new(prefix: &str) -> Self {

@@ -18,10 +18,6 @@ macro_rules! id_type {
             pub fn new() -> Self {
                 Self(Uuid::now_v7())
             }
-            /// The underlying UUID.
-            pub fn as_uuid(&self) -> Uuid {
-                self.0
-            }
         }
 
         impl Default for $name {

@@ -9,7 +9,6 @@ pub mod cursor;
 pub mod event;
 pub mod ids;
 pub mod inbound;
-pub mod redelivery;
 pub mod secret;
 pub mod tenant;
 pub mod webhook;

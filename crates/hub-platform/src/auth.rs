@@ -53,7 +53,11 @@ impl AuthState {
     /// Keeps the key cache true until `shutdown`: it is used only while this
     /// process listens for revocations, and emptied by each one.
     pub async fn watch_revocations(self, shutdown: tokio_util::sync::CancellationToken) {
-        let mut wait = std::time::Duration::from_millis(200);
+        use hub_bus::backoff::Backoff as _;
+        let mut backoff = hub_bus::backoff::doubling(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(10),
+        );
         while !shutdown.is_cancelled() {
             let listener = async {
                 let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
@@ -65,7 +69,7 @@ impl AuthState {
                 Ok(mut l) => {
                     // Anything revoked while nobody listened is forgotten too.
                     self.keys.set_listening(true);
-                    wait = std::time::Duration::from_millis(200);
+                    backoff.reset();
                     loop {
                         tokio::select! {
                             n = l.recv() => match n {
@@ -84,11 +88,11 @@ impl AuthState {
                     tracing::debug!(error = %e, "cannot listen for API key revocations; not caching keys");
                 }
             }
+            let wait = backoff.next_backoff().unwrap_or(backoff.max_interval);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => {}
             }
-            wait = (wait * 2).min(std::time::Duration::from_secs(10));
         }
     }
 }

@@ -47,10 +47,33 @@ pub type Configure = Arc<dyn Fn(&Context, &mut web::ServiceConfig) + Send + Sync
 /// A background task of a service, started after the database is ready.
 pub type Task = Box<dyn FnOnce(Context) -> futures::future::BoxFuture<'static, ()> + Send>;
 
-/// Start-up work that must finish before the service takes requests (e.g.
-/// loading the provider catalog); an error stops the start.
-pub type Init =
-    Box<dyn FnOnce(Context) -> futures::future::BoxFuture<'static, Result<(), String>> + Send>;
+/// A service's start-up, run once after migrations and before listening:
+/// builds its state (keyrings, HTTP clients, writers) and returns what uses
+/// it; an error stops the start.
+pub type Start =
+    Box<dyn FnOnce(Context) -> futures::future::BoxFuture<'static, Result<Started, String>> + Send>;
+
+/// What a service's [`Start`] made, holding the state it built once.
+pub struct Started {
+    /// Its routes (called once per HTTP worker: it hands out the state, it
+    /// does not build any).
+    pub configure: Configure,
+    /// What it does with the events on its queue, if it consumes any.
+    pub handler: Option<Arc<dyn Handler>>,
+    /// Its own background loops.
+    pub tasks: Vec<Task>,
+}
+
+impl Started {
+    /// Routes only: no consumer, no tasks.
+    pub fn routes(configure: Configure) -> Self {
+        Self {
+            configure,
+            handler: None,
+            tasks: Vec::new(),
+        }
+    }
+}
 
 /// The description of one service binary.
 pub struct Service {
@@ -58,14 +81,8 @@ pub struct Service {
     pub name: &'static str,
     /// Its OpenAPI document (service routes only; the platform adds its own).
     pub openapi: utoipa::openapi::OpenApi,
-    /// Its routes.
-    pub configure: Configure,
-    /// What it does with the events on its queue, if it consumes any.
-    pub handler: Option<Arc<dyn Handler>>,
-    /// Its own background loops.
-    pub tasks: Vec<Task>,
-    /// Its start-up steps, run after migrations and before listening.
-    pub init: Vec<Init>,
+    /// Its start-up: its state, routes, consumer and loops.
+    pub start: Start,
 }
 
 /// Why a service could not start.
@@ -154,13 +171,13 @@ impl ServiceApp {
             service: service.name,
         };
         prometheus();
-        for step in service.init {
-            step(ctx.clone()).await.map_err(StartupError::Init)?;
-        }
+        let started = (service.start)(ctx.clone())
+            .await
+            .map_err(StartupError::Init)?;
 
         // Bind the service's own queue before its relay publishes: an event
         // published before any queue is bound to its type reaches nobody.
-        if let Some(handler) = &service.handler {
+        if let Some(handler) = &started.handler {
             let declared = tokio::time::timeout(std::time::Duration::from_secs(5), async {
                 let ch = bus.channel().await?;
                 bus.declare_service(&ch, service.name, &handler.bindings(), handler.entry_only())
@@ -193,7 +210,7 @@ impl ServiceApp {
                 shutdown.clone(),
             )),
         ];
-        if let Some(handler) = service.handler.clone() {
+        if let Some(handler) = started.handler.clone() {
             tasks.push(tokio::spawn(hub_bus::consumer::run(
                 bus.clone(),
                 pool.clone(),
@@ -202,7 +219,7 @@ impl ServiceApp {
                 shutdown.clone(),
             )));
         }
-        for task in service.tasks {
+        for task in started.tasks {
             tasks.push(tokio::spawn(task(ctx.clone())));
         }
 
@@ -212,7 +229,7 @@ impl ServiceApp {
             auth_state.clone().watch_revocations(shutdown.clone()),
         ));
         let auth = web::Data::new(auth_state);
-        let configure = service.configure.clone();
+        let configure = started.configure;
         let app_ctx = ctx.clone();
         let name = service.name;
         let mut server = HttpServer::new(move || {
@@ -340,7 +357,9 @@ async fn wait_for_database(
 ) -> Result<(), hub_storage::StorageError> {
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(config.hub_startup_timeout_seconds);
-    let mut wait = Duration::from_millis(200);
+    use hub_bus::backoff::Backoff as _;
+    let mut backoff =
+        hub_bus::backoff::doubling(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         let attempt = async {
             if config.hub_migrate_on_start {
@@ -353,8 +372,8 @@ async fn wait_for_database(
             Ok(()) => return Ok(()),
             Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
                 tracing::warn!(error = %e, "waiting for Postgres");
+                let wait = backoff.next_backoff().unwrap_or(backoff.max_interval);
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
             }
             Err(e) => return Err(e),
         }

@@ -40,6 +40,20 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Waits up to `secs` seconds until the service at `base` answers `/ready`
+/// with 200.
+pub async fn wait_ready(http: &reqwest::Client, base: &str, secs: u64) {
+    let url = format!("{base}/ready");
+    crate::eventually(secs, &format!("{base} ready"), || async {
+        http.get(&url)
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status() == 200)
+    })
+    .await;
+}
+
 /// Sends SIGTERM to `child`.
 pub fn terminate(child: &Child) {
     let _ = Command::new("kill")
@@ -67,16 +81,7 @@ pub async fn check_runs_from_environment(binary: &str, env: &crate::TestEnv) -> 
             ("LOG_FORMAT", "json".to_owned()),
         ],
     )));
-    let url = format!("http://127.0.0.1:{port}/ready");
-    crate::eventually(30, "binary ready", || async {
-        env.http
-            .get(&url)
-            .send()
-            .await
-            .ok()
-            .filter(|r| r.status() == 200)
-    })
-    .await;
+    wait_ready(&env.http, &format!("http://127.0.0.1:{port}"), 30).await;
     terminate(guard.0.as_ref().expect("child"));
     let (status, out) = tokio::task::spawn_blocking(move || {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);

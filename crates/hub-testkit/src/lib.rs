@@ -49,3 +49,18 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Checks that the committed OpenAPI document of service `name`
+/// (`openapi/<name>.json`) matches `doc`, the one its code serves
+/// (`cargo xtask openapi` regenerates them).
+pub fn check_openapi(name: &str, doc: utoipa::openapi::OpenApi) {
+    let path = format!("{}/../../openapi/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let current = hub_platform::server::document(name, doc)
+        .to_pretty_json()
+        .unwrap();
+    assert!(
+        committed.trim_end() == current.trim_end(),
+        "openapi/{name}.json is stale: run `cargo xtask openapi` and commit the result"
+    );
+}

@@ -140,6 +140,56 @@ impl TestEnv {
         }
     }
 
+    /// Runs service binary `name` of this workspace (built first if it is not
+    /// up to date) configured for `config` by environment variables alone,
+    /// and waits until it is ready. For tests of one service that need
+    /// another: they start it as a process, without depending on its crate.
+    pub async fn spawn(&self, name: &str, config: Config) -> Running {
+        let binary = built_binary(name);
+        let port = crate::binary::free_port();
+        let mut vars = vec![("PORT".to_owned(), port.to_string())];
+        let Value::Object(fields) = serde_json::to_value(&config).expect("config serializes")
+        else {
+            unreachable!("a config is an object")
+        };
+        for (key, value) in fields {
+            let value = match value {
+                Value::Null => continue,
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if key != "port" {
+                vars.push((key.to_uppercase(), value));
+            }
+        }
+        let mut cmd = std::process::Command::new(&binary);
+        cmd.env_clear()
+            .envs(vars)
+            .stdin(std::process::Stdio::null());
+        if let Ok(path) = std::env::var("PATH") {
+            cmd.env("PATH", path);
+        }
+        let child = crate::binary::KillOnDrop(Some(cmd.spawn().expect("start service binary")));
+        let base = format!("http://127.0.0.1:{port}");
+        let token = CancellationToken::new();
+        let stop = token.clone();
+        let handle = tokio::spawn(async move {
+            let mut child = child;
+            stop.cancelled().await;
+            let mut process = child.0.take().expect("child");
+            crate::binary::terminate(&process);
+            tokio::task::spawn_blocking(move || process.wait().map(drop))
+                .await
+                .expect("wait for the service binary")
+        });
+        crate::binary::wait_ready(&self.http, &base, 60).await;
+        Running {
+            base,
+            token,
+            handle,
+        }
+    }
+
     /// Creates a tenant and an API key through the admin API of `manager`;
     /// returns `(tenant id, api key)`.
     pub async fn tenant(&self, manager: &Running, slug: &str) -> (String, String) {
@@ -206,4 +256,69 @@ impl Drop for TestEnv {
         })
         .join();
     }
+}
+
+/// The path of this workspace's binary `name`, built with cargo first (once
+/// per test process) if it is missing or older than the code it is built from.
+/// `cargo nextest run --workspace` has built it already; building it again
+/// with `-p` would compile dependencies anew for that package's features.
+fn built_binary(name: &str) -> std::path::PathBuf {
+    static CHECKED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    // Tests run from <target>/<profile>/deps/<test binary>.
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target directory");
+    let binary = dir.join(name);
+    if !checked.iter().any(|b| b == name) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
+        if built.is_none_or(|at| newest_source(&root) > Some(at)) {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut cmd = std::process::Command::new(cargo);
+            cmd.args(["build", "--quiet", "-p", name, "--bin", name])
+                .current_dir(&root);
+            if dir.file_name().is_some_and(|p| p == "release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build");
+            assert!(status.success(), "cargo build -p {name} failed");
+        }
+        checked.push(name.to_owned());
+    }
+    binary
+}
+
+/// When the code the service binaries are built from last changed: the
+/// manifests, the lock file, migrations and every crate's `src`, `build.rs`
+/// and embedded providers (not its tests).
+fn newest_source(root: &std::path::Path) -> Option<std::time::SystemTime> {
+    fn walk(path: &std::path::Path, newest: &mut Option<std::time::SystemTime>) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), newest);
+            }
+        } else if let Ok(at) = meta.modified() {
+            *newest = (*newest).max(Some(at));
+        }
+    }
+    let mut newest = None;
+    for top in ["Cargo.toml", "Cargo.lock", "migrations"] {
+        walk(&root.join(top), &mut newest);
+    }
+    for krate in std::fs::read_dir(root.join("crates"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for part in ["Cargo.toml", "build.rs", "src", "providers"] {
+            walk(&krate.path().join(part), &mut newest);
+        }
+    }
+    newest
 }

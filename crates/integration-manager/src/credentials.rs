@@ -189,7 +189,7 @@ pub fn open(row: &Integration, keyring: &Keyring) -> Result<Credentials, SecretE
 }
 
 /// Re-seals every secret of a row under the current key; `None` when nothing
-/// needed it (what `cargo xtask rotate-key` runs per row).
+/// needed it (what [`crate::rotation::rotate_all`] runs per row).
 pub fn reseal(
     id: Uuid,
     old: &SealedSecrets,
@@ -228,79 +228,4 @@ pub fn reseal(
         oauth,
         basic,
     }))
-}
-
-/// Re-seals every integration secret not under the current key, in pages.
-/// Safe while the services run: each row is swapped only if unchanged since
-/// it was read. Returns (re-sealed, already current).
-pub async fn rotate_all(pool: &sqlx::PgPool, keyring: &Keyring) -> Result<(u64, u64), String> {
-    let (mut rotated, mut current) = (0, 0);
-    let mut after = None;
-    loop {
-        let page = hub_storage::integrations::with_secrets(pool, after, 500)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(*last);
-        for (id, old) in &page {
-            match reseal(*id, old, keyring).map_err(|e| format!("integration {id}: {e}"))? {
-                Some(new) => {
-                    if hub_storage::integrations::reseal(pool, *id, old, &new)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
-                        rotated += 1;
-                    }
-                    // else: changed concurrently, so already sealed with the current key.
-                }
-                None => current += 1,
-            }
-        }
-    }
-    let (r, c) = rotate_subscriptions(pool, keyring).await?;
-    Ok((rotated + r, current + c))
-}
-
-/// Re-seals webhook subscription secrets (signing, previous signing, auth)
-/// under the current key, in one transaction that locks the rows.
-async fn rotate_subscriptions(
-    pool: &sqlx::PgPool,
-    keyring: &Keyring,
-) -> Result<(u64, u64), String> {
-    use hub_connectors::webhook::secret_context;
-    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-    let rows = hub_storage::subscriptions::sealed_for_update(&mut tx)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut rotated, mut current) = (0, 0);
-    for mut row in rows {
-        let id = row.id.to_string();
-        let mut changed = false;
-        for (what, slot) in [
-            ("secret", &mut row.secret_key),
-            ("previous", &mut row.previous_secret_key),
-            ("auth", &mut row.auth_secret_encrypted),
-        ] {
-            if let Some(sealed) = slot.as_ref()
-                && keyring.needs_rotation(sealed)
-            {
-                let ctx = secret_context(&id, what);
-                let plain = keyring
-                    .open(&ctx, sealed)
-                    .map_err(|e| format!("subscription {id} {what} secret: {e}"))?;
-                *slot = Some(keyring.seal(&ctx, &plain));
-                changed = true;
-            }
-        }
-        if changed {
-            hub_storage::subscriptions::reseal(&mut tx, &row)
-                .await
-                .map_err(|e| e.to_string())?;
-            rotated += 1;
-        } else {
-            current += 1;
-        }
-    }
-    tx.commit().await.map_err(|e| e.to_string())?;
-    Ok((rotated, current))
 }

@@ -1,18 +1,19 @@
 //! integration-manager: the hub's front door (port 3026).
 //!
-//! Owns the tenant-facing and operator APIs and the audit trail (it consumes
-//! every event on the bus, `#`). Routes live in [`routes`]; everything shared
+//! Owns the tenant-facing and operator APIs, inbound webhooks and the audit
+//! trail of events other systems publish (`#` on the entry exchange). Routes live in [`routes`]; everything shared
 //! with the other services comes from `hub-platform`.
 
 pub mod audit;
 pub mod credentials;
 pub mod inbound;
+pub mod rotation;
 pub mod routes;
 pub mod state;
 
-use hub_platform::server::Service;
-use std::sync::{Arc, Mutex, OnceLock};
-use tokio::task::JoinHandle;
+use actix_web::web;
+use hub_platform::server::{Context, Service, Started};
+use std::sync::Arc;
 use utoipa::OpenApi;
 
 /// The service's name (queue, logs, metrics).
@@ -22,59 +23,54 @@ pub const PORT: u16 = 3026;
 
 /// The service description `ServiceApp::build` serves.
 pub fn service() -> Service {
-    // One group-commit writer (started by the init step, before the server)
-    // and one endpoint cache per service, shared by every HTTP worker.
-    type Writers = (inbound::writer::Writer, Mutex<Option<JoinHandle<()>>>);
-    let writer: Arc<OnceLock<Writers>> = Arc::default();
-    let (for_routes, for_task, for_init) = (writer.clone(), writer.clone(), writer);
-    let cache = Arc::new(inbound::EndpointCache::default());
     Service {
         name: NAME,
         openapi: routes::ApiDoc::openapi(),
-        configure: Arc::new(move |ctx, cfg| {
-            // Validated at start-up (init below), so this cannot fail here.
-            if let (Ok(st), Some((writer, _))) =
-                (state::Integrations::new(&ctx.config), for_routes.get())
-            {
-                cfg.app_data(actix_web::web::Data::new(inbound::Inbound {
-                    keyring: st.keyring.clone(),
-                    trusted_proxies: Arc::new(ctx.config.trusted_proxies()),
-                    max_body: ctx.config.hub_inbound_max_body,
-                    writer: writer.clone(),
-                    cache: cache.clone(),
-                    policy: Arc::new(inbound::policy(&ctx.config)),
-                }));
-                cfg.app_data(actix_web::web::Data::new(st));
-            }
-            if let Ok(st) = routes::webhooks::Webhooks::new(&ctx.config) {
-                cfg.app_data(actix_web::web::Data::new(st));
-            }
+        start: Box::new(|ctx| Box::pin(start(ctx))),
+    }
+}
+
+/// Builds the manager's state once (keyring, HTTP clients, the group-commit
+/// writer, the endpoint cache), loads the provider catalog, and returns the
+/// routes, the audit consumer and the loops that share that state.
+async fn start(ctx: Context) -> Result<Started, String> {
+    let keyring = Arc::new(ctx.config.keyring().map_err(|e| e.to_string())?);
+    let integrations = web::Data::new(state::Integrations::new(&ctx.config, keyring.clone()));
+    let webhooks = web::Data::new(routes::webhooks::Webhooks::new(
+        &ctx.config,
+        keyring.clone(),
+    ));
+    // One group-commit writer and one endpoint cache per service, shared by
+    // every HTTP worker.
+    let (writer, writer_done) = inbound::writer::Writer::spawn(&ctx);
+    let inbound = web::Data::new(inbound::Inbound {
+        keyring,
+        trusted_proxies: Arc::new(ctx.config.trusted_proxies()),
+        max_body: ctx.config.hub_inbound_max_body,
+        writer,
+        cache: Arc::new(inbound::EndpointCache::default()),
+        policy: Arc::new(inbound::policy(&ctx.config)),
+    });
+    let changed = state::load_catalog(&ctx.pool).await?;
+    tracing::info!(changed, "provider catalog loaded");
+    Ok(Started {
+        configure: Arc::new(move |_, cfg| {
+            cfg.app_data(inbound.clone())
+                .app_data(integrations.clone())
+                .app_data(webhooks.clone());
             routes::configure(cfg)
         }),
         handler: Some(Arc::new(audit::AuditTrail)),
         tasks: vec![
+            // The writer stops shortly after shutdown; wait for it.
             Box::new(move |_| {
                 Box::pin(async move {
-                    // The writers stop shortly after shutdown; wait for them.
-                    let done = for_task.get().and_then(|(_, h)| h.lock().ok()?.take());
-                    if let Some(h) = done {
-                        let _ = h.await;
-                    }
+                    let _ = writer_done.await;
                 })
             }),
             Box::new(|ctx| Box::pin(inbound::worker::run(ctx))),
         ],
-        init: vec![Box::new(move |ctx| {
-            Box::pin(async move {
-                state::Integrations::new(&ctx.config)?;
-                let (writer, done) = inbound::writer::Writer::spawn(&ctx);
-                let _ = for_init.set((writer, Mutex::new(Some(done))));
-                let changed = state::load_catalog(&ctx.pool).await?;
-                tracing::info!(changed, "provider catalog loaded");
-                Ok(())
-            })
-        })],
-    }
+    })
 }
 
 /// Builds the service for `config` (what `main` and the tests run).
@@ -112,13 +108,11 @@ pub async fn rotate_key_command() -> std::process::ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let both = async {
-        let integrations = credentials::rotate_all(&pool, &keyring).await?;
-        let endpoints = inbound::secrets::rotate_all(&pool, &keyring).await?;
-        Ok::<_, String>((integrations, endpoints))
-    };
-    match both.await {
-        Ok(((rotated, current), (endpoints, endpoints_current))) => {
+    match rotation::rotate_all(&pool, &keyring).await {
+        Ok(rotation::Rotated {
+            credentials: (rotated, current),
+            endpoints: (endpoints, endpoints_current),
+        }) => {
             println!(
                 "re-sealed {rotated} integration(s) and subscription(s) under key {}; {current} were already current",
                 keyring.current_id()

@@ -32,19 +32,18 @@ pub struct Integrations {
 }
 
 impl Integrations {
-    /// State for a service's configuration.
-    pub fn new(config: &hub_platform::Config) -> Result<Self, String> {
-        let keyring = config.keyring().map_err(|e| e.to_string())?;
+    /// State for a service's configuration, sealing with `keyring`.
+    pub fn new(config: &hub_platform::Config, keyring: Arc<Keyring>) -> Self {
         let policy = if config.hub_allow_private_targets {
             TargetPolicy::AllowPrivate
         } else {
             TargetPolicy::PublicOnly
         };
-        Ok(Self {
-            keyring: Arc::new(keyring),
+        Self {
+            keyring,
             http: http_client(policy),
             policy,
-        })
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! For now it runs the shared platform (health, readiness, metrics, the outbox
 //! relay); sync jobs, conflict resolution and the scheduler build on it.
 
-use hub_platform::server::Service;
+use hub_platform::server::{Service, Started};
 use std::sync::Arc;
 use utoipa::OpenApi;
 
@@ -22,10 +22,7 @@ pub fn service() -> Service {
     Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
-        configure: Arc::new(|_, _| {}),
-        handler: None,
-        tasks: Vec::new(),
-        init: Vec::new(),
+        start: Box::new(|_| Box::pin(async { Ok(Started::routes(Arc::new(|_, _| {}))) })),
     }
 }
 

@@ -204,7 +204,7 @@ async fn try_write(
     events: &[Envelope],
 ) -> Result<Vec<(bool, u64)>, StorageError> {
     let mut tx = pool.begin().await?;
-    let out = crate::fanout::fan_out(&mut tx, events, Some(dispatcher)).await?;
+    let out = crate::fanout::fan_out(&mut tx, events, dispatcher).await?;
     tx.commit().await?;
     if let Some(h) = out.handoff {
         h.start(dispatcher);

@@ -102,11 +102,11 @@ fn matching<'a>(
 
 /// Stores `events` (each id once) and creates their deliveries. Events seen
 /// before, without a tenant, or of the dispatcher's own types create
-/// nothing. With a `dispatcher`, deliveries it can send now are leased to it.
+/// nothing. Deliveries `dispatcher` can send now are leased to it.
 pub async fn fan_out(
     tx: &mut Tx<'_>,
     events: &[Envelope],
-    dispatcher: Option<&Dispatcher>,
+    dispatcher: &Dispatcher,
 ) -> Result<FanOut> {
     let owned: Vec<Envelope> = events
         .iter()
@@ -134,7 +134,7 @@ pub async fn fan_out(
             .collect();
     let new = matching(&owned, &fresh, &targets);
     let wanted = new.iter().filter(|(_, s)| s.is_some()).count();
-    let slots = dispatcher.and_then(|d| d.reserve(wanted));
+    let slots = dispatcher.reserve(wanted);
     let mut granted = slots.as_ref().map_or(0, Reservation::len);
     let mut leased = Vec::new();
     let mut waiting = Vec::new();
@@ -157,12 +157,13 @@ pub async fn fan_out(
         .await?
         .into_iter()
         .collect();
-    let created_leased: HashSet<Uuid> = match (dispatcher, leased.is_empty()) {
-        (Some(d), false) => deliveries::insert(tx, &leased, Some(d.lease_secs()))
+    let created_leased: HashSet<Uuid> = if leased.is_empty() {
+        HashSet::new()
+    } else {
+        deliveries::insert(tx, &leased, Some(dispatcher.lease_secs()))
             .await?
             .into_iter()
-            .collect(),
-        _ => HashSet::new(),
+            .collect()
     };
     for d in waiting.iter().filter(|d| created_waiting.contains(&d.id)) {
         *out.deliveries.entry(d.event_id).or_default() += 1;

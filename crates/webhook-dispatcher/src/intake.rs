@@ -4,28 +4,28 @@
 //! dispatcher can send at once start when that transaction commits.
 
 use crate::worker::Dispatcher;
-use hub_bus::{AfterCommit, DISPATCHER, Handler, HandlerError};
+use hub_bus::{AfterCommit, Handler, HandlerError};
 use hub_domain::Envelope;
 use hub_domain::webhook::{ALWAYS_ROUTED, extra_binding_keys};
 use hub_storage::{StorageError, Tx};
 use std::collections::BTreeSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::fanout::OWN_TYPES;
 
 /// Stores received events and creates their deliveries.
 pub struct EventIntake {
-    /// The delivery workers (set at start-up).
-    dispatcher: Arc<OnceLock<Arc<Dispatcher>>>,
+    /// The delivery workers.
+    dispatcher: Arc<Dispatcher>,
     /// The queue's bindings beyond [`ALWAYS_ROUTED`].
     bindings: Arc<Bindings>,
 }
 
 impl EventIntake {
-    /// An intake that hands deliveries to `dispatcher` once it is set and
-    /// takes the event types of `bindings`.
-    pub fn new(dispatcher: Arc<OnceLock<Arc<Dispatcher>>>, bindings: Arc<Bindings>) -> Self {
+    /// An intake that hands deliveries to `dispatcher` and takes the event
+    /// types of `bindings`.
+    pub fn new(dispatcher: Arc<Dispatcher>, bindings: Arc<Bindings>) -> Self {
         Self {
             dispatcher,
             bindings,
@@ -93,7 +93,7 @@ pub async fn keep(bindings: Arc<Bindings>, ctx: hub_platform::server::Context) {
         let drop: Vec<String> = gone.intersection(&unneeded_once).cloned().collect();
         unneeded_once = gone;
         if !add.is_empty() {
-            match ctx.bus.bind(DISPATCHER, &add).await {
+            match ctx.bus.bind(crate::NAME, &add).await {
                 Ok(()) => bound.extend(add),
                 Err(e) => {
                     tracing::debug!(error = %e, "could not bind the queue to new event types")
@@ -101,7 +101,7 @@ pub async fn keep(bindings: Arc<Bindings>, ctx: hub_platform::server::Context) {
             }
         }
         if !drop.is_empty() {
-            match ctx.bus.unbind(DISPATCHER, &drop).await {
+            match ctx.bus.unbind(crate::NAME, &drop).await {
                 Ok(()) => {
                     for k in &drop {
                         bound.remove(k);
@@ -147,15 +147,11 @@ impl Handler for EventIntake {
         tx: &mut Tx<'_>,
         events: &[Envelope],
     ) -> Result<Option<AfterCommit>, HandlerError> {
-        let dispatcher = self.dispatcher.get();
-        match crate::fanout::fan_out(tx, events, dispatcher.map(|d| &**d)).await {
-            Ok(out) => Ok(match (out.handoff, dispatcher) {
-                (Some(h), Some(d)) => {
-                    let d = d.clone();
-                    Some(Box::new(move || h.start(&d)))
-                }
-                _ => None,
-            }),
+        match crate::fanout::fan_out(tx, events, &self.dispatcher).await {
+            Ok(out) => Ok(out.handoff.map(|h| {
+                let d = self.dispatcher.clone();
+                Box::new(move || h.start(&d)) as AfterCommit
+            })),
             Err(StorageError::MissingReference { .. }) => Err(HandlerError::Failed(
                 "the event names an unknown tenant".to_owned(),
             )),

@@ -9,12 +9,12 @@ pub mod fanout;
 pub mod intake;
 pub mod worker;
 
-use hub_platform::server::Service;
-use std::sync::{Arc, OnceLock};
+use hub_platform::server::{Context, Service, Started};
+use std::sync::Arc;
 use utoipa::OpenApi;
 
 /// The service's name (queue, logs, metrics).
-pub const NAME: &str = "webhook-dispatcher";
+pub const NAME: &str = hub_domain::webhook::DISPATCHER;
 /// The default port.
 pub const PORT: u16 = 3027;
 
@@ -30,44 +30,44 @@ pub const PORT: u16 = 3027;
 )]
 pub struct ApiDoc;
 
-/// What the routes, the bus intake and the workers share, made at start-up.
-struct Runtime {
-    dispatcher: Arc<worker::Dispatcher>,
-    intake: api::Intake,
-    writers: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
 /// The service description `ServiceApp::build` serves.
 pub fn service() -> Service {
-    let runtime: Arc<OnceLock<Runtime>> = Arc::default();
-    let dispatcher: Arc<OnceLock<Arc<worker::Dispatcher>>> = Arc::default();
-    let (for_routes, for_workers, for_init) = (runtime.clone(), runtime.clone(), runtime);
-    let for_intake = dispatcher.clone();
-    let bindings: Arc<intake::Bindings> = Arc::default();
-    let (bindings_for_init, bindings_for_task) = (bindings.clone(), bindings.clone());
     Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
+        start: Box::new(|ctx| Box::pin(start(ctx))),
+    }
+}
+
+/// Builds the dispatcher's state once (its subscriptions' bindings, the
+/// delivery workers with their keyring and sender, the HTTP intake's writers)
+/// and returns the routes, the bus intake and the loops that share it.
+async fn start(ctx: Context) -> Result<Started, String> {
+    let dispatcher = worker::Dispatcher::new(&ctx)?;
+    // The queue is declared with these once start-up is done.
+    let bindings: Arc<intake::Bindings> = Arc::default();
+    bindings
+        .load(&ctx.pool)
+        .await
+        .map_err(|e| format!("could not read the subscriptions' event types: {e}"))?;
+    let (api_intake, writers) =
+        api::intake(ctx.pool.clone(), dispatcher.clone(), ctx.shutdown.clone());
+    let api_intake = actix_web::web::Data::new(api_intake);
+    let handler = intake::EventIntake::new(dispatcher.clone(), bindings.clone());
+    Ok(Started {
         configure: Arc::new(move |_, cfg| {
-            // Set by the init step, which runs before the server starts.
-            if let Some(rt) = for_routes.get() {
-                cfg.app_data(actix_web::web::Data::new(rt.intake.clone()));
-            }
+            cfg.app_data(api_intake.clone());
             api::configure(cfg)
         }),
-        handler: Some(Arc::new(intake::EventIntake::new(for_intake, bindings))),
+        handler: Some(Arc::new(handler)),
         tasks: vec![
             Box::new(move |ctx| {
                 Box::pin(async move {
-                    let Some(rt) = for_workers.get() else { return };
-                    rt.dispatcher.clone().run(ctx.shutdown.clone()).await;
-                    let writers = rt.writers.lock().expect("writers").take();
-                    if let Some(w) = writers {
-                        let _ = w.await;
-                    }
+                    dispatcher.run(ctx.shutdown.clone()).await;
+                    let _ = writers.await;
                 })
             }),
-            Box::new(move |ctx| Box::pin(intake::keep(bindings_for_task, ctx))),
+            Box::new(move |ctx| Box::pin(intake::keep(bindings, ctx))),
             Box::new(|ctx| {
                 Box::pin(worker::upkeep(
                     ctx.pool.clone(),
@@ -76,27 +76,7 @@ pub fn service() -> Service {
                 ))
             }),
         ],
-        init: vec![Box::new(move |ctx| {
-            Box::pin(async move {
-                ctx.config.keyring().map_err(|e| e.to_string())?;
-                // The queue is declared with these once init is done.
-                bindings_for_init
-                    .load(&ctx.pool)
-                    .await
-                    .map_err(|e| format!("could not read the subscriptions' event types: {e}"))?;
-                let d = worker::Dispatcher::new(&ctx)?;
-                let (intake, writers) =
-                    api::intake(ctx.pool.clone(), d.clone(), ctx.shutdown.clone());
-                let _ = dispatcher.set(d.clone());
-                let _ = for_init.set(Runtime {
-                    dispatcher: d,
-                    intake,
-                    writers: std::sync::Mutex::new(Some(writers)),
-                });
-                Ok(())
-            })
-        })],
-    }
+    })
 }
 
 /// Builds the service for `config` (what `main` and the tests run).

@@ -9,6 +9,7 @@
 //! expire; the deliveries are claimed again.
 
 use chrono::{DateTime, Utc};
+use hub_bus::backoff::Backoff as _;
 use hub_connectors::client::TargetPolicy;
 use hub_connectors::webhook::{
     AttemptResult, Outbound, SealedSubscription, Sender, open_subscription, render_body,
@@ -37,6 +38,13 @@ const RECORD_BATCH: usize = 500;
 const RECORD_LINGER: Duration = Duration::from_millis(20);
 /// Longest sleep between claims when nothing wakes the claimer.
 const POLL: Duration = Duration::from_millis(1000);
+/// Wait after a failed claim, doubling up to [`CLAIM_RETRY_MAX`].
+const CLAIM_RETRY_FIRST: Duration = Duration::from_millis(100);
+const CLAIM_RETRY_MAX: Duration = Duration::from_secs(10);
+/// Wait after a batch of outcomes failed to commit, doubling up to
+/// [`RECORD_RETRY_MAX`] (the leases keep the rows ours meanwhile).
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// What the workers need, built once from the configuration.
 pub struct Dispatcher {
@@ -196,7 +204,7 @@ impl Dispatcher {
         let slots = self.slots.clone();
         let mut wakeup = deliveries::Wakeup::new(self.pool.clone());
         let mut last_probe = Instant::now() - Duration::from_secs(10);
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = hub_bus::backoff::doubling(CLAIM_RETRY_FIRST, CLAIM_RETRY_MAX);
         while !shutdown.is_cancelled() {
             let mut batch = Vec::new();
             if last_probe.elapsed() >= Duration::from_millis(500) {
@@ -211,16 +219,16 @@ impl Dispatcher {
             if want > 0 {
                 match deliveries::claim(&self.pool, want, self.lease_secs).await {
                     Ok(c) => {
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         batch.extend(c)
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, wait_ms = backoff.as_millis() as u64, "claiming deliveries failed; retrying");
+                        let wait = backoff.next_backoff().unwrap_or(CLAIM_RETRY_MAX);
+                        tracing::error!(error = %e, wait_ms = wait.as_millis() as u64, "claiming deliveries failed; retrying");
                         tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
+                            _ = tokio::time::sleep(wait) => {}
                             _ = shutdown.cancelled() => {}
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
                         continue;
                     }
                 }
@@ -358,15 +366,15 @@ impl Dispatcher {
                     }
                 }
             }
-            let mut wait = Duration::from_millis(100);
+            let mut backoff = hub_bus::backoff::doubling(RECORD_RETRY_FIRST, RECORD_RETRY_MAX);
             loop {
                 match self.record(&batch).await {
                     Ok(()) => break,
                     Err(e) if e.is_transient() => {
                         // Leases keep the rows ours for a while; keep trying.
                         tracing::warn!(error = %e, "recording attempts failed; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(5));
+                        tokio::time::sleep(backoff.next_backoff().unwrap_or(RECORD_RETRY_MAX))
+                            .await;
                     }
                     Err(e) => {
                         tracing::error!(error = %e, n = batch.len(), "recording attempts failed; their leases will expire and they will be retried");

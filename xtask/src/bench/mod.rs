@@ -41,7 +41,6 @@ use receiver::{Receiver, WebhookSecret};
 use report::{Outcome, ms, per_sec, thousands};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection as _};
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -311,13 +310,14 @@ fn outbound(options: &Options) -> Result<ExitCode> {
     ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst))
         .context("could not install the signal handler")?;
 
-    let run_id = hex(&random_bytes(4));
+    let run_id = hex::encode(rand::random::<[u8; 4]>());
     let mut env = Env {
         database_url: with_database(&database_url, &format!("hub_bench_{run_id}"))?,
         rabbitmq_url,
         bus_prefix: format!("bench{run_id}."),
-        admin_token: format!("hubadmin_{}", hex(&random_bytes(24))),
-        encryption_key: base64::engine::general_purpose::STANDARD.encode(random_bytes(32)),
+        admin_token: format!("hubadmin_{}", hex::encode(rand::random::<[u8; 24]>())),
+        encryption_key: base64::engine::general_purpose::STANDARD
+            .encode(rand::random::<[u8; 32]>()),
         logs: crate::target_dir().join("bench").join(&run_id),
         cleanup: Cleanup::default(),
     };
@@ -1841,18 +1841,6 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut buf = vec![0; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .expect("reading /dev/urandom");
-    buf
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -36,3 +36,8 @@ pub enum WebhookError {
     #[error("{0}")]
     InvalidRetryPolicy(String),
 }
+
+/// The service that delivers outbound webhooks, and so the name of its queue:
+/// it binds [`ALWAYS_ROUTED`] there, and whoever saves a subscription binds the
+/// event types it names before answering.
+pub const DISPATCHER: &str = "webhook-dispatcher";

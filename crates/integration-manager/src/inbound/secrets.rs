@@ -39,7 +39,9 @@ pub fn open_previous(row: &Endpoint, keyring: &Keyring) -> Result<String, String
     }
 }
 
-fn reseal(
+/// Endpoint `id`'s secrets re-sealed under the current key; `None` when they
+/// already were.
+pub(crate) fn reseal(
     id: Uuid,
     old: &SealedSecrets,
     keyring: &Keyring,
@@ -60,33 +62,4 @@ fn reseal(
         .map(|s| again("previous_secret", s))
         .transpose()?;
     Ok(changed.then_some(SealedSecrets { current, previous }))
-}
-
-/// Re-seals every endpoint secret not under the current key, in pages; safe
-/// while the services run (each row is swapped only if unchanged since it
-/// was read). Returns (re-sealed, already current).
-pub async fn rotate_all(pool: &sqlx::PgPool, keyring: &Keyring) -> Result<(u64, u64), String> {
-    let (mut rotated, mut current) = (0, 0);
-    let mut after = None;
-    loop {
-        let page = hub_storage::webhook_endpoints::with_secrets(pool, after, 500)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(*last);
-        for (id, old) in &page {
-            match reseal(*id, old, keyring).map_err(|e| format!("webhook endpoint {id}: {e}"))? {
-                Some(new) => {
-                    if hub_storage::webhook_endpoints::reseal(pool, *id, old, &new)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
-                        rotated += 1;
-                    }
-                }
-                None => current += 1,
-            }
-        }
-    }
-    Ok((rotated, current))
 }

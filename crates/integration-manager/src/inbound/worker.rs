@@ -59,7 +59,7 @@ pub async fn run(ctx: Context) {
             }
             Ok(Err(e)) => {
                 failures += 1;
-                let wait = hub_domain::redelivery::delay(
+                let wait = hub_bus::backoff::delay(
                     failures,
                     Duration::from_millis(200),
                     Duration::from_secs(10),

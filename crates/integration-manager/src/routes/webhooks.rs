@@ -53,15 +53,15 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// State for a service's configuration.
-    pub fn new(config: &hub_platform::Config) -> Result<Self, String> {
+    /// State for a service's configuration, sealing with `keyring`.
+    pub fn new(config: &hub_platform::Config, keyring: Arc<Keyring>) -> Self {
         let policy = if config.hub_allow_private_targets {
             TargetPolicy::AllowPrivate
         } else {
             TargetPolicy::PublicOnly
         };
-        Ok(Self {
-            keyring: Arc::new(config.keyring().map_err(|e| e.to_string())?),
+        Self {
+            keyring,
             sender: Arc::new(Sender::new(
                 policy,
                 Duration::from_secs(u64::from(config.webhook_timeout_seconds)),
@@ -69,7 +69,7 @@ impl Webhooks {
             )),
             allow_insecure: config.hub_allow_insecure_urls,
             allow_private: config.hub_allow_private_targets,
-        })
+        }
     }
 }
 
@@ -676,7 +676,7 @@ async fn route_to_dispatcher(ctx: &Context, event_types: &Value) {
     }
     let bound = tokio::time::timeout(
         std::time::Duration::from_secs(3),
-        ctx.bus.bind(hub_bus::DISPATCHER, &keys),
+        ctx.bus.bind(hub_domain::webhook::DISPATCHER, &keys),
     )
     .await;
     if !matches!(bound, Ok(Ok(()))) {

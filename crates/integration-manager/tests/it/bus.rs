@@ -28,7 +28,7 @@ async fn audit_count(
 async fn outbox_events_reach_the_dispatcher_and_the_audit_trail() {
     let env = TestEnv::new().await;
     let m = manager(&env).await;
-    let d = env.start(webhook_dispatcher::build, env.config()).await;
+    let d = env.spawn("webhook-dispatcher", env.config()).await;
     // Queues are durable: once the dispatcher has declared its queue, nothing
     // published afterwards misses it, even while it is down.
     let amqp = Amqp::connect().await;
@@ -244,7 +244,7 @@ async fn rows_retired_by_two_relays_at_once_are_audited_once() {
 async fn redelivered_events_are_processed_once() {
     let env = TestEnv::new().await;
     let m = manager(&env).await;
-    let d = env.start(webhook_dispatcher::build, env.config()).await;
+    let d = env.spawn("webhook-dispatcher", env.config()).await;
     let (tenant, key) = env.tenant(&m, "dupes").await;
     let amqp = Amqp::connect().await;
     amqp.wait_for_queue(&format!("{}integration-manager.events", env.prefix))

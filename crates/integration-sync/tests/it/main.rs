@@ -105,3 +105,9 @@ async fn traces_are_exported_when_an_otlp_endpoint_is_set() {
     assert!(head.starts_with("post /v1/traces"), "{head}");
     assert!(head.contains("application/x-protobuf"), "{head}");
 }
+
+#[test]
+fn committed_openapi_document_is_current() {
+    use utoipa::OpenApi;
+    hub_testkit::check_openapi(integration_sync::NAME, integration_sync::ApiDoc::openapi());
+}

@@ -39,3 +39,12 @@ async fn two_replicas_start_at_once_on_one_fresh_database() {
     a.stop().await;
     b.stop().await;
 }
+
+#[test]
+fn committed_openapi_document_is_current() {
+    use utoipa::OpenApi;
+    hub_testkit::check_openapi(
+        webhook_dispatcher::NAME,
+        webhook_dispatcher::ApiDoc::openapi(),
+    );
+}

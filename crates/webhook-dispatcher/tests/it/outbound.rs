@@ -27,7 +27,7 @@ pub struct World {
 
 pub async fn world(tweak: impl FnOnce(&mut Config)) -> World {
     let env = TestEnv::new().await;
-    let m = env.start(integration_manager::build, env.config()).await;
+    let m = env.spawn("integration-manager", env.config()).await;
     let mut c = env.config();
     c.webhook_timeout_seconds = 2;
     c.webhook_lease_seconds = 5;
@@ -1007,7 +1007,7 @@ async fn private_and_plain_http_targets_are_refused_unless_allowed() {
     let mut c = env.config();
     c.hub_allow_private_targets = false;
     c.hub_allow_insecure_urls = false;
-    let m = env.start(integration_manager::build, c).await;
+    let m = env.spawn("integration-manager", c).await;
     let (tenant, key) = env.tenant(&m, "strict").await;
     for (url, needle) in [
         ("http://example.com/h", "https"),
@@ -1116,7 +1116,7 @@ async fn received_all(env: &TestEnv, rx: &Receiver, ids: &[String]) {
 #[tokio::test]
 async fn a_dispatcher_killed_mid_delivery_delivers_every_event_after_restart() {
     let env = TestEnv::new().await;
-    let m = env.start(integration_manager::build, env.config()).await;
+    let m = env.spawn("integration-manager", env.config()).await;
     let (tenant, key) = env.tenant(&m, "killed").await;
     let rx = Receiver::start().await;
     rx.set_default(Reply::Slow(Duration::from_millis(1500), 200));
@@ -1168,7 +1168,7 @@ async fn a_dispatcher_killed_mid_delivery_delivers_every_event_after_restart() {
 #[tokio::test]
 async fn a_broker_connection_lost_mid_stream_loses_nothing() {
     let env = TestEnv::new().await;
-    let m = env.start(integration_manager::build, env.config()).await;
+    let m = env.spawn("integration-manager", env.config()).await;
     let (tenant, key) = env.tenant(&m, "broker").await;
     let proxy =
         hub_testkit::TcpProxy::start(&hub_testkit::proxy::host_port(&hub_testkit::rabbitmq_url()))

@@ -146,18 +146,7 @@ impl ServiceApp {
             },
         )?;
         // Bind first: a taken port fails fast, before anything is started.
-        let addr = format!("{}:{}", config.hub_host, config.port);
-        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                addr: addr.clone(),
-                source,
-            })?
-            .port();
+        let (listener, addr, port) = bind(&config)?;
         wait_for_database(&pool, &config).await?;
         let bus = Bus::new(service.name, config.bus());
         let shutdown = CancellationToken::new();
@@ -178,19 +167,7 @@ impl ServiceApp {
         // Bind the service's own queue before its relay publishes: an event
         // published before any queue is bound to its type reaches nobody.
         if let Some(handler) = &started.handler {
-            let declared = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                let ch = bus.channel().await?;
-                bus.declare_service(&ch, service.name, &handler.bindings(), handler.entry_only())
-                    .await?;
-                let _ = ch.close(200, "declared".into()).await;
-                Ok::<(), hub_bus::BusError>(())
-            })
-            .await;
-            if !matches!(declared, Ok(Ok(()))) {
-                tracing::warn!(
-                    "could not declare the service queue at start-up; the consumer will when the broker is reachable"
-                );
-            }
+            declare_queue(&bus, service.name, handler.as_ref()).await;
         }
         let mut tasks = vec![
             tokio::spawn(hub_bus::relay::run(
@@ -228,50 +205,8 @@ impl ServiceApp {
         tasks.push(tokio::spawn(
             auth_state.clone().watch_revocations(shutdown.clone()),
         ));
-        let auth = web::Data::new(auth_state);
-        let configure = started.configure;
-        let app_ctx = ctx.clone();
         let name = service.name;
-        let mut server = HttpServer::new(move || {
-            let doc_json = doc.clone();
-            App::new()
-                .app_data(web::Data::new(app_ctx.clone()))
-                .app_data(auth.clone())
-                .app_data(web::Data::new(ServiceName(name)))
-                .app_data(http::json_config(JSON_LIMIT))
-                .app_data(http::path_config())
-                .app_data(http::query_config())
-                .wrap(middleware::from_fn(http::observe))
-                .wrap(middleware::Compress::default())
-                .route("/health", web::get().to(health))
-                .route("/ready", web::get().to(ready))
-                .route("/metrics", web::get().to(metrics_text))
-                .route(
-                    "/openapi.json",
-                    web::get().to(move || {
-                        let d = doc_json.clone();
-                        async move { HttpResponse::Ok().json(&*d) }
-                    }),
-                )
-                .service(utoipa_scalar::Scalar::with_url("/docs", (*doc).clone()))
-                .configure(|cfg| configure(&app_ctx, cfg))
-                .default_service(web::to(http::route_not_found))
-        })
-        // Answers are small and written in one go: without this, Nagle's
-        // algorithm may hold an answer's tail until the client's delayed
-        // ACK (40 ms), and every request on a kept-alive connection waits.
-        .tcp_nodelay(true)
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            addr: addr.clone(),
-            source,
-        })?
-        .disable_signals()
-        .shutdown_timeout(config.hub_shutdown_timeout_seconds);
-        if config.hub_http_workers > 0 {
-            server = server.workers(config.hub_http_workers);
-        }
-        let server = server.run();
+        let server = http_server(&ctx, doc, auth_state, started.configure, listener, &addr)?;
         tracing::info!(service = name, port, "listening");
         Ok(Self {
             server,
@@ -349,6 +284,94 @@ async fn wait_for_signal(token: CancellationToken) {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     token.cancel();
+}
+
+/// Binds the service's port: the listener, the address and the port bound.
+fn bind(config: &Config) -> Result<(TcpListener, String, u16), StartupError> {
+    let addr = format!("{}:{}", config.hub_host, config.port);
+    let bind_error = |source| StartupError::Bind {
+        addr: addr.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(&addr).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    Ok((listener, addr, port))
+}
+
+/// Declares the service's own queue and its bindings, so that events
+/// published before its consumer starts are kept. A broker that is not
+/// reachable now is not fatal: the consumer declares it when it connects.
+async fn declare_queue(bus: &Bus, name: &str, handler: &dyn hub_bus::consumer::Handler) {
+    let declared = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let ch = bus.channel().await?;
+        bus.declare_service(&ch, name, &handler.bindings(), handler.entry_only())
+            .await?;
+        let _ = ch.close(200, "declared".into()).await;
+        Ok::<(), hub_bus::BusError>(())
+    })
+    .await;
+    if !matches!(declared, Ok(Ok(()))) {
+        tracing::warn!(
+            "could not declare the service queue at start-up; the consumer will when the broker is reachable"
+        );
+    }
+}
+
+/// The HTTP server: the platform's routes (`/health`, `/ready`, `/metrics`,
+/// `/openapi.json`, `/docs`) and the service's own (`configure`), every
+/// connection with `TCP_NODELAY`.
+fn http_server(
+    ctx: &Context,
+    doc: Arc<utoipa::openapi::OpenApi>,
+    auth_state: AuthState,
+    configure: Configure,
+    listener: TcpListener,
+    addr: &str,
+) -> Result<actix_web::dev::Server, StartupError> {
+    let auth = web::Data::new(auth_state);
+    let app_ctx = ctx.clone();
+    let name = ctx.service;
+    let config = &ctx.config;
+    let mut server = HttpServer::new(move || {
+        let doc_json = doc.clone();
+        App::new()
+            .app_data(web::Data::new(app_ctx.clone()))
+            .app_data(auth.clone())
+            .app_data(web::Data::new(ServiceName(name)))
+            .app_data(http::json_config(JSON_LIMIT))
+            .app_data(http::path_config())
+            .app_data(http::query_config())
+            .wrap(middleware::from_fn(http::observe))
+            .wrap(middleware::Compress::default())
+            .route("/health", web::get().to(health))
+            .route("/ready", web::get().to(ready))
+            .route("/metrics", web::get().to(metrics_text))
+            .route(
+                "/openapi.json",
+                web::get().to(move || {
+                    let d = doc_json.clone();
+                    async move { HttpResponse::Ok().json(&*d) }
+                }),
+            )
+            .service(utoipa_scalar::Scalar::with_url("/docs", (*doc).clone()))
+            .configure(|cfg| configure(&app_ctx, cfg))
+            .default_service(web::to(http::route_not_found))
+    })
+    // Answers are small and written in one go: without this, Nagle's
+    // algorithm may hold an answer's tail until the client's delayed
+    // ACK (40 ms), and every request on a kept-alive connection waits.
+    .tcp_nodelay(true)
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        addr: addr.to_owned(),
+        source,
+    })?
+    .disable_signals()
+    .shutdown_timeout(config.hub_shutdown_timeout_seconds);
+    if config.hub_http_workers > 0 {
+        server = server.workers(config.hub_http_workers);
+    }
+    Ok(server.run())
 }
 
 async fn wait_for_database(

@@ -403,16 +403,18 @@ impl Dispatcher {
             .iter()
             .map(|d| (d.claimed.subscription_id, &d.claimed))
             .collect();
+        // Breakers: only subscriptions with a failure, or whose breaker is not
+        // already closed and clean, need a write.
+        let breaker_changes = |id: &Uuid, o: &[(bool, bool, DateTime<Utc>)]| {
+            let s = &subs[id].subscription;
+            o.iter().any(|(ok, _, _)| !ok) || s.circuit_state != "CLOSED" || s.circuit_failures > 0
+        };
         // Subscriptions whose breaker or failure streak this batch changes.
         let mut slow: Vec<Uuid> = plan
             .outcomes
             .iter()
             .filter(|(id, o)| {
-                let s = &subs[*id].subscription;
-                o.iter().any(|(ok, _, _)| !ok)
-                    || s.circuit_state != "CLOSED"
-                    || s.circuit_failures > 0
-                    || s.consecutive_failures > 0
+                breaker_changes(id, o) || subs[*id].subscription.consecutive_failures > 0
             })
             .map(|(id, _)| *id)
             .collect();
@@ -425,17 +427,10 @@ impl Dispatcher {
             .collect();
         let mut events = outcome_events(&done, &plan.attempts, &applied);
         deliveries::add_counters(&mut tx, &plan.counters).await?;
-        // Breakers: only subscriptions with a failure, or whose breaker is not
-        // already closed and clean, need a write.
         let touch: Vec<Uuid> = plan
             .outcomes
             .iter()
-            .filter(|(id, o)| {
-                let s = &subs[*id].subscription;
-                o.iter().any(|(ok, _, _)| !ok)
-                    || s.circuit_state != "CLOSED"
-                    || s.circuit_failures > 0
-            })
+            .filter(|(id, o)| breaker_changes(id, o))
             .map(|(id, _)| *id)
             .collect();
         if !touch.is_empty() {

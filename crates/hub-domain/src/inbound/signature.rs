@@ -144,14 +144,6 @@ impl Scheme {
         }
     }
 
-    /// Whether requests carry a signed timestamp checked against the tolerance.
-    pub fn timestamped(self) -> bool {
-        matches!(
-            self,
-            Self::StandardWebhooks | Self::Stripe | Self::Slack | Self::HubspotV3 | Self::Samsara
-        )
-    }
-
     /// Whether the scheme is the generic one (encoding and prefix apply).
     pub fn generic(self) -> bool {
         matches!(self, Self::HmacSha256 | Self::HmacSha1)
@@ -583,9 +575,10 @@ fn any_mac<M: Mac + hmac::digest::KeyInit + Clone>(
     }
 }
 
-/// Signs like a provider would (for tests, demos and the benchmark's
-/// cross-check): the headers to send for `body` under `secret`.
-pub fn sign(v: &Verifier, req: &Request<'_>, secret: &str, id: &str) -> Vec<(String, String)> {
+/// Signs like a provider would (for the tests): the headers to send for
+/// `body` under `secret`.
+#[cfg(test)]
+fn sign(v: &Verifier, req: &Request<'_>, secret: &str, id: &str) -> Vec<(String, String)> {
     let mac256 = |key: &[u8], parts: &[&[u8]]| {
         let mut m = <HmacSha256 as hmac::digest::KeyInit>::new_from_slice(key).expect("any key");
         for p in parts {

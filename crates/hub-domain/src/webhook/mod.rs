@@ -20,7 +20,9 @@ pub use retry::{AUTO_DISABLE_AFTER, RetryPolicy, parse_retry_after};
 pub use signature::{
     DEFAULT_TOLERANCE_SECS, Mismatch, Signed, WebhookSecret, check, sign, signature_header, verify,
 };
-pub(crate) use signature::{sign_with_key, within_tolerance};
+#[cfg(test)]
+pub(crate) use signature::sign_with_key;
+pub(crate) use signature::within_tolerance;
 
 /// Why a webhook setting was rejected. Messages say what was wrong and what is
 /// allowed; they never quote a secret.

@@ -17,12 +17,12 @@ pub use pattern::{
     ALWAYS_ROUTED, EventPattern, MAX_PATTERNS, extra_binding_keys, matches_any, parse_patterns,
 };
 pub use retry::{AUTO_DISABLE_AFTER, RetryPolicy, parse_retry_after};
-pub use signature::{
-    DEFAULT_TOLERANCE_SECS, Mismatch, Signed, WebhookSecret, check, sign, signature_header, verify,
-};
 #[cfg(test)]
 pub(crate) use signature::sign_with_key;
 pub(crate) use signature::within_tolerance;
+pub use signature::{
+    DEFAULT_TOLERANCE_SECS, Mismatch, Signed, WebhookSecret, check, sign, signature_header, verify,
+};
 
 /// Why a webhook setting was rejected. Messages say what was wrong and what is
 /// allowed; they never quote a secret.

@@ -33,7 +33,7 @@ pub fn envelope_of(properties: &BasicProperties, body: &[u8]) -> Result<Envelope
         attributes.push((attr.to_owned(), value));
     }
     let content_type = properties.content_type().as_ref().map(|c| c.as_str());
-    hub_domain::event::http::from_binary(PREFIXES[0], attributes, content_type, body)
+    hub_domain::event::binary::from_binary(PREFIXES[0], attributes, content_type, body)
 }
 
 /// An attribute's value as the JSON event format writes it.

@@ -1,6 +1,7 @@
-//! The CloudEvents 1.0 event every message on the bus carries, and its
-//! HTTP binding (`http`).
+//! The CloudEvents 1.0 event every message on the bus carries, its binary
+//! content mode (`binary`) and its HTTP binding (`http`).
 
+pub mod binary;
 pub mod http;
 
 use crate::{EventId, FieldError, TenantId};

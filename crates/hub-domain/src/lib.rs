@@ -10,6 +10,7 @@ pub mod event;
 pub mod ids;
 pub mod inbound;
 pub mod secret;
+pub mod status;
 pub mod tenant;
 pub mod webhook;
 

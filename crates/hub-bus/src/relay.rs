@@ -19,8 +19,8 @@ use crate::backoff::Backoff as _;
 use crate::{Bus, BusError, Outgoing};
 use hub_storage::outbox;
 use hub_storage::outbox::Pending;
+use hub_storage::wake::{Wakeup, Woken};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -54,7 +54,7 @@ impl Default for RelayConfig {
 
 /// Runs the relay until `shutdown`; the batch in flight is finished first.
 pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: CancellationToken) {
-    let mut listener: Option<PgListener> = None;
+    let mut wakeup = Wakeup::new(pool.clone(), outbox::CHANNEL);
     let mut backoff = crate::backoff::reconnect();
     loop {
         if shutdown.is_cancelled() {
@@ -76,15 +76,11 @@ pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: Can
                 }
             }
         }
-        if listener.is_none() {
-            listener = listen(&pool).await;
-            if listener.is_some() {
-                // Rows committed between that drain and LISTEN notified
-                // nobody: drain once more, or they wait for the poll.
-                continue;
-            }
+        if wakeup.listen().await.unwrap_or(false) {
+            // Rows committed between that drain and LISTEN notified
+            // nobody: drain once more, or they wait for the poll.
+            continue;
         }
-        let wait = tokio::time::sleep(config.poll);
         let woken = async {
             match &config.wake {
                 Some(w) => w.notified().await,
@@ -97,33 +93,15 @@ pub async fn run(bus: Arc<Bus>, pool: PgPool, config: RelayConfig, shutdown: Can
                 _ = shutdown.cancelled() => {}
             }
         };
-        match listener.as_mut() {
-            Some(l) => tokio::select! {
-                r = l.recv() => match r {
-                    Ok(_) => linger.await,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "outbox listener lost; polling until it is back");
-                        listener = None;
-                    }
-                },
-                _ = woken => linger.await,
-                _ = wait => {}
-                _ = shutdown.cancelled() => break,
+        tokio::select! {
+            w = wakeup.wait(config.poll) => if w == Woken::Notified {
+                linger.await
             },
-            None => tokio::select! {
-                _ = woken => linger.await,
-                _ = wait => {}
-                _ = shutdown.cancelled() => break,
-            },
+            _ = woken => linger.await,
+            _ = shutdown.cancelled() => break,
         }
     }
     tracing::info!("outbox relay stopped");
-}
-
-async fn listen(pool: &PgPool) -> Option<PgListener> {
-    let mut l = PgListener::connect_with(pool).await.ok()?;
-    l.listen(outbox::CHANNEL).await.ok()?;
-    Some(l)
 }
 
 /// Publishes everything pending, batch after batch; returns how many rows.

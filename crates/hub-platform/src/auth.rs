@@ -10,6 +10,7 @@ use crate::error::{ApiError, ErrorCode};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use hub_domain::{ApiKeyId, ApiKeySecret, TenantId};
+use hub_storage::wake::Woken;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::future::Future;
@@ -58,24 +59,21 @@ impl AuthState {
             std::time::Duration::from_millis(200),
             std::time::Duration::from_secs(10),
         );
+        let mut wakeup =
+            hub_storage::wake::Wakeup::new(self.pool.clone(), hub_storage::tenants::KEYS_CHANNEL);
         while !shutdown.is_cancelled() {
-            let listener = async {
-                let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-                l.listen(hub_storage::tenants::KEYS_CHANNEL).await?;
-                Ok::<_, sqlx::Error>(l)
-            }
-            .await;
-            match listener {
-                Ok(mut l) => {
+            match wakeup.listen().await {
+                Ok(_) => {
                     // Anything revoked while nobody listened is forgotten too.
                     self.keys.set_listening(true);
                     backoff.reset();
                     loop {
                         tokio::select! {
-                            n = l.recv() => match n {
-                                Ok(_) => self.keys.clear(),
-                                Err(e) => {
-                                    tracing::debug!(error = %e, "API key revocation listener lost; not caching keys until it is back");
+                            w = wakeup.wait(REVOCATIONS_IDLE) => match w {
+                                Woken::Notified => self.keys.clear(),
+                                Woken::Elapsed => {}
+                                Woken::Lost => {
+                                    tracing::debug!("API key revocation listener lost; not caching keys until it is back");
                                     break;
                                 }
                             },
@@ -96,6 +94,10 @@ impl AuthState {
         }
     }
 }
+
+/// How long a revocation listener waits before it waits again (nothing is
+/// polled: this only bounds one wait).
+const REVOCATIONS_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// How long a verified key is trusted without asking the database again
 /// (revocations through the API take effect at once; this bounds changes

@@ -874,39 +874,17 @@ pub async fn breaker_states(pool: &PgPool) -> Result<Vec<(String, i64)>> {
 
 /// Wakes delivery workers when deliveries become due (LISTEN on
 /// [`CHANNEL`]); falls back to polling while the listener is down.
-pub struct Wakeup {
-    pool: PgPool,
-    listener: Option<sqlx::postgres::PgListener>,
-}
+pub struct Wakeup(crate::wake::Wakeup);
 
 impl Wakeup {
     /// A wakeup on `pool` (connects lazily).
     pub fn new(pool: PgPool) -> Self {
-        Self {
-            pool,
-            listener: None,
-        }
+        Self(crate::wake::Wakeup::new(pool, CHANNEL))
     }
 
     /// Waits until a notification arrives or `max` passes.
     pub async fn wait(&mut self, max: std::time::Duration) {
-        if self.listener.is_none() {
-            self.listener = async {
-                let mut l = sqlx::postgres::PgListener::connect_with(&self.pool)
-                    .await
-                    .ok()?;
-                l.listen(CHANNEL).await.ok()?;
-                Some(l)
-            }
-            .await;
-        }
-        match self.listener.as_mut() {
-            Some(l) => match tokio::time::timeout(max, l.try_recv()).await {
-                Ok(Ok(Some(_))) | Err(_) => {}
-                Ok(Ok(None)) | Ok(Err(_)) => self.listener = None,
-            },
-            None => tokio::time::sleep(max).await,
-        }
+        self.0.wait(max).await;
     }
 }
 

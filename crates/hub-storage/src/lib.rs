@@ -15,6 +15,7 @@ pub mod processed;
 pub mod providers;
 pub mod subscriptions;
 pub mod tenants;
+pub mod wake;
 pub mod webhook_endpoints;
 
 use sqlx::PgPool;

@@ -20,8 +20,8 @@ use hub_domain::inbound::parse_body;
 use hub_domain::inbound::processing::{self, Input, Policy};
 use hub_platform::server::Context;
 use hub_storage::inbound_events;
+use hub_storage::wake::Wakeup;
 use serde_json::Value;
-use sqlx::postgres::PgListener;
 use std::time::Duration;
 
 /// Events claimed at once.
@@ -43,7 +43,7 @@ pub async fn run(ctx: Context) {
     // again once it expires.
     let lease = timeout + timeout.max(Duration::from_secs(5));
     let policy = super::policy(&ctx.config);
-    let mut listener: Option<PgListener> = None;
+    let mut wakeup = Wakeup::new(ctx.pool.clone(), inbound_events::CHANNEL);
     let mut last_fold = tokio::time::Instant::now();
     let mut last_prune: Option<tokio::time::Instant> = None;
     let mut failures = 0u32;
@@ -92,20 +92,9 @@ pub async fn run(ctx: Context) {
         if busy {
             continue;
         }
-        if listener.is_none() {
-            listener = listen(&ctx.pool).await;
-        }
-        let wait = tokio::time::sleep(POLL);
-        match listener.as_mut() {
-            Some(l) => tokio::select! {
-                r = l.recv() => if r.is_err() { listener = None; },
-                _ = wait => {}
-                _ = ctx.shutdown.cancelled() => break,
-            },
-            None => tokio::select! {
-                _ = wait => {}
-                _ = ctx.shutdown.cancelled() => break,
-            },
+        tokio::select! {
+            _ = wakeup.wait(POLL) => {}
+            _ = ctx.shutdown.cancelled() => break,
         }
     }
     tracing::info!("inbound worker stopped");
@@ -118,12 +107,6 @@ async fn prune(ctx: &Context) {
     if let Err(e) = inbound_events::prune(&ctx.pool, days, PRUNE_BATCH, go_on).await {
         tracing::warn!(error = %e, "pruning received webhook events failed");
     }
-}
-
-async fn listen(pool: &sqlx::PgPool) -> Option<PgListener> {
-    let mut l = PgListener::connect_with(pool).await.ok()?;
-    l.listen(inbound_events::CHANNEL).await.ok()?;
-    Some(l)
 }
 
 /// Claims and processes one batch; returns how many events it held.

@@ -3,11 +3,11 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::{Envelope, TenantId};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// One audit entry.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
     /// Entry id (time-ordered).
     pub id: Uuid,
@@ -39,31 +39,16 @@ fn unknown_tenant() -> crate::StorageError {
 /// are skipped; each event id once per tenant). An event naming an unknown
 /// tenant makes it [`crate::StorageError::MissingReference`].
 pub async fn record_many(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
-    let events: Vec<&Envelope> = events.iter().filter(|e| e.tenantid.is_some()).collect();
+    let events = crate::events::of_tenants(events);
     if events.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
-    let tenants: Vec<Uuid> = events
-        .iter()
-        .filter_map(|e| e.tenantid.map(|t| t.0))
-        .collect();
-    let event_ids: Vec<Uuid> = events.iter().map(|e| e.id.0).collect();
-    let types: Vec<String> = events
-        .iter()
-        .map(|e| e.event_type.as_str().to_owned())
-        .collect();
-    let sources: Vec<String> = events.iter().map(|e| e.source.clone()).collect();
-    let correlations: Vec<Option<String>> =
-        events.iter().map(|e| e.correlationid.clone()).collect();
-    let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.time).collect();
-    let data: Vec<serde_json::Value> = events.iter().map(|e| e.data.clone()).collect();
-    let unknown: i64 = sqlx::query_scalar(
+    let q = sqlx::query_scalar(
         "WITH u AS (
              SELECT u.*, EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id) AS known
-               FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                           $7::timestamptz[], $8::jsonb[])
-                 AS u(id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+                           $7::jsonb[], $8::uuid[])
+                 AS u(event_id, tenant_id, event_type, source, correlation_id, occurred_at, data, id)
          ), ins AS (
              INSERT INTO audit_log (id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data)
              SELECT id, tenant_id, event_id, event_type, source, correlation_id, occurred_at, data
@@ -71,17 +56,11 @@ pub async fn record_many(tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()> {
              ON CONFLICT (tenant_id, event_id) DO NOTHING
          )
          SELECT COUNT(*) FILTER (WHERE NOT known) FROM u",
-    )
-    .bind(&ids)
-    .bind(&tenants)
-    .bind(&event_ids)
-    .bind(&types)
-    .bind(&sources)
-    .bind(&correlations)
-    .bind(&times)
-    .bind(&data)
-    .fetch_one(&mut **tx)
-    .await?;
+    );
+    let unknown: i64 = crate::events::bind_columns(q, &events)
+        .bind(crate::column(&events, |_| Uuid::now_v7()))
+        .fetch_one(&mut **tx)
+        .await?;
     // The rows of known tenants were written: the caller rolls its
     // transaction back on this error, as on the foreign key's before.
     if unknown == 0 {
@@ -99,7 +78,7 @@ pub async fn list(
     before: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<AuditEntry>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, event_id, event_type, source, correlation_id, occurred_at, data, recorded_at
          FROM audit_log
          WHERE tenant_id = $1 AND ($2::text IS NULL OR event_type = $2) AND ($3::uuid IS NULL OR id < $3)
@@ -110,19 +89,5 @@ pub async fn list(
     .bind(before)
     .bind(i64::from(limit))
     .fetch_all(pool)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(AuditEntry {
-                id: r.try_get("id")?,
-                event_id: r.try_get("event_id")?,
-                event_type: r.try_get("event_type")?,
-                source: r.try_get("source")?,
-                correlation_id: r.try_get("correlation_id")?,
-                occurred_at: r.try_get("occurred_at")?,
-                data: r.try_get("data")?,
-                recorded_at: r.try_get("recorded_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }

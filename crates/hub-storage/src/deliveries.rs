@@ -5,10 +5,11 @@
 //! `FOR UPDATE SKIP LOCKED` and a lease; a dispatcher that dies leaves leases
 //! that expire and are claimed again. Every write is batched with `UNNEST`.
 
-use crate::{Result, Tx};
+use crate::{Bind, Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
-use sqlx::{PgPool, Row};
+use hub_domain::webhook::BreakerState;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The notification channel that signals unleased due deliveries.
@@ -36,41 +37,18 @@ pub struct NewDelivery {
 /// Stores events in `events` (each id once) and returns the ids that were new:
 /// only those fan out, so an event that arrives twice is delivered once.
 pub async fn insert_events(tx: &mut Tx<'_>, events: &[hub_domain::Envelope]) -> Result<Vec<Uuid>> {
-    let mut ids = Vec::with_capacity(events.len());
-    let mut tenants = Vec::with_capacity(events.len());
-    let mut types = Vec::with_capacity(events.len());
-    let mut sources = Vec::with_capacity(events.len());
-    let mut correlations = Vec::with_capacity(events.len());
-    let mut times = Vec::with_capacity(events.len());
-    let mut data = Vec::with_capacity(events.len());
-    for e in events {
-        let Some(t) = e.tenantid else { continue };
-        ids.push(e.id.0);
-        tenants.push(t.0);
-        types.push(e.event_type.as_str().to_owned());
-        sources.push(e.source.clone());
-        correlations.push(e.correlationid.clone());
-        times.push(e.time);
-        data.push(e.data.clone());
-    }
-    if ids.is_empty() {
+    let events = crate::events::of_tenants(events);
+    if events.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(
+    let q = sqlx::query_scalar(
         "INSERT INTO events (id, tenant_id, event_type, source, correlation_id, occurred_at, data)
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::jsonb[])
          ON CONFLICT (id) DO NOTHING RETURNING id",
-    )
-    .bind(&ids)
-    .bind(&tenants)
-    .bind(&types)
-    .bind(&sources)
-    .bind(&correlations)
-    .bind(&times)
-    .bind(&data)
-    .fetch_all(&mut **tx)
-    .await?;
-    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    );
+    Ok(crate::events::bind_columns(q, &events)
+        .fetch_all(&mut **tx)
+        .await?)
 }
 
 /// Creates deliveries, due now, in one round trip; a (subscription, event)
@@ -87,23 +65,8 @@ pub async fn insert(
     if ds.is_empty() {
         return Ok(Vec::new());
     }
-    let mut ids = Vec::with_capacity(ds.len());
-    let mut subs = Vec::with_capacity(ds.len());
-    let mut tenants = Vec::with_capacity(ds.len());
-    let mut types = Vec::with_capacity(ds.len());
-    let mut events = Vec::with_capacity(ds.len());
-    let mut payloads = Vec::with_capacity(ds.len());
-    let mut urls = Vec::with_capacity(ds.len());
-    for d in ds {
-        ids.push(d.id);
-        subs.push(d.subscription_id);
-        tenants.push(d.tenant_id);
-        types.push(d.event_type.as_str());
-        events.push(d.event_id);
-        payloads.push(&d.payload);
-        urls.push(d.request_url.as_str());
-    }
-    let rows = sqlx::query(
+    use crate::column;
+    let rows: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO webhook_deliveries (id, subscription_id, tenant_id, event_type, event_id, payload,
              request_url, status, next_retry_at, attempt_number, lease_until)
          SELECT u.*, 'PENDING', NOW(), 0, NOW() + make_interval(secs => $8::float8)
@@ -111,33 +74,36 @@ pub async fn insert(
          ON CONFLICT ON CONSTRAINT webhook_deliveries_subscription_event DO NOTHING
          RETURNING id",
     )
-    .bind(&ids)
-    .bind(&subs)
-    .bind(&tenants)
-    .bind(&types)
-    .bind(&events)
-    .bind(&payloads)
-    .bind(&urls)
+    .bind(column(ds, |d| d.id))
+    .bind(column(ds, |d| d.subscription_id))
+    .bind(column(ds, |d| d.tenant_id))
+    .bind(column(ds, |d| d.event_type.as_str()))
+    .bind(column(ds, |d| d.event_id))
+    .bind(column(ds, |d| &d.payload))
+    .bind(column(ds, |d| d.request_url.as_str()))
     .bind(lease_secs.map(f64::from))
     .fetch_all(&mut **tx)
     .await?;
     if lease_secs.is_none() && !rows.is_empty() {
         crate::notify(&mut **tx, CHANNEL).await?;
     }
-    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    Ok(rows)
 }
 
 /// A delivery claimed for sending, with what sending needs of its
 /// subscription and breaker.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     /// Delivery id.
+    #[sqlx(rename = "d_id")]
     pub id: Uuid,
     /// Subscription.
     pub subscription_id: Uuid,
     /// Owner.
+    #[sqlx(rename = "d_tenant_id")]
     pub tenant_id: Uuid,
     /// Event type.
+    #[sqlx(rename = "d_event_type")]
     pub event_type: String,
     /// Event id (the `webhook-id`).
     pub event_id: Uuid,
@@ -148,34 +114,21 @@ pub struct Claimed {
     /// Attempts made before the last replay (retries count from there).
     pub attempt_base: i32,
     /// When the delivery was created.
+    #[sqlx(rename = "d_created_at")]
     pub created_at: DateTime<Utc>,
     /// The subscription's settings.
+    #[sqlx(flatten, try_from = "crate::subscriptions::Subscription")]
     pub subscription: std::sync::Arc<crate::subscriptions::Subscription>,
     /// Whether this is the half-open probe of an open breaker.
     pub probe: bool,
 }
 
+/// The delivery's columns of a claim (the subscription's come from
+/// [`crate::subscriptions::SELECT_LITE`] as `s`, under their own names).
 const CLAIM_RETURNING: &str =
     "d.id AS d_id, d.subscription_id, d.tenant_id AS d_tenant_id, d.event_type AS d_event_type,
-    d.event_id, d.payload, d.attempt_number, d.attempt_base, d.created_at AS d_created_at";
-
-fn claimed_from_row(r: &sqlx::postgres::PgRow, probe: bool) -> Result<Claimed> {
-    Ok(Claimed {
-        id: r.try_get("d_id")?,
-        subscription_id: r.try_get("subscription_id")?,
-        tenant_id: r.try_get("d_tenant_id")?,
-        event_type: r.try_get("d_event_type")?,
-        event_id: r.try_get("event_id")?,
-        payload: r.try_get("payload")?,
-        attempt_number: r.try_get::<Option<i32>, _>("attempt_number")?.unwrap_or(0),
-        attempt_base: r.try_get("attempt_base")?,
-        created_at: r
-            .try_get::<Option<DateTime<Utc>>, _>("d_created_at")?
-            .unwrap_or_default(),
-        subscription: std::sync::Arc::new(crate::subscriptions::from_row(r)?),
-        probe,
-    })
-}
+    d.event_id, d.payload, COALESCE(d.attempt_number, 0) AS attempt_number, d.attempt_base,
+    COALESCE(d.created_at, 'epoch') AS d_created_at";
 
 /// Claims up to `limit` due deliveries of live subscriptions whose breaker
 /// is closed, leasing them for `lease_secs`.
@@ -192,19 +145,18 @@ pub async fn claim(pool: &PgPool, limit: u32, lease_secs: u32) -> Result<Vec<Cla
          d AS (
             UPDATE webhook_deliveries d SET lease_until = NOW() + make_interval(secs => $2)
               FROM c WHERE d.id = c.id RETURNING d.*)
-         {sel}, {CLAIM_RETURNING} FROM d JOIN ({sub}) s ON s.id = d.subscription_id",
-        sel = "SELECT s.*",
+         SELECT s.*, {CLAIM_RETURNING}, false AS probe FROM d JOIN ({sub}) s ON s.id = d.subscription_id",
         sub = crate::subscriptions::SELECT_LITE,
     );
     let mut tx = pool.begin().await?;
     crate::claim_in_index_order(&mut tx).await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let claimed = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(i64::from(limit))
         .bind(f64::from(lease_secs))
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    rows.iter().map(|r| claimed_from_row(r, false)).collect()
+    Ok(claimed)
 }
 
 /// For each breaker that is open past its timeout (or half-open with no probe
@@ -213,7 +165,7 @@ pub async fn claim(pool: &PgPool, limit: u32, lease_secs: u32) -> Result<Vec<Cla
 /// subscriptions whose breaker just went half-open.
 pub async fn claim_probes(pool: &PgPool, lease_secs: u32) -> Result<(Vec<Claimed>, Vec<Uuid>)> {
     let mut tx = pool.begin().await?;
-    let opened = sqlx::query(
+    let opened: Vec<(Uuid, String)> = sqlx::query_as(
         "WITH o AS (
             SELECT cb.id, cb.state AS old_state FROM circuit_breaker_state cb
               JOIN webhook_subscriptions s ON s.id = cb.subscription_id AND s.is_enabled AND s.status = 'ACTIVE'
@@ -238,16 +190,12 @@ pub async fn claim_probes(pool: &PgPool, lease_secs: u32) -> Result<(Vec<Claimed
     if opened.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let subs: Vec<Uuid> = opened
+    let subs: Vec<Uuid> = opened.iter().map(|(sub, _)| *sub).collect();
+    let half_opened: Vec<Uuid> = opened
         .iter()
-        .map(|r| r.try_get("subscription_id"))
-        .collect::<Result<_, _>>()?;
-    let mut half_opened: Vec<Uuid> = Vec::new();
-    for r in &opened {
-        if r.try_get::<String, _>("old_state")? == "OPEN" {
-            half_opened.push(r.try_get("subscription_id")?);
-        }
-    }
+        .filter(|(_, old)| old == BreakerState::Open.as_str())
+        .map(|(sub, _)| *sub)
+        .collect();
     let sql = format!(
         "WITH c AS (
             SELECT DISTINCT ON (d.subscription_id) d.id FROM webhook_deliveries d
@@ -257,21 +205,16 @@ pub async fn claim_probes(pool: &PgPool, lease_secs: u32) -> Result<(Vec<Claimed
          d AS (
             UPDATE webhook_deliveries d SET lease_until = NOW() + make_interval(secs => $2)
               FROM c WHERE d.id = c.id RETURNING d.*)
-         SELECT s.*, {CLAIM_RETURNING} FROM d JOIN ({sub}) s ON s.id = d.subscription_id",
+         SELECT s.*, {CLAIM_RETURNING}, true AS probe FROM d JOIN ({sub}) s ON s.id = d.subscription_id",
         sub = crate::subscriptions::SELECT_LITE,
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let probes = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&subs)
         .bind(f64::from(lease_secs))
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok((
-        rows.iter()
-            .map(|r| claimed_from_row(r, true))
-            .collect::<Result<_>>()?,
-        half_opened,
-    ))
+    Ok((probes, half_opened))
 }
 
 /// Gives claimed deliveries back unattempted (shutdown, breaker opened).
@@ -298,7 +241,7 @@ pub async fn release(pool: &PgPool, ids: &[Uuid]) -> Result<()> {
 }
 
 /// The result of one attempt.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Attempt {
     /// Attempt id.
     pub id: Uuid,
@@ -306,9 +249,12 @@ pub struct Attempt {
     pub delivery_id: Uuid,
     /// Which attempt this was (1-based).
     pub attempt_number: i32,
-    /// DELIVERED, RETRYING or FAILED: the delivery's status afterwards.
+    /// DELIVERED, RETRYING or FAILED: the delivery's status afterwards
+    /// (not stored with the attempt: empty when read back).
+    #[sqlx(skip)]
     pub status: &'static str,
-    /// When the next attempt is due (RETRYING).
+    /// When the next attempt is due (RETRYING; not stored with the attempt).
+    #[sqlx(skip)]
     pub next_retry_at: Option<DateTime<Utc>>,
     /// URL called.
     pub request_url: String,
@@ -325,6 +271,7 @@ pub struct Attempt {
     /// What went wrong.
     pub error_message: Option<String>,
     /// When the attempt finished.
+    #[sqlx(rename = "created_at")]
     pub at: DateTime<Utc>,
 }
 
@@ -355,88 +302,85 @@ pub async fn record(tx: &mut Tx<'_>, attempts: &[Attempt]) -> Result<Vec<Uuid>> 
     if attempts.is_empty() {
         return Ok(Vec::new());
     }
-    let n = attempts.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut delivery_ids = Vec::with_capacity(n);
-    let mut numbers = Vec::with_capacity(n);
-    let mut statuses = Vec::with_capacity(n);
-    let mut next = Vec::with_capacity(n);
-    let mut urls = Vec::with_capacity(n);
-    let mut req_headers = Vec::with_capacity(n);
-    let mut codes = Vec::with_capacity(n);
-    let mut resp_headers = Vec::with_capacity(n);
-    let mut bodies = Vec::with_capacity(n);
-    let mut times = Vec::with_capacity(n);
-    let mut errors = Vec::with_capacity(n);
-    let mut ats = Vec::with_capacity(n);
-    for a in attempts {
-        ids.push(a.id);
-        delivery_ids.push(a.delivery_id);
-        numbers.push(a.attempt_number);
-        statuses.push(a.status.to_owned());
-        next.push(a.next_retry_at);
-        urls.push(a.request_url.clone());
-        req_headers.push(a.request_headers.clone());
-        codes.push(a.response_status);
-        resp_headers.push(a.response_headers.clone());
-        bodies.push(a.response_body.clone());
-        times.push(a.response_time_ms);
-        errors.push(a.error_message.clone());
-        ats.push(a.at);
-    }
-    let updated = sqlx::query(
-        "UPDATE webhook_deliveries d SET
-            attempt_number = u.num, status = u.status, next_retry_at = u.next, lease_until = NULL,
-            request_headers = u.req_headers, response_status = u.code, response_headers = u.resp_headers,
-            response_body = u.body, response_time_ms = u.ms, error_message = u.err,
-            delivered_at = CASE WHEN u.status = 'DELIVERED' THEN u.at ELSE d.delivered_at END,
-            updated_at = u.at
-           FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::int[],
-                       $7::jsonb[], $8::text[], $9::int[], $10::text[], $11::timestamptz[])
-                AS u(id, num, status, next, req_headers, code, resp_headers, body, ms, err, at)
-          WHERE d.id = u.id AND d.attempt_number = u.num - 1
-         RETURNING d.id",
-    )
-    .bind(&delivery_ids)
-    .bind(&numbers)
-    .bind(&statuses)
-    .bind(&next)
-    .bind(&req_headers)
-    .bind(&codes)
-    .bind(&resp_headers)
-    .bind(&bodies)
-    .bind(&times)
-    .bind(&errors)
-    .bind(&ats)
-    .fetch_all(&mut **tx)
-    .await?;
-    let applied: Vec<Uuid> = updated
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?;
-    sqlx::query(
-        "INSERT INTO webhook_delivery_attempts (id, delivery_id, attempt_number, request_url, request_headers,
-             response_status, response_headers, response_body, response_time_ms, error_message, created_at)
-         SELECT u.* FROM UNNEST($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::jsonb[], $6::int[],
-                                $7::jsonb[], $8::text[], $9::int[], $10::text[], $11::timestamptz[])
-              AS u(id, delivery_id, num, url, req_headers, code, resp_headers, body, ms, err, at)
-          WHERE u.delivery_id = ANY($12)",
-    )
-    .bind(&ids)
-    .bind(&delivery_ids)
-    .bind(&numbers)
-    .bind(&urls)
-    .bind(&req_headers)
-    .bind(&codes)
-    .bind(&resp_headers)
-    .bind(&bodies)
-    .bind(&times)
-    .bind(&errors)
-    .bind(&ats)
-    .bind(&applied)
-    .execute(&mut **tx)
-    .await?;
+    let outcomes = Outcomes::of(attempts);
+    let applied: Vec<Uuid> = outcomes
+        .bind(sqlx::query_scalar(
+            "UPDATE webhook_deliveries d SET
+                attempt_number = u.num, status = u.status, next_retry_at = u.next, lease_until = NULL,
+                request_headers = u.req_headers, response_status = u.code, response_headers = u.resp_headers,
+                response_body = u.body, response_time_ms = u.ms, error_message = u.err,
+                delivered_at = CASE WHEN u.status = 'DELIVERED' THEN u.at ELSE d.delivered_at END,
+                updated_at = u.at
+               FROM UNNEST($1::uuid[], $2::int[], $3::jsonb[], $4::int[], $5::jsonb[], $6::text[], $7::int[],
+                           $8::text[], $9::timestamptz[], $10::text[], $11::timestamptz[])
+                    AS u(id, num, req_headers, code, resp_headers, body, ms, err, at, status, next)
+              WHERE d.id = u.id AND d.attempt_number = u.num - 1
+             RETURNING d.id",
+        ))
+        .bind(crate::column(attempts, |a| a.status))
+        .bind(crate::column(attempts, |a| a.next_retry_at))
+        .fetch_all(&mut **tx)
+        .await?;
+    outcomes
+        .bind(sqlx::query(
+            "INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, request_headers,
+                 response_status, response_headers, response_body, response_time_ms, error_message, created_at,
+                 id, request_url)
+             SELECT u.* FROM UNNEST($1::uuid[], $2::int[], $3::jsonb[], $4::int[], $5::jsonb[], $6::text[],
+                                    $7::int[], $8::text[], $9::timestamptz[], $10::uuid[], $11::text[])
+                  AS u(delivery_id, num, req_headers, code, resp_headers, body, ms, err, at, id, url)
+              WHERE u.delivery_id = ANY($12)",
+        ))
+        .bind(crate::column(attempts, |a| a.id))
+        .bind(crate::column(attempts, |a| a.request_url.as_str()))
+        .bind(&applied)
+        .execute(&mut **tx)
+        .await?;
     Ok(applied)
+}
+
+/// What an attempt writes both to its delivery and to its own row, as the
+/// arrays `$1` … `$9` of [`record`]'s statements.
+struct Outcomes<'a> {
+    delivery_ids: Vec<Uuid>,
+    numbers: Vec<i32>,
+    req_headers: Vec<&'a serde_json::Value>,
+    codes: Vec<Option<i32>>,
+    resp_headers: Vec<Option<&'a serde_json::Value>>,
+    bodies: Vec<Option<&'a str>>,
+    times: Vec<i32>,
+    errors: Vec<Option<&'a str>>,
+    ats: Vec<DateTime<Utc>>,
+}
+
+impl<'a> Outcomes<'a> {
+    fn of(attempts: &'a [Attempt]) -> Self {
+        use crate::column;
+        Self {
+            delivery_ids: column(attempts, |a| a.delivery_id),
+            numbers: column(attempts, |a| a.attempt_number),
+            req_headers: column(attempts, |a| &a.request_headers),
+            codes: column(attempts, |a| a.response_status),
+            resp_headers: column(attempts, |a| a.response_headers.as_ref()),
+            bodies: column(attempts, |a| a.response_body.as_deref()),
+            times: column(attempts, |a| a.response_time_ms),
+            errors: column(attempts, |a| a.error_message.as_deref()),
+            ats: column(attempts, |a| a.at),
+        }
+    }
+
+    /// Binds the arrays as `$1` … `$9`.
+    fn bind<'q, Q: Bind<'q>>(&'q self, q: Q) -> Q {
+        q.bind(&self.delivery_ids)
+            .bind(&self.numbers)
+            .bind(&self.req_headers)
+            .bind(&self.codes)
+            .bind(&self.resp_headers)
+            .bind(&self.bodies)
+            .bind(&self.times)
+            .bind(&self.errors)
+            .bind(&self.ats)
+    }
 }
 
 /// Appends counter deltas (one row per subscription and batch).
@@ -444,26 +388,20 @@ pub async fn add_counters(tx: &mut Tx<'_>, deltas: &[CounterDelta]) -> Result<()
     if deltas.is_empty() {
         return Ok(());
     }
-    let subs: Vec<Uuid> = deltas.iter().map(|d| d.subscription_id).collect();
-    let sent: Vec<i32> = deltas.iter().map(|d| d.sent).collect();
-    let delivered: Vec<i32> = deltas.iter().map(|d| d.delivered).collect();
-    let failed: Vec<i32> = deltas.iter().map(|d| d.failed).collect();
-    let lt: Vec<Option<DateTime<Utc>>> = deltas.iter().map(|d| d.last_triggered_at).collect();
-    let ls: Vec<Option<DateTime<Utc>>> = deltas.iter().map(|d| d.last_success_at).collect();
-    let lf: Vec<Option<DateTime<Utc>>> = deltas.iter().map(|d| d.last_failure_at).collect();
+    use crate::column;
     sqlx::query(
         "INSERT INTO webhook_subscription_counters
              (subscription_id, sent, delivered, failed, last_triggered_at, last_success_at, last_failure_at)
          SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::int[], $4::int[], $5::timestamptz[],
                               $6::timestamptz[], $7::timestamptz[])",
     )
-    .bind(&subs)
-    .bind(&sent)
-    .bind(&delivered)
-    .bind(&failed)
-    .bind(&lt)
-    .bind(&ls)
-    .bind(&lf)
+    .bind(column(deltas, |d| d.subscription_id))
+    .bind(column(deltas, |d| d.sent))
+    .bind(column(deltas, |d| d.delivered))
+    .bind(column(deltas, |d| d.failed))
+    .bind(column(deltas, |d| d.last_triggered_at))
+    .bind(column(deltas, |d| d.last_success_at))
+    .bind(column(deltas, |d| d.last_failure_at))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -492,10 +430,8 @@ pub async fn apply_streaks(
     if streaks.is_empty() {
         return Ok(Vec::new());
     }
-    let subs: Vec<Uuid> = streaks.iter().map(|s| s.subscription_id).collect();
-    let resets: Vec<bool> = streaks.iter().map(|s| s.reset).collect();
-    let failed: Vec<i32> = streaks.iter().map(|s| s.failed).collect();
-    let rows = sqlx::query(
+    use crate::column;
+    let rows: Vec<(Uuid, Uuid, bool)> = sqlx::query_as(
         "WITH u AS (SELECT * FROM UNNEST($1::uuid[], $2::bool[], $3::int[]) AS u(id, reset, failed)),
          old AS (
             SELECT s.id, s.is_enabled,
@@ -510,24 +446,22 @@ pub async fn apply_streaks(
            FROM old WHERE s.id = old.id
          RETURNING s.id, s.tenant_id, (old.is_enabled AND old.streak >= $4) AS disabled",
     )
-    .bind(&subs)
-    .bind(&resets)
-    .bind(&failed)
+    .bind(column(streaks, |s| s.subscription_id))
+    .bind(column(streaks, |s| s.reset))
+    .bind(column(streaks, |s| s.failed))
     .bind(limit)
     .bind(reason)
     .fetch_all(&mut **tx)
     .await?;
-    let mut disabled = Vec::new();
-    for r in &rows {
-        if r.try_get::<bool, _>("disabled")? {
-            disabled.push((r.try_get("id")?, r.try_get("tenant_id")?));
-        }
-    }
-    Ok(disabled)
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, disabled)| *disabled)
+        .map(|(id, tenant, _)| (id, tenant))
+        .collect())
 }
 
 /// A subscription's breaker as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BreakerRow {
     /// Subscription.
     pub subscription_id: Uuid,
@@ -544,26 +478,15 @@ pub struct BreakerRow {
 /// Locks and reads the breakers of `subs` that exist (a subscription that
 /// never failed has none).
 pub async fn breakers_for_update(tx: &mut Tx<'_>, subs: &[Uuid]) -> Result<Vec<BreakerRow>> {
-    let rows = sqlx::query(
-        "SELECT subscription_id, state, failure_count, success_count, opened_at FROM circuit_breaker_state
+    Ok(sqlx::query_as(
+        "SELECT subscription_id, COALESCE(state, 'CLOSED') AS state, COALESCE(failure_count, 0) AS failure_count,
+                COALESCE(success_count, 0) AS success_count, opened_at
+           FROM circuit_breaker_state
           WHERE subscription_id = ANY($1) ORDER BY subscription_id FOR UPDATE",
     )
     .bind(subs)
     .fetch_all(&mut **tx)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(BreakerRow {
-                subscription_id: r.try_get("subscription_id")?,
-                state: r
-                    .try_get::<Option<String>, _>("state")?
-                    .unwrap_or_else(|| "CLOSED".into()),
-                failure_count: r.try_get::<Option<i32>, _>("failure_count")?.unwrap_or(0),
-                success_count: r.try_get::<Option<i32>, _>("success_count")?.unwrap_or(0),
-                opened_at: r.try_get("opened_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Writes breakers (creating missing rows); clears the probe marker.
@@ -576,11 +499,7 @@ pub async fn save_breakers(
     if rows.is_empty() {
         return Ok(());
     }
-    let subs: Vec<Uuid> = rows.iter().map(|b| b.subscription_id).collect();
-    let states: Vec<String> = rows.iter().map(|b| b.state.clone()).collect();
-    let failures: Vec<i32> = rows.iter().map(|b| b.failure_count).collect();
-    let successes: Vec<i32> = rows.iter().map(|b| b.success_count).collect();
-    let opened: Vec<Option<DateTime<Utc>>> = rows.iter().map(|b| b.opened_at).collect();
+    use crate::column;
     sqlx::query(
         "INSERT INTO circuit_breaker_state (subscription_id, state, failure_count, success_count, opened_at,
              failure_threshold, timeout_seconds, probe_until, updated_at)
@@ -594,11 +513,11 @@ pub async fn save_breakers(
             last_failure_at = CASE WHEN EXCLUDED.failure_count > circuit_breaker_state.failure_count
                                    THEN NOW() ELSE circuit_breaker_state.last_failure_at END",
     )
-    .bind(&subs)
-    .bind(&states)
-    .bind(&failures)
-    .bind(&successes)
-    .bind(&opened)
+    .bind(column(rows, |b| b.subscription_id))
+    .bind(column(rows, |b| b.state.as_str()))
+    .bind(column(rows, |b| b.failure_count))
+    .bind(column(rows, |b| b.success_count))
+    .bind(column(rows, |b| b.opened_at))
     .bind(failure_threshold)
     .bind(timeout_seconds)
     .execute(&mut **tx)
@@ -607,7 +526,7 @@ pub async fn save_breakers(
 }
 
 /// A delivery as listed in the history.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Delivery {
     /// Id.
     pub id: Uuid,
@@ -641,30 +560,9 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-const DELIVERY_COLUMNS: &str = "id, subscription_id, event_type, event_id, payload, attempt_number, request_url,
-    status, response_status, response_time_ms, error_message, next_retry_at, created_at, updated_at, delivered_at";
-
-fn delivery_from_row(r: &sqlx::postgres::PgRow) -> Result<Delivery> {
-    Ok(Delivery {
-        id: r.try_get("id")?,
-        subscription_id: r.try_get("subscription_id")?,
-        event_type: r.try_get("event_type")?,
-        event_id: r.try_get("event_id")?,
-        payload: r.try_get("payload")?,
-        attempt_number: r.try_get::<Option<i32>, _>("attempt_number")?.unwrap_or(0),
-        request_url: r.try_get("request_url")?,
-        status: r.try_get("status")?,
-        response_status: r.try_get("response_status")?,
-        response_time_ms: r.try_get("response_time_ms")?,
-        error_message: r.try_get("error_message")?,
-        next_retry_at: r.try_get("next_retry_at")?,
-        created_at: r
-            .try_get::<Option<DateTime<Utc>>, _>("created_at")?
-            .unwrap_or_default(),
-        updated_at: r.try_get("updated_at")?,
-        delivered_at: r.try_get("delivered_at")?,
-    })
-}
+const DELIVERY_COLUMNS: &str = "id, subscription_id, event_type, event_id, payload,
+    COALESCE(attempt_number, 0) AS attempt_number, request_url, status, response_status, response_time_ms,
+    error_message, next_retry_at, COALESCE(created_at, 'epoch') AS created_at, updated_at, delivered_at";
 
 /// History filters.
 #[derive(Debug, Default, Clone)]
@@ -696,7 +594,7 @@ pub async fn list(
             AND ($6::timestamptz IS NULL OR created_at < $6) AND ($7::uuid IS NULL OR id < $7)
           ORDER BY id DESC LIMIT $8"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(subscription)
         .bind(&f.status)
@@ -706,8 +604,7 @@ pub async fn list(
         .bind(f.before)
         .bind(i64::from(limit) + 1)
         .fetch_all(pool)
-        .await?;
-    rows.iter().map(delivery_from_row).collect()
+        .await?)
 }
 
 /// One delivery of the tenant's subscription.
@@ -720,44 +617,24 @@ pub async fn get(
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = $1 AND subscription_id = $2 AND id = $3"
     );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(subscription)
         .bind(id)
         .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(delivery_from_row).transpose()
+        .await?)
 }
 
 /// A delivery's attempts, first to last.
 pub async fn attempts(pool: &PgPool, delivery: Uuid) -> Result<Vec<Attempt>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT a.id, a.delivery_id, a.attempt_number, a.request_url, a.request_headers, a.response_status,
                 a.response_headers, a.response_body, a.response_time_ms, a.error_message, a.created_at
            FROM webhook_delivery_attempts a WHERE a.delivery_id = $1 ORDER BY a.attempt_number, a.created_at",
     )
     .bind(delivery)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Attempt {
-                id: r.try_get("id")?,
-                delivery_id: r.try_get("delivery_id")?,
-                attempt_number: r.try_get("attempt_number")?,
-                status: "",
-                next_retry_at: None,
-                request_url: r.try_get("request_url")?,
-                request_headers: r.try_get("request_headers")?,
-                response_status: r.try_get("response_status")?,
-                response_headers: r.try_get("response_headers")?,
-                response_body: r.try_get("response_body")?,
-                response_time_ms: r.try_get("response_time_ms")?,
-                error_message: r.try_get("error_message")?,
-                at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// What to replay.
@@ -793,7 +670,7 @@ pub async fn replay(
         } => (Some(status.clone()), *since, *until, None),
         ReplaySelection::Ids(ids) => (None, None, None, Some(ids.clone())),
     };
-    let rows = sqlx::query(
+    let rows: Vec<Uuid> = sqlx::query_scalar(
         "WITH c AS (
             SELECT id FROM webhook_deliveries
              WHERE tenant_id = $1 AND subscription_id = $2 AND status IN ('DELIVERED', 'FAILED')
@@ -816,7 +693,7 @@ pub async fn replay(
     if !rows.is_empty() {
         crate::notify(&mut **tx, CHANNEL).await?;
     }
-    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    Ok(rows)
 }
 
 /// Deletes the deliveries (with their attempts) created more than
@@ -846,30 +723,22 @@ pub async fn prune(
 
 /// Due backlog: deliveries due now and the age in seconds of the oldest.
 pub async fn backlog(pool: &PgPool) -> Result<(i64, f64)> {
-    let r = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT COUNT(*) AS n, COALESCE(EXTRACT(EPOCH FROM NOW() - MIN(next_retry_at)), 0)::float8 AS age
            FROM webhook_deliveries WHERE status IN ('PENDING', 'RETRYING') AND next_retry_at <= NOW()",
     )
     .fetch_one(pool)
-    .await?;
-    Ok((r.try_get("n")?, r.try_get("age")?))
+    .await?)
 }
 
 /// Breakers of subscriptions by state.
 pub async fn breaker_states(pool: &PgPool) -> Result<Vec<(String, i64)>> {
-    let rows = sqlx::query(
-        "SELECT state, COUNT(*) AS n FROM circuit_breaker_state WHERE subscription_id IS NOT NULL GROUP BY state",
+    Ok(sqlx::query_as(
+        "SELECT COALESCE(state, '') AS state, COUNT(*) AS n FROM circuit_breaker_state
+          WHERE subscription_id IS NOT NULL GROUP BY state",
     )
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<Option<String>, _>("state")?.unwrap_or_default(),
-                r.try_get("n")?,
-            ))
-        })
-        .collect()
+    .await?)
 }
 
 /// Wakes delivery workers when deliveries become due (LISTEN on
@@ -912,7 +781,7 @@ pub async fn failed_attempts_by_reason(
     pool: &PgPool,
     tenant: TenantId,
 ) -> Result<(i64, Vec<(String, i64)>)> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT COALESCE(a.error_message, 'HTTP ' || a.response_status::text, 'no answer') AS reason,
                 COUNT(*) AS n, SUM(COUNT(*)) OVER ()::int8 AS total
            FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
@@ -922,14 +791,9 @@ pub async fn failed_attempts_by_reason(
     .bind(tenant.0)
     .fetch_all(pool)
     .await?;
-    let total = match rows.first() {
-        Some(r) => r.try_get("total")?,
-        None => 0,
-    };
+    let total = rows.first().map_or(0, |(_, _, total)| *total);
     Ok((
         total,
-        rows.iter()
-            .map(|r| Ok((r.try_get("reason")?, r.try_get("n")?)))
-            .collect::<Result<_>>()?,
+        rows.into_iter().map(|(reason, n, _)| (reason, n)).collect(),
     ))
 }

@@ -7,7 +7,7 @@ use crate::{Result, Tx, outbox};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
 pub use hub_domain::inbound::processing::Outcome;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -85,12 +85,12 @@ static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                FROM ins GROUP BY endpoint_id
          ), u AS (
              SELECT e.id, e.tenant_id, e.event_type, e.envelope, e.audit_id
-               FROM UNNEST({}, $22::uuid[]) AS e(id, tenant_id, event_type, envelope, audit_id, owner)
+               FROM UNNEST({params}, $22::uuid[]) AS e(id, tenant_id, event_type, envelope, audit_id, owner)
               WHERE e.owner IN (SELECT id FROM ins)
-         ), {}
+         ), {outbox}
          SELECT id FROM ins",
-        outbox::Prepared::params(17),
-        outbox::insert_cte(23)
+        params = outbox::Prepared::params(17),
+        outbox = outbox::insert_cte(23),
     )
 });
 
@@ -130,9 +130,9 @@ pub async fn store_batch(
     if !repeats.is_empty() {
         // The event each repeat repeats is committed: ON CONFLICT waited for
         // it, and this statement has a fresh snapshot.
-        let cols = Columns::of(repeats.iter().copied());
-        let rows = cols
-            .bind(sqlx::query(
+        let cols = Columns::of(&repeats);
+        let rows: Vec<(Uuid, Uuid)> = cols
+            .bind(sqlx::query_as(
                 "INSERT INTO inbound_events (id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type,
                      method, headers, body, source_ip, received_at, status, duplicate, duplicate_of)
                  SELECT u.*, 'DUPLICATE', true, o.id FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[],
@@ -145,10 +145,7 @@ pub async fn store_batch(
             ))
             .fetch_all(&mut *conn)
             .await?;
-        original = rows
-            .iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("duplicate_of")?)))
-            .collect::<Result<_>>()?;
+        original = rows.into_iter().collect();
     }
     batch
         .iter()
@@ -183,32 +180,27 @@ async fn store(
     events: &[&outbox::Prepared],
     lease_secs: Option<u32>,
 ) -> Result<std::collections::HashSet<Uuid>> {
-    let cols = Columns::of(batch.iter().copied());
+    let cols = Columns::of(batch);
     let owners: Vec<Uuid> = batch
         .iter()
         .zip(events)
         .flat_map(|(e, p)| std::iter::repeat_n(e.id, p.len()))
         .collect();
-    let statuses: Vec<&str> = batch.iter().map(|e| e.outcome.status()).collect();
-    let attempts: Vec<i32> = vec![1; batch.len()];
-    let published: Vec<Option<Uuid>> = batch.iter().map(|e| e.outcome.published()).collect();
-    let errors: Vec<Option<&str>> = batch.iter().map(|e| e.outcome.error()).collect();
-    let delays: Vec<i64> = batch.iter().map(|e| e.outcome.retry_in_ms()).collect();
+    use crate::column;
     let q = cols
-        .bind(sqlx::query(STORE.as_str()))
-        .bind(&statuses)
-        .bind(&attempts)
-        .bind(&published)
-        .bind(&errors)
-        .bind(&delays);
+        .bind(sqlx::query_scalar(STORE.as_str()))
+        .bind(column(batch, |e| e.outcome.status()))
+        .bind(vec![1_i32; batch.len()])
+        .bind(column(batch, |e| e.outcome.published()))
+        .bind(column(batch, |e| e.outcome.error()))
+        .bind(column(batch, |e| e.outcome.retry_in_ms()));
     Ok(outbox::Prepared::bind_all(events, q)
         .bind(&owners)
         .bind(lease_secs.map(f64::from))
         .fetch_all(&mut *conn)
         .await?
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?)
+        .into_iter()
+        .collect())
 }
 
 /// Runs the store statement on `conn` with nothing to store, so that the
@@ -236,41 +228,25 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn of(events: impl Iterator<Item = &'a NewEvent>) -> Self {
-        let mut c = Columns {
-            ids: vec![],
-            tenants: vec![],
-            endpoints: vec![],
-            keys: vec![],
-            provider_ids: vec![],
-            types: vec![],
-            methods: vec![],
-            headers: vec![],
-            bodies: vec![],
-            ips: vec![],
-            at: vec![],
-        };
-        for e in events {
-            c.ids.push(e.id);
-            c.tenants.push(e.tenant_id);
-            c.endpoints.push(e.endpoint_id);
-            c.keys.push(&e.dedupe_key);
-            c.provider_ids.push(e.provider_event_id.as_deref());
-            c.types.push(e.event_type.as_deref());
-            c.methods.push(&e.method);
-            c.headers.push(&e.headers);
-            c.bodies.push(&e.body);
-            c.ips.push(&e.source_ip);
-            c.at.push(e.received_at);
+    fn of(events: &[&'a NewEvent]) -> Self {
+        use crate::column;
+        Columns {
+            ids: column(events, |e| e.id),
+            tenants: column(events, |e| e.tenant_id),
+            endpoints: column(events, |e| e.endpoint_id),
+            keys: column(events, |e| e.dedupe_key.as_str()),
+            provider_ids: column(events, |e| e.provider_event_id.as_deref()),
+            types: column(events, |e| e.event_type.as_deref()),
+            methods: column(events, |e| e.method.as_str()),
+            headers: column(events, |e| &e.headers),
+            bodies: column(events, |e| e.body.as_slice()),
+            ips: column(events, |e| e.source_ip.as_str()),
+            at: column(events, |e| e.received_at),
         }
-        c
     }
 
     /// Binds the columns as `$1` … `$11`.
-    fn bind<'q>(
-        &'q self,
-        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    fn bind<'q, Q: crate::Bind<'q>>(&'q self, q: Q) -> Q {
         q.bind(&self.ids)
             .bind(&self.tenants)
             .bind(&self.endpoints)
@@ -286,7 +262,7 @@ impl<'a> Columns<'a> {
 }
 
 /// A claimed event with what processing needs of its endpoint.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     /// Event id.
     pub id: Uuid,
@@ -322,7 +298,7 @@ pub struct Claimed {
 /// `lease_secs`, counting the attempt. Rows another worker is claiming are
 /// skipped.
 pub async fn claim(pool: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<Claimed>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "WITH due AS (
              SELECT id FROM inbound_events
              WHERE status = 'PENDING' AND next_attempt_at <= NOW()
@@ -338,27 +314,7 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<Cla
     .bind(limit)
     .bind(lease_secs)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Claimed {
-                id: r.try_get("id")?,
-                tenant_id: r.try_get("tenant_id")?,
-                endpoint_id: r.try_get("endpoint_id")?,
-                endpoint_path: r.try_get("endpoint_path")?,
-                integration_id: r.try_get("integration_id")?,
-                provider_event_id: r.try_get("provider_event_id")?,
-                event_type: r.try_get("event_type")?,
-                headers: r.try_get("headers")?,
-                body: r.try_get("body")?,
-                attempts: r.try_get("attempts")?,
-                handler_type: r.try_get("handler_type")?,
-                event_types: r.try_get("event_types")?,
-                transform_template: r.try_get("transform_template")?,
-                target_service: r.try_get("target_service")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Records outcomes of claimed events in `tx` (with their counter deltas).
@@ -418,7 +374,7 @@ pub async fn complete(tx: &mut Tx<'_>, results: &[(Claimed, Outcome)]) -> Result
 }
 
 /// A received request as listed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
     /// Id.
     pub id: Uuid,
@@ -466,7 +422,7 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<EventRow>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, provider_event_id, dedupe_key, event_type, duplicate, duplicate_of, status, attempts,
                 last_error, method, headers, body, source_ip, received_at, processed_at, next_attempt_at,
                 published_event_id
@@ -481,30 +437,7 @@ pub async fn list(
     .bind(after)
     .bind(i64::from(limit))
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(EventRow {
-                id: r.try_get("id")?,
-                provider_event_id: r.try_get("provider_event_id")?,
-                dedupe_key: r.try_get("dedupe_key")?,
-                event_type: r.try_get("event_type")?,
-                duplicate: r.try_get("duplicate")?,
-                duplicate_of: r.try_get("duplicate_of")?,
-                status: r.try_get("status")?,
-                attempts: r.try_get("attempts")?,
-                last_error: r.try_get("last_error")?,
-                method: r.try_get("method")?,
-                headers: r.try_get("headers")?,
-                body: r.try_get("body")?,
-                source_ip: r.try_get("source_ip")?,
-                received_at: r.try_get("received_at")?,
-                processed_at: r.try_get("processed_at")?,
-                next_attempt_at: r.try_get("next_attempt_at")?,
-                published_event_id: r.try_get("published_event_id")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Puts an endpoint's FAILED events (all, or those in `ids`) back in the
@@ -554,14 +487,13 @@ pub async fn count_ids(pool: &PgPool, ids: &[Uuid]) -> Result<i64> {
 
 /// Rows stored for an endpoint: (events, duplicates).
 pub async fn count_for_endpoint(pool: &PgPool, endpoint: Uuid) -> Result<(i64, i64)> {
-    let r = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT COUNT(*) FILTER (WHERE NOT duplicate) AS events, COUNT(*) FILTER (WHERE duplicate) AS dups
          FROM inbound_events WHERE endpoint_id = $1",
     )
     .bind(endpoint)
     .fetch_one(pool)
-    .await?;
-    Ok((r.try_get("events")?, r.try_get("dups")?))
+    .await?)
 }
 
 /// Deletes the received events older than `older_than_days` whose processing

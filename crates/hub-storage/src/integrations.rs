@@ -5,11 +5,12 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 /// An integration as stored (credentials stay sealed).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Integration {
     /// Id.
     pub id: Uuid,
@@ -81,156 +82,116 @@ pub struct Integration {
     pub updated_by_key: Option<Uuid>,
 }
 
-const COLUMNS: &str = "i.id, i.tenant_id, i.provider_id, p.code AS provider_code, p.category, i.name, i.description,
-    i.config, i.environment, i.auth_type, i.api_key_encrypted, i.oauth_tokens, i.oauth_expires_at,
-    i.basic_auth_encrypted, i.credentials_hint, i.status, i.last_successful_call, i.last_error, i.last_error_at,
-    i.error_count, i.is_enabled, i.retry_enabled, i.max_retries, i.timeout_seconds, i.sync_frequency,
-    i.last_sync_at, i.next_sync_at, i.external_id, i.source_system, i.custom_fields, i.created_at, i.updated_at,
-    i.created_by_key, i.updated_by_key";
+/// The integration columns with the provider's (joined); nullable columns
+/// read as their column defaults' Rust counterparts.
+const SELECT: &str = "SELECT i.id, i.tenant_id, i.provider_id, p.code AS provider_code, p.category, i.name,
+    i.description, i.config, COALESCE(i.environment, '') AS environment, i.auth_type, i.api_key_encrypted,
+    i.oauth_tokens, i.oauth_expires_at, i.basic_auth_encrypted, i.credentials_hint,
+    COALESCE(i.status, '') AS status, i.last_successful_call, i.last_error, i.last_error_at,
+    COALESCE(i.error_count, 0) AS error_count, COALESCE(i.is_enabled, true) AS is_enabled,
+    COALESCE(i.retry_enabled, true) AS retry_enabled, COALESCE(i.max_retries, 3) AS max_retries,
+    COALESCE(i.timeout_seconds, 30) AS timeout_seconds, i.sync_frequency, i.last_sync_at, i.next_sync_at,
+    i.external_id, i.source_system, COALESCE(i.custom_fields, 'null') AS custom_fields,
+    COALESCE(i.created_at, 'epoch') AS created_at, COALESCE(i.updated_at, 'epoch') AS updated_at,
+    i.created_by_key, i.updated_by_key
+  FROM integrations i JOIN integration_providers p ON p.id = i.provider_id";
 
-fn from_row(r: &sqlx::postgres::PgRow) -> Result<Integration> {
-    Ok(Integration {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        provider_id: r.try_get("provider_id")?,
-        provider_code: r.try_get("provider_code")?,
-        category: r.try_get("category")?,
-        name: r.try_get("name")?,
-        description: r.try_get("description")?,
-        config: r.try_get("config")?,
-        environment: r
-            .try_get::<Option<String>, _>("environment")?
-            .unwrap_or_default(),
-        auth_type: r.try_get("auth_type")?,
-        api_key_encrypted: r.try_get("api_key_encrypted")?,
-        oauth_tokens: r.try_get("oauth_tokens")?,
-        oauth_expires_at: r.try_get("oauth_expires_at")?,
-        basic_auth_encrypted: r.try_get("basic_auth_encrypted")?,
-        credentials_hint: r.try_get("credentials_hint")?,
-        status: r
-            .try_get::<Option<String>, _>("status")?
-            .unwrap_or_default(),
-        last_successful_call: r.try_get("last_successful_call")?,
-        last_error: r.try_get("last_error")?,
-        last_error_at: r.try_get("last_error_at")?,
-        error_count: r.try_get::<Option<i32>, _>("error_count")?.unwrap_or(0),
-        is_enabled: r.try_get::<Option<bool>, _>("is_enabled")?.unwrap_or(true),
-        retry_enabled: r
-            .try_get::<Option<bool>, _>("retry_enabled")?
-            .unwrap_or(true),
-        max_retries: r.try_get::<Option<i32>, _>("max_retries")?.unwrap_or(3),
-        timeout_seconds: r
-            .try_get::<Option<i32>, _>("timeout_seconds")?
-            .unwrap_or(30),
-        sync_frequency: r.try_get("sync_frequency")?,
-        last_sync_at: r.try_get("last_sync_at")?,
-        next_sync_at: r.try_get("next_sync_at")?,
-        external_id: r.try_get("external_id")?,
-        source_system: r.try_get("source_system")?,
-        custom_fields: r
-            .try_get::<Option<serde_json::Value>, _>("custom_fields")?
-            .unwrap_or_default(),
-        created_at: r
-            .try_get::<Option<DateTime<Utc>>, _>("created_at")?
-            .unwrap_or_default(),
-        updated_at: r
-            .try_get::<Option<DateTime<Utc>>, _>("updated_at")?
-            .unwrap_or_default(),
-        created_by_key: r.try_get("created_by_key")?,
-        updated_by_key: r.try_get("updated_by_key")?,
-    })
+/// The settings both [`insert`] and [`update`] write, in the order
+/// [`bind_settings`] binds them.
+const SETTINGS: [&str; 17] = [
+    "name",
+    "description",
+    "config",
+    "api_key_encrypted",
+    "oauth_tokens",
+    "oauth_expires_at",
+    "basic_auth_encrypted",
+    "credentials_hint",
+    "status",
+    "is_enabled",
+    "retry_enabled",
+    "max_retries",
+    "timeout_seconds",
+    "sync_frequency",
+    "external_id",
+    "source_system",
+    "custom_fields",
+];
+
+/// Binds the [`SETTINGS`] of `i`.
+fn bind_settings<'q>(q: crate::Query<'q>, i: &'q Integration) -> crate::Query<'q> {
+    q.bind(&i.name)
+        .bind(&i.description)
+        .bind(&i.config)
+        .bind(&i.api_key_encrypted)
+        .bind(&i.oauth_tokens)
+        .bind(i.oauth_expires_at)
+        .bind(&i.basic_auth_encrypted)
+        .bind(&i.credentials_hint)
+        .bind(&i.status)
+        .bind(i.is_enabled)
+        .bind(i.retry_enabled)
+        .bind(i.max_retries)
+        .bind(i.timeout_seconds)
+        .bind(&i.sync_frequency)
+        .bind(&i.external_id)
+        .bind(&i.source_system)
+        .bind(&i.custom_fields)
 }
+
+pub(crate) static INSERT: LazyLock<String> = LazyLock::new(|| {
+    crate::insert_sql(
+        "integrations",
+        "id, tenant_id, provider_id, environment, auth_type, created_by_key, updated_by_key",
+        "$1, $2, $3, $4, $5, $6, $6",
+        &SETTINGS,
+        7,
+    )
+});
+
+pub(crate) static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    crate::update_sql(
+        "integrations",
+        "last_successful_call = $3, last_error = $4, last_error_at = $5, error_count = $6, updated_by_key = $7",
+        &SETTINGS,
+        8,
+        "AND deleted_at IS NULL",
+    )
+});
 
 /// Inserts `i` (its `id`, `tenant_id` and every field as given). A second live
 /// integration for the same (tenant, provider, environment) is a
 /// [`crate::StorageError::Conflict`] on `integrations_live_environment`.
 pub async fn insert(tx: &mut Tx<'_>, i: &Integration) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO integrations (id, tenant_id, provider_id, name, description, config, environment, auth_type,
-             api_key_encrypted, oauth_tokens, oauth_expires_at, basic_auth_encrypted, credentials_hint, status,
-             is_enabled, retry_enabled, max_retries, timeout_seconds, sync_frequency, external_id, source_system,
-             custom_fields, created_by_key, updated_by_key)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$23)",
-    )
-    .bind(i.id)
-    .bind(i.tenant_id)
-    .bind(i.provider_id)
-    .bind(&i.name)
-    .bind(&i.description)
-    .bind(&i.config)
-    .bind(&i.environment)
-    .bind(&i.auth_type)
-    .bind(&i.api_key_encrypted)
-    .bind(&i.oauth_tokens)
-    .bind(i.oauth_expires_at)
-    .bind(&i.basic_auth_encrypted)
-    .bind(&i.credentials_hint)
-    .bind(&i.status)
-    .bind(i.is_enabled)
-    .bind(i.retry_enabled)
-    .bind(i.max_retries)
-    .bind(i.timeout_seconds)
-    .bind(&i.sync_frequency)
-    .bind(&i.external_id)
-    .bind(&i.source_system)
-    .bind(&i.custom_fields)
-    .bind(i.created_by_key)
-    .execute(&mut **tx)
-    .await?;
+    let q = sqlx::query(INSERT.as_str())
+        .bind(i.id)
+        .bind(i.tenant_id)
+        .bind(i.provider_id)
+        .bind(&i.environment)
+        .bind(&i.auth_type)
+        .bind(i.created_by_key);
+    bind_settings(q, i).execute(&mut **tx).await?;
     Ok(())
 }
 
 /// Writes every mutable field of `i` back (after [`get_for_update`]).
 pub async fn update(tx: &mut Tx<'_>, i: &Integration) -> Result<()> {
-    sqlx::query(
-        "UPDATE integrations SET name = $3, description = $4, config = $5, api_key_encrypted = $6,
-             oauth_tokens = $7, oauth_expires_at = $8, basic_auth_encrypted = $9, credentials_hint = $10,
-             status = $11, is_enabled = $12, retry_enabled = $13, max_retries = $14, timeout_seconds = $15,
-             sync_frequency = $16, external_id = $17, source_system = $18, custom_fields = $19,
-             last_successful_call = $20, last_error = $21, last_error_at = $22, error_count = $23,
-             updated_by_key = $24, updated_at = NOW()
-         WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-    )
-    .bind(i.tenant_id)
-    .bind(i.id)
-    .bind(&i.name)
-    .bind(&i.description)
-    .bind(&i.config)
-    .bind(&i.api_key_encrypted)
-    .bind(&i.oauth_tokens)
-    .bind(i.oauth_expires_at)
-    .bind(&i.basic_auth_encrypted)
-    .bind(&i.credentials_hint)
-    .bind(&i.status)
-    .bind(i.is_enabled)
-    .bind(i.retry_enabled)
-    .bind(i.max_retries)
-    .bind(i.timeout_seconds)
-    .bind(&i.sync_frequency)
-    .bind(&i.external_id)
-    .bind(&i.source_system)
-    .bind(&i.custom_fields)
-    .bind(i.last_successful_call)
-    .bind(&i.last_error)
-    .bind(i.last_error_at)
-    .bind(i.error_count)
-    .bind(i.updated_by_key)
-    .execute(&mut **tx)
-    .await?;
+    let q = sqlx::query(UPDATE.as_str())
+        .bind(i.tenant_id)
+        .bind(i.id)
+        .bind(i.last_successful_call)
+        .bind(&i.last_error)
+        .bind(i.last_error_at)
+        .bind(i.error_count)
+        .bind(i.updated_by_key);
+    bind_settings(q, i).execute(&mut **tx).await?;
     Ok(())
 }
 
 /// A live integration of `tenant`.
 pub async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<Integration>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM integrations i JOIN integration_providers p ON p.id = i.provider_id
-         WHERE i.tenant_id = $1 AND i.id = $2 AND i.deleted_at IS NULL"
-    )))
-    .bind(tenant.0)
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(from_row).transpose()
+    let sql = format!("{SELECT} WHERE i.tenant_id = $1 AND i.id = $2 AND i.deleted_at IS NULL");
+    crate::fetch_owned(pool, sql, tenant, id).await
 }
 
 /// A live integration of `tenant`, locked until `tx` ends.
@@ -239,15 +200,10 @@ pub async fn get_for_update(
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Integration>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM integrations i JOIN integration_providers p ON p.id = i.provider_id
-         WHERE i.tenant_id = $1 AND i.id = $2 AND i.deleted_at IS NULL FOR UPDATE OF i"
-    )))
-    .bind(tenant.0)
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.as_ref().map(from_row).transpose()
+    let sql = format!(
+        "{SELECT} WHERE i.tenant_id = $1 AND i.id = $2 AND i.deleted_at IS NULL FOR UPDATE OF i"
+    );
+    crate::fetch_owned(&mut **tx, sql, tenant, id).await
 }
 
 /// List filters.
@@ -271,26 +227,25 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<Integration>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM integrations i JOIN integration_providers p ON p.id = i.provider_id
-         WHERE i.tenant_id = $1 AND i.deleted_at IS NULL
+    let sql = format!(
+        "{SELECT} WHERE i.tenant_id = $1 AND i.deleted_at IS NULL
            AND ($2::text IS NULL OR i.status = $2)
            AND ($3::text IS NULL OR upper(p.code) = upper($3))
            AND ($4::text IS NULL OR p.category = $4)
            AND ($5::text IS NULL OR i.environment = $5)
            AND ($6::uuid IS NULL OR i.id > $6)
          ORDER BY i.id LIMIT $7"
-    )))
-    .bind(tenant.0)
-    .bind(f.status)
-    .bind(f.provider)
-    .bind(f.category)
-    .bind(f.environment)
-    .bind(after)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(from_row).collect()
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(f.status)
+        .bind(f.provider)
+        .bind(f.category)
+        .bind(f.environment)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?)
 }
 
 /// Soft-deletes a live integration; `false` when `tenant` has no such one.
@@ -308,13 +263,16 @@ pub async fn delete(tx: &mut Tx<'_>, tenant: TenantId, id: Uuid, by_key: Uuid) -
 }
 
 /// The sealed secrets of one integration, as stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct SealedSecrets {
     /// `api_key_encrypted`.
+    #[sqlx(rename = "api_key_encrypted")]
     pub api_key: Option<String>,
     /// `oauth_tokens` (`{"sealed": …}`).
+    #[sqlx(rename = "oauth_tokens")]
     pub oauth: Option<serde_json::Value>,
     /// `basic_auth_encrypted`.
+    #[sqlx(rename = "basic_auth_encrypted")]
     pub basic: Option<String>,
 }
 
@@ -324,7 +282,13 @@ pub async fn with_secrets(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<(Uuid, SealedSecrets)>> {
-    let rows = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: Uuid,
+        #[sqlx(flatten)]
+        secrets: SealedSecrets,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, api_key_encrypted, oauth_tokens, basic_auth_encrypted FROM integrations
          WHERE ($1::uuid IS NULL OR id > $1)
            AND (api_key_encrypted IS NOT NULL OR oauth_tokens IS NOT NULL OR basic_auth_encrypted IS NOT NULL)
@@ -334,16 +298,7 @@ pub async fn with_secrets(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let secrets = SealedSecrets {
-                api_key: r.try_get("api_key_encrypted")?,
-                oauth: r.try_get("oauth_tokens")?,
-                basic: r.try_get("basic_auth_encrypted")?,
-            };
-            Ok((r.try_get("id")?, secrets))
-        })
-        .collect()
+    Ok(rows.into_iter().map(|r| (r.id, r.secrets)).collect())
 }
 
 /// Replaces the sealed secrets of one integration, only if they are still
@@ -429,7 +384,7 @@ pub async fn log_call(pool: &PgPool, c: &CallLog) -> Result<()> {
 }
 
 /// Calls, errors and latency percentiles of one hour.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct HourStats {
     /// Start of the hour.
     pub hour: DateTime<Utc>,
@@ -445,11 +400,11 @@ pub struct HourStats {
 
 /// Per-hour statistics of an integration's calls over the last 24 hours.
 pub async fn hourly_stats(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Vec<HourStats>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT date_trunc('hour', created_at) AS hour, COUNT(*) AS calls,
                 COUNT(*) FILTER (WHERE status <> 'SUCCESS') AS errors,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY response_time_ms) AS p50,
-                percentile_cont(0.95) WITHIN GROUP (ORDER BY response_time_ms) AS p95
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY response_time_ms) AS p50_ms,
+                percentile_cont(0.95) WITHIN GROUP (ORDER BY response_time_ms) AS p95_ms
          FROM api_request_logs
          WHERE tenant_id = $1 AND integration_id = $2 AND created_at > NOW() - INTERVAL '24 hours'
          GROUP BY 1 ORDER BY 1",
@@ -457,18 +412,7 @@ pub async fn hourly_stats(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<V
     .bind(tenant.0)
     .bind(id)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(HourStats {
-                hour: r.try_get("hour")?,
-                calls: r.try_get("calls")?,
-                errors: r.try_get("errors")?,
-                p50_ms: r.try_get("p50")?,
-                p95_ms: r.try_get("p95")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Outbound calls of an integration in the current hour (rate-limit usage).

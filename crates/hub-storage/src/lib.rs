@@ -30,6 +30,119 @@ pub use sqlx::PgPool as Pool;
 /// A transaction on the hub database.
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 
+/// A statement with its bound parameters (what a `bind_*` helper extends).
+pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// A statement that takes parameters, whatever it returns (`sqlx::query`,
+/// `query_as`, `query_scalar`), so that one helper binds a column list for
+/// all of them.
+pub(crate) trait Bind<'q>: Sized {
+    /// Binds the next parameter.
+    fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>;
+}
+
+impl<'q> Bind<'q> for Query<'q> {
+    fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        sqlx::query::Query::bind(self, value)
+    }
+}
+
+impl<'q, O> Bind<'q> for sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        sqlx::query::QueryAs::bind(self, value)
+    }
+}
+
+impl<'q, O> Bind<'q>
+    for sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+{
+    fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        sqlx::query::QueryScalar::bind(self, value)
+    }
+}
+
+/// `$first, $first + 1, …`: the placeholders of `n` parameters.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `INSERT INTO {table} ({head}, {settings}) VALUES ({values}, …)`: the
+/// `head` columns with their `values` as given, then the `settings` bound
+/// from `$first` on.
+pub(crate) fn insert_sql(
+    table: &str,
+    head: &str,
+    values: &str,
+    settings: &[&str],
+    first: usize,
+) -> String {
+    format!(
+        "INSERT INTO {table} ({head}, {}) VALUES ({values}, {})",
+        settings.join(", "),
+        placeholders(first, settings.len())
+    )
+}
+
+/// `UPDATE {table} SET {set}, updated_at = NOW(), {settings} WHERE
+/// tenant_id = $1 AND id = $2 {and}`: the tenant's row, with `set` as
+/// given and the `settings` bound from `$first` on.
+pub(crate) fn update_sql(
+    table: &str,
+    set: &str,
+    settings: &[&str],
+    first: usize,
+    and: &str,
+) -> String {
+    let settings: Vec<String> = settings
+        .iter()
+        .zip(first..)
+        .map(|(c, i)| format!("{c} = ${i}"))
+        .collect();
+    format!(
+        "UPDATE {table} SET {set}, updated_at = NOW(), {} WHERE tenant_id = $1 AND id = $2 {and}",
+        settings.join(", ")
+    )
+}
+
+/// One column of `rows`, to bind as an array (for `UNNEST`).
+pub(crate) fn column<'a, T, U>(rows: &'a [T], f: impl FnMut(&'a T) -> U) -> Vec<U> {
+    rows.iter().map(f).collect()
+}
+
+/// Reads the row a tenant-owned statement finds by `$1` (the tenant) and
+/// `$2` (the id); `sql` is static text (column lists and conditions, never
+/// input).
+pub(crate) async fn fetch_owned<'c, T, E>(
+    conn: E,
+    sql: String,
+    tenant: TenantId,
+    id: uuid::Uuid,
+) -> Result<Option<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    E: sqlx::PgExecutor<'c>,
+{
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
 /// Sends a notification on `channel` when `tx` commits (wakes the workers
 /// that LISTEN on it).
 pub(crate) async fn notify<'c, E: sqlx::PgExecutor<'c>>(conn: E, channel: &str) -> Result<()> {
@@ -179,16 +292,14 @@ pub async fn wal_position(pool: &PgPool) -> Result<i64> {
 /// `pg_monitor` (`pg_ls_waldir`). For tools such as the benchmarks: see
 /// [`recycle_wal_segments`].
 pub async fn wal_segments_ahead(pool: &PgPool) -> Result<(i64, i64)> {
-    use sqlx::Row as _;
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM pg_ls_waldir()
                   WHERE name ~ '^[0-9A-F]{24}$' AND name > pg_walfile_name(pg_current_wal_lsn())),
                 (SELECT setting::int8 * 1048576 FROM pg_settings WHERE name = 'max_wal_size')
                   / (SELECT setting::int8 FROM pg_settings WHERE name = 'wal_segment_size')",
     )
     .fetch_one(pool)
-    .await?;
-    Ok((row.try_get(0)?, row.try_get(1)?))
+    .await?)
 }
 
 /// Moves the WAL on to a new segment file `n` times, then checkpoints, so
@@ -297,4 +408,97 @@ pub(crate) fn cutoff_id(days: u32) -> uuid::Uuid {
         *b = 0;
     }
     uuid::Uuid::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_write_their_own_columns_then_the_settings() {
+        assert_eq!(
+            insert_sql("t", "id, a", "$1, $1", &["b", "c"], 2),
+            "INSERT INTO t (id, a, b, c) VALUES ($1, $1, $2, $3)"
+        );
+        assert_eq!(
+            update_sql("t", "x = $3", &["b", "c"], 4, "AND d"),
+            "UPDATE t SET x = $3, updated_at = NOW(), b = $4, c = $5 WHERE tenant_id = $1 AND id = $2 AND d"
+        );
+    }
+
+    /// The columns an INSERT or UPDATE built by [`insert_sql`] or
+    /// [`update_sql`] writes, sorted.
+    fn written(sql: &str) -> Vec<String> {
+        let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        let list = match sql.strip_prefix("INSERT INTO ") {
+            Some(rest) => rest[rest.find('(').unwrap() + 1..rest.find(')').unwrap()].to_owned(),
+            None => sql[sql.find(" SET ").unwrap() + 5..sql.find(" WHERE ").unwrap()].to_owned(),
+        };
+        let mut columns: Vec<String> = list
+            .split(',')
+            .map(|c| c.split('=').next().unwrap().trim().to_owned())
+            .collect();
+        columns.sort();
+        columns
+    }
+
+    /// Each INSERT and UPDATE built from a settings list writes the columns
+    /// it wrote when it listed them by hand.
+    #[test]
+    fn inserts_and_updates_write_the_columns_they_always_wrote() {
+        let statements: [(&str, &str); 6] = [
+        (
+            &integrations::INSERT,
+            "id, tenant_id, provider_id, name, description, config, environment, auth_type,
+             api_key_encrypted, oauth_tokens, oauth_expires_at, basic_auth_encrypted, credentials_hint, status,
+             is_enabled, retry_enabled, max_retries, timeout_seconds, sync_frequency, external_id, source_system,
+             custom_fields, created_by_key, updated_by_key",
+        ),
+        (
+            &integrations::UPDATE,
+            "name, description, config, api_key_encrypted, oauth_tokens, oauth_expires_at,
+             basic_auth_encrypted, credentials_hint, status, is_enabled, retry_enabled, max_retries,
+             timeout_seconds, sync_frequency, external_id, source_system, custom_fields, last_successful_call,
+             last_error, last_error_at, error_count, updated_by_key, updated_at",
+        ),
+        (
+            &subscriptions::INSERT,
+            "id, tenant_id, name, description, url, event_types, auth_type,
+             auth_config, secret_key, secret_hint, auth_secret_encrypted, auth_secret_hint, content_type, headers,
+             transform_template, retry_enabled, max_retries, retry_intervals, status, is_enabled,
+             created_by_key, updated_by_key",
+        ),
+        (
+            &subscriptions::UPDATE,
+            "name, description, url, event_types, auth_type, auth_config, secret_key,
+             previous_secret_key, previous_secret_expires_at, secret_hint, auth_secret_encrypted,
+             auth_secret_hint, content_type, headers, transform_template, retry_enabled, max_retries,
+             retry_intervals, status, is_enabled, disabled_reason, consecutive_failures, updated_by_key, updated_at",
+        ),
+        (
+            &webhook_endpoints::INSERT,
+            "id, tenant_id, integration_id, endpoint_path, secret_key, secret_hint,
+             event_types, handler_type, transform_template, target_service, ip_whitelist, signature_header,
+             signature_algorithm, signature_encoding, signature_prefix, timestamp_tolerance_seconds, status,
+             is_enabled, created_by_key, updated_by_key",
+        ),
+        (
+            &webhook_endpoints::UPDATE,
+            "integration_id, endpoint_path, secret_key, secret_hint, secret_previous,
+             secret_previous_expires_at, event_types, handler_type, transform_template, target_service,
+             ip_whitelist, signature_header, signature_algorithm, signature_encoding, signature_prefix,
+             timestamp_tolerance_seconds, status, is_enabled, updated_by_key, updated_at",
+        ),
+        ];
+        for (sql, columns) in statements {
+            let mut expected: Vec<String> =
+                columns.split(',').map(|c| c.trim().to_owned()).collect();
+            expected.sort();
+            assert_eq!(written(sql), expected, "{sql}");
+        }
+        assert!(
+            integrations::UPDATE
+                .ends_with("WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL")
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::{Result, Tx};
 use hub_domain::{Envelope, EventId};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The notification channel an insert into `outbox` signals (one per statement).
@@ -97,10 +97,7 @@ impl Prepared {
 
     /// Binds the columns of all `parts`' rows, in order, as the parameters
     /// of [`Prepared::params`].
-    pub(crate) fn bind_all<'q>(
-        parts: &[&'q Prepared],
-        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    pub(crate) fn bind_all<'q, Q: crate::Bind<'q>>(parts: &[&'q Prepared], q: Q) -> Q {
         let rows = || parts.iter().flat_map(|p| p.rows.iter());
         q.bind(rows().map(|r| r.id.0).collect::<Vec<Uuid>>())
             .bind(rows().map(|r| r.tenant_id).collect::<Vec<_>>())
@@ -171,13 +168,15 @@ async fn insert(
 }
 
 /// An unpublished outbox row, locked by the transaction that claimed it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Pending {
     /// The event id.
+    #[sqlx(try_from = "Uuid")]
     pub id: EventId,
     /// Routing key.
     pub event_type: String,
-    /// The serialized envelope, published as is.
+    /// The serialized envelope, published as is (stored as text).
+    #[sqlx(try_from = "String")]
     pub body: Vec<u8>,
     /// The tenant, for logs.
     pub tenant_id: Option<Uuid>,
@@ -191,7 +190,7 @@ pub struct Pending {
 /// released and published by someone else (at least once, never zero times).
 pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
     crate::claim_in_index_order(tx).await?;
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, event_type, envelope AS body, tenant_id, envelope::jsonb->>'traceparent' AS traceparent FROM outbox
          WHERE published_at IS NULL AND (lease_until IS NULL OR lease_until < NOW())
          ORDER BY id
@@ -199,18 +198,7 @@ pub async fn claim(tx: &mut Tx<'_>, limit: u32) -> Result<Vec<Pending>> {
     )
     .bind(i64::from(limit))
     .fetch_all(&mut **tx)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Pending {
-                id: EventId(r.try_get("id")?),
-                event_type: r.try_get("event_type")?,
-                body: r.try_get::<String, _>("body")?.into_bytes(),
-                tenant_id: r.try_get("tenant_id")?,
-                traceparent: r.try_get("traceparent")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Retires rows whose publish RabbitMQ confirmed (in the claiming
@@ -282,11 +270,10 @@ pub async fn record_failure(pool: &PgPool, ids: &[Uuid], error: &str) -> Result<
 
 /// Number of unpublished rows and the age in seconds of the oldest (for metrics).
 pub async fn backlog(pool: &PgPool) -> Result<(i64, f64)> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT COUNT(*) AS n, COALESCE(EXTRACT(EPOCH FROM NOW() - MIN(created_at)), 0)::float8 AS age
          FROM outbox WHERE published_at IS NULL",
     )
     .fetch_one(pool)
-    .await?;
-    Ok((row.try_get("n")?, row.try_get("age")?))
+    .await?)
 }

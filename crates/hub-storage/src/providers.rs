@@ -2,11 +2,11 @@
 
 use crate::{Result, Tx};
 use hub_domain::TenantId;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// A provider as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Provider {
     /// Row id.
     pub id: Uuid,
@@ -63,16 +63,44 @@ pub struct ProviderUpsert {
     pub manifest_hash: String,
 }
 
-fn from_row(r: &sqlx::postgres::PgRow) -> Result<Provider> {
-    Ok(Provider {
-        id: r.try_get("id")?,
-        code: r.try_get("code")?,
-        name: r.try_get("name")?,
-        category: r.try_get("category")?,
-        status: r.try_get("status")?,
-        manifest: r.try_get("manifest")?,
-    })
-}
+/// The columns of a [`Provider`], of `integration_providers p`.
+const PROVIDER: &str = "p.id, p.code, p.name, p.category, p.status, p.manifest";
+
+/// The columns a manifest load writes, in the order [`upsert_all`] binds
+/// them after the id; a changed manifest rewrites all but `code`.
+const LOADED: [&str; 18] = [
+    "code",
+    "name",
+    "category",
+    "description",
+    "config_schema",
+    "auth_type",
+    "oauth_config",
+    "base_url",
+    "api_version",
+    "documentation_url",
+    "supports_webhooks",
+    "supports_batch",
+    "supports_realtime",
+    "rate_limit_requests",
+    "rate_limit_window",
+    "status",
+    "manifest",
+    "manifest_hash",
+];
+
+static UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let changed: Vec<String> = LOADED[1..]
+        .iter()
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect();
+    format!(
+        "{} ON CONFLICT (code) DO UPDATE SET {}, updated_at = NOW()
+         WHERE integration_providers.manifest_hash IS DISTINCT FROM EXCLUDED.manifest_hash",
+        crate::insert_sql("integration_providers", "id", "$1", &LOADED, 2),
+        changed.join(", ")
+    )
+});
 
 /// Loads manifests idempotently: new ones are inserted, changed ones updated,
 /// unchanged ones left alone. Returns how many rows changed.
@@ -83,42 +111,28 @@ pub async fn upsert_all(tx: &mut Tx<'_>, items: &[ProviderUpsert]) -> Result<u64
         .await?;
     let mut changed = 0;
     for p in items {
-        let done = sqlx::query(
-            "INSERT INTO integration_providers (id, code, name, category, description, config_schema, auth_type,
-                 oauth_config, base_url, api_version, documentation_url, supports_webhooks, supports_batch,
-                 supports_realtime, rate_limit_requests, rate_limit_window, status, manifest, manifest_hash)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
-             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, category = EXCLUDED.category,
-                 description = EXCLUDED.description, config_schema = EXCLUDED.config_schema,
-                 auth_type = EXCLUDED.auth_type, oauth_config = EXCLUDED.oauth_config, base_url = EXCLUDED.base_url,
-                 api_version = EXCLUDED.api_version, documentation_url = EXCLUDED.documentation_url,
-                 supports_webhooks = EXCLUDED.supports_webhooks, supports_batch = EXCLUDED.supports_batch,
-                 supports_realtime = EXCLUDED.supports_realtime, rate_limit_requests = EXCLUDED.rate_limit_requests,
-                 rate_limit_window = EXCLUDED.rate_limit_window, status = EXCLUDED.status,
-                 manifest = EXCLUDED.manifest, manifest_hash = EXCLUDED.manifest_hash, updated_at = NOW()
-             WHERE integration_providers.manifest_hash IS DISTINCT FROM EXCLUDED.manifest_hash",
-        )
-        .bind(Uuid::now_v7())
-        .bind(&p.code)
-        .bind(&p.name)
-        .bind(&p.category)
-        .bind(&p.description)
-        .bind(&p.config_schema)
-        .bind(&p.auth_type)
-        .bind(&p.oauth_config)
-        .bind(&p.base_url)
-        .bind(&p.api_version)
-        .bind(&p.documentation_url)
-        .bind(p.supports_webhooks)
-        .bind(p.supports_batch)
-        .bind(p.supports_realtime)
-        .bind(p.rate_limit_requests)
-        .bind(p.rate_limit_window)
-        .bind(&p.status)
-        .bind(&p.manifest)
-        .bind(&p.manifest_hash)
-        .execute(&mut **tx)
-        .await?;
+        let done = sqlx::query(UPSERT.as_str())
+            .bind(Uuid::now_v7())
+            .bind(&p.code)
+            .bind(&p.name)
+            .bind(&p.category)
+            .bind(&p.description)
+            .bind(&p.config_schema)
+            .bind(&p.auth_type)
+            .bind(&p.oauth_config)
+            .bind(&p.base_url)
+            .bind(&p.api_version)
+            .bind(&p.documentation_url)
+            .bind(p.supports_webhooks)
+            .bind(p.supports_batch)
+            .bind(p.supports_realtime)
+            .bind(p.rate_limit_requests)
+            .bind(p.rate_limit_window)
+            .bind(&p.status)
+            .bind(&p.manifest)
+            .bind(&p.manifest_hash)
+            .execute(&mut **tx)
+            .await?;
         changed += done.rows_affected();
     }
     Ok(changed)
@@ -132,47 +146,47 @@ pub async fn list_visible(
     status: Option<&str>,
     q: Option<&str>,
 ) -> Result<Vec<Provider>> {
-    let rows = sqlx::query(
-        "SELECT p.id, p.code, p.name, p.category, p.status, p.manifest FROM integration_providers p
+    let sql = format!(
+        "SELECT {PROVIDER} FROM integration_providers p
          WHERE NOT EXISTS (SELECT 1 FROM provider_visibility v
                            WHERE v.tenant_id = $1 AND v.provider_id = p.id AND v.hidden)
            AND ($2::text IS NULL OR p.category = $2)
            AND ($3::text IS NULL OR p.status = $3)
            AND ($4::text IS NULL OR p.code ILIKE '%' || $4 || '%' OR p.name ILIKE '%' || $4 || '%'
                 OR p.description ILIKE '%' || $4 || '%')
-         ORDER BY p.category, p.name",
-    )
-    .bind(tenant.0)
-    .bind(category)
-    .bind(status)
-    .bind(q)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(from_row).collect()
+         ORDER BY p.category, p.name"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(category)
+        .bind(status)
+        .bind(q)
+        .fetch_all(pool)
+        .await?)
 }
 
 /// A provider by code (case-insensitive) if `tenant` may see it.
 pub async fn get_visible(pool: &PgPool, tenant: TenantId, code: &str) -> Result<Option<Provider>> {
-    let row = sqlx::query(
-        "SELECT p.id, p.code, p.name, p.category, p.status, p.manifest FROM integration_providers p
+    let sql = format!(
+        "SELECT {PROVIDER} FROM integration_providers p
          WHERE upper(p.code) = upper($2)
            AND NOT EXISTS (SELECT 1 FROM provider_visibility v
-                           WHERE v.tenant_id = $1 AND v.provider_id = p.id AND v.hidden)",
-    )
-    .bind(tenant.0)
-    .bind(code)
-    .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(from_row).transpose()
+                           WHERE v.tenant_id = $1 AND v.provider_id = p.id AND v.hidden)"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(code)
+        .fetch_optional(pool)
+        .await?)
 }
 
 /// A provider by id (no visibility check: for integrations that already use it).
 pub async fn get_by_id(pool: &PgPool, id: Uuid) -> Result<Option<Provider>> {
-    let row = sqlx::query("SELECT id, code, name, category, status, manifest FROM integration_providers WHERE id = $1")
+    let sql = format!("SELECT {PROVIDER} FROM integration_providers p WHERE p.id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+        .await?)
 }
 
 /// Hides or shows a provider for a tenant; `false` when the code is unknown.

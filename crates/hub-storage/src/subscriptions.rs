@@ -7,11 +7,12 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 /// A subscription as stored (secrets stay sealed).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Subscription {
     /// Id.
     pub id: Uuid,
@@ -89,189 +90,162 @@ pub struct Subscription {
     pub updated_by_key: Option<Uuid>,
 }
 
-pub(crate) const SELECT: &str = "SELECT s.id, s.tenant_id, s.name, s.description, s.url, s.event_types, s.auth_type,
-    s.auth_config, s.secret_key, s.previous_secret_key, s.previous_secret_expires_at, s.secret_hint,
-    s.auth_secret_encrypted, s.auth_secret_hint, s.content_type, s.headers, s.transform_template,
-    s.retry_enabled, s.max_retries, s.retry_intervals, s.status, s.is_enabled, s.disabled_reason,
+/// The columns of a subscription's own settings, for `SELECT` lists:
+/// nullable ones read as their column defaults (the migrations' `DEFAULT`s,
+/// literals like them).
+macro_rules! settings_columns {
+    () => {
+        "s.id, s.tenant_id, s.name, s.description, s.url, s.event_types,
+    COALESCE(s.auth_type, 'NONE') AS auth_type, s.auth_config, s.secret_key, s.previous_secret_key,
+    s.previous_secret_expires_at, s.secret_hint, s.auth_secret_encrypted, s.auth_secret_hint,
+    COALESCE(s.content_type, 'application/json') AS content_type, COALESCE(s.headers, '{}') AS headers,
+    s.transform_template, COALESCE(s.retry_enabled, true) AS retry_enabled,
+    COALESCE(s.max_retries, 5) AS max_retries,
+    COALESCE(s.retry_intervals, '[60, 300, 900, 3600, 7200]') AS retry_intervals,
+    COALESCE(s.status, 'ACTIVE') AS status, COALESCE(s.is_enabled, true) AS is_enabled, s.disabled_reason,"
+    };
+}
+
+/// The columns after the counters: the streak, the breaker (`cb`) and the
+/// row's bookkeeping.
+macro_rules! breaker_columns {
+    () => {
+        "COALESCE(s.consecutive_failures, 0) AS consecutive_failures,
+    COALESCE(cb.state, 'CLOSED') AS circuit_state, cb.opened_at AS circuit_opened_at,
+    COALESCE(cb.failure_count, 0) AS circuit_failures, COALESCE(s.created_at, 'epoch') AS created_at,
+    COALESCE(s.updated_at, 'epoch') AS updated_at, s.created_by_key, s.updated_by_key
+  FROM webhook_subscriptions s"
+    };
+}
+
+pub(crate) const SELECT: &str = concat!(
+    "SELECT ",
+    settings_columns!(),
+    "
     COALESCE(s.total_sent, 0)::bigint + COALESCE(c.sent, 0) AS total_sent,
     COALESCE(s.total_delivered, 0)::bigint + COALESCE(c.delivered, 0) AS total_delivered,
     COALESCE(s.total_failed, 0)::bigint + COALESCE(c.failed, 0) AS total_failed,
     GREATEST(s.last_triggered_at, c.last_triggered_at) AS last_triggered_at,
     GREATEST(s.last_success_at, c.last_success_at) AS last_success_at,
-    GREATEST(s.last_failure_at, c.last_failure_at) AS last_failure_at,
-    s.consecutive_failures, COALESCE(cb.state, 'CLOSED') AS circuit_state, cb.opened_at AS circuit_opened_at,
-    COALESCE(cb.failure_count, 0) AS circuit_failures,
-    s.created_at, s.updated_at, s.created_by_key, s.updated_by_key
-  FROM webhook_subscriptions s
+    GREATEST(s.last_failure_at, c.last_failure_at) AS last_failure_at, ",
+    breaker_columns!(),
+    "
   LEFT JOIN LATERAL (
     SELECT SUM(sent)::bigint AS sent, SUM(delivered)::bigint AS delivered, SUM(failed)::bigint AS failed,
            MAX(last_triggered_at) AS last_triggered_at, MAX(last_success_at) AS last_success_at,
            MAX(last_failure_at) AS last_failure_at
       FROM webhook_subscription_counters WHERE subscription_id = s.id) c ON true
-  LEFT JOIN circuit_breaker_state cb ON cb.subscription_id = s.id";
+  LEFT JOIN circuit_breaker_state cb ON cb.subscription_id = s.id"
+);
 
 /// [`SELECT`] without the counters (the delivery claim does not need them,
 /// and summing deltas per claimed row would cost more than the claim).
-pub(crate) const SELECT_LITE: &str = "SELECT s.id, s.tenant_id, s.name, s.description, s.url, s.event_types, s.auth_type,
-    s.auth_config, s.secret_key, s.previous_secret_key, s.previous_secret_expires_at, s.secret_hint,
-    s.auth_secret_encrypted, s.auth_secret_hint, s.content_type, s.headers, s.transform_template,
-    s.retry_enabled, s.max_retries, s.retry_intervals, s.status, s.is_enabled, s.disabled_reason,
+pub(crate) const SELECT_LITE: &str = concat!(
+    "SELECT ",
+    settings_columns!(),
+    "
     0::bigint AS total_sent, 0::bigint AS total_delivered, 0::bigint AS total_failed,
-    s.last_triggered_at, s.last_success_at, s.last_failure_at,
-    s.consecutive_failures, COALESCE(cb.state, 'CLOSED') AS circuit_state, cb.opened_at AS circuit_opened_at,
-    COALESCE(cb.failure_count, 0) AS circuit_failures,
-    s.created_at, s.updated_at, s.created_by_key, s.updated_by_key
-  FROM webhook_subscriptions s
-  LEFT JOIN circuit_breaker_state cb ON cb.subscription_id = s.id";
+    s.last_triggered_at, s.last_success_at, s.last_failure_at, ",
+    breaker_columns!(),
+    "
+  LEFT JOIN circuit_breaker_state cb ON cb.subscription_id = s.id"
+);
 
-pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> Result<Subscription> {
-    Ok(Subscription {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        name: r.try_get("name")?,
-        description: r.try_get("description")?,
-        url: r.try_get("url")?,
-        event_types: r.try_get("event_types")?,
-        auth_type: r
-            .try_get::<Option<String>, _>("auth_type")?
-            .unwrap_or_else(|| "NONE".into()),
-        auth_config: r.try_get("auth_config")?,
-        secret_key: r.try_get("secret_key")?,
-        previous_secret_key: r.try_get("previous_secret_key")?,
-        previous_secret_expires_at: r.try_get("previous_secret_expires_at")?,
-        secret_hint: r.try_get("secret_hint")?,
-        auth_secret_encrypted: r.try_get("auth_secret_encrypted")?,
-        auth_secret_hint: r.try_get("auth_secret_hint")?,
-        content_type: r
-            .try_get::<Option<String>, _>("content_type")?
-            .unwrap_or_else(|| "application/json".into()),
-        headers: r
-            .try_get::<Option<serde_json::Value>, _>("headers")?
-            .unwrap_or_else(|| serde_json::json!({})),
-        transform_template: r.try_get("transform_template")?,
-        retry_enabled: r
-            .try_get::<Option<bool>, _>("retry_enabled")?
-            .unwrap_or(true),
-        max_retries: r.try_get::<Option<i32>, _>("max_retries")?.unwrap_or(5),
-        retry_intervals: r
-            .try_get::<Option<serde_json::Value>, _>("retry_intervals")?
-            .unwrap_or_else(|| serde_json::json!([60, 300, 900, 3600, 7200])),
-        status: r
-            .try_get::<Option<String>, _>("status")?
-            .unwrap_or_else(|| "ACTIVE".into()),
-        is_enabled: r.try_get::<Option<bool>, _>("is_enabled")?.unwrap_or(true),
-        disabled_reason: r.try_get("disabled_reason")?,
-        total_sent: r.try_get("total_sent")?,
-        total_delivered: r.try_get("total_delivered")?,
-        total_failed: r.try_get("total_failed")?,
-        last_triggered_at: r.try_get("last_triggered_at")?,
-        last_success_at: r.try_get("last_success_at")?,
-        last_failure_at: r.try_get("last_failure_at")?,
-        consecutive_failures: r
-            .try_get::<Option<i32>, _>("consecutive_failures")?
-            .unwrap_or(0),
-        circuit_state: r.try_get("circuit_state")?,
-        circuit_opened_at: r.try_get("circuit_opened_at")?,
-        circuit_failures: r
-            .try_get::<Option<i32>, _>("circuit_failures")?
-            .unwrap_or(0),
-        created_at: r
-            .try_get::<Option<DateTime<Utc>>, _>("created_at")?
-            .unwrap_or_default(),
-        updated_at: r
-            .try_get::<Option<DateTime<Utc>>, _>("updated_at")?
-            .unwrap_or_default(),
-        created_by_key: r.try_get("created_by_key")?,
-        updated_by_key: r.try_get("updated_by_key")?,
-    })
+/// The settings both [`insert`] and [`update`] write, in the order
+/// [`bind_settings`] binds them.
+const SETTINGS: [&str; 18] = [
+    "name",
+    "description",
+    "url",
+    "event_types",
+    "auth_type",
+    "auth_config",
+    "secret_key",
+    "secret_hint",
+    "auth_secret_encrypted",
+    "auth_secret_hint",
+    "content_type",
+    "headers",
+    "transform_template",
+    "retry_enabled",
+    "max_retries",
+    "retry_intervals",
+    "status",
+    "is_enabled",
+];
+
+/// Binds the [`SETTINGS`] of `s`.
+fn bind_settings<'q>(q: crate::Query<'q>, s: &'q Subscription) -> crate::Query<'q> {
+    q.bind(&s.name)
+        .bind(&s.description)
+        .bind(&s.url)
+        .bind(&s.event_types)
+        .bind(&s.auth_type)
+        .bind(&s.auth_config)
+        .bind(&s.secret_key)
+        .bind(&s.secret_hint)
+        .bind(&s.auth_secret_encrypted)
+        .bind(&s.auth_secret_hint)
+        .bind(&s.content_type)
+        .bind(&s.headers)
+        .bind(&s.transform_template)
+        .bind(s.retry_enabled)
+        .bind(s.max_retries)
+        .bind(&s.retry_intervals)
+        .bind(&s.status)
+        .bind(s.is_enabled)
 }
+
+pub(crate) static INSERT: LazyLock<String> = LazyLock::new(|| {
+    crate::insert_sql(
+        "webhook_subscriptions",
+        "id, tenant_id, created_by_key, updated_by_key",
+        "$1, $2, $3, $3",
+        &SETTINGS,
+        4,
+    )
+});
+
+pub(crate) static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    crate::update_sql(
+        "webhook_subscriptions",
+        "previous_secret_key = $3, previous_secret_expires_at = $4, disabled_reason = $5,
+         consecutive_failures = $6, updated_by_key = $7",
+        &SETTINGS,
+        8,
+        "",
+    )
+});
 
 /// Inserts `s` with its id, tenant and settings (counters start at zero).
 pub async fn insert(tx: &mut Tx<'_>, s: &Subscription) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO webhook_subscriptions (id, tenant_id, name, description, url, event_types, auth_type,
-             auth_config, secret_key, secret_hint, auth_secret_encrypted, auth_secret_hint, content_type, headers,
-             transform_template, retry_enabled, max_retries, retry_intervals, status, is_enabled,
-             created_by_key, updated_by_key)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$21)",
-    )
-    .bind(s.id)
-    .bind(s.tenant_id)
-    .bind(&s.name)
-    .bind(&s.description)
-    .bind(&s.url)
-    .bind(&s.event_types)
-    .bind(&s.auth_type)
-    .bind(&s.auth_config)
-    .bind(&s.secret_key)
-    .bind(&s.secret_hint)
-    .bind(&s.auth_secret_encrypted)
-    .bind(&s.auth_secret_hint)
-    .bind(&s.content_type)
-    .bind(&s.headers)
-    .bind(&s.transform_template)
-    .bind(s.retry_enabled)
-    .bind(s.max_retries)
-    .bind(&s.retry_intervals)
-    .bind(&s.status)
-    .bind(s.is_enabled)
-    .bind(s.created_by_key)
-    .execute(&mut **tx)
-    .await?;
+    let q = sqlx::query(INSERT.as_str())
+        .bind(s.id)
+        .bind(s.tenant_id)
+        .bind(s.created_by_key);
+    bind_settings(q, s).execute(&mut **tx).await?;
     Ok(())
 }
 
 /// Writes every mutable setting of `s` back (after [`get_for_update`]).
 /// Re-enabling resets the failure streak.
 pub async fn update(tx: &mut Tx<'_>, s: &Subscription) -> Result<()> {
-    sqlx::query(
-        "UPDATE webhook_subscriptions SET name = $3, description = $4, url = $5, event_types = $6,
-             auth_type = $7, auth_config = $8, secret_key = $9, previous_secret_key = $10,
-             previous_secret_expires_at = $11, secret_hint = $12, auth_secret_encrypted = $13,
-             auth_secret_hint = $14, content_type = $15, headers = $16, transform_template = $17,
-             retry_enabled = $18, max_retries = $19, retry_intervals = $20, status = $21, is_enabled = $22,
-             disabled_reason = $23, consecutive_failures = $24, updated_by_key = $25, updated_at = NOW()
-         WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(s.tenant_id)
-    .bind(s.id)
-    .bind(&s.name)
-    .bind(&s.description)
-    .bind(&s.url)
-    .bind(&s.event_types)
-    .bind(&s.auth_type)
-    .bind(&s.auth_config)
-    .bind(&s.secret_key)
-    .bind(&s.previous_secret_key)
-    .bind(s.previous_secret_expires_at)
-    .bind(&s.secret_hint)
-    .bind(&s.auth_secret_encrypted)
-    .bind(&s.auth_secret_hint)
-    .bind(&s.content_type)
-    .bind(&s.headers)
-    .bind(&s.transform_template)
-    .bind(s.retry_enabled)
-    .bind(s.max_retries)
-    .bind(&s.retry_intervals)
-    .bind(&s.status)
-    .bind(s.is_enabled)
-    .bind(&s.disabled_reason)
-    .bind(s.consecutive_failures)
-    .bind(s.updated_by_key)
-    .execute(&mut **tx)
-    .await?;
+    let q = sqlx::query(UPDATE.as_str())
+        .bind(s.tenant_id)
+        .bind(s.id)
+        .bind(&s.previous_secret_key)
+        .bind(s.previous_secret_expires_at)
+        .bind(&s.disabled_reason)
+        .bind(s.consecutive_failures)
+        .bind(s.updated_by_key);
+    bind_settings(q, s).execute(&mut **tx).await?;
     Ok(())
 }
 
 /// The tenant's subscription, or `None` (also for another tenant's).
 pub async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<Subscription>> {
     let sql = format!("{SELECT} WHERE s.tenant_id = $1 AND s.id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.0)
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    crate::fetch_owned(pool, sql, tenant, id).await
 }
 
 /// Like [`get`], locking the row until `tx` ends.
@@ -281,12 +255,7 @@ pub async fn get_for_update(
     id: Uuid,
 ) -> Result<Option<Subscription>> {
     let sql = format!("{SELECT} WHERE s.tenant_id = $1 AND s.id = $2 FOR UPDATE OF s");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.0)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    crate::fetch_owned(&mut **tx, sql, tenant, id).await
 }
 
 /// Deletes the tenant's subscription with its deliveries, attempts and
@@ -336,15 +305,14 @@ pub async fn list(
            AND ($3::bool IS NULL OR s.is_enabled = $3) AND ($4::uuid IS NULL OR s.id > $4)
          ORDER BY s.id LIMIT $5"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(&f.status)
         .bind(f.is_enabled)
         .bind(f.after)
         .bind(i64::from(limit) + 1)
         .fetch_all(pool)
-        .await?;
-    rows.iter().map(from_row).collect()
+        .await?)
 }
 
 /// The distinct `event_types` entries of every enabled subscription, across
@@ -370,11 +338,10 @@ pub async fn targets(tx: &mut Tx<'_>, tenants: &[TenantId]) -> Result<Vec<Subscr
     let sql = format!(
         "{SELECT_LITE} WHERE s.tenant_id = ANY($1) AND s.is_enabled AND s.status IN ('ACTIVE', 'PAUSED')"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenants.iter().map(|t| t.0).collect::<Vec<Uuid>>())
         .fetch_all(&mut **tx)
-        .await?;
-    rows.iter().map(from_row).collect()
+        .await?)
 }
 
 /// Moves pending counter deltas into the subscription rows (up to `batch`
@@ -405,7 +372,7 @@ pub async fn fold_counters(pool: &PgPool, batch: i64) -> Result<u64> {
 }
 
 /// Sealed secrets of every subscription, for key rotation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Sealed {
     /// Subscription id.
     pub id: Uuid,
@@ -421,23 +388,12 @@ pub struct Sealed {
 
 /// Every subscription's sealed secrets, locked until `tx` ends.
 pub async fn sealed_for_update(tx: &mut Tx<'_>) -> Result<Vec<Sealed>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, tenant_id, secret_key, previous_secret_key, auth_secret_encrypted
            FROM webhook_subscriptions FOR UPDATE",
     )
     .fetch_all(&mut **tx)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Sealed {
-                id: r.try_get("id")?,
-                tenant_id: r.try_get("tenant_id")?,
-                secret_key: r.try_get("secret_key")?,
-                previous_secret_key: r.try_get("previous_secret_key")?,
-                auth_secret_encrypted: r.try_get("auth_secret_encrypted")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Writes re-sealed secrets back.

@@ -3,13 +3,14 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::{ApiKeyHash, ApiKeyId, TenantId, TenantName, TenantSlug};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// A tenant as stored.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct Tenant {
     /// Its id.
+    #[sqlx(try_from = "Uuid")]
     pub id: TenantId,
     /// Display name.
     pub name: String,
@@ -22,11 +23,13 @@ pub struct Tenant {
 }
 
 /// An API key's metadata (never the secret or its hash).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct ApiKey {
     /// Its id.
+    #[sqlx(try_from = "Uuid")]
     pub id: ApiKeyId,
     /// The owning tenant.
+    #[sqlx(try_from = "Uuid")]
     pub tenant_id: TenantId,
     /// A label given at creation.
     pub name: String,
@@ -40,27 +43,11 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-fn tenant_from_row(r: &sqlx::postgres::PgRow) -> Result<Tenant> {
-    Ok(Tenant {
-        id: TenantId(r.try_get("id")?),
-        name: r.try_get("name")?,
-        slug: r.try_get("slug")?,
-        status: r.try_get("status")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
+/// The columns of a [`Tenant`].
+const TENANT: &str = "id, name, slug, status, created_at";
 
-fn key_from_row(r: &sqlx::postgres::PgRow) -> Result<ApiKey> {
-    Ok(ApiKey {
-        id: ApiKeyId(r.try_get("id")?),
-        tenant_id: TenantId(r.try_get("tenant_id")?),
-        name: r.try_get("name")?,
-        prefix: r.try_get("prefix")?,
-        created_at: r.try_get("created_at")?,
-        last_used_at: r.try_get("last_used_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-    })
-}
+/// The columns of an [`ApiKey`].
+const KEY: &str = "id, tenant_id, name, prefix, created_at, last_used_at, revoked_at";
 
 /// Inserts a tenant. A taken slug is a [`crate::StorageError::Conflict`] on `tenants_slug_key`.
 pub async fn insert(
@@ -69,25 +56,23 @@ pub async fn insert(
     name: &TenantName,
     slug: &TenantSlug,
 ) -> Result<Tenant> {
-    let row = sqlx::query(
-        "INSERT INTO tenants (id, name, slug) VALUES ($1, $2, $3)
-         RETURNING id, name, slug, status, created_at",
-    )
-    .bind(id.0)
-    .bind(name.as_str())
-    .bind(slug.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
-    tenant_from_row(&row)
+    let sql =
+        format!("INSERT INTO tenants (id, name, slug) VALUES ($1, $2, $3) RETURNING {TENANT}");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id.0)
+        .bind(name.as_str())
+        .bind(slug.as_str())
+        .fetch_one(&mut **tx)
+        .await?)
 }
 
 /// A tenant by id.
 pub async fn get(pool: &PgPool, id: TenantId) -> Result<Option<Tenant>> {
-    let row = sqlx::query("SELECT id, name, slug, status, created_at FROM tenants WHERE id = $1")
+    let sql = format!("SELECT {TENANT} FROM tenants WHERE id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id.0)
         .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(tenant_from_row).transpose()
+        .await?)
 }
 
 /// A page of tenants ordered by id, optionally only the one with `slug`.
@@ -97,17 +82,17 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<Tenant>> {
-    let rows = sqlx::query(
-        "SELECT id, name, slug, status, created_at FROM tenants
+    let sql = format!(
+        "SELECT {TENANT} FROM tenants
          WHERE ($1::text IS NULL OR slug = $1) AND ($2::uuid IS NULL OR id > $2)
-         ORDER BY id LIMIT $3",
-    )
-    .bind(slug)
-    .bind(after)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(tenant_from_row).collect()
+         ORDER BY id LIMIT $3"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(slug)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?)
 }
 
 /// Stores a new key's hash.
@@ -119,30 +104,27 @@ pub async fn insert_api_key(
     prefix: &str,
     hash: &ApiKeyHash,
 ) -> Result<ApiKey> {
-    let row = sqlx::query(
+    let sql = format!(
         "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, tenant_id, name, prefix, created_at, last_used_at, revoked_at",
-    )
-    .bind(id.0)
-    .bind(tenant.0)
-    .bind(name)
-    .bind(prefix)
-    .bind(&hash.0[..])
-    .fetch_one(&mut **tx)
-    .await?;
-    key_from_row(&row)
+         RETURNING {KEY}"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id.0)
+        .bind(tenant.0)
+        .bind(name)
+        .bind(prefix)
+        .bind(&hash.0[..])
+        .fetch_one(&mut **tx)
+        .await?)
 }
 
 /// A tenant's keys, newest first.
 pub async fn list_api_keys(pool: &PgPool, tenant: TenantId) -> Result<Vec<ApiKey>> {
-    let rows = sqlx::query(
-        "SELECT id, tenant_id, name, prefix, created_at, last_used_at, revoked_at
-         FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC",
-    )
-    .bind(tenant.0)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(key_from_row).collect()
+    let sql = format!("SELECT {KEY} FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .fetch_all(pool)
+        .await?)
 }
 
 /// The notification channel a key revocation signals when it commits (API
@@ -157,24 +139,32 @@ pub async fn revoke_api_key(
     tenant: TenantId,
     id: ApiKeyId,
 ) -> Result<Option<ApiKey>> {
-    let row = sqlx::query(
+    let sql = format!(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, NOW())
          WHERE tenant_id = $1 AND id = $2
-         RETURNING id, tenant_id, name, prefix, created_at, last_used_at, revoked_at",
-    )
-    .bind(tenant.0)
-    .bind(id.0)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if row.is_some() {
+         RETURNING {KEY}"
+    );
+    let key: Option<ApiKey> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if key.is_some() {
         crate::notify(&mut **tx, KEYS_CHANNEL).await?;
     }
-    row.as_ref().map(key_from_row).transpose()
+    Ok(key)
 }
 
 /// The live (not revoked) key with this hash, with its tenant's status.
 pub async fn find_active_key(pool: &PgPool, hash: &ApiKeyHash) -> Result<Option<(ApiKey, String)>> {
-    let row = sqlx::query(
+    /// A key with its tenant's status.
+    #[derive(sqlx::FromRow)]
+    struct Found {
+        #[sqlx(flatten)]
+        key: ApiKey,
+        tenant_status: String,
+    }
+    let found: Option<Found> = sqlx::query_as(
         "SELECT k.id, k.tenant_id, k.name, k.prefix, k.created_at, k.last_used_at, k.revoked_at,
                 t.status AS tenant_status
          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
@@ -183,8 +173,7 @@ pub async fn find_active_key(pool: &PgPool, hash: &ApiKeyHash) -> Result<Option<
     .bind(&hash.0[..])
     .fetch_optional(pool)
     .await?;
-    row.map(|r| Ok((key_from_row(&r)?, r.try_get("tenant_status")?)))
-        .transpose()
+    Ok(found.map(|f| (f.key, f.tenant_status)))
 }
 
 /// Records a use of a key, at most once a minute per key so that a busy key

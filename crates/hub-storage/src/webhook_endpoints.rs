@@ -7,11 +7,12 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 /// An endpoint as stored (the secrets stay sealed).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Endpoint {
     /// Id.
     pub id: Uuid,
@@ -22,6 +23,7 @@ pub struct Endpoint {
     /// `{path}` of `/webhooks/{tenant}/{path}`.
     pub endpoint_path: String,
     /// Sealed current secret.
+    #[sqlx(rename = "secret_key")]
     pub secret_sealed: String,
     /// Last four characters of the current secret.
     pub secret_hint: String,
@@ -71,15 +73,36 @@ pub struct Endpoint {
     pub updated_by_key: Option<Uuid>,
 }
 
-const COLUMNS: &str = "e.id, e.tenant_id, e.integration_id, e.endpoint_path, e.secret_key, e.secret_hint,
+/// The endpoint's columns before its counters (nullable ones read as their
+/// column defaults).
+macro_rules! settings_columns {
+    () => {
+        "e.id, e.tenant_id, e.integration_id, e.endpoint_path, e.secret_key, e.secret_hint,
     e.secret_previous, e.secret_previous_expires_at, e.event_types, e.handler_type, e.transform_template,
     e.target_service, e.ip_whitelist, e.signature_header, e.signature_algorithm, e.signature_encoding,
-    e.signature_prefix, e.timestamp_tolerance_seconds, e.status, e.is_enabled,
+    e.signature_prefix, e.timestamp_tolerance_seconds, COALESCE(e.status, 'ACTIVE') AS status,
+    COALESCE(e.is_enabled, true) AS is_enabled,"
+    };
+}
+
+/// The endpoint's columns after its counters.
+macro_rules! bookkeeping_columns {
+    () => {
+        "COALESCE(e.created_at, 'epoch') AS created_at, COALESCE(e.updated_at, 'epoch') AS updated_at,
+    e.created_by_key, e.updated_by_key"
+    };
+}
+
+/// Endpoint columns with counters: the row's plus the deltas of [`DELTAS`].
+const COLUMNS: &str = concat!(
+    settings_columns!(),
+    "
     (COALESCE(e.total_received, 0) + COALESCE(d.received, 0))::int8 AS total_received,
     (COALESCE(e.total_processed, 0) + COALESCE(d.processed, 0))::int8 AS total_processed,
     (COALESCE(e.total_failed, 0) + COALESCE(d.failed, 0))::int8 AS total_failed,
-    GREATEST(e.last_received_at, d.last_received_at) AS last_received_at,
-    e.created_at, e.updated_at, e.created_by_key, e.updated_by_key";
+    GREATEST(e.last_received_at, d.last_received_at) AS last_received_at, ",
+    bookkeeping_columns!()
+);
 
 /// Unfolded counter deltas of endpoint `e`.
 const DELTAS: &str = "LEFT JOIN LATERAL (
@@ -88,121 +111,95 @@ const DELTAS: &str = "LEFT JOIN LATERAL (
     FROM webhook_endpoint_counter_deltas WHERE endpoint_id = e.id) d ON true";
 
 /// Endpoint columns without counters (hot path and locking reads).
-const PLAIN: &str = "e.id, e.tenant_id, e.integration_id, e.endpoint_path, e.secret_key, e.secret_hint,
-    e.secret_previous, e.secret_previous_expires_at, e.event_types, e.handler_type, e.transform_template,
-    e.target_service, e.ip_whitelist, e.signature_header, e.signature_algorithm, e.signature_encoding,
-    e.signature_prefix, e.timestamp_tolerance_seconds, e.status, e.is_enabled,
+const PLAIN: &str = concat!(
+    settings_columns!(),
+    "
     COALESCE(e.total_received, 0)::int8 AS total_received, COALESCE(e.total_processed, 0)::int8 AS total_processed,
-    COALESCE(e.total_failed, 0)::int8 AS total_failed, e.last_received_at,
-    e.created_at, e.updated_at, e.created_by_key, e.updated_by_key";
+    COALESCE(e.total_failed, 0)::int8 AS total_failed, e.last_received_at, ",
+    bookkeeping_columns!()
+);
 
-fn from_row(r: &sqlx::postgres::PgRow) -> Result<Endpoint> {
-    Ok(Endpoint {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        integration_id: r.try_get("integration_id")?,
-        endpoint_path: r.try_get("endpoint_path")?,
-        secret_sealed: r.try_get("secret_key")?,
-        secret_hint: r.try_get("secret_hint")?,
-        secret_previous: r.try_get("secret_previous")?,
-        secret_previous_expires_at: r.try_get("secret_previous_expires_at")?,
-        event_types: r.try_get("event_types")?,
-        handler_type: r.try_get("handler_type")?,
-        transform_template: r.try_get("transform_template")?,
-        target_service: r.try_get("target_service")?,
-        ip_whitelist: r.try_get("ip_whitelist")?,
-        signature_header: r.try_get("signature_header")?,
-        signature_algorithm: r.try_get("signature_algorithm")?,
-        signature_encoding: r.try_get("signature_encoding")?,
-        signature_prefix: r.try_get("signature_prefix")?,
-        timestamp_tolerance_seconds: r.try_get("timestamp_tolerance_seconds")?,
-        status: r
-            .try_get::<Option<String>, _>("status")?
-            .unwrap_or_else(|| "ACTIVE".into()),
-        is_enabled: r.try_get::<Option<bool>, _>("is_enabled")?.unwrap_or(true),
-        total_received: r.try_get("total_received")?,
-        total_processed: r.try_get("total_processed")?,
-        total_failed: r.try_get("total_failed")?,
-        last_received_at: r.try_get("last_received_at")?,
-        created_at: r
-            .try_get::<Option<DateTime<Utc>>, _>("created_at")?
-            .unwrap_or_default(),
-        updated_at: r
-            .try_get::<Option<DateTime<Utc>>, _>("updated_at")?
-            .unwrap_or_default(),
-        created_by_key: r.try_get("created_by_key")?,
-        updated_by_key: r.try_get("updated_by_key")?,
-    })
+/// The settings both [`insert`] and [`update`] write, in the order
+/// [`bind_settings`] binds them.
+const SETTINGS: [&str; 16] = [
+    "integration_id",
+    "endpoint_path",
+    "secret_key",
+    "secret_hint",
+    "event_types",
+    "handler_type",
+    "transform_template",
+    "target_service",
+    "ip_whitelist",
+    "signature_header",
+    "signature_algorithm",
+    "signature_encoding",
+    "signature_prefix",
+    "timestamp_tolerance_seconds",
+    "status",
+    "is_enabled",
+];
+
+/// Binds the [`SETTINGS`] of `e`.
+fn bind_settings<'q>(q: crate::Query<'q>, e: &'q Endpoint) -> crate::Query<'q> {
+    q.bind(e.integration_id)
+        .bind(&e.endpoint_path)
+        .bind(&e.secret_sealed)
+        .bind(&e.secret_hint)
+        .bind(&e.event_types)
+        .bind(&e.handler_type)
+        .bind(&e.transform_template)
+        .bind(&e.target_service)
+        .bind(&e.ip_whitelist)
+        .bind(&e.signature_header)
+        .bind(&e.signature_algorithm)
+        .bind(&e.signature_encoding)
+        .bind(&e.signature_prefix)
+        .bind(e.timestamp_tolerance_seconds)
+        .bind(&e.status)
+        .bind(e.is_enabled)
 }
+
+pub(crate) static INSERT: LazyLock<String> = LazyLock::new(|| {
+    crate::insert_sql(
+        "webhook_endpoints",
+        "id, tenant_id, created_by_key, updated_by_key",
+        "$1, $2, $3, $3",
+        &SETTINGS,
+        4,
+    )
+});
+
+pub(crate) static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    crate::update_sql(
+        "webhook_endpoints",
+        "secret_previous = $3, secret_previous_expires_at = $4, updated_by_key = $5",
+        &SETTINGS,
+        6,
+        "",
+    )
+});
 
 /// Inserts `e`. A taken path is a [`crate::StorageError::Conflict`] on
 /// `webhook_endpoints_tenant_id_endpoint_path_key`.
 pub async fn insert(tx: &mut Tx<'_>, e: &Endpoint) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO webhook_endpoints (id, tenant_id, integration_id, endpoint_path, secret_key, secret_hint,
-             event_types, handler_type, transform_template, target_service, ip_whitelist, signature_header,
-             signature_algorithm, signature_encoding, signature_prefix, timestamp_tolerance_seconds, status,
-             is_enabled, created_by_key, updated_by_key)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$19)",
-    )
-    .bind(e.id)
-    .bind(e.tenant_id)
-    .bind(e.integration_id)
-    .bind(&e.endpoint_path)
-    .bind(&e.secret_sealed)
-    .bind(&e.secret_hint)
-    .bind(&e.event_types)
-    .bind(&e.handler_type)
-    .bind(&e.transform_template)
-    .bind(&e.target_service)
-    .bind(&e.ip_whitelist)
-    .bind(&e.signature_header)
-    .bind(&e.signature_algorithm)
-    .bind(&e.signature_encoding)
-    .bind(&e.signature_prefix)
-    .bind(e.timestamp_tolerance_seconds)
-    .bind(&e.status)
-    .bind(e.is_enabled)
-    .bind(e.created_by_key)
-    .execute(&mut **tx)
-    .await?;
+    let q = sqlx::query(INSERT.as_str())
+        .bind(e.id)
+        .bind(e.tenant_id)
+        .bind(e.created_by_key);
+    bind_settings(q, e).execute(&mut **tx).await?;
     Ok(())
 }
 
 /// Writes every mutable field of `e` back (after [`get_for_update`]).
 pub async fn update(tx: &mut Tx<'_>, e: &Endpoint) -> Result<()> {
-    sqlx::query(
-        "UPDATE webhook_endpoints SET integration_id = $3, endpoint_path = $4, secret_key = $5, secret_hint = $6,
-             secret_previous = $7, secret_previous_expires_at = $8, event_types = $9, handler_type = $10,
-             transform_template = $11, target_service = $12, ip_whitelist = $13, signature_header = $14,
-             signature_algorithm = $15, signature_encoding = $16, signature_prefix = $17,
-             timestamp_tolerance_seconds = $18, status = $19, is_enabled = $20, updated_by_key = $21,
-             updated_at = NOW()
-         WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(e.tenant_id)
-    .bind(e.id)
-    .bind(e.integration_id)
-    .bind(&e.endpoint_path)
-    .bind(&e.secret_sealed)
-    .bind(&e.secret_hint)
-    .bind(&e.secret_previous)
-    .bind(e.secret_previous_expires_at)
-    .bind(&e.event_types)
-    .bind(&e.handler_type)
-    .bind(&e.transform_template)
-    .bind(&e.target_service)
-    .bind(&e.ip_whitelist)
-    .bind(&e.signature_header)
-    .bind(&e.signature_algorithm)
-    .bind(&e.signature_encoding)
-    .bind(&e.signature_prefix)
-    .bind(e.timestamp_tolerance_seconds)
-    .bind(&e.status)
-    .bind(e.is_enabled)
-    .bind(e.updated_by_key)
-    .execute(&mut **tx)
-    .await?;
+    let q = sqlx::query(UPDATE.as_str())
+        .bind(e.tenant_id)
+        .bind(e.id)
+        .bind(&e.secret_previous)
+        .bind(e.secret_previous_expires_at)
+        .bind(e.updated_by_key);
+    bind_settings(q, e).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -211,12 +208,7 @@ pub async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<End
     let sql = format!(
         "SELECT {COLUMNS} FROM webhook_endpoints e {DELTAS} WHERE e.tenant_id = $1 AND e.id = $2"
     );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.0)
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    crate::fetch_owned(pool, sql, tenant, id).await
 }
 
 /// One endpoint of `tenant`, locked for the rest of `tx`.
@@ -228,12 +220,7 @@ pub async fn get_for_update(
     let sql = format!(
         "SELECT {PLAIN} FROM webhook_endpoints e WHERE e.tenant_id = $1 AND e.id = $2 FOR UPDATE"
     );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.0)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    crate::fetch_owned(&mut **tx, sql, tenant, id).await
 }
 
 /// A page of `tenant`'s endpoints after `after`, oldest first.
@@ -248,13 +235,12 @@ pub async fn list(
          WHERE e.tenant_id = $1 AND ($2::uuid IS NULL OR e.id > $2)
          ORDER BY e.id LIMIT $3"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(pool)
-        .await?;
-    rows.iter().map(from_row).collect()
+        .await?)
 }
 
 /// Deletes an endpoint and its received events; `false` if `tenant` has no such endpoint.
@@ -279,13 +265,12 @@ pub async fn find_for_receive(
         "SELECT {PLAIN} FROM webhook_endpoints e JOIN tenants t ON t.id = e.tenant_id
          WHERE (t.id = $1 OR ($1 IS NULL AND t.slug = $2)) AND e.endpoint_path = $3 AND t.status = 'ACTIVE'"
     );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(by_id)
         .bind(tenant_ref)
         .bind(path)
         .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+        .await?)
 }
 
 /// Whether `tenant` has a (live) integration `id`.
@@ -319,20 +304,16 @@ pub async fn add_deltas(tx: &mut Tx<'_>, deltas: &[CounterDelta]) -> Result<()> 
     if deltas.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = deltas.iter().map(|d| d.endpoint_id).collect();
-    let r: Vec<i32> = deltas.iter().map(|d| d.received).collect();
-    let p: Vec<i32> = deltas.iter().map(|d| d.processed).collect();
-    let f: Vec<i32> = deltas.iter().map(|d| d.failed).collect();
-    let at: Vec<Option<DateTime<Utc>>> = deltas.iter().map(|d| d.last_received_at).collect();
+    use crate::column;
     sqlx::query(
         "INSERT INTO webhook_endpoint_counter_deltas (endpoint_id, received, processed, failed, last_received_at)
          SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::int4[], $4::int4[], $5::timestamptz[])",
     )
-    .bind(&ids)
-    .bind(&r)
-    .bind(&p)
-    .bind(&f)
-    .bind(&at)
+    .bind(column(deltas, |d| d.endpoint_id))
+    .bind(column(deltas, |d| d.received))
+    .bind(column(deltas, |d| d.processed))
+    .bind(column(deltas, |d| d.failed))
+    .bind(column(deltas, |d| d.last_received_at))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -341,7 +322,7 @@ pub async fn add_deltas(tx: &mut Tx<'_>, deltas: &[CounterDelta]) -> Result<()> 
 /// Folds up to `batch` counter deltas into their endpoints; returns how many
 /// rows were folded. Safe with several replicas (`SKIP LOCKED`).
 pub async fn fold_counters(pool: &PgPool, batch: i64) -> Result<u64> {
-    let done = sqlx::query(
+    let done: Vec<i64> = sqlx::query_scalar(
         "WITH picked AS (
              SELECT id FROM webhook_endpoint_counter_deltas ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),
          gone AS (
@@ -362,11 +343,7 @@ pub async fn fold_counters(pool: &PgPool, batch: i64) -> Result<u64> {
     .bind(batch)
     .fetch_all(pool)
     .await?;
-    let mut total = 0;
-    for r in &done {
-        total += r.try_get::<i64, _>(0)? as u64;
-    }
-    Ok(total)
+    Ok(done.into_iter().map(|n| n as u64).sum())
 }
 
 /// Sealed secrets of one endpoint (for `rotate-key`).
@@ -384,7 +361,7 @@ pub async fn with_secrets(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<(Uuid, SealedSecrets)>> {
-    let rows = sqlx::query(
+    let rows: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
         "SELECT id, secret_key, secret_previous FROM webhook_endpoints
          WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
     )
@@ -392,17 +369,10 @@ pub async fn with_secrets(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("id")?,
-                SealedSecrets {
-                    current: r.try_get("secret_key")?,
-                    previous: r.try_get("secret_previous")?,
-                },
-            ))
-        })
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|(id, current, previous)| (id, SealedSecrets { current, previous }))
+        .collect())
 }
 
 /// Swaps an endpoint's sealed secrets if they are still `old`; `false` when

@@ -4,10 +4,18 @@
 //! Deliveries are a Postgres work queue: due rows are claimed in batches with
 //! `FOR UPDATE SKIP LOCKED` and a lease; a dispatcher that dies leaves leases
 //! that expire and are claimed again. Every write is batched with `UNNEST`.
+//!
+//! Statuses are bound from `hub_domain::status`, except in the claims
+//! ([`claim`], [`claim_probes`]) and [`backlog`]: their status conditions
+//! are literals so that the planner matches them to the partial index of due
+//! deliveries (`webhook_deliveries_due`, `WHERE status IN ('PENDING',
+//! 'RETRYING')`) and plans the claim from the literal values; a parameter
+//! would leave a generic plan without either.
 
 use crate::{Bind, Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
+use hub_domain::status::{DeliveryStatus, SubscriptionStatus};
 use hub_domain::webhook::BreakerState;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -69,7 +77,7 @@ pub async fn insert(
     let rows: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO webhook_deliveries (id, subscription_id, tenant_id, event_type, event_id, payload,
              request_url, status, next_retry_at, attempt_number, lease_until)
-         SELECT u.*, 'PENDING', NOW(), 0, NOW() + make_interval(secs => $8::float8)
+         SELECT u.*, $9, NOW(), 0, NOW() + make_interval(secs => $8::float8)
            FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::jsonb[], $7::text[]) u
          ON CONFLICT ON CONSTRAINT webhook_deliveries_subscription_event DO NOTHING
          RETURNING id",
@@ -82,6 +90,7 @@ pub async fn insert(
     .bind(column(ds, |d| &d.payload))
     .bind(column(ds, |d| d.request_url.as_str()))
     .bind(lease_secs.map(f64::from))
+    .bind(DeliveryStatus::Pending.as_str())
     .fetch_all(&mut **tx)
     .await?;
     if lease_secs.is_none() && !rows.is_empty() {
@@ -309,7 +318,7 @@ pub async fn record(tx: &mut Tx<'_>, attempts: &[Attempt]) -> Result<Vec<Uuid>> 
                 attempt_number = u.num, status = u.status, next_retry_at = u.next, lease_until = NULL,
                 request_headers = u.req_headers, response_status = u.code, response_headers = u.resp_headers,
                 response_body = u.body, response_time_ms = u.ms, error_message = u.err,
-                delivered_at = CASE WHEN u.status = 'DELIVERED' THEN u.at ELSE d.delivered_at END,
+                delivered_at = CASE WHEN u.status = $12 THEN u.at ELSE d.delivered_at END,
                 updated_at = u.at
                FROM UNNEST($1::uuid[], $2::int[], $3::jsonb[], $4::int[], $5::jsonb[], $6::text[], $7::int[],
                            $8::text[], $9::timestamptz[], $10::text[], $11::timestamptz[])
@@ -319,6 +328,7 @@ pub async fn record(tx: &mut Tx<'_>, attempts: &[Attempt]) -> Result<Vec<Uuid>> 
         ))
         .bind(crate::column(attempts, |a| a.status))
         .bind(crate::column(attempts, |a| a.next_retry_at))
+        .bind(DeliveryStatus::Delivered.as_str())
         .fetch_all(&mut **tx)
         .await?;
     outcomes
@@ -439,7 +449,7 @@ pub async fn apply_streaks(
               FROM webhook_subscriptions s JOIN u ON u.id = s.id ORDER BY s.id FOR UPDATE OF s)
          UPDATE webhook_subscriptions s SET
             consecutive_failures = old.streak,
-            status = CASE WHEN old.is_enabled AND old.streak >= $4 THEN 'FAILED' ELSE s.status END,
+            status = CASE WHEN old.is_enabled AND old.streak >= $4 THEN $6 ELSE s.status END,
             is_enabled = CASE WHEN old.streak >= $4 THEN false ELSE s.is_enabled END,
             disabled_reason = CASE WHEN old.is_enabled AND old.streak >= $4 THEN $5 ELSE s.disabled_reason END,
             updated_at = CASE WHEN old.is_enabled AND old.streak >= $4 THEN NOW() ELSE s.updated_at END
@@ -451,6 +461,7 @@ pub async fn apply_streaks(
     .bind(column(streaks, |s| s.failed))
     .bind(limit)
     .bind(reason)
+    .bind(SubscriptionStatus::Failed.as_str())
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows
@@ -479,12 +490,13 @@ pub struct BreakerRow {
 /// never failed has none).
 pub async fn breakers_for_update(tx: &mut Tx<'_>, subs: &[Uuid]) -> Result<Vec<BreakerRow>> {
     Ok(sqlx::query_as(
-        "SELECT subscription_id, COALESCE(state, 'CLOSED') AS state, COALESCE(failure_count, 0) AS failure_count,
+        "SELECT subscription_id, COALESCE(state, $2) AS state, COALESCE(failure_count, 0) AS failure_count,
                 COALESCE(success_count, 0) AS success_count, opened_at
            FROM circuit_breaker_state
           WHERE subscription_id = ANY($1) ORDER BY subscription_id FOR UPDATE",
     )
     .bind(subs)
+    .bind(BreakerState::Closed.as_str())
     .fetch_all(&mut **tx)
     .await?)
 }
@@ -673,11 +685,11 @@ pub async fn replay(
     let rows: Vec<Uuid> = sqlx::query_scalar(
         "WITH c AS (
             SELECT id FROM webhook_deliveries
-             WHERE tenant_id = $1 AND subscription_id = $2 AND status IN ('DELIVERED', 'FAILED')
+             WHERE tenant_id = $1 AND subscription_id = $2 AND status IN ($8, $9)
                AND ($3::text IS NULL OR status = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
                AND ($5::timestamptz IS NULL OR created_at < $5) AND ($6::uuid[] IS NULL OR id = ANY($6))
              ORDER BY id LIMIT $7 FOR UPDATE)
-         UPDATE webhook_deliveries d SET status = 'PENDING', next_retry_at = NOW(), lease_until = NULL,
+         UPDATE webhook_deliveries d SET status = $10, next_retry_at = NOW(), lease_until = NULL,
                 attempt_base = d.attempt_number, updated_at = NOW()
            FROM c WHERE d.id = c.id RETURNING d.id",
     )
@@ -688,6 +700,9 @@ pub async fn replay(
     .bind(until)
     .bind(ids)
     .bind(limit)
+    .bind(DeliveryStatus::Delivered.as_str())
+    .bind(DeliveryStatus::Failed.as_str())
+    .bind(DeliveryStatus::Pending.as_str())
     .fetch_all(&mut **tx)
     .await?;
     if !rows.is_empty() {
@@ -711,8 +726,12 @@ pub async fn prune(
         crate::Aged {
             table: "webhook_deliveries",
             time: "created_at",
-            finished: "status IN ('DELIVERED', 'FAILED')
-                OR NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = subscription_id)",
+            finished: format!(
+                "status IN ('{}', '{}')
+                 OR NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = subscription_id)",
+                DeliveryStatus::Delivered,
+                DeliveryStatus::Failed
+            ),
         },
         older_than_days,
         batch,

@@ -1,12 +1,18 @@
 //! Received inbound webhook requests (`inbound_events`): written in batches
 //! (group commit), deduplicated by a unique index, and processed as a
 //! Postgres work queue (claimed with `FOR UPDATE SKIP LOCKED` and a lease).
+//!
+//! Statuses come from `hub_domain::status`: bound, or spliced into
+//! statements built once ([`STORE`], pruning). The claim's `status =
+//! 'PENDING'` stays a literal so that the planner matches it to the partial
+//! index of due events (`WHERE status = 'PENDING'`); a parameter would not.
 
 use crate::webhook_endpoints::{CounterDelta, add_deltas};
 use crate::{Result, Tx, outbox};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
 pub use hub_domain::inbound::processing::Outcome;
+use hub_domain::status::InboundEventStatus as Status;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -72,16 +78,16 @@ static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                  next_attempt_at, processed_at)
              SELECT r.id, r.tenant_id, r.endpoint_id, r.dedupe_key, r.provider_event_id, r.event_type, r.method,
                     r.headers, r.body, r.source_ip, r.received_at, r.status, r.attempts, r.published, r.error,
-                    CASE WHEN r.status = 'PENDING' THEN NOW() + make_interval(secs => r.delay_ms::float8 / 1000) END,
-                    CASE WHEN r.status IN ('PROCESSED', 'SKIPPED') THEN NOW() END
+                    CASE WHEN r.status = '{pending}' THEN NOW() + make_interval(secs => r.delay_ms::float8 / 1000) END,
+                    CASE WHEN r.status IN ('{processed}', '{skipped}') THEN NOW() END
                FROM r
              ON CONFLICT (endpoint_id, dedupe_key) WHERE NOT duplicate DO NOTHING
              RETURNING id, endpoint_id, received_at, status
          ), d AS (
              INSERT INTO webhook_endpoint_counter_deltas (endpoint_id, received, processed, failed, last_received_at)
              SELECT endpoint_id, COUNT(*)::int4,
-                    (COUNT(*) FILTER (WHERE status IN ('PROCESSED', 'SKIPPED')))::int4,
-                    (COUNT(*) FILTER (WHERE status = 'FAILED'))::int4, MAX(received_at)
+                    (COUNT(*) FILTER (WHERE status IN ('{processed}', '{skipped}')))::int4,
+                    (COUNT(*) FILTER (WHERE status = '{failed}'))::int4, MAX(received_at)
                FROM ins GROUP BY endpoint_id
          ), u AS (
              SELECT e.id, e.tenant_id, e.event_type, e.envelope, e.audit_id
@@ -91,6 +97,10 @@ static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          SELECT id FROM ins",
         params = outbox::Prepared::params(17),
         outbox = outbox::insert_cte(23),
+        pending = Status::Pending,
+        processed = Status::Processed,
+        skipped = Status::Skipped,
+        failed = Status::Failed,
     )
 });
 
@@ -135,7 +145,7 @@ pub async fn store_batch(
             .bind(sqlx::query_as(
                 "INSERT INTO inbound_events (id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type,
                      method, headers, body, source_ip, received_at, status, duplicate, duplicate_of)
-                 SELECT u.*, 'DUPLICATE', true, o.id FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[],
+                 SELECT u.*, $12, true, o.id FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[],
                      $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::bytea[], $10::text[], $11::timestamptz[])
                      AS u(id, tenant_id, endpoint_id, dedupe_key, provider_event_id, event_type, method, headers,
                           body, source_ip, received_at)
@@ -143,6 +153,7 @@ pub async fn store_batch(
                                       AND NOT o.duplicate
                  RETURNING id, duplicate_of",
             ))
+            .bind(Status::Duplicate.as_str())
             .fetch_all(&mut *conn)
             .await?;
         original = rows.into_iter().collect();
@@ -351,18 +362,21 @@ pub async fn complete(tx: &mut Tx<'_>, results: &[(Claimed, Outcome)]) -> Result
     sqlx::query(
         "UPDATE inbound_events e SET status = u.status, lease_until = NULL, last_error = u.error,
              published_event_id = COALESCE(u.published, e.published_event_id),
-             next_attempt_at = CASE WHEN u.status = 'PENDING'
+             next_attempt_at = CASE WHEN u.status = $6
                  THEN NOW() + make_interval(secs => u.delay_ms::float8 / 1000) ELSE NULL END,
-             processed_at = CASE WHEN u.status IN ('PROCESSED', 'SKIPPED') THEN NOW() ELSE e.processed_at END
+             processed_at = CASE WHEN u.status IN ($7, $8) THEN NOW() ELSE e.processed_at END
          FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::uuid[])
              AS u(id, status, delay_ms, error, published)
-         WHERE e.id = u.id AND e.status = 'PENDING'",
+         WHERE e.id = u.id AND e.status = $6",
     )
     .bind(&ids)
     .bind(&statuses)
     .bind(&delays)
     .bind(&errors)
     .bind(&published)
+    .bind(Status::Pending.as_str())
+    .bind(Status::Processed.as_str())
+    .bind(Status::Skipped.as_str())
     .execute(&mut **tx)
     .await?;
     let deltas: Vec<CounterDelta> = per_endpoint
@@ -449,13 +463,15 @@ pub async fn replay(
     ids: Option<&[Uuid]>,
 ) -> Result<Vec<Uuid>> {
     let replayed: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE inbound_events SET status = 'PENDING', attempts = 0, next_attempt_at = NOW(), lease_until = NULL
-         WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'FAILED' AND ($3::uuid[] IS NULL OR id = ANY($3))
+        "UPDATE inbound_events SET status = $4, attempts = 0, next_attempt_at = NOW(), lease_until = NULL
+         WHERE tenant_id = $1 AND endpoint_id = $2 AND status = $5 AND ($3::uuid[] IS NULL OR id = ANY($3))
          RETURNING id",
     )
     .bind(tenant.0)
     .bind(endpoint)
     .bind(ids)
+    .bind(Status::Pending.as_str())
+    .bind(Status::Failed.as_str())
     .fetch_all(&mut **tx)
     .await?;
     if !replayed.is_empty() {
@@ -511,7 +527,7 @@ pub async fn prune(
         crate::Aged {
             table: "inbound_events",
             time: "received_at",
-            finished: "duplicate OR status <> 'PENDING'",
+            finished: format!("duplicate OR status <> '{}'", Status::Pending),
         },
         older_than_days,
         batch,

@@ -351,7 +351,7 @@ pub(crate) struct Aged {
     pub table: &'static str,
     /// The column saying when the row was made.
     pub time: &'static str,
-    pub finished: &'static str,
+    pub finished: String,
 }
 
 /// Deletes the rows made more than `days` ago that are finished, `batch` per

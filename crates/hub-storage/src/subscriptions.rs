@@ -7,6 +7,7 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
+use hub_domain::status::SubscriptionStatus;
 use sqlx::PgPool;
 use std::sync::LazyLock;
 use uuid::Uuid;
@@ -336,10 +337,12 @@ pub async fn live_patterns(pool: &PgPool) -> Result<Vec<String>> {
 /// ones with a closed breaker straight to the sender.
 pub async fn targets(tx: &mut Tx<'_>, tenants: &[TenantId]) -> Result<Vec<Subscription>> {
     let sql = format!(
-        "{SELECT_LITE} WHERE s.tenant_id = ANY($1) AND s.is_enabled AND s.status IN ('ACTIVE', 'PAUSED')"
+        "{SELECT_LITE} WHERE s.tenant_id = ANY($1) AND s.is_enabled AND s.status IN ($2, $3)"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenants.iter().map(|t| t.0).collect::<Vec<Uuid>>())
+        .bind(SubscriptionStatus::Active.as_str())
+        .bind(SubscriptionStatus::Paused.as_str())
         .fetch_all(&mut **tx)
         .await?)
 }

@@ -7,6 +7,7 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
+use hub_domain::status::TenantStatus;
 use sqlx::PgPool;
 use std::sync::LazyLock;
 use uuid::Uuid;
@@ -263,12 +264,13 @@ pub async fn find_for_receive(
     let by_id = tenant_ref.parse::<Uuid>().ok();
     let sql = format!(
         "SELECT {PLAIN} FROM webhook_endpoints e JOIN tenants t ON t.id = e.tenant_id
-         WHERE (t.id = $1 OR ($1 IS NULL AND t.slug = $2)) AND e.endpoint_path = $3 AND t.status = 'ACTIVE'"
+         WHERE (t.id = $1 OR ($1 IS NULL AND t.slug = $2)) AND e.endpoint_path = $3 AND t.status = $4"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(by_id)
         .bind(tenant_ref)
         .bind(path)
+        .bind(TenantStatus::Active.as_str())
         .fetch_optional(pool)
         .await?)
 }

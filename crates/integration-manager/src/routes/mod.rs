@@ -1,14 +1,32 @@
-//! HTTP routes of the manager.
+//! HTTP routes of the manager, one module per resource:
+//!
+//! - [`admin`]: the operator API (tenants, API keys);
+//! - [`tenant`]: the calling tenant (`/me`) and its audit trail;
+//! - [`integrations`]: the provider catalog and the tenant's integrations;
+//! - [`subscriptions`]: OUTBOUND webhooks, the subscriptions the dispatcher
+//!   delivers events to, with their delivery history and replay;
+//! - [`inbound_endpoints`]: INBOUND webhooks, the endpoints providers call,
+//!   with their received events and the public route itself
+//!   ([`inbound_endpoints::receive`]).
+//!
+//! A resource folder keeps its handlers in `mod.rs`, its request and response
+//! types in `body.rs` and the validation of its create/update body in
+//! `input.rs`. What they share is here: [`list`] (paging) and [`patch`]
+//! (update bodies), and the transaction and event helpers below.
 
 pub mod admin;
-pub mod endpoints;
+pub mod inbound_endpoints;
 pub mod integrations;
-pub mod receive;
+pub mod list;
+pub mod patch;
+pub mod subscriptions;
 pub mod tenant;
-pub mod webhooks;
 
 use actix_web::web;
 use hub_domain::{Envelope, EventType, TenantId};
+use hub_platform::error::{ApiError, ErrorCode};
+use hub_platform::server::Context;
+use hub_storage::{StorageError, Tx};
 use utoipa::OpenApi;
 
 /// The manager's OpenAPI document (service routes).
@@ -18,23 +36,31 @@ use utoipa::OpenApi;
         admin::create_tenant, admin::list_tenants, admin::get_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
         tenant::me, tenant::audit_log,
-        integrations::list_providers, integrations::get_provider, integrations::set_visibility,
+        integrations::providers::list_providers, integrations::providers::get_provider,
+        integrations::providers::set_visibility,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
-        integrations::test, integrations::enable, integrations::disable, integrations::health, integrations::stats,
-        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::secret,
-        webhooks::rotate_secret, webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::replay,
-        endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::delete,
-        endpoints::rotate_secret, endpoints::events, endpoints::replay, receive::receive,
+        integrations::connection::test, integrations::connection::enable, integrations::connection::disable,
+        integrations::connection::health, integrations::connection::stats,
+        subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::update,
+        subscriptions::delete, subscriptions::secret, subscriptions::rotate_secret,
+        subscriptions::deliveries::test, subscriptions::deliveries::deliveries,
+        subscriptions::deliveries::delivery, subscriptions::deliveries::replay,
+        inbound_endpoints::create, inbound_endpoints::list, inbound_endpoints::get, inbound_endpoints::update,
+        inbound_endpoints::delete, inbound_endpoints::rotate_secret, inbound_endpoints::events::events,
+        inbound_endpoints::events::replay, inbound_endpoints::receive::receive,
     ),
     components(schemas(
         admin::TenantBody, admin::CreateTenant, admin::ApiKeyBody, admin::CreateApiKey, admin::CreatedApiKey,
         admin::TenantPage, tenant::Me, tenant::AuditEntryBody, tenant::AuditPage,
-        integrations::ProviderBody, integrations::IntegrationBody, integrations::IntegrationInput,
-        integrations::TestResult, integrations::Visibility, crate::credentials::CredentialsInput,
-        webhooks::SubscriptionBody, webhooks::CreatedSubscription, webhooks::SubscriptionInput, webhooks::SecretBody,
-        webhooks::RotateInput, webhooks::AttemptBody, webhooks::DeliveryBody, webhooks::ReplayInput,
-        webhooks::ReplayResult, webhooks::DeliveryTestResult,
-        endpoints::EndpointBody, endpoints::EndpointInput, endpoints::EndpointRotateInput, endpoints::EventBody, endpoints::EndpointReplayInput,
+        integrations::body::ProviderBody, integrations::body::IntegrationBody, integrations::body::IntegrationInput,
+        integrations::body::TestResult, integrations::body::Visibility, crate::credentials::CredentialsInput,
+        subscriptions::body::SubscriptionBody, subscriptions::body::CreatedSubscription,
+        subscriptions::body::SubscriptionInput, subscriptions::body::SecretBody, subscriptions::body::RotateInput,
+        subscriptions::body::AttemptBody, subscriptions::body::DeliveryBody, subscriptions::body::ReplayInput,
+        subscriptions::body::ReplayResult, subscriptions::body::DeliveryTestResult,
+        inbound_endpoints::body::EndpointBody, inbound_endpoints::body::EndpointInput,
+        inbound_endpoints::body::EndpointRotateInput, inbound_endpoints::body::EventBody,
+        inbound_endpoints::body::EndpointReplayInput,
     )),
     tags(
         (name = "admin", description = "Operator API: tenants and API keys (HUB_ADMIN_TOKEN)"),
@@ -48,6 +74,9 @@ pub struct ApiDoc;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use inbound_endpoints as inbound;
+    use integrations::{connection, providers};
+    use subscriptions::deliveries;
     cfg.service(
         web::scope("/api/v1/admin")
             .route("/tenants", web::post().to(admin::create_tenant))
@@ -67,7 +96,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route(
                 "/tenants/{id}/providers/{code}/visibility",
-                web::put().to(integrations::set_visibility),
+                web::put().to(providers::set_visibility),
             ),
     )
     .service(
@@ -77,85 +106,70 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // The catalog first: `providers` is not an integration id.
             .route(
                 "/integrations/providers",
-                web::get().to(integrations::list_providers),
+                web::get().to(providers::list_providers),
             )
             .route(
                 "/integrations/providers/{code}",
-                web::get().to(integrations::get_provider),
+                web::get().to(providers::get_provider),
             )
-            .route("/integrations", web::get().to(integrations::list))
-            .route("/integrations", web::post().to(integrations::create))
-            .route("/integrations/{id}", web::get().to(integrations::get))
-            .route("/integrations/{id}", web::put().to(integrations::update))
-            .route("/integrations/{id}", web::delete().to(integrations::delete))
-            .route(
-                "/integrations/{id}/test",
-                web::post().to(integrations::test),
+            .service(
+                web::scope("/integrations")
+                    .route("", web::get().to(integrations::list))
+                    .route("", web::post().to(integrations::create))
+                    .route("/{id}", web::get().to(integrations::get))
+                    .route("/{id}", web::put().to(integrations::update))
+                    .route("/{id}", web::delete().to(integrations::delete))
+                    .route("/{id}/test", web::post().to(connection::test))
+                    .route("/{id}/enable", web::post().to(connection::enable))
+                    .route("/{id}/disable", web::post().to(connection::disable))
+                    .route("/{id}/health", web::get().to(connection::health))
+                    .route("/{id}/stats", web::get().to(connection::stats)),
             )
-            .route(
-                "/integrations/{id}/enable",
-                web::post().to(integrations::enable),
-            )
-            .route(
-                "/integrations/{id}/disable",
-                web::post().to(integrations::disable),
-            )
-            .route(
-                "/integrations/{id}/health",
-                web::get().to(integrations::health),
-            )
-            .route(
-                "/integrations/{id}/stats",
-                web::get().to(integrations::stats),
-            )
-            // `/webhooks` lists and creates subscriptions too (an alias).
-            .route("/webhooks", web::get().to(webhooks::list))
-            .route("/webhooks", web::post().to(webhooks::create))
+            // `/webhooks` lists and creates outbound subscriptions too (an alias).
+            .route("/webhooks", web::get().to(subscriptions::list))
+            .route("/webhooks", web::post().to(subscriptions::create))
             .service(
                 web::scope("/webhooks/subscriptions")
-                    .route("", web::get().to(webhooks::list))
-                    .route("", web::post().to(webhooks::create))
-                    .route("/{id}", web::get().to(webhooks::get))
-                    .route("/{id}", web::put().to(webhooks::update))
-                    .route("/{id}", web::delete().to(webhooks::delete))
-                    .route("/{id}/secret", web::get().to(webhooks::secret))
+                    .route("", web::get().to(subscriptions::list))
+                    .route("", web::post().to(subscriptions::create))
+                    .route("/{id}", web::get().to(subscriptions::get))
+                    .route("/{id}", web::put().to(subscriptions::update))
+                    .route("/{id}", web::delete().to(subscriptions::delete))
+                    .route("/{id}/secret", web::get().to(subscriptions::secret))
                     .route(
                         "/{id}/rotate-secret",
-                        web::post().to(webhooks::rotate_secret),
+                        web::post().to(subscriptions::rotate_secret),
                     )
-                    .route("/{id}/test", web::post().to(webhooks::test))
-                    .route("/{id}/deliveries", web::get().to(webhooks::deliveries))
+                    .route("/{id}/test", web::post().to(deliveries::test))
+                    .route("/{id}/deliveries", web::get().to(deliveries::deliveries))
                     .route(
                         "/{id}/deliveries/{delivery_id}",
-                        web::get().to(webhooks::delivery),
+                        web::get().to(deliveries::delivery),
                     )
-                    .route("/{id}/replay", web::post().to(webhooks::replay)),
+                    .route("/{id}/replay", web::post().to(deliveries::replay)),
             )
-            .route("/webhooks/endpoints", web::get().to(endpoints::list))
-            .route("/webhooks/endpoints", web::post().to(endpoints::create))
-            .route("/webhooks/endpoints/{id}", web::get().to(endpoints::get))
-            .route("/webhooks/endpoints/{id}", web::put().to(endpoints::update))
-            .route(
-                "/webhooks/endpoints/{id}",
-                web::delete().to(endpoints::delete),
-            )
-            .route(
-                "/webhooks/endpoints/{id}/rotate-secret",
-                web::post().to(endpoints::rotate_secret),
-            )
-            .route(
-                "/webhooks/endpoints/{id}/events",
-                web::get().to(endpoints::events),
-            )
-            .route(
-                "/webhooks/endpoints/{id}/events/replay",
-                web::post().to(endpoints::replay),
+            .service(
+                web::scope("/webhooks/endpoints")
+                    .route("", web::get().to(inbound::list))
+                    .route("", web::post().to(inbound::create))
+                    .route("/{id}", web::get().to(inbound::get))
+                    .route("/{id}", web::put().to(inbound::update))
+                    .route("/{id}", web::delete().to(inbound::delete))
+                    .route(
+                        "/{id}/rotate-secret",
+                        web::post().to(inbound::rotate_secret),
+                    )
+                    .route("/{id}/events", web::get().to(inbound::events::events))
+                    .route(
+                        "/{id}/events/replay",
+                        web::post().to(inbound::events::replay),
+                    ),
             ),
     )
     // Public: providers authenticate with their signature.
     .route(
         "/webhooks/{tenant}/{path}",
-        web::post().to(receive::receive),
+        web::post().to(inbound::receive::receive),
     );
 }
 
@@ -169,4 +183,52 @@ pub(crate) fn event(kind: &str, tenant: TenantId, data: serde_json::Value) -> En
         data,
     )
     .with_traceparent(hub_bus::trace::current_traceparent())
+}
+
+/// Begins a transaction.
+pub(crate) async fn begin(ctx: &Context) -> Result<Tx<'static>, ApiError> {
+    Ok(ctx.pool.begin().await.map_err(StorageError::from)?)
+}
+
+/// Commits `tx`.
+pub(crate) async fn commit(tx: Tx<'_>) -> Result<(), ApiError> {
+    Ok(tx.commit().await.map_err(StorageError::from)?)
+}
+
+/// Writes the event `kind` about `tenant` to the outbox in `tx`.
+pub(crate) async fn emit(
+    tx: &mut Tx<'_>,
+    kind: &str,
+    tenant: TenantId,
+    data: serde_json::Value,
+) -> Result<(), ApiError> {
+    Ok(hub_storage::outbox::enqueue(tx, &[event(kind, tenant, data)]).await?)
+}
+
+/// A JSON body that may be absent (empty means all defaults), with the
+/// framework's `invalid_json` errors.
+pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!(
+                "invalid JSON body: {}",
+                hub_platform::http::redact_values(&e.to_string())
+            ),
+        )
+    })
+}
+
+/// Domain error messages start with their field name; the problem's field
+/// member already says it.
+pub(crate) fn strip_field(msg: &str) -> String {
+    match msg.split_once(": ") {
+        Some((head, rest)) if !head.contains(' ') => rest.to_owned(),
+        _ => msg.to_owned(),
+    }
 }

@@ -4,7 +4,8 @@
 //! body size (413) → signature with the endpoint's scheme and tolerance
 //! (401 with a reason code) → provider handshakes (Slack `url_verification`,
 //! Xero intent-to-receive) → the raw request and its outbox events committed
-//! by the group-commit writer → 200 `{"id": …, "duplicate": …}`.
+//! by the group-commit writer → 200 `{"id": …, "duplicate": …}`. The
+//! endpoints themselves are managed through [`super`].
 
 use crate::inbound::writer::{EndpointInfo, WriteError};
 use crate::inbound::{Inbound, LiveEndpoint, count};

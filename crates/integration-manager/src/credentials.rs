@@ -210,15 +210,8 @@ pub fn reseal(
     old: &SealedSecrets,
     keyring: &Keyring,
 ) -> Result<Option<SealedSecrets>, SecretError> {
-    let mut changed = false;
-    let mut again = |what: &str, sealed: &str| -> Result<String, SecretError> {
-        if keyring.needs_rotation(sealed) {
-            changed = true;
-            Ok(keyring.seal(&ctx(id, what), &keyring.open(&ctx(id, what), sealed)?))
-        } else {
-            Ok(sealed.to_owned())
-        }
-    };
+    let mut resealer = crate::rotation::Resealer::new(keyring);
+    let mut again = |what: &str, sealed: &str| resealer.again(&ctx(id, what), sealed);
     let api_key = old
         .api_key
         .as_deref()
@@ -238,7 +231,7 @@ pub fn reseal(
         Some(s) => Some(json!({"sealed": again("oauth", s)?})),
         None => old.oauth.clone(),
     };
-    Ok(changed.then_some(SealedSecrets {
+    Ok(resealer.changed.then_some(SealedSecrets {
         api_key,
         oauth,
         basic,

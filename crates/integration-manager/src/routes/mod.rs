@@ -24,10 +24,13 @@ pub mod tenant;
 
 use actix_web::web;
 use hub_domain::{Envelope, EventType, TenantId};
+use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode};
 use hub_platform::server::Context;
 use hub_storage::{StorageError, Tx};
+use sqlx::PgPool;
 use utoipa::OpenApi;
+use uuid::Uuid;
 
 /// The manager's OpenAPI document (service routes).
 #[derive(OpenApi)]
@@ -36,18 +39,16 @@ use utoipa::OpenApi;
         admin::create_tenant, admin::list_tenants, admin::get_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
         tenant::me, tenant::audit_log,
-        integrations::providers::list_providers, integrations::providers::get_provider,
-        integrations::providers::set_visibility,
+        integrations::list_providers, integrations::get_provider, integrations::set_visibility,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
-        integrations::connection::test, integrations::connection::enable, integrations::connection::disable,
-        integrations::connection::health, integrations::connection::stats,
+        integrations::test, integrations::enable, integrations::disable, integrations::health,
+        integrations::stats,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::update,
         subscriptions::delete, subscriptions::secret, subscriptions::rotate_secret,
-        subscriptions::deliveries::test, subscriptions::deliveries::deliveries,
-        subscriptions::deliveries::delivery, subscriptions::deliveries::replay,
+        subscriptions::test, subscriptions::deliveries, subscriptions::delivery, subscriptions::replay,
         inbound_endpoints::create, inbound_endpoints::list, inbound_endpoints::get, inbound_endpoints::update,
-        inbound_endpoints::delete, inbound_endpoints::rotate_secret, inbound_endpoints::events::events,
-        inbound_endpoints::events::replay, inbound_endpoints::receive::receive,
+        inbound_endpoints::delete, inbound_endpoints::rotate_secret, inbound_endpoints::events,
+        inbound_endpoints::replay, inbound_endpoints::receive::receive,
     ),
     components(schemas(
         admin::TenantBody, admin::CreateTenant, admin::ApiKeyBody, admin::CreateApiKey, admin::CreatedApiKey,
@@ -75,8 +76,6 @@ pub struct ApiDoc;
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use inbound_endpoints as inbound;
-    use integrations::{connection, providers};
-    use subscriptions::deliveries;
     cfg.service(
         web::scope("/api/v1/admin")
             .route("/tenants", web::post().to(admin::create_tenant))
@@ -96,7 +95,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route(
                 "/tenants/{id}/providers/{code}/visibility",
-                web::put().to(providers::set_visibility),
+                web::put().to(integrations::set_visibility),
             ),
     )
     .service(
@@ -106,11 +105,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // The catalog first: `providers` is not an integration id.
             .route(
                 "/integrations/providers",
-                web::get().to(providers::list_providers),
+                web::get().to(integrations::list_providers),
             )
             .route(
                 "/integrations/providers/{code}",
-                web::get().to(providers::get_provider),
+                web::get().to(integrations::get_provider),
             )
             .service(
                 web::scope("/integrations")
@@ -119,11 +118,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route("/{id}", web::get().to(integrations::get))
                     .route("/{id}", web::put().to(integrations::update))
                     .route("/{id}", web::delete().to(integrations::delete))
-                    .route("/{id}/test", web::post().to(connection::test))
-                    .route("/{id}/enable", web::post().to(connection::enable))
-                    .route("/{id}/disable", web::post().to(connection::disable))
-                    .route("/{id}/health", web::get().to(connection::health))
-                    .route("/{id}/stats", web::get().to(connection::stats)),
+                    .route("/{id}/test", web::post().to(integrations::test))
+                    .route("/{id}/enable", web::post().to(integrations::enable))
+                    .route("/{id}/disable", web::post().to(integrations::disable))
+                    .route("/{id}/health", web::get().to(integrations::health))
+                    .route("/{id}/stats", web::get().to(integrations::stats)),
             )
             // `/webhooks` lists and creates outbound subscriptions too (an alias).
             .route("/webhooks", web::get().to(subscriptions::list))
@@ -140,13 +139,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         "/{id}/rotate-secret",
                         web::post().to(subscriptions::rotate_secret),
                     )
-                    .route("/{id}/test", web::post().to(deliveries::test))
-                    .route("/{id}/deliveries", web::get().to(deliveries::deliveries))
+                    .route("/{id}/test", web::post().to(subscriptions::test))
+                    .route("/{id}/deliveries", web::get().to(subscriptions::deliveries))
                     .route(
                         "/{id}/deliveries/{delivery_id}",
-                        web::get().to(deliveries::delivery),
+                        web::get().to(subscriptions::delivery),
                     )
-                    .route("/{id}/replay", web::post().to(deliveries::replay)),
+                    .route("/{id}/replay", web::post().to(subscriptions::replay)),
             )
             .service(
                 web::scope("/webhooks/endpoints")
@@ -159,11 +158,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         "/{id}/rotate-secret",
                         web::post().to(inbound::rotate_secret),
                     )
-                    .route("/{id}/events", web::get().to(inbound::events::events))
-                    .route(
-                        "/{id}/events/replay",
-                        web::post().to(inbound::events::replay),
-                    ),
+                    .route("/{id}/events", web::get().to(inbound::events))
+                    .route("/{id}/events/replay", web::post().to(inbound::replay)),
             ),
     )
     // Public: providers authenticate with their signature.
@@ -183,6 +179,83 @@ pub(crate) fn event(kind: &str, tenant: TenantId, data: serde_json::Value) -> En
         data,
     )
     .with_traceparent(hub_bus::trace::current_traceparent())
+}
+
+/// A tenant-owned row the routes read by id: another tenant's row, like a
+/// missing one, is a 404 naming it ([`find`], [`find_for_update`]).
+pub(crate) trait Owned: Sized {
+    /// What a 404 calls it.
+    const WHAT: &'static str;
+
+    /// The row `id` of `tenant`.
+    async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<Self>, StorageError>;
+
+    /// The row `id` of `tenant`, locked for the rest of `tx`.
+    async fn get_for_update(
+        tx: &mut Tx<'_>,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Option<Self>, StorageError>;
+}
+
+/// `Owned` for a row type whose storage module has `get` and
+/// `get_for_update`.
+macro_rules! owned {
+    ($row:ty, $what:literal, $store:ident) => {
+        impl Owned for $row {
+            const WHAT: &'static str = $what;
+
+            async fn get(
+                pool: &PgPool,
+                tenant: TenantId,
+                id: Uuid,
+            ) -> Result<Option<Self>, StorageError> {
+                hub_storage::$store::get(pool, tenant, id).await
+            }
+
+            async fn get_for_update(
+                tx: &mut Tx<'_>,
+                tenant: TenantId,
+                id: Uuid,
+            ) -> Result<Option<Self>, StorageError> {
+                hub_storage::$store::get_for_update(tx, tenant, id).await
+            }
+        }
+    };
+}
+
+owned!(
+    hub_storage::integrations::Integration,
+    "integration",
+    integrations
+);
+owned!(
+    hub_storage::subscriptions::Subscription,
+    "subscription",
+    subscriptions
+);
+owned!(
+    hub_storage::webhook_endpoints::Endpoint,
+    "webhook endpoint",
+    webhook_endpoints
+);
+
+/// The tenant's row `id`, or a 404.
+pub(crate) async fn find<R: Owned>(ctx: &Context, t: &Tenant, id: Uuid) -> Result<R, ApiError> {
+    R::get(&ctx.pool, t.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(R::WHAT))
+}
+
+/// The tenant's row `id`, locked for the rest of `tx`, or a 404.
+pub(crate) async fn find_for_update<R: Owned>(
+    tx: &mut Tx<'_>,
+    t: &Tenant,
+    id: Uuid,
+) -> Result<R, ApiError> {
+    R::get_for_update(tx, t.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(R::WHAT))
 }
 
 /// Begins a transaction.

@@ -1,26 +1,28 @@
 //! INBOUND webhooks: the endpoints of a tenant that providers call at
 //! `POST /webhooks/{tenant}/{path}` ([`receive`]), with their signing
-//! secrets ([`events`]: the requests they received, and their replay).
+//! secrets, the requests they received, and their replay.
 
 pub mod body;
-pub mod events;
 pub mod input;
 pub mod receive;
 
-use super::list::{ListParams, Paging};
+use super::list::{ListParams, Paging, one_of};
 use super::patch::FieldErrors;
-use super::{begin, commit, emit, optional_json};
+use super::{begin, commit, emit, find, find_for_update, optional_json};
 use crate::inbound::{Inbound, secrets, verifier_of};
 use actix_web::{HttpResponse, web};
-use body::{EndpointBody, EndpointInput, EndpointRotateInput};
+use body::{
+    EndpointBody, EndpointInput, EndpointReplayInput, EndpointRotateInput, EventBody, EventFilter,
+};
 use chrono::{Duration as ChronoDuration, Utc};
+use hub_domain::FieldError;
 use hub_domain::inbound::HandlerType;
 use hub_domain::secret::last_four;
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode, Problem};
 use hub_platform::server::Context;
-use hub_storage::StorageError;
 use hub_storage::webhook_endpoints::{self as store, Endpoint};
+use hub_storage::{StorageError, inbound_events};
 use input::{Mode, ValidEndpointPatch};
 use serde_json::json;
 use uuid::Uuid;
@@ -29,22 +31,6 @@ use uuid::Uuid;
 pub const DEFAULT_GRACE_SECONDS: i64 = 24 * 3600;
 /// Longest grace period.
 pub const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
-
-async fn find(ctx: &Context, t: &Tenant, id: Uuid) -> Result<Endpoint, ApiError> {
-    store::get(&ctx.pool, t.id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook endpoint"))
-}
-
-async fn find_for_update(
-    tx: &mut hub_storage::Tx<'_>,
-    t: &Tenant,
-    id: Uuid,
-) -> Result<Endpoint, ApiError> {
-    store::get_for_update(tx, t.id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook endpoint"))
-}
 
 /// The endpoint as stored now, with its new secret when there is one (shown
 /// this once).
@@ -249,4 +235,49 @@ pub async fn rotate_secret(
     commit(tx).await?;
     st.cache.clear();
     Ok(HttpResponse::Ok().json(shown(&ctx, &t, *id, Some(new)).await?))
+}
+
+/// The endpoint's received requests, oldest first (repeats included, flagged).
+#[utoipa::path(get, path = "/api/v1/webhooks/endpoints/{id}/events", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
+    params(("id" = Uuid, Path), ListParams, EventFilter),
+    responses((status = 200, description = "`{\"data\": [EventBody], \"next_cursor\": …}`"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn events(
+    t: Tenant,
+    ctx: web::Data<Context>,
+    id: web::Path<Uuid>,
+    page: web::Query<ListParams>,
+    q: web::Query<EventFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let paging = Paging::parse(&page)?;
+    let statuses = ["PENDING", "PROCESSED", "SKIPPED", "FAILED", "DUPLICATE"];
+    let status = one_of("status", &q.status, &statuses)?;
+    find::<Endpoint>(&ctx, &t, *id).await?;
+    let (after, fetch) = (paging.cursor, paging.fetch());
+    let rows = inbound_events::list(&ctx.pool, t.id, *id, status.as_deref(), after, fetch).await?;
+    Ok(HttpResponse::Ok().json(paging.page::<_, EventBody>(&rows)))
+}
+
+/// Puts FAILED events back in the processing queue with fresh attempts.
+#[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/events/replay", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
+    params(("id" = Uuid, Path)), request_body(content = EndpointReplayInput, description = "Optional"),
+    responses((status = 200, description = "`{\"replayed\": n, \"event_ids\": [...]}`"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn replay(
+    t: Tenant,
+    ctx: web::Data<Context>,
+    id: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: EndpointReplayInput = optional_json(&body)?;
+    if input.event_ids.as_ref().is_some_and(|v| v.len() > 1000) {
+        return Err(FieldError::new("event_ids", "at most 1000 ids").into());
+    }
+    find::<Endpoint>(&ctx, &t, *id).await?;
+    let mut tx = begin(&ctx).await?;
+    let ids = inbound_events::replay(&mut tx, t.id, *id, input.event_ids.as_deref()).await?;
+    if !ids.is_empty() {
+        let data = json!({"endpoint_id": *id, "event_ids": ids, "actor_api_key_id": t.api_key_id});
+        emit(&mut tx, "webhook.endpoint.replayed", t.id, data).await?;
+    }
+    commit(tx).await?;
+    Ok(HttpResponse::Ok().json(json!({"replayed": ids.len(), "event_ids": ids})))
 }

@@ -2,7 +2,7 @@
 //! `HUB_ADMIN_TOKEN`; off when it is unset.
 
 use super::event;
-use super::list::{ListParams, Listed, Paging};
+use super::list::{ListParams, ListQuery, Listed};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use hub_domain::{ApiKeyId, ApiKeySecret, TenantId, TenantName, TenantSlug};
@@ -180,10 +180,8 @@ pub async fn create_tenant(
 pub async fn list_tenants(
     _: Admin,
     ctx: web::Data<Context>,
-    q: web::Query<TenantFilter>,
-    page: web::Query<ListParams>,
+    ListQuery { filter: q, paging }: ListQuery<TenantFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let paging = Paging::parse(&page)?;
     let (slug, after) = (q.slug.as_deref(), paging.cursor);
     let rows = hub_storage::tenants::list(&ctx.pool, slug, after, paging.fetch()).await?;
     Ok(HttpResponse::Ok().json(paging.page_of(rows.into_iter().map(TenantBody::from).collect())))

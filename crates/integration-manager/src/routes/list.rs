@@ -7,9 +7,44 @@
 //! encodes the id of a page's last item, and the next page starts after it
 //! (or before it, for newest-first lists).
 
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
 use hub_platform::error::{ApiError, ErrorCode};
 pub use hub_platform::http::{ListParams, Page};
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
+
+/// A list request: the route's filters and the page asked for, both from
+/// the query string (the framework's `invalid_parameter` for a value of the
+/// wrong type, then the page's bounds). Its OpenAPI parameters are the
+/// filters' and then [`ListParams`].
+pub struct ListQuery<F> {
+    /// The route's filters.
+    pub filter: F,
+    /// The page.
+    pub paging: Paging,
+}
+
+impl<F: DeserializeOwned + 'static> FromRequest for ListQuery<F> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parse = || {
+            let filter = web::Query::<F>::extract(req).into_inner()?.into_inner();
+            let page = web::Query::<ListParams>::extract(req).into_inner()?;
+            Ok(Self {
+                filter,
+                paging: Paging::parse(&page)?,
+            })
+        };
+        std::future::ready(parse())
+    }
+}
+
+/// The filters of a list that has none.
+#[derive(Debug, serde::Deserialize)]
+pub struct NoFilter {}
 
 /// A validated page request.
 #[derive(Debug, Clone, Copy)]

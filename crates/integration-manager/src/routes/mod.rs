@@ -22,7 +22,9 @@ pub mod patch;
 pub mod subscriptions;
 pub mod tenant;
 
-use actix_web::web;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures::future::LocalBoxFuture;
 use hub_domain::{Envelope, EventType, TenantId};
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode};
@@ -179,6 +181,31 @@ pub(crate) fn event(kind: &str, tenant: TenantId, data: serde_json::Value) -> En
         data,
     )
     .with_traceparent(hub_bus::trace::current_traceparent())
+}
+
+/// A call to a tenant route: the calling tenant (its API key checked) and
+/// the service's context, which every tenant route takes together.
+pub struct Call {
+    /// The calling tenant and key.
+    pub t: Tenant,
+    /// The service's context.
+    pub ctx: web::Data<Context>,
+}
+
+impl FromRequest for Call {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let tenant = Tenant::from_request(req, payload);
+        let ctx = web::Data::<Context>::extract(req).into_inner();
+        Box::pin(async move {
+            Ok(Self {
+                t: tenant.await?,
+                ctx: ctx?,
+            })
+        })
+    }
 }
 
 /// A tenant-owned row the routes read by id: another tenant's row, like a

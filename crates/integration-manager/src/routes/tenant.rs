@@ -1,6 +1,6 @@
 //! Routes about the calling tenant.
 
-use super::list::{ListParams, Listed, Paging};
+use super::list::{ListParams, ListQuery, Listed};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use hub_platform::auth::Tenant;
@@ -108,10 +108,8 @@ pub struct AuditFilter {
 pub async fn audit_log(
     tenant: Tenant,
     ctx: web::Data<Context>,
-    q: web::Query<AuditFilter>,
-    page: web::Query<ListParams>,
+    ListQuery { filter: q, paging }: ListQuery<AuditFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let paging = Paging::parse(&page)?;
     let (event_type, before) = (q.event_type.as_deref(), paging.cursor);
     let rows =
         hub_storage::audit::list(&ctx.pool, tenant.id, event_type, before, paging.fetch()).await?;

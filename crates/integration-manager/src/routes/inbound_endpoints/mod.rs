@@ -6,9 +6,9 @@ pub mod body;
 pub mod input;
 pub mod receive;
 
-use super::list::{ListParams, Paging, one_of};
+use super::list::{ListParams, ListQuery, NoFilter, one_of};
 use super::patch::FieldErrors;
-use super::{begin, commit, emit, find, find_for_update, optional_json};
+use super::{Call, begin, commit, emit, find, find_for_update, optional_json};
 use crate::inbound::{Inbound, secrets, verifier_of};
 use actix_web::{HttpResponse, web};
 use body::{
@@ -97,8 +97,7 @@ fn new_endpoint(t: &Tenant) -> Endpoint {
         (status = 409, description = "The tenant already has an endpoint with this path", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, one error each", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<Inbound>,
     body: web::Json<EndpointInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -121,11 +120,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/webhooks/endpoints", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(ListParams), responses((status = 200, description = "`{\"data\": [EndpointBody], \"next_cursor\": …}`")))]
 pub async fn list(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    page: web::Query<ListParams>,
+    Call { t, ctx }: Call,
+    ListQuery { paging, .. }: ListQuery<NoFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let paging = Paging::parse(&page)?;
     let rows = store::list(&ctx.pool, t.id, paging.cursor, paging.fetch()).await?;
     Ok(HttpResponse::Ok().json(paging.page::<_, EndpointBody>(&rows)))
 }
@@ -133,11 +130,7 @@ pub async fn list(
 /// One endpoint, with its counters.
 #[utoipa::path(get, path = "/api/v1/webhooks/endpoints/{id}", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = EndpointBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(EndpointBody::from(&find(&ctx, &t, *id).await?)))
 }
 
@@ -148,8 +141,7 @@ pub async fn get(
     responses((status = 200, body = EndpointBody), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<Inbound>,
     id: web::Path<Uuid>,
     body: web::Json<EndpointInput>,
@@ -175,8 +167,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/v1/webhooks/endpoints/{id}", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<Inbound>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -197,8 +188,7 @@ pub async fn delete(
     params(("id" = Uuid, Path)), request_body(content = EndpointRotateInput, description = "Optional"),
     responses((status = 200, body = EndpointBody), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn rotate_secret(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<Inbound>,
     id: web::Path<Uuid>,
     body: web::Bytes,
@@ -242,13 +232,10 @@ pub async fn rotate_secret(
     params(("id" = Uuid, Path), ListParams, EventFilter),
     responses((status = 200, description = "`{\"data\": [EventBody], \"next_cursor\": …}`"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn events(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     id: web::Path<Uuid>,
-    page: web::Query<ListParams>,
-    q: web::Query<EventFilter>,
+    ListQuery { filter: q, paging }: ListQuery<EventFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let paging = Paging::parse(&page)?;
     let statuses = ["PENDING", "PROCESSED", "SKIPPED", "FAILED", "DUPLICATE"];
     let status = one_of("status", &q.status, &statuses)?;
     find::<Endpoint>(&ctx, &t, *id).await?;
@@ -262,8 +249,7 @@ pub async fn events(
     params(("id" = Uuid, Path)), request_body(content = EndpointReplayInput, description = "Optional"),
     responses((status = 200, description = "`{\"replayed\": n, \"event_ids\": [...]}`"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn replay(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {

@@ -5,8 +5,8 @@
 pub mod body;
 pub mod input;
 
-use super::list::{ListParams, Paging, upper};
-use super::{begin, commit, emit, event, find, find_for_update};
+use super::list::{ListParams, ListQuery, upper};
+use super::{Call, begin, commit, emit, event, find, find_for_update};
 use crate::credentials;
 use crate::state::{Integrations, catalog};
 use actix_web::{HttpResponse, web};
@@ -124,8 +124,7 @@ fn new_integration(
         (status = 409, description = "The tenant already has this provider in this environment", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, one error each", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<Integrations>,
     body: web::Json<IntegrationInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -162,12 +161,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(IntegrationFilter, ListParams), responses((status = 200, description = "`{data: [Integration], next_cursor}`")))]
 pub async fn list(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    q: web::Query<IntegrationFilter>,
-    page: web::Query<ListParams>,
+    Call { t, ctx }: Call,
+    ListQuery { filter: q, paging }: ListQuery<IntegrationFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let paging = Paging::parse(&page)?;
     let (status, provider, category, environment) = (
         upper(&q.status),
         upper(&q.provider),
@@ -187,11 +183,7 @@ pub async fn list(
 /// One integration.
 #[utoipa::path(get, path = "/api/v1/integrations/{id}", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = IntegrationBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(IntegrationBody::from(&find(&ctx, &t, *id).await?)))
 }
 
@@ -201,8 +193,7 @@ pub async fn get(
     params(("id" = Uuid, Path)), request_body = IntegrationInput,
     responses((status = 200, body = IntegrationBody), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<Integrations>,
     id: web::Path<Uuid>,
     body: web::Json<IntegrationInput>,
@@ -229,11 +220,7 @@ pub async fn update(
 /// Deletes an integration (its logs and jobs are kept).
 #[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn delete(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let mut tx = begin(&ctx).await?;
     if !store::delete(&mut tx, t.id, *id, t.api_key_id.0).await? {
         return Err(ApiError::not_found("integration"));
@@ -248,8 +235,7 @@ pub async fn delete(
 #[utoipa::path(get, path = "/api/v1/integrations/providers", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(ProviderQuery), responses((status = 200, body = Vec<ProviderBody>)))]
 pub async fn list_providers(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     q: web::Query<ProviderQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
@@ -274,8 +260,7 @@ pub async fn list_providers(
     params(("code" = String, Path, description = "Provider code")),
     responses((status = 200, body = ProviderBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_provider(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let p = hub_storage::providers::get_visible(&ctx.pool, t.id, &code)
@@ -412,8 +397,7 @@ async fn record_test(
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/test", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = TestResult), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn test(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<Integrations>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -426,8 +410,7 @@ pub async fn test(
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/enable", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = IntegrationBody), (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn enable(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<Integrations>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -451,11 +434,7 @@ pub async fn enable(
 /// Disables (pauses) an integration; its configuration is kept.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/disable", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = IntegrationBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn disable(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn disable(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     set_enabled(&ctx, &t, *id, false).await
 }
 
@@ -492,11 +471,7 @@ async fn set_enabled(
 /// Health of one integration.
 #[utoipa::path(get, path = "/api/v1/integrations/{id}/health", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, description = "status, last success/error, error count, circuit state, rate-limit usage this hour")))]
-pub async fn health(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn health(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let row: Integration = find(&ctx, &t, *id).await?;
     let manifest = manifest_of(&row.provider_code)?;
     let used = store::calls_this_hour(&ctx.pool, t.id, row.id).await?;
@@ -522,11 +497,7 @@ pub async fn health(
 /// Call statistics by hour over the last 24 hours.
 #[utoipa::path(get, path = "/api/v1/integrations/{id}/stats", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, description = "calls, errors, p50/p95 latency per hour")))]
-pub async fn stats(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn stats(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let row: Integration = find(&ctx, &t, *id).await?;
     let hours = store::hourly_stats(&ctx.pool, t.id, row.id).await?;
     let calls: i64 = hours.iter().map(|h| h.calls).sum();

@@ -6,8 +6,8 @@
 pub mod body;
 pub mod input;
 
-use super::list::{ListParams, Paging, one_of, upper};
-use super::{begin, commit, emit, find, find_for_update, optional_json, strip_field};
+use super::list::{ListParams, ListQuery, Paging, one_of, upper};
+use super::{Call, begin, commit, emit, find, find_for_update, optional_json, strip_field};
 use actix_web::{HttpResponse, web};
 use body::{
     AttemptBody, CreatedSubscription, DeliveryBody, DeliveryFilter, DeliveryTestResult,
@@ -136,8 +136,7 @@ fn new_subscription(t: &Tenant, ctx: &Context) -> Subscription {
     request_body = SubscriptionInput,
     responses((status = 201, body = CreatedSubscription), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<OutboundWebhooks>,
     input: web::Json<SubscriptionInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -191,12 +190,9 @@ async fn route_to_dispatcher(ctx: &Context, event_types: &Value) {
 #[utoipa::path(get, path = "/api/v1/webhooks/subscriptions", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(SubscriptionFilter, ListParams), responses((status = 200, description = "`{data: [Subscription], next_cursor}`")))]
 pub async fn list(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    q: web::Query<SubscriptionFilter>,
-    page: web::Query<ListParams>,
+    Call { t, ctx }: Call,
+    ListQuery { filter: q, paging }: ListQuery<SubscriptionFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let paging = Paging::parse(&page)?;
     let filter = store::Filter {
         status: upper(&q.status),
         is_enabled: q.is_enabled,
@@ -209,11 +205,7 @@ pub async fn list(
 /// One subscription.
 #[utoipa::path(get, path = "/api/v1/webhooks/subscriptions/{id}", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = SubscriptionBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(SubscriptionBody::from(&find(&ctx, &t, *id).await?)))
 }
 
@@ -222,8 +214,7 @@ pub async fn get(
     params(("id" = Uuid, Path)), request_body = SubscriptionInput,
     responses((status = 200, body = SubscriptionBody), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<OutboundWebhooks>,
     id: web::Path<Uuid>,
     input: web::Json<SubscriptionInput>,
@@ -249,11 +240,7 @@ pub async fn update(
 /// Deletes a subscription with its delivery history.
 #[utoipa::path(delete, path = "/api/v1/webhooks/subscriptions/{id}", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn delete(
-    t: Tenant,
-    ctx: web::Data<Context>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let mut tx = begin(&ctx).await?;
     if !store::delete(&mut tx, t.id, *id).await? {
         return Err(ApiError::not_found("subscription"));
@@ -268,8 +255,7 @@ pub async fn delete(
 #[utoipa::path(get, path = "/api/v1/webhooks/subscriptions/{id}/secret", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = SecretBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn secret(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<OutboundWebhooks>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -286,8 +272,7 @@ pub async fn secret(
     params(("id" = Uuid, Path)), request_body(content = Option<RotateInput>),
     responses((status = 200, body = SecretBody), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn rotate_secret(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<OutboundWebhooks>,
     id: web::Path<Uuid>,
     body: web::Bytes,
@@ -318,8 +303,7 @@ pub async fn rotate_secret(
     params(("id" = Uuid, Path), DeliveryFilter, ListParams),
     responses((status = 200, description = "`{data: [Delivery], next_cursor}`"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn deliveries(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     id: web::Path<Uuid>,
     q: web::Query<DeliveryFilter>,
     page: web::Query<ListParams>,
@@ -343,8 +327,7 @@ pub async fn deliveries(
     params(("id" = Uuid, Path), ("delivery_id" = Uuid, Path)),
     responses((status = 200, body = DeliveryBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn delivery(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (sub, id) = *path;
@@ -394,8 +377,7 @@ fn selection(input: ReplayInput) -> Result<ReplaySelection, FieldError> {
     params(("id" = Uuid, Path)), request_body = ReplayInput,
     responses((status = 202, body = ReplayResult), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn replay(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     id: web::Path<Uuid>,
     input: web::Json<ReplayInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -416,8 +398,7 @@ pub async fn replay(
     params(("id" = Uuid, Path)),
     responses((status = 200, body = DeliveryTestResult), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn test(
-    t: Tenant,
-    ctx: web::Data<Context>,
+    Call { t, ctx }: Call,
     st: web::Data<OutboundWebhooks>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {

@@ -77,98 +77,99 @@ pub struct ApiDoc;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use inbound_endpoints as inbound;
-    cfg.service(
-        web::scope("/api/v1/admin")
-            .route("/tenants", web::post().to(admin::create_tenant))
-            .route("/tenants", web::get().to(admin::list_tenants))
-            .route("/tenants/{id}", web::get().to(admin::get_tenant))
-            .route(
-                "/tenants/{id}/api-keys",
-                web::post().to(admin::create_api_key),
-            )
-            .route(
-                "/tenants/{id}/api-keys",
-                web::get().to(admin::list_api_keys),
-            )
-            .route(
-                "/tenants/{id}/api-keys/{key_id}",
-                web::delete().to(admin::revoke_api_key),
-            )
-            .route(
-                "/tenants/{id}/providers/{code}/visibility",
-                web::put().to(integrations::set_visibility),
-            ),
-    )
-    .service(
-        web::scope("/api/v1")
-            .route("/me", web::get().to(tenant::me))
-            .route("/audit-log", web::get().to(tenant::audit_log))
-            // The catalog first: `providers` is not an integration id.
-            .route(
-                "/integrations/providers",
-                web::get().to(integrations::list_providers),
-            )
-            .route(
-                "/integrations/providers/{code}",
-                web::get().to(integrations::get_provider),
-            )
-            .service(
-                web::scope("/integrations")
-                    .route("", web::get().to(integrations::list))
-                    .route("", web::post().to(integrations::create))
-                    .route("/{id}", web::get().to(integrations::get))
-                    .route("/{id}", web::put().to(integrations::update))
-                    .route("/{id}", web::delete().to(integrations::delete))
-                    .route("/{id}/test", web::post().to(integrations::test))
-                    .route("/{id}/enable", web::post().to(integrations::enable))
-                    .route("/{id}/disable", web::post().to(integrations::disable))
-                    .route("/{id}/health", web::get().to(integrations::health))
-                    .route("/{id}/stats", web::get().to(integrations::stats)),
-            )
-            // `/webhooks` lists and creates outbound subscriptions too (an alias).
-            .route("/webhooks", web::get().to(subscriptions::list))
-            .route("/webhooks", web::post().to(subscriptions::create))
-            .service(
-                web::scope("/webhooks/subscriptions")
-                    .route("", web::get().to(subscriptions::list))
-                    .route("", web::post().to(subscriptions::create))
-                    .route("/{id}", web::get().to(subscriptions::get))
-                    .route("/{id}", web::put().to(subscriptions::update))
-                    .route("/{id}", web::delete().to(subscriptions::delete))
-                    .route("/{id}/secret", web::get().to(subscriptions::secret))
-                    .route(
-                        "/{id}/rotate-secret",
-                        web::post().to(subscriptions::rotate_secret),
-                    )
-                    .route("/{id}/test", web::post().to(subscriptions::test))
-                    .route("/{id}/deliveries", web::get().to(subscriptions::deliveries))
-                    .route(
-                        "/{id}/deliveries/{delivery_id}",
-                        web::get().to(subscriptions::delivery),
-                    )
-                    .route("/{id}/replay", web::post().to(subscriptions::replay)),
-            )
-            .service(
-                web::scope("/webhooks/endpoints")
-                    .route("", web::get().to(inbound::list))
-                    .route("", web::post().to(inbound::create))
-                    .route("/{id}", web::get().to(inbound::get))
-                    .route("/{id}", web::put().to(inbound::update))
-                    .route("/{id}", web::delete().to(inbound::delete))
-                    .route(
-                        "/{id}/rotate-secret",
-                        web::post().to(inbound::rotate_secret),
-                    )
-                    .route("/{id}/events", web::get().to(inbound::events))
-                    .route("/{id}/events/replay", web::post().to(inbound::replay)),
-            ),
-    )
-    // Public: providers authenticate with their signature.
-    .route(
-        "/webhooks/{tenant}/{path}",
-        web::post().to(inbound::receive::receive),
-    );
+    cfg.service(web::scope("/api/v1/admin").configure(admin_routes))
+        .service(
+            web::scope("/api/v1")
+                .route("/me", web::get().to(tenant::me))
+                .route("/audit-log", web::get().to(tenant::audit_log))
+                .configure(integration_routes)
+                .configure(subscription_routes)
+                .service(endpoint_routes()),
+        )
+        // Public: providers authenticate with their signature.
+        .route(
+            "/webhooks/{tenant}/{path}",
+            web::post().to(inbound_endpoints::receive::receive),
+        );
+}
+
+fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tenants", web::post().to(admin::create_tenant))
+        .route("/tenants", web::get().to(admin::list_tenants))
+        .route("/tenants/{id}", web::get().to(admin::get_tenant))
+        .route(
+            "/tenants/{id}/api-keys",
+            web::post().to(admin::create_api_key),
+        )
+        .route(
+            "/tenants/{id}/api-keys",
+            web::get().to(admin::list_api_keys),
+        )
+        .route(
+            "/tenants/{id}/api-keys/{key_id}",
+            web::delete().to(admin::revoke_api_key),
+        )
+        .route(
+            "/tenants/{id}/providers/{code}/visibility",
+            web::put().to(integrations::set_visibility),
+        );
+}
+
+fn integration_routes(cfg: &mut web::ServiceConfig) {
+    use integrations::*;
+    // The catalog first: `providers` is not an integration id.
+    cfg.route("/integrations/providers", web::get().to(list_providers))
+        .route(
+            "/integrations/providers/{code}",
+            web::get().to(get_provider),
+        )
+        .service(
+            web::scope("/integrations")
+                .route("", web::get().to(list))
+                .route("", web::post().to(create))
+                .route("/{id}", web::get().to(get))
+                .route("/{id}", web::put().to(update))
+                .route("/{id}", web::delete().to(delete))
+                .route("/{id}/test", web::post().to(test))
+                .route("/{id}/enable", web::post().to(enable))
+                .route("/{id}/disable", web::post().to(disable))
+                .route("/{id}/health", web::get().to(health))
+                .route("/{id}/stats", web::get().to(stats)),
+        );
+}
+
+fn subscription_routes(cfg: &mut web::ServiceConfig) {
+    use subscriptions::*;
+    // `/webhooks` lists and creates outbound subscriptions too (an alias).
+    cfg.route("/webhooks", web::get().to(list))
+        .route("/webhooks", web::post().to(create))
+        .service(
+            web::scope("/webhooks/subscriptions")
+                .route("", web::get().to(list))
+                .route("", web::post().to(create))
+                .route("/{id}", web::get().to(get))
+                .route("/{id}", web::put().to(update))
+                .route("/{id}", web::delete().to(delete))
+                .route("/{id}/secret", web::get().to(secret))
+                .route("/{id}/rotate-secret", web::post().to(rotate_secret))
+                .route("/{id}/test", web::post().to(test))
+                .route("/{id}/deliveries", web::get().to(deliveries))
+                .route("/{id}/deliveries/{delivery_id}", web::get().to(delivery))
+                .route("/{id}/replay", web::post().to(replay)),
+        );
+}
+
+fn endpoint_routes() -> actix_web::Scope {
+    use inbound_endpoints::*;
+    web::scope("/webhooks/endpoints")
+        .route("", web::get().to(list))
+        .route("", web::post().to(create))
+        .route("/{id}", web::get().to(get))
+        .route("/{id}", web::put().to(update))
+        .route("/{id}", web::delete().to(delete))
+        .route("/{id}/rotate-secret", web::post().to(rotate_secret))
+        .route("/{id}/events", web::get().to(events))
+        .route("/{id}/events/replay", web::post().to(replay))
 }
 
 /// A domain event of the manager about `tenant`, carrying the current trace

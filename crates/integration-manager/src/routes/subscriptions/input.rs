@@ -84,22 +84,8 @@ impl ValidSubscriptionPatch {
         mode: Mode,
     ) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::default();
-        let required = |errors: &mut FieldErrors, field: &str, message: &str| {
-            if mode == Mode::Create {
-                errors.push(field, message);
-            }
-        };
-        let name = match input.name.value().map(|n| n.trim().to_owned()) {
-            Some(n) if n.is_empty() || n.chars().count() > 200 => {
-                errors.push("name", "must be 1 to 200 characters");
-                None
-            }
-            Some(n) => Some(n),
-            None => {
-                required(&mut errors, "name", "is required");
-                None
-            }
-        };
+        let create = mode == Mode::Create;
+        let name = check_name(input.name, create, &mut errors);
         let description = input
             .description
             .value()
@@ -107,31 +93,8 @@ impl ValidSubscriptionPatch {
         if description.as_ref().is_some_and(|d| d.len() > 2000) {
             errors.push("description", "must be at most 2000 characters");
         }
-        let url = match input.url.value() {
-            Some(u) => errors.check(
-                "url",
-                check_subscription_url(u.trim(), st.allow_insecure, st.allow_private)
-                    .await
-                    .map(|u| u.to_string()),
-            ),
-            None => {
-                required(&mut errors, "url", "is required");
-                None
-            }
-        };
-        let event_types = match input.event_types.value() {
-            Some(v) => errors.check(
-                "event_types",
-                parse_patterns(&v)
-                    .map(|p| json!(p))
-                    .map_err(|e| strip_field(&e.to_string())),
-            ),
-            None => {
-                let message = "is required: a list of exact types, `prefix.*` patterns or `*`";
-                required(&mut errors, "event_types", message);
-                None
-            }
-        };
+        let url = check_url(input.url, create, st, &mut errors).await;
+        let event_types = check_event_types(input.event_types, create, &mut errors);
         let auth = check_auth(input.auth_type, input.auth_config, row, st, &mut errors).await;
         let valid = Self {
             name,
@@ -229,6 +192,61 @@ impl ValidSubscriptionPatch {
         }
         c
     }
+}
+
+/// The name, trimmed: 1–200 characters, required on create.
+fn check_name(sent: Patch<String>, required: bool, errors: &mut FieldErrors) -> Option<String> {
+    match sent.value().map(|n| n.trim().to_owned()) {
+        Some(n) if n.is_empty() || n.chars().count() > 200 => {
+            errors.push("name", "must be 1 to 200 characters");
+            None
+        }
+        Some(n) => Some(n),
+        None => {
+            if required {
+                errors.push("name", "is required");
+            }
+            None
+        }
+    }
+}
+
+/// The target URL (https unless insecure URLs are allowed), required on
+/// create.
+async fn check_url(
+    sent: Patch<String>,
+    required: bool,
+    st: &OutboundWebhooks,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let Some(u) = sent.value() else {
+        if required {
+            errors.push("url", "is required");
+        }
+        return None;
+    };
+    let checked = check_subscription_url(u.trim(), st.allow_insecure, st.allow_private).await;
+    errors.check("url", checked.map(|u| u.to_string()))
+}
+
+/// The event patterns, required on create.
+fn check_event_types(
+    sent: Patch<Value>,
+    required: bool,
+    errors: &mut FieldErrors,
+) -> Option<Value> {
+    let Some(v) = sent.value() else {
+        if required {
+            let message = "is required: a list of exact types, `prefix.*` patterns or `*`";
+            errors.push("event_types", message);
+        }
+        return None;
+    };
+    let parsed = parse_patterns(&v).map(|p| json!(p));
+    errors.check(
+        "event_types",
+        parsed.map_err(|e| strip_field(&e.to_string())),
+    )
 }
 
 /// The auth type and settings, when either changes: the settings each type

@@ -44,13 +44,25 @@ fn present(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Checks the credentials fit `auth`, seals them into `row` and sets the hint.
-pub fn seal_into(
-    row: &mut Integration,
+/// Credentials that fit their provider's auth type, to be sealed.
+pub struct ValidCredentials {
+    api_key: Option<String>,
+    basic: Option<(String, String)>,
+    /// Access token, refresh token, expiry.
+    oauth: Option<(String, Option<String>, Option<DateTime<Utc>>)>,
+}
+
+impl std::fmt::Debug for ValidCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValidCredentials([redacted])")
+    }
+}
+
+/// Checks the credentials fit `auth` (every error, `credentials.<field>`).
+pub fn check(
     auth: AuthType,
     input: &CredentialsInput,
-    keyring: &Keyring,
-) -> Result<(), Vec<FieldError>> {
+) -> Result<ValidCredentials, Vec<FieldError>> {
     let mut errors = Vec::new();
     let need = |field: &str, v: Option<&str>, errors: &mut Vec<FieldError>| {
         if v.is_none() {
@@ -106,52 +118,55 @@ pub fn seal_into(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut hint = serde_json::Map::new();
-    row.api_key_encrypted = None;
-    row.basic_auth_encrypted = None;
-    row.oauth_tokens = None;
-    row.oauth_expires_at = None;
-    if let Some(k) = present(&input.api_key) {
-        row.api_key_encrypted = Some(keyring.seal(&ctx(row.id, "api_key"), k.as_bytes()));
-        hint.insert(
-            "api_key".into(),
-            json!({"set": true, "last4": last_four(k)}),
-        );
-    }
-    if let (Some(u), Some(p)) = (present(&input.username), present(&input.password)) {
-        let blob = json!({"username": u, "password": p}).to_string();
-        row.basic_auth_encrypted = Some(keyring.seal(&ctx(row.id, "basic"), blob.as_bytes()));
-        hint.insert(
-            "username".into(),
-            json!({"set": true, "last4": last_four(u)}),
-        );
-        hint.insert(
-            "password".into(),
-            json!({"set": true, "last4": last_four(p)}),
-        );
-    }
-    if let Some(t) = present(&input.access_token) {
-        let blob =
-            json!({"access_token": t, "refresh_token": present(&input.refresh_token)}).to_string();
-        row.oauth_tokens =
-            Some(json!({"sealed": keyring.seal(&ctx(row.id, "oauth"), blob.as_bytes())}));
-        row.oauth_expires_at = input.expires_at;
-        hint.insert(
-            "access_token".into(),
-            json!({"set": true, "last4": last_four(t)}),
-        );
-        if let Some(r) = present(&input.refresh_token) {
+    let owned = |s: &Option<String>| present(s).map(str::to_owned);
+    Ok(ValidCredentials {
+        api_key: owned(&input.api_key),
+        basic: owned(&input.username).zip(owned(&input.password)),
+        oauth: owned(&input.access_token)
+            .map(|t| (t, owned(&input.refresh_token), input.expires_at)),
+    })
+}
+
+impl ValidCredentials {
+    /// Seals the credentials into `row` (replacing any it had) and sets the
+    /// hint that shows them.
+    pub fn seal_into(self, row: &mut Integration, keyring: &Keyring) {
+        let mut hint = serde_json::Map::new();
+        let shown = |hint: &mut serde_json::Map<String, Value>, field: &str, secret: &str| {
             hint.insert(
-                "refresh_token".into(),
-                json!({"set": true, "last4": last_four(r)}),
+                field.into(),
+                json!({"set": true, "last4": last_four(secret)}),
             );
+        };
+        row.api_key_encrypted = None;
+        row.basic_auth_encrypted = None;
+        row.oauth_tokens = None;
+        row.oauth_expires_at = None;
+        if let Some(k) = &self.api_key {
+            row.api_key_encrypted = Some(keyring.seal(&ctx(row.id, "api_key"), k.as_bytes()));
+            shown(&mut hint, "api_key", k);
         }
-        if let Some(e) = input.expires_at {
-            hint.insert("expires_at".into(), json!(e));
+        if let Some((u, p)) = &self.basic {
+            let blob = json!({"username": u, "password": p}).to_string();
+            row.basic_auth_encrypted = Some(keyring.seal(&ctx(row.id, "basic"), blob.as_bytes()));
+            shown(&mut hint, "username", u);
+            shown(&mut hint, "password", p);
         }
+        if let Some((t, refresh, expires_at)) = &self.oauth {
+            let blob = json!({"access_token": t, "refresh_token": refresh}).to_string();
+            row.oauth_tokens =
+                Some(json!({"sealed": keyring.seal(&ctx(row.id, "oauth"), blob.as_bytes())}));
+            row.oauth_expires_at = *expires_at;
+            shown(&mut hint, "access_token", t);
+            if let Some(r) = refresh {
+                shown(&mut hint, "refresh_token", r);
+            }
+            if let Some(e) = expires_at {
+                hint.insert("expires_at".into(), json!(e));
+            }
+        }
+        row.credentials_hint = Value::Object(hint);
     }
-    row.credentials_hint = Value::Object(hint);
-    Ok(())
 }
 
 /// Opens the sealed credentials of `row` for a call.
@@ -195,15 +210,8 @@ pub fn reseal(
     old: &SealedSecrets,
     keyring: &Keyring,
 ) -> Result<Option<SealedSecrets>, SecretError> {
-    let mut changed = false;
-    let mut again = |what: &str, sealed: &str| -> Result<String, SecretError> {
-        if keyring.needs_rotation(sealed) {
-            changed = true;
-            Ok(keyring.seal(&ctx(id, what), &keyring.open(&ctx(id, what), sealed)?))
-        } else {
-            Ok(sealed.to_owned())
-        }
-    };
+    let mut resealer = crate::rotation::Resealer::new(keyring);
+    let mut again = |what: &str, sealed: &str| resealer.again(&ctx(id, what), sealed);
     let api_key = old
         .api_key
         .as_deref()
@@ -223,7 +231,7 @@ pub fn reseal(
         Some(s) => Some(json!({"sealed": again("oauth", s)?})),
         None => old.oauth.clone(),
     };
-    Ok(changed.then_some(SealedSecrets {
+    Ok(resealer.changed.then_some(SealedSecrets {
         api_key,
         oauth,
         basic,

@@ -36,7 +36,7 @@ pub fn service() -> Service {
 async fn start(ctx: Context) -> Result<Started, String> {
     let keyring = Arc::new(ctx.config.keyring().map_err(|e| e.to_string())?);
     let integrations = web::Data::new(state::Integrations::new(&ctx.config, keyring.clone()));
-    let webhooks = web::Data::new(routes::webhooks::Webhooks::new(
+    let outbound = web::Data::new(routes::subscriptions::OutboundWebhooks::new(
         &ctx.config,
         keyring.clone(),
     ));
@@ -57,7 +57,7 @@ async fn start(ctx: Context) -> Result<Started, String> {
         configure: Arc::new(move |_, cfg| {
             cfg.app_data(inbound.clone())
                 .app_data(integrations.clone())
-                .app_data(webhooks.clone());
+                .app_data(outbound.clone());
             routes::configure(cfg)
         }),
         handler: Some(Arc::new(audit::AuditTrail)),

@@ -40,6 +40,35 @@ pub async fn rotate_all(pool: &sqlx::PgPool, keyring: &Keyring) -> Result<Rotate
     })
 }
 
+/// Seals values again under the keyring's current key, remembering whether
+/// any needed it (what each kind of row's `reseal` uses).
+pub(crate) struct Resealer<'k> {
+    keyring: &'k Keyring,
+    /// Whether a value was sealed again.
+    pub changed: bool,
+}
+
+impl<'k> Resealer<'k> {
+    /// A re-sealer with `keyring`.
+    pub fn new(keyring: &'k Keyring) -> Self {
+        Self {
+            keyring,
+            changed: false,
+        }
+    }
+
+    /// `sealed` (bound to `context`) under the current key: sealed again
+    /// if it was under another, else as it is.
+    pub fn again(&mut self, context: &str, sealed: &str) -> Result<String, SecretError> {
+        if !self.keyring.needs_rotation(sealed) {
+            return Ok(sealed.to_owned());
+        }
+        self.changed = true;
+        let plain = self.keyring.open(context, sealed)?;
+        Ok(self.keyring.seal(context, &plain))
+    }
+}
+
 /// Rows read per page.
 const PAGE: i64 = 500;
 
@@ -88,24 +117,20 @@ async fn rotate_subscriptions(
     let (mut rotated, mut current) = (0, 0);
     for mut row in rows {
         let id = row.id.to_string();
-        let mut changed = false;
+        let mut again = Resealer::new(keyring);
         for (what, slot) in [
             ("secret", &mut row.secret_key),
             ("previous", &mut row.previous_secret_key),
             ("auth", &mut row.auth_secret_encrypted),
         ] {
-            if let Some(sealed) = slot.as_ref()
-                && keyring.needs_rotation(sealed)
-            {
-                let ctx = secret_context(&id, what);
-                let plain = keyring
-                    .open(&ctx, sealed)
+            if let Some(sealed) = slot.as_deref() {
+                let resealed = again
+                    .again(&secret_context(&id, what), sealed)
                     .map_err(|e| format!("subscription {id} {what} secret: {e}"))?;
-                *slot = Some(keyring.seal(&ctx, &plain));
-                changed = true;
+                *slot = Some(resealed);
             }
         }
-        if changed {
+        if again.changed {
             hub_storage::subscriptions::reseal(&mut tx, &row)
                 .await
                 .map_err(|e| e.to_string())?;

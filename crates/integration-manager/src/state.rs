@@ -34,16 +34,21 @@ pub struct Integrations {
 impl Integrations {
     /// State for a service's configuration, sealing with `keyring`.
     pub fn new(config: &hub_platform::Config, keyring: Arc<Keyring>) -> Self {
-        let policy = if config.hub_allow_private_targets {
-            TargetPolicy::AllowPrivate
-        } else {
-            TargetPolicy::PublicOnly
-        };
+        let policy = target_policy(config);
         Self {
             keyring,
             http: http_client(policy),
             policy,
         }
+    }
+}
+
+/// Which targets outbound calls may reach (`HUB_ALLOW_PRIVATE_TARGETS`).
+pub fn target_policy(config: &hub_platform::Config) -> TargetPolicy {
+    if config.hub_allow_private_targets {
+        TargetPolicy::AllowPrivate
+    } else {
+        TargetPolicy::PublicOnly
     }
 }
 

@@ -227,28 +227,14 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
 
         // Another key is its own lookup; a failed one is tried again.
-        assert!(
-            cache
-                .get_or_load("acme", "loads", load(true))
-                .await
-                .is_err()
-        );
-        assert!(
-            cache
-                .get_or_load("acme", "loads", load(false))
-                .await
-                .is_ok()
-        );
+        let get = |path, fail| cache.get_or_load("acme", path, load(fail));
+        assert!(get("loads", true).await.is_err());
+        assert!(get("loads", false).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 3);
 
         // A change made here forgets every entry.
         cache.clear();
-        assert!(
-            cache
-                .get_or_load("acme", "orders", load(false))
-                .await
-                .is_ok()
-        );
+        assert!(get("orders", false).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 }

@@ -46,20 +46,15 @@ pub(crate) fn reseal(
     old: &SealedSecrets,
     keyring: &Keyring,
 ) -> Result<Option<SealedSecrets>, SecretError> {
-    let mut changed = false;
-    let mut again = |what: &str, sealed: &str| -> Result<String, SecretError> {
-        if keyring.needs_rotation(sealed) {
-            changed = true;
-            Ok(keyring.seal(&ctx(id, what), &keyring.open(&ctx(id, what), sealed)?))
-        } else {
-            Ok(sealed.to_owned())
-        }
-    };
+    let mut resealer = crate::rotation::Resealer::new(keyring);
+    let mut again = |what: &str, sealed: &str| resealer.again(&ctx(id, what), sealed);
     let current = again("secret", &old.current)?;
     let previous = old
         .previous
         .as_deref()
         .map(|s| again("previous_secret", s))
         .transpose()?;
-    Ok(changed.then_some(SealedSecrets { current, previous }))
+    Ok(resealer
+        .changed
+        .then_some(SealedSecrets { current, previous }))
 }

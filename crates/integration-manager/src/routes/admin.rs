@@ -2,12 +2,12 @@
 //! `HUB_ADMIN_TOKEN`; off when it is unset.
 
 use super::event;
+use super::list::{ListParams, ListQuery, Listed};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use hub_domain::{ApiKeyId, ApiKeySecret, TenantId, TenantName, TenantSlug};
 use hub_platform::auth::Admin;
 use hub_platform::error::{ApiError, ErrorCode};
-use hub_platform::http::{ListParams, Page};
 use hub_platform::server::Context;
 use hub_storage::StorageError;
 use serde::{Deserialize, Serialize};
@@ -113,15 +113,18 @@ pub struct CreatedApiKey {
     pub created_at: DateTime<Utc>,
 }
 
-/// Query of `GET /api/v1/admin/tenants`.
+impl Listed for TenantBody {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+/// Filter of `GET /api/v1/admin/tenants` (with the page parameters,
+/// [`ListParams`]).
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct TenantQuery {
+pub struct TenantFilter {
     /// Only the tenant with this slug.
     pub slug: Option<String>,
-    /// Page size, 1–200 (default 50).
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// Creates a tenant.
@@ -173,24 +176,15 @@ pub async fn create_tenant(
 
 /// Lists tenants, optionally the one with a slug.
 #[utoipa::path(get, path = "/api/v1/admin/tenants", tag = "admin", security(("admin_token" = [])),
-    params(TenantQuery), responses((status = 200, body = TenantPage)))]
+    params(TenantFilter, ListParams), responses((status = 200, body = TenantPage)))]
 pub async fn list_tenants(
     _: Admin,
     ctx: web::Data<Context>,
-    q: web::Query<TenantQuery>,
+    ListQuery { filter: q, paging }: ListQuery<TenantFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let (limit, after) = ListParams {
-        limit: q.limit,
-        cursor: q.cursor.clone(),
-    }
-    .parse()?;
-    let rows = hub_storage::tenants::list(&ctx.pool, q.slug.as_deref(), after, limit + 1).await?;
-    let page = Page::new(
-        rows.into_iter().map(TenantBody::from).collect(),
-        limit,
-        |t| t.id,
-    );
-    Ok(HttpResponse::Ok().json(page))
+    let (slug, after) = (q.slug.as_deref(), paging.cursor);
+    let rows = hub_storage::tenants::list(&ctx.pool, slug, after, paging.fetch()).await?;
+    Ok(HttpResponse::Ok().json(paging.page_of(rows.into_iter().map(TenantBody::from).collect())))
 }
 
 async fn existing_tenant(

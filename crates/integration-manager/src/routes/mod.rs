@@ -1,15 +1,38 @@
-//! HTTP routes of the manager.
+//! HTTP routes of the manager, one module per resource:
+//!
+//! - [`admin`]: the operator API (tenants, API keys);
+//! - [`tenant`]: the calling tenant (`/me`) and its audit trail;
+//! - [`integrations`]: the provider catalog and the tenant's integrations;
+//! - [`subscriptions`]: OUTBOUND webhooks, the subscriptions the dispatcher
+//!   delivers events to, with their delivery history and replay;
+//! - [`inbound_endpoints`]: INBOUND webhooks, the endpoints providers call,
+//!   with their received events and the public route itself
+//!   ([`inbound_endpoints::receive`]).
+//!
+//! A resource folder keeps its handlers in `mod.rs`, its request and response
+//! types in `body.rs` and the validation of its create/update body in
+//! `input.rs`. What they share is here: [`list`] (paging) and [`patch`]
+//! (update bodies), and the transaction and event helpers below.
 
 pub mod admin;
-pub mod endpoints;
+pub mod inbound_endpoints;
 pub mod integrations;
-pub mod receive;
+pub mod list;
+pub mod patch;
+pub mod subscriptions;
 pub mod tenant;
-pub mod webhooks;
 
-use actix_web::web;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures::future::LocalBoxFuture;
 use hub_domain::{Envelope, EventType, TenantId};
+use hub_platform::auth::Tenant;
+use hub_platform::error::{ApiError, ErrorCode};
+use hub_platform::server::Context;
+use hub_storage::{StorageError, Tx};
+use sqlx::PgPool;
 use utoipa::OpenApi;
+use uuid::Uuid;
 
 /// The manager's OpenAPI document (service routes).
 #[derive(OpenApi)]
@@ -20,21 +43,27 @@ use utoipa::OpenApi;
         tenant::me, tenant::audit_log,
         integrations::list_providers, integrations::get_provider, integrations::set_visibility,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
-        integrations::test, integrations::enable, integrations::disable, integrations::health, integrations::stats,
-        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::secret,
-        webhooks::rotate_secret, webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::replay,
-        endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::delete,
-        endpoints::rotate_secret, endpoints::events, endpoints::replay, receive::receive,
+        integrations::test, integrations::enable, integrations::disable, integrations::health,
+        integrations::stats,
+        subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::update,
+        subscriptions::delete, subscriptions::secret, subscriptions::rotate_secret,
+        subscriptions::test, subscriptions::deliveries, subscriptions::delivery, subscriptions::replay,
+        inbound_endpoints::create, inbound_endpoints::list, inbound_endpoints::get, inbound_endpoints::update,
+        inbound_endpoints::delete, inbound_endpoints::rotate_secret, inbound_endpoints::events,
+        inbound_endpoints::replay, inbound_endpoints::receive::receive,
     ),
     components(schemas(
         admin::TenantBody, admin::CreateTenant, admin::ApiKeyBody, admin::CreateApiKey, admin::CreatedApiKey,
         admin::TenantPage, tenant::Me, tenant::AuditEntryBody, tenant::AuditPage,
-        integrations::ProviderBody, integrations::IntegrationBody, integrations::IntegrationInput,
-        integrations::TestResult, integrations::Visibility, crate::credentials::CredentialsInput,
-        webhooks::SubscriptionBody, webhooks::CreatedSubscription, webhooks::SubscriptionInput, webhooks::SecretBody,
-        webhooks::RotateInput, webhooks::AttemptBody, webhooks::DeliveryBody, webhooks::ReplayInput,
-        webhooks::ReplayResult, webhooks::DeliveryTestResult,
-        endpoints::EndpointBody, endpoints::EndpointInput, endpoints::EndpointRotateInput, endpoints::EventBody, endpoints::EndpointReplayInput,
+        integrations::body::ProviderBody, integrations::body::IntegrationBody, integrations::body::IntegrationInput,
+        integrations::body::TestResult, integrations::body::Visibility, crate::credentials::CredentialsInput,
+        subscriptions::body::SubscriptionBody, subscriptions::body::CreatedSubscription,
+        subscriptions::body::SubscriptionInput, subscriptions::body::SecretBody, subscriptions::body::RotateInput,
+        subscriptions::body::AttemptBody, subscriptions::body::DeliveryBody, subscriptions::body::ReplayInput,
+        subscriptions::body::ReplayResult, subscriptions::body::DeliveryTestResult,
+        inbound_endpoints::body::EndpointBody, inbound_endpoints::body::EndpointInput,
+        inbound_endpoints::body::EndpointRotateInput, inbound_endpoints::body::EventBody,
+        inbound_endpoints::body::EndpointReplayInput,
     )),
     tags(
         (name = "admin", description = "Operator API: tenants and API keys (HUB_ADMIN_TOKEN)"),
@@ -48,115 +77,99 @@ pub struct ApiDoc;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/admin")
-            .route("/tenants", web::post().to(admin::create_tenant))
-            .route("/tenants", web::get().to(admin::list_tenants))
-            .route("/tenants/{id}", web::get().to(admin::get_tenant))
-            .route(
-                "/tenants/{id}/api-keys",
-                web::post().to(admin::create_api_key),
-            )
-            .route(
-                "/tenants/{id}/api-keys",
-                web::get().to(admin::list_api_keys),
-            )
-            .route(
-                "/tenants/{id}/api-keys/{key_id}",
-                web::delete().to(admin::revoke_api_key),
-            )
-            .route(
-                "/tenants/{id}/providers/{code}/visibility",
-                web::put().to(integrations::set_visibility),
-            ),
-    )
-    .service(
-        web::scope("/api/v1")
-            .route("/me", web::get().to(tenant::me))
-            .route("/audit-log", web::get().to(tenant::audit_log))
-            // The catalog first: `providers` is not an integration id.
-            .route(
-                "/integrations/providers",
-                web::get().to(integrations::list_providers),
-            )
-            .route(
-                "/integrations/providers/{code}",
-                web::get().to(integrations::get_provider),
-            )
-            .route("/integrations", web::get().to(integrations::list))
-            .route("/integrations", web::post().to(integrations::create))
-            .route("/integrations/{id}", web::get().to(integrations::get))
-            .route("/integrations/{id}", web::put().to(integrations::update))
-            .route("/integrations/{id}", web::delete().to(integrations::delete))
-            .route(
-                "/integrations/{id}/test",
-                web::post().to(integrations::test),
-            )
-            .route(
-                "/integrations/{id}/enable",
-                web::post().to(integrations::enable),
-            )
-            .route(
-                "/integrations/{id}/disable",
-                web::post().to(integrations::disable),
-            )
-            .route(
-                "/integrations/{id}/health",
-                web::get().to(integrations::health),
-            )
-            .route(
-                "/integrations/{id}/stats",
-                web::get().to(integrations::stats),
-            )
-            // `/webhooks` lists and creates subscriptions too (an alias).
-            .route("/webhooks", web::get().to(webhooks::list))
-            .route("/webhooks", web::post().to(webhooks::create))
-            .service(
-                web::scope("/webhooks/subscriptions")
-                    .route("", web::get().to(webhooks::list))
-                    .route("", web::post().to(webhooks::create))
-                    .route("/{id}", web::get().to(webhooks::get))
-                    .route("/{id}", web::put().to(webhooks::update))
-                    .route("/{id}", web::delete().to(webhooks::delete))
-                    .route("/{id}/secret", web::get().to(webhooks::secret))
-                    .route(
-                        "/{id}/rotate-secret",
-                        web::post().to(webhooks::rotate_secret),
-                    )
-                    .route("/{id}/test", web::post().to(webhooks::test))
-                    .route("/{id}/deliveries", web::get().to(webhooks::deliveries))
-                    .route(
-                        "/{id}/deliveries/{delivery_id}",
-                        web::get().to(webhooks::delivery),
-                    )
-                    .route("/{id}/replay", web::post().to(webhooks::replay)),
-            )
-            .route("/webhooks/endpoints", web::get().to(endpoints::list))
-            .route("/webhooks/endpoints", web::post().to(endpoints::create))
-            .route("/webhooks/endpoints/{id}", web::get().to(endpoints::get))
-            .route("/webhooks/endpoints/{id}", web::put().to(endpoints::update))
-            .route(
-                "/webhooks/endpoints/{id}",
-                web::delete().to(endpoints::delete),
-            )
-            .route(
-                "/webhooks/endpoints/{id}/rotate-secret",
-                web::post().to(endpoints::rotate_secret),
-            )
-            .route(
-                "/webhooks/endpoints/{id}/events",
-                web::get().to(endpoints::events),
-            )
-            .route(
-                "/webhooks/endpoints/{id}/events/replay",
-                web::post().to(endpoints::replay),
-            ),
-    )
-    // Public: providers authenticate with their signature.
-    .route(
-        "/webhooks/{tenant}/{path}",
-        web::post().to(receive::receive),
-    );
+    cfg.service(web::scope("/api/v1/admin").configure(admin_routes))
+        .service(
+            web::scope("/api/v1")
+                .route("/me", web::get().to(tenant::me))
+                .route("/audit-log", web::get().to(tenant::audit_log))
+                .configure(integration_routes)
+                .configure(subscription_routes)
+                .service(endpoint_routes()),
+        )
+        // Public: providers authenticate with their signature.
+        .route(
+            "/webhooks/{tenant}/{path}",
+            web::post().to(inbound_endpoints::receive::receive),
+        );
+}
+
+fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tenants", web::post().to(admin::create_tenant))
+        .route("/tenants", web::get().to(admin::list_tenants))
+        .route("/tenants/{id}", web::get().to(admin::get_tenant))
+        .route(
+            "/tenants/{id}/api-keys",
+            web::post().to(admin::create_api_key),
+        )
+        .route(
+            "/tenants/{id}/api-keys",
+            web::get().to(admin::list_api_keys),
+        )
+        .route(
+            "/tenants/{id}/api-keys/{key_id}",
+            web::delete().to(admin::revoke_api_key),
+        )
+        .route(
+            "/tenants/{id}/providers/{code}/visibility",
+            web::put().to(integrations::set_visibility),
+        );
+}
+
+fn integration_routes(cfg: &mut web::ServiceConfig) {
+    use integrations::*;
+    // The catalog first: `providers` is not an integration id.
+    cfg.route("/integrations/providers", web::get().to(list_providers))
+        .route(
+            "/integrations/providers/{code}",
+            web::get().to(get_provider),
+        )
+        .service(
+            web::scope("/integrations")
+                .route("", web::get().to(list))
+                .route("", web::post().to(create))
+                .route("/{id}", web::get().to(get))
+                .route("/{id}", web::put().to(update))
+                .route("/{id}", web::delete().to(delete))
+                .route("/{id}/test", web::post().to(test))
+                .route("/{id}/enable", web::post().to(enable))
+                .route("/{id}/disable", web::post().to(disable))
+                .route("/{id}/health", web::get().to(health))
+                .route("/{id}/stats", web::get().to(stats)),
+        );
+}
+
+fn subscription_routes(cfg: &mut web::ServiceConfig) {
+    use subscriptions::*;
+    // `/webhooks` lists and creates outbound subscriptions too (an alias).
+    cfg.route("/webhooks", web::get().to(list))
+        .route("/webhooks", web::post().to(create))
+        .service(
+            web::scope("/webhooks/subscriptions")
+                .route("", web::get().to(list))
+                .route("", web::post().to(create))
+                .route("/{id}", web::get().to(get))
+                .route("/{id}", web::put().to(update))
+                .route("/{id}", web::delete().to(delete))
+                .route("/{id}/secret", web::get().to(secret))
+                .route("/{id}/rotate-secret", web::post().to(rotate_secret))
+                .route("/{id}/test", web::post().to(test))
+                .route("/{id}/deliveries", web::get().to(deliveries))
+                .route("/{id}/deliveries/{delivery_id}", web::get().to(delivery))
+                .route("/{id}/replay", web::post().to(replay)),
+        );
+}
+
+fn endpoint_routes() -> actix_web::Scope {
+    use inbound_endpoints::*;
+    web::scope("/webhooks/endpoints")
+        .route("", web::get().to(list))
+        .route("", web::post().to(create))
+        .route("/{id}", web::get().to(get))
+        .route("/{id}", web::put().to(update))
+        .route("/{id}", web::delete().to(delete))
+        .route("/{id}/rotate-secret", web::post().to(rotate_secret))
+        .route("/{id}/events", web::get().to(events))
+        .route("/{id}/events/replay", web::post().to(replay))
 }
 
 /// A domain event of the manager about `tenant`, carrying the current trace
@@ -169,4 +182,154 @@ pub(crate) fn event(kind: &str, tenant: TenantId, data: serde_json::Value) -> En
         data,
     )
     .with_traceparent(hub_bus::trace::current_traceparent())
+}
+
+/// A call to a tenant route: the calling tenant (its API key checked) and
+/// the service's context, which every tenant route takes together.
+pub struct Call {
+    /// The calling tenant and key.
+    pub t: Tenant,
+    /// The service's context.
+    pub ctx: web::Data<Context>,
+}
+
+impl FromRequest for Call {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let tenant = Tenant::from_request(req, payload);
+        let ctx = web::Data::<Context>::extract(req).into_inner();
+        Box::pin(async move {
+            Ok(Self {
+                t: tenant.await?,
+                ctx: ctx?,
+            })
+        })
+    }
+}
+
+/// A tenant-owned row the routes read by id: another tenant's row, like a
+/// missing one, is a 404 naming it ([`find`], [`find_for_update`]).
+pub(crate) trait Owned: Sized {
+    /// What a 404 calls it.
+    const WHAT: &'static str;
+
+    /// The row `id` of `tenant`.
+    async fn get(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<Option<Self>, StorageError>;
+
+    /// The row `id` of `tenant`, locked for the rest of `tx`.
+    async fn get_for_update(
+        tx: &mut Tx<'_>,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Option<Self>, StorageError>;
+}
+
+/// `Owned` for a row type whose storage module has `get` and
+/// `get_for_update`.
+macro_rules! owned {
+    ($row:ty, $what:literal, $store:ident) => {
+        impl Owned for $row {
+            const WHAT: &'static str = $what;
+
+            async fn get(
+                pool: &PgPool,
+                tenant: TenantId,
+                id: Uuid,
+            ) -> Result<Option<Self>, StorageError> {
+                hub_storage::$store::get(pool, tenant, id).await
+            }
+
+            async fn get_for_update(
+                tx: &mut Tx<'_>,
+                tenant: TenantId,
+                id: Uuid,
+            ) -> Result<Option<Self>, StorageError> {
+                hub_storage::$store::get_for_update(tx, tenant, id).await
+            }
+        }
+    };
+}
+
+owned!(
+    hub_storage::integrations::Integration,
+    "integration",
+    integrations
+);
+owned!(
+    hub_storage::subscriptions::Subscription,
+    "subscription",
+    subscriptions
+);
+owned!(
+    hub_storage::webhook_endpoints::Endpoint,
+    "webhook endpoint",
+    webhook_endpoints
+);
+
+/// The tenant's row `id`, or a 404.
+pub(crate) async fn find<R: Owned>(ctx: &Context, t: &Tenant, id: Uuid) -> Result<R, ApiError> {
+    R::get(&ctx.pool, t.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(R::WHAT))
+}
+
+/// The tenant's row `id`, locked for the rest of `tx`, or a 404.
+pub(crate) async fn find_for_update<R: Owned>(
+    tx: &mut Tx<'_>,
+    t: &Tenant,
+    id: Uuid,
+) -> Result<R, ApiError> {
+    R::get_for_update(tx, t.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(R::WHAT))
+}
+
+/// Begins a transaction.
+pub(crate) async fn begin(ctx: &Context) -> Result<Tx<'static>, ApiError> {
+    Ok(ctx.pool.begin().await.map_err(StorageError::from)?)
+}
+
+/// Commits `tx`.
+pub(crate) async fn commit(tx: Tx<'_>) -> Result<(), ApiError> {
+    Ok(tx.commit().await.map_err(StorageError::from)?)
+}
+
+/// Writes the event `kind` about `tenant` to the outbox in `tx`.
+pub(crate) async fn emit(
+    tx: &mut Tx<'_>,
+    kind: &str,
+    tenant: TenantId,
+    data: serde_json::Value,
+) -> Result<(), ApiError> {
+    Ok(hub_storage::outbox::enqueue(tx, &[event(kind, tenant, data)]).await?)
+}
+
+/// A JSON body that may be absent (empty means all defaults), with the
+/// framework's `invalid_json` errors.
+pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!(
+                "invalid JSON body: {}",
+                hub_platform::http::redact_values(&e.to_string())
+            ),
+        )
+    })
+}
+
+/// Domain error messages start with their field name; the problem's field
+/// member already says it.
+pub(crate) fn strip_field(msg: &str) -> String {
+    match msg.split_once(": ") {
+        Some((head, rest)) if !head.contains(' ') => rest.to_owned(),
+        _ => msg.to_owned(),
+    }
 }

@@ -1,11 +1,12 @@
 //! Routes about the calling tenant.
 
+use super::list::{ListParams, ListQuery, Listed};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use hub_platform::auth::Tenant;
 use hub_platform::error::ApiError;
-use hub_platform::http::{ListParams, Page};
 use hub_platform::server::Context;
+use hub_storage::audit::AuditEntry;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -67,15 +68,32 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-/// Query of the audit trail.
+impl From<AuditEntry> for AuditEntryBody {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            event_id: e.event_id,
+            event_type: e.event_type,
+            source: e.source,
+            correlation_id: e.correlation_id,
+            occurred_at: e.occurred_at,
+            data: e.data,
+            recorded_at: e.recorded_at,
+        }
+    }
+}
+
+impl Listed for AuditEntryBody {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+/// Filter of the audit trail (with the page parameters, [`ListParams`]).
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct AuditQuery {
+pub struct AuditFilter {
     /// Only this event type.
     pub event_type: Option<String>,
-    /// Page size, 1–200 (default 50).
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// The tenant's audit trail: every event of the tenant seen on the bus, newest first.
@@ -86,37 +104,15 @@ pub struct AuditQuery {
 /// `/api/v1/webhooks/endpoints/{id}/events`). What processing a received
 /// webhook publishes (`load.status_updated`, `webhook.processed`, …) is here.
 #[utoipa::path(get, path = "/api/v1/audit-log", tag = "tenant", security(("api_key" = [], "tenant" = [])),
-    params(AuditQuery), responses((status = 200, body = AuditPage)))]
+    params(AuditFilter, ListParams), responses((status = 200, body = AuditPage)))]
 pub async fn audit_log(
     tenant: Tenant,
     ctx: web::Data<Context>,
-    q: web::Query<AuditQuery>,
+    ListQuery { filter: q, paging }: ListQuery<AuditFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let (limit, before) = ListParams {
-        limit: q.limit,
-        cursor: q.cursor.clone(),
-    }
-    .parse()?;
-    let rows = hub_storage::audit::list(
-        &ctx.pool,
-        tenant.id,
-        q.event_type.as_deref(),
-        before,
-        limit + 1,
-    )
-    .await?;
-    let data = rows
-        .into_iter()
-        .map(|e| AuditEntryBody {
-            id: e.id,
-            event_id: e.event_id,
-            event_type: e.event_type,
-            source: e.source,
-            correlation_id: e.correlation_id,
-            occurred_at: e.occurred_at,
-            data: e.data,
-            recorded_at: e.recorded_at,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(Page::new(data, limit, |e: &AuditEntryBody| e.id)))
+    let (event_type, before) = (q.event_type.as_deref(), paging.cursor);
+    let rows =
+        hub_storage::audit::list(&ctx.pool, tenant.id, event_type, before, paging.fetch()).await?;
+    Ok(HttpResponse::Ok()
+        .json(paging.page_of(rows.into_iter().map(AuditEntryBody::from).collect())))
 }

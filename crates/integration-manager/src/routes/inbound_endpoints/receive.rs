@@ -4,7 +4,8 @@
 //! body size (413) → signature with the endpoint's scheme and tolerance
 //! (401 with a reason code) → provider handshakes (Slack `url_verification`,
 //! Xero intent-to-receive) → the raw request and its outbox events committed
-//! by the group-commit writer → 200 `{"id": …, "duplicate": …}`.
+//! by the group-commit writer → 200 `{"id": …, "duplicate": …}`. The
+//! endpoints themselves are managed through [`super`].
 
 use crate::inbound::writer::{EndpointInfo, WriteError};
 use crate::inbound::{Inbound, LiveEndpoint, count};
@@ -17,7 +18,7 @@ use hub_domain::inbound::handshake::{Handshake, handshake};
 use hub_domain::inbound::{self, Rejection, Request, ip::client_ip, processing};
 use hub_platform::error::{ApiError, ErrorCode};
 use hub_platform::server::Context;
-use hub_storage::inbound_events::NewEvent;
+use hub_storage::inbound_events::{NewEvent, Stored};
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -210,26 +211,13 @@ pub async fn receive(
         .collect();
     // The first processing attempt is pure and commits with the request.
     let id = Uuid::now_v7();
-    let (outcome, typed) = processing::attempt(
-        &processing::Input {
-            source: crate::NAME,
-            id,
-            tenant_id: TenantId(ep.row.tenant_id),
-            endpoint_id: ep.row.id,
-            endpoint_path: &ep.row.endpoint_path,
-            integration_id: ep.row.integration_id,
-            provider_event_id: provider_id.as_deref(),
-            event_type: event_type.as_deref(),
-            handler_type: &ep.row.handler_type,
-            event_types: &ep.row.event_types,
-            transform_template: ep.row.transform_template.as_ref(),
-            target_service: ep.row.target_service.as_deref(),
-            payload: parsed.as_ref(),
-            attempts: 1,
-        },
-        &st.policy,
-    );
-    count(&outcome);
+    let processed = Processed {
+        id,
+        provider_event_id: provider_id.as_deref(),
+        event_type: event_type.as_deref(),
+        payload: parsed.as_ref(),
+    };
+    let (outcome, typed) = first_attempt(&ep, &st, &processed);
     let event = NewEvent {
         id,
         tenant_id: ep.row.tenant_id,
@@ -250,7 +238,50 @@ pub async fn receive(
         handler_type: ep.handler().as_str().to_owned(),
         target_service: ep.row.target_service.clone(),
     };
-    match st.writer.write(event, info, typed).await {
+    answer(st.writer.write(event, info, typed).await)
+}
+
+/// What the first processing attempt of a request reads from it.
+struct Processed<'a> {
+    id: Uuid,
+    provider_event_id: Option<&'a str>,
+    event_type: Option<&'a str>,
+    payload: Option<&'a Value>,
+}
+
+/// The first processing attempt of a request to `ep` (counted in the
+/// metrics): its outcome and the typed event it publishes.
+fn first_attempt(
+    ep: &LiveEndpoint,
+    st: &Inbound,
+    p: &Processed<'_>,
+) -> (processing::Outcome, Option<hub_domain::Envelope>) {
+    let (outcome, typed) = processing::attempt(
+        &processing::Input {
+            source: crate::NAME,
+            id: p.id,
+            tenant_id: TenantId(ep.row.tenant_id),
+            endpoint_id: ep.row.id,
+            endpoint_path: &ep.row.endpoint_path,
+            integration_id: ep.row.integration_id,
+            provider_event_id: p.provider_event_id,
+            event_type: p.event_type,
+            handler_type: &ep.row.handler_type,
+            event_types: &ep.row.event_types,
+            transform_template: ep.row.transform_template.as_ref(),
+            target_service: ep.row.target_service.as_deref(),
+            payload: p.payload,
+            attempts: 1,
+        },
+        &st.policy,
+    );
+    count(&outcome);
+    (outcome, typed)
+}
+
+/// The answer once the writer has stored the request (or could not).
+fn answer(written: Result<Stored, WriteError>) -> Result<HttpResponse, ApiError> {
+    match written {
         Ok(stored) => {
             metrics::counter!("hub_inbound_accepted_total", "duplicate" => if stored.duplicate { "true" } else { "false" })
                 .increment(1);

@@ -1,0 +1,137 @@
+//! What every list route shares: the page parameters (`limit`, `cursor`,
+//! [`ListParams`], taken as their own query next to a route's filters), their
+//! bounds and errors, the `{"data": […], "next_cursor": …}` page, and the
+//! checks of the filters.
+//!
+//! Lists are keyset-paged on UUIDv7 ids: a cursor (`hub_domain::cursor`)
+//! encodes the id of a page's last item, and the next page starts after it
+//! (or before it, for newest-first lists).
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use hub_platform::error::{ApiError, ErrorCode};
+pub use hub_platform::http::{ListParams, Page};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// A list request: the route's filters and the page asked for, both from
+/// the query string (the framework's `invalid_parameter` for a value of the
+/// wrong type, then the page's bounds). Its OpenAPI parameters are the
+/// filters' and then [`ListParams`].
+pub struct ListQuery<F> {
+    /// The route's filters.
+    pub filter: F,
+    /// The page.
+    pub paging: Paging,
+}
+
+impl<F: DeserializeOwned + 'static> FromRequest for ListQuery<F> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parse = || {
+            let filter = web::Query::<F>::extract(req).into_inner()?.into_inner();
+            let page = web::Query::<ListParams>::extract(req).into_inner()?;
+            Ok(Self {
+                filter,
+                paging: Paging::parse(&page)?,
+            })
+        };
+        std::future::ready(parse())
+    }
+}
+
+/// The filters of a list that has none.
+#[derive(Debug, serde::Deserialize)]
+pub struct NoFilter {}
+
+/// A validated page request.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    /// Items asked for, 1–200 (50 when not given).
+    pub limit: u32,
+    /// Where the previous page stopped: the id its cursor encodes.
+    pub cursor: Option<Uuid>,
+}
+
+impl Paging {
+    /// `limit` within its bounds and `cursor` decoded (`invalid_parameter`
+    /// otherwise).
+    pub fn parse(q: &ListParams) -> Result<Self, ApiError> {
+        let (limit, cursor) = q.parse()?;
+        Ok(Self { limit, cursor })
+    }
+
+    /// Rows to read: one more than asked, so that the page knows whether
+    /// another follows (for storage lists that do not add it themselves).
+    pub fn fetch(&self) -> u32 {
+        self.limit + 1
+    }
+
+    /// The page of `items` (read with [`Paging::fetch`]).
+    pub fn page_of<B: Listed>(&self, items: Vec<B>) -> Page<B> {
+        Page::new(items, self.limit, B::id)
+    }
+
+    /// The page of `rows`, each shown as a `B`.
+    pub fn page<R, B>(&self, rows: &[R]) -> Page<B>
+    where
+        B: Listed + for<'r> From<&'r R>,
+    {
+        self.page_of(rows.iter().map(B::from).collect())
+    }
+}
+
+/// An item of a list: its id is the position a cursor encodes.
+pub trait Listed {
+    /// The item's id.
+    fn id(&self) -> Uuid;
+}
+
+/// A filter compared with stored upper-case values, upper-cased.
+pub fn upper(value: &Option<String>) -> Option<String> {
+    value.as_ref().map(|v| v.to_ascii_uppercase())
+}
+
+/// A filter that must be one of `allowed` (any case), upper-cased;
+/// `invalid_parameter` naming them otherwise.
+pub fn one_of(
+    param: &str,
+    value: &Option<String>,
+    allowed: &[&str],
+) -> Result<Option<String>, ApiError> {
+    match upper(value) {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("{param}: must be {}", either(allowed)),
+        )),
+        v => Ok(v),
+    }
+}
+
+/// `A, B or C`.
+pub fn either(options: &[&str]) -> String {
+    match options {
+        [] => String::new(),
+        [only] => (*only).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_name_their_options() {
+        assert_eq!(either(&["A", "B", "C"]), "A, B or C");
+        assert_eq!(either(&["A", "B"]), "A or B");
+        assert_eq!(
+            one_of("status", &Some("failed".into()), &["FAILED"]).unwrap(),
+            Some("FAILED".into())
+        );
+        assert_eq!(one_of("status", &None, &["FAILED"]).unwrap(), None);
+        assert!(one_of("status", &Some("x".into()), &["A", "B"]).is_err());
+    }
+}

@@ -70,6 +70,14 @@ impl Answer {
     }
 }
 
+/// The `id` of each of `items` (a page's `data`, a list of deliveries).
+pub fn ids<C: FromIterator<String>>(items: &[Value]) -> C {
+    items
+        .iter()
+        .map(|item| item["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
 /// Sends a request and reads its [`Answer`].
 pub trait Call {
     /// Sends the request (panics if it cannot be sent) and reads the answer.

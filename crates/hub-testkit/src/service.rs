@@ -101,6 +101,27 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Waits up to `secs` seconds (panicking with `what` after them) until
+    /// the number `sql` counts, with `arg` as `$1`, satisfies `done`;
+    /// returns it.
+    pub async fn count_until<'q, A>(
+        &self,
+        secs: u64,
+        what: &str,
+        sql: &'static str,
+        arg: A,
+        done: impl Fn(i64) -> bool,
+    ) -> i64
+    where
+        A: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Clone,
+    {
+        crate::eventually(secs, what, || async {
+            let n: i64 = self.scalar(sql, arg.clone()).await;
+            done(n).then_some(n)
+        })
+        .await
+    }
+
     /// The number `sql` (a `SELECT COUNT(*) …` without parameters) counts in
     /// the test database.
     pub async fn count(&self, sql: &'static str) -> i64 {

@@ -105,16 +105,11 @@ async fn the_hubs_own_events_are_audited_when_retired_and_bypass_the_audit_queue
         (api.audit(Some("order.created")).await.len() == 1).then_some(())
     })
     .await;
-    eventually(15, "the relay published the hub's two events", || async {
-        let left: i64 = env
-            .scalar(
-                "SELECT COUNT(*) FROM outbox WHERE tenant_id = $1::uuid AND published_at IS NULL",
-                &tenant,
-            )
-            .await;
-        (left == 0).then_some(())
-    })
-    .await;
+    let unpublished =
+        "SELECT COUNT(*) FROM outbox WHERE tenant_id = $1::uuid AND published_at IS NULL";
+    let published = "the relay published the hub's two events";
+    env.count_until(15, published, unpublished, &tenant, |left| left == 0)
+        .await;
 
     // Every service queue gets both kinds; the audit queue only the
     // outside one, so RabbitMQ never carries the hub's events back to it.

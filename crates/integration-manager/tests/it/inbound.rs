@@ -237,6 +237,21 @@ impl Hub {
         self.api = self.api.at(&self.m);
     }
 
+    /// An endpoint at `path` that verifies nothing (`signature_algorithm`
+    /// `none`).
+    pub(crate) async fn open_endpoint(&self, path: &str) -> Value {
+        self.endpoint(json!({"endpoint_path": path, "signature_algorithm": "none"}))
+            .await
+    }
+
+    /// Applies `change` to endpoint `id`, expecting 200; returns the endpoint.
+    pub(crate) async fn update_endpoint(&self, id: &str, change: Value) -> Value {
+        let a = self
+            .put(&format!("/api/v1/webhooks/endpoints/{id}"), change)
+            .await;
+        a.ok(200).clone()
+    }
+
     pub(crate) async fn endpoint(&self, body: Value) -> Value {
         let a = self.post("/api/v1/webhooks/endpoints", body).await;
         a.ok(201).clone()
@@ -263,6 +278,18 @@ impl Hub {
             r = r.header(k, v);
         }
         r.call().await
+    }
+
+    /// Sends `{"n":0}`, `{"n":1}`, … (`count` bodies) to the endpoint at
+    /// `path`, each accepted; returns their ids.
+    pub(crate) async fn send_numbered(&self, path: &str, count: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for n in 0..count {
+            let body = format!(r#"{{"n":{n}}}"#);
+            let a = self.send(path, &[], &body, "application/json").await;
+            ids.push(a.ok(200)["id"].as_str().unwrap().to_owned());
+        }
+        ids
     }
 
     /// Sends a request signed for `scheme` by the independent signer.
@@ -348,8 +375,7 @@ async fn every_scheme_accepts_independently_signed_requests_and_rejects_tamperin
         }
     }
     // `none` only when chosen explicitly: no signature needed then.
-    hub.endpoint(json!({"endpoint_path": "open", "signature_algorithm": "none"}))
-        .await;
+    hub.open_endpoint("open").await;
     let a = hub.send("open", &[], "{\"x\":1}", "application/json").await;
     assert_eq!(a.status, 200, "{}", a.text);
     // Without signature_algorithm the default is Standard Webhooks, not none.
@@ -748,9 +774,7 @@ async fn proxy_headers_are_ignored_from_untrusted_peers() {
 #[tokio::test]
 async fn oversized_bodies_unknown_and_disabled_endpoints_are_refused() {
     let hub = Hub::start(|c| c.hub_inbound_max_body = 1024).await;
-    let e = hub
-        .endpoint(json!({"endpoint_path": "small", "signature_algorithm": "none"}))
-        .await;
+    let e = hub.open_endpoint("small").await;
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(2000));
     hub.send("small", &[], &big, "application/json")
         .await
@@ -859,15 +883,10 @@ async fn endpoints_api_validates_isolates_tenants_and_shows_the_secret_once() {
     );
     assert!(!list.text.contains("whsec_"), "the secret is never listed");
 
-    let a = hub
-        .put(
-            &format!("/api/v1/webhooks/endpoints/{id}"),
-            json!({"signature_algorithm": "github", "ip_whitelist": ["10.0.0.0/8"]}),
-        )
-        .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    assert_eq!(a.body["signature_header"], "X-Hub-Signature-256");
-    assert!(a.body.get("secret_key").is_none());
+    let change = json!({"signature_algorithm": "github", "ip_whitelist": ["10.0.0.0/8"]});
+    let updated = hub.update_endpoint(&id, change).await;
+    assert_eq!(updated["signature_header"], "X-Hub-Signature-256");
+    assert!(updated.get("secret_key").is_none());
     let a = hub
         .put(
             &format!("/api/v1/webhooks/endpoints/{id}"),
@@ -1139,8 +1158,7 @@ async fn requests_stored_for_the_claiming_relay_are_published_without_waiting_fo
         c.hub_outbox_poll_ms = 600_000;
     })
     .await;
-    hub.endpoint(json!({"endpoint_path": "quiet", "signature_algorithm": "none"}))
-        .await;
+    hub.open_endpoint("quiet").await;
     let pending = || {
         hub.env
             .count("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
@@ -1246,13 +1264,9 @@ async fn failed_processing_retries_then_stays_failed_and_replay_reprocesses() {
     .problem(400, "invalid_parameter");
 
     // Fix the mapping, then replay: processed once.
-    let a = hub
-        .put(
-            &format!("/api/v1/webhooks/endpoints/{id}"),
-            json!({"transform_template": {"load_id": "$.shipment.id", "status": "$.state"}}),
-        )
+    let mapping = json!({"load_id": "$.shipment.id", "status": "$.state"});
+    hub.update_endpoint(id, json!({"transform_template": mapping}))
         .await;
-    assert_eq!(a.status, 200, "{}", a.text);
     hub.post(
         &format!("/api/v1/webhooks/endpoints/{id}/events/replay"),
         json!({"event_ids": "x"}),
@@ -1386,11 +1400,11 @@ async fn a_manager_killed_right_after_answering_200_still_processes_the_events()
     let port = hub_testkit::binary::free_port();
     let _restarted = spawn_manager(&env, port, &env.encryption_key);
     wait_ready(&env, port).await;
-    eventually(30, "every event processed after the restart", || async {
-        let n: i64 = env.scalar("SELECT COUNT(*) FROM inbound_events WHERE endpoint_id = $1::uuid AND status = 'PROCESSED'", &endpoint).await;
-        (n == 40).then_some(())
-    })
-    .await;
+    let processed =
+        "SELECT COUNT(*) FROM inbound_events WHERE endpoint_id = $1::uuid AND status = 'PROCESSED'";
+    let what = "every event processed after the restart";
+    env.count_until(30, what, processed, &endpoint, |n| n == 40)
+        .await;
     // Every event's typed event went out on the bus, those the killed
     // process had committed but not published included (at least once).
     let accepted: std::collections::BTreeSet<String> = accepted.into_iter().collect();
@@ -1484,18 +1498,9 @@ async fn rotate_key_reseals_endpoint_secrets_and_they_still_verify() {
 #[tokio::test]
 async fn received_events_past_their_retention_are_pruned_unless_still_pending() {
     let mut hub = Hub::start(|_| {}).await;
-    let ep = hub
-        .endpoint(json!({"endpoint_path": "old", "signature_algorithm": "none"}))
-        .await;
+    let ep = hub.open_endpoint("old").await;
     let ep = ep["id"].as_str().unwrap().to_owned();
-    let mut ids = Vec::new();
-    for n in 0..4 {
-        let a = hub
-            .send("old", &[], &format!(r#"{{"n":{n}}}"#), "application/json")
-            .await;
-        assert_eq!(a.status, 200, "{}", a.text);
-        ids.push(a.body["id"].as_str().unwrap().to_owned());
-    }
+    let ids = hub.send_numbered("old", 4).await;
     // A repeat of the first request (same body, so the same body hash).
     let a = hub.send("old", &[], r#"{"n":0}"#, "application/json").await;
     assert_eq!(a.body["duplicate"], true, "{}", a.text);
@@ -1539,12 +1544,7 @@ async fn received_events_past_their_retention_are_pruned_unless_still_pending() 
         || async { (count(&hub.env, &ep).await == 2).then_some(()) },
     )
     .await;
-    let left: Vec<String> = hub
-        .events(&ep)
-        .await
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
+    let left: Vec<String> = hub_testkit::api::ids(&hub.events(&ep).await);
     assert!(left.contains(&ids[3]), "the recent one stays: {left:?}");
     assert!(
         left.contains(&old_pending),

@@ -307,18 +307,9 @@ async fn standard_webhooks_rotation_accepts_both_keys_until_the_grace_period_exp
 #[tokio::test]
 async fn events_pages_follow_next_cursor_oldest_first_and_each_event_once() {
     let hub = Hub::start(|_| {}).await;
-    let e = hub
-        .endpoint(json!({"endpoint_path": "paged", "signature_algorithm": "none"}))
-        .await;
+    let e = hub.open_endpoint("paged").await;
     let id = e["id"].as_str().unwrap();
-    let mut sent = Vec::new();
-    for n in 0..5 {
-        let a = hub
-            .send("paged", &[], &format!(r#"{{"n":{n}}}"#), "application/json")
-            .await;
-        assert_eq!(a.status, 200, "{}", a.text);
-        sent.push(a.body["id"].as_str().unwrap().to_owned());
-    }
+    let sent = hub.send_numbered("paged", 5).await;
 
     let mut seen = Vec::new();
     let mut sizes = Vec::new();
@@ -336,7 +327,7 @@ async fn events_pages_follow_next_cursor_oldest_first_and_each_event_once() {
         assert_eq!(page.status, 200, "{}", page.text);
         let data = page.body["data"].as_array().unwrap();
         sizes.push(data.len());
-        seen.extend(data.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        seen.extend(hub_testkit::api::ids::<Vec<String>>(data));
         match &page.body["next_cursor"] {
             Value::String(c) => cursor = Some(c.clone()),
             Value::Null => break,
@@ -387,13 +378,9 @@ async fn replay_with_event_ids_reprocesses_only_the_named_failed_events() {
     })
     .await;
 
-    let a = hub
-        .put(
-            &format!("/api/v1/webhooks/endpoints/{id}"),
-            json!({"transform_template": {"load_id": "$.shipment.id", "status": "$.state"}}),
-        )
+    let mapping = json!({"load_id": "$.shipment.id", "status": "$.state"});
+    hub.update_endpoint(id, json!({"transform_template": mapping}))
         .await;
-    assert_eq!(a.status, 200, "{}", a.text);
     let unknown = uuid::Uuid::now_v7().to_string();
     let r = hub
         .post(
@@ -441,9 +428,7 @@ async fn replay_with_event_ids_reprocesses_only_the_named_failed_events() {
 #[tokio::test]
 async fn chunked_bodies_over_the_limit_get_413_and_one_at_the_limit_is_accepted() {
     let hub = Hub::start(|c| c.hub_inbound_max_body = 1024).await;
-    let e = hub
-        .endpoint(json!({"endpoint_path": "capped", "signature_algorithm": "none"}))
-        .await;
+    let e = hub.open_endpoint("capped").await;
 
     let exact = body_of_len(1024, 'a');
     let a = raw_post(&hub, "capped", &[], Body::Whole(&exact)).await;

@@ -8,7 +8,7 @@ use cloudevents::binding::http::{Builder, Serializer};
 use cloudevents::message::BinaryDeserializer;
 use cloudevents::{Event, EventBuilder, EventBuilderV10};
 use hub_testkit::Call;
-use hub_testkit::receiver::{Received, Receiver};
+use hub_testkit::receiver::{Received, Receiver, Reply};
 use hub_testkit::sockets::{assert_nodelay, port_of, tcp_sockets};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -84,6 +84,16 @@ async fn post_json(w: &World, content_type: &str, event: &Value) -> (u16, Value)
     post(w, content_type, &[], event.to_string().into_bytes()).await
 }
 
+/// A world with a receiver subscribed to `order.*`.
+async fn subscribed_world() -> (World, Receiver) {
+    let w = world(|_| {}).await;
+    let subscription = json!({"name": "ce", "event_types": ["order.*"]});
+    let (rx, _) = w
+        .subscribed_receiver(Reply::Status(200), subscription)
+        .await;
+    (w, rx)
+}
+
 fn by_subject<'a>(got: &'a [Received], subject: &str) -> &'a Received {
     got.iter()
         .find(|r| r.json()["subject"] == subject)
@@ -92,10 +102,7 @@ fn by_subject<'a>(got: &'a [Received], subject: &str) -> &'a Received {
 
 #[tokio::test]
 async fn sdk_events_in_structured_binary_and_batched_modes_are_delivered_as_written() {
-    let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    w.subscribe(json!({"name": "ce", "url": rx.url("/hook"), "event_types": ["order.*"]}))
-        .await;
+    let (w, rx) = subscribed_world().await;
 
     // Structured mode, as `serde_json::to_vec(&event)` writes it: no `time`.
     let structured = sdk_event("ord-1", json!({"order_id": "ORD-1"}));
@@ -202,10 +209,7 @@ async fn sdk_events_in_structured_binary_and_batched_modes_are_delivered_as_writ
 
 #[tokio::test]
 async fn events_without_time_on_the_bus_in_structured_and_binary_mode_are_delivered() {
-    let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    w.subscribe(json!({"name": "ce", "url": rx.url("/hook"), "event_types": ["order.*"]}))
-        .await;
+    let (w, rx) = subscribed_world().await;
     let event = EventBuilderV10::new()
         .id("bus-1")
         .source("erp")
@@ -305,10 +309,7 @@ async fn bad_events_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn delivery_and_intake_connections_disable_nagle() {
-    let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    w.subscribe(json!({"name": "ce", "url": rx.url("/hook"), "event_types": ["order.*"]}))
-        .await;
+    let (w, rx) = subscribed_world().await;
     for n in 0..4 {
         w.post_event("order.created", json!({"n": n})).await;
     }

@@ -43,16 +43,9 @@ pub async fn world(tweak: impl FnOnce(&mut Config)) -> World {
     let (tenant, key) = env.tenant(&m, "hooks").await;
     // The tenant's own creation events reach the dispatcher asynchronously;
     // let them arrive before any subscription exists, so they match none.
-    eventually(20, "tenant events taken in", || async {
-        let n: i64 = env
-            .scalar(
-                "SELECT COUNT(*) FROM events WHERE tenant_id = $1::uuid",
-                &tenant,
-            )
-            .await;
-        (n >= 2).then_some(())
-    })
-    .await;
+    let events = "SELECT COUNT(*) FROM events WHERE tenant_id = $1::uuid";
+    env.count_until(20, "tenant events taken in", events, &tenant, |n| n >= 2)
+        .await;
     let api = TenantApi::new(&env, &m, &tenant, &key);
     World {
         env,
@@ -429,9 +422,8 @@ async fn a_key_revoked_at_the_manager_stops_working_at_the_dispatcher() {
     // The dispatcher caches the key after its first use; the revocation's
     // notification empties that cache, long before its 10 s bound.
     let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    w.subscribe(json!({"name": "orders", "url": rx.url("/o"), "event_types": ["order.*"]}))
-        .await;
+    let orders = json!({"name": "orders", "event_types": ["order.*"]});
+    let (rx, _) = w.subscribed_receiver(Reply::Status(200), orders).await;
     w.post_event("order.created", json!({})).await;
     rx.wait_for(1, 20).await;
     let keys = format!("/api/v1/admin/tenants/{}/api-keys", w.tenant);
@@ -1139,11 +1131,7 @@ async fn deliveries_past_their_retention_are_pruned_with_their_attempts_unless_u
     for n in 0..4 {
         w.post_event("order.created", json!({"n": n})).await;
     }
-    let ids: Vec<String> = wait_status(&w, &sub, "DELIVERED", 4)
-        .await
-        .iter()
-        .map(|d| d["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids: Vec<String> = hub_testkit::api::ids(&wait_status(&w, &sub, "DELIVERED", 4).await);
     // Age three of them past the 7-day retention, time-ordered ids included
     // (attempts follow their delivery; foreign-key triggers are off for this
     // one transaction). One of the old ones is still waiting to be retried.
@@ -1203,12 +1191,7 @@ async fn deliveries_past_their_retention_are_pruned_with_their_attempts_unless_u
         (counts().await == (2, 2, 0)).then_some(())
     })
     .await;
-    let left: Vec<String> = w
-        .deliveries(&sub, "")
-        .await
-        .iter()
-        .map(|d| d["id"].as_str().unwrap().to_owned())
-        .collect();
+    let left: Vec<String> = hub_testkit::api::ids(&w.deliveries(&sub, "").await);
     assert!(left.contains(&ids[3]), "the recent one stays: {left:?}");
     assert!(
         left.contains(&aged(&ids[2])),

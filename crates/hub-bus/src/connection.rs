@@ -216,30 +216,13 @@ impl Bus {
 
         ch.queue_declare(dlq.clone().into(), durable, self.queue_args())
             .await?;
-        ch.queue_bind(
-            dlq.into(),
-            t.dead_letter_exchange().into(),
-            queue.clone().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+        bind_all(ch, &dlq, &t.dead_letter_exchange(), [&queue]).await?;
         let exchange = if entry_only {
             t.exchange()
         } else {
             t.routed_exchange()
         };
-        for key in bindings {
-            ch.queue_bind(
-                queue.clone().into(),
-                exchange.as_str().into(),
-                key.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        }
-        Ok(())
+        bind_all(ch, &queue, &exchange, bindings).await
     }
 
     /// Binds `service`'s work queue (declared by that service) to more
@@ -252,20 +235,7 @@ impl Bus {
         let ch = self.channel().await?;
         let t = &self.topology;
         let queue = t.queue(service);
-        let result = async {
-            for key in keys {
-                ch.queue_bind(
-                    queue.as_str().into(),
-                    t.routed_exchange().into(),
-                    key.as_str().into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            }
-            Ok::<(), BusError>(())
-        }
-        .await;
+        let result = bind_all(&ch, &queue, &t.routed_exchange(), keys).await;
         let _ = ch.close(200, "bound".into()).await;
         result
     }
@@ -421,17 +391,7 @@ impl Bus {
     ) -> Result<(), BusError> {
         let ch = self.publisher().await?;
         let res = async {
-            let confirm = ch
-                .basic_publish(
-                    exchange.into(),
-                    routing_key.into(),
-                    BasicPublishOptions::default(),
-                    body,
-                    props,
-                )
-                .await?
-                .await?;
-            match confirm {
+            match publish_confirmed(&ch, exchange, routing_key, body, props).await? {
                 Confirmation::Nack(_) => Err(BusError::Nacked(routing_key.to_owned())),
                 _ => Ok(()),
             }
@@ -471,4 +431,44 @@ impl Bus {
 
 pub(crate) fn long(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
+}
+
+/// Binds `queue` to `exchange` under each of `keys`.
+async fn bind_all<K: AsRef<str>>(
+    ch: &Channel,
+    queue: &str,
+    exchange: &str,
+    keys: impl IntoIterator<Item = K>,
+) -> Result<(), BusError> {
+    for key in keys {
+        ch.queue_bind(
+            queue.into(),
+            exchange.into(),
+            key.as_ref().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Publishes `body` to `exchange` under `routing_key` on `ch` (a channel in
+/// confirm mode) and waits for the broker's confirmation.
+pub async fn publish_confirmed(
+    ch: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    props: BasicProperties,
+) -> Result<Confirmation, lapin::Error> {
+    ch.basic_publish(
+        exchange.into(),
+        routing_key.into(),
+        BasicPublishOptions::default(),
+        body,
+        props,
+    )
+    .await?
+    .await
 }

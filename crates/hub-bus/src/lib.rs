@@ -23,7 +23,7 @@ pub mod relay;
 mod topology;
 pub mod trace;
 
-pub use connection::{Bus, BusConfig, Outgoing};
+pub use connection::{Bus, BusConfig, Outgoing, publish_confirmed};
 pub use consumer::{AfterCommit, Handler, HandlerError};
 pub use topology::Topology;
 

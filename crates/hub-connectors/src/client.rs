@@ -269,9 +269,7 @@ fn inject_auth(
     let mut secret_headers: Vec<String> = Vec::new();
     match manifest.auth_type {
         AuthType::ApiKey => {
-            let key = creds.api_key.as_deref().ok_or_else(|| {
-                CallError::MissingCredentials("credentials.api_key is not set".into())
-            })?;
+            let key = required(creds.api_key.as_deref(), "credentials.api_key is not set")?;
             let placement = manifest
                 .api_key
                 .as_ref()
@@ -289,9 +287,10 @@ fn inject_auth(
             }
         }
         AuthType::OAuth2 => {
-            let token = creds.access_token.as_deref().ok_or_else(|| {
-                CallError::MissingCredentials("credentials.access_token is not set".into())
-            })?;
+            let token = required(
+                creds.access_token.as_deref(),
+                "credentials.access_token is not set",
+            )?;
             let prefix = manifest
                 .oauth
                 .as_ref()
@@ -301,11 +300,10 @@ fn inject_auth(
             secret_headers.push("authorization".into());
         }
         AuthType::Basic => {
-            let (u, p) = creds.basic.as_ref().ok_or_else(|| {
-                CallError::MissingCredentials(
-                    "credentials.username and password are not set".into(),
-                )
-            })?;
+            let (u, p) = required(
+                creds.basic.as_ref(),
+                "credentials.username and password are not set",
+            )?;
             let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
             headers.push(("Authorization".into(), format!("Basic {token}")));
             secret_headers.push("authorization".into());
@@ -313,6 +311,11 @@ fn inject_auth(
         AuthType::None => {}
     }
     Ok(secret_headers)
+}
+
+/// The credential `value`, or the error saying which one `missing` is.
+fn required<T>(value: Option<T>, missing: &str) -> Result<T, CallError> {
+    value.ok_or_else(|| CallError::MissingCredentials(missing.to_owned()))
 }
 
 /// Fills in what the provider's answer (or its absence) says of the test.

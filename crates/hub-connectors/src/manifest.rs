@@ -197,20 +197,9 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// HTTP method of a test call.
+    /// HTTP method of a test call (each variant is the method it names).
     Method {
-        /// GET.
-        Get = "GET",
-        /// POST.
-        Post = "POST",
-        /// PUT.
-        Put = "PUT",
-        /// PATCH.
-        Patch = "PATCH",
-        /// DELETE.
-        Delete = "DELETE",
-        /// HEAD.
-        Head = "HEAD",
+        Get = "GET", Post = "POST", Put = "PUT", Patch = "PATCH", Delete = "DELETE", Head = "HEAD",
     }
 }
 

@@ -543,24 +543,7 @@ pub fn secret_context(subscription: &str, what: &str) -> String {
     format!("subscription:{subscription}:{what}")
 }
 
-/// A subscription's sealed secrets and auth settings, as stored.
-#[derive(Debug, Clone, Copy)]
-pub struct SealedSubscription<'a> {
-    /// Subscription id (the sealing context).
-    pub id: &'a str,
-    /// NONE, HMAC, BASIC, API_KEY, OAUTH2.
-    pub auth_type: &'a str,
-    /// Non-secret auth settings.
-    pub auth_config: Option<&'a serde_json::Value>,
-    /// Sealed signing secret.
-    pub secret_key: Option<&'a str>,
-    /// Sealed previous signing secret.
-    pub previous_secret_key: Option<&'a str>,
-    /// Until when the previous secret still signs.
-    pub previous_secret_expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Sealed auth secret.
-    pub auth_secret: Option<&'a str>,
-}
+pub use hub_domain::webhook::SealedSubscription;
 
 /// Opens a subscription's secrets: its auth and its signing secrets (the
 /// previous one only while its rotation window lasts).

@@ -487,16 +487,16 @@ pub fn document(name: &str, service: utoipa::openapi::OpenApi) -> utoipa::openap
         crate::error::codes_markdown()
     ));
     doc.info.license = None;
-    let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        "api_key",
+    let bearer = |what: &str| {
         SecurityScheme::Http(
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
-                .description(Some("A tenant API key"))
+                .description(Some(what))
                 .build(),
-        ),
-    );
+        )
+    };
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme("api_key", bearer("A tenant API key"));
     components.add_security_scheme(
         "tenant",
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
@@ -504,15 +504,7 @@ pub fn document(name: &str, service: utoipa::openapi::OpenApi) -> utoipa::openap
             "The tenant's UUID",
         ))),
     );
-    components.add_security_scheme(
-        "admin_token",
-        SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .description(Some("HUB_ADMIN_TOKEN"))
-                .build(),
-        ),
-    );
+    components.add_security_scheme("admin_token", bearer("HUB_ADMIN_TOKEN"));
     doc
 }
 

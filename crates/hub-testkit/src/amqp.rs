@@ -1,8 +1,8 @@
 //! Talking to the bus as an outside producer or operator would.
 
 use lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
-    ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicGetOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -61,18 +61,9 @@ impl Amqp {
         body: &[u8],
         props: BasicProperties,
     ) {
-        self.channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                BasicPublishOptions::default(),
-                body,
-                props,
-            )
+        hub_bus::publish_confirmed(&self.channel, exchange, routing_key, body, props)
             .await
-            .expect("publish")
-            .await
-            .expect("confirm");
+            .expect("publish, confirmed");
     }
 
     /// A queue of this connection's own (exclusive, deleted with it) bound to
@@ -189,23 +180,17 @@ impl Amqp {
             Err(_) => return,
         };
         for s in services {
-            for q in [
-                format!("{prefix}{s}.events"),
-                format!("{prefix}{s}.events.retry"),
-                format!("{prefix}{s}.events.dlq"),
-            ] {
+            for queue in ["events", "events.retry", "events.dlq"] {
+                let name = format!("{prefix}{s}.{queue}");
                 let _ = ch
-                    .queue_delete(q.into(), QueueDeleteOptions::default())
+                    .queue_delete(name.into(), QueueDeleteOptions::default())
                     .await;
             }
         }
-        for x in [
-            format!("{prefix}hub.events"),
-            format!("{prefix}hub.routed"),
-            format!("{prefix}hub.dlx"),
-        ] {
+        for exchange in ["events", "routed", "dlx"] {
+            let name = format!("{prefix}hub.{exchange}");
             let _ = ch
-                .exchange_delete(x.into(), ExchangeDeleteOptions::default())
+                .exchange_delete(name.into(), ExchangeDeleteOptions::default())
                 .await;
         }
     }

@@ -148,3 +148,25 @@ pub fn check_rejects_invalid_configuration(binary: &str) {
         assert!(stderr.contains(expect), "{expect} named in: {stderr}");
     }
 }
+
+/// Defines the two tests every service binary passes as an operator runs it,
+/// for the binary at `$binary` (`env!("CARGO_BIN_EXE_<name>")`): it starts
+/// from environment variables alone, says it is listening and stops on
+/// SIGTERM ([`check_runs_from_environment`]); invalid configuration stops it
+/// naming the key ([`check_rejects_invalid_configuration`]).
+#[macro_export]
+macro_rules! binary_tests {
+    ($binary:expr) => {
+        #[tokio::test]
+        async fn starts_from_environment_variables_alone_and_stops_on_sigterm() {
+            let env = $crate::TestEnv::new().await;
+            let logs = $crate::binary::check_runs_from_environment($binary, &env).await;
+            assert!(logs.contains("\"listening\"") || logs.contains("listening"));
+        }
+
+        #[test]
+        fn invalid_configuration_stops_the_binary_naming_the_key() {
+            $crate::binary::check_rejects_invalid_configuration($binary);
+        }
+    };
+}

@@ -129,23 +129,15 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
         let server = self.server.clone();
-        // Drop runs outside async; a short-lived thread with its own runtime
-        // removes the database even when the test panicked.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                if let Ok(mut c) = server.database("postgres").connect().await {
-                    let _ = c
-                        .execute(AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        )))
-                        .await;
-                }
-            });
-        })
-        .join();
+        // Removes the database even when the test panicked.
+        crate::run_detached(async move {
+            if let Ok(mut c) = server.database("postgres").connect().await {
+                let _ = c
+                    .execute(AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    )))
+                    .await;
+            }
+        });
     }
 }

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
@@ -197,23 +197,7 @@ impl FakeProvider {
                 xero_day_used: 0,
             }),
         });
-        let data = web::Data::from(shared.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        // As the servers of real providers and receivers (Go's net/http,
-        // nginx) do by default.
-        .tcp_nodelay(true)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let handle = crate::serve(listener, shared.clone(), 4 * 1024 * 1024, handle)?;
         Ok(Self {
             kind,
             addr,
@@ -350,16 +334,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
             method: req.method().to_string(),
             path: req.path().to_owned(),
             query: req.query_string().to_owned(),
-            headers: req
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_ascii_lowercase(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
+            headers: crate::headers_of(&req),
             body: body.to_vec(),
         });
         let mode = state.scripted.pop_front().unwrap_or(state.mode);

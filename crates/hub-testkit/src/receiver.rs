@@ -3,7 +3,7 @@
 //! `Retry-After`, redirects, huge bodies). `/token` is an OAuth2
 //! client-credentials endpoint.
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -89,16 +89,7 @@ async fn handle(
         let mut s = state.lock().expect("receiver state");
         s.requests.push(Received {
             path: req.path().to_owned(),
-            headers: req
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_ascii_lowercase(),
-                        v.to_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect(),
+            headers: crate::headers_of(&req),
             body: body.to_vec(),
             at: Instant::now(),
         });
@@ -133,24 +124,8 @@ impl Receiver {
             requests: Vec::new(),
             tokens_issued: 0,
         }));
-        let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        // As the servers of real providers and receivers (Go's net/http,
-        // nginx) do by default.
-        .tcp_nodelay(true)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)
-        .expect("listen")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let handle =
+            crate::serve(listener, state.clone(), 16 * 1024 * 1024, handle).expect("listen");
         Self {
             base: format!("http://127.0.0.1:{port}"),
             state,

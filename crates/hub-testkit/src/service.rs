@@ -1,9 +1,11 @@
 //! One test's world: a database, a bus prefix, and services started on port 0.
 
 use crate::TestDb;
+use crate::api::Call;
 use base64::Engine;
 use hub_platform::{Config, ServiceApp, StartupError};
 use rand::RngCore;
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::future::Future;
 use tokio_util::sync::CancellationToken;
@@ -83,6 +85,50 @@ impl TestEnv {
     /// A pool on the test database, for assertions on what was stored.
     pub fn pool(&self) -> &sqlx::PgPool {
         &self.pool
+    }
+
+    /// The one value `sql` selects from the test database, with `arg` as `$1`.
+    pub async fn scalar<'q, T, A>(&self, sql: &'static str, arg: A) -> T
+    where
+        (T,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+        T: Send + Unpin,
+        A: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    {
+        sqlx::query_scalar(sql)
+            .bind(arg)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Waits up to `secs` seconds (panicking with `what` after them) until
+    /// the number `sql` counts, with `arg` as `$1`, satisfies `done`;
+    /// returns it.
+    pub async fn count_until<'q, A>(
+        &self,
+        secs: u64,
+        what: &str,
+        sql: &'static str,
+        arg: A,
+        done: impl Fn(i64) -> bool,
+    ) -> i64
+    where
+        A: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Clone,
+    {
+        crate::eventually(secs, what, || async {
+            let n: i64 = self.scalar(sql, arg.clone()).await;
+            done(n).then_some(n)
+        })
+        .await
+    }
+
+    /// The number `sql` (a `SELECT COUNT(*) …` without parameters) counts in
+    /// the test database.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Waits until the outbox is empty: every event written so far is
@@ -193,42 +239,51 @@ impl TestEnv {
     /// Creates a tenant and an API key through the admin API of `manager`;
     /// returns `(tenant id, api key)`.
     pub async fn tenant(&self, manager: &Running, slug: &str) -> (String, String) {
-        let t: Value = self
-            .http
-            .post(manager.url("/api/v1/admin/tenants"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({ "name": format!("Tenant {slug}"), "slug": slug }))
-            .send()
-            .await
-            .expect("create tenant")
-            .error_for_status()
-            .expect("tenant created")
-            .json()
-            .await
-            .expect("tenant JSON");
+        let body = json!({ "name": format!("Tenant {slug}"), "slug": slug });
+        let t = self
+            .admin_created(manager, "/api/v1/admin/tenants", body)
+            .await;
         let id = t["id"].as_str().expect("tenant id").to_owned();
-        let k: Value = self
-            .http
-            .post(manager.url(&format!("/api/v1/admin/tenants/{id}/api-keys")))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({ "name": "test" }))
-            .send()
-            .await
-            .expect("create key")
-            .error_for_status()
-            .expect("key created")
-            .json()
-            .await
-            .expect("key JSON");
+        let keys = format!("/api/v1/admin/tenants/{id}/api-keys");
+        let k = self
+            .admin_created(manager, &keys, json!({ "name": "test" }))
+            .await;
         (id, k["key"].as_str().expect("key").to_owned())
+    }
+
+    /// POSTs `body` to `path` of the admin API of `manager`, expecting 201;
+    /// returns what was created.
+    pub async fn admin_created(&self, manager: &Running, path: &str, body: Value) -> Value {
+        let a = self
+            .admin(Method::POST, &manager.url(path))
+            .json(&body)
+            .call()
+            .await;
+        a.ok(201).clone()
+    }
+
+    /// A request of the operator API (with the admin token).
+    pub fn admin(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, url).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// A request as `tenant` with `key`.
+    pub fn as_tenant(
+        &self,
+        method: Method,
+        url: &str,
+        tenant: &str,
+        key: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .bearer_auth(key)
+            .header("X-Tenant-ID", tenant)
     }
 
     /// A GET as `tenant` with `key`.
     pub fn get_as(&self, url: &str, tenant: &str, key: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(url)
-            .bearer_auth(key)
-            .header("X-Tenant-ID", tenant)
+        self.as_tenant(Method::GET, url, tenant, key)
     }
 
     /// A GET as `tenant` with `key` that must succeed: its JSON body.
@@ -244,17 +299,10 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let prefix = self.prefix.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let amqp = crate::amqp::Amqp::connect().await;
-                amqp.delete_prefix(&prefix, SERVICES).await;
-            });
-        })
-        .join();
+        crate::run_detached(async move {
+            let amqp = crate::amqp::Amqp::connect().await;
+            amqp.delete_prefix(&prefix, SERVICES).await;
+        });
     }
 }
 

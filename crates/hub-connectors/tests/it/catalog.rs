@@ -6,33 +6,13 @@ use hub_connectors::{
 };
 use serde_json::{Value, json};
 
-const FAKED: [&str; 5] = ["HUBSPOT", "QUICKBOOKS", "XERO", "SAMSARA", "NEWSAPI"];
-
-/// The spec's twelve pre-built connectors and the two intel adapters.
-const SHIPPED: [&str; 14] = [
-    "ALPHA_VANTAGE",
-    "DAT",
-    "HUBSPOT",
-    "KEEPTRUCKIN",
-    "LOADBOARD_123",
-    "NEWSAPI",
-    "OMNITRACS",
-    "QUICKBOOKS",
-    "SAGE",
-    "SALESFORCE",
-    "SAMSARA",
-    "TRUCKSTOP",
-    "XERO",
-    "ZOHO",
-];
-
 #[test]
 fn catalog_loads_the_fourteen_providers_with_unique_codes() {
     let all = catalog().expect("every shipped manifest is valid");
     let codes: Vec<&str> = all.iter().map(|m| m.code.as_str()).collect();
     // Today exactly the fourteen; a new provider is one more file, and
     // `load` already refuses duplicate codes.
-    assert_eq!(codes, SHIPPED);
+    assert_eq!(codes, hub_testkit::SHIPPED_PROVIDERS);
     assert_eq!(codes.iter().collect::<BTreeSet<_>>().len(), codes.len());
     assert_eq!(embedded_files().len(), all.len(), "one manifest per file");
     for m in &all {
@@ -74,7 +54,7 @@ fn auth_types_follow_the_spec_table() {
 
 #[test]
 fn faked_providers_are_active() {
-    for code in FAKED {
+    for code in hub_testkit::fakes::Kind::ALL.map(|k| k.code()) {
         assert_eq!(
             super::provider(code).status,
             ProviderStatus::Active,

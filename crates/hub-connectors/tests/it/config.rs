@@ -1,5 +1,10 @@
 use hub_connectors::ConfigFieldError;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// What validating `config` against provider `code`'s schema finds wrong.
+fn config_errors(code: &str, config: Value) -> Vec<ConfigFieldError> {
+    super::provider(code).validate_config(&config).unwrap_err()
+}
 
 fn fields(errors: &[ConfigFieldError]) -> Vec<(&str, &str)> {
     errors
@@ -22,17 +27,14 @@ fn a_valid_quickbooks_config_passes() {
 
 #[test]
 fn quickbooks_config_errors_are_reported_per_field() {
-    let qb = super::provider("QUICKBOOKS");
-
-    let missing = qb.validate_config(&json!({})).unwrap_err();
+    let missing = config_errors("QUICKBOOKS", json!({}));
     assert_eq!(fields(&missing), [("config.realm_id", "required")]);
     assert_eq!(missing[0].message, "is required");
 
-    let wrong = qb
-        .validate_config(
-            &json!({"realm_id": 9130357766900456u64, "base_url": "not a url", "relm": "x"}),
-        )
-        .unwrap_err();
+    let wrong = config_errors(
+        "QUICKBOOKS",
+        json!({"realm_id": 9130357766900456u64, "base_url": "not a url", "relm": "x"}),
+    );
     assert_eq!(
         fields(&wrong),
         [
@@ -51,16 +53,13 @@ fn quickbooks_config_errors_are_reported_per_field() {
         "config.relm: is not an allowed field; allowed: base_url, realm_id"
     );
 
-    let pattern = qb.validate_config(&json!({"realm_id": "abc"})).unwrap_err();
+    let pattern = config_errors("QUICKBOOKS", json!({"realm_id": "abc"}));
     assert_eq!(fields(&pattern), [("config.realm_id", "pattern")]);
 }
 
 #[test]
 fn config_errors_never_quote_the_submitted_value() {
-    let qb = super::provider("QUICKBOOKS");
-    let errors = qb
-        .validate_config(&json!({"realm_id": "s3cr3t-looking-value"}))
-        .unwrap_err();
+    let errors = config_errors("QUICKBOOKS", json!({"realm_id": "s3cr3t-looking-value"}));
     assert!(
         errors.iter().all(|e| !e.message.contains("s3cr3t")),
         "{errors:?}"
@@ -69,9 +68,7 @@ fn config_errors_never_quote_the_submitted_value() {
 
 #[test]
 fn a_config_that_is_not_an_object_is_one_error_on_config() {
-    let errors = super::provider("HUBSPOT")
-        .validate_config(&json!([1]))
-        .unwrap_err();
+    let errors = config_errors("HUBSPOT", json!([1]));
     assert_eq!(fields(&errors), [("config", "type")]);
 }
 
@@ -80,17 +77,15 @@ fn xero_requires_a_uuid_tenant_id() {
     let xero = super::provider("XERO");
     xero.validate_config(&json!({"xero_tenant_id": "3d9a2b3c-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}))
         .unwrap();
-    let errors = xero
-        .validate_config(&json!({"xero_tenant_id": "acme"}))
-        .unwrap_err();
+    let errors = config_errors("XERO", json!({"xero_tenant_id": "acme"}));
     assert_eq!(fields(&errors), [("config.xero_tenant_id", "format")]);
 }
 
 #[test]
 fn nested_errors_carry_indices() {
-    let av = super::provider("ALPHA_VANTAGE");
-    let errors = av
-        .validate_config(&json!({"symbols": ["IBM", "no spaces allowed"]}))
-        .unwrap_err();
+    let errors = config_errors(
+        "ALPHA_VANTAGE",
+        json!({"symbols": ["IBM", "no spaces allowed"]}),
+    );
     assert_eq!(fields(&errors), [("config.symbols[1]", "pattern")]);
 }

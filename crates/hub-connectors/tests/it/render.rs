@@ -1,26 +1,23 @@
 use hub_connectors::RenderError;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// The test-call path of provider `code` for `config`.
+fn test_path(code: &str, config: Value) -> String {
+    super::provider(code).render_test_path(&config).unwrap()
+}
 
 #[test]
 fn quickbooks_test_path_fills_the_realm_twice() {
-    let qb = super::provider("QUICKBOOKS");
-    let path = qb
-        .render_test_path(&json!({"realm_id": "9130357766900456"}))
-        .unwrap();
     assert_eq!(
-        path,
+        test_path("QUICKBOOKS", json!({"realm_id": "9130357766900456"})),
         "/v3/company/9130357766900456/companyinfo/9130357766900456?minorversion=75"
     );
 }
 
 #[test]
 fn placeholder_values_are_url_encoded() {
-    let om = super::provider("OMNITRACS");
-    let path = om
-        .render_test_path(&json!({"company_id": "a b&c=d/é"}))
-        .unwrap();
     assert_eq!(
-        path,
+        test_path("OMNITRACS", json!({"company_id": "a b&c=d/é"})),
         "/qtws/positions?companyId=a%20b%26c%3Dd%2F%C3%A9&sequence=0&maxCount=1"
     );
 }
@@ -28,11 +25,7 @@ fn placeholder_values_are_url_encoded() {
 #[test]
 fn numbers_render_and_missing_or_structured_values_are_errors() {
     let qb = super::provider("QUICKBOOKS");
-    assert!(
-        qb.render_test_path(&json!({"realm_id": 42}))
-            .unwrap()
-            .starts_with("/v3/company/42/")
-    );
+    assert!(test_path("QUICKBOOKS", json!({"realm_id": 42})).starts_with("/v3/company/42/"));
     assert_eq!(
         qb.render_test_path(&json!({})).unwrap_err(),
         RenderError::MissingField {
@@ -48,9 +41,8 @@ fn numbers_render_and_missing_or_structured_values_are_errors() {
 
 #[test]
 fn paths_without_placeholders_are_unchanged() {
-    let hs = super::provider("HUBSPOT");
     assert_eq!(
-        hs.render_test_path(&json!({})).unwrap(),
+        test_path("HUBSPOT", json!({})),
         "/crm/v3/objects/contacts?limit=1"
     );
 }

@@ -307,11 +307,7 @@ impl Verifier {
                 webhook::check(&keys, &signed, req.now, self.tolerance_seconds).map_err(rejection)
             }
             Scheme::Github => {
-                let hex_sig = sig
-                    .trim()
-                    .strip_prefix("sha256=")
-                    .ok_or_else(|| Rejection::Invalid("expected sha256=<hex>".into()))?;
-                let sigs = decoded(Encoding::Hex, hex_sig)?;
+                let sigs = hex_after("sha256=", sig)?;
                 any_sha256(&utf8_keys(secrets), &[body], &sigs)
             }
             Scheme::Stripe => self.stripe(req, secrets, sig),
@@ -320,13 +316,8 @@ impl Verifier {
                 any_sha256(&utf8_keys(secrets), &[body], &sigs)
             }
             Scheme::Slack => {
-                let ts = need(req, "X-Slack-Request-Timestamp")?;
-                self.check_time(parse_ts(ts)?, req.now)?;
-                let hex_sig = sig
-                    .trim()
-                    .strip_prefix("v0=")
-                    .ok_or_else(|| Rejection::Invalid("expected v0=<hex>".into()))?;
-                let sigs = decoded(Encoding::Hex, hex_sig)?;
+                let ts = self.timestamp(req, "X-Slack-Request-Timestamp")?;
+                let sigs = hex_after("v0=", sig)?;
                 let msg = [b"v0:".as_slice(), ts.as_bytes(), b":", body];
                 any_sha256(&utf8_keys(secrets), &msg, &sigs)
             }
@@ -399,13 +390,8 @@ impl Verifier {
     /// Samsara: `v1=<hex>` over `v1:<ts>:body`, with base64 secrets.
     fn samsara(&self, req: &Request<'_>, secrets: &[&str], sig: &str) -> Result<(), Rejection> {
         let body = req.body;
-        let ts = need(req, "X-Samsara-Timestamp")?;
-        self.check_time(parse_ts(ts)?, req.now)?;
-        let hex_sig = sig
-            .trim()
-            .strip_prefix("v1=")
-            .ok_or_else(|| Rejection::Invalid("expected v1=<hex>".into()))?;
-        let sigs = decoded(Encoding::Hex, hex_sig)?;
+        let ts = self.timestamp(req, "X-Samsara-Timestamp")?;
+        let sigs = hex_after("v1=", sig)?;
         let keys: Vec<Vec<u8>> = secrets
             .iter()
             .filter_map(|s| STANDARD.decode(s).ok())
@@ -435,6 +421,13 @@ impl Verifier {
     fn check_time(&self, ts: i64, now: i64) -> Result<(), Rejection> {
         webhook::within_tolerance(ts, now, self.tolerance_seconds)
             .map_err(|skew_seconds| Rejection::Stale { skew_seconds })
+    }
+
+    /// Header `name`, a timestamp in unix seconds within the tolerance.
+    fn timestamp<'a>(&self, req: &'a Request<'_>, name: &str) -> Result<&'a str, Rejection> {
+        let ts = need(req, name)?;
+        self.check_time(parse_ts(ts)?, req.now)?;
+        Ok(ts)
     }
 }
 
@@ -530,6 +523,15 @@ fn hubspot_uri(url: &str) -> std::borrow::Cow<'_, str> {
     }
     out.push_str(rest);
     out.into()
+}
+
+/// The hex signature after `prefix` (`sha256=`, `v0=`), decoded.
+fn hex_after(prefix: &str, sig: &str) -> Result<Vec<Vec<u8>>, Rejection> {
+    let hex_sig = sig
+        .trim()
+        .strip_prefix(prefix)
+        .ok_or_else(|| Rejection::Invalid(format!("expected {prefix}<hex>")))?;
+    decoded(Encoding::Hex, hex_sig)
 }
 
 fn decoded(enc: Encoding, raw: &str) -> Result<Vec<Vec<u8>>, Rejection> {
@@ -735,20 +737,13 @@ mod tests {
                     &body,
                 );
             }
-            Scheme::Slack => {
+            Scheme::Slack | Scheme::Samsara => {
+                let (stamp, signature) = match scheme {
+                    Scheme::Slack => ("X-Slack-Request-Timestamp", "X-Slack-Signature"),
+                    _ => ("X-Samsara-Timestamp", "X-Samsara-Signature"),
+                };
                 let ts = s(c, "timestamp");
-                let headers = vec![
-                    hv("X-Slack-Request-Timestamp", ts),
-                    hv("X-Slack-Signature", s(c, "signature")),
-                ];
-                check("", &v, headers, "", "POST", ts.parse().unwrap(), &body);
-            }
-            Scheme::Samsara => {
-                let ts = s(c, "timestamp");
-                let headers = vec![
-                    hv("X-Samsara-Timestamp", ts),
-                    hv("X-Samsara-Signature", s(c, "signature")),
-                ];
+                let headers = vec![hv(stamp, ts), hv(signature, s(c, "signature"))];
                 check("", &v, headers, "", "POST", ts.parse().unwrap(), &body);
             }
             Scheme::HubspotV3 => {
@@ -777,37 +772,23 @@ mod tests {
                 check("", &v, headers, s(c, "url"), "POST", NOW, body.as_bytes());
             }
             Scheme::HmacSha256 => {
-                check(
-                    "hex",
-                    &v,
-                    vec![hv("X-Signature", s(c, "hex"))],
-                    "",
-                    "POST",
-                    NOW,
-                    &body,
-                );
-                v.encoding = Encoding::Base64;
-                check(
-                    "base64",
-                    &v,
-                    vec![hv("X-Signature", s(c, "base64"))],
-                    "",
-                    "POST",
-                    NOW,
-                    &body,
-                );
-                v.encoding = Encoding::Hex;
-                v.prefix = Some("sha256=".into());
+                // The preset (hex, no prefix), then base64, then hex behind a prefix.
                 let prefixed = format!("sha256={}", s(c, "hex"));
-                check(
-                    "prefixed",
-                    &v,
-                    vec![hv("X-Signature", &prefixed)],
-                    "",
-                    "POST",
-                    NOW,
-                    &body,
-                );
+                for (label, encoding, prefix, sig) in [
+                    ("hex", Encoding::Hex, None, s(c, "hex")),
+                    ("base64", Encoding::Base64, None, s(c, "base64")),
+                    (
+                        "prefixed",
+                        Encoding::Hex,
+                        Some("sha256="),
+                        prefixed.as_str(),
+                    ),
+                ] {
+                    v.encoding = encoding;
+                    v.prefix = prefix.map(str::to_owned);
+                    let headers = vec![hv("X-Signature", sig)];
+                    check(label, &v, headers, "", "POST", NOW, &body);
+                }
             }
             other => {
                 let headers = vec![hv(other.default_header(), s(c, "signature"))];

@@ -233,6 +233,16 @@ mod tests {
         t0() + TimeDelta::seconds(secs)
     }
 
+    /// A breaker in `state` with no counts, opened at `opened_at`.
+    fn breaker(state: BreakerState, opened_at: Option<DateTime<Utc>>) -> Breaker {
+        Breaker {
+            state,
+            failure_count: 0,
+            success_count: 0,
+            opened_at,
+        }
+    }
+
     #[test]
     fn state_text_round_trips() {
         for s in [
@@ -277,26 +287,13 @@ mod tests {
             assert_eq!(b.admit(at(2 + i), &p), Admission::Deliver);
         }
         assert_eq!(b.record(false, at(10), &p), Some(Transition::Opened));
-        assert_eq!(
-            b,
-            Breaker {
-                state: BreakerState::Open,
-                failure_count: 0,
-                success_count: 0,
-                opened_at: Some(at(10))
-            }
-        );
+        assert_eq!(b, breaker(BreakerState::Open, Some(at(10))));
     }
 
     #[test]
     fn open_breaker_waits_then_allows_a_probe() {
         let p = BreakerPolicy::default();
-        let b = Breaker {
-            state: BreakerState::Open,
-            failure_count: 0,
-            success_count: 0,
-            opened_at: Some(at(10)),
-        };
+        let b = breaker(BreakerState::Open, Some(at(10)));
         assert_eq!(b.admit(at(10), &p), Admission::Wait { until: at(70) });
         assert_eq!(b.admit(at(69), &p), Admission::Wait { until: at(70) });
         assert_eq!(b.admit(at(70), &p), Admission::Probe);
@@ -323,12 +320,7 @@ mod tests {
     #[test]
     fn half_open_closes_after_success_threshold_consecutive_successes() {
         let p = BreakerPolicy::default();
-        let mut b = Breaker {
-            state: BreakerState::HalfOpen,
-            failure_count: 0,
-            success_count: 0,
-            opened_at: Some(at(0)),
-        };
+        let mut b = breaker(BreakerState::HalfOpen, Some(at(0)));
         assert_eq!(b.record(true, at(61), &p), None);
         assert_eq!(b.record(true, at(62), &p), None);
         assert_eq!(b.success_count, 2);
@@ -347,27 +339,14 @@ mod tests {
             opened_at: Some(at(0)),
         };
         assert_eq!(b.record(false, at(100), &p), Some(Transition::Opened));
-        assert_eq!(
-            b,
-            Breaker {
-                state: BreakerState::Open,
-                failure_count: 0,
-                success_count: 0,
-                opened_at: Some(at(100))
-            }
-        );
+        assert_eq!(b, breaker(BreakerState::Open, Some(at(100))));
         assert_eq!(b.admit(at(100), &p), Admission::Wait { until: at(160) });
     }
 
     #[test]
     fn outcomes_in_flight_when_it_opened_change_nothing() {
         let p = BreakerPolicy::default();
-        let open = Breaker {
-            state: BreakerState::Open,
-            failure_count: 0,
-            success_count: 0,
-            opened_at: Some(at(0)),
-        };
+        let open = breaker(BreakerState::Open, Some(at(0)));
         for success in [true, false] {
             let mut b = open.clone();
             assert_eq!(b.record(success, at(30), &p), None);
@@ -396,12 +375,7 @@ mod tests {
     #[test]
     fn damaged_rows_do_not_wedge_the_breaker() {
         let p = BreakerPolicy::default();
-        let mut b = Breaker {
-            state: BreakerState::Open,
-            failure_count: 0,
-            success_count: 0,
-            opened_at: None,
-        };
+        let mut b = breaker(BreakerState::Open, None);
         assert_eq!(b.admit(at(0), &p), Admission::Probe);
         assert_eq!(b.start_probe(at(0), &p), Some(Transition::HalfOpened));
         let mut over = Breaker {
@@ -413,12 +387,7 @@ mod tests {
             open_for: Duration::MAX,
             ..p
         };
-        let open = Breaker {
-            state: BreakerState::Open,
-            failure_count: 0,
-            success_count: 0,
-            opened_at: Some(at(0)),
-        };
+        let open = breaker(BreakerState::Open, Some(at(0)));
         assert_eq!(
             open.admit(at(1), &huge),
             Admission::Wait {

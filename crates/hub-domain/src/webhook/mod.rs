@@ -43,3 +43,23 @@ pub enum WebhookError {
 /// it binds [`ALWAYS_ROUTED`] there, and whoever saves a subscription binds the
 /// event types it names before answering.
 pub const DISPATCHER: &str = "webhook-dispatcher";
+
+/// A subscription's sealed secrets and auth settings, as stored (opened by
+/// `hub_connectors::webhook::open_subscription`).
+#[derive(Debug, Clone, Copy)]
+pub struct SealedSubscription<'a> {
+    /// Subscription id (the sealing context).
+    pub id: &'a str,
+    /// NONE, HMAC, BASIC, API_KEY, OAUTH2.
+    pub auth_type: &'a str,
+    /// Non-secret auth settings.
+    pub auth_config: Option<&'a serde_json::Value>,
+    /// Sealed signing secret.
+    pub secret_key: Option<&'a str>,
+    /// Sealed previous signing secret.
+    pub previous_secret_key: Option<&'a str>,
+    /// Until when the previous secret still signs.
+    pub previous_secret_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Sealed auth secret.
+    pub auth_secret: Option<&'a str>,
+}

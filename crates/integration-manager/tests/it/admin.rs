@@ -1,203 +1,132 @@
 //! The operator API.
 
-use crate::manager;
-use hub_testkit::TestEnv;
-use hub_testkit::service::ADMIN_TOKEN;
-use serde_json::{Value, json};
+use crate::started;
+use hub_testkit::{Call, TestEnv};
+use reqwest::Method;
+use serde_json::json;
 
 #[tokio::test]
 async fn tenants_and_keys_lifecycle() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
-    let created = env
-        .http
-        .post(m.url("/api/v1/admin/tenants"))
-        .bearer_auth(ADMIN_TOKEN)
+    let (env, m) = started().await;
+    let admin = |method: Method, path: &str| env.admin(method, &m.url(path));
+    let created = admin(Method::POST, "/api/v1/admin/tenants")
         .json(&json!({"name": "Acme Freight", "slug": "acme"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let t: Value = created.json().await.unwrap();
+        .call()
+        .await;
+    let t = created.ok(201);
     assert_eq!(t["slug"], "acme");
     assert_eq!(t["status"], "ACTIVE");
     let id = t["id"].as_str().unwrap();
 
     // Duplicate slug → 409 naming the field.
-    let dup = env
-        .http
-        .post(m.url("/api/v1/admin/tenants"))
-        .bearer_auth(ADMIN_TOKEN)
+    let dup = admin(Method::POST, "/api/v1/admin/tenants")
         .json(&json!({"name": "Other", "slug": "acme"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dup.status(), 409);
-    let p: Value = dup.json().await.unwrap();
-    assert_eq!(p["code"], "conflict");
-    assert!(p["detail"].as_str().unwrap().contains("slug"));
+        .call()
+        .await;
+    assert_eq!(dup.status, 409);
+    assert_eq!(dup.body["code"], "conflict");
+    assert!(dup.body["detail"].as_str().unwrap().contains("slug"));
 
     // Lookup by slug and by id.
-    let found: Value = env
-        .http
-        .get(m.url("/api/v1/admin/tenants?slug=acme"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+    let found = admin(Method::GET, "/api/v1/admin/tenants?slug=acme")
+        .call()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     assert_eq!(found["data"].as_array().unwrap().len(), 1);
     assert_eq!(found["data"][0]["id"], id);
-    let one = env
-        .http
-        .get(m.url(&format!("/api/v1/admin/tenants/{id}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(one.status(), 200);
-    let missing = env
-        .http
-        .get(m.url(&format!("/api/v1/admin/tenants/{}", uuid::Uuid::now_v7())))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
+    let one = admin(Method::GET, &format!("/api/v1/admin/tenants/{id}"))
+        .call()
+        .await;
+    assert_eq!(one.status, 200);
+    let missing = admin(
+        Method::GET,
+        &format!("/api/v1/admin/tenants/{}", uuid::Uuid::now_v7()),
+    )
+    .call()
+    .await;
+    assert_eq!(missing.status, 404);
 
     // A key is shown once; listing shows only metadata.
-    let k: Value = env
-        .http
-        .post(m.url(&format!("/api/v1/admin/tenants/{id}/api-keys")))
-        .bearer_auth(ADMIN_TOKEN)
+    let keys = format!("/api/v1/admin/tenants/{id}/api-keys");
+    let k = admin(Method::POST, &keys)
         .json(&json!({"name": "ci"}))
-        .send()
+        .call()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     let secret = k["key"].as_str().unwrap();
     assert!(secret.starts_with("hub_"));
-    let listed = env
-        .http
-        .get(m.url(&format!("/api/v1/admin/tenants/{id}/api-keys")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let listed = admin(Method::GET, &keys).call().await.text;
     assert!(!listed.contains(secret), "the key is never shown again");
     assert!(listed.contains(k["prefix"].as_str().unwrap()));
 
     // Revoking a key of another tenant is a 404.
     let (other, _) = env.tenant(&m, "other").await;
     let kid = k["id"].as_str().unwrap();
-    let cross = env
-        .http
-        .delete(m.url(&format!("/api/v1/admin/tenants/{other}/api-keys/{kid}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cross.status(), 404);
+    let cross = admin(
+        Method::DELETE,
+        &format!("/api/v1/admin/tenants/{other}/api-keys/{kid}"),
+    )
+    .call()
+    .await;
+    assert_eq!(cross.status, 404);
     m.stop().await;
 }
 
 #[tokio::test]
 async fn bad_input_is_a_problem_and_changes_nothing() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let url = m.url("/api/v1/admin/tenants");
+    let post = |body: serde_json::Value| env.admin(Method::POST, &url).json(&body);
+    let raw = |content_type: &str| {
+        let req = env.admin(Method::POST, &url);
+        req.header("content-type", content_type)
+    };
+    let get = |path: &str| env.admin(Method::GET, &m.url(path));
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
         (
-            env.http
-                .post(&url)
-                .bearer_auth(ADMIN_TOKEN)
-                .json(&json!({"name": "", "slug": "ok"})),
+            post(json!({"name": "", "slug": "ok"})),
             422,
             "validation_failed",
         ),
         (
-            env.http
-                .post(&url)
-                .bearer_auth(ADMIN_TOKEN)
-                .json(&json!({"name": "X", "slug": "Not A Slug"})),
+            post(json!({"name": "X", "slug": "Not A Slug"})),
             422,
             "validation_failed",
         ),
+        (post(json!({"name": "X"})), 400, "invalid_json"),
         (
-            env.http
-                .post(&url)
-                .bearer_auth(ADMIN_TOKEN)
-                .json(&json!({"name": "X"})),
+            post(json!({"name": "X", "slug": "x", "extra": 1})),
             400,
             "invalid_json",
         ),
         (
-            env.http
-                .post(&url)
-                .bearer_auth(ADMIN_TOKEN)
-                .json(&json!({"name": "X", "slug": "x", "extra": 1})),
+            raw("application/json").body("{not json"),
             400,
             "invalid_json",
         ),
+        (raw("text/plain").body("hi"), 415, "unsupported_media_type"),
         (
-            env.http
-                .post(&url)
-                .bearer_auth(ADMIN_TOKEN)
-                .header("content-type", "application/json")
-                .body("{not json"),
-            400,
-            "invalid_json",
-        ),
-        (
-            env.http
-                .post(&url)
-                .bearer_auth(ADMIN_TOKEN)
-                .header("content-type", "text/plain")
-                .body("hi"),
-            415,
-            "unsupported_media_type",
-        ),
-        (
-            env.http
-                .post(&url)
-                .bearer_auth(ADMIN_TOKEN)
-                .header("content-type", "application/json")
-                .body(vec![b' '; 2 * 1024 * 1024]),
+            raw("application/json").body(vec![b' '; 2 * 1024 * 1024]),
             413,
             "payload_too_large",
         ),
         (
-            env.http
-                .get(m.url("/api/v1/admin/tenants/not-a-uuid"))
-                .bearer_auth(ADMIN_TOKEN),
+            get("/api/v1/admin/tenants/not-a-uuid"),
             400,
             "invalid_parameter",
         ),
         (
-            env.http
-                .get(m.url("/api/v1/admin/tenants?limit=0"))
-                .bearer_auth(ADMIN_TOKEN),
+            get("/api/v1/admin/tenants?limit=0"),
             422,
             "validation_failed",
         ),
         (
-            env.http
-                .get(m.url("/api/v1/admin/tenants?limit=abc"))
-                .bearer_auth(ADMIN_TOKEN),
+            get("/api/v1/admin/tenants?limit=abc"),
             400,
             "invalid_parameter",
         ),
         (
-            env.http
-                .get(m.url("/api/v1/admin/tenants?cursor=%%%"))
-                .bearer_auth(ADMIN_TOKEN),
+            get("/api/v1/admin/tenants?cursor=%%%"),
             400,
             "invalid_parameter",
         ),
@@ -221,24 +150,9 @@ async fn bad_input_is_a_problem_and_changes_nothing() {
         ),
     ];
     for (req, status, code) in cases {
-        let resp = req.send().await.unwrap();
-        let got = resp.status().as_u16();
-        let ct = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        assert_eq!(
-            (got, body["code"].as_str().unwrap_or("?")),
-            (status, code),
-            "{body}"
-        );
-        assert_eq!(ct.as_deref(), Some("application/problem+json"));
+        req.call().await.problem(status, code);
     }
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
+    let n = env.count("SELECT COUNT(*) FROM tenants").await;
     assert_eq!(n, 0, "bad input changed nothing");
     m.stop().await;
 }
@@ -250,33 +164,21 @@ async fn admin_api_is_off_without_a_token() {
     config.hub_admin_token = None;
     let m = env.start(integration_manager::build, config).await;
     let resp = env
-        .http
-        .post(m.url("/api/v1/admin/tenants"))
-        .bearer_auth(ADMIN_TOKEN)
+        .admin(Method::POST, &m.url("/api/v1/admin/tenants"))
         .json(&json!({"name": "X", "slug": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
-    let p: Value = resp.json().await.unwrap();
-    assert_eq!(p["code"], "admin_disabled");
+        .call()
+        .await;
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.body["code"], "admin_disabled");
     m.stop().await;
 }
 
 #[tokio::test]
 async fn tenant_lists_page_with_cursors() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     for i in 0..5 {
-        env.http
-            .post(m.url("/api/v1/admin/tenants"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"name": "T", "slug": format!("t{i}")}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        let body = json!({"name": "T", "slug": format!("t{i}")});
+        env.admin_created(&m, "/api/v1/admin/tenants", body).await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -285,16 +187,7 @@ async fn tenant_lists_page_with_cursors() {
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = env
-            .http
-            .get(url)
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = env.admin(Method::GET, &url).call().await.body;
         for t in page["data"].as_array().unwrap() {
             seen.push(t["slug"].as_str().unwrap().to_owned());
         }

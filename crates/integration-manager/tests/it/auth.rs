@@ -1,56 +1,25 @@
 //! The auth matrix of design §6.
 
-use crate::manager;
-use hub_testkit::TestEnv;
-use hub_testkit::service::ADMIN_TOKEN;
+use crate::started;
+use hub_testkit::Call;
+use reqwest::Method;
 use serde_json::Value;
-
-async fn problem(resp: reqwest::Response) -> (u16, Value) {
-    let status = resp.status().as_u16();
-    assert_eq!(
-        resp.headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("application/problem+json"),
-        "errors are problem+json"
-    );
-    (status, resp.json().await.expect("problem body"))
-}
 
 #[tokio::test]
 async fn auth_matrix_on_tenant_routes() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let (tenant_a, key_a) = env.tenant(&m, "alpha").await;
     let (tenant_b, _key_b) = env.tenant(&m, "bravo").await;
     let url = m.url("/api/v1/me");
 
     // The right key for its own tenant works.
-    let ok: Value = env
-        .get_as(&url, &tenant_a, &key_a)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ok = env.get_json_as(&url, &tenant_a, &key_a).await;
     assert_eq!(ok["tenant"]["id"], tenant_a.as_str());
     assert_eq!(ok["tenant"]["slug"], "alpha");
 
     // Missing key → 401.
-    let (s, p) = problem(
-        env.http
-            .get(&url)
-            .header("X-Tenant-ID", &tenant_a)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (s, p["code"].as_str().unwrap()),
-        (401, "missing_credentials")
-    );
+    let missing = env.http.get(&url).header("X-Tenant-ID", &tenant_a);
+    missing.call().await.problem(401, "missing_credentials");
 
     // Wrong scheme, garbage and well-formed-but-unknown keys → 401.
     for auth in [
@@ -59,81 +28,43 @@ async fn auth_matrix_on_tenant_routes() {
         "Bearer hub_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         "Bearer ",
     ] {
-        let (s, p) = problem(
-            env.http
-                .get(&url)
-                .header("Authorization", auth)
-                .header("X-Tenant-ID", &tenant_a)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(
-            (s, p["code"].as_str().unwrap()),
-            (401, "invalid_credentials"),
-            "{auth}"
-        );
+        let req = env.http.get(&url).header("Authorization", auth);
+        let a = req.header("X-Tenant-ID", &tenant_a).call().await;
+        a.problem(401, "invalid_credentials");
     }
 
     // Tenant header missing or malformed → 400.
-    let (s, p) = problem(env.http.get(&url).bearer_auth(&key_a).send().await.unwrap()).await;
-    assert_eq!(
-        (s, p["code"].as_str().unwrap()),
-        (400, "missing_tenant_header")
-    );
+    let no_tenant = env.http.get(&url).bearer_auth(&key_a).call().await;
+    no_tenant.problem(400, "missing_tenant_header");
     for bad in ["not-a-uuid", "", "123"] {
-        let (s, p) = problem(env.get_as(&url, bad, &key_a).send().await.unwrap()).await;
-        assert_eq!(
-            (s, p["code"].as_str().unwrap()),
-            (400, "invalid_tenant_header"),
-            "{bad:?}"
-        );
+        let a = env.get_as(&url, bad, &key_a).call().await;
+        a.problem(400, "invalid_tenant_header");
     }
 
     // A key of another tenant → 403.
-    let (s, p) = problem(env.get_as(&url, &tenant_b, &key_a).send().await.unwrap()).await;
-    assert_eq!((s, p["code"].as_str().unwrap()), (403, "tenant_mismatch"));
+    let a = env.get_as(&url, &tenant_b, &key_a).call().await;
+    a.problem(403, "tenant_mismatch");
 
     // A key of no tenant at all, presented for an unknown tenant → still 403, never data.
     let unknown = uuid::Uuid::now_v7().to_string();
-    let (s, _) = problem(env.get_as(&url, &unknown, &key_a).send().await.unwrap()).await;
-    assert_eq!(s, 403);
+    let a = env.get_as(&url, &unknown, &key_a).call().await;
+    assert_eq!(a.status, 403);
+    assert_eq!(a.content_type, "application/problem+json");
 
     // A revoked key → 401 at once.
-    let keys: Value = env
-        .http
-        .get(m.url(&format!("/api/v1/admin/tenants/{tenant_a}/api-keys")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key_id = keys["data"][0]["id"].as_str().unwrap();
-    let revoked = env
-        .http
-        .delete(m.url(&format!(
-            "/api/v1/admin/tenants/{tenant_a}/api-keys/{key_id}"
-        )))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 200);
-    let (s, p) = problem(env.get_as(&url, &tenant_a, &key_a).send().await.unwrap()).await;
-    assert_eq!(
-        (s, p["code"].as_str().unwrap()),
-        (401, "invalid_credentials")
-    );
+    let keys = format!("/api/v1/admin/tenants/{tenant_a}/api-keys");
+    let listed = env.admin(Method::GET, &m.url(&keys)).call().await;
+    let key_id = listed.body["data"][0]["id"].as_str().unwrap();
+    let revoke = m.url(&format!("{keys}/{key_id}"));
+    assert_eq!(env.admin(Method::DELETE, &revoke).call().await.status, 200);
+    let a = env.get_as(&url, &tenant_a, &key_a).call().await;
+    a.problem(401, "invalid_credentials");
     m.stop().await;
 }
 
 #[tokio::test]
 async fn keys_are_stored_hashed_and_use_is_recorded() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let (tenant, key) = env.tenant(&m, "hashes").await;
     let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
         .fetch_one(env.pool())
@@ -141,14 +72,8 @@ async fn keys_are_stored_hashed_and_use_is_recorded() {
         .unwrap();
     assert_eq!(stored.len(), 32, "a SHA-256, not the key");
     assert!(!String::from_utf8_lossy(&stored).contains(&key[4..]));
-    assert_eq!(
-        env.get_as(&m.url("/api/v1/me"), &tenant, &key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let me = env.get_as(&m.url("/api/v1/me"), &tenant, &key).call().await;
+    assert_eq!(me.status, 200);
     hub_testkit::eventually(5, "last_used_at recorded", || async {
         let used: Option<chrono::DateTime<chrono::Utc>> =
             sqlx::query_scalar("SELECT last_used_at FROM api_keys")
@@ -163,21 +88,17 @@ async fn keys_are_stored_hashed_and_use_is_recorded() {
 
 #[tokio::test]
 async fn tenant_data_is_scoped_to_the_caller() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let (a, key_a) = env.tenant(&m, "scope-a").await;
     let (b, key_b) = env.tenant(&m, "scope-b").await;
     // Each tenant's audit trail shows its own events only.
     for (tenant, key, other) in [(&a, &key_a, &b), (&b, &key_b, &a)] {
         let page: Value = hub_testkit::eventually(10, "audit entries", || async {
-            let v: Value = env
+            let v = env
                 .get_as(&m.url("/api/v1/audit-log"), tenant, key)
-                .send()
+                .call()
                 .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+                .body;
             (v["data"].as_array().unwrap().len() >= 2).then_some(v)
         })
         .await;

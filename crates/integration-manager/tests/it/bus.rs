@@ -1,33 +1,15 @@
 //! Events across services: outbox → relay → RabbitMQ → consumers, idempotent
 //! redelivery, bounded retries and dead letters.
 
-use crate::manager;
+use crate::started;
 use hub_domain::{Envelope, EventType, TenantId};
 use hub_testkit::amqp::{Amqp, int_header, str_header};
-use hub_testkit::{TestEnv, eventually};
+use hub_testkit::{TenantApi, eventually};
 use serde_json::json;
-
-async fn audit_count(
-    env: &TestEnv,
-    m: &hub_testkit::Running,
-    tenant: &str,
-    key: &str,
-    event_type: &str,
-) -> usize {
-    let v = env
-        .get_json_as(
-            &m.url(&format!("/api/v1/audit-log?event_type={event_type}")),
-            tenant,
-            key,
-        )
-        .await;
-    v["data"].as_array().unwrap().len()
-}
 
 #[tokio::test]
 async fn outbox_events_reach_the_dispatcher_and_the_audit_trail() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let d = env.spawn("webhook-dispatcher", env.config()).await;
     // Queues are durable: once the dispatcher has declared its queue, nothing
     // published afterwards misses it, even while it is down.
@@ -37,6 +19,7 @@ async fn outbox_events_reach_the_dispatcher_and_the_audit_trail() {
     // What every service queue is offered, to read the events themselves.
     let routed = amqp.tap(&format!("{}hub.routed", env.prefix), "#").await;
     let (tenant, key) = env.tenant(&m, "cross").await;
+    let api = TenantApi::new(&env, &m, &tenant, &key);
 
     // The manager wrote tenant.created and api_key.created to its outbox; the
     // relay published them; the dispatcher (another service) stored them.
@@ -53,14 +36,12 @@ async fn outbox_events_reach_the_dispatcher_and_the_audit_trail() {
     .await;
     assert_eq!(types, ["api_key.created", "tenant.created"]);
     eventually(15, "audit trail has tenant.created", || async {
-        (audit_count(&env, &m, &tenant, &key, "tenant.created").await == 1).then_some(())
+        (api.audit(Some("tenant.created")).await.len() == 1).then_some(())
     })
     .await;
-    let unpublished: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
+    let unpublished = env
+        .count("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+        .await;
     assert_eq!(unpublished, 0, "every outbox row is published");
     // The API key secret never travels on the bus.
     let mut published = Vec::new();
@@ -87,8 +68,7 @@ async fn outbox_events_reach_the_dispatcher_and_the_audit_trail() {
 
 #[tokio::test]
 async fn the_hubs_own_events_are_audited_when_retired_and_bypass_the_audit_queue() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let amqp = Amqp::connect().await;
     amqp.wait_for_queue(&format!("{}integration-manager.events", env.prefix))
         .await;
@@ -99,17 +79,12 @@ async fn the_hubs_own_events_are_audited_when_retired_and_bypass_the_audit_queue
     let routed = amqp.tap(&format!("{}hub.routed", env.prefix), "#").await;
 
     let (tenant, key) = env.tenant(&m, "own-events").await;
+    let api = TenantApi::new(&env, &m, &tenant, &key);
     // Recorded when their outbox rows are retired: in the audit trail once
     // the outbox is empty (not through the audit queue: see below).
     env.outbox_retired().await;
-    assert_eq!(
-        audit_count(&env, &m, &tenant, &key, "tenant.created").await,
-        1
-    );
-    assert_eq!(
-        audit_count(&env, &m, &tenant, &key, "api_key.created").await,
-        1
-    );
+    assert_eq!(api.audit(Some("tenant.created")).await.len(), 1);
+    assert_eq!(api.audit(Some("api_key.created")).await.len(), 1);
 
     // Another system's event enters by the entry exchange; the audit
     // consumer records it.
@@ -127,20 +102,14 @@ async fn the_hubs_own_events_are_audited_when_retired_and_bypass_the_audit_queue
     )
     .await;
     eventually(15, "the audit consumer recorded order.created", || async {
-        (audit_count(&env, &m, &tenant, &key, "order.created").await == 1).then_some(())
+        (api.audit(Some("order.created")).await.len() == 1).then_some(())
     })
     .await;
-    eventually(15, "the relay published the hub's two events", || async {
-        let left: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE tenant_id = $1::uuid AND published_at IS NULL",
-        )
-        .bind(&tenant)
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
-        (left == 0).then_some(())
-    })
-    .await;
+    let unpublished =
+        "SELECT COUNT(*) FROM outbox WHERE tenant_id = $1::uuid AND published_at IS NULL";
+    let published = "the relay published the hub's two events";
+    env.count_until(15, published, unpublished, &tenant, |left| left == 0)
+        .await;
 
     // Every service queue gets both kinds; the audit queue only the
     // outside one, so RabbitMQ never carries the hub's events back to it.
@@ -150,11 +119,7 @@ async fn the_hubs_own_events_are_audited_when_retired_and_bypass_the_audit_queue
     assert_eq!(amqp.drain(&entry).await, ["order.created"]);
     // Each event is in the audit trail once.
     for kind in ["tenant.created", "api_key.created", "order.created"] {
-        assert_eq!(
-            audit_count(&env, &m, &tenant, &key, kind).await,
-            1,
-            "{kind}"
-        );
+        assert_eq!(api.audit(Some(kind)).await.len(), 1, "{kind}");
     }
     m.stop().await;
 }
@@ -165,9 +130,9 @@ async fn the_hubs_own_events_are_audited_when_retired_and_bypass_the_audit_queue
 /// deleted once, so its event is audited once, and nothing is left behind.
 #[tokio::test]
 async fn rows_retired_by_two_relays_at_once_are_audited_once() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let (tenant, key) = env.tenant(&m, "retire-twice").await;
+    let api = TenantApi::new(&env, &m, &tenant, &key);
     let tenant_id: TenantId = tenant.parse().unwrap();
     let events: Vec<Envelope> = (0..300)
         .map(|n| {
@@ -203,11 +168,9 @@ async fn rows_retired_by_two_relays_at_once_are_audited_once() {
     let (a, b) = (relay(ids.clone()), relay(reversed));
     a.await.unwrap();
     b.await.unwrap();
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE id = ANY($1)")
-        .bind(&ids)
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
+    let left: i64 = env
+        .scalar("SELECT COUNT(*) FROM outbox WHERE id = ANY($1)", &ids)
+        .await;
     assert_eq!(left, 0, "every row is retired");
     let audited: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
         "SELECT event_id, COUNT(*) FROM audit_log WHERE event_id = ANY($1) GROUP BY event_id",
@@ -223,16 +186,8 @@ async fn rows_retired_by_two_relays_at_once_are_audited_once() {
         audited.iter().filter(|(_, n)| *n != 1).collect::<Vec<_>>()
     );
     // And the tenant's audit trail lists each once.
-    let page = env
-        .get_json_as(
-            &m.url("/api/v1/audit-log?event_type=order.created&limit=200"),
-            &tenant,
-            &key,
-        )
-        .await;
-    let listed: std::collections::HashSet<&str> = page["data"]
-        .as_array()
-        .unwrap()
+    let page = api.audit(Some("order.created")).await;
+    let listed: std::collections::HashSet<&str> = page
         .iter()
         .map(|e| e["event_id"].as_str().unwrap())
         .collect();
@@ -242,10 +197,10 @@ async fn rows_retired_by_two_relays_at_once_are_audited_once() {
 
 #[tokio::test]
 async fn redelivered_events_are_processed_once() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let d = env.spawn("webhook-dispatcher", env.config()).await;
     let (tenant, key) = env.tenant(&m, "dupes").await;
+    let api = TenantApi::new(&env, &m, &tenant, &key);
     let amqp = Amqp::connect().await;
     amqp.wait_for_queue(&format!("{}integration-manager.events", env.prefix))
         .await;
@@ -273,37 +228,31 @@ async fn redelivered_events_are_processed_once() {
     // audit trail by (tenant, event id), the dispatcher's intake by the
     // events primary key.
     eventually(15, "both consumers processed the event", || async {
-        let audited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE event_id = $1")
-            .bind(event.id.0)
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
-        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE id = $1")
-            .bind(event.id.0)
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
+        let audited: i64 = env
+            .scalar(
+                "SELECT COUNT(*) FROM audit_log WHERE event_id = $1",
+                event.id.0,
+            )
+            .await;
+        let stored: i64 = env
+            .scalar("SELECT COUNT(*) FROM events WHERE id = $1", event.id.0)
+            .await;
         (audited == 1 && stored == 1).then_some(())
     })
     .await;
-    let markers: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM processed_events WHERE event_id = $1")
-            .bind(event.id.0)
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
+    let markers: i64 = env
+        .scalar(
+            "SELECT COUNT(*) FROM processed_events WHERE event_id = $1",
+            event.id.0,
+        )
+        .await;
     assert_eq!(markers, 0, "no consumer needs a processed_events marker");
     // Give the duplicates time to be (not) processed again.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(
-        audit_count(&env, &m, &tenant, &key, "order.created").await,
-        1
-    );
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE id = $1")
-        .bind(event.id.0)
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
+    assert_eq!(api.audit(Some("order.created")).await.len(), 1);
+    let stored: i64 = env
+        .scalar("SELECT COUNT(*) FROM events WHERE id = $1", event.id.0)
+        .await;
     assert_eq!(stored, 1);
     d.stop().await;
     m.stop().await;
@@ -311,8 +260,7 @@ async fn redelivered_events_are_processed_once() {
 
 #[tokio::test]
 async fn failing_events_are_retried_then_dead_lettered() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let amqp = Amqp::connect().await;
     let queue = format!("{}integration-manager.events", env.prefix);
     amqp.wait_for_queue(&queue).await;
@@ -364,11 +312,12 @@ async fn failing_events_are_retried_then_dead_lettered() {
     );
     assert_eq!(malformed_msg[0].0, b"{not json");
     // Nothing was half-processed.
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processed_events WHERE event_id = $1")
-        .bind(orphan.id.0)
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
+    let n: i64 = env
+        .scalar(
+            "SELECT COUNT(*) FROM processed_events WHERE event_id = $1",
+            orphan.id.0,
+        )
+        .await;
     assert_eq!(n, 0);
     assert!(amqp.get(&queue).await.is_none(), "the work queue is empty");
     m.stop().await;

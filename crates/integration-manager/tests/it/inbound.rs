@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use hub_testkit::amqp::Message;
-use hub_testkit::{Running, TestEnv, eventually};
+use hub_testkit::{Answer, Call, Running, TenantApi, TestEnv, eventually};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::time::Duration;
@@ -199,13 +199,16 @@ pub(crate) struct Hub {
     env: TestEnv,
     pub(crate) m: Running,
     pub(crate) tenant: String,
-    key: String,
+    api: TenantApi,
 }
 
-pub(crate) struct Answer {
-    pub(crate) status: u16,
-    pub(crate) body: Value,
-    pub(crate) text: String,
+/// The tenant's API calls (`hub.get(…)`, `hub.post(…)`).
+impl std::ops::Deref for Hub {
+    type Target = TenantApi;
+
+    fn deref(&self) -> &TenantApi {
+        &self.api
+    }
 }
 
 impl Hub {
@@ -215,54 +218,43 @@ impl Hub {
         tweak(&mut config);
         let m = env.start(integration_manager::build, config).await;
         let (tenant, key) = env.tenant(&m, "acme").await;
+        let api = TenantApi::new(&env, &m, &tenant, &key);
         Self {
             env,
             m,
             tenant,
-            key,
+            api,
         }
     }
 
-    pub(crate) async fn api(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Answer {
-        self.api_as(method, path, body, &self.tenant, &self.key)
+    /// Stops the manager and starts another on the same database (on
+    /// another port: the tenant's calls follow it).
+    async fn restart(&mut self) {
+        let old = std::mem::replace(&mut self.m, Running::external(""));
+        old.stop().await;
+        let config = self.env.config();
+        self.m = self.env.start(integration_manager::build, config).await;
+        self.api = self.api.at(&self.m);
+    }
+
+    /// An endpoint at `path` that verifies nothing (`signature_algorithm`
+    /// `none`).
+    pub(crate) async fn open_endpoint(&self, path: &str) -> Value {
+        self.endpoint(json!({"endpoint_path": path, "signature_algorithm": "none"}))
             .await
     }
 
-    async fn api_as(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-        tenant: &str,
-        key: &str,
-    ) -> Answer {
-        let mut r = self
-            .env
-            .http
-            .request(method, self.m.url(path))
-            .bearer_auth(key)
-            .header("X-Tenant-ID", tenant);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        answer(r.send().await.unwrap()).await
+    /// Applies `change` to endpoint `id`, expecting 200; returns the endpoint.
+    pub(crate) async fn update_endpoint(&self, id: &str, change: Value) -> Value {
+        let a = self
+            .put(&format!("/api/v1/webhooks/endpoints/{id}"), change)
+            .await;
+        a.ok(200).clone()
     }
 
     pub(crate) async fn endpoint(&self, body: Value) -> Value {
-        let a = self
-            .api(
-                reqwest::Method::POST,
-                "/api/v1/webhooks/endpoints",
-                Some(body),
-            )
-            .await;
-        assert_eq!(a.status, 201, "{}", a.text);
-        a.body
+        let a = self.post("/api/v1/webhooks/endpoints", body).await;
+        a.ok(201).clone()
     }
 
     fn hook_url(&self, path: &str) -> String {
@@ -285,7 +277,19 @@ impl Hub {
         for (k, v) in headers {
             r = r.header(k, v);
         }
-        answer(r.send().await.unwrap()).await
+        r.call().await
+    }
+
+    /// Sends `{"n":0}`, `{"n":1}`, … (`count` bodies) to the endpoint at
+    /// `path`, each accepted; returns their ids.
+    pub(crate) async fn send_numbered(&self, path: &str, count: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for n in 0..count {
+            let body = format!(r#"{{"n":{n}}}"#);
+            let a = self.send(path, &[], &body, "application/json").await;
+            ids.push(a.ok(200)["id"].as_str().unwrap().to_owned());
+        }
+        ids
     }
 
     /// Sends a request signed for `scheme` by the independent signer.
@@ -303,49 +307,14 @@ impl Hub {
         self.send(path, &headers, &body, ct).await
     }
 
-    /// The tenant's audit entries (of `event_type`, if given), newest first.
-    async fn audit(&self, event_type: Option<&str>) -> Vec<Value> {
-        let filter = event_type
-            .map(|t| format!("&event_type={t}"))
-            .unwrap_or_default();
-        let a = self
-            .api(
-                reqwest::Method::GET,
-                &format!("/api/v1/audit-log?limit=200{filter}"),
-                None,
-            )
-            .await;
-        assert_eq!(a.status, 200, "{}", a.text);
-        a.body["data"].as_array().unwrap().clone()
-    }
-
     pub(crate) async fn events(&self, endpoint: &str) -> Vec<Value> {
         let a = self
-            .api(
-                reqwest::Method::GET,
-                &format!("/api/v1/webhooks/endpoints/{endpoint}/events?limit=200"),
-                None,
-            )
+            .get(&format!(
+                "/api/v1/webhooks/endpoints/{endpoint}/events?limit=200"
+            ))
             .await;
-        assert_eq!(a.status, 200, "{}", a.text);
-        a.body["data"].as_array().unwrap().clone()
+        a.ok(200)["data"].as_array().unwrap().clone()
     }
-}
-
-async fn answer(r: reqwest::Response) -> Answer {
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    Answer {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    }
-}
-
-#[track_caller]
-pub(crate) fn problem(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.status, status, "{}", a.text);
-    assert_eq!(a.body["code"], code, "{}", a.text);
 }
 
 fn endpoint_body(scheme: &str, path: &str, secret: &str) -> Value {
@@ -377,7 +346,7 @@ async fn every_scheme_accepts_independently_signed_requests_and_rejects_tamperin
         let headers = provider_headers(scheme, &secret, &url, &body, now(), "msg_t");
         let tampered = body.replace("2", "3");
         let a = hub.send(&path, &headers, &tampered, ct).await;
-        problem(&a, 401, "invalid_signature");
+        a.problem(401, "invalid_signature");
         assert_eq!(a.body["reason"], "invalid_signature");
         // Signed with another secret.
         let other = provider_headers(
@@ -392,22 +361,21 @@ async fn every_scheme_accepts_independently_signed_requests_and_rejects_tamperin
         assert_eq!(a.status, 401, "{scheme} other secret: {}", a.text);
         // No signature at all.
         let a = hub.send(&path, &[], &body, ct).await;
-        problem(&a, 401, "missing_signature");
+        a.problem(401, "missing_signature");
         // Stale timestamps for the schemes that sign one.
         if TIMESTAMPED.contains(scheme) {
             let a = hub
                 .send_signed(scheme, &path, &secret, &format!("{scheme}-3"), now() - 600)
                 .await;
-            problem(&a, 401, "stale_timestamp");
+            a.problem(401, "stale_timestamp");
             let a = hub
                 .send_signed(scheme, &path, &secret, &format!("{scheme}-4"), now() + 600)
                 .await;
-            problem(&a, 401, "stale_timestamp");
+            a.problem(401, "stale_timestamp");
         }
     }
     // `none` only when chosen explicitly: no signature needed then.
-    hub.endpoint(json!({"endpoint_path": "open", "signature_algorithm": "none"}))
-        .await;
+    hub.open_endpoint("open").await;
     let a = hub.send("open", &[], "{\"x\":1}", "application/json").await;
     assert_eq!(a.status, 200, "{}", a.text);
     // Without signature_algorithm the default is Standard Webhooks, not none.
@@ -415,7 +383,7 @@ async fn every_scheme_accepts_independently_signed_requests_and_rejects_tamperin
     assert_eq!(e["signature_algorithm"], "standard-webhooks");
     assert_eq!(e["signature_header"], "webhook-signature");
     let a = hub.send("defaulted", &[], "{}", "application/json").await;
-    problem(&a, 401, "missing_signature");
+    a.problem(401, "missing_signature");
     hub.m.stop().await;
 }
 
@@ -479,7 +447,9 @@ async fn shared_vectors_pass_through_the_public_route() {
             let a = hub.send(&ep, &headers, body, "application/json").await;
             match (expect, valid) {
                 ("ok", true) => assert_eq!(a.status, 200, "{scheme} {c}: {}", a.text),
-                ("stale", true) => problem(&a, 401, "stale_timestamp"),
+                ("stale", true) => {
+                    a.problem(401, "stale_timestamp");
+                }
                 (_, false) => assert_eq!(a.status, 401, "{scheme} {c}: {}", a.text),
                 _ => unreachable!(),
             }
@@ -630,11 +600,7 @@ async fn repeats_are_flagged_and_ten_concurrent_retries_store_one_event() {
     );
     let counted = eventually(10, "counters", || async {
         let e = hub
-            .api(
-                reqwest::Method::GET,
-                &format!("/api/v1/webhooks/endpoints/{id}"),
-                None,
-            )
+            .get(&format!("/api/v1/webhooks/endpoints/{id}"))
             .await
             .body;
         (e["total_received"] == 2 && e["total_processed"] == 2).then_some(e)
@@ -652,7 +618,7 @@ async fn rotated_secret_keeps_the_old_one_valid_during_the_grace_period_only() {
     let id = e["id"].as_str().unwrap();
     assert!(e.get("secret_key").is_some());
     let rotate_path = format!("/api/v1/webhooks/endpoints/{id}/rotate-secret");
-    let rotate = |body: Value| hub.api(reqwest::Method::POST, &rotate_path, Some(body));
+    let rotate = |body: Value| hub.post(&rotate_path, body);
     // Default grace: 24 h.
     let r = rotate(json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -696,17 +662,12 @@ async fn rotated_secret_keeps_the_old_one_valid_during_the_grace_period_only() {
         200
     );
     tokio::time::sleep(Duration::from_millis(2300)).await;
-    problem(
-        &hub.send_signed("github", "gh", &generated, "e", now())
-            .await,
-        401,
-        "invalid_signature",
-    );
-    problem(
-        &hub.send_signed("github", "gh", &old, "f", now()).await,
-        401,
-        "invalid_signature",
-    );
+    hub.send_signed("github", "gh", &generated, "e", now())
+        .await
+        .problem(401, "invalid_signature");
+    hub.send_signed("github", "gh", &old, "f", now())
+        .await
+        .problem(401, "invalid_signature");
     assert_eq!(
         hub.send_signed("github", "gh", supplied, "g", now())
             .await
@@ -715,29 +676,19 @@ async fn rotated_secret_keeps_the_old_one_valid_during_the_grace_period_only() {
     );
 
     // Bad input changes nothing; the secret never shows again.
-    problem(
-        &rotate(json!({"grace_period_seconds": -1})).await,
-        422,
-        "validation_failed",
-    );
-    problem(
-        &rotate(json!({"secret_key": "short"})).await,
-        422,
-        "validation_failed",
-    );
+    rotate(json!({"grace_period_seconds": -1}))
+        .await
+        .problem(422, "validation_failed");
+    rotate(json!({"secret_key": "short"}))
+        .await
+        .problem(422, "validation_failed");
     assert_eq!(
         hub.send_signed("github", "gh", supplied, "h", now())
             .await
             .status,
         200
     );
-    let got = hub
-        .api(
-            reqwest::Method::GET,
-            &format!("/api/v1/webhooks/endpoints/{id}"),
-            None,
-        )
-        .await;
+    let got = hub.get(&format!("/api/v1/webhooks/endpoints/{id}")).await;
     assert!(
         got.body.get("secret_key").is_none() && !got.text.contains(supplied),
         "{}",
@@ -791,20 +742,19 @@ async fn ip_allowlists_match_v4_v6_and_cidrs_behind_trusted_proxies() {
         let a = hub.send("ips", &from(xff), body, "application/json").await;
         assert_eq!(a.status, expect, "{xff:?}: {}", a.text);
         if expect == 403 {
-            problem(&a, 403, "ip_not_allowed");
+            a.problem(403, "ip_not_allowed");
         }
     }
     let events = hub.events(e["id"].as_str().unwrap()).await;
     assert_eq!(events[0]["source_ip"], "203.0.113.77");
     // Bad CIDRs are refused.
     let a = hub
-        .api(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/webhooks/endpoints",
-            Some(json!({"endpoint_path": "bad", "ip_whitelist": ["10.0.0.0/33"]})),
+            json!({"endpoint_path": "bad", "ip_whitelist": ["10.0.0.0/33"]}),
         )
         .await;
-    problem(&a, 422, "validation_failed");
+    a.problem(422, "validation_failed");
     hub.m.stop().await;
 }
 
@@ -815,56 +765,33 @@ async fn proxy_headers_are_ignored_from_untrusted_peers() {
     b["ip_whitelist"] = json!(["203.0.113.0/24"]);
     hub.endpoint(b).await;
     let spoofed = vec![("X-Forwarded-For".to_owned(), "203.0.113.1".to_owned())];
-    problem(
-        &hub.send("ips", &spoofed, "{}", "application/json").await,
-        403,
-        "ip_not_allowed",
-    );
+    hub.send("ips", &spoofed, "{}", "application/json")
+        .await
+        .problem(403, "ip_not_allowed");
     hub.m.stop().await;
 }
 
 #[tokio::test]
 async fn oversized_bodies_unknown_and_disabled_endpoints_are_refused() {
     let hub = Hub::start(|c| c.hub_inbound_max_body = 1024).await;
-    let e = hub
-        .endpoint(json!({"endpoint_path": "small", "signature_algorithm": "none"}))
-        .await;
+    let e = hub.open_endpoint("small").await;
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(2000));
-    problem(
-        &hub.send("small", &[], &big, "application/json").await,
-        413,
-        "payload_too_large",
-    );
+    hub.send("small", &[], &big, "application/json")
+        .await
+        .problem(413, "payload_too_large");
     assert_eq!(
         hub.send("small", &[], "{}", "application/json")
             .await
             .status,
         200
     );
-    problem(
-        &hub.send("nope", &[], "{}", "application/json").await,
-        404,
-        "not_found",
-    );
-    let r = hub
-        .env
-        .http
-        .post(hub.m.url("/webhooks/no-such-tenant/small"))
-        .body("{}")
-        .send()
+    hub.send("nope", &[], "{}", "application/json")
         .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+        .problem(404, "not_found");
+    let post = |path: &str| hub.env.http.post(hub.m.url(path)).body("{}").call();
+    assert_eq!(post("/webhooks/no-such-tenant/small").await.status, 404);
     // The tenant's slug works as well as its id.
-    let r = hub
-        .env
-        .http
-        .post(hub.m.url("/webhooks/acme/small"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(post("/webhooks/acme/small").await.status, 200);
     // Disabled or paused: 404.
     let id = e["id"].as_str().unwrap();
     for change in [
@@ -872,18 +799,12 @@ async fn oversized_bodies_unknown_and_disabled_endpoints_are_refused() {
         json!({"is_enabled": true, "status": "PAUSED"}),
     ] {
         let a = hub
-            .api(
-                reqwest::Method::PUT,
-                &format!("/api/v1/webhooks/endpoints/{id}"),
-                Some(change),
-            )
+            .put(&format!("/api/v1/webhooks/endpoints/{id}"), change)
             .await;
         assert_eq!(a.status, 200, "{}", a.text);
-        problem(
-            &hub.send("small", &[], "{}", "application/json").await,
-            404,
-            "not_found",
-        );
+        hub.send("small", &[], "{}", "application/json")
+            .await
+            .problem(404, "not_found");
     }
     hub.m.stop().await;
 }
@@ -915,19 +836,17 @@ async fn endpoints_api_validates_isolates_tenants_and_shows_the_secret_once() {
     assert_eq!(created["timestamp_tolerance_seconds"], 300);
 
     let a = hub
-        .api(
-            Method::POST,
+        .post(
             "/api/v1/webhooks/endpoints",
-            Some(json!({"endpoint_path": "dat-loads"})),
+            json!({"endpoint_path": "dat-loads"}),
         )
         .await;
-    problem(&a, 409, "conflict");
-    let a = hub
-        .api(Method::POST, "/api/v1/webhooks/endpoints", Some(json!({"endpoint_path": "Bad Path", "signature_algorithm": "md5",
+    a.problem(409, "conflict");
+    let a = hub.post("/api/v1/webhooks/endpoints", json!({"endpoint_path": "Bad Path", "signature_algorithm": "md5",
             "handler_type": "x", "event_types": ["a*b"], "transform_template": [1], "timestamp_tolerance_seconds": 0,
-            "signature_encoding": "hex"})))
+            "signature_encoding": "hex"}))
         .await;
-    problem(&a, 422, "validation_failed");
+    a.problem(422, "validation_failed");
     let fields: Vec<&str> = a.body["errors"]
         .as_array()
         .unwrap()
@@ -944,29 +863,19 @@ async fn endpoints_api_validates_isolates_tenants_and_shows_the_secret_once() {
     ] {
         assert!(fields.contains(&f), "{f} in {fields:?}");
     }
-    problem(
-        &hub.api(
-            Method::POST,
-            "/api/v1/webhooks/endpoints",
-            Some(json!({"endpoint_path": "x", "extra": 1})),
-        )
-        .await,
-        400,
-        "invalid_json",
-    );
-    problem(
-        &hub.api(
-            Method::POST,
-            "/api/v1/webhooks/endpoints",
-            Some(json!({"signature_algorithm": "github"})),
-        )
-        .await,
-        422,
-        "validation_failed",
-    );
-    let list = hub
-        .api(Method::GET, "/api/v1/webhooks/endpoints", None)
-        .await;
+    hub.post(
+        "/api/v1/webhooks/endpoints",
+        json!({"endpoint_path": "x", "extra": 1}),
+    )
+    .await
+    .problem(400, "invalid_json");
+    hub.post(
+        "/api/v1/webhooks/endpoints",
+        json!({"signature_algorithm": "github"}),
+    )
+    .await
+    .problem(422, "validation_failed");
+    let list = hub.get("/api/v1/webhooks/endpoints").await;
     assert_eq!(
         list.body["data"].as_array().unwrap().len(),
         1,
@@ -974,27 +883,21 @@ async fn endpoints_api_validates_isolates_tenants_and_shows_the_secret_once() {
     );
     assert!(!list.text.contains("whsec_"), "the secret is never listed");
 
+    let change = json!({"signature_algorithm": "github", "ip_whitelist": ["10.0.0.0/8"]});
+    let updated = hub.update_endpoint(&id, change).await;
+    assert_eq!(updated["signature_header"], "X-Hub-Signature-256");
+    assert!(updated.get("secret_key").is_none());
     let a = hub
-        .api(
-            Method::PUT,
+        .put(
             &format!("/api/v1/webhooks/endpoints/{id}"),
-            Some(json!({"signature_algorithm": "github", "ip_whitelist": ["10.0.0.0/8"]})),
+            json!({"signature_algorithm": "samsara"}),
         )
         .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    assert_eq!(a.body["signature_header"], "X-Hub-Signature-256");
-    assert!(a.body.get("secret_key").is_none());
-    let a = hub
-        .api(
-            Method::PUT,
-            &format!("/api/v1/webhooks/endpoints/{id}"),
-            Some(json!({"signature_algorithm": "samsara"})),
-        )
-        .await;
-    problem(&a, 422, "validation_failed");
+    a.problem(422, "validation_failed");
 
     // Another tenant sees none of it.
     let (other, other_key) = hub.env.tenant(&hub.m, "other").await;
+    let as_other = TenantApi::new(&hub.env, &hub.m, &other, &other_key);
     for (m, p, body) in [
         (
             Method::GET,
@@ -1027,27 +930,16 @@ async fn endpoints_api_validates_isolates_tenants_and_shows_the_secret_once() {
             None,
         ),
     ] {
-        let a = hub.api_as(m.clone(), &p, body, &other, &other_key).await;
-        problem(&a, 404, "not_found");
+        let a = as_other.send(m.clone(), &p, body).await;
+        a.problem(404, "not_found");
     }
-    let theirs = hub
-        .api_as(
-            Method::GET,
-            "/api/v1/webhooks/endpoints",
-            None,
-            &other,
-            &other_key,
-        )
-        .await;
+    let theirs = as_other.get("/api/v1/webhooks/endpoints").await;
     assert!(theirs.body["data"].as_array().unwrap().is_empty());
     // The same path is free for another tenant.
-    let a = hub
-        .api_as(
-            Method::POST,
+    let a = as_other
+        .post(
             "/api/v1/webhooks/endpoints",
-            Some(json!({"endpoint_path": "dat-loads"})),
-            &other,
-            &other_key,
+            json!({"endpoint_path": "dat-loads"}),
         )
         .await;
     assert_eq!(a.status, 201, "{}", a.text);
@@ -1057,42 +949,27 @@ async fn endpoints_api_validates_isolates_tenants_and_shows_the_secret_once() {
         hub.endpoint(json!({"endpoint_path": format!("p{i}")}))
             .await;
     }
-    let page = hub
-        .api(Method::GET, "/api/v1/webhooks/endpoints?limit=2", None)
-        .await;
+    let page = hub.get("/api/v1/webhooks/endpoints?limit=2").await;
     assert_eq!(page.body["data"].as_array().unwrap().len(), 2);
     let cursor = page.body["next_cursor"].as_str().unwrap();
     let next = hub
-        .api(
-            Method::GET,
-            &format!("/api/v1/webhooks/endpoints?limit=2&cursor={cursor}"),
-            None,
-        )
+        .get(&format!(
+            "/api/v1/webhooks/endpoints?limit=2&cursor={cursor}"
+        ))
         .await;
     assert_eq!(next.body["data"].as_array().unwrap().len(), 2);
     assert!(next.body["next_cursor"].is_null());
 
     // Delete, then it is gone; lifecycle events were written with the changes.
     assert_eq!(
-        hub.api(
-            Method::DELETE,
-            &format!("/api/v1/webhooks/endpoints/{id}"),
-            None
-        )
-        .await
-        .status,
+        hub.delete(&format!("/api/v1/webhooks/endpoints/{id}"))
+            .await
+            .status,
         204
     );
-    problem(
-        &hub.api(
-            Method::GET,
-            &format!("/api/v1/webhooks/endpoints/{id}"),
-            None,
-        )
-        .await,
-        404,
-        "not_found",
-    );
+    hub.get(&format!("/api/v1/webhooks/endpoints/{id}"))
+        .await
+        .problem(404, "not_found");
     let lifecycle = [
         "webhook.endpoint.created",
         "webhook.endpoint.updated",
@@ -1184,11 +1061,7 @@ async fn processing_transforms_filters_and_publishes_the_typed_event() {
         let hub = &hub;
         async move {
             let a = hub
-                .api(
-                    reqwest::Method::GET,
-                    &format!("/api/v1/audit-log?event_type={kind}"),
-                    None,
-                )
+                .get(&format!("/api/v1/audit-log?event_type={kind}"))
                 .await;
             let d = a.body["data"].as_array().cloned().unwrap_or_default();
             (!d.is_empty()).then_some(d)
@@ -1240,11 +1113,7 @@ async fn processing_transforms_filters_and_publishes_the_typed_event() {
     .await;
     eventually(10, "counters", || async {
         let e = hub
-            .api(
-                reqwest::Method::GET,
-                &format!("/api/v1/webhooks/endpoints/{id}"),
-                None,
-            )
+            .get(&format!("/api/v1/webhooks/endpoints/{id}"))
             .await
             .body;
         (e["total_received"] == 2 && e["total_processed"] == 2 && e["total_failed"] == 0)
@@ -1289,14 +1158,10 @@ async fn requests_stored_for_the_claiming_relay_are_published_without_waiting_fo
         c.hub_outbox_poll_ms = 600_000;
     })
     .await;
-    hub.endpoint(json!({"endpoint_path": "quiet", "signature_algorithm": "none"}))
-        .await;
-    let pending = || async {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(hub.env.pool())
-            .await
-            .unwrap();
-        n
+    hub.open_endpoint("quiet").await;
+    let pending = || {
+        hub.env
+            .count("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
     };
     // What the tenant's set-up notified about is out of the way first.
     eventually(15, "set-up events published", || async {
@@ -1380,60 +1245,36 @@ async fn failed_processing_retries_then_stays_failed_and_replay_reprocesses() {
     );
     eventually(10, "failed counted", || async {
         let e = hub
-            .api(
-                reqwest::Method::GET,
-                &format!("/api/v1/webhooks/endpoints/{id}"),
-                None,
-            )
+            .get(&format!("/api/v1/webhooks/endpoints/{id}"))
             .await
             .body;
         (e["total_failed"] == 1).then_some(())
     })
     .await;
     let listed = hub
-        .api(
-            reqwest::Method::GET,
-            &format!("/api/v1/webhooks/endpoints/{id}/events?status=failed"),
-            None,
-        )
+        .get(&format!(
+            "/api/v1/webhooks/endpoints/{id}/events?status=failed"
+        ))
         .await;
     assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
-    problem(
-        &hub.api(
-            reqwest::Method::GET,
-            &format!("/api/v1/webhooks/endpoints/{id}/events?status=weird"),
-            None,
-        )
-        .await,
-        400,
-        "invalid_parameter",
-    );
+    hub.get(&format!(
+        "/api/v1/webhooks/endpoints/{id}/events?status=weird"
+    ))
+    .await
+    .problem(400, "invalid_parameter");
 
     // Fix the mapping, then replay: processed once.
-    let a = hub
-        .api(
-            reqwest::Method::PUT,
-            &format!("/api/v1/webhooks/endpoints/{id}"),
-            Some(json!({"transform_template": {"load_id": "$.shipment.id", "status": "$.state"}})),
-        )
+    let mapping = json!({"load_id": "$.shipment.id", "status": "$.state"});
+    hub.update_endpoint(id, json!({"transform_template": mapping}))
         .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    problem(
-        &hub.api(
-            reqwest::Method::POST,
-            &format!("/api/v1/webhooks/endpoints/{id}/events/replay"),
-            Some(json!({"event_ids": "x"})),
-        )
-        .await,
-        400,
-        "invalid_json",
-    );
+    hub.post(
+        &format!("/api/v1/webhooks/endpoints/{id}/events/replay"),
+        json!({"event_ids": "x"}),
+    )
+    .await
+    .problem(400, "invalid_json");
     let r = hub
-        .api(
-            reqwest::Method::POST,
-            &format!("/api/v1/webhooks/endpoints/{id}/events/replay"),
-            None,
-        )
+        .post_empty(&format!("/api/v1/webhooks/endpoints/{id}/events/replay"))
         .await;
     assert_eq!(r.body["replayed"], 1, "{}", r.text);
     let done = eventually(15, "processed after replay", || async {
@@ -1444,20 +1285,12 @@ async fn failed_processing_retries_then_stays_failed_and_replay_reprocesses() {
     assert_eq!(done["id"], sent.body["id"]);
     assert!(done["published_event_id"].is_string());
     let again = hub
-        .api(
-            reqwest::Method::POST,
-            &format!("/api/v1/webhooks/endpoints/{id}/events/replay"),
-            None,
-        )
+        .post_empty(&format!("/api/v1/webhooks/endpoints/{id}/events/replay"))
         .await;
     assert_eq!(again.body["replayed"], 0, "only failed events are replayed");
     eventually(10, "counters after replay", || async {
         let e = hub
-            .api(
-                reqwest::Method::GET,
-                &format!("/api/v1/webhooks/endpoints/{id}"),
-                None,
-            )
+            .get(&format!("/api/v1/webhooks/endpoints/{id}"))
             .await
             .body;
         (e["total_failed"] == 0 && e["total_processed"] == 1).then_some(())
@@ -1502,16 +1335,8 @@ fn spawn_manager_on(env: &TestEnv, port: u16, key: &str, rabbitmq_url: &str) -> 
 }
 
 async fn wait_ready(env: &TestEnv, port: u16) {
-    let url = format!("http://127.0.0.1:{port}/ready");
-    eventually(30, "manager ready", || async {
-        env.http
-            .get(&url)
-            .send()
-            .await
-            .ok()
-            .filter(|r| r.status() == 200)
-    })
-    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    hub_testkit::binary::wait_ready(&env.http, &base, 30).await;
 }
 
 #[tokio::test]
@@ -1534,18 +1359,10 @@ async fn a_manager_killed_right_after_answering_200_still_processes_the_events()
     let m = Running::external(&format!("http://127.0.0.1:{port}"));
     let (amqp, bus) = crate::tap_routed(&env).await;
     let (tenant, key) = env.tenant(&m, "acme").await;
-    let created: Value = env
-        .http
-        .post(m.url("/api/v1/webhooks/endpoints"))
-        .bearer_auth(&key)
-        .header("X-Tenant-ID", &tenant)
-        .json(&json!({"endpoint_path": "loads", "signature_algorithm": "none", "handler_type": "LOAD_STATUS"}))
-        .send()
+    let created = TenantApi::new(&env, &m, &tenant, &key)
+        .post("/api/v1/webhooks/endpoints", json!({"endpoint_path": "loads", "signature_algorithm": "none", "handler_type": "LOAD_STATUS"}))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     let endpoint = created["id"].as_str().unwrap().to_owned();
     rabbit.disable();
     let sends = (0..40).map(|i| {
@@ -1568,32 +1385,26 @@ async fn a_manager_killed_right_after_answering_200_still_processes_the_events()
     }
     // Answered with the bus cut: the requests and the events their
     // processing publishes are in Postgres, not yet on the bus.
-    let unpublished: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE event_type = 'load.status_updated'")
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
+    let unpublished = env
+        .count("SELECT COUNT(*) FROM outbox WHERE event_type = 'load.status_updated'")
+        .await;
     assert_eq!(unpublished, 40, "every typed event waits in the outbox");
-    let stored: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM inbound_events WHERE id::text = ANY($1)")
-            .bind(&accepted)
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
+    let stored: i64 = env
+        .scalar(
+            "SELECT COUNT(*) FROM inbound_events WHERE id::text = ANY($1)",
+            &accepted,
+        )
+        .await;
     assert_eq!(stored, 40, "every answered request is in Postgres");
 
     let port = hub_testkit::binary::free_port();
     let _restarted = spawn_manager(&env, port, &env.encryption_key);
     wait_ready(&env, port).await;
-    eventually(30, "every event processed after the restart", || async {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound_events WHERE endpoint_id = $1::uuid AND status = 'PROCESSED'")
-            .bind(&endpoint)
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
-        (n == 40).then_some(())
-    })
-    .await;
+    let processed =
+        "SELECT COUNT(*) FROM inbound_events WHERE endpoint_id = $1::uuid AND status = 'PROCESSED'";
+    let what = "every event processed after the restart";
+    env.count_until(30, what, processed, &endpoint, |n| n == 40)
+        .await;
     // Every event's typed event went out on the bus, those the killed
     // process had committed but not published included (at least once).
     let accepted: std::collections::BTreeSet<String> = accepted.into_iter().collect();
@@ -1622,30 +1433,19 @@ async fn rotate_key_reseals_endpoint_secrets_and_they_still_verify() {
     let m = env.start(integration_manager::build, env.config()).await;
     let (tenant, key) = env.tenant(&m, "acme").await;
     let secret = secret_for("github");
-    let a = env
-        .http
-        .post(m.url("/api/v1/webhooks/endpoints"))
-        .bearer_auth(&key)
-        .header("X-Tenant-ID", &tenant)
-        .json(&endpoint_body("github", "gh", &secret))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(a.status(), 201);
-    let id = a.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = env
-        .http
-        .post(m.url(&format!("/api/v1/webhooks/endpoints/{id}/rotate-secret")))
-        .bearer_auth(&key)
-        .header("X-Tenant-ID", &tenant)
-        .json(&json!({"secret_key": "second-secret-123"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let api = TenantApi::new(&env, &m, &tenant, &key);
+    let a = api
+        .post(
+            "/api/v1/webhooks/endpoints",
+            endpoint_body("github", "gh", &secret),
+        )
+        .await;
+    let id = a.ok(201)["id"].as_str().unwrap().to_owned();
+    let rotate = format!("/api/v1/webhooks/endpoints/{id}/rotate-secret");
+    let r = api
+        .post(&rotate, json!({"secret_key": "second-secret-123"}))
+        .await;
+    assert_eq!(r.status, 200);
     m.stop().await;
 
     let new_key = B64.encode([9u8; 32]);
@@ -1698,18 +1498,9 @@ async fn rotate_key_reseals_endpoint_secrets_and_they_still_verify() {
 #[tokio::test]
 async fn received_events_past_their_retention_are_pruned_unless_still_pending() {
     let mut hub = Hub::start(|_| {}).await;
-    let ep = hub
-        .endpoint(json!({"endpoint_path": "old", "signature_algorithm": "none"}))
-        .await;
+    let ep = hub.open_endpoint("old").await;
     let ep = ep["id"].as_str().unwrap().to_owned();
-    let mut ids = Vec::new();
-    for n in 0..4 {
-        let a = hub
-            .send("old", &[], &format!(r#"{{"n":{n}}}"#), "application/json")
-            .await;
-        assert_eq!(a.status, 200, "{}", a.text);
-        ids.push(a.body["id"].as_str().unwrap().to_owned());
-    }
+    let ids = hub.send_numbered("old", 4).await;
     // A repeat of the first request (same body, so the same body hash).
     let a = hub.send("old", &[], r#"{"n":0}"#, "application/json").await;
     assert_eq!(a.body["duplicate"], true, "{}", a.text);
@@ -1739,35 +1530,21 @@ async fn received_events_past_their_retention_are_pruned_unless_still_pending() 
     age(ids[1].clone(), None).await;
     age(ids[2].clone(), Some("PENDING")).await;
     let old_pending = format!("00000000{}", &ids[2][8..]);
-    let count = || async {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM inbound_events WHERE endpoint_id = $1::uuid")
-                .bind(&ep)
-                .fetch_one(hub.env.pool())
-                .await
-                .unwrap();
-        n
-    };
-    assert_eq!(count().await, 5);
+    async fn count(env: &TestEnv, endpoint: &str) -> i64 {
+        let sql = "SELECT COUNT(*) FROM inbound_events WHERE endpoint_id = $1::uuid";
+        env.scalar(sql, endpoint).await
+    }
+    assert_eq!(count(&hub.env, &ep).await, 5);
 
     // The worker prunes when it starts (and every minute).
-    hub.m.stop().await;
-    hub.m = hub
-        .env
-        .start(integration_manager::build, hub.env.config())
-        .await;
+    hub.restart().await;
     eventually(
         15,
         "the finished old events and the repeat pruned",
-        || async { (count().await == 2).then_some(()) },
+        || async { (count(&hub.env, &ep).await == 2).then_some(()) },
     )
     .await;
-    let left: Vec<String> = hub
-        .events(&ep)
-        .await
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
+    let left: Vec<String> = hub_testkit::api::ids(&hub.events(&ep).await);
     assert!(left.contains(&ids[3]), "the recent one stays: {left:?}");
     assert!(
         left.contains(&old_pending),
@@ -1796,11 +1573,11 @@ async fn twilio_json_requests_are_checked_against_the_signed_body_hash() {
             .body(body)
             .send()
     };
-    let ok = answer(post(body.clone()).await.unwrap()).await;
+    let ok = Answer::read(post(body.clone()).await.unwrap()).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     let tampered = json!({"CallSid": "CA9", "CallStatus": "failed"}).to_string();
-    let bad = answer(post(tampered).await.unwrap()).await;
-    problem(&bad, 401, "invalid_signature");
+    let bad = Answer::read(post(tampered).await.unwrap()).await;
+    bad.problem(401, "invalid_signature");
     assert!(bad.text.contains("bodySHA256"), "{}", bad.text);
     hub.m.stop().await;
 }

@@ -6,11 +6,11 @@
 //! several header lines. Requests are signed here or by the signer of
 //! [`crate::inbound`], independently of the code under test.
 
-use crate::inbound::{Answer, Hub, mac1, mac256, now, problem, secret_for};
+use crate::inbound::{Hub, mac1, mac256, now, secret_for};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use hub_testkit::Answer;
 use hub_testkit::eventually;
-use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -64,8 +64,17 @@ async fn raw_post(hub: &Hub, path: &str, headers: &[(&str, &str)], body: Body<'_
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line: {head:?}"));
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
     Answer {
         status,
+        content_type,
         body: serde_json::from_str(text).unwrap_or(Value::Null),
         text: text.to_owned(),
     }
@@ -165,7 +174,7 @@ async fn generic_hmac_encodings_prefixes_and_sha1_verify_independently_signed_re
                 "application/json",
             )
             .await;
-        problem(&a, 401, "invalid_signature");
+        a.problem(401, "invalid_signature");
         assert_eq!(a.body["reason"], "invalid_signature", "{}", v.path);
 
         let a = hub
@@ -176,7 +185,7 @@ async fn generic_hmac_encodings_prefixes_and_sha1_verify_independently_signed_re
                 "application/json",
             )
             .await;
-        problem(&a, 401, "invalid_signature");
+        a.problem(401, "invalid_signature");
 
         let a = hub
             .send(
@@ -186,7 +195,7 @@ async fn generic_hmac_encodings_prefixes_and_sha1_verify_independently_signed_re
                 "application/json",
             )
             .await;
-        problem(&a, 401, "invalid_signature");
+        a.problem(401, "invalid_signature");
 
         let stored = hub.events(e["id"].as_str().unwrap()).await;
         assert_eq!(stored.len(), 1, "{}: only the accepted request", v.path);
@@ -223,7 +232,7 @@ async fn a_custom_timestamp_tolerance_is_applied_instead_of_the_default() {
         let a = hub
             .send_signed(scheme, "tight", &secret, n, now() + skew)
             .await;
-        problem(&a, 401, "stale_timestamp");
+        a.problem(401, "stale_timestamp");
         assert_eq!(a.body["reason"], "stale_timestamp");
     }
     let a = hub
@@ -248,10 +257,9 @@ async fn standard_webhooks_rotation_accepts_both_keys_until_the_grace_period_exp
         .await;
     let id = e["id"].as_str().unwrap();
     let r = hub
-        .api(
-            Method::POST,
+        .post(
             &format!("/api/v1/webhooks/endpoints/{id}/rotate-secret"),
-            Some(json!({"grace_period_seconds": 2})),
+            json!({"grace_period_seconds": 2}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -278,11 +286,9 @@ async fn standard_webhooks_rotation_accepts_both_keys_until_the_grace_period_exp
 
     let wait = (until - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(wait + Duration::from_millis(300)).await;
-    problem(
-        &hub.send_signed(scheme, "sw", &old, "old-2", now()).await,
-        401,
-        "invalid_signature",
-    );
+    hub.send_signed(scheme, "sw", &old, "old-2", now())
+        .await
+        .problem(401, "invalid_signature");
     let a = hub.send_signed(scheme, "sw", &new, "new-2", now()).await;
     assert_eq!(a.status, 200, "new key after the grace period: {}", a.text);
     let stored = hub.events(id).await;
@@ -301,18 +307,9 @@ async fn standard_webhooks_rotation_accepts_both_keys_until_the_grace_period_exp
 #[tokio::test]
 async fn events_pages_follow_next_cursor_oldest_first_and_each_event_once() {
     let hub = Hub::start(|_| {}).await;
-    let e = hub
-        .endpoint(json!({"endpoint_path": "paged", "signature_algorithm": "none"}))
-        .await;
+    let e = hub.open_endpoint("paged").await;
     let id = e["id"].as_str().unwrap();
-    let mut sent = Vec::new();
-    for n in 0..5 {
-        let a = hub
-            .send("paged", &[], &format!(r#"{{"n":{n}}}"#), "application/json")
-            .await;
-        assert_eq!(a.status, 200, "{}", a.text);
-        sent.push(a.body["id"].as_str().unwrap().to_owned());
-    }
+    let sent = hub.send_numbered("paged", 5).await;
 
     let mut seen = Vec::new();
     let mut sizes = Vec::new();
@@ -323,16 +320,14 @@ async fn events_pages_follow_next_cursor_oldest_first_and_each_event_once() {
             .map(|c| format!("&cursor={c}"))
             .unwrap_or_default();
         let page = hub
-            .api(
-                Method::GET,
-                &format!("/api/v1/webhooks/endpoints/{id}/events?limit=2{q}"),
-                None,
-            )
+            .get(&format!(
+                "/api/v1/webhooks/endpoints/{id}/events?limit=2{q}"
+            ))
             .await;
         assert_eq!(page.status, 200, "{}", page.text);
         let data = page.body["data"].as_array().unwrap();
         sizes.push(data.len());
-        seen.extend(data.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        seen.extend(hub_testkit::api::ids::<Vec<String>>(data));
         match &page.body["next_cursor"] {
             Value::String(c) => cursor = Some(c.clone()),
             Value::Null => break,
@@ -344,11 +339,7 @@ async fn events_pages_follow_next_cursor_oldest_first_and_each_event_once() {
     assert_eq!(seen, sent, "every event once, oldest first");
 
     let all = hub
-        .api(
-            Method::GET,
-            &format!("/api/v1/webhooks/endpoints/{id}/events?limit=5"),
-            None,
-        )
+        .get(&format!("/api/v1/webhooks/endpoints/{id}/events?limit=5"))
         .await;
     assert_eq!(all.body["data"].as_array().unwrap().len(), 5);
     assert!(all.body["next_cursor"].is_null(), "{}", all.text);
@@ -387,20 +378,14 @@ async fn replay_with_event_ids_reprocesses_only_the_named_failed_events() {
     })
     .await;
 
-    let a = hub
-        .api(
-            Method::PUT,
-            &format!("/api/v1/webhooks/endpoints/{id}"),
-            Some(json!({"transform_template": {"load_id": "$.shipment.id", "status": "$.state"}})),
-        )
+    let mapping = json!({"load_id": "$.shipment.id", "status": "$.state"});
+    hub.update_endpoint(id, json!({"transform_template": mapping}))
         .await;
-    assert_eq!(a.status, 200, "{}", a.text);
     let unknown = uuid::Uuid::now_v7().to_string();
     let r = hub
-        .api(
-            Method::POST,
+        .post(
             &format!("/api/v1/webhooks/endpoints/{id}/events/replay"),
-            Some(json!({"event_ids": [&sent[0], &sent[2], unknown]})),
+            json!({"event_ids": [&sent[0], &sent[2], unknown]}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -429,11 +414,7 @@ async fn replay_with_event_ids_reprocesses_only_the_named_failed_events() {
     assert_eq!(left["attempts"], 1, "not attempted again: {left}");
 
     let r = hub
-        .api(
-            Method::POST,
-            &format!("/api/v1/webhooks/endpoints/{id}/events/replay"),
-            None,
-        )
+        .post_empty(&format!("/api/v1/webhooks/endpoints/{id}/events/replay"))
         .await;
     assert_eq!(r.body["replayed"], 1, "{}", r.text);
     assert_eq!(r.body["event_ids"], json!([&sent[1]]));
@@ -447,9 +428,7 @@ async fn replay_with_event_ids_reprocesses_only_the_named_failed_events() {
 #[tokio::test]
 async fn chunked_bodies_over_the_limit_get_413_and_one_at_the_limit_is_accepted() {
     let hub = Hub::start(|c| c.hub_inbound_max_body = 1024).await;
-    let e = hub
-        .endpoint(json!({"endpoint_path": "capped", "signature_algorithm": "none"}))
-        .await;
+    let e = hub.open_endpoint("capped").await;
 
     let exact = body_of_len(1024, 'a');
     let a = raw_post(&hub, "capped", &[], Body::Whole(&exact)).await;
@@ -472,14 +451,14 @@ async fn chunked_bodies_over_the_limit_get_413_and_one_at_the_limit_is_accepted(
         Body::Chunked(&[&over[..600], &over[600..]]),
     )
     .await;
-    problem(&a, 413, "payload_too_large");
+    a.problem(413, "payload_too_large");
 
     let far_over = body_of_len(8 * 1024, 'd');
     let chunks: Vec<&str> = (0..8)
         .map(|i| &far_over[i * 1024..(i + 1) * 1024])
         .collect();
     let a = raw_post(&hub, "capped", &[], Body::Chunked(&chunks)).await;
-    problem(&a, 413, "payload_too_large");
+    a.problem(413, "payload_too_large");
 
     let stored = hub.events(e["id"].as_str().unwrap()).await;
     let bodies: Vec<&str> = stored.iter().map(|e| e["body"].as_str().unwrap()).collect();
@@ -514,22 +493,20 @@ async fn the_allowlist_is_checked_before_the_size_and_the_size_before_the_signat
     // The test connects from 127.0.0.1, outside the allowlist.
     for (headers, body) in [(vec![], small), (vec![], big.as_str()), (sig(small), small)] {
         let a = hub.send("walled", &headers, body, "application/json").await;
-        problem(&a, 403, "ip_not_allowed");
+        a.problem(403, "ip_not_allowed");
     }
 
     for headers in [vec![], sig(&big)] {
         let a = hub.send("signed", &headers, &big, "application/json").await;
-        problem(&a, 413, "payload_too_large");
+        a.problem(413, "payload_too_large");
     }
     let chunks: Vec<&str> = (0..4).map(|i| &big[i * 1024..(i + 1) * 1024]).collect();
     let a = raw_post(&hub, "signed", &[], Body::Chunked(&chunks)).await;
-    problem(&a, 413, "payload_too_large");
+    a.problem(413, "payload_too_large");
     // The same endpoint with a small unsigned body: the signature is checked.
-    problem(
-        &hub.send("signed", &[], small, "application/json").await,
-        401,
-        "missing_signature",
-    );
+    hub.send("signed", &[], small, "application/json")
+        .await
+        .problem(401, "missing_signature");
 
     for e in [&walled, &signed] {
         assert!(hub.events(e["id"].as_str().unwrap()).await.is_empty());
@@ -560,7 +537,7 @@ async fn forwarded_for_on_several_lines_is_walked_as_one_list() {
         Body::Whole(r#"{"n":1}"#),
     )
     .await;
-    problem(&a, 403, "ip_not_allowed");
+    a.problem(403, "ip_not_allowed");
     assert!(a.text.contains("198.51.100.20"), "{}", a.text);
     // The same hops on one line: the same answer.
     let a = raw_post(
@@ -570,7 +547,7 @@ async fn forwarded_for_on_several_lines_is_walked_as_one_list() {
         Body::Whole(r#"{"n":2}"#),
     )
     .await;
-    problem(&a, 403, "ip_not_allowed");
+    a.problem(403, "ip_not_allowed");
 
     let mut accepted = Vec::new();
     for (lines, n) in [

@@ -3,73 +3,42 @@
 //! JSON Schema, tenant isolation, sealed credentials, connection tests and
 //! `enable` against the fake providers, health, stats and lifecycle events.
 
-use crate::manager;
+use crate::started;
 use hub_testkit::amqp::{Amqp, Message};
 use hub_testkit::fakes::{DEFAULT_TOKEN, FakeProvider, Kind, Mode};
-use hub_testkit::service::ADMIN_TOKEN;
-use hub_testkit::{Running, TestEnv, eventually};
+use hub_testkit::{Answer, Call, Running, TenantApi, TestEnv, eventually};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-
-/// An answer of the API, with its raw text for secret scans.
-struct Resp {
-    status: u16,
-    content_type: String,
-    text: String,
-    body: Value,
-}
-
-impl Resp {
-    /// Asserts a problem+json answer with `status` and `code`; returns it.
-    #[track_caller]
-    fn problem(&self, status: u16, code: &str) -> &Value {
-        assert_eq!(self.status, status, "status of {}", self.text);
-        assert_eq!(
-            self.content_type, "application/problem+json",
-            "errors are problem+json: {}",
-            self.text
-        );
-        assert_eq!(self.body["code"], code, "{}", self.text);
-        &self.body
-    }
-
-    /// The `errors[].field` of a validation problem.
-    fn fields(&self) -> BTreeSet<String> {
-        self.body["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no errors[] in {}", self.text))
-            .iter()
-            .map(|e| e["field"].as_str().expect("field").to_owned())
-            .collect()
-    }
-
-    /// Asserts a 2xx answer with `status`; returns the body.
-    #[track_caller]
-    fn ok(&self, status: u16) -> &Value {
-        assert_eq!(self.status, status, "status of {}", self.text);
-        &self.body
-    }
-}
 
 /// One tenant's view of the API.
 struct Api<'a> {
     env: &'a TestEnv,
     m: &'a Running,
     tenant: String,
-    key: String,
+    calls: TenantApi,
+}
+
+/// The tenant's API calls (`api.get(…)`, `api.post(…)`).
+impl std::ops::Deref for Api<'_> {
+    type Target = TenantApi;
+
+    fn deref(&self) -> &TenantApi {
+        &self.calls
+    }
 }
 
 impl<'a> Api<'a> {
     /// A new tenant `slug` with one API key.
     async fn new(env: &'a TestEnv, m: &'a Running, slug: &str) -> Self {
         let (tenant, key) = env.tenant(m, slug).await;
+        let calls = TenantApi::new(env, m, &tenant, &key);
         Self {
             env,
             m,
             tenant,
-            key,
+            calls,
         }
     }
 
@@ -79,41 +48,8 @@ impl<'a> Api<'a> {
             env: self.env,
             m: self.m,
             tenant: self.tenant.clone(),
-            key: key.to_owned(),
+            calls: self.calls.with_key(key),
         }
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
-        let mut rb = self
-            .env
-            .http
-            .request(method, self.m.url(path))
-            .bearer_auth(&self.key)
-            .header("X-Tenant-ID", &self.tenant);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        read(rb.send().await.expect("request")).await
-    }
-
-    async fn get(&self, path: &str) -> Resp {
-        self.send(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Resp {
-        self.send(Method::POST, path, Some(body)).await
-    }
-
-    async fn post_empty(&self, path: &str) -> Resp {
-        self.send(Method::POST, path, None).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> Resp {
-        self.send(Method::PUT, path, Some(body)).await
-    }
-
-    async fn delete(&self, path: &str) -> Resp {
-        self.send(Method::DELETE, path, None).await
     }
 
     /// Creates an integration, expecting 201; returns its body.
@@ -133,37 +69,15 @@ impl<'a> Api<'a> {
 
     /// A second API key for this tenant: `(id, key)`.
     async fn new_key(&self, name: &str) -> (String, String) {
-        let k: Value = self
+        let keys = format!("/api/v1/admin/tenants/{}/api-keys", self.tenant);
+        let k = self
             .env
-            .http
-            .post(
-                self.m
-                    .url(&format!("/api/v1/admin/tenants/{}/api-keys", self.tenant)),
-            )
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({ "name": name }))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .admin_created(self.m, &keys, json!({ "name": name }))
+            .await;
         (
             k["id"].as_str().unwrap().to_owned(),
             k["key"].as_str().unwrap().to_owned(),
         )
-    }
-
-    /// Audit entries of `event_type` (newest first).
-    async fn audit(&self, event_type: &str) -> Vec<Value> {
-        let r = self
-            .get(&format!(
-                "/api/v1/audit-log?event_type={event_type}&limit=200"
-            ))
-            .await;
-        r.ok(200)["data"].as_array().expect("data").clone()
     }
 
     /// Waits until every event of this tenant's audit trail (every event
@@ -219,7 +133,7 @@ impl<'a> Api<'a> {
             15,
             &format!("{event_type} for {id} in the audit log"),
             || async {
-                self.audit(event_type)
+                self.audit(Some(event_type))
                     .await
                     .into_iter()
                     .find(|e| e["data"]["id"] == id || e["data"]["integration"]["id"] == id)
@@ -229,39 +143,12 @@ impl<'a> Api<'a> {
     }
 }
 
-async fn read(resp: reqwest::Response) -> Resp {
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let text = resp.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
-        status,
-        content_type,
-        text,
-        body,
-    }
-}
-
 /// A request of the operator API.
-async fn admin(env: &TestEnv, m: &Running, method: Method, path: &str, body: Value) -> Resp {
-    read(
-        env.http
-            .request(method, m.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+async fn admin(env: &TestEnv, m: &Running, method: Method, path: &str, body: Value) -> Answer {
+    env.admin(method, &m.url(path)).json(&body).call().await
 }
 
-async fn hide(env: &TestEnv, m: &Running, tenant: &str, code: &str, hidden: bool) -> Resp {
+async fn hide(env: &TestEnv, m: &Running, tenant: &str, code: &str, hidden: bool) -> Answer {
     admin(
         env,
         m,
@@ -328,33 +215,15 @@ fn assert_no_secret(what: &str, text: &str, secret: &str) {
     );
 }
 
-const ALL_PROVIDERS: [&str; 14] = [
-    "ALPHA_VANTAGE",
-    "DAT",
-    "HUBSPOT",
-    "KEEPTRUCKIN",
-    "LOADBOARD_123",
-    "NEWSAPI",
-    "OMNITRACS",
-    "QUICKBOOKS",
-    "SAGE",
-    "SALESFORCE",
-    "SAMSARA",
-    "TRUCKSTOP",
-    "XERO",
-    "ZOHO",
-];
-
 // ---------------------------------------------------------------- catalog
 
 #[tokio::test]
 async fn catalog_lists_the_fourteen_providers_and_filters_them() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "catalog").await;
 
     let all = a.get("/api/v1/integrations/providers").await;
-    assert_eq!(codes(all.ok(200)), set(&ALL_PROVIDERS));
+    assert_eq!(codes(all.ok(200)), set(&hub_testkit::SHIPPED_PROVIDERS));
     for p in all.body["data"].as_array().unwrap() {
         assert!(p["name"].is_string() && p["category"].is_string(), "{p}");
         assert!(p["manifest"]["config_schema"].is_object(), "{p}");
@@ -404,8 +273,7 @@ async fn catalog_lists_the_fourteen_providers_and_filters_them() {
 
 #[tokio::test]
 async fn catalog_get_returns_the_manifest_and_an_unknown_code_is_404() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "manifest").await;
 
     let r = a.get("/api/v1/integrations/providers/HUBSPOT").await;
@@ -440,8 +308,7 @@ async fn catalog_get_returns_the_manifest_and_an_unknown_code_is_404() {
 
 #[tokio::test]
 async fn a_provider_hidden_for_one_tenant_is_invisible_and_unusable_for_that_tenant_only() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "hidden").await;
     let b = Api::new(&env, &m, "visible").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
@@ -514,8 +381,7 @@ async fn set_hidden_in_db(env: &TestEnv, tenant: &str, code: &str, hidden: bool)
 
 #[tokio::test]
 async fn an_operator_hides_a_provider_for_one_tenant_through_the_admin_api() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "opshide").await;
     let b = Api::new(&env, &m, "opsshow").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
@@ -569,8 +435,7 @@ async fn an_operator_hides_a_provider_for_one_tenant_through_the_admin_api() {
 
 #[tokio::test]
 async fn create_get_list_update_delete_round_trip() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "crud").await;
     let fake = FakeProvider::start(Kind::NewsApi).await;
     let key_id = a.key_id().await;
@@ -668,12 +533,12 @@ async fn create_get_list_update_delete_round_trip() {
     let left = a.get("/api/v1/integrations").await;
     assert_eq!(ids(left.ok(200)), set(&[minimal["id"].as_str().unwrap()]));
     // The row is kept (logs and jobs reference it), marked deleted.
-    let deleted: bool =
-        sqlx::query_scalar("SELECT deleted_at IS NOT NULL FROM integrations WHERE id = $1::uuid")
-            .bind(&id)
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
+    let deleted: bool = env
+        .scalar(
+            "SELECT deleted_at IS NOT NULL FROM integrations WHERE id = $1::uuid",
+            &id,
+        )
+        .await;
     assert!(deleted);
 
     // Not an id.
@@ -685,8 +550,7 @@ async fn create_get_list_update_delete_round_trip() {
 
 #[tokio::test]
 async fn every_change_records_the_calling_key_as_updated_by() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "actors").await;
     let first = a.key_id().await;
     let (second, second_key) = a.new_key("second").await;
@@ -713,20 +577,19 @@ async fn every_change_records_the_calling_key_as_updated_by() {
         .post_empty(&format!("/api/v1/integrations/{id}/disable"))
         .await;
     assert_eq!(disabled.ok(200)["updated_by"], first.as_str());
-    let stored: uuid::Uuid =
-        sqlx::query_scalar("SELECT updated_by_key FROM integrations WHERE id = $1::uuid")
-            .bind(id)
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
+    let stored: uuid::Uuid = env
+        .scalar(
+            "SELECT updated_by_key FROM integrations WHERE id = $1::uuid",
+            id,
+        )
+        .await;
     assert_eq!(stored.to_string(), first);
     m.stop().await;
 }
 
 #[tokio::test]
 async fn list_filters_by_status_provider_category_and_environment() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "filters").await;
     let news = FakeProvider::start(Kind::NewsApi).await;
 
@@ -783,8 +646,7 @@ async fn list_filters_by_status_provider_category_and_environment() {
 
 #[tokio::test]
 async fn list_pages_with_a_cursor() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "pages").await;
     let mut made = BTreeSet::new();
     for (code, env_name) in [
@@ -832,8 +694,7 @@ async fn list_pages_with_a_cursor() {
 
 #[tokio::test]
 async fn config_violating_the_provider_schema_is_422_with_one_error_per_field() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "schema").await;
     let qb = FakeProvider::start(Kind::QuickBooks).await;
     let base = qb.base_url();
@@ -902,8 +763,7 @@ async fn config_violating_the_provider_schema_is_422_with_one_error_per_field() 
 
 #[tokio::test]
 async fn invalid_fields_are_422_each_named_and_nothing_is_stored() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "fields").await;
 
     let cases: Vec<(Value, BTreeSet<String>)> = vec![
@@ -962,8 +822,7 @@ async fn invalid_fields_are_422_each_named_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn credentials_of_the_wrong_kind_for_the_auth_type_are_422() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "wrongkind").await;
     let secret = "sk-wrong-kind-9f8e7d6c5b4a";
 
@@ -1006,8 +865,7 @@ async fn credentials_of_the_wrong_kind_for_the_auth_type_are_422() {
 
 #[tokio::test]
 async fn unknown_or_malformed_json_is_400_invalid_json() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "badjson").await;
 
     for body in [
@@ -1020,18 +878,12 @@ async fn unknown_or_malformed_json_is_400_invalid_json() {
             .await
             .problem(400, "invalid_json");
     }
-    let raw = read(
-        env.http
-            .post(m.url("/api/v1/integrations"))
-            .bearer_auth(&a.key)
-            .header("X-Tenant-ID", &a.tenant)
-            .header("content-type", "application/json")
-            .body("{\"provider_code\": ")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let raw = a
+        .request(Method::POST, "/api/v1/integrations")
+        .header("content-type", "application/json")
+        .body("{\"provider_code\": ")
+        .call()
+        .await;
     raw.problem(400, "invalid_json");
     assert_eq!(stored_rows(&env).await, 0);
 
@@ -1055,8 +907,7 @@ async fn unknown_or_malformed_json_is_400_invalid_json() {
 
 #[tokio::test]
 async fn an_invalid_update_is_422_and_changes_nothing() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "badupdate").await;
     let qb = FakeProvider::start(Kind::QuickBooks).await;
     let created = a.create(body_for(&qb, "Books", DEFAULT_TOKEN)).await;
@@ -1086,9 +937,9 @@ async fn an_invalid_update_is_422_and_changes_nothing() {
     // outbox is empty what the refused updates wrote would be listed (as
     // the create is).
     env.outbox_retired().await;
-    assert_eq!(a.audit("integration.created").await.len(), 1);
+    assert_eq!(a.audit(Some("integration.created")).await.len(), 1);
     assert!(
-        a.audit("integration.updated").await.is_empty(),
+        a.audit(Some("integration.updated")).await.is_empty(),
         "no integration.updated event"
     );
     m.stop().await;
@@ -1098,8 +949,7 @@ async fn an_invalid_update_is_422_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_second_integration_for_the_same_provider_and_environment_is_409() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "dupes").await;
     let b = Api::new(&env, &m, "other").await;
 
@@ -1128,8 +978,7 @@ async fn a_second_integration_for_the_same_provider_and_environment_is_409() {
 
 #[tokio::test]
 async fn sandbox_and_production_of_one_provider_are_separate_rows() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "envs").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
 
@@ -1180,8 +1029,7 @@ async fn sandbox_and_production_of_one_provider_are_separate_rows() {
 
 #[tokio::test]
 async fn a_deleted_integration_frees_its_provider_and_environment() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "recreate").await;
     let first = a
         .create(json!({"provider_code": "SAMSARA", "name": "ELD"}))
@@ -1203,8 +1051,7 @@ async fn a_deleted_integration_frees_its_provider_and_environment() {
 
 #[tokio::test]
 async fn another_tenants_integration_is_404_on_every_route() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "owner").await;
     let b = Api::new(&env, &m, "intruder").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
@@ -1241,10 +1088,7 @@ async fn another_tenants_integration_is_404_on_every_route() {
     // Nothing happened to A's integration, and the provider was never called.
     assert_eq!(a.get(&base).await.ok(200), &created);
     assert!(fake.requests().is_empty(), "no test call was made");
-    let logs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_request_logs")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
+    let logs = env.count("SELECT COUNT(*) FROM api_request_logs").await;
     assert_eq!(logs, 0);
     m.stop().await;
 }
@@ -1253,8 +1097,7 @@ async fn another_tenants_integration_is_404_on_every_route() {
 
 #[tokio::test]
 async fn an_api_key_never_appears_in_responses_events_call_logs_or_the_database() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let bus = crate::tap_routed(&env).await;
     let a = Api::new(&env, &m, "secrets").await;
     let fake = FakeProvider::start(Kind::NewsApi).await;
@@ -1368,8 +1211,7 @@ async fn an_api_key_never_appears_in_responses_events_call_logs_or_the_database(
 
 #[tokio::test]
 async fn oauth_tokens_are_sealed_and_shown_only_as_set_and_last4() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let bus = crate::tap_routed(&env).await;
     let a = Api::new(&env, &m, "oauth").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
@@ -1398,12 +1240,12 @@ async fn oauth_tokens_are_sealed_and_shown_only_as_set_and_last4() {
         assert_no_secret("a response", text, access);
         assert_no_secret("a response", text, refresh);
     }
-    let row: String =
-        sqlx::query_scalar("SELECT row_to_json(i)::text FROM integrations i WHERE id = $1::uuid")
-            .bind(&id)
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
+    let row: String = env
+        .scalar(
+            "SELECT row_to_json(i)::text FROM integrations i WHERE id = $1::uuid",
+            &id,
+        )
+        .await;
     assert!(row.contains("sealed"), "{row}");
     assert_no_secret("the integrations row", &row, access);
     assert_no_secret("the integrations row", &row, refresh);
@@ -1420,8 +1262,7 @@ async fn oauth_tokens_are_sealed_and_shown_only_as_set_and_last4() {
 
 #[tokio::test]
 async fn a_malformed_credentials_value_is_not_echoed_in_the_error() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "echo").await;
     let secret = "nw-LIVE-0a1b2c3d4e5f60718293Echo";
     // A client that sends the key where the credentials object belongs, or
@@ -1443,8 +1284,7 @@ async fn a_malformed_credentials_value_is_not_echoed_in_the_error() {
 
 #[tokio::test]
 async fn test_against_a_fake_that_accepts_the_token_activates_the_integration() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "accept").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
     let created = a.create(body_for(&fake, "CRM", DEFAULT_TOKEN)).await;
@@ -1476,8 +1316,7 @@ async fn test_against_a_fake_that_accepts_the_token_activates_the_integration() 
 
 #[tokio::test]
 async fn newsapi_test_sends_the_key_in_the_x_api_key_header() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "newsapi").await;
     let fake = FakeProvider::start(Kind::NewsApi).await;
     let created = a.create(body_for(&fake, "News", DEFAULT_TOKEN)).await;
@@ -1501,8 +1340,7 @@ async fn newsapi_test_sends_the_key_in_the_x_api_key_header() {
 
 #[tokio::test]
 async fn test_against_a_fake_that_rejects_the_token_records_the_error() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "reject").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
     let created = a.create(body_for(&fake, "CRM", "wrong-token-1234")).await;
@@ -1544,8 +1382,7 @@ async fn test_against_a_fake_that_rejects_the_token_records_the_error() {
 
 #[tokio::test]
 async fn enable_with_a_rejected_key_is_409_with_the_providers_error() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "enable409").await;
     let fake = FakeProvider::start(Kind::NewsApi).await;
     let created = a.create(body_for(&fake, "News", "not-the-key-5678")).await;
@@ -1575,8 +1412,7 @@ async fn enable_with_a_rejected_key_is_409_with_the_providers_error() {
 
 #[tokio::test]
 async fn enable_with_an_accepted_key_activates_and_disable_pauses_keeping_the_config() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "toggle").await;
     let fake = FakeProvider::start(Kind::QuickBooks).await;
     let created = a.create(body_for(&fake, "Books", DEFAULT_TOKEN)).await;
@@ -1617,8 +1453,7 @@ async fn enable_with_an_accepted_key_activates_and_disable_pauses_keeping_the_co
 
 #[tokio::test]
 async fn test_against_a_slow_fake_times_out_after_the_integration_timeout() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "slow").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
     fake.set_mode(Mode::Slow(Duration::from_secs(10)));
@@ -1663,8 +1498,7 @@ async fn test_against_a_slow_fake_times_out_after_the_integration_timeout() {
 
 #[tokio::test]
 async fn a_failing_test_moves_an_active_integration_to_error_and_a_passing_one_back() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "flap").await;
     let fake = FakeProvider::start(Kind::Samsara).await;
     let created = a.create(body_for(&fake, "ELD", DEFAULT_TOKEN)).await;
@@ -1698,8 +1532,7 @@ async fn a_failing_test_moves_an_active_integration_to_error_and_a_passing_one_b
 
 #[tokio::test]
 async fn a_test_without_credentials_fails_and_is_recorded() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "nocreds").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
     let created = a
@@ -1735,8 +1568,7 @@ async fn a_test_without_credentials_fails_and_is_recorded() {
 
 #[tokio::test]
 async fn a_paused_integration_stays_paused_after_new_credentials_pass_a_test() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "pausedcreds").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
     let created = a.create(body_for(&fake, "CRM", "old-token-0000")).await;
@@ -1772,8 +1604,7 @@ async fn a_paused_integration_stays_paused_after_new_credentials_pass_a_test() {
 
 #[tokio::test]
 async fn health_and_stats_count_the_test_calls() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "health").await;
     let fake = FakeProvider::start(Kind::HubSpot).await;
     let created = a.create(body_for(&fake, "CRM", DEFAULT_TOKEN)).await;
@@ -1836,8 +1667,7 @@ async fn health_and_stats_count_the_test_calls() {
 
 #[tokio::test]
 async fn lifecycle_events_reach_the_audit_log_without_secrets() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "events").await;
     let key_id = a.key_id().await;
     let fake = FakeProvider::start(Kind::NewsApi).await;
@@ -1901,8 +1731,7 @@ async fn lifecycle_events_reach_the_audit_log_without_secrets() {
 
 #[tokio::test]
 async fn an_active_integration_that_starts_failing_emits_error_and_disconnected() {
-    let env = TestEnv::new().await;
-    let m = manager(&env).await;
+    let (env, m) = started().await;
     let a = Api::new(&env, &m, "disconnect").await;
     let fake = FakeProvider::start(Kind::Xero).await;
     let created = a.create(body_for(&fake, "Xero", DEFAULT_TOKEN)).await;

@@ -1,10 +1,12 @@
 //! Secrets never reach the logs, even at debug level.
 
+use hub_testkit::Call;
 use hub_testkit::TestEnv;
 use hub_testkit::binary::{free_port, spawn, terminate};
 use hub_testkit::fakes::{FakeProvider, Kind};
 use hub_testkit::service::ADMIN_TOKEN;
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
 use std::io::Read;
 
 const BIN: &str = env!("CARGO_BIN_EXE_integration-manager");
@@ -41,39 +43,24 @@ async fn no_secret_appears_in_debug_logs() {
     let out = drain(Box::new(child.stdout.take().unwrap()));
     let err = drain(Box::new(child.stderr.take().unwrap()));
     let base = format!("http://127.0.0.1:{port}");
-    let manager = hub_testkit::eventually(30, "manager ready", || async {
-        let r = env.http.get(format!("{base}/ready")).send().await.ok()?;
-        (r.status() == 200).then_some(())
-    });
-    manager.await;
+    hub_testkit::binary::wait_ready(&env.http, &base, 30).await;
     let running = hub_testkit::Running::external(&base);
     let (tenant, key) = env.tenant(&running, "logs").await;
     let mut config = fake.config();
     config["base_url"] = json!(fake.base_url());
-    let created: Value = env
-        .http
-        .post(format!("{base}/api/v1/integrations"))
-        .bearer_auth(&key)
-        .header("X-Tenant-ID", &tenant)
+    let created = env
+        .as_tenant(Method::POST, &format!("{base}/api/v1/integrations"), &tenant, &key)
         .json(&json!({"provider_code": "NEWSAPI", "name": "news", "config": config, "credentials": {"api_key": provider_key}}))
-        .send()
+        .call()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     let id = created["id"].as_str().unwrap();
-    let test: Value = env
-        .http
-        .post(format!("{base}/api/v1/integrations/{id}/enable"))
-        .bearer_auth(&key)
-        .header("X-Tenant-ID", &tenant)
-        .send()
+    let enable = format!("{base}/api/v1/integrations/{id}/enable");
+    let test = env
+        .as_tenant(Method::POST, &enable, &tenant, &key)
+        .call()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     assert_eq!(test["status"], "ACTIVE", "{test}");
     assert_eq!(
         fake.requests().last().unwrap().header("x-api-key"),

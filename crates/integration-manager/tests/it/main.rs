@@ -21,6 +21,13 @@ pub async fn manager(env: &TestEnv) -> Running {
     env.start(integration_manager::build, env.config()).await
 }
 
+/// A new test world with a manager running in it.
+pub async fn started() -> (TestEnv, Running) {
+    let env = TestEnv::new().await;
+    let m = manager(&env).await;
+    (env, m)
+}
+
 /// A tap on the exchange every service queue is bound to: everything the
 /// hub publishes, as the services receive it. Published rows leave the
 /// outbox at once, so this is where a test reads the events; set it up

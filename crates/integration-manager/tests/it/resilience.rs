@@ -2,12 +2,12 @@
 //! and recover without a restart.
 
 use hub_testkit::proxy::{host_port, via};
-use hub_testkit::{TcpProxy, TestEnv, eventually};
+use hub_testkit::{Call, TcpProxy, TenantApi, TestEnv, eventually};
 use serde_json::Value;
 
 async fn ready(env: &TestEnv, base: &hub_testkit::Running) -> (u16, Value) {
-    let r = env.http.get(base.url("/ready")).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    let a = env.http.get(base.url("/ready")).call().await;
+    (a.status, a.body)
 }
 
 #[tokio::test]
@@ -38,15 +38,13 @@ async fn ready_turns_503_when_postgres_is_unreachable_and_recovers() {
     );
     assert_eq!(body["checks"]["rabbitmq"], "ok");
     // A tenant API call while the database is down is a 503, not a 500.
+    let unknown_key = "hub_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let nil = uuid::Uuid::nil().to_string();
     let r = env
-        .http
-        .get(m.url("/api/v1/me"))
-        .bearer_auth("hub_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-        .header("X-Tenant-ID", uuid::Uuid::nil().to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
+        .get_as(&m.url("/api/v1/me"), &nil, unknown_key)
+        .call()
+        .await;
+    assert_eq!(r.status, 503);
 
     proxy.enable();
     eventually(20, "/ready 200 again", || async {
@@ -54,6 +52,11 @@ async fn ready_turns_503_when_postgres_is_unreachable_and_recovers() {
     })
     .await;
     m.stop().await;
+}
+
+/// `Some` once `api`'s tenant has one `tenant.created` in its audit trail.
+async fn audited(api: &TenantApi) -> Option<()> {
+    (api.audit(Some("tenant.created")).await.len() == 1).then_some(())
 }
 
 #[tokio::test]
@@ -64,28 +67,13 @@ async fn outbox_publishing_survives_a_broker_connection_loss() {
     config.rabbitmq_url = via(&hub_testkit::rabbitmq_url(), proxy.addr());
     let m = env.start(integration_manager::build, config).await;
     let (tenant, key) = env.tenant(&m, "before").await;
-    let audited = |tenant: String, key: String| {
-        let env = &env;
-        let m = &m;
-        async move {
-            let v = env
-                .get_json_as(
-                    &m.url("/api/v1/audit-log?event_type=tenant.created"),
-                    &tenant,
-                    &key,
-                )
-                .await;
-            (v["data"].as_array().unwrap().len() == 1).then_some(())
-        }
-    };
-    eventually(15, "first event audited", || {
-        audited(tenant.clone(), key.clone())
-    })
-    .await;
+    let before = TenantApi::new(&env, &m, &tenant, &key);
+    eventually(15, "first event audited", || audited(&before)).await;
 
     // Cut the broker off: the state change still commits, its event waits in the outbox.
     proxy.disable();
     let (tenant2, key2) = env.tenant(&m, "during").await;
+    let during = TenantApi::new(&env, &m, &tenant2, &key2);
     let (s, body) = eventually(15, "/ready 503 naming rabbitmq", || async {
         let (s, b) = ready(&env, &m).await;
         (s == 503).then_some((s, b))
@@ -100,10 +88,9 @@ async fn outbox_publishing_survives_a_broker_connection_loss() {
         "{body}"
     );
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
+    let pending = env
+        .count("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+        .await;
     assert!(
         pending >= 1,
         "events wait in the outbox while the broker is away"
@@ -114,17 +101,15 @@ async fn outbox_publishing_survives_a_broker_connection_loss() {
     eventually(
         30,
         "event written during the outage is published and consumed",
-        || audited(tenant2.clone(), key2.clone()),
+        || audited(&during),
     )
     .await;
     // The relay marks its batch after the broker confirmed it, which can be
     // just after the consumer got the event.
     eventually(10, "nothing left behind in the outbox", || async {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
-                .fetch_one(env.pool())
-                .await
-                .unwrap();
+        let pending = env
+            .count("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+            .await;
         (pending == 0).then_some(())
     })
     .await;

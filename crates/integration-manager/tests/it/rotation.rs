@@ -1,34 +1,28 @@
 //! Key rotation: `integration-manager rotate-key` re-seals every secret under
 //! the new key, and everything still decrypts.
 
-use crate::manager;
+use crate::started;
 use base64::Engine;
-use hub_testkit::TestEnv;
+use hub_testkit::Call;
 use hub_testkit::fakes::{FakeProvider, Kind};
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_integration-manager");
 
 #[tokio::test]
 async fn rotate_key_reseals_every_secret_and_they_still_decrypt() {
-    let env = TestEnv::new().await;
+    let (env, m) = started().await;
     let fake = FakeProvider::start(Kind::NewsApi).await;
-    let m = manager(&env).await;
     let (tenant, key) = env.tenant(&m, "rotation").await;
     let mut config = fake.config();
     config["base_url"] = json!(fake.base_url());
-    let created: Value = env
-        .http
-        .post(m.url("/api/v1/integrations"))
-        .bearer_auth(&key)
-        .header("X-Tenant-ID", &tenant)
+    let created = env
+        .as_tenant(Method::POST, &m.url("/api/v1/integrations"), &tenant, &key)
         .json(&json!({"provider_code": "NEWSAPI", "name": "news", "config": config, "credentials": {"api_key": fake.valid_token()}}))
-        .send()
+        .call()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     let id = created["id"].as_str().expect("created").to_owned();
     m.stop().await;
 
@@ -76,17 +70,12 @@ async fn rotate_key_reseals_every_secret_and_they_still_decrypt() {
     let mut config = env.config();
     config.integration_encryption_key = Some(new_key);
     let m = env.start(integration_manager::build, config).await;
-    let result: Value = env
-        .http
-        .post(m.url(&format!("/api/v1/integrations/{id}/test")))
-        .bearer_auth(&key)
-        .header("X-Tenant-ID", &tenant)
-        .send()
+    let test = m.url(&format!("/api/v1/integrations/{id}/test"));
+    let result = env
+        .as_tenant(Method::POST, &test, &tenant, &key)
+        .call()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     assert_eq!(result["ok"], true, "{result}");
     m.stop().await;
 }

@@ -33,23 +33,16 @@ async fn pool_bus_accepted_and_provider_connections_all_disable_nagle() {
     // A provider call: the connection test of an integration at a fake.
     let fake = FakeProvider::start(Kind::HubSpot).await;
     let created = hub
-        .api(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/integrations",
-            Some(
-                json!({"provider_code": "HUBSPOT", "name": "CRM", "config": fake.config(),
+            json!({"provider_code": "HUBSPOT", "name": "CRM", "config": fake.config(),
                         "credentials": {"access_token": DEFAULT_TOKEN}}),
-            ),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.body["id"].as_str().unwrap();
     let tested = hub
-        .api(
-            reqwest::Method::POST,
-            &format!("/api/v1/integrations/{id}/test"),
-            None,
-        )
+        .post_empty(&format!("/api/v1/integrations/{id}/test"))
         .await;
     assert_eq!(tested.status, 200, "{}", tested.text);
     assert_eq!(tested.body["ok"], true, "{}", tested.text);

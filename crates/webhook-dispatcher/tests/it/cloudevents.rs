@@ -7,8 +7,10 @@ use crate::outbound::{World, world};
 use cloudevents::binding::http::{Builder, Serializer};
 use cloudevents::message::BinaryDeserializer;
 use cloudevents::{Event, EventBuilder, EventBuilderV10};
-use hub_testkit::receiver::{Received, Receiver};
+use hub_testkit::Call;
+use hub_testkit::receiver::{Received, Receiver, Reply};
 use hub_testkit::sockets::{assert_nodelay, port_of, tcp_sockets};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// A `ce-*` request as the SDK's HTTP binding writes an event in binary mode.
@@ -64,19 +66,32 @@ async fn post(
     body: Vec<u8>,
 ) -> (u16, Value) {
     let mut req = w
-        .env
-        .http
-        .post(w.d.url("/api/v1/events"))
-        .bearer_auth(&w.key)
-        .header("X-Tenant-ID", &w.tenant)
+        .api
+        .at(&w.d)
+        .request(Method::POST, "/api/v1/events")
         .header("Content-Type", content_type)
         .body(body);
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    let a = req.call().await;
+    (a.status, a.body)
+}
+
+/// POSTs the JSON `event` (one event or a batch) to the intake as
+/// `content_type`.
+async fn post_json(w: &World, content_type: &str, event: &Value) -> (u16, Value) {
+    post(w, content_type, &[], event.to_string().into_bytes()).await
+}
+
+/// A world with a receiver subscribed to `order.*`.
+async fn subscribed_world() -> (World, Receiver) {
+    let w = world(|_| {}).await;
+    let subscription = json!({"name": "ce", "event_types": ["order.*"]});
+    let (rx, _) = w
+        .subscribed_receiver(Reply::Status(200), subscription)
+        .await;
+    (w, rx)
 }
 
 fn by_subject<'a>(got: &'a [Received], subject: &str) -> &'a Received {
@@ -87,10 +102,7 @@ fn by_subject<'a>(got: &'a [Received], subject: &str) -> &'a Received {
 
 #[tokio::test]
 async fn sdk_events_in_structured_binary_and_batched_modes_are_delivered_as_written() {
-    let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    w.subscribe(json!({"name": "ce", "url": rx.url("/hook"), "event_types": ["order.*"]}))
-        .await;
+    let (w, rx) = subscribed_world().await;
 
     // Structured mode, as `serde_json::to_vec(&event)` writes it: no `time`.
     let structured = sdk_event("ord-1", json!({"order_id": "ORD-1"}));
@@ -197,10 +209,7 @@ async fn sdk_events_in_structured_binary_and_batched_modes_are_delivered_as_writ
 
 #[tokio::test]
 async fn events_without_time_on_the_bus_in_structured_and_binary_mode_are_delivered() {
-    let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    w.subscribe(json!({"name": "ce", "url": rx.url("/hook"), "event_types": ["order.*"]}))
-        .await;
+    let (w, rx) = subscribed_world().await;
     let event = EventBuilderV10::new()
         .id("bus-1")
         .source("erp")
@@ -261,11 +270,8 @@ async fn events_without_time_on_the_bus_in_structured_and_binary_mode_are_delive
 async fn bad_events_are_refused_and_change_nothing() {
     let w = world(|_| {}).await;
     let events = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events WHERE tenant_id = $1::uuid")
-            .bind(&w.tenant)
-            .fetch_one(w.env.pool())
-            .await
-            .unwrap()
+        let sql = "SELECT COUNT(*) FROM events WHERE tenant_id = $1::uuid";
+        w.env.scalar::<i64, _>(sql, &w.tenant).await
     };
     let before = events().await;
     // One bad event refuses the whole batch, naming it.
@@ -273,13 +279,7 @@ async fn bad_events_are_refused_and_change_nothing() {
         serde_json::to_value(sdk_event("b-1", json!({}))).unwrap(),
         {"specversion": "1.0", "id": "b-2", "source": "s", "type": "order.created", "time": "noon"},
     ]);
-    let (s, v) = post(
-        &w,
-        "application/cloudevents-batch+json",
-        &[],
-        batch.to_string().into_bytes(),
-    )
-    .await;
+    let (s, v) = post_json(&w, "application/cloudevents-batch+json", &batch).await;
     assert_eq!((s, &v["code"]), (422, &json!("validation_failed")), "{v}");
     assert!(v.to_string().contains("[1].time"), "{v}");
     // Not the JSON event format.
@@ -301,13 +301,7 @@ async fn bad_events_are_refused_and_change_nothing() {
         json!({"specversion": "1.0", "id": "x", "source": "s", "type": "order.created", "data": 1, "data_base64": "AA=="}),
         json!({"specversion": "1.0", "source": "s", "type": "order.created"}),
     ] {
-        let (s, v) = post(
-            &w,
-            "application/cloudevents+json",
-            &[],
-            bad.to_string().into_bytes(),
-        )
-        .await;
+        let (s, v) = post_json(&w, "application/cloudevents+json", &bad).await;
         assert_eq!(s, 422, "{bad} → {v}");
     }
     assert_eq!(events().await, before, "nothing stored");
@@ -315,10 +309,7 @@ async fn bad_events_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn delivery_and_intake_connections_disable_nagle() {
-    let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    w.subscribe(json!({"name": "ce", "url": rx.url("/hook"), "event_types": ["order.*"]}))
-        .await;
+    let (w, rx) = subscribed_world().await;
     for n in 0..4 {
         w.post_event("order.created", json!({"n": n})).await;
     }

@@ -4,20 +4,8 @@ use hub_testkit::TestEnv;
 
 mod cloudevents;
 mod outbound;
-use hub_testkit::binary::{check_rejects_invalid_configuration, check_runs_from_environment};
 
-const BIN: &str = env!("CARGO_BIN_EXE_webhook-dispatcher");
-
-#[tokio::test]
-async fn starts_from_environment_variables_alone_and_stops_on_sigterm() {
-    let env = TestEnv::new().await;
-    check_runs_from_environment(BIN, &env).await;
-}
-
-#[test]
-fn invalid_configuration_stops_the_binary_naming_the_key() {
-    check_rejects_invalid_configuration(BIN);
-}
+hub_testkit::binary_tests!(env!("CARGO_BIN_EXE_webhook-dispatcher"));
 
 #[tokio::test]
 async fn two_replicas_start_at_once_on_one_fresh_database() {

@@ -7,7 +7,8 @@ use hmac::{Hmac, Mac};
 use hub_platform::Config;
 use hub_testkit::amqp::Amqp;
 use hub_testkit::receiver::{Receiver, Reply};
-use hub_testkit::{Running, TestEnv, eventually};
+use hub_testkit::{Call, Running, TenantApi, TestEnv, eventually};
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ pub struct World {
     pub m: Running,
     pub d: Running,
     pub tenant: String,
-    pub key: String,
+    /// The tenant's calls of the manager's API.
+    pub api: TenantApi,
     /// A tap on the exchange every service queue is bound to, set up
     /// before the tenant was created: the hub's events as published.
     bus: Amqp,
@@ -41,21 +43,16 @@ pub async fn world(tweak: impl FnOnce(&mut Config)) -> World {
     let (tenant, key) = env.tenant(&m, "hooks").await;
     // The tenant's own creation events reach the dispatcher asynchronously;
     // let them arrive before any subscription exists, so they match none.
-    eventually(20, "tenant events taken in", || async {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE tenant_id = $1::uuid")
-            .bind(&tenant)
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
-        (n >= 2).then_some(())
-    })
-    .await;
+    let events = "SELECT COUNT(*) FROM events WHERE tenant_id = $1::uuid";
+    env.count_until(20, "tenant events taken in", events, &tenant, |n| n >= 2)
+        .await;
+    let api = TenantApi::new(&env, &m, &tenant, &key);
     World {
         env,
         m,
         d,
         tenant,
-        key,
+        api,
         bus,
         routed,
         published: std::sync::Mutex::new(Vec::new()),
@@ -70,28 +67,39 @@ impl World {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let url = base.url(path);
-        let req = match method {
-            "GET" => self.env.http.get(url),
-            "POST" => self.env.http.post(url),
-            "PUT" => self.env.http.put(url),
-            "DELETE" => self.env.http.delete(url),
-            _ => unreachable!(),
-        };
-        let req = req
-            .bearer_auth(&self.key)
-            .header("X-Tenant-ID", &self.tenant);
-        let req = match body {
-            Some(b) => req.json(&b),
-            None => req,
-        };
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let a = self.api.at(base).send(method, path, body).await;
+        (a.status, a.body)
     }
 
     pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call(method, &self.m, path, body).await
+    }
+
+    /// Calls `/api/v1/webhooks/subscriptions/{sub}{rest}` of the manager.
+    pub async fn on_subscription(
+        &self,
+        method: &str,
+        sub: &str,
+        rest: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let path = format!("/api/v1/webhooks/subscriptions/{sub}{rest}");
+        self.api(method, &path, body).await
+    }
+
+    /// A receiver answering `reply`, subscribed at its `/h` with
+    /// `subscription` (whose url this fills in); returns both.
+    pub async fn subscribed_receiver(
+        &self,
+        reply: Reply,
+        mut subscription: Value,
+    ) -> (Receiver, Value) {
+        let rx = Receiver::start().await;
+        rx.set_default(reply);
+        subscription["url"] = json!(rx.url("/h"));
+        let sub = self.subscribe(subscription).await;
+        (rx, sub)
     }
 
     pub async fn subscribe(&self, body: Value) -> Value {
@@ -117,9 +125,7 @@ impl World {
     }
 
     pub async fn subscription(&self, id: &str) -> Value {
-        let (s, v) = self
-            .api("GET", &format!("/api/v1/webhooks/subscriptions/{id}"), None)
-            .await;
+        let (s, v) = self.on_subscription("GET", id, "", None).await;
         assert_eq!(s, 200, "{v}");
         v
     }
@@ -134,6 +140,26 @@ impl World {
             .await;
         assert_eq!(s, 200, "{v}");
         v["data"].as_array().unwrap().clone()
+    }
+
+    /// Waits until the hub has published an event of each of `types`.
+    pub async fn wait_published(&self, types: &[&str]) {
+        eventually(20, &format!("{types:?} published"), || async {
+            let published = self.published_types().await;
+            types
+                .iter()
+                .all(|t| published.iter().any(|p| p == t))
+                .then_some(())
+        })
+        .await
+    }
+
+    /// One delivery of subscription `sub`, with its attempts.
+    pub async fn delivery(&self, sub: &str, id: &str) -> Value {
+        let path = format!("/api/v1/webhooks/subscriptions/{sub}/deliveries/{id}");
+        let (s, v) = self.api("GET", &path, None).await;
+        assert_eq!(s, 200, "{v}");
+        v
     }
 
     /// The types of the hub's events published on the bus since the world
@@ -276,14 +302,7 @@ async fn events_from_http_and_the_bus_are_delivered_signed_and_recorded() {
 
     let delivered = wait_status(&w, &sub_id, "DELIVERED", 2).await;
     let one = delivered[0]["id"].as_str().unwrap();
-    let (s, detail) = w
-        .api(
-            "GET",
-            &format!("/api/v1/webhooks/subscriptions/{sub_id}/deliveries/{one}"),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
+    let detail = w.delivery(&sub_id, one).await;
     let attempt = &detail["attempts"][0];
     assert_eq!(attempt["response_status"], 200);
     assert_eq!(
@@ -376,9 +395,10 @@ async fn bus_events_of_any_subscribed_type_reach_the_dispatcher_at_once() {
 
     let id = sub["id"].as_str().unwrap();
     let (s, v) = w
-        .api(
+        .on_subscription(
             "PUT",
-            &format!("/api/v1/webhooks/subscriptions/{id}"),
+            id,
+            "",
             Some(json!({"event_types": ["freight.moved"]})),
         )
         .await;
@@ -402,35 +422,18 @@ async fn a_key_revoked_at_the_manager_stops_working_at_the_dispatcher() {
     // The dispatcher caches the key after its first use; the revocation's
     // notification empties that cache, long before its 10 s bound.
     let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    w.subscribe(json!({"name": "orders", "url": rx.url("/o"), "event_types": ["order.*"]}))
-        .await;
+    let orders = json!({"name": "orders", "event_types": ["order.*"]});
+    let (rx, _) = w.subscribed_receiver(Reply::Status(200), orders).await;
     w.post_event("order.created", json!({})).await;
     rx.wait_for(1, 20).await;
-    let keys: Value = w
-        .env
-        .http
-        .get(w.m.url(&format!("/api/v1/admin/tenants/{}/api-keys", w.tenant)))
-        .bearer_auth(hub_testkit::service::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key_id = keys["data"][0]["id"].as_str().unwrap();
-    let revoked = w
-        .env
-        .http
-        .delete(w.m.url(&format!(
-            "/api/v1/admin/tenants/{}/api-keys/{key_id}",
-            w.tenant
-        )))
-        .bearer_auth(hub_testkit::service::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 200);
+    let keys = format!("/api/v1/admin/tenants/{}/api-keys", w.tenant);
+    let listed = w.env.admin(Method::GET, &w.m.url(&keys)).call().await;
+    let key_id = listed.body["data"][0]["id"].as_str().unwrap();
+    let revoke = w.m.url(&format!("{keys}/{key_id}"));
+    assert_eq!(
+        w.env.admin(Method::DELETE, &revoke).call().await.status,
+        200
+    );
     let started = std::time::Instant::now();
     eventually(5, "the dispatcher refuses the revoked key", || async {
         let id = uuid::Uuid::now_v7().to_string();
@@ -449,10 +452,10 @@ async fn a_key_revoked_at_the_manager_stops_working_at_the_dispatcher() {
     // The delivery's outcome went out on the bus through the hand-off:
     // nothing is left unpublished in the outbox.
     eventually(10, "every outbox event published", || async {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(w.env.pool())
-            .await
-            .unwrap();
+        let n = w
+            .env
+            .count("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+            .await;
         (n == 0).then_some(())
     })
     .await;
@@ -461,11 +464,10 @@ async fn a_key_revoked_at_the_manager_stops_working_at_the_dispatcher() {
 #[tokio::test]
 async fn failed_attempts_follow_the_retry_schedule_then_fail_with_an_event() {
     let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    rx.set_default(Reply::Status(500));
-    let sub = w
-        .subscribe(
-            json!({"name": "flaky", "url": rx.url("/h"), "event_types": ["order.*"],
+    let (rx, sub) = w
+        .subscribed_receiver(
+            Reply::Status(500),
+            json!({"name": "flaky", "event_types": ["order.*"],
             "max_retries": 2, "retry_intervals": [1, 2]}),
         )
         .await;
@@ -487,25 +489,13 @@ async fn failed_attempts_follow_the_retry_schedule_then_fail_with_an_event() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(rx.requests().len(), 3, "no attempt after max_retries");
     let did = failed[0]["id"].as_str().unwrap();
-    let (_, d) = w
-        .api(
-            "GET",
-            &format!("/api/v1/webhooks/subscriptions/{id}/deliveries/{did}"),
-            None,
-        )
-        .await;
+    let d = w.delivery(id, did).await;
     let attempts = d["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 3);
     assert!(attempts.iter().all(
         |a| a["response_status"] == 500 && a["error_message"].as_str().unwrap().contains("500")
     ));
-    eventually(20, "webhook.failed published", || async {
-        w.published_types()
-            .await
-            .contains(&"webhook.failed".to_owned())
-            .then_some(())
-    })
-    .await;
+    w.wait_published(&["webhook.failed"]).await;
     let s = w.subscription(id).await;
     assert_eq!(s["total_failed"], 1);
     assert_eq!(s["consecutive_failures"], 1);
@@ -569,13 +559,7 @@ async fn timeouts_refusals_redirects_and_huge_bodies_are_handled() {
         let id = sub["id"].as_str().unwrap();
         let d = wait_status(&w, id, status, 1).await;
         let did = d[0]["id"].as_str().unwrap();
-        let (_, detail) = w
-            .api(
-                "GET",
-                &format!("/api/v1/webhooks/subscriptions/{id}/deliveries/{did}"),
-                None,
-            )
-            .await;
+        let detail = w.delivery(id, did).await;
         let a = &detail["attempts"][0];
         if status == "FAILED" {
             let e = a["error_message"]
@@ -600,10 +584,11 @@ async fn timeouts_refusals_redirects_and_huge_bodies_are_handled() {
 #[tokio::test]
 async fn ten_failed_deliveries_in_a_row_disable_the_subscription() {
     let w = world(|c| c.circuit_failure_threshold = 100).await;
-    let rx = Receiver::start().await;
-    rx.set_default(Reply::Status(503));
-    let sub = w
-        .subscribe(json!({"name": "dead", "url": rx.url("/h"), "event_types": ["order.*"], "retry_enabled": false}))
+    let (rx, sub) = w
+        .subscribed_receiver(
+            Reply::Status(503),
+            json!({"name": "dead", "event_types": ["order.*"], "retry_enabled": false}),
+        )
         .await;
     let id = sub["id"].as_str().unwrap();
     for _ in 0..10 {
@@ -621,24 +606,14 @@ async fn ten_failed_deliveries_in_a_row_disable_the_subscription() {
             .unwrap()
             .contains("10 consecutive")
     );
-    eventually(20, "disabled event published", || async {
-        w.published_types()
-            .await
-            .contains(&"webhook.subscription.disabled".to_owned())
-            .then_some(())
-    })
-    .await;
+    w.wait_published(&["webhook.subscription.disabled"]).await;
     // Nothing more is sent while disabled; re-enabling resets the streak.
     w.post_event("order.created", json!({})).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(rx.requests().len(), 10);
     rx.set_default(Reply::Status(200));
     let (st, v) = w
-        .api(
-            "PUT",
-            &format!("/api/v1/webhooks/subscriptions/{id}"),
-            Some(json!({"is_enabled": true})),
-        )
+        .on_subscription("PUT", id, "", Some(json!({"is_enabled": true})))
         .await;
     assert_eq!((st, v["status"].as_str()), (200, Some("ACTIVE")));
     assert_eq!(v["consecutive_failures"], 0);
@@ -655,10 +630,11 @@ async fn the_breaker_opens_waits_probes_and_closes() {
         c.circuit_timeout_seconds = 4;
     })
     .await;
-    let rx = Receiver::start().await;
-    rx.set_default(Reply::Status(500));
-    let sub = w
-        .subscribe(json!({"name": "cb", "url": rx.url("/h"), "event_types": ["order.*"], "retry_enabled": false}))
+    let (rx, sub) = w
+        .subscribed_receiver(
+            Reply::Status(500),
+            json!({"name": "cb", "event_types": ["order.*"], "retry_enabled": false}),
+        )
         .await;
     let id = sub["id"].as_str().unwrap();
     for _ in 0..5 {
@@ -686,26 +662,18 @@ async fn the_breaker_opens_waits_probes_and_closes() {
     .await;
     assert!(s["circuit_opened_at"].is_null() || s["circuit_state"] == "CLOSED");
     wait_status(&w, id, "DELIVERED", 4).await;
-    eventually(
-        20,
-        "circuit.opened and circuit.closed published",
-        || async {
-            let types = w.published_types().await;
-            (types.contains(&"circuit.opened".to_owned())
-                && types.contains(&"circuit.closed".to_owned()))
-            .then_some(())
-        },
-    )
-    .await;
+    w.wait_published(&["circuit.opened", "circuit.closed"])
+        .await;
 }
 
 #[tokio::test]
 async fn replay_requeues_failed_deliveries_as_new_attempts() {
     let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    rx.set_default(Reply::Status(500));
-    let sub = w
-        .subscribe(json!({"name": "r", "url": rx.url("/h"), "event_types": ["order.*"], "retry_enabled": false}))
+    let (rx, sub) = w
+        .subscribed_receiver(
+            Reply::Status(500),
+            json!({"name": "r", "event_types": ["order.*"], "retry_enabled": false}),
+        )
         .await;
     let id = sub["id"].as_str().unwrap();
     let e1 = w.post_event("order.created", json!({"n": 1})).await;
@@ -715,9 +683,10 @@ async fn replay_requeues_failed_deliveries_as_new_attempts() {
     // By id: only that one.
     let first = failed.iter().find(|d| d["event_id"] == json!(e1)).unwrap()["id"].clone();
     let (s, v) = w
-        .api(
+        .on_subscription(
             "POST",
-            &format!("/api/v1/webhooks/subscriptions/{id}/replay"),
+            id,
+            "/replay",
             Some(json!({"delivery_ids": [first]})),
         )
         .await;
@@ -725,11 +694,7 @@ async fn replay_requeues_failed_deliveries_as_new_attempts() {
     wait_status(&w, id, "DELIVERED", 1).await;
     // By filter: the rest.
     let (s, v) = w
-        .api(
-            "POST",
-            &format!("/api/v1/webhooks/subscriptions/{id}/replay"),
-            Some(json!({"status": "FAILED"})),
-        )
+        .on_subscription("POST", id, "/replay", Some(json!({"status": "FAILED"})))
         .await;
     assert_eq!((s, v["replayed"].clone()), (202, json!(1)));
     wait_status(&w, id, "DELIVERED", 2).await;
@@ -742,32 +707,16 @@ async fn replay_requeues_failed_deliveries_as_new_attempts() {
     );
     // Bad input changes nothing.
     let (s, v) = w
-        .api(
-            "POST",
-            &format!("/api/v1/webhooks/subscriptions/{id}/replay"),
-            Some(json!({"status": "PENDING"})),
-        )
+        .on_subscription("POST", id, "/replay", Some(json!({"status": "PENDING"})))
         .await;
     assert_eq!((s, v["code"].as_str()), (422, Some("validation_failed")));
     // Deleting the subscription deletes its history with it.
-    let (s, _) = w
-        .api(
-            "DELETE",
-            &format!("/api/v1/webhooks/subscriptions/{id}"),
-            None,
-        )
-        .await;
+    let (s, _) = w.on_subscription("DELETE", id, "", None).await;
     assert_eq!(s, 204);
-    let left: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE subscription_id = $1::uuid)
+    let left: i64 = w.env.scalar("SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE subscription_id = $1::uuid)
               + (SELECT COUNT(*) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
                   WHERE d.subscription_id = $1::uuid)
-              + (SELECT COUNT(*) FROM webhook_subscription_counters WHERE subscription_id = $1::uuid)",
-    )
-    .bind(id)
-    .fetch_one(w.env.pool())
-    .await
-    .unwrap();
+              + (SELECT COUNT(*) FROM webhook_subscription_counters WHERE subscription_id = $1::uuid)", id).await;
     assert_eq!(
         left, 0,
         "deliveries, attempts and counters of a deleted subscription"
@@ -778,19 +727,15 @@ async fn replay_requeues_failed_deliveries_as_new_attempts() {
 #[tokio::test]
 async fn test_sends_now_and_rotation_signs_with_both_secrets() {
     let w = world(|_| {}).await;
-    let rx = Receiver::start().await;
-    let sub = w
-        .subscribe(json!({"name": "t", "url": rx.url("/h"), "event_types": ["order.*"]}))
+    let (rx, sub) = w
+        .subscribed_receiver(
+            Reply::Status(200),
+            json!({"name": "t", "event_types": ["order.*"]}),
+        )
         .await;
     let id = sub["id"].as_str().unwrap();
     let old = sub["secret"].as_str().unwrap().to_owned();
-    let (s, v) = w
-        .api(
-            "POST",
-            &format!("/api/v1/webhooks/subscriptions/{id}/test"),
-            None,
-        )
-        .await;
+    let (s, v) = w.on_subscription("POST", id, "/test", None).await;
     assert_eq!(
         (s, v["ok"].clone(), v["status"].clone()),
         (200, json!(true), json!(200)),
@@ -800,21 +745,9 @@ async fn test_sends_now_and_rotation_signs_with_both_secrets() {
     assert_eq!(got[0].json()["type"], "webhook.test");
     assert!(signed_by(&got[0], &old));
 
-    let (s, secret) = w
-        .api(
-            "GET",
-            &format!("/api/v1/webhooks/subscriptions/{id}/secret"),
-            None,
-        )
-        .await;
+    let (s, secret) = w.on_subscription("GET", id, "/secret", None).await;
     assert_eq!((s, secret["secret"].as_str()), (200, Some(old.as_str())));
-    let (s, rotated) = w
-        .api(
-            "POST",
-            &format!("/api/v1/webhooks/subscriptions/{id}/rotate-secret"),
-            None,
-        )
-        .await;
+    let (s, rotated) = w.on_subscription("POST", id, "/rotate-secret", None).await;
     assert_eq!(s, 200, "{rotated}");
     let new = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
@@ -946,10 +879,10 @@ async fn bad_input_is_422_and_another_tenants_subscription_is_404() {
             "{field}: {v}"
         );
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_subscriptions")
-        .fetch_one(w.env.pool())
-        .await
-        .unwrap();
+    let count = w
+        .env
+        .count("SELECT COUNT(*) FROM webhook_subscriptions")
+        .await;
     assert_eq!(count, 0, "nothing stored");
 
     let sub = w
@@ -976,24 +909,16 @@ async fn bad_input_is_422_and_another_tenants_subscription_is_404() {
             format!("/api/v1/webhooks/subscriptions/{id}/replay"),
         ),
     ];
+    let theirs = TenantApi::new(&w.env, &w.m, &other, &other_key);
     for (method, path) in paths {
-        let url = w.m.url(&path);
-        let req = match method {
-            "GET" => w.env.http.get(url),
-            "PUT" => w.env.http.put(url).json(&json!({"name": "stolen"})),
-            "DELETE" => w.env.http.delete(url),
-            _ if path.ends_with("/replay") => {
-                w.env.http.post(url).json(&json!({"status": "FAILED"}))
-            }
-            _ => w.env.http.post(url),
+        let body = match method {
+            "PUT" => Some(json!({"name": "stolen"})),
+            _ if path.ends_with("/replay") => Some(json!({"status": "FAILED"})),
+            _ => None,
         };
-        let r = req
-            .bearer_auth(&other_key)
-            .header("X-Tenant-ID", &other)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 404, "{method} {path}");
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let r = theirs.send(method.clone(), &path, body).await;
+        assert_eq!(r.status, 404, "{method} {path}");
     }
     assert!(rx.requests().is_empty());
     let (_, list) = w.api("GET", "/api/v1/webhooks", None).await;
@@ -1017,22 +942,27 @@ async fn private_and_plain_http_targets_are_refused_unless_allowed() {
         ("https://[::1]/h", "private"),
         ("https://10.1.2.3/h", "private"),
     ] {
-        let r = env
-            .http
-            .post(m.url("/api/v1/webhooks/subscriptions"))
-            .bearer_auth(&key)
-            .header("X-Tenant-ID", &tenant)
-            .json(&json!({"name": "x", "url": url, "event_types": ["*"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 422, "{url}");
-        let v: Value = r.json().await.unwrap();
+        let r = TenantApi::new(&env, &m, &tenant, &key)
+            .post(
+                "/api/v1/webhooks/subscriptions",
+                json!({"name": "x", "url": url, "event_types": ["*"]}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{url}");
+        let v = r.body;
         assert!(
             v["errors"][0]["message"].as_str().unwrap().contains(needle),
             "{url}: {v}"
         );
     }
+}
+
+/// Subscribes `tenant` (with `key`) through manager `m`, expecting 201.
+async fn subscribe_as(env: &TestEnv, m: &Running, tenant: &str, key: &str, body: Value) {
+    let api = TenantApi::new(env, m, tenant, key);
+    api.post("/api/v1/webhooks/subscriptions", body)
+        .await
+        .ok(201);
 }
 
 fn dispatcher_process(env: &TestEnv, port: u16) -> hub_testkit::binary::KillOnDrop {
@@ -1120,16 +1050,14 @@ async fn a_dispatcher_killed_mid_delivery_delivers_every_event_after_restart() {
     let (tenant, key) = env.tenant(&m, "killed").await;
     let rx = Receiver::start().await;
     rx.set_default(Reply::Slow(Duration::from_millis(1500), 200));
-    let r = env
-        .http
-        .post(m.url("/api/v1/webhooks/subscriptions"))
-        .bearer_auth(&key)
-        .header("X-Tenant-ID", &tenant)
-        .json(&json!({"name": "k", "url": rx.url("/h"), "event_types": ["order.*"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    subscribe_as(
+        &env,
+        &m,
+        &tenant,
+        &key,
+        json!({"name": "k", "url": rx.url("/h"), "event_types": ["order.*"]}),
+    )
+    .await;
     let mut first = dispatcher_process(&env, hub_testkit::binary::free_port());
     hub_testkit::amqp::Amqp::connect()
         .await
@@ -1145,20 +1073,14 @@ async fn a_dispatcher_killed_mid_delivery_delivers_every_event_after_restart() {
     let _second = dispatcher_process(&env, hub_testkit::binary::free_port());
     received_all(&env, &rx, &ids).await;
     let delivered: i64 = eventually(20, "all recorded as delivered", || async {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'DELIVERED'",
-        )
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
+        let n = env
+            .count("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'DELIVERED'")
+            .await;
         (n == 20).then_some(n)
     })
     .await;
     assert_eq!(delivered, 20);
-    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
+    let events = env.count("SELECT COUNT(*) FROM webhook_deliveries").await;
     assert_eq!(
         events, 20,
         "one delivery per event, none duplicated by the restart"
@@ -1177,16 +1099,14 @@ async fn a_broker_connection_lost_mid_stream_loses_nothing() {
     c.rabbitmq_url = hub_testkit::proxy::via(&hub_testkit::rabbitmq_url(), proxy.addr());
     let _d = env.start(webhook_dispatcher::build, c).await;
     let rx = Receiver::start().await;
-    let r = env
-        .http
-        .post(m.url("/api/v1/webhooks/subscriptions"))
-        .bearer_auth(&key)
-        .header("X-Tenant-ID", &tenant)
-        .json(&json!({"name": "b", "url": rx.url("/h"), "event_types": ["order.*"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    subscribe_as(
+        &env,
+        &m,
+        &tenant,
+        &key,
+        json!({"name": "b", "url": rx.url("/h"), "event_types": ["order.*"]}),
+    )
+    .await;
     let amqp = hub_testkit::amqp::Amqp::connect().await;
     amqp.wait_for_queue(&format!("{}webhook-dispatcher.events", env.prefix))
         .await;
@@ -1211,11 +1131,7 @@ async fn deliveries_past_their_retention_are_pruned_with_their_attempts_unless_u
     for n in 0..4 {
         w.post_event("order.created", json!({"n": n})).await;
     }
-    let ids: Vec<String> = wait_status(&w, &sub, "DELIVERED", 4)
-        .await
-        .iter()
-        .map(|d| d["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids: Vec<String> = hub_testkit::api::ids(&wait_status(&w, &sub, "DELIVERED", 4).await);
     // Age three of them past the 7-day retention, time-ordered ids included
     // (attempts follow their delivery; foreign-key triggers are off for this
     // one transaction). One of the old ones is still waiting to be retried.
@@ -1252,21 +1168,15 @@ async fn deliveries_past_their_retention_are_pruned_with_their_attempts_unless_u
     }
     tx.commit().await.unwrap();
     let counts = || async {
-        let d: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE subscription_id = $1::uuid",
-        )
-        .bind(&sub)
-        .fetch_one(w.env.pool())
-        .await
-        .unwrap();
-        let a: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-              WHERE d.subscription_id = $1::uuid",
-        )
-        .bind(&sub)
-        .fetch_one(w.env.pool())
-        .await
-        .unwrap();
+        let d: i64 = w
+            .env
+            .scalar(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE subscription_id = $1::uuid",
+                &sub,
+            )
+            .await;
+        let a: i64 = w.env.scalar("SELECT COUNT(*) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+              WHERE d.subscription_id = $1::uuid", &sub).await;
         (d, a, orphan_attempts(&w.env).await)
     };
     assert_eq!(counts().await, (4, 4, 0));
@@ -1281,12 +1191,7 @@ async fn deliveries_past_their_retention_are_pruned_with_their_attempts_unless_u
         (counts().await == (2, 2, 0)).then_some(())
     })
     .await;
-    let left: Vec<String> = w
-        .deliveries(&sub, "")
-        .await
-        .iter()
-        .map(|d| d["id"].as_str().unwrap().to_owned())
-        .collect();
+    let left: Vec<String> = hub_testkit::api::ids(&w.deliveries(&sub, "").await);
     assert!(left.contains(&ids[3]), "the recent one stays: {left:?}");
     assert!(
         left.contains(&aged(&ids[2])),

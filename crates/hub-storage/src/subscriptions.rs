@@ -91,6 +91,23 @@ pub struct Subscription {
     pub updated_by_key: Option<Uuid>,
 }
 
+impl Subscription {
+    /// What of the subscription is sealed, and its auth settings: what
+    /// `hub_connectors::webhook::open_subscription` opens. `id` is the
+    /// subscription id as text (the sealing context).
+    pub fn sealed<'a>(&'a self, id: &'a str) -> hub_domain::webhook::SealedSubscription<'a> {
+        hub_domain::webhook::SealedSubscription {
+            id,
+            auth_type: &self.auth_type,
+            auth_config: self.auth_config.as_ref(),
+            secret_key: self.secret_key.as_deref(),
+            previous_secret_key: self.previous_secret_key.as_deref(),
+            previous_secret_expires_at: self.previous_secret_expires_at,
+            auth_secret: self.auth_secret_encrypted.as_deref(),
+        }
+    }
+}
+
 /// The columns of a subscription's own settings, for `SELECT` lists:
 /// nullable ones read as their column defaults (the migrations' `DEFAULT`s,
 /// literals like them).

@@ -11,9 +11,7 @@
 use chrono::{DateTime, Utc};
 use hub_bus::backoff::Backoff as _;
 use hub_connectors::client::TargetPolicy;
-use hub_connectors::webhook::{
-    AttemptResult, Outbound, SealedSubscription, Sender, open_subscription, render_body,
-};
+use hub_connectors::webhook::{AttemptResult, Outbound, Sender, open_subscription, render_body};
 use hub_domain::secret::Keyring;
 use hub_domain::webhook::{
     AUTO_DISABLE_AFTER, Breaker, BreakerPolicy, BreakerState, RetryPolicy, Transition,
@@ -21,7 +19,6 @@ use hub_domain::webhook::{
 use hub_domain::{Envelope, EventType, TenantId};
 use hub_platform::server::Context;
 use hub_storage::deliveries::{self, Attempt, BreakerRow, Claimed, CounterDelta, Streak};
-use hub_storage::subscriptions::Subscription;
 use hub_storage::{Pool as PgPool, StorageError};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -291,7 +288,7 @@ impl Dispatcher {
         let s = &c.subscription;
         let now = Utc::now();
         let sub_id = s.id.to_string();
-        let result = match open_subscription(&self.keyring, sealed(s, &sub_id), now) {
+        let result = match open_subscription(&self.keyring, s.sealed(&sub_id), now) {
             Ok((auth, secrets)) => {
                 let body = render_body(&c.payload, s.transform_template.as_ref());
                 let o = Outbound {
@@ -729,19 +726,5 @@ pub async fn upkeep(
                 tracing::warn!(error = %e, "pruning deliveries failed");
             }
         }
-    }
-}
-
-/// What of subscription `s` (whose id, as text, is `id`) is sealed, and its
-/// auth settings: what [`open_subscription`] opens.
-fn sealed<'a>(s: &'a Subscription, id: &'a str) -> SealedSubscription<'a> {
-    SealedSubscription {
-        id,
-        auth_type: &s.auth_type,
-        auth_config: s.auth_config.as_ref(),
-        secret_key: s.secret_key.as_deref(),
-        previous_secret_key: s.previous_secret_key.as_deref(),
-        previous_secret_expires_at: s.previous_secret_expires_at,
-        auth_secret: s.auth_secret_encrypted.as_deref(),
     }
 }

@@ -16,8 +16,7 @@ use body::{
 };
 use chrono::Utc;
 use hub_connectors::webhook::{
-    AttemptResult, Outbound, SealedSubscription, Sender, custom_headers, open_subscription,
-    render_body, secret_context,
+    AttemptResult, Outbound, Sender, custom_headers, open_subscription, render_body, secret_context,
 };
 use hub_domain::secret::Keyring;
 use hub_domain::webhook::{RetryPolicy, WebhookSecret};
@@ -462,20 +461,8 @@ async fn send(
 ) -> Result<AttemptResult, ApiError> {
     let now = Utc::now();
     let sid = s.id.to_string();
-    let (auth, secrets) = open_subscription(
-        &st.keyring,
-        SealedSubscription {
-            id: &sid,
-            auth_type: &s.auth_type,
-            auth_config: s.auth_config.as_ref(),
-            secret_key: s.secret_key.as_deref(),
-            previous_secret_key: s.previous_secret_key.as_deref(),
-            previous_secret_expires_at: s.previous_secret_expires_at,
-            auth_secret: s.auth_secret_encrypted.as_deref(),
-        },
-        now,
-    )
-    .map_err(ApiError::internal)?;
+    let (auth, secrets) =
+        open_subscription(&st.keyring, s.sealed(&sid), now).map_err(ApiError::internal)?;
     let body = render_body(payload, s.transform_template.as_ref());
     Ok(st
         .sender

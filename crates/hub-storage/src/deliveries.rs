@@ -259,9 +259,9 @@ pub struct Attempt {
     /// Which attempt this was (1-based).
     pub attempt_number: i32,
     /// DELIVERED, RETRYING or FAILED: the delivery's status afterwards
-    /// (not stored with the attempt: empty when read back).
+    /// (not stored with the attempt: `None` when read back).
     #[sqlx(skip)]
-    pub status: &'static str,
+    pub status: Option<DeliveryStatus>,
     /// When the next attempt is due (RETRYING; not stored with the attempt).
     #[sqlx(skip)]
     pub next_retry_at: Option<DateTime<Utc>>,
@@ -326,7 +326,7 @@ pub async fn record(tx: &mut Tx<'_>, attempts: &[Attempt]) -> Result<Vec<Uuid>> 
               WHERE d.id = u.id AND d.attempt_number = u.num - 1
              RETURNING d.id",
         ))
-        .bind(crate::column(attempts, |a| a.status))
+        .bind(crate::column(attempts, |a| a.status.map(DeliveryStatus::as_str)))
         .bind(crate::column(attempts, |a| a.next_retry_at))
         .bind(DeliveryStatus::Delivered.as_str())
         .fetch_all(&mut **tx)
@@ -555,7 +555,8 @@ pub struct Delivery {
     /// URL.
     pub request_url: String,
     /// PENDING, RETRYING, DELIVERED, FAILED.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
     /// Last response status.
     pub response_status: Option<i32>,
     /// Last latency.
@@ -580,7 +581,7 @@ const DELIVERY_COLUMNS: &str = "id, subscription_id, event_type, event_id, paylo
 #[derive(Debug, Default, Clone)]
 pub struct DeliveryFilter {
     /// Status.
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     /// Event type.
     pub event_type: Option<String>,
     /// Created at or after.
@@ -609,7 +610,7 @@ pub async fn list(
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(subscription)
-        .bind(&f.status)
+        .bind(f.status.map(DeliveryStatus::as_str))
         .bind(&f.event_type)
         .bind(f.since)
         .bind(f.until)
@@ -655,7 +656,7 @@ pub enum ReplaySelection {
     /// Deliveries in a status, created in a window.
     Filter {
         /// Status (FAILED by default).
-        status: String,
+        status: DeliveryStatus,
         /// Created at or after.
         since: Option<DateTime<Utc>>,
         /// Created before.
@@ -679,7 +680,7 @@ pub async fn replay(
             status,
             since,
             until,
-        } => (Some(status.clone()), *since, *until, None),
+        } => (Some(status.as_str()), *since, *until, None),
         ReplaySelection::Ids(ids) => (None, None, None, Some(ids.clone())),
     };
     let rows: Vec<Uuid> = sqlx::query_scalar(

@@ -403,7 +403,8 @@ pub struct EventRow {
     /// The event it repeats.
     pub duplicate_of: Option<Uuid>,
     /// PENDING, PROCESSED, SKIPPED, FAILED, DUPLICATE.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
     /// Processing attempts.
     pub attempts: i32,
     /// Last processing error.
@@ -432,7 +433,7 @@ pub async fn list(
     pool: &PgPool,
     tenant: TenantId,
     endpoint: Uuid,
-    status: Option<&str>,
+    status: Option<Status>,
     after: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<EventRow>> {
@@ -447,7 +448,7 @@ pub async fn list(
     )
     .bind(tenant.0)
     .bind(endpoint)
-    .bind(status)
+    .bind(status.map(Status::as_str))
     .bind(after)
     .bind(i64::from(limit))
     .fetch_all(pool)

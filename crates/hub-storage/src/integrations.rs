@@ -5,6 +5,7 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
+use hub_domain::status::IntegrationStatus;
 use sqlx::PgPool;
 use std::sync::LazyLock;
 use uuid::Uuid;
@@ -43,7 +44,8 @@ pub struct Integration {
     /// Which credentials are set, with their last four characters.
     pub credentials_hint: serde_json::Value,
     /// ACTIVE, PAUSED, ERROR, PENDING_AUTH.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: IntegrationStatus,
     /// Last good call.
     pub last_successful_call: Option<DateTime<Utc>>,
     /// Last error.
@@ -87,7 +89,7 @@ pub struct Integration {
 const SELECT: &str = "SELECT i.id, i.tenant_id, i.provider_id, p.code AS provider_code, p.category, i.name,
     i.description, i.config, COALESCE(i.environment, '') AS environment, i.auth_type, i.api_key_encrypted,
     i.oauth_tokens, i.oauth_expires_at, i.basic_auth_encrypted, i.credentials_hint,
-    COALESCE(i.status, '') AS status, i.last_successful_call, i.last_error, i.last_error_at,
+    COALESCE(i.status, 'ACTIVE') AS status, i.last_successful_call, i.last_error, i.last_error_at,
     COALESCE(i.error_count, 0) AS error_count, COALESCE(i.is_enabled, true) AS is_enabled,
     COALESCE(i.retry_enabled, true) AS retry_enabled, COALESCE(i.max_retries, 3) AS max_retries,
     COALESCE(i.timeout_seconds, 30) AS timeout_seconds, i.sync_frequency, i.last_sync_at, i.next_sync_at,
@@ -128,7 +130,7 @@ fn bind_settings<'q>(q: crate::Query<'q>, i: &'q Integration) -> crate::Query<'q
         .bind(i.oauth_expires_at)
         .bind(&i.basic_auth_encrypted)
         .bind(&i.credentials_hint)
-        .bind(&i.status)
+        .bind(i.status.as_str())
         .bind(i.is_enabled)
         .bind(i.retry_enabled)
         .bind(i.max_retries)

@@ -56,7 +56,8 @@ pub struct Subscription {
     /// JSON array of seconds between attempts.
     pub retry_intervals: serde_json::Value,
     /// ACTIVE, PAUSED, FAILED.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: SubscriptionStatus,
     /// Enabled.
     pub is_enabled: bool,
     /// Why it was disabled automatically.
@@ -193,7 +194,7 @@ fn bind_settings<'q>(q: crate::Query<'q>, s: &'q Subscription) -> crate::Query<'
         .bind(s.retry_enabled)
         .bind(s.max_retries)
         .bind(&s.retry_intervals)
-        .bind(&s.status)
+        .bind(s.status.as_str())
         .bind(s.is_enabled)
 }
 

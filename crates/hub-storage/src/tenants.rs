@@ -2,6 +2,7 @@
 
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
+use hub_domain::status::TenantStatus;
 use hub_domain::{ApiKeyHash, ApiKeyId, TenantId, TenantName, TenantSlug};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -17,7 +18,8 @@ pub struct Tenant {
     /// URL slug.
     pub slug: String,
     /// `ACTIVE` or `SUSPENDED`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: TenantStatus,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }

@@ -7,7 +7,7 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
-use hub_domain::status::TenantStatus;
+use hub_domain::status::{EndpointStatus, TenantStatus};
 use sqlx::PgPool;
 use std::sync::LazyLock;
 use uuid::Uuid;
@@ -53,7 +53,8 @@ pub struct Endpoint {
     /// Timestamped schemes: tolerance.
     pub timestamp_tolerance_seconds: i32,
     /// ACTIVE, PAUSED, DISABLED.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: EndpointStatus,
     /// Whether it accepts requests.
     pub is_enabled: bool,
     /// Events received (first deliveries; repeats are not counted).
@@ -157,7 +158,7 @@ fn bind_settings<'q>(q: crate::Query<'q>, e: &'q Endpoint) -> crate::Query<'q> {
         .bind(&e.signature_encoding)
         .bind(&e.signature_prefix)
         .bind(e.timestamp_tolerance_seconds)
-        .bind(&e.status)
+        .bind(e.status.as_str())
         .bind(e.is_enabled)
 }
 

@@ -24,7 +24,8 @@ pub struct TenantBody {
     /// URL slug (used in inbound webhook URLs).
     pub slug: String,
     /// `ACTIVE` or `SUSPENDED`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: hub_domain::status::TenantStatus,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }

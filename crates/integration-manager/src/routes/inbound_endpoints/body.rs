@@ -53,7 +53,8 @@ pub struct EndpointBody {
     /// Timestamped schemes: tolerance in seconds.
     pub timestamp_tolerance_seconds: i32,
     /// `ACTIVE`, `PAUSED`, `DISABLED`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: hub_domain::status::EndpointStatus,
     /// Whether it accepts requests.
     pub is_enabled: bool,
     /// Events received (repeats of an event are not counted).
@@ -97,7 +98,7 @@ impl From<&Endpoint> for EndpointBody {
             signature_encoding: v.encoding.as_str().to_owned(),
             signature_prefix: e.signature_prefix.clone(),
             timestamp_tolerance_seconds: e.timestamp_tolerance_seconds,
-            status: e.status.clone(),
+            status: e.status,
             is_enabled: e.is_enabled,
             total_received: e.total_received,
             total_processed: e.total_processed,
@@ -227,7 +228,8 @@ pub struct EventBody {
     /// The event it repeats.
     pub duplicate_of: Option<Uuid>,
     /// `PENDING`, `PROCESSED`, `SKIPPED` (filtered), `FAILED`, `DUPLICATE`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: hub_domain::status::InboundEventStatus,
     /// Processing attempts.
     pub attempts: i32,
     /// Last processing error.
@@ -260,7 +262,7 @@ impl From<&EventRow> for EventBody {
             event_type: e.event_type.clone(),
             duplicate: e.duplicate,
             duplicate_of: e.duplicate_of,
-            status: e.status.clone(),
+            status: e.status,
             attempts: e.attempts,
             last_error: e.last_error.clone(),
             method: e.method.clone(),

@@ -6,7 +6,7 @@ pub mod body;
 pub mod input;
 pub mod receive;
 
-use super::list::{ListParams, ListQuery, NoFilter, one_of};
+use super::list::{ListParams, ListQuery, NoFilter, status_filter};
 use super::patch::FieldErrors;
 use super::{Call, begin, commit, emit, find, find_for_update, optional_json};
 use crate::inbound::{Inbound, secrets, verifier_of};
@@ -18,6 +18,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use hub_domain::FieldError;
 use hub_domain::inbound::HandlerType;
 use hub_domain::secret::last_four;
+use hub_domain::status::EndpointStatus;
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode, Problem};
 use hub_platform::server::Context;
@@ -77,7 +78,7 @@ fn new_endpoint(t: &Tenant) -> Endpoint {
         signature_encoding: "hex".into(),
         signature_prefix: None,
         timestamp_tolerance_seconds: 300,
-        status: "ACTIVE".into(),
+        status: EndpointStatus::Active,
         is_enabled: true,
         total_received: 0,
         total_processed: 0,
@@ -236,11 +237,10 @@ pub async fn events(
     id: web::Path<Uuid>,
     ListQuery { filter: q, paging }: ListQuery<EventFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let statuses = ["PENDING", "PROCESSED", "SKIPPED", "FAILED", "DUPLICATE"];
-    let status = one_of("status", &q.status, &statuses)?;
+    let status = status_filter("status", &q.status)?;
     find::<Endpoint>(&ctx, &t, *id).await?;
     let (after, fetch) = (paging.cursor, paging.fetch());
-    let rows = inbound_events::list(&ctx.pool, t.id, *id, status.as_deref(), after, fetch).await?;
+    let rows = inbound_events::list(&ctx.pool, t.id, *id, status, after, fetch).await?;
     Ok(HttpResponse::Ok().json(paging.page::<_, EventBody>(&rows)))
 }
 

@@ -77,7 +77,8 @@ pub struct IntegrationBody {
     #[schema(value_type = Object)]
     pub credentials: Value,
     /// `PENDING_AUTH`, `ACTIVE`, `ERROR`, `PAUSED`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: hub_domain::status::IntegrationStatus,
     /// Whether it processes work.
     pub is_enabled: bool,
     /// Last good call.
@@ -130,7 +131,7 @@ impl From<&Integration> for IntegrationBody {
             environment: i.environment.clone(),
             auth_type: i.auth_type.clone(),
             credentials: i.credentials_hint.clone(),
-            status: i.status.clone(),
+            status: i.status,
             is_enabled: i.is_enabled,
             last_successful_call: i.last_successful_call,
             last_error: i.last_error.clone(),

@@ -17,6 +17,8 @@ use body::{
 use chrono::Utc;
 use hub_connectors::client::test_connection;
 use hub_connectors::manifest::{ProviderManifest, ProviderStatus};
+use hub_domain::status::IntegrationStatus;
+use hub_domain::webhook::BreakerState;
 use hub_domain::{FieldError, TenantId};
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode, Problem};
@@ -95,7 +97,7 @@ fn new_integration(
         oauth_expires_at: None,
         basic_auth_encrypted: None,
         credentials_hint: json!({}),
-        status: "PENDING_AUTH".into(),
+        status: IntegrationStatus::PendingAuth,
         last_successful_call: None,
         last_error: None,
         last_error_at: None,
@@ -205,7 +207,7 @@ pub async fn update(
         .apply(&mut row, &st.keyring);
     // New credentials are untested; a paused integration stays paused.
     if changed.contains("credentials") && row.is_enabled {
-        row.status = "PENDING_AUTH".into();
+        row.status = IntegrationStatus::PendingAuth;
     }
     row.updated_by_key = Some(t.api_key_id.0);
     if !changed.is_empty() {
@@ -361,8 +363,13 @@ async fn record_test(
         row.last_successful_call = Some(now);
         row.error_count = 0;
         // A paused (disabled) integration stays paused until `enable`.
-        if row.is_enabled && matches!(row.status.as_str(), "PENDING_AUTH" | "ERROR") {
-            row.status = "ACTIVE".into();
+        if row.is_enabled
+            && matches!(
+                row.status,
+                IntegrationStatus::PendingAuth | IntegrationStatus::Error
+            )
+        {
+            row.status = IntegrationStatus::Active;
             events.push(event(
                 "integration.connected",
                 t.id,
@@ -378,8 +385,8 @@ async fn record_test(
             t.id,
             json!({"id": row.id, "status": outcome.status, "error": outcome.error}),
         ));
-        if row.status == "ACTIVE" {
-            row.status = "ERROR".into();
+        if row.status == IntegrationStatus::Active {
+            row.status = IntegrationStatus::Error;
             events.push(event(
                 "integration.disconnected",
                 t.id,
@@ -446,15 +453,15 @@ async fn set_enabled(
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = begin(ctx).await?;
     let mut row: Integration = find_for_update(&mut tx, t, id).await?;
-    let was = (row.is_enabled, row.status.clone());
+    let was = (row.is_enabled, row.status);
     row.is_enabled = enabled;
     row.status = if enabled {
-        "ACTIVE".into()
+        IntegrationStatus::Active
     } else {
-        "PAUSED".into()
+        IntegrationStatus::Paused
     };
     row.updated_by_key = Some(t.api_key_id.0);
-    if was != (row.is_enabled, row.status.clone()) {
+    if was != (row.is_enabled, row.status) {
         store::update(&mut tx, &row).await?;
         let kind = if enabled {
             "integration.connected"
@@ -477,7 +484,7 @@ pub async fn health(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRe
     let used = store::calls_this_hour(&ctx.pool, t.id, row.id).await?;
     let circuit = store::circuit_state(&ctx.pool, row.id)
         .await?
-        .unwrap_or_else(|| "CLOSED".into());
+        .unwrap_or_else(|| BreakerState::Closed.as_str().to_owned());
     let per_hour = u64::from(manifest.rate_limit.requests) * 3600
         / u64::from(manifest.rate_limit.window_seconds.max(1));
     Ok(HttpResponse::Ok().json(json!({

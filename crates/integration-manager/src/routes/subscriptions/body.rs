@@ -54,7 +54,8 @@ pub struct SubscriptionBody {
     #[schema(value_type = Vec<u32>)]
     pub retry_intervals: Value,
     /// ACTIVE, PAUSED, FAILED.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: hub_domain::status::SubscriptionStatus,
     /// Enabled.
     pub is_enabled: bool,
     /// Why it was disabled automatically.
@@ -114,7 +115,7 @@ impl From<&Subscription> for SubscriptionBody {
             retry_enabled: s.retry_enabled,
             max_retries: s.max_retries,
             retry_intervals: s.retry_intervals.clone(),
-            status: s.status.clone(),
+            status: s.status,
             is_enabled: s.is_enabled,
             disabled_reason: s.disabled_reason.clone(),
             circuit_state: s.circuit_state.clone(),
@@ -305,7 +306,8 @@ pub struct DeliveryBody {
     /// Event id (the `webhook-id` header).
     pub event_id: Uuid,
     /// PENDING, RETRYING, DELIVERED, FAILED.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: hub_domain::status::DeliveryStatus,
     /// Attempts made.
     pub attempt_number: i32,
     /// Last response status.
@@ -335,7 +337,7 @@ impl From<&Delivery> for DeliveryBody {
             subscription_id: d.subscription_id,
             event_type: d.event_type.clone(),
             event_id: d.event_id,
-            status: d.status.clone(),
+            status: d.status,
             attempt_number: d.attempt_number,
             response_status: d.response_status,
             response_time_ms: d.response_time_ms,

@@ -6,7 +6,7 @@
 pub mod body;
 pub mod input;
 
-use super::list::{ListParams, ListQuery, Paging, one_of, upper};
+use super::list::{ListParams, ListQuery, Paging, status_filter, status_of, upper};
 use super::{Call, begin, commit, emit, find, find_for_update, optional_json, strip_field};
 use actix_web::{HttpResponse, web};
 use body::{
@@ -20,7 +20,8 @@ use hub_connectors::webhook::{
     render_body, secret_context,
 };
 use hub_domain::secret::Keyring;
-use hub_domain::webhook::{RetryPolicy, WebhookSecret};
+use hub_domain::status::{DeliveryStatus, SubscriptionStatus};
+use hub_domain::webhook::{BreakerState, RetryPolicy, WebhookSecret};
 use hub_domain::{Envelope, EventType, FieldError};
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, Problem};
@@ -111,7 +112,7 @@ fn new_subscription(t: &Tenant, ctx: &Context) -> Subscription {
         retry_enabled: true,
         max_retries: i32::try_from(ctx.config.webhook_max_retries).unwrap_or(5),
         retry_intervals: json!(RetryPolicy::DEFAULT_INTERVALS),
-        status: "ACTIVE".into(),
+        status: SubscriptionStatus::Active,
         is_enabled: true,
         disabled_reason: None,
         total_sent: 0,
@@ -121,7 +122,7 @@ fn new_subscription(t: &Tenant, ctx: &Context) -> Subscription {
         last_success_at: None,
         last_failure_at: None,
         consecutive_failures: 0,
-        circuit_state: "CLOSED".into(),
+        circuit_state: BreakerState::Closed.as_str().to_owned(),
         circuit_opened_at: None,
         circuit_failures: 0,
         created_at: now,
@@ -310,9 +311,8 @@ pub async fn deliveries(
 ) -> Result<HttpResponse, ApiError> {
     find::<Subscription>(&ctx, &t, *id).await?;
     let paging = Paging::parse(&page)?;
-    let statuses = ["PENDING", "RETRYING", "DELIVERED", "FAILED"];
     let filter = deliveries::DeliveryFilter {
-        status: one_of("status", &q.status, &statuses)?,
+        status: status_filter("status", &q.status)?,
         event_type: q.event_type.clone(),
         since: q.since,
         until: q.until,
@@ -354,12 +354,11 @@ fn selection(input: ReplayInput) -> Result<ReplaySelection, FieldError> {
         }
         return Ok(ReplaySelection::Ids(ids));
     }
-    let status = input
-        .status
-        .map_or_else(|| "FAILED".to_owned(), |s| s.to_ascii_uppercase());
-    if !matches!(status.as_str(), "FAILED" | "DELIVERED") {
-        return Err(FieldError::new("status", "must be FAILED or DELIVERED"));
-    }
+    let status = match input.status.as_deref().map(status_of) {
+        None => DeliveryStatus::Failed,
+        Some(Ok(s @ (DeliveryStatus::Failed | DeliveryStatus::Delivered))) => s,
+        Some(_) => return Err(FieldError::new("status", "must be FAILED or DELIVERED")),
+    };
     if let (Some(a), Some(b)) = (input.since, input.until)
         && a >= b
     {
@@ -416,7 +415,11 @@ pub async fn test(
         id: Uuid::now_v7(),
         delivery_id,
         attempt_number: 1,
-        status: if r.success { "DELIVERED" } else { "FAILED" },
+        status: Some(if r.success {
+            DeliveryStatus::Delivered
+        } else {
+            DeliveryStatus::Failed
+        }),
         next_retry_at: None,
         request_url: s.url.chars().take(500).collect(),
         request_headers: r.request_headers.clone(),

@@ -249,38 +249,47 @@ pub async fn release(pool: &PgPool, ids: &[Uuid]) -> Result<()> {
     Ok(())
 }
 
-/// The result of one attempt.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// The result of one attempt: as recorded, and as the API shows it
+/// (OpenAPI `AttemptBody`, without its ids and the delivery's outcome).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[schema(as = AttemptBody, description = "One attempt as shown.")]
 pub struct Attempt {
     /// Attempt id.
+    #[serde(skip)]
     pub id: Uuid,
     /// Delivery.
+    #[serde(skip)]
     pub delivery_id: Uuid,
-    /// Which attempt this was (1-based).
+    /// Which attempt (1-based).
     pub attempt_number: i32,
     /// DELIVERED, RETRYING or FAILED: the delivery's status afterwards
     /// (not stored with the attempt: `None` when read back).
     #[sqlx(skip)]
+    #[serde(skip)]
     pub status: Option<DeliveryStatus>,
     /// When the next attempt is due (RETRYING; not stored with the attempt).
     #[sqlx(skip)]
+    #[serde(skip)]
     pub next_retry_at: Option<DateTime<Utc>>,
     /// URL called.
     pub request_url: String,
-    /// Request headers without secrets.
+    /// Request headers (secrets redacted).
+    #[schema(value_type = Object)]
     pub request_headers: serde_json::Value,
     /// Response status.
     pub response_status: Option<i32>,
     /// Response headers.
+    #[schema(value_type = Object)]
     pub response_headers: Option<serde_json::Value>,
-    /// Response body (at most 64 KiB).
+    /// Response body (first 64 KiB).
     pub response_body: Option<String>,
     /// Latency.
     pub response_time_ms: i32,
     /// What went wrong.
     pub error_message: Option<String>,
-    /// When the attempt finished.
+    /// When.
     #[sqlx(rename = "created_at")]
+    #[serde(rename = "created_at")]
     pub at: DateTime<Utc>,
 }
 
@@ -537,8 +546,9 @@ pub async fn save_breakers(
     Ok(())
 }
 
-/// A delivery as listed in the history.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A delivery as listed in the history. It serializes as the API shows it,
+/// but for its attempts (the manager's `DeliveryBody` adds them).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Delivery {
     /// Id.
     pub id: Uuid,
@@ -546,17 +556,14 @@ pub struct Delivery {
     pub subscription_id: Uuid,
     /// Event type.
     pub event_type: String,
-    /// Event id.
+    /// Event id (the `webhook-id` header).
     pub event_id: Uuid,
-    /// The event envelope.
-    pub payload: serde_json::Value,
-    /// Attempts made.
-    pub attempt_number: i32,
-    /// URL.
-    pub request_url: String,
     /// PENDING, RETRYING, DELIVERED, FAILED.
     #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
     pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempt_number: i32,
     /// Last response status.
     pub response_status: Option<i32>,
     /// Last latency.
@@ -568,9 +575,16 @@ pub struct Delivery {
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
+    #[serde(skip)]
     pub updated_at: DateTime<Utc>,
     /// Delivered.
     pub delivered_at: Option<DateTime<Utc>>,
+    /// URL.
+    #[serde(skip)]
+    pub request_url: String,
+    /// The event as delivered.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
 }
 
 const DELIVERY_COLUMNS: &str = "id, subscription_id, event_type, event_id, payload,

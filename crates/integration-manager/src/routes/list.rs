@@ -76,12 +76,9 @@ impl Paging {
         Page::new(items, self.limit, B::id)
     }
 
-    /// The page of `rows`, each shown as a `B`.
-    pub fn page<R, B>(&self, rows: &[R]) -> Page<B>
-    where
-        B: Listed + for<'r> From<&'r R>,
-    {
-        self.page_of(rows.iter().map(B::from).collect())
+    /// The page of `rows`, each shown as a `B` (a body holding its row).
+    pub fn page<R, B: Listed + From<R>>(&self, rows: Vec<R>) -> Page<B> {
+        self.page_of(rows.into_iter().map(B::from).collect())
     }
 }
 

@@ -11,9 +11,7 @@ use super::patch::FieldErrors;
 use super::{Call, begin, commit, emit, find, find_for_update, optional_json};
 use crate::inbound::{Inbound, secrets, verifier_of};
 use actix_web::{HttpResponse, web};
-use body::{
-    EndpointBody, EndpointInput, EndpointReplayInput, EndpointRotateInput, EventBody, EventFilter,
-};
+use body::{EndpointBody, EndpointInput, EndpointReplayInput, EndpointRotateInput, EventFilter};
 use chrono::{Duration as ChronoDuration, Utc};
 use hub_domain::FieldError;
 use hub_domain::inbound::HandlerType;
@@ -41,7 +39,7 @@ async fn shown(
     id: Uuid,
     secret: Option<String>,
 ) -> Result<EndpointBody, ApiError> {
-    let mut body = EndpointBody::from(&find(ctx, t, id).await?);
+    let mut body = EndpointBody::from(find::<Endpoint>(ctx, t, id).await?);
     body.secret_key = secret;
     Ok(body)
 }
@@ -125,14 +123,14 @@ pub async fn list(
     ListQuery { paging, .. }: ListQuery<NoFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let rows = store::list(&ctx.pool, t.id, paging.cursor, paging.fetch()).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, EndpointBody>(&rows)))
+    Ok(HttpResponse::Ok().json(paging.page::<_, EndpointBody>(rows)))
 }
 
 /// One endpoint, with its counters.
 #[utoipa::path(get, path = "/api/v1/webhooks/endpoints/{id}", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = EndpointBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(EndpointBody::from(&find(&ctx, &t, *id).await?)))
+    Ok(HttpResponse::Ok().json(EndpointBody::from(find::<Endpoint>(&ctx, &t, *id).await?)))
 }
 
 /// Updates any field. A new `secret_key` replaces the secret at once (use
@@ -241,7 +239,7 @@ pub async fn events(
     find::<Endpoint>(&ctx, &t, *id).await?;
     let (after, fetch) = (paging.cursor, paging.fetch());
     let rows = inbound_events::list(&ctx.pool, t.id, *id, status, after, fetch).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, EventBody>(&rows)))
+    Ok(HttpResponse::Ok().json(paging.page_of(rows)))
 }
 
 /// Puts FAILED events back in the processing queue with fresh attempts.

@@ -10,10 +10,7 @@ use super::{Call, begin, commit, emit, event, find, find_for_update};
 use crate::credentials;
 use crate::state::{Integrations, catalog};
 use actix_web::{HttpResponse, web};
-use body::{
-    IntegrationBody, IntegrationFilter, IntegrationInput, ProviderBody, ProviderQuery, TestResult,
-    Visibility,
-};
+use body::{IntegrationFilter, IntegrationInput, ProviderQuery, TestResult, Visibility};
 use chrono::Utc;
 use hub_connectors::client::test_connection;
 use hub_connectors::manifest::{ProviderManifest, ProviderStatus};
@@ -122,7 +119,7 @@ fn new_integration(
 /// Creates an integration (status `PENDING_AUTH` until a connection test passes).
 #[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     request_body = IntegrationInput,
-    responses((status = 201, body = IntegrationBody),
+    responses((status = 201, body = Integration),
         (status = 409, description = "The tenant already has this provider in this environment", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, one error each", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
@@ -149,14 +146,13 @@ pub async fn create(
         }
         other => other?,
     }
-    let body = IntegrationBody::from(&row);
-    let data = json!({"integration": body, "actor_api_key_id": t.api_key_id});
+    let data = json!({"integration": row, "actor_api_key_id": t.api_key_id});
     emit(&mut tx, "integration.created", t.id, data).await?;
     commit(tx).await?;
     let stored = store::get(&ctx.pool, t.id, row.id)
         .await?
         .ok_or_else(|| ApiError::internal("integration vanished after insert"))?;
-    Ok(HttpResponse::Created().json(IntegrationBody::from(&stored)))
+    Ok(HttpResponse::Created().json(stored))
 }
 
 /// The tenant's integrations.
@@ -179,21 +175,21 @@ pub async fn list(
         environment: environment.as_deref(),
     };
     let rows = store::list(&ctx.pool, t.id, &filter, paging.cursor, paging.fetch()).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, IntegrationBody>(&rows)))
+    Ok(HttpResponse::Ok().json(paging.page_of(rows)))
 }
 
 /// One integration.
 #[utoipa::path(get, path = "/api/v1/integrations/{id}", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = IntegrationBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = Integration), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(IntegrationBody::from(&find(&ctx, &t, *id).await?)))
+    Ok(HttpResponse::Ok().json(find::<Integration>(&ctx, &t, *id).await?))
 }
 
 /// Updates any of the mutable fields. New credentials need a new connection
 /// test (status back to `PENDING_AUTH`).
 #[utoipa::path(put, path = "/api/v1/integrations/{id}", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), request_body = IntegrationInput,
-    responses((status = 200, body = IntegrationBody), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Integration), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     Call { t, ctx }: Call,
     st: web::Data<Integrations>,
@@ -216,7 +212,7 @@ pub async fn update(
         emit(&mut tx, "integration.updated", t.id, data).await?;
     }
     commit(tx).await?;
-    Ok(HttpResponse::Ok().json(IntegrationBody::from(&find(&ctx, &t, *id).await?)))
+    Ok(HttpResponse::Ok().json(find::<Integration>(&ctx, &t, *id).await?))
 }
 
 /// Deletes an integration (its logs and jobs are kept).
@@ -235,7 +231,7 @@ pub async fn delete(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRe
 
 /// The providers this tenant may use.
 #[utoipa::path(get, path = "/api/v1/integrations/providers", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(ProviderQuery), responses((status = 200, body = Vec<ProviderBody>)))]
+    params(ProviderQuery), responses((status = 200, body = Vec<Provider>)))]
 pub async fn list_providers(
     Call { t, ctx }: Call,
     q: web::Query<ProviderQuery>,
@@ -254,13 +250,13 @@ pub async fn list_providers(
         text.as_deref(),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": rows.into_iter().map(ProviderBody::from).collect::<Vec<_>>(), "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(json!({ "data": rows, "next_cursor": null })))
 }
 
 /// One provider.
 #[utoipa::path(get, path = "/api/v1/integrations/providers/{code}", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("code" = String, Path, description = "Provider code")),
-    responses((status = 200, body = ProviderBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Provider), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_provider(
     Call { t, ctx }: Call,
     code: web::Path<String>,
@@ -268,7 +264,7 @@ pub async fn get_provider(
     let p = hub_storage::providers::get_visible(&ctx.pool, t.id, &code)
         .await?
         .ok_or_else(|| ApiError::not_found("provider"))?;
-    Ok(HttpResponse::Ok().json(ProviderBody::from(p)))
+    Ok(HttpResponse::Ok().json(p))
 }
 
 /// Hides or shows a provider for a tenant (operator).
@@ -415,7 +411,7 @@ pub async fn test(
 /// Enables an integration after a passing connection test (409 with the
 /// provider's error when it fails).
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/enable", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = IntegrationBody), (status = 409, body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = Integration), (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn enable(
     Call { t, ctx }: Call,
     st: web::Data<Integrations>,
@@ -440,7 +436,7 @@ pub async fn enable(
 
 /// Disables (pauses) an integration; its configuration is kept.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/disable", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = IntegrationBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = Integration), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn disable(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     set_enabled(&ctx, &t, *id, false).await
 }
@@ -472,7 +468,7 @@ async fn set_enabled(
         emit(&mut tx, kind, t.id, data).await?;
     }
     commit(tx).await?;
-    Ok(HttpResponse::Ok().json(IntegrationBody::from(&find(ctx, t, id).await?)))
+    Ok(HttpResponse::Ok().json(find::<Integration>(ctx, t, id).await?))
 }
 
 /// Health of one integration.

@@ -10,9 +10,8 @@ use super::list::{ListParams, ListQuery, Paging, status_filter, status_of, upper
 use super::{Call, begin, commit, emit, find, find_for_update, optional_json, strip_field};
 use actix_web::{HttpResponse, web};
 use body::{
-    AttemptBody, CreatedSubscription, DeliveryBody, DeliveryFilter, DeliveryTestResult,
-    ReplayInput, ReplayResult, RotateInput, SecretBody, SubscriptionBody, SubscriptionFilter,
-    SubscriptionInput,
+    CreatedSubscription, DeliveryBody, DeliveryFilter, DeliveryTestResult, ReplayInput,
+    ReplayResult, RotateInput, SecretBody, SubscriptionBody, SubscriptionFilter, SubscriptionInput,
 };
 use chrono::Utc;
 use hub_connectors::webhook::{
@@ -155,9 +154,9 @@ pub async fn create(
     emit(&mut tx, "webhook.subscription.created", t.id, data).await?;
     commit(tx).await?;
     route_to_dispatcher(&ctx, &row.event_types).await;
-    let stored = find(&ctx, &t, row.id).await?;
+    let stored = find::<Subscription>(&ctx, &t, row.id).await?;
     Ok(HttpResponse::Created().json(CreatedSubscription {
-        subscription: SubscriptionBody::from(&stored),
+        subscription: SubscriptionBody::from(stored),
         secret: secret.expose().to_owned(),
     }))
 }
@@ -200,14 +199,16 @@ pub async fn list(
         after: paging.cursor,
     };
     let rows = store::list(&ctx.pool, t.id, &filter, paging.limit).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, SubscriptionBody>(&rows)))
+    Ok(HttpResponse::Ok().json(paging.page::<_, SubscriptionBody>(rows)))
 }
 
 /// One subscription.
 #[utoipa::path(get, path = "/api/v1/webhooks/subscriptions/{id}", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = SubscriptionBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(SubscriptionBody::from(&find(&ctx, &t, *id).await?)))
+    Ok(HttpResponse::Ok().json(SubscriptionBody::from(
+        find::<Subscription>(&ctx, &t, *id).await?,
+    )))
 }
 
 /// Changes a subscription (absent fields are kept).
@@ -235,7 +236,9 @@ pub async fn update(
     if changed.contains("event_types") || changed.contains("is_enabled") {
         route_to_dispatcher(&ctx, &row.event_types).await;
     }
-    Ok(HttpResponse::Ok().json(SubscriptionBody::from(&find(&ctx, &t, *id).await?)))
+    Ok(HttpResponse::Ok().json(SubscriptionBody::from(
+        find::<Subscription>(&ctx, &t, *id).await?,
+    )))
 }
 
 /// Deletes a subscription with its delivery history.
@@ -319,7 +322,7 @@ pub async fn deliveries(
         before: paging.cursor,
     };
     let rows = deliveries::list(&ctx.pool, t.id, *id, &filter, paging.limit).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, DeliveryBody>(&rows)))
+    Ok(HttpResponse::Ok().json(paging.page::<_, DeliveryBody>(rows)))
 }
 
 /// One delivery with its attempts.
@@ -335,8 +338,8 @@ pub async fn delivery(
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
     let attempts = deliveries::attempts(&ctx.pool, d.id).await?;
-    let mut body = DeliveryBody::from(&d);
-    body.attempts = Some(attempts.iter().map(AttemptBody::from).collect());
+    let mut body = DeliveryBody::from(d);
+    body.attempts = Some(attempts);
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -451,7 +454,7 @@ pub async fn test(
         latency_ms: r.latency.as_millis() as u64,
         error: r.error,
         delivery_id,
-        attempt: AttemptBody::from(&attempt),
+        attempt,
     }))
 }
 

@@ -23,7 +23,8 @@ pub struct UnknownStatus {
 }
 
 /// Defines a status enum from its variants and their texts, once: `as_str`,
-/// `FromStr`, `TryFrom<&str>`, `Display` and serde all use that one table.
+/// `FromStr`, `TryFrom<&str>` and `TryFrom<String>`, `Display` and serde all
+/// use that one table.
 macro_rules! status {
     (
         $(#[$doc:meta])*
@@ -70,6 +71,16 @@ macro_rules! status {
             type Error = UnknownStatus;
 
             fn try_from(s: &str) -> Result<Self, UnknownStatus> {
+                s.parse()
+            }
+        }
+
+        /// What storage reads a status column through
+        /// (`#[sqlx(try_from = "String")]`).
+        impl TryFrom<String> for $name {
+            type Error = UnknownStatus;
+
+            fn try_from(s: String) -> Result<Self, UnknownStatus> {
                 s.parse()
             }
         }
@@ -184,7 +195,8 @@ mod tests {
     fn round_trips<T>(all: &[T], texts: &[&str])
     where
         T: Copy + PartialEq + fmt::Debug + fmt::Display + FromStr<Err = UnknownStatus>,
-        T: for<'a> TryFrom<&'a str, Error = UnknownStatus> + Serialize + for<'de> Deserialize<'de>,
+        T: for<'a> TryFrom<&'a str, Error = UnknownStatus> + TryFrom<String, Error = UnknownStatus>,
+        T: Serialize + for<'de> Deserialize<'de>,
     {
         assert_eq!(all.len(), texts.len());
         for (v, text) in all.iter().zip(texts) {
@@ -192,6 +204,7 @@ mod tests {
             assert_eq!(v.to_string(), *text);
             assert_eq!(text.parse::<T>().unwrap(), *v);
             assert_eq!(T::try_from(*text).unwrap(), *v);
+            assert_eq!(T::try_from(text.to_string()).unwrap(), *v);
             let json = serde_json::to_string(v).unwrap();
             assert_eq!(json, format!("\"{text}\""));
             assert_eq!(serde_json::from_str::<T>(&json).unwrap(), *v);

@@ -195,6 +195,7 @@ impl<T> Page<T> {
 
 /// List query parameters shared by every list.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1–200 (default 50).
     pub limit: Option<u32>,

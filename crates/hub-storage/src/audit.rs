@@ -6,22 +6,23 @@ use hub_domain::{Envelope, TenantId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// One audit entry.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+/// One entry of the audit trail.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[schema(as = AuditEntryBody)]
 pub struct AuditEntry {
-    /// Entry id (time-ordered).
+    /// Entry id.
     pub id: Uuid,
     /// The event's id.
     pub event_id: Uuid,
-    /// The event's type.
+    /// The event type.
     pub event_type: String,
-    /// The producing service or system.
+    /// Producer.
     pub source: String,
-    /// Correlation id, if any.
+    /// Correlation id.
     pub correlation_id: Option<String>,
-    /// When the event happened.
+    /// When it happened.
     pub occurred_at: DateTime<Utc>,
-    /// The event payload.
+    /// Payload.
     pub data: serde_json::Value,
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,

@@ -249,38 +249,47 @@ pub async fn release(pool: &PgPool, ids: &[Uuid]) -> Result<()> {
     Ok(())
 }
 
-/// The result of one attempt.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// The result of one attempt: as recorded, and as the API shows it
+/// (OpenAPI `AttemptBody`, without its ids and the delivery's outcome).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[schema(as = AttemptBody, description = "One attempt as shown.")]
 pub struct Attempt {
     /// Attempt id.
+    #[serde(skip)]
     pub id: Uuid,
     /// Delivery.
+    #[serde(skip)]
     pub delivery_id: Uuid,
-    /// Which attempt this was (1-based).
+    /// Which attempt (1-based).
     pub attempt_number: i32,
     /// DELIVERED, RETRYING or FAILED: the delivery's status afterwards
-    /// (not stored with the attempt: empty when read back).
+    /// (not stored with the attempt: `None` when read back).
     #[sqlx(skip)]
-    pub status: &'static str,
+    #[serde(skip)]
+    pub status: Option<DeliveryStatus>,
     /// When the next attempt is due (RETRYING; not stored with the attempt).
     #[sqlx(skip)]
+    #[serde(skip)]
     pub next_retry_at: Option<DateTime<Utc>>,
     /// URL called.
     pub request_url: String,
-    /// Request headers without secrets.
+    /// Request headers (secrets redacted).
+    #[schema(value_type = Object)]
     pub request_headers: serde_json::Value,
     /// Response status.
     pub response_status: Option<i32>,
     /// Response headers.
+    #[schema(value_type = Object)]
     pub response_headers: Option<serde_json::Value>,
-    /// Response body (at most 64 KiB).
+    /// Response body (first 64 KiB).
     pub response_body: Option<String>,
     /// Latency.
     pub response_time_ms: i32,
     /// What went wrong.
     pub error_message: Option<String>,
-    /// When the attempt finished.
+    /// When.
     #[sqlx(rename = "created_at")]
+    #[serde(rename = "created_at")]
     pub at: DateTime<Utc>,
 }
 
@@ -326,7 +335,7 @@ pub async fn record(tx: &mut Tx<'_>, attempts: &[Attempt]) -> Result<Vec<Uuid>> 
               WHERE d.id = u.id AND d.attempt_number = u.num - 1
              RETURNING d.id",
         ))
-        .bind(crate::column(attempts, |a| a.status))
+        .bind(crate::column(attempts, |a| a.status.map(DeliveryStatus::as_str)))
         .bind(crate::column(attempts, |a| a.next_retry_at))
         .bind(DeliveryStatus::Delivered.as_str())
         .fetch_all(&mut **tx)
@@ -537,8 +546,9 @@ pub async fn save_breakers(
     Ok(())
 }
 
-/// A delivery as listed in the history.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A delivery as listed in the history. It serializes as the API shows it,
+/// but for its attempts (the manager's `DeliveryBody` adds them).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Delivery {
     /// Id.
     pub id: Uuid,
@@ -546,16 +556,14 @@ pub struct Delivery {
     pub subscription_id: Uuid,
     /// Event type.
     pub event_type: String,
-    /// Event id.
+    /// Event id (the `webhook-id` header).
     pub event_id: Uuid,
-    /// The event envelope.
-    pub payload: serde_json::Value,
+    /// PENDING, RETRYING, DELIVERED, FAILED.
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub status: DeliveryStatus,
     /// Attempts made.
     pub attempt_number: i32,
-    /// URL.
-    pub request_url: String,
-    /// PENDING, RETRYING, DELIVERED, FAILED.
-    pub status: String,
     /// Last response status.
     pub response_status: Option<i32>,
     /// Last latency.
@@ -567,9 +575,16 @@ pub struct Delivery {
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
+    #[serde(skip)]
     pub updated_at: DateTime<Utc>,
     /// Delivered.
     pub delivered_at: Option<DateTime<Utc>>,
+    /// URL.
+    #[serde(skip)]
+    pub request_url: String,
+    /// The event as delivered.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
 }
 
 const DELIVERY_COLUMNS: &str = "id, subscription_id, event_type, event_id, payload,
@@ -580,7 +595,7 @@ const DELIVERY_COLUMNS: &str = "id, subscription_id, event_type, event_id, paylo
 #[derive(Debug, Default, Clone)]
 pub struct DeliveryFilter {
     /// Status.
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     /// Event type.
     pub event_type: Option<String>,
     /// Created at or after.
@@ -609,7 +624,7 @@ pub async fn list(
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(subscription)
-        .bind(&f.status)
+        .bind(f.status.map(DeliveryStatus::as_str))
         .bind(&f.event_type)
         .bind(f.since)
         .bind(f.until)
@@ -655,7 +670,7 @@ pub enum ReplaySelection {
     /// Deliveries in a status, created in a window.
     Filter {
         /// Status (FAILED by default).
-        status: String,
+        status: DeliveryStatus,
         /// Created at or after.
         since: Option<DateTime<Utc>>,
         /// Created before.
@@ -679,7 +694,7 @@ pub async fn replay(
             status,
             since,
             until,
-        } => (Some(status.clone()), *since, *until, None),
+        } => (Some(status.as_str()), *since, *until, None),
         ReplaySelection::Ids(ids) => (None, None, None, Some(ids.clone())),
     };
     let rows: Vec<Uuid> = sqlx::query_scalar(

@@ -387,32 +387,38 @@ pub async fn complete(tx: &mut Tx<'_>, results: &[(Claimed, Outcome)]) -> Result
     Ok(())
 }
 
-/// A received request as listed.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A received request.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[schema(as = EventBody)]
 pub struct EventRow {
-    /// Id.
+    /// Id (what the provider was answered).
     pub id: Uuid,
-    /// Provider event id.
+    /// The provider's event id, if it sent one.
     pub provider_event_id: Option<String>,
-    /// Dedupe key.
+    /// What repeats are recognised by: `id:<provider id>` or `sha256:<body hash>`.
     pub dedupe_key: String,
-    /// Provider event type.
+    /// The provider's event type.
     pub event_type: Option<String>,
-    /// Whether it repeats an earlier event.
+    /// Whether it repeats an earlier event (then never processed).
     pub duplicate: bool,
     /// The event it repeats.
     pub duplicate_of: Option<Uuid>,
-    /// PENDING, PROCESSED, SKIPPED, FAILED, DUPLICATE.
-    pub status: String,
+    /// `PENDING`, `PROCESSED`, `SKIPPED` (filtered), `FAILED`, `DUPLICATE`.
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub status: Status,
     /// Processing attempts.
     pub attempts: i32,
     /// Last processing error.
     pub last_error: Option<String>,
     /// Method.
     pub method: String,
-    /// Headers.
+    /// Request headers.
+    #[schema(value_type = Object)]
     pub headers: serde_json::Value,
-    /// Raw body.
+    /// The body as received (UTF-8; invalid bytes replaced).
+    #[serde(serialize_with = "lossy_utf8")]
+    #[schema(value_type = String)]
     pub body: Vec<u8>,
     /// Client address.
     pub source_ip: String,
@@ -426,13 +432,18 @@ pub struct EventRow {
     pub published_event_id: Option<Uuid>,
 }
 
+/// Serializes raw bytes as text, invalid UTF-8 replaced.
+fn lossy_utf8<S: serde::Serializer>(bytes: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(bytes))
+}
+
 /// A page of an endpoint's received requests after `after`, oldest first,
 /// optionally of one `status`.
 pub async fn list(
     pool: &PgPool,
     tenant: TenantId,
     endpoint: Uuid,
-    status: Option<&str>,
+    status: Option<Status>,
     after: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<EventRow>> {
@@ -447,7 +458,7 @@ pub async fn list(
     )
     .bind(tenant.0)
     .bind(endpoint)
-    .bind(status)
+    .bind(status.map(Status::as_str))
     .bind(after)
     .bind(i64::from(limit))
     .fetch_all(pool)

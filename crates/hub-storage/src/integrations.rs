@@ -5,62 +5,75 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
+use hub_domain::status::IntegrationStatus;
 use sqlx::PgPool;
 use std::sync::LazyLock;
 use uuid::Uuid;
 
-/// An integration as stored (credentials stay sealed).
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// An integration as stored, its credentials sealed, and as the API shows
+/// it (OpenAPI `IntegrationBody`), without them.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[schema(as = IntegrationBody, description = "An integration (never its secrets).")]
 pub struct Integration {
     /// Id.
     pub id: Uuid,
     /// Owner.
+    #[serde(skip)]
     pub tenant_id: Uuid,
-    /// Provider row.
-    pub provider_id: Uuid,
-    /// Provider code (joined).
+    /// Provider code.
     pub provider_code: String,
-    /// Provider category (joined).
+    /// Provider row id.
+    pub provider_id: Uuid,
+    /// Provider category.
     pub category: String,
     /// Name.
     pub name: String,
     /// Description.
     pub description: Option<String>,
-    /// Provider-specific config (no secrets).
+    /// Provider-specific settings (validated against the provider's schema).
+    #[schema(value_type = Object)]
     pub config: serde_json::Value,
-    /// PRODUCTION, SANDBOX, TEST.
+    /// `PRODUCTION`, `SANDBOX`, `TEST`.
     pub environment: String,
-    /// Auth type.
+    /// Auth type of the provider.
     pub auth_type: String,
     /// Sealed API key.
+    #[serde(skip)]
     pub api_key_encrypted: Option<String>,
     /// `{"sealed": "..."}` holding the OAuth tokens.
+    #[serde(skip)]
     pub oauth_tokens: Option<serde_json::Value>,
     /// When the access token expires.
+    #[serde(skip)]
     pub oauth_expires_at: Option<DateTime<Utc>>,
     /// Sealed basic credentials.
+    #[serde(skip)]
     pub basic_auth_encrypted: Option<String>,
     /// Which credentials are set, with their last four characters.
+    #[serde(rename = "credentials")]
+    #[schema(value_type = Object)]
     pub credentials_hint: serde_json::Value,
-    /// ACTIVE, PAUSED, ERROR, PENDING_AUTH.
-    pub status: String,
+    /// `PENDING_AUTH`, `ACTIVE`, `ERROR`, `PAUSED`.
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub status: IntegrationStatus,
+    /// Whether it processes work.
+    pub is_enabled: bool,
     /// Last good call.
     pub last_successful_call: Option<DateTime<Utc>>,
     /// Last error.
     pub last_error: Option<String>,
-    /// Last error time.
+    /// When.
     pub last_error_at: Option<DateTime<Utc>>,
     /// Errors since the last success.
     pub error_count: i32,
-    /// Enabled.
-    pub is_enabled: bool,
     /// Retry provider calls.
     pub retry_enabled: bool,
     /// Retries.
     pub max_retries: i32,
-    /// Call timeout.
+    /// Per-call timeout.
     pub timeout_seconds: i32,
-    /// REALTIME, HOURLY, DAILY, MANUAL.
+    /// `REALTIME`, `HOURLY`, `DAILY`, `MANUAL`.
     pub sync_frequency: Option<String>,
     /// Last sync.
     pub last_sync_at: Option<DateTime<Utc>>,
@@ -71,14 +84,17 @@ pub struct Integration {
     /// Migration support.
     pub source_system: Option<String>,
     /// Free-form fields.
+    #[schema(value_type = Object)]
     pub custom_fields: serde_json::Value,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.
     pub updated_at: DateTime<Utc>,
     /// API key that created it.
+    #[serde(rename = "created_by")]
     pub created_by_key: Option<Uuid>,
     /// API key that last changed it.
+    #[serde(rename = "updated_by")]
     pub updated_by_key: Option<Uuid>,
 }
 
@@ -87,7 +103,7 @@ pub struct Integration {
 const SELECT: &str = "SELECT i.id, i.tenant_id, i.provider_id, p.code AS provider_code, p.category, i.name,
     i.description, i.config, COALESCE(i.environment, '') AS environment, i.auth_type, i.api_key_encrypted,
     i.oauth_tokens, i.oauth_expires_at, i.basic_auth_encrypted, i.credentials_hint,
-    COALESCE(i.status, '') AS status, i.last_successful_call, i.last_error, i.last_error_at,
+    COALESCE(i.status, 'ACTIVE') AS status, i.last_successful_call, i.last_error, i.last_error_at,
     COALESCE(i.error_count, 0) AS error_count, COALESCE(i.is_enabled, true) AS is_enabled,
     COALESCE(i.retry_enabled, true) AS retry_enabled, COALESCE(i.max_retries, 3) AS max_retries,
     COALESCE(i.timeout_seconds, 30) AS timeout_seconds, i.sync_frequency, i.last_sync_at, i.next_sync_at,
@@ -128,7 +144,7 @@ fn bind_settings<'q>(q: crate::Query<'q>, i: &'q Integration) -> crate::Query<'q
         .bind(i.oauth_expires_at)
         .bind(&i.basic_auth_encrypted)
         .bind(&i.credentials_hint)
-        .bind(&i.status)
+        .bind(i.status.as_str())
         .bind(i.is_enabled)
         .bind(i.retry_enabled)
         .bind(i.max_retries)

@@ -4,6 +4,13 @@
 //! here, in one place per aggregate; domain types never derive sqlx traits.
 //! Every tenant-owned query takes a [`TenantId`](hub_domain::TenantId) and
 //! filters by it.
+//!
+//! A row the API shows is also its response body: it derives
+//! `serde::Serialize` and `utoipa::ToSchema` (named after the API's body
+//! with `#[schema(as = …)]`), with `#[serde(skip)]` on what the API never
+//! shows (sealed secrets, owners, bookkeeping) and `#[serde(rename)]` where
+//! the API's name differs. What a body computes (a secret's hint turned
+//! into `{set, last4}`, a URL) is added by the service, not stored here.
 
 pub mod audit;
 pub mod deliveries;

@@ -5,20 +5,24 @@ use hub_domain::TenantId;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// A provider as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A provider of the catalog.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[schema(as = ProviderBody)]
 pub struct Provider {
     /// Row id.
+    #[serde(skip)]
     pub id: Uuid,
-    /// `HUBSPOT`, `QUICKBOOKS`, …
+    /// Code (`HUBSPOT`, …).
     pub code: String,
-    /// Display name.
+    /// Name.
     pub name: String,
-    /// `LOAD_BOARD`, `ACCOUNTING`, `ELD`, `CRM`, `INTEL`.
+    /// Category.
     pub category: String,
     /// `ACTIVE`, `DEPRECATED`, `COMING_SOON`.
     pub status: String,
-    /// The whole manifest.
+    /// The manifest: auth type, OAuth URLs and scopes, base URL, API version,
+    /// documentation URL, capabilities, rate limit, config JSON Schema, test call.
+    #[schema(value_type = Object)]
     pub manifest: serde_json::Value,
 }
 

@@ -12,12 +12,15 @@ use sqlx::PgPool;
 use std::sync::LazyLock;
 use uuid::Uuid;
 
-/// A subscription as stored (secrets stay sealed).
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A subscription as stored (secrets stay sealed). It serializes as the
+/// API shows it, but for what is computed from its secrets and auth
+/// settings (the manager's `SubscriptionBody` adds those).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Subscription {
     /// Id.
     pub id: Uuid,
     /// Owner.
+    #[serde(skip)]
     pub tenant_id: Uuid,
     /// Name.
     pub name: String,
@@ -25,42 +28,59 @@ pub struct Subscription {
     pub description: Option<String>,
     /// Target URL.
     pub url: String,
-    /// JSON array of event patterns.
+    /// Exact types, `prefix.*` patterns or `*`.
+    #[schema(value_type = Vec<String>)]
     pub event_types: serde_json::Value,
-    /// NONE, BASIC, API_KEY, OAUTH2, HMAC.
+    /// NONE, HMAC, BASIC, API_KEY, OAUTH2.
     pub auth_type: String,
     /// Non-secret auth settings.
+    #[serde(skip)]
     pub auth_config: Option<serde_json::Value>,
     /// Sealed signing secret.
+    #[serde(skip)]
     pub secret_key: Option<String>,
     /// Sealed previous signing secret, still used until it expires.
+    #[serde(skip)]
     pub previous_secret_key: Option<String>,
     /// When the previous secret stops signing.
+    #[serde(skip)]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
-    /// Last four characters of the signing secret.
+    /// Its last four characters.
+    #[serde(rename = "secret_last4")]
     pub secret_hint: Option<String>,
     /// Sealed secret part of the auth settings.
+    #[serde(skip)]
     pub auth_secret_encrypted: Option<String>,
     /// Last four characters of that secret.
+    #[serde(skip)]
     pub auth_secret_hint: Option<String>,
     /// Content-Type of deliveries.
     pub content_type: String,
-    /// Extra request headers.
+    /// Extra headers.
+    #[schema(value_type = Object)]
     pub headers: serde_json::Value,
-    /// Payload field mapping.
+    /// Field mapping applied to the event before sending.
+    #[schema(value_type = Object)]
     pub transform_template: Option<serde_json::Value>,
     /// Retry failed attempts.
     pub retry_enabled: bool,
     /// Retries after the first attempt.
     pub max_retries: i32,
-    /// JSON array of seconds between attempts.
+    /// Seconds between attempts.
+    #[schema(value_type = Vec<u32>)]
     pub retry_intervals: serde_json::Value,
     /// ACTIVE, PAUSED, FAILED.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub status: SubscriptionStatus,
     /// Enabled.
     pub is_enabled: bool,
     /// Why it was disabled automatically.
     pub disabled_reason: Option<String>,
+    /// Circuit breaker: CLOSED, OPEN, HALF_OPEN.
+    pub circuit_state: String,
+    /// When the breaker last opened.
+    pub circuit_opened_at: Option<DateTime<Utc>>,
     /// Attempts sent.
     pub total_sent: i64,
     /// Deliveries that succeeded.
@@ -75,19 +95,18 @@ pub struct Subscription {
     pub last_failure_at: Option<DateTime<Utc>>,
     /// Deliveries failed in a row.
     pub consecutive_failures: i32,
-    /// Circuit breaker state (CLOSED when it never tripped).
-    pub circuit_state: String,
-    /// When the breaker last opened.
-    pub circuit_opened_at: Option<DateTime<Utc>>,
     /// The breaker's consecutive failures.
+    #[serde(skip)]
     pub circuit_failures: i32,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.
     pub updated_at: DateTime<Utc>,
     /// API key that created it.
+    #[serde(skip)]
     pub created_by_key: Option<Uuid>,
     /// API key that last changed it.
+    #[serde(rename = "updated_by")]
     pub updated_by_key: Option<Uuid>,
 }
 
@@ -210,7 +229,7 @@ fn bind_settings<'q>(q: crate::Query<'q>, s: &'q Subscription) -> crate::Query<'
         .bind(s.retry_enabled)
         .bind(s.max_retries)
         .bind(&s.retry_intervals)
-        .bind(&s.status)
+        .bind(s.status.as_str())
         .bind(s.is_enabled)
 }
 

@@ -2,44 +2,52 @@
 
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
+use hub_domain::status::TenantStatus;
 use hub_domain::{ApiKeyHash, ApiKeyId, TenantId, TenantName, TenantSlug};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// A tenant as stored.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+/// A tenant.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[schema(as = TenantBody)]
 pub struct Tenant {
-    /// Its id.
+    /// Its id; send it as `X-Tenant-ID`.
     #[sqlx(try_from = "Uuid")]
+    #[schema(value_type = Uuid)]
     pub id: TenantId,
     /// Display name.
     pub name: String,
-    /// URL slug.
+    /// URL slug (used in inbound webhook URLs).
     pub slug: String,
     /// `ACTIVE` or `SUSPENDED`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub status: TenantStatus,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
 
-/// An API key's metadata (never the secret or its hash).
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+/// An API key (never its secret).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[schema(as = ApiKeyBody)]
 pub struct ApiKey {
     /// Its id.
     #[sqlx(try_from = "Uuid")]
+    #[schema(value_type = Uuid)]
     pub id: ApiKeyId,
     /// The owning tenant.
     #[sqlx(try_from = "Uuid")]
+    #[serde(skip)]
     pub tenant_id: TenantId,
-    /// A label given at creation.
+    /// Label.
     pub name: String,
-    /// The first characters of the key, to recognise it.
+    /// The first characters of the key.
     pub prefix: String,
     /// Creation time.
     pub created_at: DateTime<Utc>,
-    /// Last successful authentication (updated at most once a minute).
+    /// Last use (updated at most once a minute).
     pub last_used_at: Option<DateTime<Utc>>,
-    /// When it was revoked, if it was.
+    /// Revocation time.
     pub revoked_at: Option<DateTime<Utc>>,
 }
 

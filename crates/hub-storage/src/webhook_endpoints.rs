@@ -7,70 +7,87 @@
 use crate::{Result, Tx};
 use chrono::{DateTime, Utc};
 use hub_domain::TenantId;
-use hub_domain::status::TenantStatus;
+use hub_domain::status::{EndpointStatus, TenantStatus};
 use sqlx::PgPool;
 use std::sync::LazyLock;
 use uuid::Uuid;
 
-/// An endpoint as stored (the secrets stay sealed).
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// An endpoint as stored (the secrets stay sealed). It serializes as the
+/// API shows it, but for what is computed from its secrets and
+/// verification settings (the manager's `EndpointBody` adds those).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Endpoint {
     /// Id.
     pub id: Uuid,
     /// Owner.
+    #[serde(skip)]
     pub tenant_id: Uuid,
-    /// The integration it belongs to, if any.
+    /// The integration it belongs to.
     pub integration_id: Option<Uuid>,
-    /// `{path}` of `/webhooks/{tenant}/{path}`.
+    /// `{path}` of the public URL.
     pub endpoint_path: String,
     /// Sealed current secret.
     #[sqlx(rename = "secret_key")]
+    #[serde(skip)]
     pub secret_sealed: String,
     /// Last four characters of the current secret.
+    #[serde(skip)]
     pub secret_hint: String,
     /// Sealed previous secret (rotation grace period).
+    #[serde(skip)]
     pub secret_previous: Option<String>,
     /// When the previous secret stops working.
+    #[serde(skip)]
     pub secret_previous_expires_at: Option<DateTime<Utc>>,
     /// `event_types` filter (JSON array of strings).
+    #[serde(skip)]
     pub event_types: serde_json::Value,
-    /// LOAD_STATUS, TRACKING, INVOICE, CUSTOM.
+    /// `LOAD_STATUS`, `TRACKING`, `INVOICE`, `CUSTOM`.
     pub handler_type: String,
-    /// Field mapping.
+    /// Field mapping applied before routing.
+    #[schema(value_type = Object)]
     pub transform_template: Option<serde_json::Value>,
     /// Where processed events are meant to go.
     pub target_service: Option<String>,
     /// Allowed source networks (JSON array of CIDRs), or none = anyone.
+    #[serde(skip)]
     pub ip_whitelist: Option<serde_json::Value>,
     /// Header holding the signature.
+    #[serde(skip)]
     pub signature_header: Option<String>,
     /// Scheme name.
+    #[serde(skip)]
     pub signature_algorithm: Option<String>,
     /// Generic schemes: `hex` or `base64`.
+    #[serde(skip)]
     pub signature_encoding: String,
-    /// Generic schemes: prefix of the signature.
+    /// Generic schemes: prefix before the signature.
     pub signature_prefix: Option<String>,
-    /// Timestamped schemes: tolerance.
+    /// Timestamped schemes: tolerance in seconds.
     pub timestamp_tolerance_seconds: i32,
-    /// ACTIVE, PAUSED, DISABLED.
-    pub status: String,
+    /// `ACTIVE`, `PAUSED`, `DISABLED`.
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub status: EndpointStatus,
     /// Whether it accepts requests.
     pub is_enabled: bool,
-    /// Events received (first deliveries; repeats are not counted).
+    /// Events received (repeats of an event are not counted).
     pub total_received: i64,
-    /// Events processed (or filtered out).
+    /// Events processed (or filtered out by `event_types`).
     pub total_processed: i64,
-    /// Events that failed for good.
+    /// Events failed for good.
     pub total_failed: i64,
-    /// Last accepted request.
+    /// Last event received.
     pub last_received_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.
     pub updated_at: DateTime<Utc>,
     /// API key that created it.
+    #[serde(rename = "created_by")]
     pub created_by_key: Option<Uuid>,
     /// API key that last changed it.
+    #[serde(rename = "updated_by")]
     pub updated_by_key: Option<Uuid>,
 }
 
@@ -157,7 +174,7 @@ fn bind_settings<'q>(q: crate::Query<'q>, e: &'q Endpoint) -> crate::Query<'q> {
         .bind(&e.signature_encoding)
         .bind(&e.signature_prefix)
         .bind(e.timestamp_tolerance_seconds)
-        .bind(&e.status)
+        .bind(e.status.as_str())
         .bind(e.is_enabled)
 }
 

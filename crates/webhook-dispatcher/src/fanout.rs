@@ -9,7 +9,8 @@
 
 use crate::worker::{Dispatcher, Reservation};
 use chrono::Utc;
-use hub_domain::webhook::{matches_any, parse_patterns};
+use hub_domain::status::SubscriptionStatus;
+use hub_domain::webhook::{BreakerState, matches_any, parse_patterns};
 use hub_domain::{Envelope, TenantId};
 use hub_storage::deliveries::{self, Claimed, NewDelivery};
 use hub_storage::{Result, Tx};
@@ -81,7 +82,8 @@ fn matching<'a>(
         let payload = serde_json::to_value(e).expect("an envelope always serializes");
         for (t, p) in targets.iter().zip(&patterns) {
             if Some(t.tenant_id) == tenant && matches_any(p, e.event_type.as_str()) {
-                let sendable = t.status == "ACTIVE" && t.circuit_state == "CLOSED";
+                let sendable = t.status == SubscriptionStatus::Active
+                    && t.circuit_state == BreakerState::Closed.as_str();
                 new.push((
                     NewDelivery {
                         id: Uuid::now_v7(),

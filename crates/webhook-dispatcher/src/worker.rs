@@ -13,6 +13,7 @@ use hub_bus::backoff::Backoff as _;
 use hub_connectors::client::TargetPolicy;
 use hub_connectors::webhook::{AttemptResult, Outbound, Sender, open_subscription, render_body};
 use hub_domain::secret::Keyring;
+use hub_domain::status::{DeliveryStatus, SubscriptionStatus};
 use hub_domain::webhook::{
     AUTO_DISABLE_AFTER, Breaker, BreakerPolicy, BreakerState, RetryPolicy, Transition,
 };
@@ -393,7 +394,9 @@ impl Dispatcher {
         // already closed and clean, need a write.
         let breaker_changes = |id: &Uuid, o: &[(bool, bool, DateTime<Utc>)]| {
             let s = &subs[id].subscription;
-            o.iter().any(|(ok, _, _)| !ok) || s.circuit_state != "CLOSED" || s.circuit_failures > 0
+            o.iter().any(|(ok, _, _)| !ok)
+                || s.circuit_state != BreakerState::Closed.as_str()
+                || s.circuit_failures > 0
         };
         // Subscriptions whose breaker or failure streak this batch changes.
         let mut slow: Vec<Uuid> = plan
@@ -452,23 +455,23 @@ impl Dispatcher {
                 ..RetryPolicy::default()
             });
             let (status, next) = if r.success {
-                ("DELIVERED", None)
+                (DeliveryStatus::Delivered, None)
             } else {
                 let used = u32::try_from(number - c.attempt_base).unwrap_or(1).max(1);
                 let j: f64 = rand::random_range(-1.0..=1.0);
                 match policy.next_delay(used, r.retry_after, j) {
                     Some(delay) => (
-                        "RETRYING",
+                        DeliveryStatus::Retrying,
                         Some(d.finished_at + chrono::Duration::from_std(delay).unwrap_or_default()),
                     ),
-                    None => ("FAILED", None),
+                    None => (DeliveryStatus::Failed, None),
                 }
             };
             attempts.push(Attempt {
                 id: Uuid::now_v7(),
                 delivery_id: c.id,
                 attempt_number: number,
-                status,
+                status: Some(status),
                 next_retry_at: next,
                 request_url: s.url.chars().take(500).collect(),
                 request_headers: r.request_headers.clone(),
@@ -496,13 +499,14 @@ impl Dispatcher {
             } else {
                 k.last_failure_at = Some(d.finished_at);
             }
-            if status == "FAILED" {
+            if status == DeliveryStatus::Failed {
                 k.failed += 1;
             }
-            outcomes
-                .entry(s.id)
-                .or_default()
-                .push((r.success, status == "FAILED", d.finished_at));
+            outcomes.entry(s.id).or_default().push((
+                r.success,
+                status == DeliveryStatus::Failed,
+                d.finished_at,
+            ));
         }
         Plan {
             attempts,
@@ -619,11 +623,12 @@ fn outcome_events(done: &[&Done], attempts: &[Attempt], applied: &HashSet<Uuid>)
             "error": r.error,
         });
         let outcome = match a.status {
-            "DELIVERED" => Some("webhook.delivered"),
-            "FAILED" => Some("webhook.failed"),
+            Some(DeliveryStatus::Delivered) => Some("webhook.delivered"),
+            Some(DeliveryStatus::Failed) => Some("webhook.failed"),
             _ => None,
         };
-        metrics::counter!("hub_webhook_attempts_total", "outcome" => a.status).increment(1);
+        let label = a.status.map_or("", DeliveryStatus::as_str);
+        metrics::counter!("hub_webhook_attempts_total", "outcome" => label).increment(1);
         if let Some(kind) = outcome {
             events.push(event(kind, c.tenant_id, data));
         }
@@ -672,7 +677,7 @@ async fn apply_streaks(
         disabled.push(event(
             "webhook.subscription.disabled",
             tenant,
-            serde_json::json!({"subscription_id": id, "status": "FAILED", "reason": reason}),
+            serde_json::json!({"subscription_id": id, "status": SubscriptionStatus::Failed, "reason": reason}),
         ));
     }
     Ok(disabled)
@@ -712,7 +717,12 @@ pub async fn upkeep(
                 metrics::gauge!("hub_webhook_oldest_due_seconds").set(age);
             }
             if let Ok(states) = deliveries::breaker_states(&pool).await {
-                for s in ["CLOSED", "OPEN", "HALF_OPEN"] {
+                for state in [
+                    BreakerState::Closed,
+                    BreakerState::Open,
+                    BreakerState::HalfOpen,
+                ] {
+                    let s = state.as_str();
                     let v = states.iter().find(|(k, _)| k == s).map_or(0, |(_, v)| *v);
                     metrics::gauge!("hub_webhook_breakers", "state" => s).set(v as f64);
                 }

@@ -16,6 +16,7 @@ use hub_domain::inbound::ip::Cidrs;
 use hub_domain::inbound::processing::{Outcome, Policy};
 use hub_domain::inbound::{Encoding, HandlerType, Scheme, Verifier};
 use hub_domain::secret::Keyring;
+use hub_domain::status::EndpointStatus;
 use hub_storage::webhook_endpoints::Endpoint;
 use std::collections::HashMap;
 use std::future::Future;
@@ -63,7 +64,7 @@ impl LiveEndpoint {
             _ => None,
         };
         Ok(Self {
-            accepting: row.is_enabled && row.status == "ACTIVE",
+            accepting: row.is_enabled && row.status == EndpointStatus::Active,
             row,
             verifier,
             secret,

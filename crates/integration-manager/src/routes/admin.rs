@@ -1,5 +1,6 @@
 //! Operator API: tenants and their API keys. Authenticated with
-//! `HUB_ADMIN_TOKEN`; off when it is unset.
+//! `HUB_ADMIN_TOKEN`; off when it is unset. Tenants and keys are shown as
+//! stored ([`Tenant`], OpenAPI `TenantBody`; [`ApiKey`], `ApiKeyBody`).
 
 use super::event;
 use super::list::{ListParams, ListQuery, Listed};
@@ -10,42 +11,16 @@ use hub_platform::auth::Admin;
 use hub_platform::error::{ApiError, ErrorCode};
 use hub_platform::server::Context;
 use hub_storage::StorageError;
+use hub_storage::tenants::{ApiKey, Tenant};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-/// A tenant.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TenantBody {
-    /// Its id; send it as `X-Tenant-ID`.
-    pub id: Uuid,
-    /// Display name.
-    pub name: String,
-    /// URL slug (used in inbound webhook URLs).
-    pub slug: String,
-    /// `ACTIVE` or `SUSPENDED`.
-    pub status: String,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<hub_storage::tenants::Tenant> for TenantBody {
-    fn from(t: hub_storage::tenants::Tenant) -> Self {
-        Self {
-            id: t.id.0,
-            name: t.name,
-            slug: t.slug,
-            status: t.status,
-            created_at: t.created_at,
-        }
-    }
-}
 
 /// A page of tenants.
 #[derive(Serialize, ToSchema)]
 pub struct TenantPage {
     /// The tenants.
-    pub data: Vec<TenantBody>,
+    pub data: Vec<Tenant>,
     /// Cursor of the next page, `null` on the last.
     pub next_cursor: Option<String>,
 }
@@ -58,36 +33,6 @@ pub struct CreateTenant {
     pub name: String,
     /// URL slug: 1–63 of `a-z`, `0-9`, `-`.
     pub slug: String,
-}
-
-/// An API key (never its secret).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyBody {
-    /// Its id.
-    pub id: Uuid,
-    /// Label.
-    pub name: String,
-    /// The first characters of the key.
-    pub prefix: String,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last use (updated at most once a minute).
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// Revocation time.
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<hub_storage::tenants::ApiKey> for ApiKeyBody {
-    fn from(k: hub_storage::tenants::ApiKey) -> Self {
-        Self {
-            id: k.id.0,
-            name: k.name,
-            prefix: k.prefix,
-            created_at: k.created_at,
-            last_used_at: k.last_used_at,
-            revoked_at: k.revoked_at,
-        }
-    }
 }
 
 /// Body of `POST …/api-keys`.
@@ -113,15 +58,16 @@ pub struct CreatedApiKey {
     pub created_at: DateTime<Utc>,
 }
 
-impl Listed for TenantBody {
+impl Listed for Tenant {
     fn id(&self) -> Uuid {
-        self.id
+        self.id.0
     }
 }
 
 /// Filter of `GET /api/v1/admin/tenants` (with the page parameters,
 /// [`ListParams`]).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TenantFilter {
     /// Only the tenant with this slug.
     pub slug: Option<String>,
@@ -131,7 +77,7 @@ pub struct TenantFilter {
 #[utoipa::path(post, path = "/api/v1/admin/tenants", tag = "admin", security(("admin_token" = [])),
     request_body = CreateTenant,
     responses(
-        (status = 201, body = TenantBody),
+        (status = 201, body = Tenant),
         (status = 409, description = "The slug is taken", body = hub_platform::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid name or slug", body = hub_platform::error::Problem, content_type = "application/problem+json"),
     ))]
@@ -160,18 +106,17 @@ pub async fn create_tenant(
         }
         other => other?,
     };
-    let body = TenantBody::from(tenant);
     hub_storage::outbox::enqueue(
         &mut tx,
         &[event(
             "tenant.created",
-            TenantId(body.id),
-            serde_json::to_value(&body).expect("serializes"),
+            tenant.id,
+            serde_json::to_value(&tenant).expect("serializes"),
         )],
     )
     .await?;
     tx.commit().await.map_err(StorageError::from)?;
-    Ok(HttpResponse::Created().json(body))
+    Ok(HttpResponse::Created().json(tenant))
 }
 
 /// Lists tenants, optionally the one with a slug.
@@ -184,13 +129,10 @@ pub async fn list_tenants(
 ) -> Result<HttpResponse, ApiError> {
     let (slug, after) = (q.slug.as_deref(), paging.cursor);
     let rows = hub_storage::tenants::list(&ctx.pool, slug, after, paging.fetch()).await?;
-    Ok(HttpResponse::Ok().json(paging.page_of(rows.into_iter().map(TenantBody::from).collect())))
+    Ok(HttpResponse::Ok().json(paging.page_of(rows)))
 }
 
-async fn existing_tenant(
-    ctx: &Context,
-    id: Uuid,
-) -> Result<hub_storage::tenants::Tenant, ApiError> {
+async fn existing_tenant(ctx: &Context, id: Uuid) -> Result<Tenant, ApiError> {
     hub_storage::tenants::get(&ctx.pool, TenantId(id))
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))
@@ -199,13 +141,13 @@ async fn existing_tenant(
 /// One tenant.
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = Uuid, Path, description = "Tenant id")),
-    responses((status = 200, body = TenantBody), (status = 404, body = hub_platform::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Tenant), (status = 404, body = hub_platform::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_tenant(
     _: Admin,
     ctx: web::Data<Context>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(TenantBody::from(existing_tenant(&ctx, *id).await?)))
+    Ok(HttpResponse::Ok().json(existing_tenant(&ctx, *id).await?))
 }
 
 /// Creates an API key for a tenant; the key is in the response, once.
@@ -250,7 +192,7 @@ pub async fn create_api_key(
 /// A tenant's API keys (metadata only).
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{id}/api-keys", tag = "admin", security(("admin_token" = [])),
     params(("id" = Uuid, Path, description = "Tenant id")),
-    responses((status = 200, body = Vec<ApiKeyBody>), (status = 404, body = hub_platform::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Vec<ApiKey>), (status = 404, body = hub_platform::error::Problem, content_type = "application/problem+json")))]
 pub async fn list_api_keys(
     _: Admin,
     ctx: web::Data<Context>,
@@ -259,7 +201,7 @@ pub async fn list_api_keys(
     let tenant = existing_tenant(&ctx, *id).await?;
     let keys = hub_storage::tenants::list_api_keys(&ctx.pool, tenant.id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "data": keys.into_iter().map(ApiKeyBody::from).collect::<Vec<_>>(),
+        "data": keys,
         "next_cursor": null,
     })))
 }
@@ -267,7 +209,7 @@ pub async fn list_api_keys(
 /// Revokes an API key: it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/admin/tenants/{id}/api-keys/{key_id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = Uuid, Path, description = "Tenant id"), ("key_id" = Uuid, Path, description = "API key id")),
-    responses((status = 200, body = ApiKeyBody), (status = 404, body = hub_platform::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ApiKey), (status = 404, body = hub_platform::error::Problem, content_type = "application/problem+json")))]
 pub async fn revoke_api_key(
     _: Admin,
     ctx: web::Data<Context>,
@@ -286,5 +228,5 @@ pub async fn revoke_api_key(
     // Other processes hear of it on commit; this one must not answer before
     // its own cache has forgotten the key.
     auth.forget_keys();
-    Ok(HttpResponse::Ok().json(ApiKeyBody::from(key)))
+    Ok(HttpResponse::Ok().json(key))
 }

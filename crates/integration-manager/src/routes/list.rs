@@ -9,9 +9,11 @@
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
+use hub_domain::status::UnknownStatus;
 use hub_platform::error::{ApiError, ErrorCode};
 pub use hub_platform::http::{ListParams, Page};
 use serde::de::DeserializeOwned;
+use std::str::FromStr;
 use uuid::Uuid;
 
 /// A list request: the route's filters and the page asked for, both from
@@ -74,12 +76,9 @@ impl Paging {
         Page::new(items, self.limit, B::id)
     }
 
-    /// The page of `rows`, each shown as a `B`.
-    pub fn page<R, B>(&self, rows: &[R]) -> Page<B>
-    where
-        B: Listed + for<'r> From<&'r R>,
-    {
-        self.page_of(rows.iter().map(B::from).collect())
+    /// The page of `rows`, each shown as a `B` (a body holding its row).
+    pub fn page<R, B: Listed + From<R>>(&self, rows: Vec<R>) -> Page<B> {
+        self.page_of(rows.into_iter().map(B::from).collect())
     }
 }
 
@@ -94,20 +93,28 @@ pub fn upper(value: &Option<String>) -> Option<String> {
     value.as_ref().map(|v| v.to_ascii_uppercase())
 }
 
-/// A filter that must be one of `allowed` (any case), upper-cased;
-/// `invalid_parameter` naming them otherwise.
-pub fn one_of(
+/// `text` (any case) as a status `S` (`hub_domain::status`), or the
+/// message naming its values: `must be A, B or C`.
+pub fn status_of<S: FromStr<Err = UnknownStatus>>(text: &str) -> Result<S, String> {
+    text.to_ascii_uppercase()
+        .parse()
+        .map_err(|e: UnknownStatus| format!("must be {}", either(e.expected)))
+}
+
+/// A status filter (any case); `invalid_parameter` naming the status's
+/// values otherwise.
+pub fn status_filter<S: FromStr<Err = UnknownStatus>>(
     param: &str,
     value: &Option<String>,
-    allowed: &[&str],
-) -> Result<Option<String>, ApiError> {
-    match upper(value) {
-        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::new(
-            ErrorCode::InvalidParameter,
-            format!("{param}: must be {}", either(allowed)),
-        )),
-        v => Ok(v),
-    }
+) -> Result<Option<S>, ApiError> {
+    value
+        .as_deref()
+        .map(|v| {
+            status_of(v).map_err(|message| {
+                ApiError::new(ErrorCode::InvalidParameter, format!("{param}: {message}"))
+            })
+        })
+        .transpose()
 }
 
 /// `A, B or C`.
@@ -122,16 +129,24 @@ pub fn either(options: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hub_domain::status::DeliveryStatus;
 
     #[test]
     fn filters_name_their_options() {
         assert_eq!(either(&["A", "B", "C"]), "A, B or C");
         assert_eq!(either(&["A", "B"]), "A or B");
         assert_eq!(
-            one_of("status", &Some("failed".into()), &["FAILED"]).unwrap(),
-            Some("FAILED".into())
+            status_filter("status", &Some("failed".into())).unwrap(),
+            Some(DeliveryStatus::Failed)
         );
-        assert_eq!(one_of("status", &None, &["FAILED"]).unwrap(), None);
-        assert!(one_of("status", &Some("x".into()), &["A", "B"]).is_err());
+        assert_eq!(
+            status_filter::<DeliveryStatus>("status", &None).unwrap(),
+            None
+        );
+        assert_eq!(
+            status_of::<DeliveryStatus>("x").unwrap_err(),
+            "must be PENDING, RETRYING, DELIVERED or FAILED"
+        );
+        assert!(status_filter::<DeliveryStatus>("status", &Some("x".into())).is_err());
     }
 }

@@ -53,18 +53,22 @@ use uuid::Uuid;
         inbound_endpoints::replay, inbound_endpoints::receive::receive,
     ),
     components(schemas(
-        admin::TenantBody, admin::CreateTenant, admin::ApiKeyBody, admin::CreateApiKey, admin::CreatedApiKey,
-        admin::TenantPage, tenant::Me, tenant::AuditEntryBody, tenant::AuditPage,
-        integrations::body::ProviderBody, integrations::body::IntegrationBody, integrations::body::IntegrationInput,
+        // Rows shown as stored: Tenant is `TenantBody`, ApiKey `ApiKeyBody`,
+        // AuditEntry `AuditEntryBody`, Provider `ProviderBody`, Integration
+        // `IntegrationBody`, Attempt `AttemptBody`, EventRow `EventBody`.
+        hub_storage::tenants::Tenant, admin::CreateTenant, hub_storage::tenants::ApiKey, admin::CreateApiKey,
+        admin::CreatedApiKey, admin::TenantPage, tenant::Me, hub_storage::audit::AuditEntry, tenant::AuditPage,
+        hub_storage::providers::Provider, hub_storage::integrations::Integration, integrations::body::IntegrationInput,
         integrations::body::TestResult, integrations::body::Visibility, crate::credentials::CredentialsInput,
         subscriptions::body::SubscriptionBody, subscriptions::body::CreatedSubscription,
         subscriptions::body::SubscriptionInput, subscriptions::body::SecretBody, subscriptions::body::RotateInput,
-        subscriptions::body::AttemptBody, subscriptions::body::DeliveryBody, subscriptions::body::ReplayInput,
+        hub_storage::deliveries::Attempt, subscriptions::body::DeliveryBody, subscriptions::body::ReplayInput,
         subscriptions::body::ReplayResult, subscriptions::body::DeliveryTestResult,
         inbound_endpoints::body::EndpointBody, inbound_endpoints::body::EndpointInput,
-        inbound_endpoints::body::EndpointRotateInput, inbound_endpoints::body::EventBody,
+        inbound_endpoints::body::EndpointRotateInput, hub_storage::inbound_events::EventRow,
         inbound_endpoints::body::EndpointReplayInput,
     )),
+    modifiers(&FlattenedBodies),
     tags(
         (name = "admin", description = "Operator API: tenants and API keys (HUB_ADMIN_TOKEN)"),
         (name = "tenant", description = "The calling tenant"),
@@ -74,6 +78,55 @@ use uuid::Uuid;
     )
 )]
 pub struct ApiDoc;
+
+/// Makes each schema that is an `allOf` of inline objects one object: a
+/// body that shows its row flattened (`#[serde(flatten)]`, `#[schema(inline)]`)
+/// next to the fields it computes is documented as if declared in one
+/// piece, with every property and requirement of its parts.
+struct FlattenedBodies;
+
+impl utoipa::Modify for FlattenedBodies {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let Some(components) = doc.components.as_mut() else {
+            return;
+        };
+        for schema in components.schemas.values_mut() {
+            let RefOr::T(Schema::AllOf(all)) = &*schema else {
+                continue;
+            };
+            let description = all.description.clone();
+            let Some(mut merged) = merge_inline(schema) else {
+                continue;
+            };
+            merged.description = description;
+            *schema = RefOr::T(Schema::Object(merged));
+        }
+    }
+}
+
+/// An inline object, or an `allOf` of them (nested as utoipa nests a
+/// documented flattened field), as one object; `None` for anything else
+/// (a `$ref` stays a composition).
+fn merge_inline(
+    schema: &utoipa::openapi::RefOr<utoipa::openapi::Schema>,
+) -> Option<utoipa::openapi::schema::Object> {
+    use utoipa::openapi::{RefOr, Schema};
+    match schema {
+        RefOr::T(Schema::Object(o)) => Some(o.clone()),
+        RefOr::T(Schema::AllOf(all)) => {
+            let mut parts = all.items.iter().map(merge_inline);
+            let mut merged = parts.next()??;
+            for o in parts {
+                let o = o?;
+                merged.properties.extend(o.properties);
+                merged.required.extend(o.required);
+            }
+            Some(merged)
+        }
+        _ => None,
+    }
+}
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {

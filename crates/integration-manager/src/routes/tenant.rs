@@ -2,7 +2,6 @@
 
 use super::list::{ListParams, ListQuery, Listed};
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
 use hub_platform::auth::Tenant;
 use hub_platform::error::ApiError;
 use hub_platform::server::Context;
@@ -15,7 +14,7 @@ use uuid::Uuid;
 #[derive(Serialize, ToSchema)]
 pub struct Me {
     /// The tenant.
-    pub tenant: super::admin::TenantBody,
+    pub tenant: hub_storage::tenants::Tenant,
     /// The API key used for this request.
     pub api_key_id: Uuid,
 }
@@ -33,57 +32,21 @@ pub async fn me(tenant: Tenant, ctx: web::Data<Context>) -> Result<HttpResponse,
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     Ok(HttpResponse::Ok().json(Me {
-        tenant: t.into(),
+        tenant: t,
         api_key_id: tenant.api_key_id.0,
     }))
-}
-
-/// One entry of the audit trail.
-#[derive(Serialize, ToSchema)]
-pub struct AuditEntryBody {
-    /// Entry id.
-    pub id: Uuid,
-    /// The event's id.
-    pub event_id: Uuid,
-    /// The event type.
-    pub event_type: String,
-    /// Producer.
-    pub source: String,
-    /// Correlation id.
-    pub correlation_id: Option<String>,
-    /// When it happened.
-    pub occurred_at: DateTime<Utc>,
-    /// Payload.
-    pub data: serde_json::Value,
-    /// When it was recorded.
-    pub recorded_at: DateTime<Utc>,
 }
 
 /// A page of audit entries.
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
     /// Entries, newest first.
-    pub data: Vec<AuditEntryBody>,
+    pub data: Vec<AuditEntry>,
     /// Cursor of the next page.
     pub next_cursor: Option<String>,
 }
 
-impl From<AuditEntry> for AuditEntryBody {
-    fn from(e: AuditEntry) -> Self {
-        Self {
-            id: e.id,
-            event_id: e.event_id,
-            event_type: e.event_type,
-            source: e.source,
-            correlation_id: e.correlation_id,
-            occurred_at: e.occurred_at,
-            data: e.data,
-            recorded_at: e.recorded_at,
-        }
-    }
-}
-
-impl Listed for AuditEntryBody {
+impl Listed for AuditEntry {
     fn id(&self) -> Uuid {
         self.id
     }
@@ -91,6 +54,7 @@ impl Listed for AuditEntryBody {
 
 /// Filter of the audit trail (with the page parameters, [`ListParams`]).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// Only this event type.
     pub event_type: Option<String>,
@@ -113,6 +77,5 @@ pub async fn audit_log(
     let (event_type, before) = (q.event_type.as_deref(), paging.cursor);
     let rows =
         hub_storage::audit::list(&ctx.pool, tenant.id, event_type, before, paging.fetch()).await?;
-    Ok(HttpResponse::Ok()
-        .json(paging.page_of(rows.into_iter().map(AuditEntryBody::from).collect())))
+    Ok(HttpResponse::Ok().json(paging.page_of(rows)))
 }

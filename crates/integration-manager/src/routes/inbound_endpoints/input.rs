@@ -5,7 +5,7 @@
 
 use super::body::EndpointInput;
 use crate::inbound::{Inbound, secrets, verifier_of};
-use crate::routes::list::either;
+use crate::routes::list::status_of;
 use crate::routes::patch::{Changes, FieldErrors, Patch};
 use hub_domain::TenantId;
 use hub_domain::inbound::ip::Cidrs;
@@ -13,6 +13,7 @@ use hub_domain::inbound::{
     Encoding, EndpointPath, HandlerType, Scheme, check_filter_entry, transform,
 };
 use hub_domain::secret::{Keyring, last_four};
+use hub_domain::status::EndpointStatus;
 use hub_platform::error::ApiError;
 use hub_platform::server::Context;
 use hub_storage::webhook_endpoints::{self as store, Endpoint};
@@ -42,7 +43,7 @@ pub struct ValidEndpointPatch {
     transform_template: Option<Option<Value>>,
     target_service: Option<Option<String>>,
     ip_whitelist: Option<Option<Value>>,
-    status: Option<String>,
+    status: Option<EndpointStatus>,
     is_enabled: Option<bool>,
 }
 
@@ -131,13 +132,10 @@ impl ValidEndpointPatch {
                 errors.check("target_service", checked)
             }),
             ip_whitelist: check_ip_whitelist(input.ip_whitelist, &mut errors),
-            status: input.status.value().and_then(|s| {
-                let s = s.to_ascii_uppercase();
-                let statuses = ["ACTIVE", "PAUSED", "DISABLED"];
-                let ok = statuses.contains(&s.as_str());
-                let message = format!("must be {}", either(&statuses));
-                errors.check("status", ok.then_some(s).ok_or(message))
-            }),
+            status: input
+                .status
+                .value()
+                .and_then(|s| errors.check("status", status_of(&s))),
             is_enabled: input.is_enabled.value(),
         };
         errors.or_invalid(valid)

@@ -6,18 +6,17 @@ pub mod body;
 pub mod input;
 pub mod receive;
 
-use super::list::{ListParams, ListQuery, NoFilter, one_of};
+use super::list::{ListParams, ListQuery, NoFilter, status_filter};
 use super::patch::FieldErrors;
 use super::{Call, begin, commit, emit, find, find_for_update, optional_json};
 use crate::inbound::{Inbound, secrets, verifier_of};
 use actix_web::{HttpResponse, web};
-use body::{
-    EndpointBody, EndpointInput, EndpointReplayInput, EndpointRotateInput, EventBody, EventFilter,
-};
+use body::{EndpointBody, EndpointInput, EndpointReplayInput, EndpointRotateInput, EventFilter};
 use chrono::{Duration as ChronoDuration, Utc};
 use hub_domain::FieldError;
 use hub_domain::inbound::HandlerType;
 use hub_domain::secret::last_four;
+use hub_domain::status::EndpointStatus;
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode, Problem};
 use hub_platform::server::Context;
@@ -40,7 +39,7 @@ async fn shown(
     id: Uuid,
     secret: Option<String>,
 ) -> Result<EndpointBody, ApiError> {
-    let mut body = EndpointBody::from(&find(ctx, t, id).await?);
+    let mut body = EndpointBody::from(find::<Endpoint>(ctx, t, id).await?);
     body.secret_key = secret;
     Ok(body)
 }
@@ -77,7 +76,7 @@ fn new_endpoint(t: &Tenant) -> Endpoint {
         signature_encoding: "hex".into(),
         signature_prefix: None,
         timestamp_tolerance_seconds: 300,
-        status: "ACTIVE".into(),
+        status: EndpointStatus::Active,
         is_enabled: true,
         total_received: 0,
         total_processed: 0,
@@ -124,14 +123,14 @@ pub async fn list(
     ListQuery { paging, .. }: ListQuery<NoFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let rows = store::list(&ctx.pool, t.id, paging.cursor, paging.fetch()).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, EndpointBody>(&rows)))
+    Ok(HttpResponse::Ok().json(paging.page::<_, EndpointBody>(rows)))
 }
 
 /// One endpoint, with its counters.
 #[utoipa::path(get, path = "/api/v1/webhooks/endpoints/{id}", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = EndpointBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(EndpointBody::from(&find(&ctx, &t, *id).await?)))
+    Ok(HttpResponse::Ok().json(EndpointBody::from(find::<Endpoint>(&ctx, &t, *id).await?)))
 }
 
 /// Updates any field. A new `secret_key` replaces the secret at once (use
@@ -236,12 +235,11 @@ pub async fn events(
     id: web::Path<Uuid>,
     ListQuery { filter: q, paging }: ListQuery<EventFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let statuses = ["PENDING", "PROCESSED", "SKIPPED", "FAILED", "DUPLICATE"];
-    let status = one_of("status", &q.status, &statuses)?;
+    let status = status_filter("status", &q.status)?;
     find::<Endpoint>(&ctx, &t, *id).await?;
     let (after, fetch) = (paging.cursor, paging.fetch());
-    let rows = inbound_events::list(&ctx.pool, t.id, *id, status.as_deref(), after, fetch).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, EventBody>(&rows)))
+    let rows = inbound_events::list(&ctx.pool, t.id, *id, status, after, fetch).await?;
+    Ok(HttpResponse::Ok().json(paging.page_of(rows)))
 }
 
 /// Puts FAILED events back in the processing queue with fresh attempts.

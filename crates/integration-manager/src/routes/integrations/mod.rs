@@ -10,13 +10,12 @@ use super::{Call, begin, commit, emit, event, find, find_for_update};
 use crate::credentials;
 use crate::state::{Integrations, catalog};
 use actix_web::{HttpResponse, web};
-use body::{
-    IntegrationBody, IntegrationFilter, IntegrationInput, ProviderBody, ProviderQuery, TestResult,
-    Visibility,
-};
+use body::{IntegrationFilter, IntegrationInput, ProviderQuery, TestResult, Visibility};
 use chrono::Utc;
 use hub_connectors::client::test_connection;
 use hub_connectors::manifest::{ProviderManifest, ProviderStatus};
+use hub_domain::status::IntegrationStatus;
+use hub_domain::webhook::BreakerState;
 use hub_domain::{FieldError, TenantId};
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode, Problem};
@@ -95,7 +94,7 @@ fn new_integration(
         oauth_expires_at: None,
         basic_auth_encrypted: None,
         credentials_hint: json!({}),
-        status: "PENDING_AUTH".into(),
+        status: IntegrationStatus::PendingAuth,
         last_successful_call: None,
         last_error: None,
         last_error_at: None,
@@ -120,7 +119,7 @@ fn new_integration(
 /// Creates an integration (status `PENDING_AUTH` until a connection test passes).
 #[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     request_body = IntegrationInput,
-    responses((status = 201, body = IntegrationBody),
+    responses((status = 201, body = Integration),
         (status = 409, description = "The tenant already has this provider in this environment", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, one error each", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
@@ -147,14 +146,13 @@ pub async fn create(
         }
         other => other?,
     }
-    let body = IntegrationBody::from(&row);
-    let data = json!({"integration": body, "actor_api_key_id": t.api_key_id});
+    let data = json!({"integration": row, "actor_api_key_id": t.api_key_id});
     emit(&mut tx, "integration.created", t.id, data).await?;
     commit(tx).await?;
     let stored = store::get(&ctx.pool, t.id, row.id)
         .await?
         .ok_or_else(|| ApiError::internal("integration vanished after insert"))?;
-    Ok(HttpResponse::Created().json(IntegrationBody::from(&stored)))
+    Ok(HttpResponse::Created().json(stored))
 }
 
 /// The tenant's integrations.
@@ -177,21 +175,21 @@ pub async fn list(
         environment: environment.as_deref(),
     };
     let rows = store::list(&ctx.pool, t.id, &filter, paging.cursor, paging.fetch()).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, IntegrationBody>(&rows)))
+    Ok(HttpResponse::Ok().json(paging.page_of(rows)))
 }
 
 /// One integration.
 #[utoipa::path(get, path = "/api/v1/integrations/{id}", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = IntegrationBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = Integration), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(IntegrationBody::from(&find(&ctx, &t, *id).await?)))
+    Ok(HttpResponse::Ok().json(find::<Integration>(&ctx, &t, *id).await?))
 }
 
 /// Updates any of the mutable fields. New credentials need a new connection
 /// test (status back to `PENDING_AUTH`).
 #[utoipa::path(put, path = "/api/v1/integrations/{id}", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), request_body = IntegrationInput,
-    responses((status = 200, body = IntegrationBody), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Integration), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     Call { t, ctx }: Call,
     st: web::Data<Integrations>,
@@ -205,7 +203,7 @@ pub async fn update(
         .apply(&mut row, &st.keyring);
     // New credentials are untested; a paused integration stays paused.
     if changed.contains("credentials") && row.is_enabled {
-        row.status = "PENDING_AUTH".into();
+        row.status = IntegrationStatus::PendingAuth;
     }
     row.updated_by_key = Some(t.api_key_id.0);
     if !changed.is_empty() {
@@ -214,7 +212,7 @@ pub async fn update(
         emit(&mut tx, "integration.updated", t.id, data).await?;
     }
     commit(tx).await?;
-    Ok(HttpResponse::Ok().json(IntegrationBody::from(&find(&ctx, &t, *id).await?)))
+    Ok(HttpResponse::Ok().json(find::<Integration>(&ctx, &t, *id).await?))
 }
 
 /// Deletes an integration (its logs and jobs are kept).
@@ -233,7 +231,7 @@ pub async fn delete(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRe
 
 /// The providers this tenant may use.
 #[utoipa::path(get, path = "/api/v1/integrations/providers", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(ProviderQuery), responses((status = 200, body = Vec<ProviderBody>)))]
+    params(ProviderQuery), responses((status = 200, body = Vec<Provider>)))]
 pub async fn list_providers(
     Call { t, ctx }: Call,
     q: web::Query<ProviderQuery>,
@@ -252,13 +250,13 @@ pub async fn list_providers(
         text.as_deref(),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": rows.into_iter().map(ProviderBody::from).collect::<Vec<_>>(), "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(json!({ "data": rows, "next_cursor": null })))
 }
 
 /// One provider.
 #[utoipa::path(get, path = "/api/v1/integrations/providers/{code}", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("code" = String, Path, description = "Provider code")),
-    responses((status = 200, body = ProviderBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Provider), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_provider(
     Call { t, ctx }: Call,
     code: web::Path<String>,
@@ -266,7 +264,7 @@ pub async fn get_provider(
     let p = hub_storage::providers::get_visible(&ctx.pool, t.id, &code)
         .await?
         .ok_or_else(|| ApiError::not_found("provider"))?;
-    Ok(HttpResponse::Ok().json(ProviderBody::from(p)))
+    Ok(HttpResponse::Ok().json(p))
 }
 
 /// Hides or shows a provider for a tenant (operator).
@@ -361,8 +359,13 @@ async fn record_test(
         row.last_successful_call = Some(now);
         row.error_count = 0;
         // A paused (disabled) integration stays paused until `enable`.
-        if row.is_enabled && matches!(row.status.as_str(), "PENDING_AUTH" | "ERROR") {
-            row.status = "ACTIVE".into();
+        if row.is_enabled
+            && matches!(
+                row.status,
+                IntegrationStatus::PendingAuth | IntegrationStatus::Error
+            )
+        {
+            row.status = IntegrationStatus::Active;
             events.push(event(
                 "integration.connected",
                 t.id,
@@ -378,8 +381,8 @@ async fn record_test(
             t.id,
             json!({"id": row.id, "status": outcome.status, "error": outcome.error}),
         ));
-        if row.status == "ACTIVE" {
-            row.status = "ERROR".into();
+        if row.status == IntegrationStatus::Active {
+            row.status = IntegrationStatus::Error;
             events.push(event(
                 "integration.disconnected",
                 t.id,
@@ -408,7 +411,7 @@ pub async fn test(
 /// Enables an integration after a passing connection test (409 with the
 /// provider's error when it fails).
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/enable", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = IntegrationBody), (status = 409, body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = Integration), (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn enable(
     Call { t, ctx }: Call,
     st: web::Data<Integrations>,
@@ -433,7 +436,7 @@ pub async fn enable(
 
 /// Disables (pauses) an integration; its configuration is kept.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/disable", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = IntegrationBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = Integration), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn disable(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     set_enabled(&ctx, &t, *id, false).await
 }
@@ -446,15 +449,15 @@ async fn set_enabled(
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = begin(ctx).await?;
     let mut row: Integration = find_for_update(&mut tx, t, id).await?;
-    let was = (row.is_enabled, row.status.clone());
+    let was = (row.is_enabled, row.status);
     row.is_enabled = enabled;
     row.status = if enabled {
-        "ACTIVE".into()
+        IntegrationStatus::Active
     } else {
-        "PAUSED".into()
+        IntegrationStatus::Paused
     };
     row.updated_by_key = Some(t.api_key_id.0);
-    if was != (row.is_enabled, row.status.clone()) {
+    if was != (row.is_enabled, row.status) {
         store::update(&mut tx, &row).await?;
         let kind = if enabled {
             "integration.connected"
@@ -465,7 +468,7 @@ async fn set_enabled(
         emit(&mut tx, kind, t.id, data).await?;
     }
     commit(tx).await?;
-    Ok(HttpResponse::Ok().json(IntegrationBody::from(&find(ctx, t, id).await?)))
+    Ok(HttpResponse::Ok().json(find::<Integration>(ctx, t, id).await?))
 }
 
 /// Health of one integration.
@@ -477,7 +480,7 @@ pub async fn health(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRe
     let used = store::calls_this_hour(&ctx.pool, t.id, row.id).await?;
     let circuit = store::circuit_state(&ctx.pool, row.id)
         .await?
-        .unwrap_or_else(|| "CLOSED".into());
+        .unwrap_or_else(|| BreakerState::Closed.as_str().to_owned());
     let per_hour = u64::from(manifest.rate_limit.requests) * 3600
         / u64::from(manifest.rate_limit.window_seconds.max(1));
     Ok(HttpResponse::Ok().json(json!({

@@ -1,5 +1,7 @@
 //! Request and response types of the outbound subscription routes
-//! (subscriptions, their secrets, deliveries and replays).
+//! (subscriptions, their secrets, deliveries and replays). Attempts are
+//! shown as stored ([`Attempt`], OpenAPI `AttemptBody`); subscriptions and
+//! deliveries as stored plus what their bodies compute.
 
 use crate::routes::list::Listed;
 use crate::routes::patch::Patch;
@@ -16,77 +18,21 @@ use uuid::Uuid;
 /// last four characters).
 #[derive(Serialize, ToSchema)]
 pub struct SubscriptionBody {
-    /// Id.
-    pub id: Uuid,
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: Option<String>,
-    /// Target URL.
-    pub url: String,
-    /// Exact types, `prefix.*` patterns or `*`.
-    #[schema(value_type = Vec<String>)]
-    pub event_types: Value,
-    /// NONE, HMAC, BASIC, API_KEY, OAUTH2.
-    pub auth_type: String,
+    /// The subscription as stored, without its secrets.
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub subscription: Subscription,
     /// Non-secret auth settings, plus `<secret field>_set` / `_last4`.
     #[schema(value_type = Object)]
     pub auth_config: Option<Value>,
     /// Whether a signing secret is set.
     pub secret_set: bool,
-    /// Its last four characters.
-    pub secret_last4: Option<String>,
     /// Until when the previous secret still signs (after a rotation).
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
-    /// Content-Type of deliveries.
-    pub content_type: String,
-    /// Extra headers.
-    #[schema(value_type = Object)]
-    pub headers: Value,
-    /// Field mapping applied to the event before sending.
-    #[schema(value_type = Object)]
-    pub transform_template: Option<Value>,
-    /// Retry failed attempts.
-    pub retry_enabled: bool,
-    /// Retries after the first attempt.
-    pub max_retries: i32,
-    /// Seconds between attempts.
-    #[schema(value_type = Vec<u32>)]
-    pub retry_intervals: Value,
-    /// ACTIVE, PAUSED, FAILED.
-    pub status: String,
-    /// Enabled.
-    pub is_enabled: bool,
-    /// Why it was disabled automatically.
-    pub disabled_reason: Option<String>,
-    /// Circuit breaker: CLOSED, OPEN, HALF_OPEN.
-    pub circuit_state: String,
-    /// When the breaker last opened.
-    pub circuit_opened_at: Option<DateTime<Utc>>,
-    /// Attempts sent.
-    pub total_sent: i64,
-    /// Deliveries that succeeded.
-    pub total_delivered: i64,
-    /// Deliveries that failed for good.
-    pub total_failed: i64,
-    /// Last attempt.
-    pub last_triggered_at: Option<DateTime<Utc>>,
-    /// Last success.
-    pub last_success_at: Option<DateTime<Utc>>,
-    /// Last failed attempt.
-    pub last_failure_at: Option<DateTime<Utc>>,
-    /// Deliveries failed in a row.
-    pub consecutive_failures: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Updated.
-    pub updated_at: DateTime<Utc>,
-    /// API key that last changed it.
-    pub updated_by: Option<Uuid>,
 }
 
-impl From<&Subscription> for SubscriptionBody {
-    fn from(s: &Subscription) -> Self {
+impl From<Subscription> for SubscriptionBody {
+    fn from(s: Subscription) -> Self {
         let auth_config = s.auth_config.clone().map(|mut c| {
             if let (Some(field), Some(obj)) = (auth_secret_field(&s.auth_type), c.as_object_mut()) {
                 obj.insert(
@@ -98,37 +44,10 @@ impl From<&Subscription> for SubscriptionBody {
             c
         });
         Self {
-            id: s.id,
-            name: s.name.clone(),
-            description: s.description.clone(),
-            url: s.url.clone(),
-            event_types: s.event_types.clone(),
-            auth_type: s.auth_type.clone(),
             auth_config,
             secret_set: s.secret_key.is_some(),
-            secret_last4: s.secret_hint.clone(),
             previous_secret_expires_at: s.previous_secret_expires_at.filter(|t| *t > Utc::now()),
-            content_type: s.content_type.clone(),
-            headers: s.headers.clone(),
-            transform_template: s.transform_template.clone(),
-            retry_enabled: s.retry_enabled,
-            max_retries: s.max_retries,
-            retry_intervals: s.retry_intervals.clone(),
-            status: s.status.clone(),
-            is_enabled: s.is_enabled,
-            disabled_reason: s.disabled_reason.clone(),
-            circuit_state: s.circuit_state.clone(),
-            circuit_opened_at: s.circuit_opened_at,
-            total_sent: s.total_sent,
-            total_delivered: s.total_delivered,
-            total_failed: s.total_failed,
-            last_triggered_at: s.last_triggered_at,
-            last_success_at: s.last_success_at,
-            last_failure_at: s.last_failure_at,
-            consecutive_failures: s.consecutive_failures,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-            updated_by: s.updated_by_key,
+            subscription: s,
         }
     }
 }
@@ -145,7 +64,7 @@ pub struct CreatedSubscription {
 
 impl Listed for SubscriptionBody {
     fn id(&self) -> Uuid {
-        self.id
+        self.subscription.id
     }
 }
 
@@ -228,6 +147,7 @@ impl std::fmt::Debug for SubscriptionInput {
 
 /// List filters (with the page parameters, [`ListParams`](crate::routes::list::ListParams)).
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubscriptionFilter {
     /// ACTIVE, PAUSED or FAILED.
     pub status: Option<String>,
@@ -252,98 +172,22 @@ pub struct RotateInput {
     pub secret: Option<String>,
 }
 
-/// One attempt as shown.
-#[derive(Serialize, ToSchema)]
-pub struct AttemptBody {
-    /// Which attempt (1-based).
-    pub attempt_number: i32,
-    /// URL called.
-    pub request_url: String,
-    /// Request headers (secrets redacted).
-    #[schema(value_type = Object)]
-    pub request_headers: Value,
-    /// Response status.
-    pub response_status: Option<i32>,
-    /// Response headers.
-    #[schema(value_type = Object)]
-    pub response_headers: Option<Value>,
-    /// Response body (first 64 KiB).
-    pub response_body: Option<String>,
-    /// Latency.
-    pub response_time_ms: i32,
-    /// What went wrong.
-    pub error_message: Option<String>,
-    /// When.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&Attempt> for AttemptBody {
-    fn from(a: &Attempt) -> Self {
-        Self {
-            attempt_number: a.attempt_number,
-            request_url: a.request_url.clone(),
-            request_headers: a.request_headers.clone(),
-            response_status: a.response_status,
-            response_headers: a.response_headers.clone(),
-            response_body: a.response_body.clone(),
-            response_time_ms: a.response_time_ms,
-            error_message: a.error_message.clone(),
-            created_at: a.at,
-        }
-    }
-}
-
 /// A delivery as shown.
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryBody {
-    /// Id.
-    pub id: Uuid,
-    /// Subscription.
-    pub subscription_id: Uuid,
-    /// Event type.
-    pub event_type: String,
-    /// Event id (the `webhook-id` header).
-    pub event_id: Uuid,
-    /// PENDING, RETRYING, DELIVERED, FAILED.
-    pub status: String,
-    /// Attempts made.
-    pub attempt_number: i32,
-    /// Last response status.
-    pub response_status: Option<i32>,
-    /// Last latency.
-    pub response_time_ms: Option<i32>,
-    /// Last error.
-    pub error_message: Option<String>,
-    /// Next attempt.
-    pub next_retry_at: Option<DateTime<Utc>>,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Delivered.
-    pub delivered_at: Option<DateTime<Utc>>,
-    /// The event as delivered.
-    #[schema(value_type = Object)]
-    pub payload: Value,
+    /// The delivery as listed.
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub delivery: Delivery,
     /// Its attempts (on the single-delivery route).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<Vec<AttemptBody>>,
+    pub attempts: Option<Vec<Attempt>>,
 }
 
-impl From<&Delivery> for DeliveryBody {
-    fn from(d: &Delivery) -> Self {
+impl From<Delivery> for DeliveryBody {
+    fn from(delivery: Delivery) -> Self {
         Self {
-            id: d.id,
-            subscription_id: d.subscription_id,
-            event_type: d.event_type.clone(),
-            event_id: d.event_id,
-            status: d.status.clone(),
-            attempt_number: d.attempt_number,
-            response_status: d.response_status,
-            response_time_ms: d.response_time_ms,
-            error_message: d.error_message.clone(),
-            next_retry_at: d.next_retry_at,
-            created_at: d.created_at,
-            delivered_at: d.delivered_at,
-            payload: d.payload.clone(),
+            delivery,
             attempts: None,
         }
     }
@@ -351,13 +195,14 @@ impl From<&Delivery> for DeliveryBody {
 
 impl Listed for DeliveryBody {
     fn id(&self) -> Uuid {
-        self.id
+        self.delivery.id
     }
 }
 
 /// Delivery history filters (with the page parameters,
 /// [`ListParams`](crate::routes::list::ListParams)).
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryFilter {
     /// PENDING, RETRYING, DELIVERED or FAILED.
     pub status: Option<String>,
@@ -406,5 +251,5 @@ pub struct DeliveryTestResult {
     /// The recorded delivery (in the history, event type `webhook.test`).
     pub delivery_id: Uuid,
     /// The attempt.
-    pub attempt: AttemptBody,
+    pub attempt: Attempt,
 }

@@ -5,10 +5,12 @@
 
 use super::body::SubscriptionInput;
 use super::{OutboundWebhooks, seal};
+use crate::routes::list::status_of;
 use crate::routes::patch::{Changes, FieldErrors, Patch};
 use crate::routes::strip_field;
 use hub_connectors::webhook::{auth_secret_field, check_subscription_url};
 use hub_domain::secret::{Keyring, last_four};
+use hub_domain::status::SubscriptionStatus;
 use hub_domain::webhook::{RetryPolicy, WebhookSecret, parse_patterns};
 use hub_platform::error::ApiError;
 use hub_storage::subscriptions::Subscription;
@@ -48,7 +50,7 @@ pub struct ValidSubscriptionPatch {
     headers: Option<Value>,
     transform_template: Option<Option<Value>>,
     retry: Option<Retry>,
-    status: Option<String>,
+    status: Option<SubscriptionStatus>,
     is_enabled: Option<bool>,
     secret: Option<WebhookSecret>,
 }
@@ -179,9 +181,9 @@ impl ValidSubscriptionPatch {
         c.set("status", &mut row.status, self.status);
         if c.set("is_enabled", &mut row.is_enabled, self.is_enabled)
             && row.is_enabled
-            && row.status == "FAILED"
+            && row.status == SubscriptionStatus::Failed
         {
-            row.status = "ACTIVE".into();
+            row.status = SubscriptionStatus::Active;
             row.disabled_reason = None;
             row.consecutive_failures = 0;
         }
@@ -452,9 +454,9 @@ fn check_retry(
     }
 }
 
-fn check_status(status: Patch<String>, errors: &mut FieldErrors) -> Option<String> {
-    let s = status.value()?.to_ascii_uppercase();
-    if matches!(s.as_str(), "ACTIVE" | "PAUSED") {
+fn check_status(status: Patch<String>, errors: &mut FieldErrors) -> Option<SubscriptionStatus> {
+    let s = status_of(&status.value()?);
+    if let Ok(s @ (SubscriptionStatus::Active | SubscriptionStatus::Paused)) = s {
         Some(s)
     } else {
         errors.push(

@@ -6,20 +6,20 @@
 pub mod body;
 pub mod input;
 
-use super::list::{ListParams, ListQuery, Paging, one_of, upper};
+use super::list::{ListParams, ListQuery, Paging, status_filter, status_of, upper};
 use super::{Call, begin, commit, emit, find, find_for_update, optional_json, strip_field};
 use actix_web::{HttpResponse, web};
 use body::{
-    AttemptBody, CreatedSubscription, DeliveryBody, DeliveryFilter, DeliveryTestResult,
-    ReplayInput, ReplayResult, RotateInput, SecretBody, SubscriptionBody, SubscriptionFilter,
-    SubscriptionInput,
+    CreatedSubscription, DeliveryBody, DeliveryFilter, DeliveryTestResult, ReplayInput,
+    ReplayResult, RotateInput, SecretBody, SubscriptionBody, SubscriptionFilter, SubscriptionInput,
 };
 use chrono::Utc;
 use hub_connectors::webhook::{
     AttemptResult, Outbound, Sender, custom_headers, open_subscription, render_body, secret_context,
 };
 use hub_domain::secret::Keyring;
-use hub_domain::webhook::{RetryPolicy, WebhookSecret};
+use hub_domain::status::{DeliveryStatus, SubscriptionStatus};
+use hub_domain::webhook::{BreakerState, RetryPolicy, WebhookSecret};
 use hub_domain::{Envelope, EventType, FieldError};
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, Problem};
@@ -110,7 +110,7 @@ fn new_subscription(t: &Tenant, ctx: &Context) -> Subscription {
         retry_enabled: true,
         max_retries: i32::try_from(ctx.config.webhook_max_retries).unwrap_or(5),
         retry_intervals: json!(RetryPolicy::DEFAULT_INTERVALS),
-        status: "ACTIVE".into(),
+        status: SubscriptionStatus::Active,
         is_enabled: true,
         disabled_reason: None,
         total_sent: 0,
@@ -120,7 +120,7 @@ fn new_subscription(t: &Tenant, ctx: &Context) -> Subscription {
         last_success_at: None,
         last_failure_at: None,
         consecutive_failures: 0,
-        circuit_state: "CLOSED".into(),
+        circuit_state: BreakerState::Closed.as_str().to_owned(),
         circuit_opened_at: None,
         circuit_failures: 0,
         created_at: now,
@@ -153,9 +153,9 @@ pub async fn create(
     emit(&mut tx, "webhook.subscription.created", t.id, data).await?;
     commit(tx).await?;
     route_to_dispatcher(&ctx, &row.event_types).await;
-    let stored = find(&ctx, &t, row.id).await?;
+    let stored = find::<Subscription>(&ctx, &t, row.id).await?;
     Ok(HttpResponse::Created().json(CreatedSubscription {
-        subscription: SubscriptionBody::from(&stored),
+        subscription: SubscriptionBody::from(stored),
         secret: secret.expose().to_owned(),
     }))
 }
@@ -198,14 +198,16 @@ pub async fn list(
         after: paging.cursor,
     };
     let rows = store::list(&ctx.pool, t.id, &filter, paging.limit).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, SubscriptionBody>(&rows)))
+    Ok(HttpResponse::Ok().json(paging.page::<_, SubscriptionBody>(rows)))
 }
 
 /// One subscription.
 #[utoipa::path(get, path = "/api/v1/webhooks/subscriptions/{id}", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = SubscriptionBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(SubscriptionBody::from(&find(&ctx, &t, *id).await?)))
+    Ok(HttpResponse::Ok().json(SubscriptionBody::from(
+        find::<Subscription>(&ctx, &t, *id).await?,
+    )))
 }
 
 /// Changes a subscription (absent fields are kept).
@@ -233,7 +235,9 @@ pub async fn update(
     if changed.contains("event_types") || changed.contains("is_enabled") {
         route_to_dispatcher(&ctx, &row.event_types).await;
     }
-    Ok(HttpResponse::Ok().json(SubscriptionBody::from(&find(&ctx, &t, *id).await?)))
+    Ok(HttpResponse::Ok().json(SubscriptionBody::from(
+        find::<Subscription>(&ctx, &t, *id).await?,
+    )))
 }
 
 /// Deletes a subscription with its delivery history.
@@ -309,16 +313,15 @@ pub async fn deliveries(
 ) -> Result<HttpResponse, ApiError> {
     find::<Subscription>(&ctx, &t, *id).await?;
     let paging = Paging::parse(&page)?;
-    let statuses = ["PENDING", "RETRYING", "DELIVERED", "FAILED"];
     let filter = deliveries::DeliveryFilter {
-        status: one_of("status", &q.status, &statuses)?,
+        status: status_filter("status", &q.status)?,
         event_type: q.event_type.clone(),
         since: q.since,
         until: q.until,
         before: paging.cursor,
     };
     let rows = deliveries::list(&ctx.pool, t.id, *id, &filter, paging.limit).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, DeliveryBody>(&rows)))
+    Ok(HttpResponse::Ok().json(paging.page::<_, DeliveryBody>(rows)))
 }
 
 /// One delivery with its attempts.
@@ -334,8 +337,8 @@ pub async fn delivery(
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
     let attempts = deliveries::attempts(&ctx.pool, d.id).await?;
-    let mut body = DeliveryBody::from(&d);
-    body.attempts = Some(attempts.iter().map(AttemptBody::from).collect());
+    let mut body = DeliveryBody::from(d);
+    body.attempts = Some(attempts);
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -353,12 +356,11 @@ fn selection(input: ReplayInput) -> Result<ReplaySelection, FieldError> {
         }
         return Ok(ReplaySelection::Ids(ids));
     }
-    let status = input
-        .status
-        .map_or_else(|| "FAILED".to_owned(), |s| s.to_ascii_uppercase());
-    if !matches!(status.as_str(), "FAILED" | "DELIVERED") {
-        return Err(FieldError::new("status", "must be FAILED or DELIVERED"));
-    }
+    let status = match input.status.as_deref().map(status_of) {
+        None => DeliveryStatus::Failed,
+        Some(Ok(s @ (DeliveryStatus::Failed | DeliveryStatus::Delivered))) => s,
+        Some(_) => return Err(FieldError::new("status", "must be FAILED or DELIVERED")),
+    };
     if let (Some(a), Some(b)) = (input.since, input.until)
         && a >= b
     {
@@ -415,7 +417,11 @@ pub async fn test(
         id: Uuid::now_v7(),
         delivery_id,
         attempt_number: 1,
-        status: if r.success { "DELIVERED" } else { "FAILED" },
+        status: Some(if r.success {
+            DeliveryStatus::Delivered
+        } else {
+            DeliveryStatus::Failed
+        }),
         next_retry_at: None,
         request_url: s.url.chars().take(500).collect(),
         request_headers: r.request_headers.clone(),
@@ -447,7 +453,7 @@ pub async fn test(
         latency_ms: r.latency.as_millis() as u64,
         error: r.error,
         delivery_id,
-        attempt: AttemptBody::from(&attempt),
+        attempt,
     }))
 }
 

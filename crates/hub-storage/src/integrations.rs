@@ -226,7 +226,7 @@ pub async fn get_for_update(
 #[derive(Debug, Default)]
 pub struct Filter<'a> {
     /// Status.
-    pub status: Option<&'a str>,
+    pub status: Option<hub_domain::status::IntegrationStatus>,
     /// Provider code.
     pub provider: Option<&'a str>,
     /// Provider category.
@@ -254,7 +254,7 @@ pub async fn list(
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
-        .bind(f.status)
+        .bind(f.status.map(|s| s.as_str()))
         .bind(f.provider)
         .bind(f.category)
         .bind(f.environment)

@@ -321,8 +321,8 @@ pub async fn delete(tx: &mut Tx<'_>, tenant: TenantId, id: Uuid) -> Result<bool>
 /// List filters.
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
-    /// ACTIVE, PAUSED or FAILED.
-    pub status: Option<String>,
+    /// Status.
+    pub status: Option<hub_domain::status::SubscriptionStatus>,
     /// Enabled or not.
     pub is_enabled: Option<bool>,
     /// Only ids after this one (cursor).
@@ -344,7 +344,7 @@ pub async fn list(
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
-        .bind(&f.status)
+        .bind(f.status.map(|s| s.as_str()))
         .bind(f.is_enabled)
         .bind(f.after)
         .bind(i64::from(limit) + 1)

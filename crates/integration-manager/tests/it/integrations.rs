@@ -635,12 +635,21 @@ async fn list_filters_by_status_provider_category_and_environment() {
             vec![id(&hub_prod)],
         ),
         ("provider=XERO", vec![]),
+        ("status=active", vec![id(&news_prod)]),
     ];
     for (query, expected) in cases {
         let r = a.get(&format!("/api/v1/integrations?{query}")).await;
         let expected: BTreeSet<String> = expected.into_iter().collect();
         assert_eq!(ids(r.ok(200)), expected, "{query}");
     }
+    // A status that does not exist is a mistake, not an empty page.
+    let r = a.get("/api/v1/integrations?status=LIVE").await;
+    r.problem(400, "invalid_parameter");
+    assert!(
+        r.text.contains("PENDING_AUTH"),
+        "names the statuses: {}",
+        r.text
+    );
     m.stop().await;
 }
 

@@ -619,6 +619,36 @@ async fn ten_failed_deliveries_in_a_row_disable_the_subscription() {
     assert_eq!(v["consecutive_failures"], 0);
     w.post_event("order.created", json!({})).await;
     rx.wait_for(11, 20).await;
+    // The list filters by status in any case; a status that does not exist
+    // is a 400 naming the statuses, not an empty page.
+    let listed = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (st, v) = w
+        .api("GET", "/api/v1/webhooks/subscriptions?status=active", None)
+        .await;
+    assert_eq!((st, listed(&v)), (200, vec![id.to_owned()]), "{v}");
+    let (st, v) = w
+        .api("GET", "/api/v1/webhooks/subscriptions?status=PAUSED", None)
+        .await;
+    assert_eq!((st, listed(&v)), (200, vec![]), "{v}");
+    let (st, v) = w
+        .api("GET", "/api/v1/webhooks/subscriptions?status=LIVE", None)
+        .await;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (400, Some("invalid_parameter")),
+        "{v}"
+    );
+    assert!(
+        v["detail"].as_str().unwrap_or_default().contains("PAUSED"),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 pub mod body;
 pub mod input;
 
-use super::list::{ListParams, ListQuery, upper};
+use super::list::{ListParams, ListQuery, status_filter, upper};
 use super::{Call, begin, commit, emit, event, find, find_for_update};
 use crate::credentials;
 use crate::state::{Integrations, catalog};
@@ -162,14 +162,14 @@ pub async fn list(
     Call { t, ctx }: Call,
     ListQuery { filter: q, paging }: ListQuery<IntegrationFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let (status, provider, category, environment) = (
-        upper(&q.status),
+    let status = status_filter("status", &q.status)?;
+    let (provider, category, environment) = (
         upper(&q.provider),
         upper(&q.category),
         upper(&q.environment),
     );
     let filter = store::Filter {
-        status: status.as_deref(),
+        status,
         provider: provider.as_deref(),
         category: category.as_deref(),
         environment: environment.as_deref(),

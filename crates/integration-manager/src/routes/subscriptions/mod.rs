@@ -6,7 +6,7 @@
 pub mod body;
 pub mod input;
 
-use super::list::{ListParams, ListQuery, Paging, status_filter, status_of, upper};
+use super::list::{ListParams, ListQuery, Paging, status_filter, status_of};
 use super::{Call, begin, commit, emit, find, find_for_update, optional_json, strip_field};
 use actix_web::{HttpResponse, web};
 use body::{
@@ -193,7 +193,7 @@ pub async fn list(
     ListQuery { filter: q, paging }: ListQuery<SubscriptionFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = store::Filter {
-        status: upper(&q.status),
+        status: status_filter("status", &q.status)?,
         is_enabled: q.is_enabled,
         after: paging.cursor,
     };

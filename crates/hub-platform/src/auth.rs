@@ -9,6 +9,7 @@
 use crate::error::{ApiError, ErrorCode};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
+use hub_domain::status::TenantStatus;
 use hub_domain::{ApiKeyId, ApiKeySecret, TenantId};
 use hub_storage::wake::Woken;
 use sha2::{Digest, Sha256};
@@ -106,7 +107,11 @@ const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most keys cached (a full cache starts over).
 const KEY_CACHE_MAX: usize = 10_000;
 
-type CachedKey = (hub_storage::tenants::ApiKey, String, std::time::Instant);
+type CachedKey = (
+    hub_storage::tenants::ApiKey,
+    TenantStatus,
+    std::time::Instant,
+);
 
 /// Verified API keys by hash, so a busy client costs no key lookup per
 /// request. Used only while revocations are being listened for.
@@ -127,11 +132,11 @@ struct KeyCacheInner {
 impl KeyCache {
     /// The cached key and tenant status, or the generation to pass to
     /// [`KeyCache::put`] after looking it up.
-    fn get(&self, hash: &[u8; 32]) -> Result<(hub_storage::tenants::ApiKey, String), u64> {
+    fn get(&self, hash: &[u8; 32]) -> Result<(hub_storage::tenants::ApiKey, TenantStatus), u64> {
         let inner = self.inner.lock().expect("key cache");
         match inner.keys.get(hash) {
             Some((key, status, at)) if inner.listening && at.elapsed() < KEY_CACHE_TTL => {
-                Ok((key.clone(), status.clone()))
+                Ok((key.clone(), *status))
             }
             _ => Err(inner.generation),
         }
@@ -142,7 +147,7 @@ impl KeyCache {
         hash: [u8; 32],
         generation: u64,
         key: hub_storage::tenants::ApiKey,
-        status: String,
+        status: TenantStatus,
     ) {
         let mut inner = self.inner.lock().expect("key cache");
         if !inner.listening || inner.generation != generation {
@@ -225,9 +230,7 @@ async fn authenticate(req: HttpRequest) -> Result<Tenant, ApiError> {
             let (key, status) = hub_storage::tenants::find_active_key(&state.pool, &hash)
                 .await?
                 .ok_or_else(invalid)?;
-            state
-                .keys
-                .put(hash.0, generation, key.clone(), status.clone());
+            state.keys.put(hash.0, generation, key.clone(), status);
             (key, status)
         }
     };
@@ -254,7 +257,7 @@ async fn authenticate(req: HttpRequest) -> Result<Tenant, ApiError> {
             "this API key does not belong to the tenant in X-Tenant-ID",
         ));
     }
-    if tenant_status != "ACTIVE" {
+    if tenant_status != TenantStatus::Active {
         return Err(ApiError::new(
             ErrorCode::TenantSuspended,
             "the tenant is suspended",

@@ -164,13 +164,17 @@ pub async fn revoke_api_key(
 }
 
 /// The live (not revoked) key with this hash, with its tenant's status.
-pub async fn find_active_key(pool: &PgPool, hash: &ApiKeyHash) -> Result<Option<(ApiKey, String)>> {
+pub async fn find_active_key(
+    pool: &PgPool,
+    hash: &ApiKeyHash,
+) -> Result<Option<(ApiKey, TenantStatus)>> {
     /// A key with its tenant's status.
     #[derive(sqlx::FromRow)]
     struct Found {
         #[sqlx(flatten)]
         key: ApiKey,
-        tenant_status: String,
+        #[sqlx(try_from = "String")]
+        tenant_status: TenantStatus,
     }
     let found: Option<Found> = sqlx::query_as(
         "SELECT k.id, k.tenant_id, k.name, k.prefix, k.created_at, k.last_used_at, k.revoked_at,

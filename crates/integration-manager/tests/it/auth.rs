@@ -63,6 +63,20 @@ async fn auth_matrix_on_tenant_routes() {
 }
 
 #[tokio::test]
+async fn a_suspended_tenants_keys_are_refused() {
+    let (env, m) = started().await;
+    let (tenant, key) = env.tenant(&m, "paused").await;
+    sqlx::query("UPDATE tenants SET status = 'SUSPENDED' WHERE id = $1::uuid")
+        .bind(&tenant)
+        .execute(env.pool())
+        .await
+        .unwrap();
+    let a = env.get_as(&m.url("/api/v1/me"), &tenant, &key).call().await;
+    a.problem(403, "tenant_suspended");
+    m.stop().await;
+}
+
+#[tokio::test]
 async fn keys_are_stored_hashed_and_use_is_recorded() {
     let (env, m) = started().await;
     let (tenant, key) = env.tenant(&m, "hashes").await;

@@ -775,22 +775,6 @@ pub async fn breaker_states(pool: &PgPool) -> Result<Vec<(String, i64)>> {
     .await?)
 }
 
-/// Wakes delivery workers when deliveries become due (LISTEN on
-/// [`CHANNEL`]); falls back to polling while the listener is down.
-pub struct Wakeup(crate::wake::Wakeup);
-
-impl Wakeup {
-    /// A wakeup on `pool` (connects lazily).
-    pub fn new(pool: PgPool) -> Self {
-        Self(crate::wake::Wakeup::new(pool, CHANNEL))
-    }
-
-    /// Waits until a notification arrives or `max` passes.
-    pub async fn wait(&mut self, max: std::time::Duration) {
-        self.0.wait(max).await;
-    }
-}
-
 /// Locks subscription rows in id order (`FOR NO KEY UPDATE`) so that
 /// concurrent recorders changing the same subscriptions' breakers and
 /// streaks take their locks in one order and never deadlock.

@@ -201,7 +201,7 @@ impl Dispatcher {
 
     async fn claim_loop(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
         let slots = self.slots.clone();
-        let mut wakeup = deliveries::Wakeup::new(self.pool.clone());
+        let mut wakeup = hub_storage::wake::Wakeup::new(self.pool.clone(), deliveries::CHANNEL);
         let mut last_probe = Instant::now() - Duration::from_secs(10);
         let mut backoff = hub_bus::backoff::doubling(CLAIM_RETRY_FIRST, CLAIM_RETRY_MAX);
         while !shutdown.is_cancelled() {

@@ -195,12 +195,7 @@ fn codes(page: &Value) -> BTreeSet<String> {
 }
 
 fn ids(page: &Value) -> BTreeSet<String> {
-    page["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|p| p["id"].as_str().expect("id").to_owned())
-        .collect()
+    hub_testkit::api::ids(page["data"].as_array().expect("data"))
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {

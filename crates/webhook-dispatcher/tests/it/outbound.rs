@@ -621,14 +621,8 @@ async fn ten_failed_deliveries_in_a_row_disable_the_subscription() {
     rx.wait_for(11, 20).await;
     // The list filters by status in any case; a status that does not exist
     // is a 400 naming the statuses, not an empty page.
-    let listed = |v: &Value| -> Vec<String> {
-        v["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let listed =
+        |v: &Value| -> Vec<String> { hub_testkit::api::ids(v["data"].as_array().unwrap()) };
     let (st, v) = w
         .api("GET", "/api/v1/webhooks/subscriptions?status=active", None)
         .await;

@@ -132,6 +132,20 @@ pub struct Config {
     /// comma-separated (`HUB_INBOUND_RETRY_INTERVALS_MS`); the event fails for
     /// good after `WEBHOOK_MAX_RETRIES` attempts.
     pub hub_inbound_retry_intervals_ms: String,
+    /// The hub's public origin, as providers and browsers reach it
+    /// (`HUB_PUBLIC_URL`); OAuth redirects come back to `<it>/oauth/callback`.
+    pub hub_public_url: String,
+    /// Requests per integration and process that may wait for the rate
+    /// limit at once (`GATEWAY_QUEUE_SIZE`); more are answered 429.
+    pub gateway_queue_size: u32,
+    /// Longest a request waits for the rate limit, in ms
+    /// (`GATEWAY_MAX_WAIT_MS`); a longer wait is answered 429 at once.
+    pub gateway_max_wait_ms: u64,
+    /// Largest request body the proxy forwards, in bytes (`GATEWAY_MAX_BODY`).
+    pub gateway_max_body: usize,
+    /// Total time a proxied call may take with its retries, in seconds
+    /// (`GATEWAY_DEADLINE_SECONDS`).
+    pub gateway_deadline_seconds: u64,
 }
 
 /// Every key, as its environment variable is spelled (uppercase).
@@ -181,6 +195,11 @@ pub const KEYS: &[&str] = &[
     "HUB_OUTBOX_POLL_MS",
     "HUB_TRUSTED_PROXIES",
     "HUB_INBOUND_RETRY_INTERVALS_MS",
+    "HUB_PUBLIC_URL",
+    "GATEWAY_QUEUE_SIZE",
+    "GATEWAY_MAX_WAIT_MS",
+    "GATEWAY_MAX_BODY",
+    "GATEWAY_DEADLINE_SECONDS",
 ];
 
 /// A configuration that cannot be used, naming the key.
@@ -291,6 +310,11 @@ impl Config {
             hub_trusted_proxies: String::new(),
             // The spec's schedule: 1 min, 5 min, 15 min, 1 h, 2 h.
             hub_inbound_retry_intervals_ms: "60000,300000,900000,3600000,7200000".to_owned(),
+            hub_public_url: "http://127.0.0.1:3026".to_owned(),
+            gateway_queue_size: 100,
+            gateway_max_wait_ms: 30_000,
+            gateway_max_body: 10 * 1024 * 1024,
+            gateway_deadline_seconds: 120,
         }
     }
 
@@ -357,6 +381,7 @@ impl Config {
             ("INTEGRATION_MANAGER_URL", &self.integration_manager_url),
             ("INTEGRATION_SYNC_URL", &self.integration_sync_url),
             ("WEBHOOK_DISPATCHER_URL", &self.webhook_dispatcher_url),
+            ("HUB_PUBLIC_URL", &self.hub_public_url),
         ] {
             if url::Url::parse(v)
                 .map(|u| !matches!(u.scheme(), "http" | "https"))

@@ -13,6 +13,7 @@
 //! it to hub-storage's state.
 
 pub mod breaker;
+pub mod credentials;
 pub mod engine;
 pub mod limiter;
 pub mod logs;

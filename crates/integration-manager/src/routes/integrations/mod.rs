@@ -296,7 +296,7 @@ async fn run_test(
 ) -> Result<(TestResult, Integration), ApiError> {
     let row: Integration = find(ctx, t, id).await?;
     let manifest = manifest_of(&row.provider_code)?;
-    let creds = credentials::open(&row, &st.keyring).map_err(ApiError::internal)?;
+    let creds = hub_gateway::credentials::open(&row, &st.keyring).map_err(ApiError::internal)?;
     let timeout = Duration::from_secs(u64::try_from(row.timeout_seconds.max(1)).unwrap_or(30));
     let outcome =
         match test_connection(&st.http, manifest, &row.config, &creds, timeout, st.policy).await {

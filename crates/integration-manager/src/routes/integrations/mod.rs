@@ -7,7 +7,6 @@ pub mod input;
 
 use super::list::{ListParams, ListQuery, status_filter, upper};
 use super::{Call, begin, commit, emit, event, find, find_for_update};
-use crate::credentials;
 use crate::state::{Integrations, catalog};
 use actix_web::{HttpResponse, web};
 use body::{IntegrationFilter, IntegrationInput, ProviderQuery, TestResult, Visibility};

@@ -260,7 +260,7 @@ pub async fn test_connection(
 /// Puts the integration's credentials where its provider wants them
 /// (header, query, or the body template); returns the names of the headers
 /// that hold a secret (lower-case), to redact.
-fn inject_auth(
+pub fn inject_auth(
     manifest: &ProviderManifest,
     creds: &Credentials,
     url: &mut reqwest::Url,

@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod audit;
 pub mod cursor;
 pub mod event;
+pub mod gateway;
 pub mod ids;
 pub mod inbound;
 pub mod secret;

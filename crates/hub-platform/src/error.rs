@@ -54,6 +54,11 @@ codes! {
     AdminDisabled => ("admin_disabled", 404, "The admin API is off"),
     MethodNotAllowed => ("method_not_allowed", 405, "Method not allowed on this route"),
     Conflict => ("conflict", 409, "The request conflicts with existing state"),
+    IntegrationNotCallable => ("integration_not_callable", 409, "The integration is paused, disabled or not connected"),
+    RateLimited => ("rate_limited", 429, "The integration's rate limit is reached; retry after Retry-After"),
+    ProviderUnreachable => ("provider_unreachable", 502, "The provider could not be reached"),
+    CircuitOpen => ("circuit_open", 503, "The integration's circuit breaker is open; retry after Retry-After"),
+    ProviderTimeout => ("provider_timeout", 504, "The provider did not answer in time"),
     PayloadTooLarge => ("payload_too_large", 413, "The request body is too large"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Send Content-Type: application/json"),
     ValidationFailed => ("validation_failed", 422, "Some fields are invalid"),
@@ -136,6 +141,12 @@ impl ApiError {
             "internal error; the request id in the X-Request-ID header identifies it in the logs",
         )
     }
+    /// Sets `Retry-After` (whole seconds, at least 1) on the answer, also
+    /// shown as `retry_after_seconds` in the problem document.
+    pub fn with_retry_after(self, after: std::time::Duration) -> Self {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        self.with_extension(RETRY_AFTER_MEMBER, serde_json::json!(secs.max(1)))
+    }
     /// Adds a member to the problem document.
     pub fn with_extension(mut self, key: &str, value: serde_json::Value) -> Self {
         self.extensions.insert(key.to_owned(), value);
@@ -174,11 +185,20 @@ impl ResponseError for ApiError {
         if let Some(obj) = body.as_object_mut() {
             obj.extend(self.extensions.clone());
         }
-        HttpResponse::build(self.status_code())
-            .insert_header(ContentType(mime_problem()))
-            .body(body.to_string())
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header(ContentType(mime_problem()));
+        if let Some(secs) = self
+            .extensions
+            .get(RETRY_AFTER_MEMBER)
+            .and_then(|v| v.as_u64())
+        {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        response.body(body.to_string())
     }
 }
+
+const RETRY_AFTER_MEMBER: &str = "retry_after_seconds";
 
 fn mime_problem() -> actix_web::mime::Mime {
     "application/problem+json".parse().expect("valid mime")

@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod deliveries;
 pub mod events;
+pub mod gateway;
 pub mod inbound_events;
 pub mod integrations;
 pub mod outbox;

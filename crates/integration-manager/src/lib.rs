@@ -35,6 +35,7 @@ pub fn service() -> Service {
 /// routes, the audit consumer and the loops that share that state.
 async fn start(ctx: Context) -> Result<Started, String> {
     let keyring = Arc::new(ctx.config.keyring().map_err(|e| e.to_string())?);
+    let keyring_for_gateway = keyring.clone();
     let integrations = web::Data::new(state::Integrations::new(&ctx.config, keyring.clone()));
     let outbound = web::Data::new(routes::subscriptions::OutboundWebhooks::new(
         &ctx.config,
@@ -51,14 +52,16 @@ async fn start(ctx: Context) -> Result<Started, String> {
         cache: Arc::new(inbound::EndpointCache::default()),
         policy: Arc::new(inbound::policy(&ctx.config)),
     });
+    let gateway = web::Data::new(gateway(&ctx, keyring_for_gateway.clone())?);
     let changed = state::load_catalog(&ctx.pool).await?;
     tracing::info!(changed, "provider catalog loaded");
     Ok(Started {
-        configure: Arc::new(move |_, cfg| {
+        configure: Arc::new(move |ctx, cfg| {
             cfg.app_data(inbound.clone())
                 .app_data(integrations.clone())
-                .app_data(outbound.clone());
-            routes::configure(cfg)
+                .app_data(outbound.clone())
+                .app_data(gateway.clone());
+            routes::configure(cfg, ctx.config.gateway_max_body)
         }),
         handler: Some(Arc::new(audit::AuditTrail)),
         tasks: vec![
@@ -71,6 +74,47 @@ async fn start(ctx: Context) -> Result<Started, String> {
             Box::new(|ctx| Box::pin(inbound::worker::run(ctx))),
         ],
     })
+}
+
+/// The API gateway every provider call of this process goes through.
+fn gateway(
+    ctx: &Context,
+    keyring: Arc<hub_domain::secret::Keyring>,
+) -> Result<hub_gateway::engine::Gateway, String> {
+    use hub_gateway::{breaker, engine, limiter, logs, tokens};
+    let c = &ctx.config;
+    let policy = state::target_policy(c);
+    let http = hub_connectors::client::client_builder(policy)
+        .pool_max_idle_per_host(256)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let breaker_policy = hub_domain::webhook::BreakerPolicy {
+        failure_threshold: c.circuit_failure_threshold,
+        success_threshold: 3,
+        open_for: std::time::Duration::from_secs(u64::from(c.circuit_timeout_seconds)),
+    };
+    Ok(engine::Gateway::new(engine::Parts {
+        pool: ctx.pool.clone(),
+        http: http.clone(),
+        keyring: keyring.clone(),
+        catalog: state::catalog()?,
+        tokens: tokens::Tokens::new(ctx.pool.clone(), keyring, http, policy),
+        limiter: limiter::Limiter::new(
+            ctx.pool.clone(),
+            limiter::QueuePolicy {
+                size: c.gateway_queue_size,
+                max_wait: std::time::Duration::from_millis(c.gateway_max_wait_ms),
+            },
+        ),
+        breakers: breaker::Breakers::new(ctx.pool.clone(), breaker_policy, NAME),
+        recorder: logs::Recorder::default(),
+        settings: engine::Settings {
+            policy,
+            deadline: std::time::Duration::from_secs(c.gateway_deadline_seconds),
+            default_limit: (c.default_rate_limit, c.rate_limit_window_seconds),
+            source: NAME,
+        },
+    }))
 }
 
 /// Builds the service for `config` (what `main` and the tests run).

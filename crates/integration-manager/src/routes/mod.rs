@@ -19,6 +19,7 @@ pub mod inbound_endpoints;
 pub mod integrations;
 pub mod list;
 pub mod patch;
+pub mod proxy;
 pub mod subscriptions;
 pub mod tenant;
 
@@ -44,7 +45,7 @@ use uuid::Uuid;
         integrations::list_providers, integrations::get_provider, integrations::set_visibility,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
         integrations::test, integrations::enable, integrations::disable, integrations::health,
-        integrations::stats,
+        integrations::stats, proxy::proxy,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::update,
         subscriptions::delete, subscriptions::secret, subscriptions::rotate_secret,
         subscriptions::test, subscriptions::deliveries, subscriptions::delivery, subscriptions::replay,
@@ -128,9 +129,15 @@ fn merge_inline(
     }
 }
 
-/// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers the routes; the proxy takes bodies up to `proxy_max_body`.
+pub fn configure(cfg: &mut web::ServiceConfig, proxy_max_body: usize) {
     cfg.service(web::scope("/api/v1/admin").configure(admin_routes))
+        // Before the `/api/v1` scope, which would otherwise take it.
+        .service(
+            web::resource("/api/v1/integrations/{id}/proxy/{path:.*}")
+                .app_data(web::PayloadConfig::new(proxy_max_body))
+                .route(web::route().to(proxy::proxy)),
+        )
         .service(
             web::scope("/api/v1")
                 .route("/me", web::get().to(tenant::me))

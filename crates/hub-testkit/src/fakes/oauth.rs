@@ -265,7 +265,7 @@ impl FakeProvider {
     }
 
     /// How many `grant_type=refresh_token` requests the token endpoint
-    /// received (refused ones included).
+    /// received (refused and failed ones included).
     pub fn refresh_count(&self) -> u32 {
         self.shared.lock().oauth.refresh_count
     }
@@ -285,6 +285,9 @@ pub(super) async fn handle(
             state.requests.push(recorded.clone());
         }
         if endpoint == Endpoint::Token {
+            if recorded.form_param("grant_type").as_deref() == Some("refresh_token") {
+                state.oauth.refresh_count += 1;
+            }
             state.oauth.requests.push(recorded);
             let oauth = &mut state.oauth;
             oauth.scripted.pop_front().unwrap_or(oauth.mode)
@@ -537,9 +540,6 @@ fn token(shared: &Shared, req: &HttpRequest, body: &[u8]) -> HttpResponse {
     let kind = shared.kind;
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let grant_type = first(&form, "grant_type");
-    if grant_type == Some("refresh_token") {
-        shared.lock().oauth.refresh_count += 1;
-    }
     if !client_ok(kind, req, &form) {
         return refused(kind, Refusal::BadClient);
     }

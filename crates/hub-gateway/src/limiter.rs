@@ -283,8 +283,6 @@ impl Limiter {
                     .max(Duration::from_secs(1))
             });
             local.blocked_until = Some(now + wait);
-            local.tokens = 0;
-            local.spent = true;
             wait
         };
         hub_storage::gateway::block(

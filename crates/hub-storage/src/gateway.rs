@@ -102,20 +102,14 @@ pub async fn take(
 }
 
 /// Records a provider's own throttling answer: no replica is granted
-/// tokens for the integration for `for_ms`, and the current window counts
-/// as spent.
+/// tokens for the integration for `for_ms`.
 pub async fn block(pool: &PgPool, integration: Uuid, for_ms: i64, reason: &str) -> Result<()> {
     sqlx::query(
-        "WITH b AS (
-            INSERT INTO rate_limit_blocks (integration_id, blocked_until, reason, updated_at)
-            VALUES ($1, clock_timestamp() + make_interval(secs => $2), $3, NOW())
-            ON CONFLICT (integration_id) DO UPDATE SET
-                blocked_until = GREATEST(rate_limit_blocks.blocked_until, EXCLUDED.blocked_until),
-                reason = EXCLUDED.reason, updated_at = NOW()
-         )
-         UPDATE rate_limit_buckets SET request_count = GREATEST(request_count, max_requests), is_exceeded = true
-          WHERE integration_id = $1 AND bucket_key = 'window'
-            AND window_start <= clock_timestamp() AND window_end > clock_timestamp()",
+        "INSERT INTO rate_limit_blocks (integration_id, blocked_until, reason, updated_at)
+         VALUES ($1, clock_timestamp() + make_interval(secs => $2), $3, NOW())
+         ON CONFLICT (integration_id) DO UPDATE SET
+             blocked_until = GREATEST(rate_limit_blocks.blocked_until, EXCLUDED.blocked_until),
+             reason = EXCLUDED.reason, updated_at = NOW()",
     )
     .bind(integration)
     .bind(for_ms.max(0) as f64 / 1000.0)

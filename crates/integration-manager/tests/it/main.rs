@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod bus;
 mod cli;
+mod gateway;
 mod inbound;
 mod inbound_more;
 mod openapi;

@@ -73,6 +73,23 @@ pub struct Outgoing {
     pub retries: bool,
     /// Correlation id of the call (`X-Hub-Request-Id`), shared by its attempts.
     pub request_id: String,
+    /// A connection test: goes whatever the integration's state and breaker
+    /// (it is how a paused, failing or new integration proves itself), and
+    /// its outcome still counts for the breaker.
+    pub connection_test: bool,
+}
+
+/// What a connection test found.
+#[derive(Debug, Clone)]
+pub struct TestOutcome {
+    /// Whether the provider answered as the manifest expects.
+    pub ok: bool,
+    /// The provider's status, when it answered.
+    pub status: Option<u16>,
+    /// Time to the answer.
+    pub latency_ms: u64,
+    /// What went wrong, for a human.
+    pub error: Option<String>,
 }
 
 /// A provider's answer, as the gateway passes it on.
@@ -290,7 +307,9 @@ impl Gateway {
 
     /// Makes the call `out` at the integration's provider.
     pub async fn send(&self, it: &Loaded, out: Outgoing) -> Result<Answer, GatewayError> {
-        callable(&it.row)?;
+        if !out.connection_test {
+            callable(&it.row)?;
+        }
         let url = target(it, &out.path_and_query, self.settings.policy)?;
         let may_repeat = out.retries
             && it.row.retry_enabled
@@ -315,7 +334,12 @@ impl Gateway {
             retry_of: None,
         };
         loop {
-            let probe = match self.breakers.admit(it.row.id).await? {
+            let verdict = if out.connection_test {
+                Verdict::Call
+            } else {
+                self.breakers.admit(it.row.id).await?
+            };
+            let probe = match verdict {
                 Verdict::Call => false,
                 Verdict::Probe => true,
                 Verdict::Open(retry_after) => {
@@ -437,6 +461,55 @@ impl Gateway {
                 number: attempt.number + 1,
                 retry_of: Some(attempt.id),
             };
+        }
+    }
+
+    /// Runs the provider's connection test (the manifest's `test_call`) for
+    /// the integration: high priority, no retries, logged like any call.
+    pub async fn test(&self, it: &Loaded) -> TestOutcome {
+        let started = Instant::now();
+        let failed = |error: String, status: Option<u16>| TestOutcome {
+            ok: false,
+            status,
+            latency_ms: started.elapsed().as_millis() as u64,
+            error: Some(error),
+        };
+        let (method, path, body) = match client::test_request(it.manifest, &it.row.config, &it.creds) {
+            Ok(parts) => parts,
+            Err(e) => return failed(e.to_string(), None),
+        };
+        let out = Outgoing {
+            method: Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET),
+            path_and_query: path,
+            headers: HeaderMap::new(),
+            body: body.map(Bytes::from).unwrap_or_default(),
+            high_priority: true,
+            retries: false,
+            request_id: Uuid::now_v7().to_string(),
+            connection_test: true,
+        };
+        let answer = match self.send(it, out).await {
+            Ok(a) => a,
+            Err(e) => return failed(e.to_string(), None),
+        };
+        let mut body = answer.body;
+        let mut kept = BytesMut::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            let room = LOG_BODY_CAP.saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        let latency_ms = started.elapsed().as_millis() as u64;
+        match client::test_verdict(it.manifest, answer.status, &String::from_utf8_lossy(&kept)) {
+            Ok(()) => TestOutcome {
+                ok: true,
+                status: Some(answer.status),
+                latency_ms,
+                error: None,
+            },
+            Err(error) => TestOutcome {
+                latency_ms,
+                ..failed(error, Some(answer.status))
+            },
         }
     }
 

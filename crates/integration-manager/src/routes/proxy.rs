@@ -60,6 +60,7 @@ pub async fn proxy(
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("high")),
         retries: true,
         request_id: request_id.clone(),
+        connection_test: false,
     };
     let answer = gw
         .send(&it, out)

@@ -11,7 +11,7 @@ use crate::state::{Integrations, catalog};
 use actix_web::{HttpResponse, web};
 use body::{IntegrationFilter, IntegrationInput, ProviderQuery, TestResult, Visibility};
 use chrono::Utc;
-use hub_connectors::client::test_connection;
+use hub_gateway::engine::Gateway;
 use hub_connectors::manifest::{ProviderManifest, ProviderStatus};
 use hub_domain::status::IntegrationStatus;
 use hub_domain::webhook::BreakerState;
@@ -24,7 +24,6 @@ use hub_storage::integrations::{self as store, Integration};
 use hub_storage::providers::Provider;
 use input::{Mode, ValidIntegrationPatch};
 use serde_json::json;
-use std::time::Duration;
 use uuid::Uuid;
 
 fn manifest_of(code: &str) -> Result<&'static ProviderManifest, ApiError> {
@@ -192,6 +191,7 @@ pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRespo
 pub async fn update(
     Call { t, ctx }: Call,
     st: web::Data<Integrations>,
+    gw: web::Data<Gateway>,
     id: web::Path<Uuid>,
     body: web::Json<IntegrationInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -211,13 +211,18 @@ pub async fn update(
         emit(&mut tx, "integration.updated", t.id, data).await?;
     }
     commit(tx).await?;
+    gw.forget(*id);
     Ok(HttpResponse::Ok().json(find::<Integration>(&ctx, &t, *id).await?))
 }
 
 /// Deletes an integration (its logs and jobs are kept).
 #[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn delete(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    Call { t, ctx }: Call,
+    gw: web::Data<Gateway>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let mut tx = begin(&ctx).await?;
     if !store::delete(&mut tx, t.id, *id, t.api_key_id.0).await? {
         return Err(ApiError::not_found("integration"));
@@ -225,6 +230,7 @@ pub async fn delete(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRe
     let data = json!({"id": *id, "actor_api_key_id": t.api_key_id});
     emit(&mut tx, "integration.deleted", t.id, data).await?;
     commit(tx).await?;
+    gw.forget(*id);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -286,53 +292,21 @@ pub async fn set_visibility(
     Ok(HttpResponse::Ok().json(json!({"tenant_id": tenant, "provider_code": code.to_ascii_uppercase(), "hidden": body.hidden})))
 }
 
-/// Runs the provider's test call and records the outcome on the integration.
+/// Runs the provider's test call through the gateway and records the
+/// outcome on the integration.
 async fn run_test(
     ctx: &Context,
-    st: &Integrations,
+    gw: &Gateway,
     t: &Tenant,
     id: Uuid,
 ) -> Result<(TestResult, Integration), ApiError> {
-    let row: Integration = find(ctx, t, id).await?;
-    let manifest = manifest_of(&row.provider_code)?;
-    let creds = hub_gateway::credentials::open(&row, &st.keyring).map_err(ApiError::internal)?;
-    let timeout = Duration::from_secs(u64::try_from(row.timeout_seconds.max(1)).unwrap_or(30));
-    let outcome =
-        match test_connection(&st.http, manifest, &row.config, &creds, timeout, st.policy).await {
-            Ok(o) => o,
-            // Not even attempted (no credentials, forbidden target, …): no
-            // call to log, but the failure is recorded on the integration.
-            Err(e) => {
-                let result = TestResult {
-                    ok: false,
-                    status: None,
-                    latency_ms: 0,
-                    error: Some(e.to_string()),
-                };
-                let row = record_test(ctx, t, id, &result).await?;
-                return Ok((result, row));
-            }
-        };
-    let log = store::CallLog {
-        tenant_id: t.id.0,
-        integration_id: row.id,
-        direction: "OUTBOUND",
-        method: outcome.method.clone(),
-        url: outcome.url.clone(),
-        path: outcome.path.clone(),
-        headers: outcome.request_headers.clone(),
-        response_status: outcome.status.map(i32::from),
-        response_body: if ctx.config.log_response_bodies {
-            outcome.response_excerpt.clone()
-        } else {
-            None
-        },
-        response_time_ms: i32::try_from(outcome.latency_ms).unwrap_or(i32::MAX),
-        status: outcome.class,
-        error_message: outcome.error.clone(),
-        correlation_id: None,
-    };
-    store::log_call(&ctx.pool, &log).await?;
+    gw.forget(id);
+    let it = gw
+        .load(t.id, id)
+        .await
+        .map_err(super::proxy::api_error)?
+        .ok_or_else(|| ApiError::not_found("integration"))?;
+    let outcome = gw.test(&it).await;
     let result = TestResult {
         ok: outcome.ok,
         status: outcome.status,
@@ -340,6 +314,7 @@ async fn run_test(
         error: outcome.error,
     };
     let row = record_test(ctx, t, id, &result).await?;
+    gw.forget(id);
     Ok((result, row))
 }
 
@@ -400,10 +375,10 @@ async fn record_test(
     params(("id" = Uuid, Path)), responses((status = 200, body = TestResult), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn test(
     Call { t, ctx }: Call,
-    st: web::Data<Integrations>,
+    gw: web::Data<Gateway>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (result, _) = run_test(&ctx, &st, &t, *id).await?;
+    let (result, _) = run_test(&ctx, &gw, &t, *id).await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
@@ -413,10 +388,10 @@ pub async fn test(
     params(("id" = Uuid, Path)), responses((status = 200, body = Integration), (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn enable(
     Call { t, ctx }: Call,
-    st: web::Data<Integrations>,
+    gw: web::Data<Gateway>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (result, _) = run_test(&ctx, &st, &t, *id).await?;
+    let (result, _) = run_test(&ctx, &gw, &t, *id).await?;
     if !result.ok {
         return Err(ApiError::new(
             ErrorCode::Conflict,
@@ -430,18 +405,23 @@ pub async fn enable(
         )
         .with_extension("test", serde_json::to_value(&result).unwrap_or_default()));
     }
-    set_enabled(&ctx, &t, *id, true).await
+    set_enabled(&ctx, &gw, &t, *id, true).await
 }
 
 /// Disables (pauses) an integration; its configuration is kept.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/disable", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = Integration), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn disable(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    set_enabled(&ctx, &t, *id, false).await
+pub async fn disable(
+    Call { t, ctx }: Call,
+    gw: web::Data<Gateway>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    set_enabled(&ctx, &gw, &t, *id, false).await
 }
 
 async fn set_enabled(
     ctx: &Context,
+    gw: &Gateway,
     t: &Tenant,
     id: Uuid,
     enabled: bool,
@@ -467,6 +447,7 @@ async fn set_enabled(
         emit(&mut tx, kind, t.id, data).await?;
     }
     commit(tx).await?;
+    gw.forget(id);
     Ok(HttpResponse::Ok().json(find::<Integration>(ctx, t, id).await?))
 }
 

@@ -47,4 +47,3 @@ pub fn open(row: &Integration, keyring: &Keyring) -> Result<Credentials, SecretE
     }
     Ok(c)
 }
-

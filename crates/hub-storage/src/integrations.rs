@@ -423,6 +423,7 @@ pub async fn hourly_stats(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<V
                 percentile_cont(0.95) WITHIN GROUP (ORDER BY response_time_ms) AS p95_ms
          FROM api_request_logs
          WHERE tenant_id = $1 AND integration_id = $2 AND created_at > NOW() - INTERVAL '24 hours'
+           AND id >= hub_uuid7_floor(NOW() - INTERVAL '24 hours')
          GROUP BY 1 ORDER BY 1",
     )
     .bind(tenant.0)

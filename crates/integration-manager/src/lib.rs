@@ -43,11 +43,22 @@ async fn start(ctx: Context) -> Result<Started, String> {
     // One group-commit writer and one endpoint cache per service, shared by
     // every HTTP worker.
     let (writer, writer_done) = inbound::writer::Writer::spawn(&ctx);
+    // One request-log recorder (one batching writer task) per service.
+    let log_settings = hub_gateway::logs::LogSettings {
+        request_bodies: ctx.config.log_request_bodies,
+        response_bodies: ctx.config.log_response_bodies,
+        retention_days: ctx.config.log_retention_days,
+    };
+    let (recorder, recorder_done) =
+        hub_gateway::logs::Recorder::spawn(ctx.pool.clone(), log_settings);
+    let stopping = recorder.clone();
+    let recorder_data = web::Data::new(recorder.clone());
     let inbound = web::Data::new(inbound::Inbound {
         keyring,
         trusted_proxies: Arc::new(ctx.config.trusted_proxies()),
         max_body: ctx.config.hub_inbound_max_body,
         writer,
+        recorder,
         cache: Arc::new(inbound::EndpointCache::default()),
         policy: Arc::new(inbound::policy(&ctx.config)),
     });
@@ -57,7 +68,8 @@ async fn start(ctx: Context) -> Result<Started, String> {
         configure: Arc::new(move |_, cfg| {
             cfg.app_data(inbound.clone())
                 .app_data(integrations.clone())
-                .app_data(outbound.clone());
+                .app_data(outbound.clone())
+                .app_data(recorder_data.clone());
             routes::configure(cfg)
         }),
         handler: Some(Arc::new(audit::AuditTrail)),
@@ -69,6 +81,24 @@ async fn start(ctx: Context) -> Result<Started, String> {
                 })
             }),
             Box::new(|ctx| Box::pin(inbound::worker::run(ctx))),
+            // The request log: after shutdown, what requests still being
+            // answered record (the same half second the group-commit writer
+            // gives them), then everything queued is written.
+            Box::new(move |ctx| {
+                Box::pin(async move {
+                    ctx.shutdown.cancelled().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    stopping.stop().await;
+                    recorder_done.await;
+                })
+            }),
+            Box::new(move |ctx| {
+                Box::pin(hub_gateway::logs::prune_loop(
+                    ctx.pool.clone(),
+                    log_settings.retention_days,
+                    ctx.shutdown.clone().cancelled_owned(),
+                ))
+            }),
         ],
     })
 }

@@ -454,7 +454,7 @@ mod tests {
     #[test]
     fn failure_searches_name_the_partial_index_predicate() {
         let t = TenantId(Uuid::nil());
-        let sql = |f: &Filter| search_query(t, f, 50).into_sql();
+        let sql = |f: &Filter| search_query(t, f, 50).into_sql().as_str().to_owned();
         assert!(!sql(&Filter::default()).contains("'SUCCESS'"));
         let f = Filter {
             status: Some("SERVER_ERROR"),

@@ -234,10 +234,20 @@ async fn bodies_are_capped_binary_is_marked_and_settings_are_honoured() {
     }
 }
 
+/// A seeded row: direction, method, path, status, timed out, correlation id.
+type Spec = (
+    Direction,
+    &'static str,
+    &'static str,
+    Option<u16>,
+    bool,
+    Option<&'static str>,
+);
+
 /// Rows for the filters: every combination the search checks.
 async fn seed(recorder: &Recorder, tenant: Uuid, integration: Uuid) -> Vec<Uuid> {
     let mut made = Vec::new();
-    let specs: &[(Direction, &str, &str, Option<u16>, bool, Option<&str>)] = &[
+    let specs: &[Spec] = &[
         (
             Direction::Outbound,
             "GET",

@@ -396,6 +396,21 @@ pub async fn log_call(pool: &PgPool, c: &CallLog) -> Result<()> {
     .bind(&c.correlation_id)
     .execute(pool)
     .await?;
+    // The hourly usage row `…/health` reads (as the batched log writer
+    // keeps it: `api_logs::insert_batch`).
+    if c.direction == "OUTBOUND" {
+        sqlx::query(
+            "INSERT INTO rate_limit_buckets (id, integration_id, bucket_key, window_start, window_end, request_count, max_requests)
+             VALUES (gen_random_uuid(), $1, $2, date_trunc('hour', NOW(), 'UTC'),
+                     date_trunc('hour', NOW(), 'UTC') + INTERVAL '1 hour', 1, 0)
+             ON CONFLICT (integration_id, bucket_key, window_start)
+             DO UPDATE SET request_count = rate_limit_buckets.request_count + 1",
+        )
+        .bind(c.integration_id)
+        .bind(crate::api_logs::USAGE_BUCKET)
+        .execute(pool)
+        .await?;
+    }
     Ok(())
 }
 

@@ -15,6 +15,7 @@
 pub mod catalog;
 pub mod client;
 pub mod manifest;
+pub mod redact;
 mod schema_errors;
 mod template;
 pub mod webhook;

@@ -432,8 +432,17 @@ impl Gateway {
                     let wait = if unauthorized {
                         refreshed = true;
                         let stale = token.clone().unwrap_or_default();
-                        token = Some(self.tokens.after_unauthorized(&it.row, &stale).await?);
-                        Some(Duration::ZERO)
+                        // Without a new token the provider's own 401 is the answer.
+                        match self.tokens.after_unauthorized(&it.row, &stale).await {
+                            Ok(fresh) => {
+                                token = Some(fresh);
+                                Some(Duration::ZERO)
+                            }
+                            Err(e) => {
+                                tracing::info!(integration = %it.row.id, error = %e, "access token refused and not refreshed");
+                                None
+                            }
+                        }
                     } else if (rules::retryable(Some(status)) || throttled)
                         && may_repeat
                         && attempt.number < max_attempts
@@ -474,10 +483,11 @@ impl Gateway {
             latency_ms: started.elapsed().as_millis() as u64,
             error: Some(error),
         };
-        let (method, path, body) = match client::test_request(it.manifest, &it.row.config, &it.creds) {
-            Ok(parts) => parts,
-            Err(e) => return failed(e.to_string(), None),
-        };
+        let (method, path, body) =
+            match client::test_request(it.manifest, &it.row.config, &it.creds) {
+                Ok(parts) => parts,
+                Err(e) => return failed(e.to_string(), None),
+            };
         let out = Outgoing {
             method: Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET),
             path_and_query: path,
@@ -490,7 +500,10 @@ impl Gateway {
         };
         let answer = match self.send(it, out).await {
             Ok(a) => a,
-            Err(e) => return failed(e.to_string(), None),
+            Err(e) => {
+                self.recorder.flush().await;
+                return failed(e.to_string(), None);
+            }
         };
         let mut body = answer.body;
         let mut kept = BytesMut::new();
@@ -498,7 +511,10 @@ impl Gateway {
             let room = LOG_BODY_CAP.saturating_sub(kept.len());
             kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
+        drop(body);
         let latency_ms = started.elapsed().as_millis() as u64;
+        // A test is looked at right away: its log rows are committed first.
+        self.recorder.flush().await;
         match client::test_verdict(it.manifest, answer.status, &String::from_utf8_lossy(&kept)) {
             Ok(()) => TestOutcome {
                 ok: true,
@@ -797,7 +813,7 @@ impl Teed {
             if error.is_some() {
                 e.error = error;
             }
-            tokio::spawn(async move { recorder.record(e).await });
+            recorder.record_now(e);
         }
     }
 }

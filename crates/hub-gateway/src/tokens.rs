@@ -45,7 +45,7 @@ impl Tokens {
         crate::credentials::open(integration, &self.keyring)
             .map_err(|e| TokenError::Internal(e.to_string()))?
             .access_token
-            .ok_or_else(|| TokenError::NotConnected("no OAuth access token".into()))
+            .ok_or_else(|| TokenError::NotConnected("credentials.access_token is not set".into()))
     }
 
     /// The provider answered 401 to `stale`.

@@ -342,63 +342,6 @@ pub async fn reseal(
     Ok(done.rows_affected() == 1)
 }
 
-/// One outbound or inbound call, for `api_request_logs`.
-#[derive(Debug, Clone)]
-pub struct CallLog {
-    /// Tenant.
-    pub tenant_id: Uuid,
-    /// Integration.
-    pub integration_id: Uuid,
-    /// INBOUND or OUTBOUND.
-    pub direction: &'static str,
-    /// HTTP method.
-    pub method: String,
-    /// Full URL (no credentials).
-    pub url: String,
-    /// Path.
-    pub path: String,
-    /// Request headers, redacted.
-    pub headers: serde_json::Value,
-    /// Response status.
-    pub response_status: Option<i32>,
-    /// Response body (kept per LOG_RESPONSE_BODIES).
-    pub response_body: Option<String>,
-    /// Latency.
-    pub response_time_ms: i32,
-    /// SUCCESS, CLIENT_ERROR, SERVER_ERROR, TIMEOUT.
-    pub status: &'static str,
-    /// Error text.
-    pub error_message: Option<String>,
-    /// Correlation id.
-    pub correlation_id: Option<String>,
-}
-
-/// Records a call.
-pub async fn log_call(pool: &PgPool, c: &CallLog) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO api_request_logs (id, tenant_id, integration_id, direction, method, url, path, headers,
-             response_status, response_body, response_time_ms, status, error_message, correlation_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(c.tenant_id)
-    .bind(c.integration_id)
-    .bind(c.direction)
-    .bind(&c.method)
-    .bind(&c.url)
-    .bind(&c.path)
-    .bind(&c.headers)
-    .bind(c.response_status)
-    .bind(&c.response_body)
-    .bind(c.response_time_ms)
-    .bind(c.status)
-    .bind(&c.error_message)
-    .bind(&c.correlation_id)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 /// Calls, errors and latency percentiles of one hour.
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct HourStats {
@@ -423,6 +366,7 @@ pub async fn hourly_stats(pool: &PgPool, tenant: TenantId, id: Uuid) -> Result<V
                 percentile_cont(0.95) WITHIN GROUP (ORDER BY response_time_ms) AS p95_ms
          FROM api_request_logs
          WHERE tenant_id = $1 AND integration_id = $2 AND created_at > NOW() - INTERVAL '24 hours'
+           AND id >= hub_uuid7_floor(NOW() - INTERVAL '24 hours')
          GROUP BY 1 ORDER BY 1",
     )
     .bind(tenant.0)

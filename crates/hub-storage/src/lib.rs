@@ -12,6 +12,7 @@
 //! the API's name differs. What a body computes (a secret's hint turned
 //! into `{set, last4}`, a URL) is added by the service, not stored here.
 
+pub mod api_logs;
 pub mod audit;
 pub mod deliveries;
 pub mod events;

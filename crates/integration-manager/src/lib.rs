@@ -44,15 +44,30 @@ async fn start(ctx: Context) -> Result<Started, String> {
     // One group-commit writer and one endpoint cache per service, shared by
     // every HTTP worker.
     let (writer, writer_done) = inbound::writer::Writer::spawn(&ctx);
+    // One request-log recorder (one batching writer task) per service.
+    let log_settings = hub_gateway::logs::LogSettings {
+        request_bodies: ctx.config.log_request_bodies,
+        response_bodies: ctx.config.log_response_bodies,
+        retention_days: ctx.config.log_retention_days,
+    };
+    let (recorder, recorder_done) =
+        hub_gateway::logs::Recorder::spawn(ctx.pool.clone(), log_settings);
+    let stopping = recorder.clone();
+    let recorder_data = web::Data::new(recorder.clone());
     let inbound = web::Data::new(inbound::Inbound {
         keyring,
         trusted_proxies: Arc::new(ctx.config.trusted_proxies()),
         max_body: ctx.config.hub_inbound_max_body,
         writer,
+        recorder,
         cache: Arc::new(inbound::EndpointCache::default()),
         policy: Arc::new(inbound::policy(&ctx.config)),
     });
-    let gateway = web::Data::new(gateway(&ctx, keyring_for_gateway.clone())?);
+    let gateway = web::Data::new(gateway(
+        &ctx,
+        keyring_for_gateway,
+        recorder_data.get_ref().clone(),
+    )?);
     let changed = state::load_catalog(&ctx.pool).await?;
     tracing::info!(changed, "provider catalog loaded");
     Ok(Started {
@@ -60,6 +75,7 @@ async fn start(ctx: Context) -> Result<Started, String> {
             cfg.app_data(inbound.clone())
                 .app_data(integrations.clone())
                 .app_data(outbound.clone())
+                .app_data(recorder_data.clone())
                 .app_data(gateway.clone());
             routes::configure(cfg, ctx.config.gateway_max_body)
         }),
@@ -72,6 +88,24 @@ async fn start(ctx: Context) -> Result<Started, String> {
                 })
             }),
             Box::new(|ctx| Box::pin(inbound::worker::run(ctx))),
+            // The request log: after shutdown, what requests still being
+            // answered record (the same half second the group-commit writer
+            // gives them), then everything queued is written.
+            Box::new(move |ctx| {
+                Box::pin(async move {
+                    ctx.shutdown.cancelled().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    stopping.stop().await;
+                    recorder_done.await;
+                })
+            }),
+            Box::new(move |ctx| {
+                Box::pin(hub_gateway::logs::prune_loop(
+                    ctx.pool.clone(),
+                    log_settings.retention_days,
+                    ctx.shutdown.clone().cancelled_owned(),
+                ))
+            }),
         ],
     })
 }
@@ -80,8 +114,9 @@ async fn start(ctx: Context) -> Result<Started, String> {
 fn gateway(
     ctx: &Context,
     keyring: Arc<hub_domain::secret::Keyring>,
+    recorder: hub_gateway::logs::Recorder,
 ) -> Result<hub_gateway::engine::Gateway, String> {
-    use hub_gateway::{breaker, engine, limiter, logs, tokens};
+    use hub_gateway::{breaker, engine, limiter, tokens};
     let c = &ctx.config;
     let policy = state::target_policy(c);
     let http = hub_connectors::client::client_builder(policy)
@@ -107,7 +142,7 @@ fn gateway(
             },
         ),
         breakers: breaker::Breakers::new(ctx.pool.clone(), breaker_policy, NAME),
-        recorder: logs::Recorder::default(),
+        recorder,
         settings: engine::Settings {
             policy,
             deadline: std::time::Duration::from_secs(c.gateway_deadline_seconds),

@@ -173,6 +173,8 @@ pub struct Inbound {
     pub max_body: usize,
     /// The group-commit writer.
     pub writer: writer::Writer,
+    /// The request log (every received request is recorded, INBOUND).
+    pub recorder: hub_gateway::logs::Recorder,
     /// Endpoint lookups.
     pub cache: Arc<EndpointCache>,
     /// How failed processing attempts are retried.

@@ -15,6 +15,7 @@
 //! (update bodies), and the transaction and event helpers below.
 
 pub mod admin;
+pub mod api_logs;
 pub mod inbound_endpoints;
 pub mod integrations;
 pub mod list;
@@ -52,6 +53,7 @@ use uuid::Uuid;
         inbound_endpoints::create, inbound_endpoints::list, inbound_endpoints::get, inbound_endpoints::update,
         inbound_endpoints::delete, inbound_endpoints::rotate_secret, inbound_endpoints::events,
         inbound_endpoints::replay, inbound_endpoints::receive::receive,
+        api_logs::search, api_logs::get, api_logs::integration_logs,
     ),
     components(schemas(
         // Rows shown as stored: Tenant is `TenantBody`, ApiKey `ApiKeyBody`,
@@ -68,6 +70,7 @@ use uuid::Uuid;
         inbound_endpoints::body::EndpointBody, inbound_endpoints::body::EndpointInput,
         inbound_endpoints::body::EndpointRotateInput, hub_storage::inbound_events::EventRow,
         inbound_endpoints::body::EndpointReplayInput,
+        hub_storage::api_logs::LogSummary, hub_storage::api_logs::LogDetail, api_logs::body::LogPage,
     )),
     modifiers(&FlattenedBodies),
     tags(
@@ -75,6 +78,7 @@ use uuid::Uuid;
         (name = "tenant", description = "The calling tenant"),
         (name = "integrations", description = "Provider catalog and tenant integrations"),
         (name = "webhooks", description = "Outbound subscriptions (deliveries, replay) and inbound endpoints (received events)"),
+        (name = "api-logs", description = "Request logs: every call to a provider and every inbound webhook request, redacted"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -142,6 +146,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, proxy_max_body: usize) {
             web::scope("/api/v1")
                 .route("/me", web::get().to(tenant::me))
                 .route("/audit-log", web::get().to(tenant::audit_log))
+                .configure(api_logs::routes)
                 .configure(integration_routes)
                 .configure(subscription_routes)
                 .service(endpoint_routes()),

@@ -321,7 +321,8 @@ async fn the_rate_limit_holds_across_three_replicas() {
 
     let counted: Vec<(i32, i32)> = sqlx::query_as(
         "SELECT request_count, max_requests FROM rate_limit_buckets
-          WHERE integration_id = $1::uuid AND bucket_key = 'window' ORDER BY window_start",
+          WHERE integration_id = $1::uuid AND bucket_key = 'window' AND max_requests = 3
+          ORDER BY window_start",
     )
     .bind(&id)
     .fetch_all(env.pool())

@@ -1204,7 +1204,7 @@ async fn an_api_key_never_appears_in_responses_events_call_logs_or_the_database(
             .fetch_one(env.pool())
             .await
             .unwrap();
-    assert_eq!(headers["X-Api-Key"], "[redacted]", "{headers}");
+    assert_eq!(headers["x-api-key"], "[redacted]", "{headers}");
 
     // Events: on the bus and in the audit trail.
     a.audited("integration.updated", &id).await;

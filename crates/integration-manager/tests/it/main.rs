@@ -3,6 +3,7 @@
 //! RabbitMQ. Each test has its own database and bus prefix.
 
 mod admin;
+mod api_logs;
 mod auth;
 mod bus;
 mod cli;

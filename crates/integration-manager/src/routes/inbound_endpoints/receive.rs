@@ -16,12 +16,14 @@ use futures::StreamExt;
 use hub_domain::TenantId;
 use hub_domain::inbound::handshake::{Handshake, handshake};
 use hub_domain::inbound::{self, Rejection, Request, ip::client_ip, processing};
+use hub_gateway::logs::{Bytes, Direction, Exchange, HeaderMap, HeaderName, HeaderValue};
 use hub_platform::error::{ApiError, ErrorCode};
 use hub_platform::server::Context;
 use hub_storage::inbound_events::{NewEvent, Stored};
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 use uuid::Uuid;
 
 type Problem = hub_platform::error::Problem;
@@ -175,13 +177,99 @@ pub async fn receive(
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, endpoint_path) = path.into_inner();
-    let ep = lookup(&ctx, &st, &tenant, &endpoint_path).await?;
+    let started = Instant::now();
+    let mut seen = Seen::default();
+    let answer = handle(&req, &ctx, &st, path, payload, &mut seen).await;
+    record(&req, &st, seen, &answer, started);
+    answer
+}
 
-    let (source, trusted_peer) = source(&req, &st, &ep)?;
-    let body = read_body(&req, payload, st.max_body).await?;
-    let headers = text_headers(&req);
-    let url = called_url(&req, trusted_peer);
+/// What [`handle`] learnt about a request, for its log row: the endpoint
+/// (no endpoint, no tenant: an unknown path is not logged), the source and
+/// the body once read.
+#[derive(Default)]
+struct Seen {
+    endpoint: Option<Arc<LiveEndpoint>>,
+    source: Option<IpAddr>,
+    body: Bytes,
+}
+
+/// Records the request and its answer in the request log (INBOUND), off
+/// the request path: the row is made and queued by a spawned task, after
+/// the answer is decided, and nothing here waits for the database.
+fn record(
+    req: &HttpRequest,
+    st: &Inbound,
+    seen: Seen,
+    answer: &Result<HttpResponse, ApiError>,
+    started: Instant,
+) {
+    let Some(ep) = seen.endpoint else { return };
+    let (status, error) = match answer {
+        Ok(r) => (r.status().as_u16(), None),
+        Err(e) => (
+            actix_web::ResponseError::status_code(e).as_u16(),
+            Some(e.to_string()),
+        ),
+    };
+    let mut headers = HeaderMap::with_capacity(req.headers().len());
+    for (k, v) in req.headers() {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_str().as_bytes()),
+            HeaderValue::from_bytes(v.as_bytes()),
+        ) {
+            headers.append(k, v);
+        }
+    }
+    let mut secrets = vec![ep.secret.clone()];
+    if let Some((previous, _)) = &ep.previous {
+        secrets.push(previous.clone());
+    }
+    let exchange = Exchange {
+        id: Uuid::now_v7(),
+        tenant_id: ep.row.tenant_id,
+        integration_id: ep.row.integration_id,
+        direction: Direction::Inbound,
+        method: req.method().as_str().to_owned(),
+        url: called_url(req, false),
+        request_headers: headers,
+        request_body: seen.body,
+        response_status: Some(status),
+        response_headers: None,
+        response_body: Bytes::new(),
+        response_size: None,
+        latency: started.elapsed(),
+        correlation_id: None,
+        source_ip: seen.source.map(|s| s.to_string()),
+        error,
+        timed_out: false,
+        retry_of: None,
+        attempt: 1,
+        secrets,
+        secret_names: vec![ep.verifier.header.clone()],
+    };
+    let recorder = st.recorder.clone();
+    actix_web::rt::spawn(async move { recorder.record(exchange).await });
+}
+
+async fn handle(
+    req: &HttpRequest,
+    ctx: &Context,
+    st: &Inbound,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+    seen: &mut Seen,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, endpoint_path) = path.into_inner();
+    let ep = lookup(ctx, st, &tenant, &endpoint_path).await?;
+    seen.endpoint = Some(ep.clone());
+
+    let (source, trusted_peer) = source(req, st, &ep)?;
+    seen.source = Some(source);
+    let body = read_body(req, payload, st.max_body).await?;
+    seen.body = Bytes::copy_from_slice(&body);
+    let headers = text_headers(req);
+    let url = called_url(req, trusted_peer);
     let now = Utc::now();
     let request = Request {
         method: req.method().as_str(),
@@ -217,7 +305,7 @@ pub async fn receive(
         event_type: event_type.as_deref(),
         payload: parsed.as_ref(),
     };
-    let (outcome, typed) = first_attempt(&ep, &st, &processed);
+    let (outcome, typed) = first_attempt(&ep, st, &processed);
     let event = NewEvent {
         id,
         tenant_id: ep.row.tenant_id,

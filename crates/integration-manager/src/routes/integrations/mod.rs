@@ -11,11 +11,11 @@ use crate::state::{Integrations, catalog};
 use actix_web::{HttpResponse, web};
 use body::{IntegrationFilter, IntegrationInput, ProviderQuery, TestResult, Visibility};
 use chrono::Utc;
-use hub_gateway::engine::Gateway;
 use hub_connectors::manifest::{ProviderManifest, ProviderStatus};
 use hub_domain::status::IntegrationStatus;
 use hub_domain::webhook::BreakerState;
 use hub_domain::{FieldError, TenantId};
+use hub_gateway::engine::Gateway;
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, ErrorCode, Problem};
 use hub_platform::server::Context;
@@ -457,7 +457,7 @@ async fn set_enabled(
 pub async fn health(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let row: Integration = find(&ctx, &t, *id).await?;
     let manifest = manifest_of(&row.provider_code)?;
-    let used = store::calls_this_hour(&ctx.pool, t.id, row.id).await?;
+    let used = hub_storage::api_logs::usage_this_hour(&ctx.pool, t.id, row.id).await?;
     let circuit = store::circuit_state(&ctx.pool, row.id)
         .await?
         .unwrap_or_else(|| BreakerState::Closed.as_str().to_owned());
@@ -485,5 +485,6 @@ pub async fn stats(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRes
     let hours = store::hourly_stats(&ctx.pool, t.id, row.id).await?;
     let calls: i64 = hours.iter().map(|h| h.calls).sum();
     let errors: i64 = hours.iter().map(|h| h.errors).sum();
-    Ok(HttpResponse::Ok().json(json!({ "id": row.id, "window_hours": 24, "calls": calls, "errors": errors, "hours": hours })))
+    let usage = hub_storage::api_logs::hourly_usage(&ctx.pool, t.id, row.id, 24).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": row.id, "window_hours": 24, "calls": calls, "errors": errors, "hours": hours, "usage": usage })))
 }

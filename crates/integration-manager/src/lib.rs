@@ -36,6 +36,15 @@ pub fn service() -> Service {
 async fn start(ctx: Context) -> Result<Started, String> {
     let keyring = Arc::new(ctx.config.keyring().map_err(|e| e.to_string())?);
     let integrations = web::Data::new(state::Integrations::new(&ctx.config, keyring.clone()));
+    // OAuth access tokens, refreshed once across replicas (the proxy and
+    // `refresh-oauth` use it; a loop below refreshes what is due).
+    let tokens = hub_gateway::tokens::Tokens::new(
+        ctx.pool.clone(),
+        keyring.clone(),
+        integrations.http.clone(),
+        integrations.policy,
+    );
+    let token_data = web::Data::new(tokens.clone());
     let outbound = web::Data::new(routes::subscriptions::OutboundWebhooks::new(
         &ctx.config,
         keyring.clone(),
@@ -57,6 +66,7 @@ async fn start(ctx: Context) -> Result<Started, String> {
         configure: Arc::new(move |_, cfg| {
             cfg.app_data(inbound.clone())
                 .app_data(integrations.clone())
+                .app_data(token_data.clone())
                 .app_data(outbound.clone());
             routes::configure(cfg)
         }),
@@ -69,6 +79,7 @@ async fn start(ctx: Context) -> Result<Started, String> {
                 })
             }),
             Box::new(|ctx| Box::pin(inbound::worker::run(ctx))),
+            Box::new(move |ctx| Box::pin(routes::oauth::refresh_loop(ctx, tokens))),
         ],
     })
 }

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod inbound_endpoints;
 pub mod integrations;
 pub mod list;
+pub mod oauth;
 pub mod patch;
 pub mod subscriptions;
 pub mod tenant;
@@ -45,6 +46,7 @@ use uuid::Uuid;
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
         integrations::test, integrations::enable, integrations::disable, integrations::health,
         integrations::stats,
+        oauth::authorize, oauth::callback, oauth::refresh,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::update,
         subscriptions::delete, subscriptions::secret, subscriptions::rotate_secret,
         subscriptions::test, subscriptions::deliveries, subscriptions::delivery, subscriptions::replay,
@@ -60,6 +62,7 @@ use uuid::Uuid;
         admin::CreatedApiKey, admin::TenantPage, tenant::Me, hub_storage::audit::AuditEntry, tenant::AuditPage,
         hub_storage::providers::Provider, hub_storage::integrations::Integration, integrations::body::IntegrationInput,
         integrations::body::TestResult, integrations::body::Visibility, crate::credentials::CredentialsInput,
+        oauth::body::AuthorizeInput, oauth::body::AuthorizeAnswer, oauth::body::Connected, oauth::body::Refreshed,
         subscriptions::body::SubscriptionBody, subscriptions::body::CreatedSubscription,
         subscriptions::body::SubscriptionInput, subscriptions::body::SecretBody, subscriptions::body::RotateInput,
         hub_storage::deliveries::Attempt, subscriptions::body::DeliveryBody, subscriptions::body::ReplayInput,
@@ -139,6 +142,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(subscription_routes)
                 .service(endpoint_routes()),
         )
+        // Public: the provider's redirect; the state is the credential.
+        .route("/oauth/callback", web::get().to(oauth::callback))
         // Public: providers authenticate with their signature.
         .route(
             "/webhooks/{tenant}/{path}",
@@ -187,7 +192,9 @@ fn integration_routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/enable", web::post().to(enable))
                 .route("/{id}/disable", web::post().to(disable))
                 .route("/{id}/health", web::get().to(health))
-                .route("/{id}/stats", web::get().to(stats)),
+                .route("/{id}/stats", web::get().to(stats))
+                .route("/{id}/oauth/authorize", web::post().to(oauth::authorize))
+                .route("/{id}/refresh-oauth", web::post().to(oauth::refresh)),
         );
 }
 

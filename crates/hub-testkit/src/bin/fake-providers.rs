@@ -1,4 +1,4 @@
-//! `fake-providers`: the five fake providers of [`hub_testkit::fakes`] on fixed
+//! `fake-providers`: the six fake providers of [`hub_testkit::fakes`] on fixed
 //! loopback ports, for an offline demo (`cargo xtask up` starts it).
 //!
 //! Ports count up from `FAKE_PROVIDERS_BASE_PORT` (default 3901):
@@ -10,6 +10,12 @@
 //! | +2     | 3903           | XERO       | `http://127.0.0.1:3903/api.xro/2.0`  |
 //! | +3     | 3904           | SAMSARA    | `http://127.0.0.1:3904`              |
 //! | +4     | 3905           | NEWSAPI    | `http://127.0.0.1:3905/v2`           |
+//! | +5     | 3906           | SALESFORCE | `http://127.0.0.1:3906`              |
+//!
+//! The four OAuth providers (HubSpot, QuickBooks, Xero, Salesforce) also
+//! serve their authorization and token endpoints at the real paths on the
+//! same port (see `FakeProvider::oauth_config`), for the app whose client id
+//! and secret `FakeProvider::oauth_client` gives.
 //!
 //! Every fake accepts the token (API key for NewsAPI) `fake-valid-token`. One
 //! line per fake goes to stdout once all listen, e.g.
@@ -24,8 +30,11 @@ use hub_testkit::fakes::{DEFAULT_TOKEN, FakeProvider, Kind};
 /// Default first port (`FAKE_PROVIDERS_BASE_PORT`).
 const DEFAULT_BASE_PORT: u16 = 3901;
 
+/// The highest offset in the layout.
+const LAST: u16 = 5;
+
 /// The fixed offset of each fake from the base port (`xtask up` relies on
-/// NewsAPI being at +4).
+/// this layout: NewsAPI at +4, Salesforce at +5).
 fn offset(kind: Kind) -> u16 {
     match kind {
         Kind::HubSpot => 0,
@@ -33,6 +42,7 @@ fn offset(kind: Kind) -> u16 {
         Kind::Xero => 2,
         Kind::Samsara => 3,
         Kind::NewsApi => 4,
+        Kind::Salesforce => 5,
     }
 }
 
@@ -41,18 +51,19 @@ async fn main() -> ExitCode {
     if std::env::args().len() > 1 {
         eprintln!(
             "usage: fake-providers\n\n\
-             Serves fake HubSpot, QuickBooks, Xero, Samsara and NewsAPI on 127.0.0.1, ports\n\
-             FAKE_PROVIDERS_BASE_PORT (default {DEFAULT_BASE_PORT}) to +4, until SIGTERM or Ctrl-C."
+             Serves fake HubSpot, QuickBooks, Xero, Samsara, NewsAPI and Salesforce on 127.0.0.1,\n\
+             ports FAKE_PROVIDERS_BASE_PORT (default {DEFAULT_BASE_PORT}) to +{LAST}, until SIGTERM\n\
+             or Ctrl-C."
         );
         return ExitCode::from(2);
     }
     let base = match std::env::var("FAKE_PROVIDERS_BASE_PORT") {
         Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u16>() {
-            Ok(port) if port > 0 && port <= u16::MAX - 4 => port,
+            Ok(port) if port > 0 && port <= u16::MAX - LAST => port,
             _ => {
                 eprintln!(
                     "fake-providers: FAKE_PROVIDERS_BASE_PORT must be a port from 1 to {}, not {v:?}",
-                    u16::MAX - 4
+                    u16::MAX - LAST
                 );
                 return ExitCode::from(2);
             }

@@ -171,7 +171,9 @@ async fn stored_rows(env: &TestEnv) -> i64 {
 fn body_for(fake: &FakeProvider, name: &str, secret: &str) -> Value {
     let credentials = match fake.kind() {
         Kind::NewsApi | Kind::Samsara => json!({ "api_key": secret }),
-        Kind::HubSpot | Kind::QuickBooks | Kind::Xero => json!({ "access_token": secret }),
+        Kind::HubSpot | Kind::QuickBooks | Kind::Xero | Kind::Salesforce => {
+            json!({ "access_token": secret })
+        }
     };
     json!({
         "provider_code": fake.kind().code(),

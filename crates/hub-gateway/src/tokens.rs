@@ -137,6 +137,11 @@ type SharedRefresh = Shared<BoxFuture<'static, Result<Refreshed, TokenError>>>;
 
 struct Inner {
     pool: sqlx::PgPool,
+    /// A small pool of its own for the journal's autocommit insert: a
+    /// refresh already holds a connection of `pool` (the row lock), and
+    /// waiting for a second one from the same pool starves it when many
+    /// integrations refresh at once.
+    journal_pool: sqlx::PgPool,
     keyring: Arc<Keyring>,
     http: reqwest::Client,
     policy: TargetPolicy,
@@ -162,9 +167,16 @@ impl Tokens {
         policy: TargetPolicy,
     ) -> Self {
         let fault = std::env::var("HUB_FAULT").ok().filter(|f| !f.is_empty());
+        let journal_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(Duration::from_secs(60))
+            .connect_lazy_with((*pool.connect_options()).clone());
         Self {
             inner: Arc::new(Inner {
                 pool,
+                journal_pool,
                 keyring,
                 http,
                 policy,
@@ -438,7 +450,7 @@ impl Tokens {
             Ok(answer) => {
                 let sealed = credentials::seal_answer(row.id, &self.inner.keyring, &answer);
                 let journaled = hub_storage::oauth::journal(
-                    &self.inner.pool,
+                    &self.inner.journal_pool,
                     tenant,
                     row.id,
                     Uuid::now_v7(),

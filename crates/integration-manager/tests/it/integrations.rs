@@ -708,7 +708,7 @@ async fn config_violating_the_provider_schema_is_422_with_one_error_per_field() 
     let cases = [
         (
             "QUICKBOOKS",
-            json!({"base_url": base}),
+            json!({"base_url": base, "realm_id": "x"}),
             set(&["config.realm_id"]),
         ),
         (
@@ -922,7 +922,7 @@ async fn an_invalid_update_is_422_and_changes_nothing() {
 
     let cases = [
         (
-            json!({"name": "ok", "config": {"base_url": qb.base_url()}}),
+            json!({"name": "ok", "config": {"base_url": qb.base_url(), "realm_id": "x"}}),
             set(&["config.realm_id"]),
         ),
         (json!({"environment": "SANDBOX"}), set(&["environment"])),

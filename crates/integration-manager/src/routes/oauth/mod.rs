@@ -163,7 +163,8 @@ pub async fn authorize(
             ),
         ));
     }
-    let input: AuthorizeInput = optional_json(&body)?;
+    // No body, `null` and `{}` all mean the defaults.
+    let input: AuthorizeInput = optional_json::<Option<AuthorizeInput>>(&body)?.unwrap_or_default();
     let scopes = check_input(&ctx, &input)?;
     let app = app_of(&row, &st)?;
     match oauth.grant_type {

@@ -19,7 +19,8 @@ use crate::template::{self, RenderError, Segment, Syntax};
 /// are the flattened `supports_*` and `rate_limit_*` columns). A manifest
 /// returned by [`crate::catalog()`] has passed every check of the catalog, so
 /// its URLs are https, its `config_schema` compiles and its placeholders name
-/// required config fields.
+/// required config fields or fields its OAuth connection provides
+/// (`oauth.provides`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderManifest {

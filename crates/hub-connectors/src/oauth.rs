@@ -623,6 +623,45 @@ mod tests {
     }
 
     #[test]
+    fn grants_send_the_rfc_6749_fields() {
+        let o = oauth();
+        let names = |g: &Grant<'_>| -> Vec<(&str, String)> { grant_fields(&o, g) };
+        let code = names(&Grant::AuthorizationCode {
+            code: "c",
+            redirect_uri: "r",
+            verifier: Some("v"),
+        });
+        assert_eq!(code[0], ("grant_type", "authorization_code".to_owned()));
+        assert!(code.contains(&("code_verifier", "v".to_owned())));
+        let refresh = names(&Grant::Refresh {
+            refresh_token: "rt",
+        });
+        assert_eq!(refresh[1], ("refresh_token", "rt".to_owned()));
+        let cc = names(&Grant::ClientCredentials { scopes: &[] });
+        assert_eq!(cc[0], ("grant_type", "client_credentials".to_owned()));
+        assert_eq!(
+            cc[1],
+            ("scope", "com.intuit.quickbooks.accounting".to_owned())
+        );
+        let pw = names(&Grant::Password {
+            username: "u",
+            password: "p",
+            scopes: &["x".to_owned()],
+        });
+        assert_eq!(pw[0], ("grant_type", "password".to_owned()));
+        assert!(pw.contains(&("scope", "com.intuit.quickbooks.accounting x".to_owned())));
+        assert!(
+            !format!(
+                "{:?}",
+                Grant::Refresh {
+                    refresh_token: "rt"
+                }
+            )
+            .contains("rt\"")
+        );
+    }
+
+    #[test]
     fn failures_are_classified() {
         let revoked = |s, b: &str| matches!(classify(s, b), TokenFailure::Revoked { .. });
         assert!(revoked(400, r#"{"error":"invalid_grant"}"#));

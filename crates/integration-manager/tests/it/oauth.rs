@@ -751,3 +751,44 @@ async fn a_failing_token_endpoint_is_retried_never_disconnects_and_is_not_storme
         .expect("a token once the endpoint is back");
     assert_ne!(token, stale);
 }
+
+#[tokio::test]
+async fn the_periodic_refresh_renews_expiring_and_aging_connections_once_across_replicas() {
+    let (env, m) = started().await;
+    let (tenant, key) = env.tenant(&m, "periodic").await;
+    let api = TenantApi::new(&env, &m, &tenant, &key);
+    let fake = FakeProvider::start(Kind::QuickBooks).await;
+    let (id, answer) = connect(&api, &m, &fake).await;
+    answer.ok(200);
+    let (a, b) = (keeper(&env).await, keeper(&env).await);
+
+    // Nothing is due right after connecting.
+    a.refresh_due(100).await.unwrap();
+    assert_eq!(fake.refresh_count(), 0);
+
+    // Expiring within 5 minutes: two replicas' passes refresh it once.
+    expire(&env, &id).await;
+    let (ra, rb) = tokio::join!(a.refresh_due(100), b.refresh_due(100));
+    assert!(ra.unwrap() + rb.unwrap() >= 1);
+    assert_eq!(fake.refresh_count(), 1);
+
+    // Idle, its access token fine, but 80% of the refresh token's life gone.
+    sqlx::query(
+        "UPDATE integrations SET oauth_expires_at = NOW() + INTERVAL '1 hour',
+             oauth_refreshed_at = NOW() - INTERVAL '90 days',
+             oauth_refresh_expires_at = NOW() + INTERVAL '10 days' WHERE id = $1",
+    )
+    .bind(Uuid::parse_str(&id).unwrap())
+    .execute(env.pool())
+    .await
+    .unwrap();
+    assert_eq!(a.refresh_due(100).await.unwrap(), 1);
+    assert_eq!(fake.refresh_count(), 2);
+    // Renewed: its new refresh token has its whole life ahead.
+    assert_eq!(b.refresh_due(100).await.unwrap(), 0);
+    assert_eq!(fake.refresh_count(), 2);
+    let t = api
+        .post_empty(&format!("/api/v1/integrations/{id}/test"))
+        .await;
+    assert_eq!(t.ok(200)["ok"], true, "{}", t.text);
+}

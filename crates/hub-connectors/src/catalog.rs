@@ -7,7 +7,10 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::manifest::{AuthType, BASE_URL_FIELD, GrantType, KeyLocation, ProviderManifest};
+use crate::manifest::{
+    AuthType, BASE_URL_FIELD, GrantType, KeyLocation, OAUTH_AUTHORIZE_URL_FIELD,
+    OAUTH_TOKEN_URL_FIELD, ProviderManifest,
+};
 use crate::schema_errors::{self, Echo};
 use crate::template::{self, Syntax};
 
@@ -84,6 +87,20 @@ fn join(problems: &[ManifestProblem]) -> String {
 /// Every provider shipped with the crate, checked, sorted by code.
 pub fn catalog() -> Result<Vec<ProviderManifest>, CatalogError> {
     load(EMBEDDED.iter().copied())
+}
+
+/// The embedded manifest of provider `code`, parsed and checked once per
+/// process; `None` for an unknown code or a catalog that does not load.
+pub fn manifest(code: &str) -> Option<&'static ProviderManifest> {
+    static BY_CODE: std::sync::OnceLock<BTreeMap<String, ProviderManifest>> =
+        std::sync::OnceLock::new();
+    BY_CODE
+        .get_or_init(|| {
+            catalog()
+                .map(|all| all.into_iter().map(|m| (m.code.clone(), m)).collect())
+                .unwrap_or_default()
+        })
+        .get(code)
 }
 
 /// Names of the embedded manifest files, sorted.
@@ -207,7 +224,10 @@ fn rules(file: &str, m: &ProviderManifest) -> Vec<ManifestProblem> {
     file_name_rules(file, m, &mut out);
     auth_rules(m, &mut out);
     url_rules(m, &mut out);
-    let required = config_schema_rules(&m.config_schema, &mut out);
+    let mut required = config_schema_rules(&m.config_schema, &mut out);
+    oauth_rules(m, &mut out);
+    // Fields the OAuth connection fills in may be used like required ones.
+    required.extend(m.oauth.iter().flat_map(|o| o.provides.iter().cloned()));
     template_rules(m, &required, &mut out);
     header_name_rules(m, &mut out);
     api_key_body_rules(m, &mut out);
@@ -294,7 +314,38 @@ fn url_rules(m: &ProviderManifest, out: &mut Vec<ManifestProblem>) {
     }
 }
 
-/// Templates parse, and every `{config.x}` they use is a required config field.
+/// An OAUTH2 manifest's config schema declares the OAuth URL overrides
+/// (string, format uri), and every field its connection `provides` is a
+/// declared config field.
+fn oauth_rules(m: &ProviderManifest, out: &mut Vec<ManifestProblem>) {
+    let Some(oauth) = &m.oauth else {
+        return;
+    };
+    let properties = m.config_schema.get("properties").and_then(Value::as_object);
+    for field in [OAUTH_AUTHORIZE_URL_FIELD, OAUTH_TOKEN_URL_FIELD] {
+        let ok = properties.and_then(|p| p.get(field)).is_some_and(|b| {
+            b.get("type").and_then(Value::as_str) == Some("string")
+                && b.get("format").and_then(Value::as_str) == Some("uri")
+        });
+        if !ok {
+            out.push(problem(
+                &format!("config_schema.properties.{field}"),
+                r#"must be declared as {"type": "string", "format": "uri"} on OAUTH2 providers, so every integration can override the OAuth URLs"#,
+            ));
+        }
+    }
+    for name in &oauth.provides {
+        if !properties.is_some_and(|p| p.contains_key(name)) {
+            out.push(problem(
+                "oauth.provides",
+                format!("names {name:?}, which config_schema does not declare in properties"),
+            ));
+        }
+    }
+}
+
+/// Templates parse, and every `{config.x}` they use is a required config
+/// field or one the OAuth connection provides.
 fn template_rules(m: &ProviderManifest, required: &[String], out: &mut Vec<ManifestProblem>) {
     let mut check_template = |field: String, text: &str, syntax: Syntax| {
         match template::config_fields(text, syntax) {
@@ -305,7 +356,7 @@ fn template_rules(m: &ProviderManifest, required: &[String], out: &mut Vec<Manif
                         out.push(problem(
                             &field,
                             format!(
-                                "uses {{config.{name}}}, so config_schema must list {name:?} in properties and required"
+                                "uses {{config.{name}}}, so config_schema must list {name:?} in properties and required (or oauth.provides must name it)"
                             ),
                         ));
                     }

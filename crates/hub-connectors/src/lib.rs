@@ -8,6 +8,9 @@
 //! ([`ProviderManifest::validate_config`]) and how to fill the test call
 //! ([`ProviderManifest::render_test_path`]).
 //!
+//! [`oauth`] is the OAuth 2.0 client side: authorization URLs with state and
+//! PKCE, the token endpoint's grants, and the classification of its errors.
+//!
 //! [`client`] is the outbound HTTP client: credentials injected per manifest,
 //! per-call timeouts, no redirects, and no private/loopback/link-local targets
 //! unless allowed (SSRF guard at DNS resolution and for IP literals).
@@ -15,6 +18,7 @@
 pub mod catalog;
 pub mod client;
 pub mod manifest;
+pub mod oauth;
 pub mod redact;
 mod schema_errors;
 mod template;
@@ -22,8 +26,8 @@ pub mod webhook;
 
 pub use catalog::{CatalogError, ManifestProblem, catalog, embedded_files, load, parse_manifest};
 pub use manifest::{
-    ApiKeyPlacement, AuthType, BASE_URL_FIELD, Capabilities, Category, ConfigFieldError, GrantType,
-    KeyLocation, Method, OAuthConfig, ProviderManifest, ProviderStatus, RateLimit, TestCall,
-    UnknownValue,
+    ApiKeyPlacement, AuthType, BASE_URL_FIELD, Capabilities, Category, ClientAuth,
+    ConfigFieldError, GrantType, KeyLocation, Method, OAuthConfig, ProviderManifest,
+    ProviderStatus, RateLimit, TestCall, UnknownValue,
 };
 pub use template::RenderError;

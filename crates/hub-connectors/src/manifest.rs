@@ -19,7 +19,8 @@ use crate::template::{self, RenderError, Segment, Syntax};
 /// are the flattened `supports_*` and `rate_limit_*` columns). A manifest
 /// returned by [`crate::catalog()`] has passed every check of the catalog, so
 /// its URLs are https, its `config_schema` compiles and its placeholders name
-/// required config fields.
+/// required config fields or fields its OAuth connection provides
+/// (`oauth.provides`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderManifest {
@@ -249,6 +250,88 @@ pub struct OAuthConfig {
     /// (Xero's `GET /connections`).
     #[serde(default)]
     pub tenant_discovery_url: Option<String>,
+    /// The provider documents PKCE (RFC 7636, `S256`) for the authorization
+    /// code grant; the hub sends a challenge and its verifier. (Sending one
+    /// to a provider that ignores it is harmless; this marks the ones known
+    /// to check it.)
+    #[serde(default)]
+    pub pkce: bool,
+    /// How the client (the OAuth app) authenticates to the token endpoint.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// Config fields the OAuth connection fills in (QuickBooks `realm_id`
+    /// from the redirect, Xero `xero_tenant_id` from the tenant discovery,
+    /// Salesforce `instance_url` from the token answer): templates may use
+    /// them although the config schema does not require them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provides: Vec<String>,
+    /// The provider's token step is not a standard RFC 6749 grant (DAT's
+    /// two-step organization then user token): the hub cannot connect it
+    /// until a provider-specific step is written, and says so (409) rather
+    /// than sending a generic grant it would refuse.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nonstandard_token_flow: bool,
+}
+
+wire_enum! {
+    /// How the OAuth client authenticates to the token endpoint (RFC 6749 §2.3.1).
+    ClientAuth {
+        /// HTTP Basic with the client id and secret (QuickBooks, Xero).
+        Basic = "basic",
+        /// `client_id` and `client_secret` form fields (HubSpot, Salesforce, Zoho).
+        Body = "body",
+    }
+}
+
+// The wire_enum macro fixes the derive list, so no `#[derive(Default)]`.
+#[allow(clippy::derivable_impls)]
+impl Default for ClientAuth {
+    fn default() -> Self {
+        Self::Body
+    }
+}
+
+/// The config field that overrides a provider's OAuth consent page.
+pub const OAUTH_AUTHORIZE_URL_FIELD: &str = "oauth_authorize_url";
+/// The config field that overrides a provider's OAuth token endpoint.
+pub const OAUTH_TOKEN_URL_FIELD: &str = "oauth_token_url";
+
+impl OAuthConfig {
+    /// The consent page for an integration with this `config`
+    /// (`config.oauth_authorize_url` wins over the manifest's).
+    pub fn authorize_url_for<'a>(&'a self, config: &'a Value) -> Option<&'a str> {
+        non_empty(config, OAUTH_AUTHORIZE_URL_FIELD).or(self.authorize_url.as_deref())
+    }
+
+    /// The token endpoint for an integration with this `config`
+    /// (`config.oauth_token_url` wins over the manifest's).
+    pub fn token_url_for<'a>(&'a self, config: &'a Value) -> &'a str {
+        non_empty(config, OAUTH_TOKEN_URL_FIELD).unwrap_or(&self.token_url)
+    }
+
+    /// The tenant discovery URL for an integration with this `config`: with
+    /// `config.base_url` set, the base URL's origin with the discovery URL's
+    /// path (so a sandbox or fake answers it), else the manifest's.
+    pub fn tenant_discovery_url_for(&self, config: &Value) -> Option<String> {
+        let discovery = self.tenant_discovery_url.as_deref()?;
+        let Some(base) = non_empty(config, BASE_URL_FIELD) else {
+            return Some(discovery.to_owned());
+        };
+        let (Ok(base), Ok(d)) = (url::Url::parse(base), url::Url::parse(discovery)) else {
+            return Some(discovery.to_owned());
+        };
+        let mut out = base;
+        out.set_path(d.path());
+        out.set_query(d.query());
+        Some(out.to_string())
+    }
+}
+
+fn non_empty<'a>(config: &'a Value, field: &str) -> Option<&'a str> {
+    config
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn default_scope_separator() -> String {

@@ -63,6 +63,10 @@ codes! {
     UnsupportedMediaType => ("unsupported_media_type", 415, "Send Content-Type: application/json"),
     ValidationFailed => ("validation_failed", 422, "Some fields are invalid"),
     DependencyUnavailable => ("dependency_unavailable", 503, "A dependency (Postgres, RabbitMQ) is unavailable; retry later"),
+    InvalidOAuthState => ("invalid_oauth_state", 400, "The OAuth state is unknown, used or expired; start again with POST .../oauth/authorize"),
+    OAuthDenied => ("oauth_denied", 400, "The provider did not grant access (its error is in the detail)"),
+    OAuthRevoked => ("oauth_revoked", 409, "The provider refused the OAuth grant; connect the integration again"),
+    TokenEndpointUnavailable => ("token_endpoint_unavailable", 503, "The provider's token endpoint is unavailable; retry later"),
     Internal => ("internal_error", 500, "Internal error"),
 }
 

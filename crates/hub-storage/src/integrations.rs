@@ -49,6 +49,26 @@ pub struct Integration {
     /// Sealed basic credentials.
     #[serde(skip)]
     pub basic_auth_encrypted: Option<String>,
+    /// Sealed OAuth app (`{"client_id", "client_secret"}`).
+    #[serde(skip)]
+    pub oauth_client_encrypted: Option<String>,
+    /// When the refresh token expires, if the provider says.
+    #[serde(skip)]
+    pub oauth_refresh_expires_at: Option<DateTime<Utc>>,
+    /// When the tokens were last obtained (code exchange or refresh).
+    #[serde(skip)]
+    pub oauth_refreshed_at: Option<DateTime<Utc>>,
+    /// No refresh is attempted before this (after a failed one).
+    #[serde(skip)]
+    pub oauth_retry_at: Option<DateTime<Utc>>,
+    /// Consecutive failed refreshes.
+    #[serde(skip)]
+    pub oauth_failures: i32,
+    /// The organisations the OAuth connection may act for (Xero's
+    /// `/connections`), as the provider lists them.
+    #[schema(value_type = Option<Vec<Object>>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_tenants: Option<serde_json::Value>,
     /// Which credentials are set, with their last four characters.
     #[serde(rename = "credentials")]
     #[schema(value_type = Object)]
@@ -100,9 +120,11 @@ pub struct Integration {
 
 /// The integration columns with the provider's (joined); nullable columns
 /// read as their column defaults' Rust counterparts.
-const SELECT: &str = "SELECT i.id, i.tenant_id, i.provider_id, p.code AS provider_code, p.category, i.name,
+pub(crate) const SELECT: &str = "SELECT i.id, i.tenant_id, i.provider_id, p.code AS provider_code, p.category, i.name,
     i.description, i.config, COALESCE(i.environment, '') AS environment, i.auth_type, i.api_key_encrypted,
-    i.oauth_tokens, i.oauth_expires_at, i.basic_auth_encrypted, i.credentials_hint,
+    i.oauth_tokens, i.oauth_expires_at, i.basic_auth_encrypted, i.oauth_client_encrypted,
+    i.oauth_refresh_expires_at, i.oauth_refreshed_at, i.oauth_retry_at, i.oauth_failures, i.oauth_tenants,
+    i.credentials_hint,
     COALESCE(i.status, 'ACTIVE') AS status, i.last_successful_call, i.last_error, i.last_error_at,
     COALESCE(i.error_count, 0) AS error_count, COALESCE(i.is_enabled, true) AS is_enabled,
     COALESCE(i.retry_enabled, true) AS retry_enabled, COALESCE(i.max_retries, 3) AS max_retries,
@@ -114,7 +136,7 @@ const SELECT: &str = "SELECT i.id, i.tenant_id, i.provider_id, p.code AS provide
 
 /// The settings both [`insert`] and [`update`] write, in the order
 /// [`bind_settings`] binds them.
-const SETTINGS: [&str; 17] = [
+const SETTINGS: [&str; 23] = [
     "name",
     "description",
     "config",
@@ -122,6 +144,12 @@ const SETTINGS: [&str; 17] = [
     "oauth_tokens",
     "oauth_expires_at",
     "basic_auth_encrypted",
+    "oauth_client_encrypted",
+    "oauth_refresh_expires_at",
+    "oauth_refreshed_at",
+    "oauth_retry_at",
+    "oauth_failures",
+    "oauth_tenants",
     "credentials_hint",
     "status",
     "is_enabled",
@@ -143,6 +171,12 @@ fn bind_settings<'q>(q: crate::Query<'q>, i: &'q Integration) -> crate::Query<'q
         .bind(&i.oauth_tokens)
         .bind(i.oauth_expires_at)
         .bind(&i.basic_auth_encrypted)
+        .bind(&i.oauth_client_encrypted)
+        .bind(i.oauth_refresh_expires_at)
+        .bind(i.oauth_refreshed_at)
+        .bind(i.oauth_retry_at)
+        .bind(i.oauth_failures)
+        .bind(&i.oauth_tenants)
         .bind(&i.credentials_hint)
         .bind(i.status.as_str())
         .bind(i.is_enabled)
@@ -290,6 +324,9 @@ pub struct SealedSecrets {
     /// `basic_auth_encrypted`.
     #[sqlx(rename = "basic_auth_encrypted")]
     pub basic: Option<String>,
+    /// `oauth_client_encrypted` (the OAuth app).
+    #[sqlx(rename = "oauth_client_encrypted")]
+    pub oauth_client: Option<String>,
 }
 
 /// Every integration with a sealed secret, a page at a time (for key rotation).
@@ -305,9 +342,10 @@ pub async fn with_secrets(
         secrets: SealedSecrets,
     }
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, api_key_encrypted, oauth_tokens, basic_auth_encrypted FROM integrations
+        "SELECT id, api_key_encrypted, oauth_tokens, basic_auth_encrypted, oauth_client_encrypted FROM integrations
          WHERE ($1::uuid IS NULL OR id > $1)
-           AND (api_key_encrypted IS NOT NULL OR oauth_tokens IS NOT NULL OR basic_auth_encrypted IS NOT NULL)
+           AND (api_key_encrypted IS NOT NULL OR oauth_tokens IS NOT NULL OR basic_auth_encrypted IS NOT NULL
+                OR oauth_client_encrypted IS NOT NULL)
          ORDER BY id LIMIT $2",
     )
     .bind(after)
@@ -326,17 +364,21 @@ pub async fn reseal(
     new: &SealedSecrets,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "UPDATE integrations SET api_key_encrypted = $5, oauth_tokens = $6, basic_auth_encrypted = $7
+        "UPDATE integrations SET api_key_encrypted = $6, oauth_tokens = $7, basic_auth_encrypted = $8,
+             oauth_client_encrypted = $9
          WHERE id = $1 AND api_key_encrypted IS NOT DISTINCT FROM $2
-           AND oauth_tokens IS NOT DISTINCT FROM $3 AND basic_auth_encrypted IS NOT DISTINCT FROM $4",
+           AND oauth_tokens IS NOT DISTINCT FROM $3 AND basic_auth_encrypted IS NOT DISTINCT FROM $4
+           AND oauth_client_encrypted IS NOT DISTINCT FROM $5",
     )
     .bind(id)
     .bind(&old.api_key)
     .bind(&old.oauth)
     .bind(&old.basic)
+    .bind(&old.oauth_client)
     .bind(&new.api_key)
     .bind(&new.oauth)
     .bind(&new.basic)
+    .bind(&new.oauth_client)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)

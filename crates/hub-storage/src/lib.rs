@@ -19,6 +19,7 @@ pub mod events;
 pub mod gateway;
 pub mod inbound_events;
 pub mod integrations;
+pub mod oauth;
 pub mod outbox;
 pub mod processed;
 pub mod providers;
@@ -459,14 +460,17 @@ mod tests {
         (
             &integrations::INSERT,
             "id, tenant_id, provider_id, name, description, config, environment, auth_type,
-             api_key_encrypted, oauth_tokens, oauth_expires_at, basic_auth_encrypted, credentials_hint, status,
+             api_key_encrypted, oauth_tokens, oauth_expires_at, basic_auth_encrypted, oauth_client_encrypted,
+             oauth_refresh_expires_at, oauth_refreshed_at, oauth_retry_at, oauth_failures, oauth_tenants,
+             credentials_hint, status,
              is_enabled, retry_enabled, max_retries, timeout_seconds, sync_frequency, external_id, source_system,
              custom_fields, created_by_key, updated_by_key",
         ),
         (
             &integrations::UPDATE,
             "name, description, config, api_key_encrypted, oauth_tokens, oauth_expires_at,
-             basic_auth_encrypted, credentials_hint, status, is_enabled, retry_enabled, max_retries,
+             basic_auth_encrypted, oauth_client_encrypted, oauth_refresh_expires_at, oauth_refreshed_at,
+             oauth_retry_at, oauth_failures, oauth_tenants, credentials_hint, status, is_enabled, retry_enabled, max_retries,
              timeout_seconds, sync_frequency, external_id, source_system, custom_fields, last_successful_call,
              last_error, last_error_at, error_count, updated_by_key, updated_at",
         ),

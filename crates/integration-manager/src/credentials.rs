@@ -1,5 +1,14 @@
 //! Integration credentials: parsed from requests, sealed at rest, shown only
 //! as "set, last four characters".
+//!
+//! OAUTH2 integrations (issue 27): the OAuth app is per integration,
+//! `credentials.client_id` and `credentials.client_secret`, sealed like the
+//! other secrets; the hint shows the last four characters of the client id
+//! only, the secret as set. Such an integration may be created with only the
+//! app (it waits in `PENDING_AUTH` for `POST …/oauth/authorize`) or, as
+//! before, with an access token (and refresh token) obtained elsewhere; both
+//! may be given. `username`/`password` are kept for providers whose grant is
+//! the password grant.
 
 use chrono::{DateTime, Utc};
 use hub_connectors::manifest::AuthType;
@@ -27,6 +36,11 @@ pub struct CredentialsInput {
     pub refresh_token: Option<String>,
     /// OAUTH2 providers: when the access token expires.
     pub expires_at: Option<DateTime<Utc>>,
+    /// OAUTH2 providers: the OAuth app's client id (for the OAuth connection
+    /// and refreshes).
+    pub client_id: Option<String>,
+    /// OAUTH2 providers: the OAuth app's client secret.
+    pub client_secret: Option<String>,
 }
 
 impl std::fmt::Debug for CredentialsInput {
@@ -35,7 +49,8 @@ impl std::fmt::Debug for CredentialsInput {
     }
 }
 
-use hub_gateway::credentials::ctx;
+use hub_connectors::oauth::ClientApp;
+use hub_gateway::credentials::{ctx, seal_client};
 
 fn present(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -47,6 +62,8 @@ pub struct ValidCredentials {
     basic: Option<(String, String)>,
     /// Access token, refresh token, expiry.
     oauth: Option<(String, Option<String>, Option<DateTime<Utc>>)>,
+    /// The OAuth app.
+    client: Option<ClientApp>,
 }
 
 impl std::fmt::Debug for ValidCredentials {
@@ -83,6 +100,8 @@ pub fn check(
         ("password", &input.password),
         ("access_token", &input.access_token),
         ("refresh_token", &input.refresh_token),
+        ("client_id", &input.client_id),
+        ("client_secret", &input.client_secret),
     ] {
         if v.as_ref().is_some_and(|s| s.len() > 8192) {
             errors.push(FieldError::new(
@@ -103,7 +122,18 @@ pub fn check(
             forbid("api_key", input.api_key.is_some(), &mut errors);
         }
         AuthType::OAuth2 => {
-            need("access_token", present(&input.access_token), &mut errors);
+            let app = (present(&input.client_id), present(&input.client_secret));
+            match app {
+                (Some(_), None) => need("client_secret", None, &mut errors),
+                (None, Some(_)) => need("client_id", None, &mut errors),
+                (None, None) if present(&input.access_token).is_none() => errors.push(
+                    FieldError::new(
+                        "credentials.access_token",
+                        "is required for OAUTH2 providers unless credentials.client_id and client_secret are given (then connect with POST …/oauth/authorize)",
+                    ),
+                ),
+                _ => {}
+            }
             forbid("api_key", input.api_key.is_some(), &mut errors);
         }
         AuthType::None => {
@@ -111,6 +141,10 @@ pub fn check(
             forbid("access_token", input.access_token.is_some(), &mut errors);
             forbid("username", input.username.is_some(), &mut errors);
         }
+    }
+    if auth != AuthType::OAuth2 {
+        forbid("client_id", input.client_id.is_some(), &mut errors);
+        forbid("client_secret", input.client_secret.is_some(), &mut errors);
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -121,6 +155,12 @@ pub fn check(
         basic: owned(&input.username).zip(owned(&input.password)),
         oauth: owned(&input.access_token)
             .map(|t| (t, owned(&input.refresh_token), input.expires_at)),
+        client: owned(&input.client_id)
+            .zip(owned(&input.client_secret))
+            .map(|(client_id, client_secret)| ClientApp {
+                client_id,
+                client_secret,
+            }),
     })
 }
 
@@ -139,6 +179,12 @@ impl ValidCredentials {
         row.basic_auth_encrypted = None;
         row.oauth_tokens = None;
         row.oauth_expires_at = None;
+        row.oauth_client_encrypted = None;
+        row.oauth_refresh_expires_at = None;
+        row.oauth_refreshed_at = None;
+        row.oauth_retry_at = None;
+        row.oauth_failures = 0;
+        row.oauth_tenants = None;
         if let Some(k) = &self.api_key {
             row.api_key_encrypted = Some(keyring.seal(&ctx(row.id, "api_key"), k.as_bytes()));
             shown(&mut hint, "api_key", k);
@@ -161,6 +207,11 @@ impl ValidCredentials {
             if let Some(e) = expires_at {
                 hint.insert("expires_at".into(), json!(e));
             }
+        }
+        if let Some(app) = &self.client {
+            row.oauth_client_encrypted = Some(seal_client(row.id, keyring, app));
+            shown(&mut hint, "client_id", &app.client_id);
+            hint.insert("client_secret".into(), json!({"set": true}));
         }
         row.credentials_hint = Value::Object(hint);
     }
@@ -194,9 +245,15 @@ pub fn reseal(
         Some(s) => Some(json!({"sealed": again("oauth", s)?})),
         None => old.oauth.clone(),
     };
+    let oauth_client = old
+        .oauth_client
+        .as_deref()
+        .map(|s| again("oauth_client", s))
+        .transpose()?;
     Ok(resealer.changed.then_some(SealedSecrets {
         api_key,
         oauth,
         basic,
+        oauth_client,
     }))
 }

@@ -37,6 +37,15 @@ async fn start(ctx: Context) -> Result<Started, String> {
     let keyring = Arc::new(ctx.config.keyring().map_err(|e| e.to_string())?);
     let keyring_for_gateway = keyring.clone();
     let integrations = web::Data::new(state::Integrations::new(&ctx.config, keyring.clone()));
+    // OAuth access tokens, refreshed once across replicas (the proxy and
+    // `refresh-oauth` use it; a loop below refreshes what is due).
+    let tokens = hub_gateway::tokens::Tokens::new(
+        ctx.pool.clone(),
+        keyring.clone(),
+        integrations.http.clone(),
+        integrations.policy,
+    );
+    let token_data = web::Data::new(tokens.clone());
     let outbound = web::Data::new(routes::subscriptions::OutboundWebhooks::new(
         &ctx.config,
         keyring.clone(),
@@ -66,6 +75,7 @@ async fn start(ctx: Context) -> Result<Started, String> {
     let gateway = web::Data::new(gateway(
         &ctx,
         keyring_for_gateway,
+        tokens.clone(),
         recorder_data.get_ref().clone(),
     )?);
     let changed = state::load_catalog(&ctx.pool).await?;
@@ -74,6 +84,7 @@ async fn start(ctx: Context) -> Result<Started, String> {
         configure: Arc::new(move |ctx, cfg| {
             cfg.app_data(inbound.clone())
                 .app_data(integrations.clone())
+                .app_data(token_data.clone())
                 .app_data(outbound.clone())
                 .app_data(recorder_data.clone())
                 .app_data(gateway.clone());
@@ -106,6 +117,7 @@ async fn start(ctx: Context) -> Result<Started, String> {
                     ctx.shutdown.clone().cancelled_owned(),
                 ))
             }),
+            Box::new(move |ctx| Box::pin(routes::oauth::refresh_loop(ctx, tokens))),
         ],
     })
 }
@@ -114,9 +126,10 @@ async fn start(ctx: Context) -> Result<Started, String> {
 fn gateway(
     ctx: &Context,
     keyring: Arc<hub_domain::secret::Keyring>,
+    tokens: hub_gateway::tokens::Tokens,
     recorder: hub_gateway::logs::Recorder,
 ) -> Result<hub_gateway::engine::Gateway, String> {
-    use hub_gateway::{breaker, engine, limiter, tokens};
+    use hub_gateway::{breaker, engine, limiter};
     let c = &ctx.config;
     let policy = state::target_policy(c);
     let http = hub_connectors::client::client_builder(policy)
@@ -133,7 +146,7 @@ fn gateway(
         http: http.clone(),
         keyring: keyring.clone(),
         catalog: state::catalog()?,
-        tokens: tokens::Tokens::new(ctx.pool.clone(), keyring, http, policy),
+        tokens,
         limiter: limiter::Limiter::new(
             ctx.pool.clone(),
             limiter::QueuePolicy {

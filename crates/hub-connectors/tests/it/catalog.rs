@@ -300,3 +300,45 @@ fn wire_enums_parse_and_print() {
         "{err}"
     );
 }
+
+#[test]
+fn oauth_providers_declare_url_overrides_and_what_their_connection_provides() {
+    for m in hub_connectors::catalog().unwrap() {
+        let Some(oauth) = &m.oauth else { continue };
+        let fields = m.config_fields();
+        for f in ["oauth_authorize_url", "oauth_token_url"] {
+            assert!(fields.iter().any(|x| x == f), "{}: {f}", m.code);
+        }
+        for p in &oauth.provides {
+            assert!(!m.required_config_fields().contains(p), "{}: {p}", m.code);
+        }
+    }
+    let qb = super::provider("QUICKBOOKS").oauth.unwrap();
+    assert_eq!(qb.provides, ["realm_id"]);
+    assert_eq!(qb.client_auth, hub_connectors::ClientAuth::Basic);
+    let xero = super::provider("XERO").oauth.unwrap();
+    assert!(xero.pkce);
+    assert_eq!(xero.provides, ["xero_tenant_id"]);
+    assert_eq!(
+        super::provider("HUBSPOT").oauth.unwrap().client_auth,
+        hub_connectors::ClientAuth::Body
+    );
+    assert!(super::provider("DAT").oauth.unwrap().nonstandard_token_flow);
+}
+
+#[test]
+fn a_placeholder_may_name_a_field_the_oauth_connection_provides_but_not_an_undeclared_one() {
+    let mut m: Value =
+        serde_json::from_str(include_str!("../../providers/quickbooks.json")).unwrap();
+    assert!(hub_connectors::parse_manifest("quickbooks.json", &m.to_string()).is_ok());
+    m["oauth"]["provides"] = json!([]);
+    let err = hub_connectors::parse_manifest("quickbooks.json", &m.to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("uses {config.realm_id}"), "{err}");
+    m["oauth"]["provides"] = json!(["realm_id", "nope"]);
+    let err = hub_connectors::parse_manifest("quickbooks.json", &m.to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("oauth.provides: names \"nope\""), "{err}");
+}

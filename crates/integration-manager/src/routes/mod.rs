@@ -19,6 +19,7 @@ pub mod api_logs;
 pub mod inbound_endpoints;
 pub mod integrations;
 pub mod list;
+pub mod oauth;
 pub mod patch;
 pub mod proxy;
 pub mod subscriptions;
@@ -47,6 +48,7 @@ use uuid::Uuid;
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
         integrations::test, integrations::enable, integrations::disable, integrations::health,
         integrations::stats, proxy::proxy,
+        oauth::authorize, oauth::callback, oauth::refresh,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::update,
         subscriptions::delete, subscriptions::secret, subscriptions::rotate_secret,
         subscriptions::test, subscriptions::deliveries, subscriptions::delivery, subscriptions::replay,
@@ -63,6 +65,7 @@ use uuid::Uuid;
         admin::CreatedApiKey, admin::TenantPage, tenant::Me, hub_storage::audit::AuditEntry, tenant::AuditPage,
         hub_storage::providers::Provider, hub_storage::integrations::Integration, integrations::body::IntegrationInput,
         integrations::body::TestResult, integrations::body::Visibility, crate::credentials::CredentialsInput,
+        oauth::body::AuthorizeInput, oauth::body::AuthorizeAnswer, oauth::body::Connected, oauth::body::Refreshed,
         subscriptions::body::SubscriptionBody, subscriptions::body::CreatedSubscription,
         subscriptions::body::SubscriptionInput, subscriptions::body::SecretBody, subscriptions::body::RotateInput,
         hub_storage::deliveries::Attempt, subscriptions::body::DeliveryBody, subscriptions::body::ReplayInput,
@@ -151,6 +154,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, proxy_max_body: usize) {
                 .configure(subscription_routes)
                 .service(endpoint_routes()),
         )
+        // Public: the provider's redirect; the state is the credential.
+        .route("/oauth/callback", web::get().to(oauth::callback))
         // Public: providers authenticate with their signature.
         .route(
             "/webhooks/{tenant}/{path}",
@@ -199,7 +204,9 @@ fn integration_routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/enable", web::post().to(enable))
                 .route("/{id}/disable", web::post().to(disable))
                 .route("/{id}/health", web::get().to(health))
-                .route("/{id}/stats", web::get().to(stats)),
+                .route("/{id}/stats", web::get().to(stats))
+                .route("/{id}/oauth/authorize", web::post().to(oauth::authorize))
+                .route("/{id}/refresh-oauth", web::post().to(oauth::refresh)),
         );
 }
 

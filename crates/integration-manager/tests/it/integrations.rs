@@ -708,7 +708,7 @@ async fn config_violating_the_provider_schema_is_422_with_one_error_per_field() 
     let cases = [
         (
             "QUICKBOOKS",
-            json!({"base_url": base}),
+            json!({"base_url": base, "realm_id": "x"}),
             set(&["config.realm_id"]),
         ),
         (
@@ -922,7 +922,7 @@ async fn an_invalid_update_is_422_and_changes_nothing() {
 
     let cases = [
         (
-            json!({"name": "ok", "config": {"base_url": qb.base_url()}}),
+            json!({"name": "ok", "config": {"base_url": qb.base_url(), "realm_id": "x"}}),
             set(&["config.realm_id"]),
         ),
         (json!({"environment": "SANDBOX"}), set(&["environment"])),
@@ -1551,7 +1551,7 @@ async fn a_test_without_credentials_fails_and_is_recorded() {
         .await;
     assert_eq!(r.ok(200)["ok"], false, "{}", r.text);
     let error = r.body["error"].as_str().expect("an error");
-    assert!(error.contains("access_token"), "{error}");
+    assert!(error.contains("no OAuth tokens") && error.contains("oauth/authorize"), "{error}");
     assert!(fake.requests().is_empty(), "nothing to send");
     a.post_empty(&format!("/api/v1/integrations/{id}/enable"))
         .await

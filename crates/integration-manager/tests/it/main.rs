@@ -44,3 +44,4 @@ pub async fn tap_routed(env: &TestEnv) -> (Amqp, String) {
 }
 mod integrations;
 mod logs;
+mod oauth;

@@ -91,6 +91,12 @@ fn new_integration(
         oauth_tokens: None,
         oauth_expires_at: None,
         basic_auth_encrypted: None,
+        oauth_client_encrypted: None,
+        oauth_refresh_expires_at: None,
+        oauth_refreshed_at: None,
+        oauth_retry_at: None,
+        oauth_failures: 0,
+        oauth_tenants: None,
         credentials_hint: json!({}),
         status: IntegrationStatus::PendingAuth,
         last_successful_call: None,
@@ -294,7 +300,7 @@ pub async fn set_visibility(
 
 /// Runs the provider's test call through the gateway and records the
 /// outcome on the integration.
-async fn run_test(
+pub(crate) async fn run_test(
     ctx: &Context,
     gw: &Gateway,
     t: &Tenant,

@@ -261,9 +261,7 @@ impl Gateway {
         else {
             return Ok(None);
         };
-        let overridden = hub_storage::gateway::limit_override(&self.pool, id)
-            .await
-            .map_err(unavailable)?;
+        let overridden = row.rate_limit_requests.zip(row.rate_limit_window_seconds);
         let loaded = Arc::new(self.loaded_from(row, overridden)?);
         self.cache().insert(key, (Instant::now(), loaded.clone()));
         Ok(Some(loaded))

@@ -274,14 +274,3 @@ pub async fn claim_probe(
     .rows_affected();
     Ok(claimed == 1)
 }
-
-/// The integration's rate-limit override, if it has one.
-pub async fn limit_override(pool: &PgPool, integration: Uuid) -> Result<Option<(i32, i32)>> {
-    let row: Option<(Option<i32>, Option<i32>)> = sqlx::query_as(
-        "SELECT rate_limit_requests, rate_limit_window_seconds FROM integrations WHERE id = $1",
-    )
-    .bind(integration)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.and_then(|(r, w)| r.zip(w)))
-}

@@ -93,6 +93,11 @@ pub struct Integration {
     pub max_retries: i32,
     /// Per-call timeout.
     pub timeout_seconds: i32,
+    /// The integration's own rate limit (requests per window), instead of
+    /// its provider's documented one.
+    pub rate_limit_requests: Option<i32>,
+    /// The window of [`Self::rate_limit_requests`], in seconds.
+    pub rate_limit_window_seconds: Option<i32>,
     /// `REALTIME`, `HOURLY`, `DAILY`, `MANUAL`.
     pub sync_frequency: Option<String>,
     /// Last sync.
@@ -128,7 +133,8 @@ pub(crate) const SELECT: &str = "SELECT i.id, i.tenant_id, i.provider_id, p.code
     COALESCE(i.status, 'ACTIVE') AS status, i.last_successful_call, i.last_error, i.last_error_at,
     COALESCE(i.error_count, 0) AS error_count, COALESCE(i.is_enabled, true) AS is_enabled,
     COALESCE(i.retry_enabled, true) AS retry_enabled, COALESCE(i.max_retries, 3) AS max_retries,
-    COALESCE(i.timeout_seconds, 30) AS timeout_seconds, i.sync_frequency, i.last_sync_at, i.next_sync_at,
+    COALESCE(i.timeout_seconds, 30) AS timeout_seconds, i.rate_limit_requests,
+    i.rate_limit_window_seconds, i.sync_frequency, i.last_sync_at, i.next_sync_at,
     i.external_id, i.source_system, COALESCE(i.custom_fields, 'null') AS custom_fields,
     COALESCE(i.created_at, 'epoch') AS created_at, COALESCE(i.updated_at, 'epoch') AS updated_at,
     i.created_by_key, i.updated_by_key
@@ -136,7 +142,7 @@ pub(crate) const SELECT: &str = "SELECT i.id, i.tenant_id, i.provider_id, p.code
 
 /// The settings both [`insert`] and [`update`] write, in the order
 /// [`bind_settings`] binds them.
-const SETTINGS: [&str; 23] = [
+const SETTINGS: [&str; 25] = [
     "name",
     "description",
     "config",
@@ -156,6 +162,8 @@ const SETTINGS: [&str; 23] = [
     "retry_enabled",
     "max_retries",
     "timeout_seconds",
+    "rate_limit_requests",
+    "rate_limit_window_seconds",
     "sync_frequency",
     "external_id",
     "source_system",
@@ -183,6 +191,8 @@ fn bind_settings<'q>(q: crate::Query<'q>, i: &'q Integration) -> crate::Query<'q
         .bind(i.retry_enabled)
         .bind(i.max_retries)
         .bind(i.timeout_seconds)
+        .bind(i.rate_limit_requests)
+        .bind(i.rate_limit_window_seconds)
         .bind(&i.sync_frequency)
         .bind(&i.external_id)
         .bind(&i.source_system)

@@ -463,7 +463,8 @@ mod tests {
              api_key_encrypted, oauth_tokens, oauth_expires_at, basic_auth_encrypted, oauth_client_encrypted,
              oauth_refresh_expires_at, oauth_refreshed_at, oauth_retry_at, oauth_failures, oauth_tenants,
              credentials_hint, status,
-             is_enabled, retry_enabled, max_retries, timeout_seconds, sync_frequency, external_id, source_system,
+             is_enabled, retry_enabled, max_retries, timeout_seconds, rate_limit_requests,
+             rate_limit_window_seconds, sync_frequency, external_id, source_system,
              custom_fields, created_by_key, updated_by_key",
         ),
         (
@@ -471,7 +472,8 @@ mod tests {
             "name, description, config, api_key_encrypted, oauth_tokens, oauth_expires_at,
              basic_auth_encrypted, oauth_client_encrypted, oauth_refresh_expires_at, oauth_refreshed_at,
              oauth_retry_at, oauth_failures, oauth_tenants, credentials_hint, status, is_enabled, retry_enabled, max_retries,
-             timeout_seconds, sync_frequency, external_id, source_system, custom_fields, last_successful_call,
+             timeout_seconds, rate_limit_requests, rate_limit_window_seconds, sync_frequency, external_id,
+             source_system, custom_fields, last_successful_call,
              last_error, last_error_at, error_count, updated_by_key, updated_at",
         ),
         (

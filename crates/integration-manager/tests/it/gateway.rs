@@ -264,13 +264,19 @@ async fn the_rate_limit_holds_across_three_replicas() {
     ];
     let fake = FakeProvider::start(Kind::NewsApi).await;
     let (api, id) = connected(&env, &replicas[0], &fake).await;
-    sqlx::query(
-        "UPDATE integrations SET rate_limit_requests = 3, rate_limit_window_seconds = 4 WHERE id = $1::uuid",
+    let limited = api
+        .put(
+            &format!("/api/v1/integrations/{id}"),
+            json!({"rate_limit_requests": 3, "rate_limit_window_seconds": 4}),
+        )
+        .await;
+    assert_eq!(limited.ok(200)["rate_limit_requests"], 3);
+    api.put(
+        &format!("/api/v1/integrations/{id}"),
+        json!({"rate_limit_requests": 3}),
     )
-    .bind(&id)
-    .execute(env.pool())
     .await
-    .unwrap();
+    .problem(422, "validation_failed");
     let at = |i: usize| api.at(&replicas[i]);
     let path = proxy(&id, "top-headlines?country=us");
     tokio::time::sleep(Duration::from_millis(2100)).await; // the loaded integration is re-read

@@ -1551,7 +1551,10 @@ async fn a_test_without_credentials_fails_and_is_recorded() {
         .await;
     assert_eq!(r.ok(200)["ok"], false, "{}", r.text);
     let error = r.body["error"].as_str().expect("an error");
-    assert!(error.contains("no OAuth tokens") && error.contains("oauth/authorize"), "{error}");
+    assert!(
+        error.contains("no OAuth tokens") && error.contains("oauth/authorize"),
+        "{error}"
+    );
     assert!(fake.requests().is_empty(), "nothing to send");
     a.post_empty(&format!("/api/v1/integrations/{id}/enable"))
         .await
@@ -1564,7 +1567,7 @@ async fn a_test_without_credentials_fails_and_is_recorded() {
     assert!(
         g["last_error"]
             .as_str()
-            .is_some_and(|e| e.contains("access_token")),
+            .is_some_and(|e| e.contains("no OAuth tokens")),
         "last_error records the failed test: {}",
         got.text
     );

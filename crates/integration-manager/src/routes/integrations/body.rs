@@ -74,6 +74,16 @@ pub struct IntegrationInput {
     #[schema(value_type = Option<i32>)]
     #[serde(default)]
     pub timeout_seconds: Patch<i32>,
+    /// The integration's own rate limit, requests per window (1–1,000,000,000),
+    /// instead of its provider's documented one; sent together with
+    /// `rate_limit_window_seconds`, both `null` to go back to the provider's.
+    #[schema(value_type = Option<i32>)]
+    #[serde(default)]
+    pub rate_limit_requests: Patch<i32>,
+    /// The window of `rate_limit_requests`, in seconds (1–86,400).
+    #[schema(value_type = Option<i32>)]
+    #[serde(default)]
+    pub rate_limit_window_seconds: Patch<i32>,
     /// `REALTIME`, `HOURLY`, `DAILY`, `MANUAL`.
     #[schema(value_type = Option<String>)]
     #[serde(default)]

@@ -38,6 +38,8 @@ pub struct ValidIntegrationPatch {
     retry_enabled: Option<bool>,
     max_retries: Option<i32>,
     timeout_seconds: Option<i32>,
+    /// `Some(None)`: back to the provider's limit.
+    rate_limit: Option<Option<(i32, i32)>>,
     sync_frequency: Option<String>,
     external_id: Option<String>,
     source_system: Option<String>,
@@ -99,6 +101,11 @@ impl ValidIntegrationPatch {
                 300,
                 &mut errors,
             ),
+            rate_limit: check_rate_limit(
+                input.rate_limit_requests,
+                input.rate_limit_window_seconds,
+                &mut errors,
+            ),
             sync_frequency: input.sync_frequency.value().and_then(|v| {
                 let v = v.to_ascii_uppercase();
                 let ok = SYNC_FREQUENCIES.contains(&v.as_str());
@@ -143,6 +150,19 @@ impl ValidIntegrationPatch {
             &mut row.timeout_seconds,
             self.timeout_seconds,
         );
+        if let Some(limit) = self.rate_limit {
+            let (requests, window) = (limit.map(|l| l.0), limit.map(|l| l.1));
+            c.set(
+                "rate_limit_requests",
+                &mut row.rate_limit_requests,
+                Some(requests),
+            );
+            c.set(
+                "rate_limit_window_seconds",
+                &mut row.rate_limit_window_seconds,
+                Some(window),
+            );
+        }
         c.set(
             "sync_frequency",
             &mut row.sync_frequency,
@@ -205,6 +225,40 @@ fn check_config(
 fn check_base_url(base: &str, st: &Integrations) -> Result<(), String> {
     let url = url::Url::parse(base).map_err(|e| format!("not a URL ({e})"))?;
     hub_connectors::client::check_target(&url, st.policy).map_err(|e| e.to_string())
+}
+
+/// The rate-limit override: both values, or both `null` to clear it.
+fn check_rate_limit(
+    requests: Patch<i32>,
+    window: Patch<i32>,
+    errors: &mut FieldErrors,
+) -> Option<Option<(i32, i32)>> {
+    match (requests, window) {
+        (Patch::Absent, Patch::Absent) => None,
+        (Patch::Null, Patch::Null) => Some(None),
+        (Patch::Value(r), Patch::Value(w)) => {
+            let r = in_range(
+                Patch::Value(r),
+                "rate_limit_requests",
+                1,
+                1_000_000_000,
+                errors,
+            );
+            let w = in_range(
+                Patch::Value(w),
+                "rate_limit_window_seconds",
+                1,
+                86_400,
+                errors,
+            );
+            Some(Some((r?, w?)))
+        }
+        _ => {
+            let message = "rate_limit_requests and rate_limit_window_seconds are set (or cleared with null) together";
+            errors.push("rate_limit_requests", message);
+            None
+        }
+    }
 }
 
 fn in_range(

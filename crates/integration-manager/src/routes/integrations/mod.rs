@@ -107,6 +107,8 @@ fn new_integration(
         retry_enabled: true,
         max_retries: ctx.config.default_max_retries.min(10) as i32,
         timeout_seconds: ctx.config.default_timeout_seconds.min(300) as i32,
+        rate_limit_requests: None,
+        rate_limit_window_seconds: None,
         sync_frequency: None,
         last_sync_at: None,
         next_sync_at: None,

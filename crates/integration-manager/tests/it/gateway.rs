@@ -380,3 +380,83 @@ async fn a_providers_throttling_answer_holds_the_next_calls() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn every_attempt_is_logged_linked_and_without_secrets() {
+    let env = TestEnv::new().await;
+    let m = manager(&env).await;
+    let fake = FakeProvider::start(Kind::HubSpot).await;
+    let token = "hubspot-access-token-7f3a9c21";
+    fake.set_valid_token(token);
+    let (tenant, key) = env.tenant(&m, "logged").await;
+    let api = TenantApi::new(&env, &m, &tenant, &key);
+    let created = api
+        .post(
+            "/api/v1/integrations",
+            json!({"provider_code": "HUBSPOT", "name": "crm", "config": fake.config(),
+                   "credentials": {"access_token": token}}),
+        )
+        .await;
+    let id = created.ok(201)["id"].as_str().unwrap().to_owned();
+    api.post_empty(&format!("/api/v1/integrations/{id}/enable"))
+        .await
+        .ok(200);
+
+    let password = "client-password-51d2e8";
+    fake.set_mode_for(1, Mode::ServerError);
+    let r = api
+        .request(
+            Method::GET,
+            &proxy(&id, "crm/v3/objects/contacts?api_key=query-secret-9e8d7c"),
+        )
+        // (The fake takes only GETs; a body with a secret in it all the same.)
+        .json(&json!({"properties": {"email": "a@example.com"}, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "retried after a 500: {}",
+        r.status()
+    );
+    let request_id = header(&r, "x-hub-request-id").unwrap().to_owned();
+    assert_eq!(header(&r, "x-hub-attempts"), Some("2"));
+    drop(r);
+
+    // Both attempts, the second retrying the first, under the request id.
+    let rows: Vec<(uuid::Uuid, Option<uuid::Uuid>, i32, Option<i32>)> =
+        eventually(10, "two attempt rows", || async {
+            let rows: Vec<(uuid::Uuid, Option<uuid::Uuid>, i32, Option<i32>)> = sqlx::query_as(
+                "SELECT id, retry_of, attempt, response_status FROM api_request_logs
+                  WHERE correlation_id = $1 ORDER BY attempt",
+            )
+            .bind(&request_id)
+            .fetch_all(env.pool())
+            .await
+            .ok()?;
+            (rows.len() == 2).then_some(rows)
+        })
+        .await;
+    assert_eq!((rows[0].2, rows[0].3, rows[0].1), (1, Some(500), None));
+    assert_eq!((rows[1].2, rows[1].1), (2, Some(rows[0].0)));
+    assert!(rows[1].3.is_some_and(|s| s < 300), "{rows:?}");
+    let found = api
+        .get(&format!(
+            "/api/v1/api-logs/search?correlation_id={request_id}"
+        ))
+        .await;
+    assert_eq!(found.ok(200)["data"].as_array().unwrap().len(), 2);
+
+    // No secret in any column of any row, searched for by value.
+    let all: Vec<String> =
+        sqlx::query_scalar("SELECT row_to_json(l)::text FROM api_request_logs l")
+            .fetch_all(env.pool())
+            .await
+            .unwrap();
+    assert!(all.len() >= 3, "the connection test and both attempts");
+    for secret in [token, password, "query-secret-9e8d7c", key.as_str()] {
+        for row in &all {
+            assert!(!row.contains(secret), "{secret} in {row}");
+        }
+    }
+}

@@ -530,6 +530,40 @@ async fn twenty_concurrent_requests_on_an_expired_token_across_three_replicas_re
     }
 }
 
+#[tokio::test]
+async fn twenty_concurrent_proxied_calls_meeting_a_revoked_access_token_refresh_once() {
+    let (env, m) = started().await;
+    let (m2, m3) = (manager(&env).await, manager(&env).await);
+    let (tenant, key) = env.tenant(&m, "herd-proxy").await;
+    let api = TenantApi::new(&env, &m, &tenant, &key);
+    let fake = FakeProvider::start(Kind::QuickBooks).await;
+    let (id, answer) = connect(&api, &m, &fake).await;
+    answer.ok(200);
+    // The provider stops taking the token before the hub expects it to:
+    // every replica's first call meets a 401.
+    fake.expire_access_tokens();
+    let before = fake.refresh_count();
+    let realm = hub_testkit::fakes::QUICKBOOKS_REALM_ID;
+    let path = format!("/api/v1/integrations/{id}/proxy/v3/company/{realm}/companyinfo/{realm}");
+    let replicas = [&m, &m2, &m3];
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let api = api.at(replicas[i % 3]);
+            let path = path.clone();
+            tokio::spawn(async move { api.get(&path).await })
+        })
+        .collect();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    assert_eq!(
+        fake.refresh_count() - before,
+        1,
+        "exactly one refresh at the provider for 20 proxied calls on 3 replicas"
+    );
+}
+
 /// The environment variables a manager binary runs with for `env`.
 fn binary_vars(env: &TestEnv, port: u16) -> Vec<(String, String)> {
     let mut c = env.config();

@@ -296,6 +296,25 @@ impl Limiter {
     }
 }
 
+/// Deletes spent rate-limit windows and lapsed provider blocks once a
+/// minute until `shutdown` (every replica may run it; deletes are idempotent).
+pub async fn prune_loop(pool: PgPool, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        match hub_storage::gateway::prune_windows(&pool).await {
+            Ok(n) if n > 0 => tracing::debug!(deleted = n, "rate-limit windows pruned"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning rate-limit windows failed; retrying in a minute")
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+    }
+}
+
 fn millis(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }

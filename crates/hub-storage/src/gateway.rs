@@ -132,6 +132,16 @@ pub async fn window_usage(pool: &PgPool, integration: Uuid) -> Result<Option<(i3
     .await?)
 }
 
+/// Until when the provider's own "slow down" holds the integration, if it does.
+pub async fn blocked_until(pool: &PgPool, integration: Uuid) -> Result<Option<DateTime<Utc>>> {
+    Ok(sqlx::query_scalar(
+        "SELECT blocked_until FROM rate_limit_blocks WHERE integration_id = $1 AND blocked_until > NOW()",
+    )
+    .bind(integration)
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Deletes rate-limit windows that ended more than an hour ago and blocks
 /// that are over, in batches; returns the rows deleted.
 pub async fn prune_windows(pool: &PgPool) -> Result<u64> {

@@ -118,6 +118,12 @@ async fn start(ctx: Context) -> Result<Started, String> {
                 ))
             }),
             Box::new(move |ctx| Box::pin(routes::oauth::refresh_loop(ctx, tokens))),
+            Box::new(|ctx| {
+                Box::pin(hub_gateway::limiter::prune_loop(
+                    ctx.pool.clone(),
+                    ctx.shutdown.clone().cancelled_owned(),
+                ))
+            }),
         ],
     })
 }

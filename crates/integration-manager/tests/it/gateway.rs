@@ -271,6 +271,13 @@ async fn the_rate_limit_holds_across_three_replicas() {
         )
         .await;
     assert_eq!(limited.ok(200)["rate_limit_requests"], 3);
+    let health = api.get(&format!("/api/v1/integrations/{id}/health")).await;
+    let limit = &health.ok(200)["rate_limit"];
+    assert_eq!(
+        (limit["requests"].as_u64(), limit["window_seconds"].as_u64()),
+        (Some(3), Some(4))
+    );
+    assert_eq!(limit["overridden"], true);
     api.put(
         &format!("/api/v1/integrations/{id}"),
         json!({"rate_limit_requests": 3}),
@@ -371,6 +378,12 @@ async fn a_providers_throttling_answer_holds_the_next_calls() {
         )
         .await;
     assert_eq!(blocked, 1);
+    let health = api.get(&format!("/api/v1/integrations/{id}/health")).await;
+    assert!(
+        health.ok(200)["rate_limit"]["provider_blocked_until"].is_string(),
+        "{}",
+        health.text
+    );
     let started = Instant::now();
     let r = api.get(&proxy(&id, "crm/v3/objects/contacts")).await;
     assert_eq!(r.status, 200);

@@ -469,8 +469,21 @@ pub async fn health(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRe
     let circuit = store::circuit_state(&ctx.pool, row.id)
         .await?
         .unwrap_or_else(|| BreakerState::Closed.as_str().to_owned());
-    let per_hour = u64::from(manifest.rate_limit.requests) * 3600
-        / u64::from(manifest.rate_limit.window_seconds.max(1));
+    let limit = hub_domain::gateway::RateLimit::resolve(
+        row.rate_limit_requests
+            .zip(row.rate_limit_window_seconds)
+            .and_then(|(r, w)| Some((u32::try_from(r).ok()?, u32::try_from(w).ok()?))),
+        Some((
+            manifest.rate_limit.requests,
+            manifest.rate_limit.window_seconds,
+        )),
+        (
+            ctx.config.default_rate_limit,
+            ctx.config.rate_limit_window_seconds,
+        ),
+    );
+    let window = hub_storage::gateway::window_usage(&ctx.pool, row.id).await?;
+    let blocked_until = hub_storage::gateway::blocked_until(&ctx.pool, row.id).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": row.id,
         "status": row.status,
@@ -480,8 +493,13 @@ pub async fn health(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRe
         "last_error_at": row.last_error_at,
         "error_count": row.error_count,
         "circuit_state": circuit,
-        "rate_limit": { "used_this_hour": used, "limit_per_hour": per_hour,
-                        "requests": manifest.rate_limit.requests, "window_seconds": manifest.rate_limit.window_seconds },
+        "rate_limit": {
+            "used_this_hour": used, "limit_per_hour": limit.per_hour(),
+            "requests": limit.requests, "window_seconds": limit.window_seconds,
+            "overridden": row.rate_limit_requests.is_some(),
+            "used_this_window": window.map_or(0, |(used, _)| used),
+            "provider_blocked_until": blocked_until,
+        },
     })))
 }
 

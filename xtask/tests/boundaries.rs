@@ -12,6 +12,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         "hub-bus",
         "hub-platform",
         "hub-connectors",
+        "hub-gateway",
     ];
     BTreeMap::from([
         ("hub-domain", &[][..]),
@@ -22,6 +23,11 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             &["hub-domain", "hub-storage", "hub-bus"][..],
         ),
         ("hub-connectors", &["hub-domain"][..]),
+        // The gateway joins the connectors (no database) to storage's state.
+        (
+            "hub-gateway",
+            &["hub-domain", "hub-storage", "hub-connectors"][..],
+        ),
         ("integration-manager", PLATFORM),
         ("integration-sync", PLATFORM),
         ("webhook-dispatcher", PLATFORM),

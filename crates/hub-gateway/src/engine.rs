@@ -414,7 +414,7 @@ impl Gateway {
                             .await?;
                         return Ok(record.stream(resp, attempt.number, permit.remaining));
                     }
-                    let (head, body) = read_capped(resp).await;
+                    let (head, body, rest) = read_head(resp).await;
                     let throttled = rules::provider_throttled(code, status, &body);
                     if throttled {
                         let reason = format!("provider answered {status}");
@@ -426,7 +426,8 @@ impl Gateway {
                     self.breakers
                         .record(tenant_of(it), it.row.id, !failure, probe)
                         .await?;
-                    record.answered(&head, &body).await;
+                    let logged = body.slice(..body.len().min(LOG_BODY_CAP));
+                    record.answered(&head, &logged, rest.is_none()).await;
                     let wait = if unauthorized {
                         refreshed = true;
                         let stale = token.clone().unwrap_or_default();
@@ -455,7 +456,7 @@ impl Gateway {
                             return Ok(Answer {
                                 status,
                                 headers: passed_back(&head.headers),
-                                body: Box::pin(futures::stream::once(async move { Ok(body) })),
+                                body: rejoined(body, rest),
                                 attempts: attempt.number,
                                 remaining: permit.remaining,
                             });
@@ -582,10 +583,7 @@ impl Gateway {
         let mut secrets: Vec<String> = Vec::new();
         secrets.extend(creds.api_key.clone());
         secrets.extend(creds.access_token.clone());
-        if let Some((u, p)) = &creds.basic {
-            secrets.push(p.clone());
-            let _ = u;
-        }
+        secrets.extend(creds.basic.as_ref().map(|(_, password)| password.clone()));
         Ok((req, secrets))
     }
 }
@@ -687,22 +685,35 @@ struct Head {
     headers: HeaderMap,
 }
 
-/// Reads an answer's body, keeping at most [`LOG_BODY_CAP`] bytes.
-async fn read_capped(resp: reqwest::Response) -> (Head, Bytes) {
+/// A body still being received.
+type Rest = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// Reads the start of an answer's body, up to [`LOG_BODY_CAP`] bytes (what
+/// is looked at and logged); the rest, if any, is left to stream.
+async fn read_head(resp: reqwest::Response) -> (Head, Bytes, Option<Rest>) {
     let head = Head {
         status: resp.status().as_u16(),
         headers: resp.headers().clone(),
     };
     let mut buf = BytesMut::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
-        let room = LOG_BODY_CAP.saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if room == 0 {
-            break;
+    let mut stream: Rest = Box::pin(resp.bytes_stream());
+    while buf.len() < LOG_BODY_CAP {
+        match stream.next().await {
+            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+            // A broken or finished answer: what arrived is the body.
+            Some(Err(_)) | None => return (head, buf.freeze(), None),
         }
     }
-    (head, buf.freeze())
+    (head, buf.freeze(), Some(stream))
+}
+
+/// The body of an answer whose start was read: that start, then the rest.
+fn rejoined(start: Bytes, rest: Option<Rest>) -> Body {
+    let first = futures::stream::once(async move { Ok(start) });
+    match rest {
+        None => Box::pin(first),
+        Some(rest) => Box::pin(first.chain(rest.map(|r| r.map_err(std::io::Error::other)))),
+    }
 }
 
 /// What one attempt's log row is made of.
@@ -755,12 +766,13 @@ impl Record<'_> {
         self.gateway.recorder.record(e).await;
     }
 
-    async fn answered(&self, head: &Head, body: &Bytes) {
+    /// Logs an answer whose start was read (`whole`: and nothing follows).
+    async fn answered(&self, head: &Head, body: &Bytes, whole: bool) {
         let mut e = self.exchange();
         e.response_status = Some(head.status);
         e.response_headers = Some(head.headers.clone());
         e.response_body = body.clone();
-        e.response_size = Some(body.len() as u64);
+        e.response_size = whole.then_some(body.len() as u64);
         if head.status >= 400 {
             e.error = Some(format!("provider answered {}", head.status));
         }
@@ -849,5 +861,42 @@ impl Drop for Teed {
         if self.pending.is_some() {
             self.finish(Some("the client went away before the answer ended".into()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: Vec<u8>) -> reqwest::Response {
+        reqwest::Response::from(
+            http::Response::builder()
+                .status(status)
+                .body(body)
+                .expect("a response"),
+        )
+    }
+
+    async fn collect(mut body: Body) -> Vec<u8> {
+        let mut all = Vec::new();
+        while let Some(chunk) = body.next().await {
+            all.extend_from_slice(&chunk.expect("a chunk"));
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn an_inspected_answer_is_passed_on_whole() {
+        let big: Vec<u8> = (0..200 * 1024).map(|i| (i % 251) as u8).collect();
+        let (head, start, rest) = read_head(answer(503, big.clone())).await;
+        assert_eq!(head.status, 503);
+        assert!(start.len() >= LOG_BODY_CAP);
+        assert!(rest.is_some(), "more follows the start");
+        assert_eq!(collect(rejoined(start, rest)).await, big);
+
+        let small = b"{\"Note\":\"call frequency\"}".to_vec();
+        let (_, start, rest) = read_head(answer(200, small.clone())).await;
+        assert!(rest.is_none());
+        assert_eq!(collect(rejoined(start, rest)).await, small);
     }
 }

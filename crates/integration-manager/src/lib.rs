@@ -81,14 +81,14 @@ async fn start(ctx: Context) -> Result<Started, String> {
     let changed = state::load_catalog(&ctx.pool).await?;
     tracing::info!(changed, "provider catalog loaded");
     Ok(Started {
-        configure: Arc::new(move |ctx, cfg| {
+        configure: Arc::new(move |_, cfg| {
             cfg.app_data(inbound.clone())
                 .app_data(integrations.clone())
                 .app_data(token_data.clone())
                 .app_data(outbound.clone())
                 .app_data(recorder_data.clone())
                 .app_data(gateway.clone());
-            routes::configure(cfg, ctx.config.gateway_max_body)
+            routes::configure(cfg)
         }),
         handler: Some(Arc::new(audit::AuditTrail)),
         tasks: vec![

@@ -136,13 +136,12 @@ fn merge_inline(
     }
 }
 
-/// Registers the routes; the proxy takes bodies up to `proxy_max_body`.
-pub fn configure(cfg: &mut web::ServiceConfig, proxy_max_body: usize) {
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/api/v1/admin").configure(admin_routes))
         // Before the `/api/v1` scope, which would otherwise take it.
         .service(
             web::resource("/api/v1/integrations/{id}/proxy/{path:.*}")
-                .app_data(web::PayloadConfig::new(proxy_max_body))
                 .route(web::route().to(proxy::proxy)),
         )
         .service(

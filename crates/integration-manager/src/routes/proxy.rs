@@ -34,13 +34,14 @@ pub const PRIORITY_HEADER: &str = "x-hub-priority";
         (status = 503, description = "Circuit open (Retry-After)", body = hub_platform::error::Problem, content_type = "application/problem+json"),
         (status = 504, description = "The provider did not answer in time", body = hub_platform::error::Problem, content_type = "application/problem+json")))]
 pub async fn proxy(
-    Call { t, ctx: _ }: Call,
+    Call { t, ctx }: Call,
     gw: web::Data<Gateway>,
     path: web::Path<(Uuid, String)>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (id, _) = path.into_inner();
+    let body = read_body(payload, ctx.config.gateway_max_body).await?;
     let it = gw
         .load(t.id, id)
         .await
@@ -81,6 +82,28 @@ pub async fn proxy(
         .insert_header(("X-Hub-Attempts", answer.attempts.to_string()))
         .insert_header(("X-RateLimit-Remaining", answer.remaining.to_string()));
     Ok(response.streaming(answer.body))
+}
+
+/// The request body, refused with a 413 problem past `max` bytes.
+async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::Bytes, ApiError> {
+    use futures::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > max {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the proxy forwards bodies of at most {max} bytes (GATEWAY_MAX_BODY)"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// The client's headers, as the gateway's HTTP types (actix and reqwest

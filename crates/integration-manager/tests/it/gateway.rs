@@ -473,3 +473,22 @@ async fn every_attempt_is_logged_linked_and_without_secrets() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_body_over_the_proxy_limit_is_a_413_problem() {
+    let env = TestEnv::new().await;
+    let mut config = env.config();
+    config.gateway_max_body = 1024;
+    let m = env.start(integration_manager::build, config).await;
+    let fake = FakeProvider::start(Kind::HubSpot).await;
+    let (api, id) = connected(&env, &m, &fake).await;
+    let r = api
+        .request(Method::POST, &proxy(&id, "crm/v3/objects/contacts"))
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(header(&r, "content-type"), Some("application/problem+json"));
+    assert!(fake.requests().is_empty());
+}

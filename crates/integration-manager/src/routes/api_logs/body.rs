@@ -36,7 +36,8 @@ pub struct LogFilter {
     pub to: Option<String>,
     /// Text in the URL or a stored body (case-insensitive; 3–200
     /// characters). It scans the rows the other filters select, newest
-    /// first: give a time range (`from`/`to`) to keep it fast.
+    /// first, within `from`/`to`; without `from` it searches the day
+    /// before `to` (or now).
     pub q: Option<String>,
 }
 

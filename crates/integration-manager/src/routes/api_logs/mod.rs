@@ -128,7 +128,13 @@ pub fn filter_of(q: &LogFilter, paging: &Paging) -> Result<Filter, ApiError> {
             format!("must not be above status_code_max ({lo} > {hi})"),
         ));
     }
-    let (from, to) = (time("from", &q.from)?, time("to", &q.to)?);
+    let (mut from, to) = (time("from", &q.from)?, time("to", &q.to)?);
+    let text_search = text("q", &q.q, 3, 200)?;
+    // A text search scans what the other filters select: without a time
+    // range it looks at the last day (before `to`, if given).
+    if text_search.is_some() && from.is_none() {
+        from = Some(to.unwrap_or_else(chrono::Utc::now) - chrono::TimeDelta::days(1));
+    }
     if let (Some(f), Some(t)) = (from, to)
         && f >= t
     {
@@ -145,7 +151,7 @@ pub fn filter_of(q: &LogFilter, paging: &Paging) -> Result<Filter, ApiError> {
         correlation_id: text("correlation_id", &q.correlation_id, 1, 100)?,
         from,
         to,
-        q: text("q", &q.q, 3, 200)?,
+        q: text_search,
         before: paging.cursor,
     })
 }

@@ -23,6 +23,8 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             &["hub-domain", "hub-storage", "hub-bus"][..],
         ),
         ("hub-connectors", &["hub-domain"][..]),
+        // The transformation engine is pure and stands alone.
+        ("hub-transform", &[][..]),
         // The gateway joins the connectors (no database) to storage's state.
         (
             "hub-gateway",

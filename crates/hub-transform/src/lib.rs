@@ -1,0 +1,13 @@
+//! The transformation engine (issue 28): pure functions, no I/O.
+//!
+//! Every format is read into and written from one neutral tree, a
+//! `serde_json::Value` ([`codec`]); mapping rules turn one tree into another
+//! ([`mapping`]); JSON Schema checks a tree ([`validate`]). Errors carry the
+//! input location they come from ([`Location`]).
+
+pub mod codec;
+pub mod error;
+pub mod mapping;
+pub mod validate;
+
+pub use error::{Location, TransformError};

@@ -765,7 +765,16 @@ fn banner(demo: &Demo, integration: Option<&DemoIntegration>, fakes: &Fakes, dev
             "  curl -s -X POST {auth} {MANAGER}/api/v1/integrations/{}/test",
             i.id
         );
+        println!(
+            "  curl -s {auth} '{MANAGER}/api/v1/integrations/{}/proxy/top-headlines?country=us'",
+            i.id
+        );
+        println!(
+            "  curl -s {auth} {MANAGER}/api/v1/integrations/{}/logs",
+            i.id
+        );
     }
+    println!("  OAuth against the fakes: README, \"API gateway\"");
     println!();
     println!("  Ctrl-C stops the three services and the fakes.");
     println!("{rule}\n");

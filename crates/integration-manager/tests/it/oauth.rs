@@ -475,17 +475,46 @@ async fn expire(env: &TestEnv, id: &str) {
     .unwrap();
 }
 
-#[tokio::test]
-async fn twenty_concurrent_requests_on_an_expired_token_across_three_replicas_refresh_once() {
+/// Three manager replicas on one database (their periodic refreshes and
+/// routes run against the same rows) and a QuickBooks integration connected
+/// through the first.
+struct Herd {
+    env: TestEnv,
+    replicas: [Running; 3],
+    tenant: String,
+    api: TenantApi,
+    fake: FakeProvider,
+    id: String,
+}
+
+async fn herd(slug: &str) -> Herd {
     let (env, m) = started().await;
-    // Two more manager replicas on the same database (their periodic
-    // refreshes and routes run against the same rows).
     let (m2, m3) = (manager(&env).await, manager(&env).await);
-    let (tenant, key) = env.tenant(&m, "herd").await;
+    let (tenant, key) = env.tenant(&m, slug).await;
     let api = TenantApi::new(&env, &m, &tenant, &key);
     let fake = FakeProvider::start(Kind::QuickBooks).await;
     let (id, answer) = connect(&api, &m, &fake).await;
     answer.ok(200);
+    Herd {
+        env,
+        replicas: [m, m2, m3],
+        tenant,
+        api,
+        fake,
+        id,
+    }
+}
+
+#[tokio::test]
+async fn twenty_concurrent_requests_on_an_expired_token_across_three_replicas_refresh_once() {
+    let Herd {
+        env,
+        replicas: [m, m2, m3],
+        tenant,
+        api,
+        fake,
+        id,
+    } = herd("herd").await;
     fake.expire_access_tokens();
     expire(&env, &id).await;
     let (row, stale) = stored(&env, &tenant, &id).await;
@@ -532,13 +561,15 @@ async fn twenty_concurrent_requests_on_an_expired_token_across_three_replicas_re
 
 #[tokio::test]
 async fn twenty_concurrent_proxied_calls_meeting_a_revoked_access_token_refresh_once() {
-    let (env, m) = started().await;
-    let (m2, m3) = (manager(&env).await, manager(&env).await);
-    let (tenant, key) = env.tenant(&m, "herd-proxy").await;
-    let api = TenantApi::new(&env, &m, &tenant, &key);
-    let fake = FakeProvider::start(Kind::QuickBooks).await;
-    let (id, answer) = connect(&api, &m, &fake).await;
-    answer.ok(200);
+    // (The test environment's database lives as long as `_env`.)
+    let Herd {
+        env: _env,
+        replicas: [m, m2, m3],
+        api,
+        fake,
+        id,
+        ..
+    } = herd("herd-proxy").await;
     // The provider stops taking the token before the hub expects it to:
     // every replica's first call meets a 401.
     fake.expire_access_tokens();

@@ -2,8 +2,9 @@
 -- per-integration circuit breaker.
 
 -- Rate limits count requests per fixed window (aligned to the epoch) in
--- rate_limit_buckets: one row per (integration, 'window', window start), the
--- count granted to every replica together. A statement that grants tokens
+-- rate_limit_buckets: one row per (integration, 'window:<seconds>', window start), the
+-- count granted to every replica together (a limit with another window length
+-- counts in other rows). A statement that grants tokens
 -- records how many it granted in last_grant (UPDATE … SET sees the old count,
 -- RETURNING the new one), so one round trip both takes and tells.
 ALTER TABLE rate_limit_buckets ADD COLUMN last_grant INTEGER NOT NULL DEFAULT 0;
@@ -26,4 +27,4 @@ CREATE TABLE rate_limit_blocks (
 
 -- Old windows are pruned by window_end.
 CREATE INDEX rate_limit_buckets_window_end ON rate_limit_buckets (window_end)
-    WHERE bucket_key = 'window';
+    WHERE bucket_key LIKE 'window:%';

@@ -38,13 +38,14 @@ WITH w AS (
 ), up AS (
     INSERT INTO rate_limit_buckets AS b
         (integration_id, bucket_key, window_start, window_end, request_count, max_requests, is_exceeded, last_grant)
-    SELECT $1, 'window', w.start, w.start + make_interval(secs => $2),
+    SELECT $1, 'window:' || $2::int, w.start, w.start + make_interval(secs => $2),
            LEAST(want.n, $3), $3, want.n >= $3, LEAST(want.n, $3)
       FROM w, want
     ON CONFLICT (integration_id, bucket_key, window_start) DO UPDATE SET
-        last_grant = LEAST(EXCLUDED.last_grant, GREATEST(b.max_requests - b.request_count, 0)),
-        request_count = b.request_count + LEAST(EXCLUDED.last_grant, GREATEST(b.max_requests - b.request_count, 0)),
-        is_exceeded = b.is_exceeded OR b.request_count + EXCLUDED.last_grant >= b.max_requests
+        last_grant = LEAST(EXCLUDED.last_grant, GREATEST(EXCLUDED.max_requests - b.request_count, 0)),
+        request_count = b.request_count + LEAST(EXCLUDED.last_grant, GREATEST(EXCLUDED.max_requests - b.request_count, 0)),
+        max_requests = EXCLUDED.max_requests,
+        is_exceeded = b.is_exceeded OR b.request_count + EXCLUDED.last_grant >= EXCLUDED.max_requests
     RETURNING last_grant, request_count, max_requests, window_end
 )
 SELECT up.last_grant AS granted, up.request_count AS used, up.max_requests AS max,
@@ -61,14 +62,15 @@ WITH w AS (
 ), up AS (
     INSERT INTO rate_limit_buckets AS b
         (integration_id, bucket_key, window_start, window_end, request_count, max_requests, is_exceeded, last_grant)
-    SELECT $1, 'window', w.start, w.start + make_interval(secs => $2),
+    SELECT $1, 'window:' || $2::int, w.start, w.start + make_interval(secs => $2),
            CASE WHEN w.blocked_until IS NULL THEN 1 ELSE 0 END, $3, 1 >= $3,
            CASE WHEN w.blocked_until IS NULL THEN 1 ELSE 0 END
       FROM w
     ON CONFLICT (integration_id, bucket_key, window_start) DO UPDATE SET
         last_grant = EXCLUDED.last_grant,
         request_count = b.request_count + EXCLUDED.last_grant,
-        is_exceeded = b.is_exceeded OR b.request_count + EXCLUDED.last_grant >= b.max_requests
+        max_requests = EXCLUDED.max_requests,
+        is_exceeded = b.is_exceeded OR b.request_count + EXCLUDED.last_grant >= EXCLUDED.max_requests
     RETURNING last_grant, request_count, max_requests, window_end
 )
 SELECT up.last_grant AS granted, up.request_count AS used, up.max_requests AS max,
@@ -77,7 +79,9 @@ SELECT up.last_grant AS granted, up.request_count AS used, up.max_requests AS ma
   FROM up, w";
 
 /// Takes up to `wanted` tokens of the integration's current window (of
-/// `window_seconds`, at most `max` in it, every replica together), unless
+/// `window_seconds`, at most `max` in it, every replica together; windows of
+/// another length are other rows, `window:<seconds>`, so changing the limit
+/// never finds a row of the old one), unless
 /// the provider's block is in force. `over_limit` takes exactly one token
 /// even when the window is spent (high-priority requests; the count then
 /// exceeds `max` and the window is marked exceeded), but never during a
@@ -123,7 +127,7 @@ pub async fn block(pool: &PgPool, integration: Uuid, for_ms: i64, reason: &str) 
 pub async fn window_usage(pool: &PgPool, integration: Uuid) -> Result<Option<(i32, i32)>> {
     Ok(sqlx::query_as(
         "SELECT request_count, max_requests FROM rate_limit_buckets
-          WHERE integration_id = $1 AND bucket_key = 'window'
+          WHERE integration_id = $1 AND bucket_key LIKE 'window:%'
             AND window_start <= NOW() AND window_end > NOW()
           ORDER BY window_start DESC LIMIT 1",
     )
@@ -148,7 +152,7 @@ pub async fn prune_windows(pool: &PgPool) -> Result<u64> {
     let windows = sqlx::query(
         "DELETE FROM rate_limit_buckets WHERE id IN (
             SELECT id FROM rate_limit_buckets
-             WHERE bucket_key = 'window' AND window_end < NOW() - INTERVAL '1 hour' LIMIT 10000)",
+             WHERE bucket_key LIKE 'window:%' AND window_end < NOW() - INTERVAL '1 hour' LIMIT 10000)",
     )
     .execute(pool)
     .await?

@@ -334,7 +334,7 @@ async fn the_rate_limit_holds_across_three_replicas() {
 
     let counted: Vec<(i32, i32)> = sqlx::query_as(
         "SELECT request_count, max_requests FROM rate_limit_buckets
-          WHERE integration_id = $1::uuid AND bucket_key = 'window' AND max_requests = 3
+          WHERE integration_id = $1::uuid AND bucket_key = 'window:4'
           ORDER BY window_start",
     )
     .bind(&id)

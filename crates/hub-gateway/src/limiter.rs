@@ -189,7 +189,11 @@ impl Limiter {
                     .map_err(|e| LimitError::Storage(e.to_string()))?;
                     let now = Instant::now();
                     let granted = u32::try_from(grant.granted).unwrap_or(0);
-                    local.window_ends = Some(now + millis(grant.window_left_ms));
+                    // A window never ends before now (a stale row or clock
+                    // step must not make every request ask Postgres again
+                    // at once).
+                    let left = millis(grant.window_left_ms).max(Duration::from_millis(10));
+                    local.window_ends = Some(now + left);
                     local.used = u32::try_from(grant.used).unwrap_or(0);
                     local.max = u32::try_from(grant.max).unwrap_or(0);
                     local.blocked_until = grant.blocked_ms.map(|ms| now + millis(ms));

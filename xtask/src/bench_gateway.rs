@@ -1,6 +1,6 @@
 //! `cargo xtask bench gateway [--seconds N] [--connections LIST |
-//! --concurrency N] [--warmup N] [--manager PATH]`: the API gateway
-//! benchmark of issue 27 (item 8).
+//! --concurrency N] [--warmup N] [--rate N] [--manager PATH]`: the API
+//! gateway benchmark of issue 27 (item 8).
 //!
 //! Builds the manager and the `fake-providers` binary in release (with
 //! `--manager`, runs that manager binary instead of building one), starts
@@ -19,7 +19,11 @@
 //! with the tenant's API key. Each run is that many tasks sharing one
 //! reqwest client (default settings, as users' clients are), requests back
 //! to back (closed loop), for an untimed `--warmup` (2 s) and the measured
-//! `--seconds` (30). After the proxied run the bench waits until the
+//! `--seconds` (30); with `--rate N`, both runs are paced at N requests/s
+//! in all instead (open loop, latency timed from when each request was
+//! due): closed loop at 64 connections, latency is mostly queueing (64 in
+//! flight / requests per second), and the latency the proxy itself adds
+//! shows better at a rate both runs sustain. After the proxied run the bench waits until the
 //! integration's `api_request_logs` rows stop growing, and compares the
 //! rows written with the requests proxied: every call must be logged.
 //!
@@ -66,7 +70,7 @@ const ROWS_SETTLED: Duration = Duration::from_secs(2);
 /// Longest wait for the log rows after a run.
 const ROWS_TIMEOUT: Duration = Duration::from_secs(120);
 
-const USAGE: &str = "usage: cargo xtask bench gateway [--seconds N] [--connections 1,16,64 | --concurrency N] [--warmup N] [--manager PATH]";
+const USAGE: &str = "usage: cargo xtask bench gateway [--seconds N] [--connections 1,16,64 | --concurrency N] [--warmup N] [--rate N] [--manager PATH]";
 
 #[derive(Debug, PartialEq)]
 struct Options {
@@ -76,6 +80,8 @@ struct Options {
     warmup: u64,
     /// The levels: connection counts, in this order.
     connections: Vec<usize>,
+    /// Requests per second in all (open loop); `None`: back to back.
+    rate: Option<u64>,
     /// A manager binary to run instead of building one.
     manager: Option<PathBuf>,
 }
@@ -101,6 +107,7 @@ fn parse_args(args: &[&str]) -> Result<Options> {
         seconds: DEFAULT_SECONDS,
         warmup: DEFAULT_WARMUP,
         connections: DEFAULT_CONNECTIONS.to_vec(),
+        rate: None,
         manager: None,
     };
     let (mut connections, mut concurrency) = (None, None);
@@ -126,6 +133,7 @@ fn parse_args(args: &[&str]) -> Result<Options> {
                 match *flag {
                     "--seconds" if (1..=3600).contains(&n) => opts.seconds = n,
                     "--warmup" if n <= 600 => opts.warmup = n,
+                    "--rate" if n > 0 => opts.rate = Some(n),
                     "--concurrency" if (1..=4096).contains(&n) => {
                         concurrency = Some(vec![n as usize]);
                     }
@@ -256,13 +264,14 @@ fn gateway(opts: &Options) -> Result<ExitCode> {
     let setup = setup(&manager.base, &fake, &database_url)?;
 
     ui::step(&format!(
-        "gateway benchmark: GET {CALL}, direct to the fake HubSpot, then through the proxy, at {} connections in turn, each run {} s after a {} s warm-up; logging on (bodies too); database over {transport}",
+        "gateway benchmark: GET {CALL}, direct to the fake HubSpot, then through the proxy, {}, at {} connections in turn, each run {} s after a {} s warm-up; logging on (bodies too); database over {transport}",
+        pacing(opts),
         levels::list(&opts.connections),
         opts.seconds,
         opts.warmup
     ));
     ui::info(
-        "client: reqwest, one client per run shared by its tasks, one task per connection, default settings (no proxy, 30 s timeout), back to back",
+        "client: reqwest, one client per run shared by its tasks, one task per connection, default settings (no proxy, 30 s timeout)",
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -274,7 +283,14 @@ fn gateway(opts: &Options) -> Result<ExitCode> {
     let mut results = Vec::new();
     for &connections in &opts.connections {
         ui::step(&levels::connections(connections));
-        let level = rt.block_on(run_level(opts, &setup, &fake, &database_url, connections, &pids));
+        let level = rt.block_on(run_level(
+            opts,
+            &setup,
+            &fake,
+            &database_url,
+            connections,
+            &pids,
+        ));
         manager.process.check_alive("the manager", &manager_log)?;
         fakes.check_alive("fake-providers", &logs.join("fake-providers.log"))?;
         results.push(level?);
@@ -352,7 +368,10 @@ fn start_fakes(binary: &Path, logs: &Path) -> Result<(Running, Fake)> {
     let (tx, rx) = std::sync::mpsc::channel();
     // Reads every line until the process ends, so it never blocks on a full pipe.
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             // Once the HUBSPOT line is found nobody listens: the rest is drained.
             let _ = tx.send(line);
         }
@@ -537,7 +556,10 @@ fn setup(base: &str, fake: &Fake, database_url: &str) -> Result<Setup> {
         Some(&serde_json::json!({"name": "bench"})),
     )?;
     let api_key = format!("Bearer {}", key["key"].as_str().context("api key")?);
-    let auth = [("Authorization", api_key.as_str()), ("X-Tenant-ID", &tenant_id)];
+    let auth = [
+        ("Authorization", api_key.as_str()),
+        ("X-Tenant-ID", &tenant_id),
+    ];
     let created = call_ok(
         "POST",
         &format!("{base}/api/v1/integrations"),
@@ -576,12 +598,7 @@ fn setup(base: &str, fake: &Fake, database_url: &str) -> Result<Setup> {
 /// `PUT /api/v1/integrations/{id}`. A manager without the two fields
 /// refuses them: the bench then writes them with SQL and waits for the
 /// manager to read the integration again.
-fn raise_rate_limit(
-    base: &str,
-    id: &str,
-    auth: &[(&str, &str)],
-    database_url: &str,
-) -> Result<()> {
+fn raise_rate_limit(base: &str, id: &str, auth: &[(&str, &str)], database_url: &str) -> Result<()> {
     let (requests, window) = RATE_LIMIT;
     let body = serde_json::json!({
         "rate_limit_requests": requests,
@@ -811,7 +828,7 @@ async fn run_get(
     let plan = levels::Plan {
         warmup: Duration::from_secs(opts.warmup),
         measured: Duration::from_secs(opts.seconds),
-        rate: None,
+        rate: opts.rate,
     };
     let before = Cpu::now(pids);
     let level = levels::run(senders, plan).await?;
@@ -936,12 +953,24 @@ fn all_logged(level: &LevelResult) -> bool {
     level.log_rows == level.proxied.sent as i64
 }
 
+/// How the requests are sent, in words.
+fn pacing(opts: &Options) -> String {
+    opts.rate.map_or("back to back (closed loop)".into(), |r| {
+        format!(
+            "paced at {} requests/s in all (open loop, latency from when each was due)",
+            thousands(r)
+        )
+    })
+}
+
 /// The table of the levels and the CPU per request.
 fn report(opts: &Options, results: &[LevelResult], transport: &impl std::fmt::Display) {
     println!();
     println!(
-        "gateway benchmark: GET {CALL}, reqwest closed loop, {} s per run after a {} s warm-up, logging on (bodies); database over {transport}",
-        opts.seconds, opts.warmup
+        "gateway benchmark: GET {CALL}, reqwest, {}, {} s per run after a {} s warm-up, logging on (bodies); database over {transport}",
+        pacing(opts),
+        opts.seconds,
+        opts.warmup
     );
     print!("{}", table(results));
     println!();
@@ -1039,10 +1068,7 @@ fn verdict(results: &[LevelResult]) -> ExitCode {
             )
         })
         .collect();
-    let Some(level) = results
-        .iter()
-        .find(|l| l.connections == TARGET_CONNECTIONS)
-    else {
+    let Some(level) = results.iter().find(|l| l.connections == TARGET_CONNECTIONS) else {
         if unlogged.is_empty() {
             ui::info(&format!(
                 "verdict: not judged (the target is judged at {TARGET_CONNECTIONS} connections, which this run left out); every call logged"
@@ -1133,6 +1159,7 @@ mod tests {
                 seconds: 30,
                 warmup: 2,
                 connections: vec![1, 16, 64],
+                rate: None,
                 manager: None,
             }
         );
@@ -1140,9 +1167,20 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = parse_args(&["gateway", "--seconds=5", "--warmup", "0", "--concurrency", "64"])
-            .unwrap();
+        let o = parse_args(&[
+            "gateway",
+            "--seconds=5",
+            "--warmup",
+            "0",
+            "--concurrency",
+            "64",
+        ])
+        .unwrap();
         assert_eq!((o.seconds, o.warmup, o.connections), (5, 0, vec![64]));
+        assert_eq!(
+            parse_args(&["gateway", "--rate", "5000"]).unwrap().rate,
+            Some(5000)
+        );
         let o = parse_args(&["gateway", "--connections", "8,1"]).unwrap();
         assert_eq!(o.connections, [8, 1]);
         let manager = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
@@ -1158,7 +1196,8 @@ mod tests {
         assert!(err(&["gateway", "--connections", "1,,8"]).contains("comma list"));
         assert!(err(&["gateway", "--seconds", "x"]).contains("takes a number"));
         assert!(err(&["gateway", "--seconds", "0"]).contains("out of its range"));
-        assert!(err(&["gateway", "--rate", "5"]).contains("unknown option --rate"));
+        assert!(err(&["gateway", "--rate", "0"]).contains("out of its range"));
+        assert!(err(&["gateway", "--fast", "5"]).contains("unknown option --fast"));
         assert!(err(&["gateway", "--seconds"]).contains("--seconds needs a value"));
         assert!(err(&["gateway", "--manager", "/no/such/file"]).contains("no such file"));
     }
@@ -1211,7 +1250,10 @@ mod tests {
     fn judges_the_target() {
         let (failures, summary) = judge(&level(6_000.0, 2_900, 150_000));
         assert!(failures.is_empty(), "{failures:?}");
-        assert!(summary.contains("6,000 proxied req/s, added p50 0.90 ms"), "{summary}");
+        assert!(
+            summary.contains("6,000 proxied req/s, added p50 0.90 ms"),
+            "{summary}"
+        );
         let (failures, _) = judge(&level(4_000.0, 3_500, 149_999));
         assert_eq!(failures.len(), 3, "{failures:?}");
         assert!(failures[0].contains("4,000 proxied req/s is under 5,000"));
@@ -1219,6 +1261,9 @@ mod tests {
         assert!(failures[2].contains("149999 log rows for 150000"));
         let text = table(&[level(6_000.0, 2_900, 150_000)]);
         assert!(text.contains("150,000 / 150,000"), "{text}");
-        assert!(text.contains("0.90 ms") && text.contains("1.80 ms"), "{text}");
+        assert!(
+            text.contains("0.90 ms") && text.contains("1.80 ms"),
+            "{text}"
+        );
     }
 }

@@ -35,13 +35,14 @@ commands:
                      each measured request's start and latency, in FILE.<connections> with several
                      counts. Prints a table, a row per connection count (accepted/s, p50/p90/p99/p99.9/max,
                      not accepted), then an exactly-once check in Postgres
-  bench gateway [--seconds N] [--connections LIST | --concurrency N] [--warmup N] [--manager PATH]
+  bench gateway [--seconds N] [--connections LIST | --concurrency N] [--warmup N] [--rate N] [--manager PATH]
                      API gateway benchmark (issue 27): release builds of the manager and fake-providers
                      (recording off), a fresh database, a HubSpot integration on the fake with its rate
                      limit out of reach, logging on (bodies too). At each connection count (default
                      1,16,64; --concurrency N: the one count N), a DIRECT run against the fake and then a
                      PROXIED run through /api/v1/integrations/{id}/proxy/..., the same GET from one
-                     shared reqwest client, back to back for --seconds (30) after --warmup (2). Prints
+                     shared reqwest client, back to back for --seconds (30) after --warmup (2) (--rate N:
+                     both paced at N requests/s in all, latency from when each was due). Prints
                      req/s and latency of both, the latency the proxy adds, non-2xx answers, log rows
                      written vs requests proxied, CPU per request; exit 1 unless at 64 connections it
                      makes >= 5,000 proxied req/s with added p50 <= 1 ms and every call logged

@@ -572,6 +572,14 @@ fn setup(base: &str, fake: &Fake, database_url: &str) -> Result<Setup> {
         })),
     )?;
     let id = created["id"].as_str().context("integration id")?.to_owned();
+    // Before the connection test: the test's rate-limit window would
+    // otherwise be the manifest's (HubSpot: 10 s), and a 60 s window
+    // starting at the same second finds that row (`rate_limit_buckets` is
+    // keyed by window start, not length) with its end already past and its
+    // limit of 100 spent, and the gateway's limiter asks Postgres again
+    // without pause until the minute ends (seen: 64 requests stuck ~20 s,
+    // manager and Postgres busy all along).
+    raise_rate_limit(base, &id, &auth, database_url)?;
     let enabled = call_ok(
         "POST",
         &format!("{base}/api/v1/integrations/{id}/enable"),
@@ -583,7 +591,6 @@ fn setup(base: &str, fake: &Fake, database_url: &str) -> Result<Setup> {
         "integration {id}: {}",
         enabled["status"].as_str().unwrap_or("?")
     ));
-    raise_rate_limit(base, &id, &auth, database_url)?;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", api_key.parse()?);
     headers.insert("x-tenant-id", tenant_id.parse()?);

@@ -33,7 +33,9 @@
 //! manager, Postgres, the fakes and this process used per request (from
 //! `/proc`, warm-up included). The verdict line judges the 64-connection
 //! level against the target: ≥ 5,000 proxied requests/s, added p50 ≤ 1 ms,
-//! no failed call and every call logged. Exit code 0 when met, 1 when not.
+//! no failed call and every call logged (paced with `--rate`, the rate
+//! must be at least 5,000 and kept up with). Exit code 0 when met, 1 when
+//! not.
 
 use crate::bench::levels::{self, Sender};
 use crate::bench::report::thousands;
@@ -300,7 +302,7 @@ fn gateway(opts: &Options) -> Result<ExitCode> {
     drop(fakes);
     report(opts, &results, &transport);
     ui::info(&format!("the services' output: {}", logs.display()));
-    Ok(verdict(&results))
+    Ok(verdict(&results, opts.rate))
 }
 
 /// The manager and fake-providers binaries: release builds of this tree
@@ -1063,8 +1065,10 @@ fn table(results: &[LevelResult]) -> String {
     out
 }
 
-/// The verdict line against the target; the exit code.
-fn verdict(results: &[LevelResult]) -> ExitCode {
+/// The verdict line against the target; the exit code. Paced (`rate`),
+/// the throughput part asks for a rate of at least the target's, kept up
+/// with (99 % of it answered per second).
+fn verdict(results: &[LevelResult], rate: Option<u64>) -> ExitCode {
     let unlogged: Vec<String> = results
         .iter()
         .filter(|l| !all_logged(l))
@@ -1088,7 +1092,7 @@ fn verdict(results: &[LevelResult]) -> ExitCode {
         ));
         return ExitCode::FAILURE;
     };
-    let (failures, summary) = judge(level);
+    let (failures, summary) = judge(level, rate);
     let mut failures = failures;
     if !unlogged.is_empty() && all_logged(level) {
         failures.push(format!("calls not logged at {}", unlogged.join("; ")));
@@ -1111,15 +1115,27 @@ fn verdict(results: &[LevelResult]) -> ExitCode {
 }
 
 /// The target level's figures in words, and what misses the target.
-fn judge(level: &LevelResult) -> (Vec<String>, String) {
+fn judge(level: &LevelResult, rate: Option<u64>) -> (Vec<String>, String) {
     let mut failures = Vec::new();
     let per_sec = level.proxied.row.per_sec;
-    if per_sec < TARGET_PER_SEC {
-        failures.push(format!(
+    match rate {
+        None if per_sec < TARGET_PER_SEC => failures.push(format!(
             "{} proxied req/s is under {}",
             thousands(per_sec.round() as u64),
             thousands(TARGET_PER_SEC as u64)
-        ));
+        )),
+        None => {}
+        Some(r) if (r as f64) < TARGET_PER_SEC => failures.push(format!(
+            "paced at {} req/s, under the target's {}",
+            thousands(r),
+            thousands(TARGET_PER_SEC as u64)
+        )),
+        Some(r) if per_sec < 0.99 * r as f64 => failures.push(format!(
+            "{} proxied req/s did not keep up with the {} req/s offered",
+            thousands(per_sec.round() as u64),
+            thousands(r)
+        )),
+        Some(_) => {}
     }
     let added_p50 = added(level).map(|(p50, _)| p50);
     match added_p50 {
@@ -1255,17 +1271,27 @@ mod tests {
 
     #[test]
     fn judges_the_target() {
-        let (failures, summary) = judge(&level(6_000.0, 2_900, 150_000));
+        let (failures, summary) = judge(&level(6_000.0, 2_900, 150_000), None);
         assert!(failures.is_empty(), "{failures:?}");
         assert!(
             summary.contains("6,000 proxied req/s, added p50 0.90 ms"),
             "{summary}"
         );
-        let (failures, _) = judge(&level(4_000.0, 3_500, 149_999));
+        let (failures, _) = judge(&level(4_000.0, 3_500, 149_999), None);
         assert_eq!(failures.len(), 3, "{failures:?}");
         assert!(failures[0].contains("4,000 proxied req/s is under 5,000"));
         assert!(failures[1].contains("added p50 1.50 ms"));
         assert!(failures[2].contains("149999 log rows for 150000"));
+        // Paced: the rate offered must be the target's, and kept up with.
+        assert!(
+            judge(&level(4_999.0, 2_900, 150_000), Some(5_000))
+                .0
+                .is_empty()
+        );
+        let (failures, _) = judge(&level(4_000.0, 2_900, 150_000), Some(5_000));
+        assert!(failures[0].contains("did not keep up"), "{failures:?}");
+        let (failures, _) = judge(&level(4_000.0, 2_900, 150_000), Some(4_000));
+        assert!(failures[0].contains("paced at 4,000"), "{failures:?}");
         let text = table(&[level(6_000.0, 2_900, 150_000)]);
         assert!(text.contains("150,000 / 150,000"), "{text}");
         assert!(

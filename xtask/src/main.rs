@@ -4,6 +4,7 @@
 //! is exactly what CI (`.ci/run`) runs.
 
 mod bench;
+mod bench_gateway;
 mod bench_inbound;
 mod infra;
 mod openapi;
@@ -34,6 +35,17 @@ commands:
                      each measured request's start and latency, in FILE.<connections> with several
                      counts. Prints a table, a row per connection count (accepted/s, p50/p90/p99/p99.9/max,
                      not accepted), then an exactly-once check in Postgres
+  bench gateway [--seconds N] [--connections LIST | --concurrency N] [--warmup N] [--rate N] [--manager PATH]
+                     API gateway benchmark (issue 27): release builds of the manager and fake-providers
+                     (recording off), a fresh database, a HubSpot integration on the fake with its rate
+                     limit out of reach, logging on (bodies too). At each connection count (default
+                     1,16,64; --concurrency N: the one count N), a DIRECT run against the fake and then a
+                     PROXIED run through /api/v1/integrations/{id}/proxy/..., the same GET from one
+                     shared reqwest client, back to back for --seconds (30) after --warmup (2) (--rate N:
+                     both paced at N requests/s in all, latency from when each was due). Prints
+                     req/s and latency of both, the latency the proxy adds, non-2xx answers, log rows
+                     written vs requests proxied, CPU per request; exit 1 unless at 64 connections it
+                     makes >= 5,000 proxied req/s with added p50 <= 1 ms and every call logged
   rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
   bench outbound [--seconds N] [--scenario one|fanout5|latency|intake|all] [--connections LIST] [--warmup N]
                      outbound webhook deliveries/s and end-to-end latency against release builds, a fresh
@@ -53,6 +65,7 @@ fn main() -> ExitCode {
         Some("migrate") if rest.is_empty() => migrate(),
         Some("rotate-key") if rest.is_empty() => rotate::run(),
         Some("bench") if rest.first() == Some(&"inbound") => bench_inbound::run(&rest),
+        Some("bench") if rest.first() == Some(&"gateway") => bench_gateway::run(&rest),
         Some("openapi") => match rest.as_slice() {
             [] => openapi::run(false),
             ["--check"] => openapi::run(true),

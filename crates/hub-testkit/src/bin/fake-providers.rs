@@ -22,6 +22,12 @@
 //! `NEWSAPI http://127.0.0.1:3905/v2 token=fake-valid-token` (QuickBooks and
 //! Xero add the realm and tenant id their config needs). Runs until SIGTERM or
 //! Ctrl-C, then exits 0; exits 1 when a port cannot be bound, 2 on bad usage.
+//!
+//! `FAKE_PROVIDERS_BASE_PORT=0` puts each fake on a free port of its own
+//! instead (read the URLs from the lines above). `FAKE_PROVIDERS_RECORDING=false`
+//! turns off what the fakes keep of every request (`FakeProvider::set_recording`):
+//! nobody reads it here, and under load (`cargo xtask bench gateway`) it only
+//! grows.
 
 use std::process::ExitCode;
 
@@ -52,23 +58,36 @@ async fn main() -> ExitCode {
         eprintln!(
             "usage: fake-providers\n\n\
              Serves fake HubSpot, QuickBooks, Xero, Samsara, NewsAPI and Salesforce on 127.0.0.1,\n\
-             ports FAKE_PROVIDERS_BASE_PORT (default {DEFAULT_BASE_PORT}) to +{LAST}, until SIGTERM\n\
-             or Ctrl-C."
+             ports FAKE_PROVIDERS_BASE_PORT (default {DEFAULT_BASE_PORT}; 0: any free ports) to +{LAST},\n\
+             until SIGTERM or Ctrl-C. FAKE_PROVIDERS_RECORDING=false: keep no copy of the requests."
         );
         return ExitCode::from(2);
     }
     let base = match std::env::var("FAKE_PROVIDERS_BASE_PORT") {
         Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u16>() {
-            Ok(port) if port > 0 && port <= u16::MAX - LAST => port,
+            Ok(port) if port <= u16::MAX - LAST => port,
             _ => {
                 eprintln!(
-                    "fake-providers: FAKE_PROVIDERS_BASE_PORT must be a port from 1 to {}, not {v:?}",
+                    "fake-providers: FAKE_PROVIDERS_BASE_PORT must be a port from 1 to {} \
+                     (or 0: any free ports), not {v:?}",
                     u16::MAX - LAST
                 );
                 return ExitCode::from(2);
             }
         },
         _ => DEFAULT_BASE_PORT,
+    };
+    let recording = match std::env::var("FAKE_PROVIDERS_RECORDING") {
+        Ok(v) => match recording_flag(&v) {
+            Some(on) => on,
+            None => {
+                eprintln!(
+                    "fake-providers: FAKE_PROVIDERS_RECORDING must be true or false, not {v:?}"
+                );
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => true,
     };
 
     // Signal handlers first, so a signal during start-up is not fatal.
@@ -82,9 +101,13 @@ async fn main() -> ExitCode {
 
     let mut fakes = Vec::with_capacity(Kind::ALL.len());
     for kind in Kind::ALL {
-        let addr = format!("127.0.0.1:{}", base + offset(kind));
+        let port = if base == 0 { 0 } else { base + offset(kind) };
+        let addr = format!("127.0.0.1:{port}");
         match FakeProvider::start_on(kind, &addr).await {
-            Ok(fake) => fakes.push(fake),
+            Ok(fake) => {
+                fake.set_recording(recording);
+                fakes.push(fake);
+            }
             Err(e) => {
                 eprintln!(
                     "fake-providers: cannot listen on {addr} for {}: {e}",
@@ -120,4 +143,30 @@ async fn main() -> ExitCode {
     }
     println!("stopped");
     ExitCode::SUCCESS
+}
+
+/// `FAKE_PROVIDERS_RECORDING`'s value: `Some(on)`, or `None` when it is
+/// neither a yes nor a no (empty counts as the default, on).
+fn recording_flag(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recording_flag;
+
+    #[test]
+    fn recording_is_on_unless_turned_off() {
+        for on in ["", "true", "1", " ON ", "yes"] {
+            assert_eq!(recording_flag(on), Some(true), "{on:?}");
+        }
+        for off in ["false", "0", "off", "No"] {
+            assert_eq!(recording_flag(off), Some(false), "{off:?}");
+        }
+        assert_eq!(recording_flag("maybe"), None);
+    }
 }

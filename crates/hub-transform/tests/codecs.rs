@@ -321,7 +321,7 @@ fn xml_errors_carry_line_and_column() {
     let mismatched = "<Load>\n  <Id>L-1</Id>\n  <City>Reno</Town>\n</Load>";
     let e = read_err(Format::Xml, mismatched, &opts);
     assert_eq!(e.code, "invalid_xml");
-    assert_eq!(e.location.line, Some(3), "{e}");
+    assert_eq!(line_col(&e), (Some(3), Some(13)), "{e}");
 
     let unclosed = "<Load>\n  <Id>L-1</Id>\n";
     let e = read_err(Format::Xml, unclosed, &opts);
@@ -331,7 +331,11 @@ fn xml_errors_carry_line_and_column() {
     let bad_attr = "<Load>\n <Stop seq=1/>\n</Load>";
     let e = read_err(Format::Xml, bad_attr, &opts);
     assert_eq!(e.code, "invalid_xml");
-    assert_eq!(e.location.line, Some(2), "{e}");
+    assert_eq!(line_col(&e), (Some(2), Some(12)), "{e}");
+    assert!(e.message.contains("enclosed in"), "{e}");
+
+    let e = read_err(Format::Xml, "<Load ref=\"1\" ref=\"2\"/>", &opts);
+    assert_eq!(line_col(&e), (Some(1), Some(15)), "{e}");
 
     let two_roots = "<Load/>\n<Load/>";
     let e = read_err(Format::Xml, two_roots, &opts);
@@ -376,7 +380,7 @@ fn xml_depth_bomb_is_refused_with_its_location() {
 
 #[test]
 fn xml_writer_refuses_trees_it_cannot_express_with_their_path() {
-    let opts = FormatOptions::default_for(Format::Xml);
+    let opts = options(Format::Xml, json!({"attributes": ["ref"]}));
     let cases = [
         (json!({"a": 1, "b": 2}), "$"),
         (json!([{"a": 1}]), "$"),
@@ -388,6 +392,7 @@ fn xml_writer_refuses_trees_it_cannot_express_with_their_path() {
         ),
         (json!({"Load": {"stop": [[1, 2]]}}), "$.Load.stop[0]"),
         (json!({"Load": {"note": "bell \u{7}"}}), "$.Load.note"),
+        (json!({"Load": {"@ref": "1", "ref": "2"}}), "$.Load.ref"),
     ];
     for (tree, path) in cases {
         match codec::write(Format::Xml, &tree, &opts) {

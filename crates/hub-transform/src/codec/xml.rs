@@ -30,6 +30,7 @@ use crate::error::{Limits, TransformError};
 use quick_xml::Reader;
 use quick_xml::XmlVersion;
 use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -118,14 +119,18 @@ pub fn read(text: &str, options: &XmlOptions, limits: Limits) -> Result<Value, T
                 if stack.len() >= limits.max_depth {
                     return Err(too_deep(limits, "elements", at(pos)));
                 }
-                let frame = open(&e, stack.last()).map_err(bad)?;
+                let frame = open(&e, stack.last()).map_err(|(m, off)| {
+                    TransformError::new("invalid_xml", m).at(at(pos + off as u64))
+                })?;
                 stack.push(frame);
             }
             Event::Empty(e) => {
                 if stack.len() >= limits.max_depth {
                     return Err(too_deep(limits, "elements", at(pos)));
                 }
-                let frame = open(&e, stack.last()).map_err(bad)?;
+                let frame = open(&e, stack.last()).map_err(|(m, off)| {
+                    TransformError::new("invalid_xml", m).at(at(pos + off as u64))
+                })?;
                 close(frame, &mut stack, &mut root, options);
             }
             Event::End(_) => {
@@ -154,8 +159,9 @@ pub fn read(text: &str, options: &XmlOptions, limits: Limits) -> Result<Value, T
     })
 }
 
-/// A new frame for a start tag, with its attributes decoded.
-fn open(e: &BytesStart<'_>, parent: Option<&Frame>) -> Result<Frame, String> {
+/// A new frame for a start tag, with its attributes decoded. An error comes
+/// with its offset from the tag's `<`.
+fn open(e: &BytesStart<'_>, parent: Option<&Frame>) -> Result<Frame, (String, usize)> {
     let name = e.name().0.to_owned();
     let path = match parent {
         Some(p) => format!("{}/{name}", p.path),
@@ -163,10 +169,22 @@ fn open(e: &BytesStart<'_>, parent: Option<&Frame>) -> Result<Frame, String> {
     };
     let mut map = Map::new();
     for attr in e.attributes() {
-        let attr = attr.map_err(|err| format!("invalid attribute in <{name}>: {err}"))?;
+        let attr = attr.map_err(|err| {
+            // The error's position counts from the name, just after `<`.
+            let offset = match err {
+                AttrError::ExpectedEq(p)
+                | AttrError::ExpectedValue(p)
+                | AttrError::UnquotedValue(p)
+                | AttrError::ExpectedQuote(p, _)
+                | AttrError::Duplicated(p, _) => p + 1,
+            };
+            let text = err.to_string();
+            let what = text.split_once(": ").map_or(text.as_str(), |(_, w)| w);
+            (format!("invalid attribute in <{name}>: {what}"), offset)
+        })?;
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|err| format!("invalid attribute value in <{name}>: {err}"))?;
+            .map_err(|err| (format!("invalid attribute value in <{name}>: {err}"), 0))?;
         map.insert(
             format!("@{}", attr.key.0),
             Value::String(value.into_owned()),
@@ -354,11 +372,19 @@ impl XmlWriter<'_> {
         };
         let mut text = None;
         let mut children = Vec::new();
+        let mut attributes = Vec::new();
         for (key, v) in map {
             let kpath = path_key(jpath, key);
             if key == "#text" {
                 text = Some(scalar_text(v, &kpath)?);
             } else if let Some(attr) = self.attribute_name(path, key) {
+                if attributes.contains(&attr) {
+                    return Err(unwritable(
+                        &kpath,
+                        format!("the attribute {attr:?} is given twice"),
+                    ));
+                }
+                attributes.push(attr);
                 self.attribute(attr, v, &kpath)?;
             } else {
                 children.push((key.as_str(), v));

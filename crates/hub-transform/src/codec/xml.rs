@@ -96,7 +96,12 @@ pub fn read(text: &str, options: &XmlOptions, limits: Limits) -> Result<Value, T
     check_size(text, limits)?;
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     let base = text.len() - body.len();
-    let at = |offset: u64| line_col(text, base + usize::try_from(offset).unwrap_or(usize::MAX));
+    let at = |offset: u64| {
+        line_col(
+            text,
+            base.saturating_add(usize::try_from(offset).unwrap_or(usize::MAX)),
+        )
+    };
     let mut reader = Reader::from_str(body);
     reader.config_mut().check_comments = true;
     let mut stack: Vec<Frame> = Vec::new();
@@ -120,7 +125,7 @@ pub fn read(text: &str, options: &XmlOptions, limits: Limits) -> Result<Value, T
                     return Err(too_deep(limits, "elements", at(pos)));
                 }
                 let frame = open(&e, stack.last()).map_err(|(m, off)| {
-                    TransformError::new("invalid_xml", m).at(at(pos + off as u64))
+                    TransformError::new("invalid_xml", m).at(at(pos.saturating_add(off as u64)))
                 })?;
                 stack.push(frame);
             }
@@ -129,7 +134,7 @@ pub fn read(text: &str, options: &XmlOptions, limits: Limits) -> Result<Value, T
                     return Err(too_deep(limits, "elements", at(pos)));
                 }
                 let frame = open(&e, stack.last()).map_err(|(m, off)| {
-                    TransformError::new("invalid_xml", m).at(at(pos + off as u64))
+                    TransformError::new("invalid_xml", m).at(at(pos.saturating_add(off as u64)))
                 })?;
                 close(frame, &mut stack, &mut root, options);
             }

@@ -135,6 +135,7 @@ pub fn interchange(
             "ISA13_control_number": format!("{:09}", control.interchange),
             "ISA14_ack_requested": env.ack_requested,
             "ISA15_usage": env.usage,
+            "ISA16_component_separator": seps.component.to_string(),
         },
         "groups": [{
             "GS": {

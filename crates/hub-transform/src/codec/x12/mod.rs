@@ -47,6 +47,10 @@
 //! same after every segment, as the ISA's (line breaks between segments are
 //! otherwise accepted and written as after the ISA).
 
+// The API returns the crate's `TransformError` (with its `Location`) by value,
+// as every codec does; boxing it here would make X12 the odd one out.
+#![allow(clippy::result_large_err)]
+
 mod ack;
 mod parse;
 mod schema;
@@ -60,6 +64,9 @@ use serde_json::Value;
 
 /// The widths of ISA01 to ISA16.
 const ISA_WIDTHS: [usize; 16] = [2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1];
+
+/// The most elements a segment may have (positions are 2 or 3 digits).
+const MAX_ELEMENTS: usize = 999;
 
 /// No tree made by [`parse`] nests deeper than this (root, groups, group,
 /// sets, set, two levels of loops, a repeating segment, a segment, repeats

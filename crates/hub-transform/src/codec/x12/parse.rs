@@ -2,7 +2,7 @@
 
 use super::schema::{self, Kind, Slot};
 use super::seps::Seps;
-use super::{ISA_WIDTHS, MAX_TREE_DEPTH};
+use super::{ISA_WIDTHS, MAX_ELEMENTS, MAX_TREE_DEPTH};
 use crate::error::{Limits, Location, TransformError};
 use serde_json::{Map, Value};
 
@@ -125,6 +125,15 @@ fn read_isa(text: &str) -> Result<(Seg<'_>, Seps, &str), TransformError> {
     if let Some(problem) = seps.problem() {
         return Err(isa_err(Some(16), problem));
     }
+    for (n, value) in elems.iter().enumerate().take(15) {
+        let own = n == 10 && repetition.is_some();
+        if !own && value.chars().any(|c| seps.is_delimiter(c)) {
+            return Err(isa_err(
+                Some(n + 1),
+                format!("ISA{:02} contains a separator", n + 1),
+            ));
+        }
+    }
     for (n, (value, width)) in elems.iter().zip(ISA_WIDTHS).enumerate() {
         if value.chars().count() != width {
             return Err(isa_err(
@@ -214,6 +223,13 @@ fn tokenize<'a>(text: &'a str, seps: &Seps) -> Result<Vec<Seg<'a>>, TransformErr
                 "an empty segment (two terminators in a row)",
             ));
         }
+        if seg.elems.len() > MAX_ELEMENTS {
+            return Err(seg_err(
+                &seg,
+                Some(MAX_ELEMENTS + 1),
+                format!("a segment has at most {MAX_ELEMENTS} elements"),
+            ));
+        }
         if !is_segment_id(id) {
             let shown: String = id.chars().take(20).collect();
             return Err(seg_err(
@@ -225,6 +241,18 @@ fn tokenize<'a>(text: &'a str, seps: &Seps) -> Result<Vec<Seg<'a>>, TransformErr
         segs.push(seg);
     }
     Ok(segs)
+}
+
+/// Element `n` of `seg` must not be empty.
+fn require(seg: &Seg<'_>, n: usize, what: &str) -> Result<(), TransformError> {
+    match seg.elems.get(n - 1) {
+        Some(v) if !v.is_empty() => Ok(()),
+        _ => Err(seg_err(
+            seg,
+            Some(n),
+            format!("{}{n:02} ({what}) is missing", seg.id),
+        )),
+    }
 }
 
 /// A trailer (SE, GE, IEA) must count `count` and repeat `control`.
@@ -307,6 +335,7 @@ fn group(segs: &[Seg<'_>], i: &mut usize, seps: &Seps) -> Result<Value, Transfor
     let Some(gs) = segs.get(*i) else {
         return Ok(Value::Null);
     };
+    require(gs, 6, "the group control number")?;
     *i += 1;
     let mut sets = Vec::new();
     loop {
@@ -339,6 +368,8 @@ fn set(segs: &[Seg<'_>], i: &mut usize, seps: &Seps) -> Result<Value, TransformE
     let Some(st) = segs.get(start) else {
         return Ok(Value::Null);
     };
+    require(st, 1, "the transaction set id")?;
+    require(st, 2, "the set control number")?;
     let mut end = start + 1;
     loop {
         match segs.get(end) {

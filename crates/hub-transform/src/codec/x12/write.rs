@@ -1,8 +1,8 @@
 //! Writing a tree as an interchange, with its envelopes made correct.
 
-use super::ISA_WIDTHS;
 use super::schema::{self, Kind, Slot};
 use super::seps::Seps;
+use super::{ISA_WIDTHS, MAX_ELEMENTS};
 use crate::error::{Location, TransformError};
 use serde_json::{Map, Value};
 
@@ -135,7 +135,8 @@ impl Writer {
                     format!("must be {width} characters wide (got {value:?})"),
                 ));
             }
-            if pos != 16 && value.chars().any(|c| self.seps.is_delimiter(c)) {
+            let own = pos == 16 || (pos == 11 && self.seps.repetition.is_some());
+            if !own && value.chars().any(|c| self.seps.is_delimiter(c)) {
                 return Err(tree_err(key, "contains a separator"));
             }
             elems.push(value);
@@ -156,9 +157,10 @@ impl Writer {
             ));
         }
         let gs = obj.get("GS").ok_or_else(|| tree_err("GS", "missing"))?;
-        let control = element(gs, "GS", 6)
-            .ok_or_else(|| tree_err("GS.GS06", "missing: the group control number"))?;
         self.segment("GS", gs).map_err(|e| under("GS", e))?;
+        let control = self
+            .text(gs, "GS", 6)
+            .ok_or_else(|| tree_err("GS.GS06", "missing: the group control number"))?;
         let sets = obj
             .get("sets")
             .and_then(Value::as_array)
@@ -175,12 +177,14 @@ impl Writer {
             .as_object()
             .ok_or_else(|| tree_err("", "a transaction set is an object with ST"))?;
         let st = obj.get("ST").ok_or_else(|| tree_err("ST", "missing"))?;
-        let set_id = element(st, "ST", 1)
-            .ok_or_else(|| tree_err("ST.ST01", "missing: the transaction set id"))?;
-        let control = element(st, "ST", 2)
-            .ok_or_else(|| tree_err("ST.ST02", "missing: the set control number"))?;
         let start = self.count;
         self.segment("ST", st).map_err(|e| under("ST", e))?;
+        let set_id = self
+            .text(st, "ST", 1)
+            .ok_or_else(|| tree_err("ST.ST01", "missing: the transaction set id"))?;
+        let control = self
+            .text(st, "ST", 2)
+            .ok_or_else(|| tree_err("ST.ST02", "missing: the set control number"))?;
         if let Some(segments) = obj.get("segments") {
             if let Some(key) = obj
                 .keys()
@@ -218,6 +222,12 @@ impl Writer {
                     "a segment is an object with one key, its id",
                 )
             })?;
+            if matches!(id.as_str(), "ISA" | "GS" | "ST" | "SE" | "GE" | "IEA") {
+                return Err(tree_err(
+                    format!("[{n}].{id}"),
+                    "an envelope segment inside a set; envelopes come from the tree's structure",
+                ));
+            }
             self.segment(id, seg)
                 .map_err(|e| under(&format!("[{n}].{id}"), e))?;
         }
@@ -314,12 +324,12 @@ impl Writer {
                 len = value
                     .as_u64()
                     .and_then(|n| usize::try_from(n).ok())
-                    .filter(|n| *n <= 999)
+                    .filter(|n| *n <= MAX_ELEMENTS)
                     .ok_or_else(|| tree_err("_len", "must be a count of elements"))?;
                 continue;
             }
             let pos = schema::element_position(id, key)
-                .filter(|p| *p <= 999)
+                .filter(|p| *p <= MAX_ELEMENTS)
                 .ok_or_else(|| {
                     tree_err(
                         key.clone(),
@@ -347,6 +357,16 @@ impl Writer {
         }
         self.put(id, &elems);
         Ok(())
+    }
+
+    /// The written text of element `position` of a segment object already
+    /// checked by [`Self::segment`], if given and not empty.
+    fn text(&self, seg: &Value, id: &str, position: usize) -> Option<String> {
+        let obj = seg.as_object()?;
+        obj.iter()
+            .find(|(k, _)| schema::element_position(id, k) == Some(position))
+            .and_then(|(_, v)| self.element_text(v).ok())
+            .filter(|t| !t.is_empty())
     }
 
     /// An element's text: a string or number, a composite (array of strings)

@@ -42,7 +42,7 @@
 //!   the groups, IEA02 = ISA13).
 //!
 //! Parsing checks the envelopes (a wrong count or control number is an
-//! `invalid_x12` error at that segment and element); [`write`] of a parsed
+//! `invalid_x12` error at that segment and element); [`write()`] of a parsed
 //! tree gives the input back byte for byte when its segment suffix is the
 //! same after every segment, as the ISA's (line breaks between segments are
 //! otherwise accepted and written as after the ISA).

@@ -491,9 +491,13 @@ fn push(out: &mut Map<String, Value>, key: &str, v: Value) {
 /// the count where the last elements are empty.
 pub(crate) fn seg_value(seg: &Seg<'_>, seps: &Seps) -> Value {
     let mut m = Map::new();
+    let names = schema::element_names(seg.id);
     for (n, raw) in seg.elems.iter().enumerate() {
         if !raw.is_empty() {
-            m.insert(schema::element_key(seg.id, n + 1), element_value(raw, seps));
+            m.insert(
+                schema::key_with(seg.id, names, n + 1),
+                element_value(raw, seps),
+            );
         }
     }
     if seg.elems.last().is_some_and(|e| e.is_empty()) {

@@ -507,13 +507,26 @@ pub(crate) fn element_names(segment: &str) -> &'static [&'static str] {
 /// The key of element `position` (1-based) of `segment`: `B204_shipment_id`,
 /// or `NTE03` where the element has no name here.
 pub(crate) fn element_key(segment: &str, position: usize) -> String {
-    match position
-        .checked_sub(1)
-        .and_then(|i| element_names(segment).get(i))
-    {
-        Some(name) => format!("{segment}{position:02}_{name}"),
-        None => format!("{segment}{position:02}"),
+    key_with(segment, element_names(segment), position)
+}
+
+/// [`element_key`] with the segment's names already looked up (parsing
+/// builds a key for every element, so this avoids `format!`).
+pub(crate) fn key_with(segment: &str, names: &[&str], position: usize) -> String {
+    let name = position.checked_sub(1).and_then(|i| names.get(i));
+    let mut key = String::with_capacity(segment.len() + 4 + name.map_or(0, |n| n.len()));
+    key.push_str(segment);
+    if position < 100 {
+        key.push(char::from(b'0' + (position / 10) as u8));
+        key.push(char::from(b'0' + (position % 10) as u8));
+    } else {
+        key.push_str(&position.to_string());
     }
+    if let Some(name) = name {
+        key.push('_');
+        key.push_str(name);
+    }
+    key
 }
 
 /// The position of an element key of `segment` (`B204_shipment_id` → 4): the

@@ -15,7 +15,6 @@
 
 // `TransformError` carries a full `Location` by value (the crate's chosen
 // shape); errors are the rare path here, so its size does not matter.
-#![allow(clippy::result_large_err)]
 
 pub mod csv;
 pub mod json;
@@ -161,7 +160,7 @@ pub fn read(
         (Format::Json, FormatOptions::Json(o)) => json::read(text, o, limits),
         (Format::Xml, FormatOptions::Xml(o)) => xml::read(text, o, limits),
         (Format::Csv, FormatOptions::Csv(o)) => csv::read(text, o, limits),
-        (Format::X12, FormatOptions::X12) => Err(x12_unsupported()),
+        (Format::X12, FormatOptions::X12) => x12::parse(text, &limits),
         (format, options) => Err(mismatch(format, options)),
     }
 }
@@ -178,17 +177,9 @@ pub fn write(
         (Format::Json, FormatOptions::Json(o)) => json::write(value, o),
         (Format::Xml, FormatOptions::Xml(o)) => xml::write(value, o),
         (Format::Csv, FormatOptions::Csv(o)) => csv::write(value, o),
-        (Format::X12, FormatOptions::X12) => Err(x12_unsupported()),
+        (Format::X12, FormatOptions::X12) => x12::write(value),
         (format, options) => Err(mismatch(format, options)),
     }
-}
-
-fn x12_unsupported() -> TransformError {
-    // Until the X12 codec lands: then this arm calls x12::parse / x12::write.
-    TransformError::new(
-        "unsupported_format",
-        "the X12 codec is not available yet in this build",
-    )
 }
 
 fn mismatch(format: Format, options: &FormatOptions) -> TransformError {

@@ -49,7 +49,6 @@
 
 // The API returns the crate's `TransformError` (with its `Location`) by value,
 // as every codec does; boxing it here would make X12 the odd one out.
-#![allow(clippy::result_large_err)]
 
 mod ack;
 mod parse;

@@ -15,8 +15,14 @@ pub fn check(schema: &Value, tree: &Value) -> Vec<TransformError> {
         Ok(v) => v,
         Err(e) => {
             let at = pointer_to_path(e.instance_path().as_str());
-            let loc = Location { path: Some(at.replacen('$', "schema", 1)), ..Location::default() };
-            return vec![TransformError::new("invalid_schema", format!("the schema is not valid: {e}")).at(loc)];
+            let loc = Location {
+                path: Some(at.replacen('$', "schema", 1)),
+                ..Location::default()
+            };
+            return vec![
+                TransformError::new("invalid_schema", format!("the schema is not valid: {e}"))
+                    .at(loc),
+            ];
         }
     };
     validator
@@ -25,7 +31,10 @@ pub fn check(schema: &Value, tree: &Value) -> Vec<TransformError> {
         .map(|e| {
             let at = pointer_to_path(e.instance_path().as_str());
             let msg = format!("{at}: {e}");
-            TransformError::new("schema_violation", msg).at(Location { path: Some(at), ..Location::default() })
+            TransformError::new("schema_violation", msg).at(Location {
+                path: Some(at),
+                ..Location::default()
+            })
         })
         .collect()
 }

@@ -1,9 +1,9 @@
 //! Rule sets from JSON to a [`Program`], with every problem and its path.
 
+use super::Program;
 use super::expr::{self, Expr};
 use super::funcs::{self, Func};
 use super::path::{Path, TargetPath};
-use super::Program;
 use crate::error::{Limits, Location, TransformError};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -14,7 +14,17 @@ pub const MAX_RULES: usize = 10_000;
 pub const MAX_EACH_DEPTH: usize = 8;
 
 const RULE_KEYS: &[&str] = &[
-    "target", "source", "value", "expr", "default", "required", "when", "steps", "type", "each", "where",
+    "target",
+    "source",
+    "value",
+    "expr",
+    "default",
+    "required",
+    "when",
+    "steps",
+    "type",
+    "each",
+    "where",
     "description",
 ];
 
@@ -51,7 +61,10 @@ pub(crate) struct Rule {
 }
 
 fn err(code: &'static str, path: String, msg: impl Into<String>) -> TransformError {
-    TransformError::new(code, msg).at(Location { path: Some(path), ..Location::default() })
+    TransformError::new(code, msg).at(Location {
+        path: Some(path),
+        ..Location::default()
+    })
 }
 
 /// Compiles a rule set with the default [`Limits`] (on output size).
@@ -66,18 +79,40 @@ pub fn compile_with(rules: &Value, limits: Limits) -> Result<Program, Vec<Transf
         Value::Array(a) => a,
         Value::Object(m) => {
             let mut errors = Vec::new();
-            for k in m.keys().filter(|k| !matches!(k.as_str(), "rules" | "description" | "version")) {
-                errors.push(err("invalid_rules", k.clone(), format!("unknown key `{k}`; expected rules, description, version")));
+            for k in m
+                .keys()
+                .filter(|k| !matches!(k.as_str(), "rules" | "description" | "version"))
+            {
+                errors.push(err(
+                    "invalid_rules",
+                    k.clone(),
+                    format!("unknown key `{k}`; expected rules, description, version"),
+                ));
             }
             match m.get("rules") {
                 Some(Value::Array(a)) if errors.is_empty() => a,
                 _ if !errors.is_empty() => return Err(errors),
-                _ => return Err(vec![err("invalid_rules", "rules".into(), "`rules` must be an array of rules")]),
+                _ => {
+                    return Err(vec![err(
+                        "invalid_rules",
+                        "rules".into(),
+                        "`rules` must be an array of rules",
+                    )]);
+                }
             }
         }
-        _ => return Err(vec![err("invalid_rules", "$".into(), "mapping rules must be an object with a `rules` array")]),
+        _ => {
+            return Err(vec![err(
+                "invalid_rules",
+                "$".into(),
+                "mapping rules must be an object with a `rules` array",
+            )]);
+        }
     };
-    let mut c = Compiler { errors: Vec::new(), count: 0 };
+    let mut c = Compiler {
+        errors: Vec::new(),
+        count: 0,
+    };
     let rules = c.rules(list, "rules", 0);
     if c.errors.is_empty() {
         Ok(Program { rules, limits })
@@ -98,7 +133,11 @@ impl Compiler {
             let path = format!("{at}[{i}]");
             self.count += 1;
             if self.count > MAX_RULES {
-                self.errors.push(err("too_many_rules", path, format!("more than {MAX_RULES} rules")));
+                self.errors.push(err(
+                    "too_many_rules",
+                    path,
+                    format!("more than {MAX_RULES} rules"),
+                ));
                 return out;
             }
             match r {
@@ -107,7 +146,9 @@ impl Compiler {
                         out.push(rule);
                     }
                 }
-                _ => self.errors.push(err("invalid_rule", path, "a rule must be an object")),
+                _ => self
+                    .errors
+                    .push(err("invalid_rule", path, "a rule must be an object")),
             }
         }
         out
@@ -116,7 +157,14 @@ impl Compiler {
     fn rule(&mut self, m: &Map<String, Value>, path: String, depth: usize) -> Option<Rule> {
         let before = self.errors.len();
         for k in m.keys().filter(|k| !RULE_KEYS.contains(&k.as_str())) {
-            self.errors.push(err("invalid_rule", format!("{path}.{k}"), format!("unknown key `{k}`; expected one of {}", RULE_KEYS.join(", "))));
+            self.errors.push(err(
+                "invalid_rule",
+                format!("{path}.{k}"),
+                format!(
+                    "unknown key `{k}`; expected one of {}",
+                    RULE_KEYS.join(", ")
+                ),
+            ));
         }
         let target = self.target(m.get("target"), &path);
         let source = self.source(m, &path);
@@ -127,29 +175,52 @@ impl Compiler {
             None => false,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
-                self.errors.push(err("invalid_rule", format!("{path}.required"), "`required` must be true or false"));
+                self.errors.push(err(
+                    "invalid_rule",
+                    format!("{path}.required"),
+                    "`required` must be true or false",
+                ));
                 false
             }
         };
         let each = match m.get("each") {
             None => {
                 if filter.is_some() {
-                    self.errors.push(err("invalid_rule", format!("{path}.where"), "`where` only applies with `each`"));
+                    self.errors.push(err(
+                        "invalid_rule",
+                        format!("{path}.where"),
+                        "`where` only applies with `each`",
+                    ));
                 }
                 None
             }
             Some(Value::Array(list)) if depth < MAX_EACH_DEPTH => {
                 if matches!(source, Some(Source::Value(_))) {
-                    self.errors.push(err("invalid_rule", format!("{path}.each"), "`each` needs a `source` or an `expr`"));
+                    self.errors.push(err(
+                        "invalid_rule",
+                        format!("{path}.each"),
+                        "`each` needs a `source` or an `expr`",
+                    ));
                 }
-                Some(Each { rules: self.rules(list, &format!("{path}.each"), depth + 1), filter })
+                Some(Each {
+                    rules: self.rules(list, &format!("{path}.each"), depth + 1),
+                    filter,
+                })
             }
             Some(Value::Array(_)) => {
-                self.errors.push(err("too_deep", format!("{path}.each"), format!("`each` nested deeper than {MAX_EACH_DEPTH}")));
+                self.errors.push(err(
+                    "too_deep",
+                    format!("{path}.each"),
+                    format!("`each` nested deeper than {MAX_EACH_DEPTH}"),
+                ));
                 None
             }
             Some(_) => {
-                self.errors.push(err("invalid_rule", format!("{path}.each"), "`each` must be an array of rules"));
+                self.errors.push(err(
+                    "invalid_rule",
+                    format!("{path}.each"),
+                    "`each` must be an array of rules",
+                ));
                 None
             }
         };
@@ -186,12 +257,20 @@ impl Compiler {
             Some(Value::String(s)) => match TargetPath::parse(s) {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    self.errors.push(err("invalid_path", format!("{path}.target"), format!("bad target path `{s}`: {e}")));
+                    self.errors.push(err(
+                        "invalid_path",
+                        format!("{path}.target"),
+                        format!("bad target path `{s}`: {e}"),
+                    ));
                     None
                 }
             },
             _ => {
-                self.errors.push(err("invalid_rule", format!("{path}.target"), "every rule needs a `target` path (a string)"));
+                self.errors.push(err(
+                    "invalid_rule",
+                    format!("{path}.target"),
+                    "every rule needs a `target` path (a string)",
+                ));
                 None
             }
         }
@@ -199,22 +278,37 @@ impl Compiler {
 
     fn path_at(&mut self, s: &Value, at: String) -> Option<Path> {
         let Value::String(s) = s else {
-            self.errors.push(err("invalid_path", at, "a source path must be a string"));
+            self.errors
+                .push(err("invalid_path", at, "a source path must be a string"));
             return None;
         };
         match Path::parse(s) {
             Ok(p) => Some(p),
             Err(e) => {
-                self.errors.push(err("invalid_path", at, format!("bad source path `{s}`: {e}")));
+                self.errors.push(err(
+                    "invalid_path",
+                    at,
+                    format!("bad source path `{s}`: {e}"),
+                ));
                 None
             }
         }
     }
 
     fn source(&mut self, m: &Map<String, Value>, path: &str) -> Option<Source> {
-        let given: Vec<&str> = ["source", "value", "expr"].into_iter().filter(|k| m.contains_key(*k)).collect();
+        let given: Vec<&str> = ["source", "value", "expr"]
+            .into_iter()
+            .filter(|k| m.contains_key(*k))
+            .collect();
         if given.len() != 1 {
-            let msg = format!("a rule needs exactly one of `source`, `value` or `expr` (got {})", if given.is_empty() { "none".into() } else { given.join(", ") });
+            let msg = format!(
+                "a rule needs exactly one of `source`, `value` or `expr` (got {})",
+                if given.is_empty() {
+                    "none".into()
+                } else {
+                    given.join(", ")
+                }
+            );
             self.errors.push(err("invalid_rule", path.to_string(), msg));
             return None;
         }
@@ -222,12 +316,20 @@ impl Compiler {
             return Some(Source::Value(v.clone()));
         }
         if m.contains_key("expr") {
-            return self.expr_at(m.get("expr"), &format!("{path}.expr")).map(Source::Expr);
+            return self
+                .expr_at(m.get("expr"), &format!("{path}.expr"))
+                .map(Source::Expr);
         }
         match m.get("source")? {
             Value::Array(list) => {
-                let ps: Vec<Option<Path>> = list.iter().enumerate().map(|(i, s)| self.path_at(s, format!("{path}.source[{i}]"))).collect();
-                ps.into_iter().collect::<Option<Vec<_>>>().map(Source::Paths)
+                let ps: Vec<Option<Path>> = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| self.path_at(s, format!("{path}.source[{i}]")))
+                    .collect();
+                ps.into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(Source::Paths)
             }
             s => self.path_at(s, format!("{path}.source")).map(Source::Path),
         }
@@ -238,14 +340,27 @@ impl Compiler {
             Value::String(s) => match expr::parse(s) {
                 Ok(e) => Some(e),
                 Err((col, msg)) => {
-                    let loc = Location { path: Some(at.to_string()), column: Some(col), ..Location::default() };
-                    let code = if msg.starts_with("unknown function") { "unknown_function" } else { "invalid_expression" };
-                    self.errors.push(TransformError::new(code, format!("`{s}`: {msg}")).at(loc));
+                    let loc = Location {
+                        path: Some(at.to_string()),
+                        column: Some(col),
+                        ..Location::default()
+                    };
+                    let code = if msg.starts_with("unknown function") {
+                        "unknown_function"
+                    } else {
+                        "invalid_expression"
+                    };
+                    self.errors
+                        .push(TransformError::new(code, format!("`{s}`: {msg}")).at(loc));
                     None
                 }
             },
             _ => {
-                self.errors.push(err("invalid_expression", at.to_string(), "an expression must be a string"));
+                self.errors.push(err(
+                    "invalid_expression",
+                    at.to_string(),
+                    "an expression must be a string",
+                ));
                 None
             }
         }
@@ -264,22 +379,37 @@ impl Compiler {
                     }
                 }
             }
-            Some(_) => self.errors.push(err("invalid_rule", format!("{path}.steps"), "`steps` must be an array")),
+            Some(_) => self.errors.push(err(
+                "invalid_rule",
+                format!("{path}.steps"),
+                "`steps` must be an array",
+            )),
         }
         let declared = match m.get("type") {
             None => None,
-            Some(Value::String(t)) => match ["number", "integer", "boolean", "string"].into_iter().find(|x| x == t) {
+            Some(Value::String(t)) => match ["number", "integer", "boolean", "string"]
+                .into_iter()
+                .find(|x| x == t)
+            {
                 Some(name) => {
                     out.extend(Func::build(name, &[]).ok());
                     Some(name)
                 }
                 None => {
-                    self.errors.push(err("invalid_rule", format!("{path}.type"), format!("unknown type `{t}`; use number, integer, boolean or string")));
+                    self.errors.push(err(
+                        "invalid_rule",
+                        format!("{path}.type"),
+                        format!("unknown type `{t}`; use number, integer, boolean or string"),
+                    ));
                     None
                 }
             },
             Some(_) => {
-                self.errors.push(err("invalid_rule", format!("{path}.type"), "`type` must be a string"));
+                self.errors.push(err(
+                    "invalid_rule",
+                    format!("{path}.type"),
+                    "`type` must be a string",
+                ));
                 None
             }
         };
@@ -300,20 +430,44 @@ fn step(s: &Value) -> Result<Func, (&'static str, String)> {
             let args = match a {
                 Value::Array(list) => list.clone(),
                 Value::Object(named) => {
-                    let (params, _) = funcs::params(name).ok_or_else(|| ("unknown_function", format!("unknown function `{name}`; known: {}", funcs::names())))?;
+                    let (params, _) = funcs::params(name).ok_or_else(|| {
+                        (
+                            "unknown_function",
+                            format!("unknown function `{name}`; known: {}", funcs::names()),
+                        )
+                    })?;
                     if let Some(k) = named.keys().find(|k| !params.contains(&k.as_str())) {
-                        return Err(bad(format!("`{name}` has no argument `{k}`; its arguments: {}", params.join(", "))));
+                        return Err(bad(format!(
+                            "`{name}` has no argument `{k}`; its arguments: {}",
+                            params.join(", ")
+                        )));
                     }
-                    let last = params.iter().rposition(|p| named.contains_key(*p)).map_or(0, |i| i + 1);
-                    params.iter().take(last).map(|p| named.get(*p).cloned().unwrap_or(Value::Null)).collect()
+                    let last = params
+                        .iter()
+                        .rposition(|p| named.contains_key(*p))
+                        .map_or(0, |i| i + 1);
+                    params
+                        .iter()
+                        .take(last)
+                        .map(|p| named.get(*p).cloned().unwrap_or(Value::Null))
+                        .collect()
                 }
                 other => vec![other.clone()],
             };
             (name.as_str(), args)
         }
-        _ => return Err(bad("a step is a function name or an object with one key (the function) and its arguments".into())),
+        _ => return Err(bad(
+            "a step is a function name or an object with one key (the function) and its arguments"
+                .into(),
+        )),
     };
-    Func::build(name, &args).map_err(|m| if funcs::params(name).is_none() { ("unknown_function", m) } else { ("invalid_step", m) })
+    Func::build(name, &args).map_err(|m| {
+        if funcs::params(name).is_none() {
+            ("unknown_function", m)
+        } else {
+            ("invalid_step", m)
+        }
+    })
 }
 
 fn join(prefix: &str, p: &str) -> String {
@@ -344,7 +498,11 @@ pub(crate) fn source_paths(rules: &[Rule], prefix: &str, out: &mut Vec<String>) 
         }
         if let (Some(each), Source::Path(p)) = (&r.each, &r.source) {
             let base = join(prefix, &p.text);
-            let base = if p.has_wildcard { base } else { format!("{base}[*]") };
+            let base = if p.has_wildcard {
+                base
+            } else {
+                format!("{base}[*]")
+            };
             source_paths(&each.rules, &base, out);
         }
     }
@@ -352,7 +510,13 @@ pub(crate) fn source_paths(rules: &[Rule], prefix: &str, out: &mut Vec<String>) 
 
 pub(crate) fn target_types(rules: &[Rule], prefix: &str, out: &mut Vec<(String, &'static str)>) {
     for r in rules {
-        let t = if prefix.is_empty() { r.target.text.clone() } else if r.target.text == "$" { prefix.to_string() } else { format!("{prefix}.{}", r.target.text) };
+        let t = if prefix.is_empty() {
+            r.target.text.clone()
+        } else if r.target.text == "$" {
+            prefix.to_string()
+        } else {
+            format!("{prefix}.{}", r.target.text)
+        };
         if let Some(ty) = r.declared_type {
             out.push((t.clone(), ty));
         }

@@ -4,7 +4,7 @@
 //! `docs/transformations.md`. Bounded: length and nesting are limited, so an
 //! expression cannot recurse without bound when parsed or evaluated.
 
-use super::funcs::{as_f64, float, too_long, to_text, truthy, FnError, Func, MAX_STRING_BYTES};
+use super::funcs::{FnError, Func, MAX_STRING_BYTES, as_f64, float, to_text, too_long, truthy};
 use super::path::{Path, Scope};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -83,7 +83,11 @@ impl Lexer<'_> {
         while self.peek().is_some_and(&f) {
             self.pos += 1;
         }
-        self.chars.get(start..self.pos).unwrap_or(&[]).iter().collect()
+        self.chars
+            .get(start..self.pos)
+            .unwrap_or(&[])
+            .iter()
+            .collect()
     }
 
     fn string(&mut self, quote: char) -> Result<Tok, ParseError> {
@@ -154,7 +158,13 @@ impl Lexer<'_> {
                 _ => break,
             }
         }
-        Ok(Tok::Path(self.chars.get(start..self.pos).unwrap_or(&[]).iter().collect()))
+        Ok(Tok::Path(
+            self.chars
+                .get(start..self.pos)
+                .unwrap_or(&[])
+                .iter()
+                .collect(),
+        ))
     }
 
     fn bracket(&mut self, start: usize) -> Result<(), ParseError> {
@@ -177,10 +187,13 @@ impl Lexer<'_> {
 
     fn op(&mut self) -> Option<&'static str> {
         const OPS: &[&str] = &[
-            "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "+", "-", "*", "/", "%", "(", ")", ",",
+            "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "+", "-", "*", "/", "%", "(", ")",
+            ",",
         ];
         let rest = self.chars.get(self.pos..)?;
-        let op = OPS.iter().find(|op| op.chars().zip(rest.iter()).filter(|(a, b)| a == *b).count() == op.len())?;
+        let op = OPS
+            .iter()
+            .find(|op| op.chars().zip(rest.iter()).filter(|(a, b)| a == *b).count() == op.len())?;
         self.pos += op.len();
         Some(op)
     }
@@ -219,7 +232,10 @@ type Parsed = Result<(Expr, usize), ParseError>;
 
 fn deeper(e: Expr, d: usize, col: usize) -> Parsed {
     if d > MAX_EXPR_DEPTH {
-        Err((col, format!("expression nested deeper than {MAX_EXPR_DEPTH}")))
+        Err((
+            col,
+            format!("expression nested deeper than {MAX_EXPR_DEPTH}"),
+        ))
     } else {
         Ok((e, d))
     }
@@ -240,12 +256,19 @@ impl Parser {
     }
 
     fn expect(&mut self, op: &str) -> Result<(), ParseError> {
-        if self.eat(op) { Ok(()) } else { Err((self.col(), format!("expected `{op}`"))) }
+        if self.eat(op) {
+            Ok(())
+        } else {
+            Err((self.col(), format!("expected `{op}`")))
+        }
     }
 
     fn expr(&mut self, depth: usize) -> Parsed {
         if depth > MAX_EXPR_DEPTH {
-            return Err((self.col(), format!("expression nested deeper than {MAX_EXPR_DEPTH}")));
+            return Err((
+                self.col(),
+                format!("expression nested deeper than {MAX_EXPR_DEPTH}"),
+            ));
         }
         self.or(depth)
     }
@@ -254,7 +277,11 @@ impl Parser {
         let (mut l, mut d) = self.and(depth)?;
         while self.eat("||") {
             let (r, rd) = self.and(depth)?;
-            (l, d) = deeper(Expr::Or(Box::new(l), Box::new(r)), d.max(rd) + 1, self.col())?;
+            (l, d) = deeper(
+                Expr::Or(Box::new(l), Box::new(r)),
+                d.max(rd) + 1,
+                self.col(),
+            )?;
         }
         Ok((l, d))
     }
@@ -263,18 +290,32 @@ impl Parser {
         let (mut l, mut d) = self.cmp(depth)?;
         while self.eat("&&") {
             let (r, rd) = self.cmp(depth)?;
-            (l, d) = deeper(Expr::And(Box::new(l), Box::new(r)), d.max(rd) + 1, self.col())?;
+            (l, d) = deeper(
+                Expr::And(Box::new(l), Box::new(r)),
+                d.max(rd) + 1,
+                self.col(),
+            )?;
         }
         Ok((l, d))
     }
 
-    fn binary(&mut self, depth: usize, ops: &[(&str, BinOp)], next: fn(&mut Self, usize) -> Parsed, once: bool) -> Parsed {
+    fn binary(
+        &mut self,
+        depth: usize,
+        ops: &[(&str, BinOp)],
+        next: fn(&mut Self, usize) -> Parsed,
+        once: bool,
+    ) -> Parsed {
         let (mut l, mut d) = next(self, depth)?;
         'outer: loop {
             for (s, op) in ops {
                 if self.eat(s) {
                     let (r, rd) = next(self, depth)?;
-                    (l, d) = deeper(Expr::Bin(*op, Box::new(l), Box::new(r)), d.max(rd) + 1, self.col())?;
+                    (l, d) = deeper(
+                        Expr::Bin(*op, Box::new(l), Box::new(r)),
+                        d.max(rd) + 1,
+                        self.col(),
+                    )?;
                     if once {
                         break 'outer;
                     }
@@ -288,12 +329,24 @@ impl Parser {
 
     fn cmp(&mut self, depth: usize) -> Parsed {
         use BinOp::*;
-        let ops = [("==", Eq), ("!=", Ne), ("<=", Le), (">=", Ge), ("<", Lt), (">", Gt)];
+        let ops = [
+            ("==", Eq),
+            ("!=", Ne),
+            ("<=", Le),
+            (">=", Ge),
+            ("<", Lt),
+            (">", Gt),
+        ];
         self.binary(depth, &ops, Self::add, true)
     }
 
     fn add(&mut self, depth: usize) -> Parsed {
-        self.binary(depth, &[("+", BinOp::Add), ("-", BinOp::Sub)], Self::mul, false)
+        self.binary(
+            depth,
+            &[("+", BinOp::Add), ("-", BinOp::Sub)],
+            Self::mul,
+            false,
+        )
     }
 
     fn mul(&mut self, depth: usize) -> Parsed {
@@ -321,7 +374,10 @@ impl Parser {
             return deeper(Expr::Neg(Box::new(e)), d + 1, col);
         }
         if depth > MAX_EXPR_DEPTH {
-            return Err((col, format!("expression nested deeper than {MAX_EXPR_DEPTH}")));
+            return Err((
+                col,
+                format!("expression nested deeper than {MAX_EXPR_DEPTH}"),
+            ));
         }
         self.primary(depth)
     }
@@ -335,7 +391,9 @@ impl Parser {
         match tok {
             Tok::Num(v) | Tok::Lit(v) => Ok((Expr::Lit(v), 1)),
             Tok::Str(s) => Ok((Expr::Lit(Value::String(s)), 1)),
-            Tok::Path(p) => Path::parse(&p).map(|p| (Expr::Path(p), 1)).map_err(|e| (col, format!("bad path `{p}`: {e}"))),
+            Tok::Path(p) => Path::parse(&p)
+                .map(|p| (Expr::Path(p), 1))
+                .map_err(|e| (col, format!("bad path `{p}`: {e}"))),
             Tok::Op("(") => {
                 let (e, d) = self.expr(depth + 1)?;
                 self.expect(")")?;
@@ -375,7 +433,12 @@ fn build_call(name: &str, mut args: Vec<Expr>) -> Result<Expr, String> {
             let [c, a, b]: [Expr; 3] = args.try_into().map_err(|_| "if takes 3 arguments")?;
             return Ok(Expr::If(Box::new([c, a, b])));
         }
-        "exists" | "if" => return Err(format!("`{name}` takes {} argument(s)", if name == "if" { 3 } else { 1 })),
+        "exists" | "if" => {
+            return Err(format!(
+                "`{name}` takes {} argument(s)",
+                if name == "if" { 3 } else { 1 }
+            ));
+        }
         _ => {}
     }
     if args.is_empty() {
@@ -396,14 +459,25 @@ fn build_call(name: &str, mut args: Vec<Expr>) -> Result<Expr, String> {
 pub(crate) fn parse(src: &str) -> Result<Expr, ParseError> {
     let n = src.chars().count();
     if n > MAX_EXPR_CHARS {
-        return Err((1, format!("expression longer than {MAX_EXPR_CHARS} characters")));
+        return Err((
+            1,
+            format!("expression longer than {MAX_EXPR_CHARS} characters"),
+        ));
     }
-    let lexer = Lexer { chars: src.chars().collect(), pos: 0, _src: src };
+    let lexer = Lexer {
+        chars: src.chars().collect(),
+        pos: 0,
+        _src: src,
+    };
     let toks = lexer.tokens()?;
     if toks.is_empty() {
         return Err((1, "empty expression".into()));
     }
-    let mut p = Parser { toks, pos: 0, end_col: n + 1 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end_col: n + 1,
+    };
     let (e, _) = p.expr(0)?;
     if p.pos < p.toks.len() {
         return Err((p.col(), "unexpected text after the expression".into()));
@@ -444,7 +518,11 @@ fn arith(op: BinOp, a: &Value, b: &Value) -> Result<Value, FnError> {
     }
     if op == BinOp::Add && (a.is_string() || b.is_string()) {
         let s = to_text(a) + &to_text(b);
-        return if s.len() > MAX_STRING_BYTES { Err(too_long()) } else { Ok(Value::String(s)) };
+        return if s.len() > MAX_STRING_BYTES {
+            Err(too_long())
+        } else {
+            Ok(Value::String(s))
+        };
     }
     if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
         let r = match op {
@@ -459,7 +537,9 @@ fn arith(op: BinOp, a: &Value, b: &Value) -> Result<Value, FnError> {
         }
     }
     let (Some(x), Some(y)) = (num(a), num(b)) else {
-        return Err(type_error(format!("cannot apply arithmetic to {a} and {b}")));
+        return Err(type_error(format!(
+            "cannot apply arithmetic to {a} and {b}"
+        )));
     };
     let r = match op {
         BinOp::Add => x + y,
@@ -474,7 +554,9 @@ fn arith(op: BinOp, a: &Value, b: &Value) -> Result<Value, FnError> {
 
 fn compare(op: BinOp, a: &Value, b: &Value) -> bool {
     let ord = match (a, b) {
-        (Value::Number(_), Value::Number(_)) => num(a).zip(num(b)).and_then(|(x, y)| x.partial_cmp(&y)),
+        (Value::Number(_), Value::Number(_)) => {
+            num(a).zip(num(b)).and_then(|(x, y)| x.partial_cmp(&y))
+        }
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
         _ => None,
     };
@@ -496,12 +578,18 @@ impl Expr {
             Expr::Path(p) => p.get(scope).unwrap_or(Cow::Owned(Value::Null)),
             Expr::Not(a) => Cow::Owned(Value::Bool(!truthy(&*a.eval(scope)?))),
             Expr::Neg(a) => Cow::Owned(arith(BinOp::Sub, &Value::from(0), &*a.eval(scope)?)?),
-            Expr::And(a, b) => Cow::Owned(Value::Bool(truthy(&*a.eval(scope)?) && truthy(&*b.eval(scope)?))),
-            Expr::Or(a, b) => Cow::Owned(Value::Bool(truthy(&*a.eval(scope)?) || truthy(&*b.eval(scope)?))),
+            Expr::And(a, b) => Cow::Owned(Value::Bool(
+                truthy(&*a.eval(scope)?) && truthy(&*b.eval(scope)?),
+            )),
+            Expr::Or(a, b) => Cow::Owned(Value::Bool(
+                truthy(&*a.eval(scope)?) || truthy(&*b.eval(scope)?),
+            )),
             Expr::Bin(op, a, b) => {
                 let (x, y) = (a.eval(scope)?, b.eval(scope)?);
                 Cow::Owned(match op {
-                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => arith(*op, &x, &y)?,
+                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
+                        arith(*op, &x, &y)?
+                    }
                     _ => Value::Bool(compare(*op, &x, &y)),
                 })
             }
@@ -527,7 +615,11 @@ impl Expr {
             }
             Expr::If(xs) => {
                 let [c, a, b] = &**xs;
-                if truthy(&*c.eval(scope)?) { a.eval(scope)? } else { b.eval(scope)? }
+                if truthy(&*c.eval(scope)?) {
+                    a.eval(scope)?
+                } else {
+                    b.eval(scope)?
+                }
             }
             Expr::Exists(a) => Cow::Owned(Value::Bool(!a.eval(scope)?.is_null())),
         })

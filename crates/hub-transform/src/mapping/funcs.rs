@@ -123,7 +123,11 @@ pub(crate) enum Func {
     TrimEnd,
     Upper,
     Lower,
-    Pad { width: usize, fill: char, left: bool },
+    Pad {
+        width: usize,
+        fill: char,
+        left: bool,
+    },
     Split(String),
     Join(String),
     Replace(String, String),
@@ -153,7 +157,9 @@ fn arg_uint(args: &[Value], i: usize, name: &str, max: usize) -> Result<Option<u
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
             Some(n) if n <= max => Ok(Some(n)),
-            _ => Err(format!("`{name}` must be an integer in 0..={max} (got {v})")),
+            _ => Err(format!(
+                "`{name}` must be an integer in 0..={max} (got {v})"
+            )),
         },
     }
 }
@@ -161,8 +167,8 @@ fn arg_uint(args: &[Value], i: usize, name: &str, max: usize) -> Result<Option<u
 impl Func {
     /// Builds function `name` with its literal arguments (after the value).
     pub fn build(name: &str, args: &[Value]) -> Result<Func, String> {
-        let (params, required) = params(name)
-            .ok_or_else(|| format!("unknown function `{name}`; known: {}", names()))?;
+        let (params, required) =
+            params(name).ok_or_else(|| format!("unknown function `{name}`; known: {}", names()))?;
         if args.len() < required || args.len() > params.len() {
             return Err(format!(
                 "`{name}` takes {required}..={} argument(s) besides the value, got {}",
@@ -199,7 +205,9 @@ impl Func {
                 arg_str(args, 0, "from")?.unwrap_or(""),
                 arg_str(args, 1, "to")?.unwrap_or(""),
             )?),
-            "round" => Func::Round(i32::try_from(arg_uint(args, 0, "digits", 12)?.unwrap_or(0)).unwrap_or(0)),
+            "round" => Func::Round(
+                i32::try_from(arg_uint(args, 0, "digits", 12)?.unwrap_or(0)).unwrap_or(0),
+            ),
             "map" => Func::Map(Box::new(build_map(args)?)),
             "first" => Func::First,
             "last" => Func::Last,
@@ -216,16 +224,24 @@ impl Func {
     fn elementwise(&self) -> bool {
         !matches!(
             self,
-            Func::Join(_) | Func::First | Func::Last | Func::Count | Func::Sum | Func::Length | Func::Default(_)
+            Func::Join(_)
+                | Func::First
+                | Func::Last
+                | Func::Count
+                | Func::Sum
+                | Func::Length
+                | Func::Default(_)
         )
     }
 
     /// Applies the function to `v`.
     pub fn apply(&self, v: &Value) -> Result<Value, FnError> {
         match v {
-            Value::Array(items) if self.elementwise() => {
-                items.iter().map(|e| self.apply_one(e)).collect::<Result<Vec<_>, _>>().map(Value::Array)
-            }
+            Value::Array(items) if self.elementwise() => items
+                .iter()
+                .map(|e| self.apply_one(e))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
             _ => self.apply_one(v),
         }
     }
@@ -244,9 +260,14 @@ impl Func {
             Func::TrimEnd => map_str(v, |s| s.trim_end().to_string()),
             Func::Upper => map_str(v, str::to_uppercase),
             Func::Lower => map_str(v, str::to_lowercase),
-            Func::Pad { width, fill, left } => Ok(Value::String(pad(&to_text(v), *width, *fill, *left))),
+            Func::Pad { width, fill, left } => {
+                Ok(Value::String(pad(&to_text(v), *width, *fill, *left)))
+            }
             Func::Split(sep) => Ok(Value::Array(
-                to_text(v).split(sep.as_str()).map(|p| Value::String(p.to_string())).collect(),
+                to_text(v)
+                    .split(sep.as_str())
+                    .map(|p| Value::String(p.to_string()))
+                    .collect(),
             )),
             Func::Join(sep) => join(v, sep),
             Func::Replace(from, to) => replace(&to_text(v), from, to),
@@ -299,7 +320,11 @@ fn build_pad(name: &str, args: &[Value]) -> Result<Func, String> {
             }
         }
     };
-    Ok(Func::Pad { width, fill, left: name == "pad_left" })
+    Ok(Func::Pad {
+        width,
+        fill,
+        left: name == "pad_left",
+    })
 }
 
 fn build_map(args: &[Value]) -> Result<ValueMap, String> {
@@ -331,7 +356,11 @@ fn map_str(v: &Value, f: impl Fn(&str) -> String) -> Result<Value, FnError> {
 fn pad(s: &str, width: usize, fill: char, left: bool) -> String {
     let n = width.saturating_sub(s.chars().count());
     let fill: String = std::iter::repeat_n(fill, n).collect();
-    if left { fill + s } else { s.to_string() + &fill }
+    if left {
+        fill + s
+    } else {
+        s.to_string() + &fill
+    }
 }
 
 fn join(v: &Value, sep: &str) -> Result<Value, FnError> {
@@ -352,12 +381,18 @@ fn join(v: &Value, sep: &str) -> Result<Value, FnError> {
 }
 
 pub(crate) fn too_long() -> FnError {
-    ("output_too_large", format!("a string would exceed {MAX_STRING_BYTES} bytes"))
+    (
+        "output_too_large",
+        format!("a string would exceed {MAX_STRING_BYTES} bytes"),
+    )
 }
 
 fn replace(s: &str, from: &str, to: &str) -> Result<Value, FnError> {
     if to.len() > from.len() {
-        let grow = s.matches(from).count().saturating_mul(to.len() - from.len());
+        let grow = s
+            .matches(from)
+            .count()
+            .saturating_mul(to.len() - from.len());
         if s.len().saturating_add(grow) > MAX_STRING_BYTES {
             return Err(too_long());
         }
@@ -368,7 +403,9 @@ fn replace(s: &str, from: &str, to: &str) -> Result<Value, FnError> {
 /// A number from a JSON number or a numeric string.
 pub(crate) fn as_f64(v: &Value) -> Result<f64, FnError> {
     match v {
-        Value::Number(n) => n.as_f64().ok_or_else(|| fail(format!("{n} is not a usable number"))),
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| fail(format!("{n} is not a usable number"))),
         Value::String(s) => s
             .trim()
             .parse::<f64>()
@@ -508,14 +545,22 @@ fn unit_factor(from: &str, to: &str) -> Result<f64, String> {
     let known = || UNITS.iter().map(|u| u.0).collect::<Vec<_>>().join(", ");
     match (find(from), find(to)) {
         (Some(a), Some(b)) if a.1 == b.1 => Ok(a.2 / b.2),
-        (Some(a), Some(b)) => Err(format!("cannot convert {} ({}) to {} ({})", a.0, a.1, b.0, b.1)),
-        _ => Err(format!("unknown unit `{from}` or `{to}`; known: {}", known())),
+        (Some(a), Some(b)) => Err(format!(
+            "cannot convert {} ({}) to {} ({})",
+            a.0, a.1, b.0, b.1
+        )),
+        _ => Err(format!(
+            "unknown unit `{from}` or `{to}`; known: {}",
+            known()
+        )),
     }
 }
 
 fn check_pattern(p: &str) -> Result<(), String> {
     if StrftimeItems::new(p).any(|i| matches!(i, Item::Error)) {
-        Err(format!("`{p}` is not a valid date pattern (strftime, e.g. %m/%d/%Y)"))
+        Err(format!(
+            "`{p}` is not a valid date pattern (strftime, e.g. %m/%d/%Y)"
+        ))
     } else {
         Ok(())
     }
@@ -533,7 +578,11 @@ fn build_date(args: &[Value]) -> Result<DateSpec, String> {
             check_pattern(p)?;
             DateIn::Pattern(p.to_string())
         }
-        other => return Err(format!("unknown date input format `{other}`; use auto, iso8601, epoch_millis, epoch_seconds, xero, date or a %-pattern")),
+        other => {
+            return Err(format!(
+                "unknown date input format `{other}`; use auto, iso8601, epoch_millis, epoch_seconds, xero, date or a %-pattern"
+            ));
+        }
     };
     let to = match arg_str(args, 1, "to")?.unwrap_or("iso8601") {
         "iso8601" | "rfc3339" => DateOut::Iso,
@@ -546,13 +595,21 @@ fn build_date(args: &[Value]) -> Result<DateSpec, String> {
             check_pattern(p)?;
             DateOut::Pattern(p.to_string())
         }
-        other => return Err(format!("unknown date output format `{other}`; use iso8601, epoch_millis, epoch_seconds, xero, date, salesforce or a %-pattern")),
+        other => {
+            return Err(format!(
+                "unknown date output format `{other}`; use iso8601, epoch_millis, epoch_seconds, xero, date, salesforce or a %-pattern"
+            ));
+        }
     };
     let tz = match arg_str(args, 2, "tz")?.unwrap_or("UTC") {
         "UTC" | "utc" | "Z" => Zone::Utc,
         "keep" => Zone::Keep,
-        z if z.starts_with(['+', '-']) => Zone::Fixed(parse_offset(z).ok_or_else(|| format!("bad offset `{z}` (use +05:30)"))?),
-        z => Zone::Named(z.parse().map_err(|_| format!("unknown time zone `{z}` (use UTC, keep, +05:30 or an IANA name)"))?),
+        z if z.starts_with(['+', '-']) => {
+            Zone::Fixed(parse_offset(z).ok_or_else(|| format!("bad offset `{z}` (use +05:30)"))?)
+        }
+        z => Zone::Named(z.parse().map_err(|_| {
+            format!("unknown time zone `{z}` (use UTC, keep, +05:30 or an IANA name)")
+        })?),
     };
     Ok(DateSpec { from, to, tz })
 }
@@ -565,7 +622,10 @@ fn parse_offset(s: &str) -> Option<FixedOffset> {
         return None;
     }
     let h: i32 = digits.get(..2)?.parse().ok()?;
-    let m: i32 = digits.get(2..).filter(|m| !m.is_empty()).map_or(Some(0), |m| m.parse().ok())?;
+    let m: i32 = digits
+        .get(2..)
+        .filter(|m| !m.is_empty())
+        .map_or(Some(0), |m| m.parse().ok())?;
     FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
@@ -604,7 +664,11 @@ fn parse_iso(s: &str) -> Option<When> {
     if let Ok(d) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(When::At(d));
     }
-    for p in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for p in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(s, p) {
             return Some(When::At(d.and_utc().fixed_offset()));
         }
@@ -641,7 +705,9 @@ fn parse_when(v: &Value, from: &DateIn) -> Option<When> {
             DateTime::<Utc>::from_timestamp(secs, 0).map(|d| When::At(d.fixed_offset()))
         }
         DateIn::Xero => parse_xero(s?),
-        DateIn::DateOnly => NaiveDate::parse_from_str(s?.trim(), "%Y-%m-%d").ok().map(When::Day),
+        DateIn::DateOnly => NaiveDate::parse_from_str(s?.trim(), "%Y-%m-%d")
+            .ok()
+            .map(When::Day),
         DateIn::Pattern(p) => parse_pattern(s?.trim(), p),
     }
 }
@@ -650,12 +716,16 @@ fn convert_date(v: &Value, spec: &DateSpec) -> Result<Value, FnError> {
     if v.as_str().is_some_and(|s| s.trim().is_empty()) {
         return Ok(Value::Null);
     }
-    let when = parse_when(v, &spec.from).ok_or_else(|| fail(format!("{v} is not a date in the expected format")))?;
+    let when = parse_when(v, &spec.from)
+        .ok_or_else(|| fail(format!("{v} is not a date in the expected format")))?;
     let at = match when {
         When::Day(d) => match &spec.to {
             DateOut::DateOnly => return Ok(Value::String(d.format("%Y-%m-%d").to_string())),
             DateOut::Pattern(p) => return write_fmt(d.format(p)),
-            _ => d.and_hms_opt(0, 0, 0).map(|n| n.and_utc().fixed_offset()).ok_or_else(|| fail("bad date"))?,
+            _ => d
+                .and_hms_opt(0, 0, 0)
+                .map(|n| n.and_utc().fixed_offset())
+                .ok_or_else(|| fail("bad date"))?,
         },
         When::At(at) => match spec.tz {
             Zone::Utc => at.with_timezone(&Utc).fixed_offset(),
@@ -665,12 +735,18 @@ fn convert_date(v: &Value, spec: &DateSpec) -> Result<Value, FnError> {
         },
     };
     match &spec.to {
-        DateOut::Iso => Ok(Value::String(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))),
+        DateOut::Iso => Ok(Value::String(
+            at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        )),
         DateOut::EpochMillis => Ok(Value::from(at.timestamp_millis())),
         DateOut::EpochSeconds => Ok(Value::from(at.timestamp())),
         DateOut::DateOnly => Ok(Value::String(at.format("%Y-%m-%d").to_string())),
         DateOut::Salesforce => write_fmt(at.format("%Y-%m-%dT%H:%M:%S%.3f%z")),
-        DateOut::Xero => write_fmt(format_args!("/Date({}{})/", at.timestamp_millis(), at.format("%z"))),
+        DateOut::Xero => write_fmt(format_args!(
+            "/Date({}{})/",
+            at.timestamp_millis(),
+            at.format("%z")
+        )),
         DateOut::Pattern(p) => write_fmt(at.format(p)),
     }
 }
@@ -679,7 +755,8 @@ fn convert_date(v: &Value, spec: &DateSpec) -> Result<Value, FnError> {
 /// field for a calendar date): that is an error, not a panic.
 fn write_fmt(d: impl std::fmt::Display) -> Result<Value, FnError> {
     let mut s = String::new();
-    write!(s, "{d}").map_err(|_| fail("the date pattern does not fit this value (a time field for a date?)"))?;
+    write!(s, "{d}")
+        .map_err(|_| fail("the date pattern does not fit this value (a time field for a date?)"))?;
     Ok(Value::String(s))
 }
 

@@ -73,13 +73,16 @@ fn parse_bracket(chars: &[char], i: &mut usize) -> Result<Seg, String> {
             Seg::Key(key)
         }
         _ => {
-            while chars.get(*i).is_some_and(|c| c.is_ascii_digit() || *c == '-') {
+            while chars
+                .get(*i)
+                .is_some_and(|c| c.is_ascii_digit() || *c == '-')
+            {
                 *i += 1;
             }
             let text: String = chars[start..*i].iter().collect();
-            let n: i64 = text
-                .parse()
-                .map_err(|_| format!("expected an index, `*` or a quoted key after `[` at column {start}"))?;
+            let n: i64 = text.parse().map_err(|_| {
+                format!("expected an index, `*` or a quoted key after `[` at column {start}")
+            })?;
             Seg::Index(n)
         }
     };
@@ -99,7 +102,11 @@ fn parse_key(chars: &[char], i: &mut usize) -> Result<Seg, String> {
         return Err(format!("empty name at column {}", start + 1));
     }
     let key: String = chars[start..*i].iter().collect();
-    Ok(if key == "*" { Seg::Wildcard } else { Seg::Key(key) })
+    Ok(if key == "*" {
+        Seg::Wildcard
+    } else {
+        Seg::Key(key)
+    })
 }
 
 /// Splits `text` into an anchor and segments.
@@ -109,11 +116,19 @@ fn parse_segments(text: &str) -> Result<(Anchor, Vec<Seg>), String> {
     let mut anchor = Anchor::Item;
     let starts_with = |p: &str| chars.iter().take(p.len()).copied().eq(p.chars());
     let mut need_sep = false;
-    if starts_with("$root") && !chars.get(5).is_some_and(|c| c.is_alphanumeric() || *c == '_') {
+    if starts_with("$root")
+        && !chars
+            .get(5)
+            .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+    {
         anchor = Anchor::Root;
         i = 5;
         need_sep = true;
-    } else if starts_with("$") && !chars.get(1).is_some_and(|c| c.is_alphanumeric() || *c == '_') {
+    } else if starts_with("$")
+        && !chars
+            .get(1)
+            .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+    {
         i = 1;
         need_sep = true;
     }
@@ -178,7 +193,8 @@ fn step<'a>(v: &'a Value, seg: &Seg) -> Option<&'a Value> {
         (Seg::Key(k), Value::Object(m)) => m.get(k),
         (Seg::Index(i), Value::Array(a)) => {
             let idx = if *i < 0 {
-                a.len().checked_sub(usize::try_from(i.unsigned_abs()).ok()?)?
+                a.len()
+                    .checked_sub(usize::try_from(i.unsigned_abs()).ok()?)?
             } else {
                 usize::try_from(*i).ok()?
             };
@@ -283,7 +299,9 @@ impl TargetPath {
                     }
                     match cur {
                         Value::Object(m) => m.entry(k.clone()).or_insert(Value::Null),
-                        _ => return Err(format!("cannot set `{k}` on a non-object ({})", self.text)),
+                        _ => {
+                            return Err(format!("cannot set `{k}` on a non-object ({})", self.text));
+                        }
                     }
                 }
                 TSeg::Index(_) | TSeg::Append if cur.is_null() => {

@@ -1,7 +1,7 @@
 //! Running a [`Program`] on an input tree.
 
 use super::compile::{Each, Rule, Source};
-use super::funcs::{empty_object, truthy, FnError};
+use super::funcs::{FnError, empty_object, truthy};
 use super::path::{Path, Scope};
 use super::{Output, Program, SourceRead, TraceStep};
 use crate::error::{Location, TransformError};
@@ -38,7 +38,11 @@ pub fn run(program: &Program, input: &Value) -> Result<Output, Vec<TransformErro
 }
 
 /// Runs `program` on `input` with `options`.
-pub fn run_with(program: &Program, input: &Value, options: RunOptions) -> Result<Output, Vec<TransformError>> {
+pub fn run_with(
+    program: &Program,
+    input: &Value,
+    options: RunOptions,
+) -> Result<Output, Vec<TransformError>> {
     let mut r = Runner {
         trace: options.trace.then(Vec::new),
         warnings: Vec::new(),
@@ -48,10 +52,17 @@ pub fn run_with(program: &Program, input: &Value, options: RunOptions) -> Result
         stopped: false,
     };
     let mut out = empty_object();
-    let scope = Scope { root: input, item: input };
+    let scope = Scope {
+        root: input,
+        item: input,
+    };
     r.rules(&program.rules, scope, &Base::Root, "", &mut out);
     if r.errors.is_empty() {
-        Ok(Output { value: out, trace: r.trace.unwrap_or_default(), warnings: r.warnings })
+        Ok(Output {
+            value: out,
+            trace: r.trace.unwrap_or_default(),
+            warnings: r.warnings,
+        })
     } else {
         Err(r.errors)
     }
@@ -60,14 +71,20 @@ pub fn run_with(program: &Program, input: &Value, options: RunOptions) -> Result
 /// Where in the input the current item is, rendered only when needed.
 enum Base<'b> {
     Root,
-    Item { parent: &'b Base<'b>, rel: &'b str, index: usize },
+    Item {
+        parent: &'b Base<'b>,
+        rel: &'b str,
+        index: usize,
+    },
 }
 
 impl Base<'_> {
     fn render(&self) -> String {
         match self {
             Base::Root => "$".to_string(),
-            Base::Item { parent, rel, index } => format!("{}[{index}]", join_input(&parent.render(), rel)),
+            Base::Item { parent, rel, index } => {
+                format!("{}[{index}]", join_input(&parent.render(), rel))
+            }
         }
     }
 }
@@ -103,7 +120,12 @@ fn approx_size(v: &Value) -> usize {
         Value::Number(_) => 8,
         Value::String(s) => s.len() + 2,
         Value::Array(a) => a.iter().map(approx_size).sum::<usize>() + a.len() + 2,
-        Value::Object(m) => m.iter().map(|(k, v)| k.len() + 4 + approx_size(v)).sum::<usize>() + 2,
+        Value::Object(m) => {
+            m.iter()
+                .map(|(k, v)| k.len() + 4 + approx_size(v))
+                .sum::<usize>()
+                + 2
+        }
     }
 }
 
@@ -117,7 +139,14 @@ struct Runner {
 }
 
 impl Runner {
-    fn rules<'a>(&mut self, rules: &'a [Rule], scope: Scope<'a>, base: &Base, tbase: &str, out: &mut Value) {
+    fn rules<'a>(
+        &mut self,
+        rules: &'a [Rule],
+        scope: Scope<'a>,
+        base: &Base,
+        tbase: &str,
+        out: &mut Value,
+    ) {
         for r in rules {
             if self.stopped {
                 return;
@@ -126,10 +155,19 @@ impl Runner {
         }
     }
 
-    fn rule<'a>(&mut self, r: &'a Rule, scope: Scope<'a>, base: &Base, tbase: &str, out: &mut Value) {
+    fn rule<'a>(
+        &mut self,
+        r: &'a Rule,
+        scope: Scope<'a>,
+        base: &Base,
+        tbase: &str,
+        out: &mut Value,
+    ) {
         if let Some(w) = &r.when {
             match w.eval(scope) {
-                Ok(v) if !truthy(&v) => return self.record(r, scope, base, tbase, None, Some("when is false")),
+                Ok(v) if !truthy(&v) => {
+                    return self.record(r, scope, base, tbase, None, Some("when is false"));
+                }
                 Ok(_) => {}
                 Err(e) => return self.fail(r, base, None, e),
             }
@@ -170,7 +208,9 @@ impl Runner {
         let value = match &r.source {
             Source::Path(p) => p.get(scope),
             Source::Paths(ps) => Some(Cow::Owned(Value::Array(
-                ps.iter().map(|p| p.get(scope).map_or(Value::Null, Cow::into_owned)).collect(),
+                ps.iter()
+                    .map(|p| p.get(scope).map_or(Value::Null, Cow::into_owned))
+                    .collect(),
             ))),
             Source::Value(v) => Some(Cow::Borrowed(v)),
             Source::Expr(e) => match e.eval(scope) {
@@ -186,9 +226,18 @@ impl Runner {
             (_, Some(d)) => Some(Cow::Borrowed(d)),
             (Some(null), None) => Some(null),
             (None, None) => {
-                let at = single_path(r).map_or_else(|| r.path.to_string(), |p| join_input(&base.render(), &p.text));
-                let msg = format!("rule {} (target {}): source `{at}` is absent", r.path, r.target.text);
-                let e = TransformError::new("source_missing", msg).at(Location { path: Some(at), ..Location::default() });
+                let at = single_path(r).map_or_else(
+                    || r.path.to_string(),
+                    |p| join_input(&base.render(), &p.text),
+                );
+                let msg = format!(
+                    "rule {} (target {}): source `{at}` is absent",
+                    r.path, r.target.text
+                );
+                let e = TransformError::new("source_missing", msg).at(Location {
+                    path: Some(at),
+                    ..Location::default()
+                });
                 if r.required {
                     self.push_error(e);
                 } else if self.warnings.len() < MAX_WARNINGS {
@@ -199,7 +248,15 @@ impl Runner {
         }
     }
 
-    fn each<'a>(&mut self, r: &'a Rule, each: &'a Each, value: &Value, scope: Scope<'a>, base: &Base, tbase: &str) -> Value {
+    fn each<'a>(
+        &mut self,
+        r: &'a Rule,
+        each: &'a Each,
+        value: &Value,
+        scope: Scope<'a>,
+        base: &Base,
+        tbase: &str,
+    ) -> Value {
         let items: &[Value] = match value {
             Value::Array(a) => a,
             Value::Null => &[],
@@ -215,8 +272,15 @@ impl Runner {
             if self.stopped {
                 break;
             }
-            let ib = Base::Item { parent: base, rel, index };
-            let s = Scope { root: scope.root, item };
+            let ib = Base::Item {
+                parent: base,
+                rel,
+                index,
+            };
+            let s = Scope {
+                root: scope.root,
+                item,
+            };
             if let Some(f) = &each.filter {
                 match f.eval(s) {
                     Ok(v) if !truthy(&v) => continue,
@@ -227,7 +291,11 @@ impl Runner {
                     }
                 }
             }
-            let tb = if self.trace.is_some() { format!("{target}[{}]", outs.len()) } else { String::new() };
+            let tb = if self.trace.is_some() {
+                format!("{target}[{}]", outs.len())
+            } else {
+                String::new()
+            };
             let mut o = empty_object();
             self.rules(&each.rules, s, &ib, &tb, &mut o);
             outs.push(o);
@@ -235,12 +303,25 @@ impl Runner {
         Value::Array(outs)
     }
 
-    fn record(&mut self, r: &Rule, scope: Scope, base: &Base, tbase: &str, wrote: Option<Value>, skipped: Option<&'static str>) {
-        let Some(trace) = self.trace.as_mut() else { return };
+    fn record(
+        &mut self,
+        r: &Rule,
+        scope: Scope,
+        base: &Base,
+        tbase: &str,
+        wrote: Option<Value>,
+        skipped: Option<&'static str>,
+    ) {
+        let Some(trace) = self.trace.as_mut() else {
+            return;
+        };
         let read = r
             .reads
             .iter()
-            .map(|p| SourceRead { path: p.text.clone(), value: p.get(scope).map_or(Value::Null, Cow::into_owned) })
+            .map(|p| SourceRead {
+                path: p.text.clone(),
+                value: p.get(scope).map_or(Value::Null, Cow::into_owned),
+            })
             .collect();
         trace.push(TraceStep {
             rule: r.path.clone(),
@@ -259,7 +340,10 @@ impl Runner {
             None => r.path.to_string(),
         };
         let msg = format!("rule {} (target {}): {msg}", r.path, r.target.text);
-        self.push_error(TransformError::new(code, msg).at(Location { path: Some(at), ..Location::default() }));
+        self.push_error(TransformError::new(code, msg).at(Location {
+            path: Some(at),
+            ..Location::default()
+        }));
     }
 
     fn push_error(&mut self, e: TransformError) {
@@ -282,7 +366,10 @@ fn single_path(r: &Rule) -> Option<&Path> {
 /// is not, at the rule's path (`rules[3].source`).
 pub fn check_sources(program: &Program, sample: &Value) -> Vec<TransformError> {
     let mut out = Vec::new();
-    let scopes = [Scope { root: sample, item: sample }];
+    let scopes = [Scope {
+        root: sample,
+        item: sample,
+    }];
     check_rules(&program.rules, &scopes, &mut out);
     out
 }
@@ -296,11 +383,16 @@ fn check_rules(rules: &[Rule], scopes: &[Scope], out: &mut Vec<TransformError>) 
         for p in &r.reads {
             if !scopes.iter().any(|s| p.get(*s).is_some()) {
                 let msg = format!("source path `{}` is not in the sample", p.text);
-                let loc = Location { path: Some(format!("{}.{field}", r.path)), ..Location::default() };
+                let loc = Location {
+                    path: Some(format!("{}.{field}", r.path)),
+                    ..Location::default()
+                };
                 out.push(TransformError::new("source_not_found", msg).at(loc));
             }
         }
-        let (Some(each), Source::Path(p)) = (&r.each, &r.source) else { continue };
+        let (Some(each), Source::Path(p)) = (&r.each, &r.source) else {
+            continue;
+        };
         let values: Vec<Cow<Value>> = scopes.iter().filter_map(|s| p.get(*s)).collect();
         let mut items = Vec::new();
         for v in &values {

@@ -3,8 +3,11 @@
 //! at compile time from its literal arguments (a date pattern or a unit pair
 //! is checked and prepared then), and applied to a value at run time.
 
-use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::format::{Item, Parsed, StrftimeItems, parse as parse_items};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeZone,
+    Utc,
+};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -74,7 +77,7 @@ pub(crate) enum DateIn {
     EpochSeconds,
     Xero,
     DateOnly,
-    Pattern(String),
+    Pattern(Vec<Item<'static>>),
 }
 
 /// How a date is written.
@@ -85,8 +88,8 @@ pub(crate) enum DateOut {
     EpochSeconds,
     Xero,
     DateOnly,
-    Salesforce,
-    Pattern(String),
+    Salesforce(Vec<Item<'static>>),
+    Pattern(Vec<Item<'static>>),
 }
 
 /// The zone dates are written in.
@@ -509,12 +512,16 @@ fn sum(v: &Value) -> Result<Value, FnError> {
 }
 
 fn lookup(v: &Value, m: &ValueMap) -> Result<Value, FnError> {
+    let owned;
     let key = match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "null".to_string(),
-        other => other.to_string(),
+        Value::String(s) => s.as_str(),
+        Value::Null => "null",
+        other => {
+            owned = other.to_string();
+            owned.as_str()
+        }
     };
-    match (m.values.get(&key), &m.default) {
+    match (m.values.get(key), &m.default) {
         (Some(out), _) => Ok(out.clone()),
         (None, Some(d)) => Ok(d.clone()),
         (None, None) => Err((
@@ -556,13 +563,13 @@ fn unit_factor(from: &str, to: &str) -> Result<f64, String> {
     }
 }
 
-fn check_pattern(p: &str) -> Result<(), String> {
-    if StrftimeItems::new(p).any(|i| matches!(i, Item::Error)) {
-        Err(format!(
+/// A strftime pattern, parsed once.
+fn pattern(p: &str) -> Result<Vec<Item<'static>>, String> {
+    match StrftimeItems::new(p).parse_to_owned() {
+        Ok(items) if !items.iter().any(|i| matches!(i, Item::Error)) => Ok(items),
+        _ => Err(format!(
             "`{p}` is not a valid date pattern (strftime, e.g. %m/%d/%Y)"
-        ))
-    } else {
-        Ok(())
+        )),
     }
 }
 
@@ -574,10 +581,7 @@ fn build_date(args: &[Value]) -> Result<DateSpec, String> {
         "epoch_seconds" => DateIn::EpochSeconds,
         "xero" => DateIn::Xero,
         "date" => DateIn::DateOnly,
-        p if p.contains('%') => {
-            check_pattern(p)?;
-            DateIn::Pattern(p.to_string())
-        }
+        p if p.contains('%') => DateIn::Pattern(pattern(p)?),
         other => {
             return Err(format!(
                 "unknown date input format `{other}`; use auto, iso8601, epoch_millis, epoch_seconds, xero, date or a %-pattern"
@@ -590,11 +594,8 @@ fn build_date(args: &[Value]) -> Result<DateSpec, String> {
         "epoch_seconds" => DateOut::EpochSeconds,
         "xero" => DateOut::Xero,
         "date" => DateOut::DateOnly,
-        "salesforce" => DateOut::Salesforce,
-        p if p.contains('%') => {
-            check_pattern(p)?;
-            DateOut::Pattern(p.to_string())
-        }
+        "salesforce" => DateOut::Salesforce(pattern("%Y-%m-%dT%H:%M:%S%.3f%z")?),
+        p if p.contains('%') => DateOut::Pattern(pattern(p)?),
         other => {
             return Err(format!(
                 "unknown date output format `{other}`; use iso8601, epoch_millis, epoch_seconds, xero, date, salesforce or a %-pattern"
@@ -655,8 +656,74 @@ fn parse_xero(s: &str) -> Option<When> {
     Some(When::At(utc.with_timezone(&offset)))
 }
 
+/// Digits `b[from..to]` as a number.
+fn digits(b: &[u8], from: usize, to: usize) -> Option<u32> {
+    let mut n: u32 = 0;
+    for c in b.get(from..to)? {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(c - b'0');
+    }
+    Some(n)
+}
+
+/// The common ISO 8601 forms without going through a pattern (this is on
+/// the hot path of every CRM record): `2024-01-15`,
+/// `2024-01-15T10:30:00[.000][Z|+00:00|+0000]`.
+fn fast_iso(s: &str) -> Option<When> {
+    let b = s.as_bytes();
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let year = i32::try_from(digits(b, 0, 4)?).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, digits(b, 5, 7)?, digits(b, 8, 10)?)?;
+    if b.len() == 10 {
+        return Some(When::Day(date));
+    }
+    if b.get(10) != Some(&b'T') || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        return None;
+    }
+    let (h, m, sec) = (digits(b, 11, 13)?, digits(b, 14, 16)?, digits(b, 17, 19)?);
+    let mut i = 19;
+    let mut nanos = 0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start || i - start > 9 {
+            return None;
+        }
+        nanos = digits(b, start, i)? * 10u32.pow(u32::try_from(9 - (i - start)).ok()?);
+    }
+    let offset = match b.get(i..)? {
+        [] | [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let (oh, om) = match rest {
+                [_, _] => (digits(rest, 0, 2)?, 0),
+                [_, _, b':', _, _] => (digits(rest, 0, 2)?, digits(rest, 3, 5)?),
+                [_, _, _, _] => (digits(rest, 0, 2)?, digits(rest, 2, 4)?),
+                _ => return None,
+            };
+            let secs = i32::try_from(oh * 3600 + om * 60).ok()?;
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    let naive = date.and_time(NaiveTime::from_hms_nano_opt(h, m, sec, nanos)?);
+    FixedOffset::east_opt(offset)?
+        .from_local_datetime(&naive)
+        .single()
+        .map(When::At)
+}
+
 fn parse_iso(s: &str) -> Option<When> {
     let s = s.trim();
+    if let Some(w) = fast_iso(s) {
+        return Some(w);
+    }
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(When::At(d));
     }
@@ -676,14 +743,16 @@ fn parse_iso(s: &str) -> Option<When> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(When::Day)
 }
 
-fn parse_pattern(s: &str, p: &str) -> Option<When> {
-    if let Ok(d) = DateTime::parse_from_str(s, p) {
+fn parse_pattern(s: &str, p: &[Item<'static>]) -> Option<When> {
+    let mut parsed = Parsed::new();
+    parse_items(&mut parsed, s, p.iter()).ok()?;
+    if let Ok(d) = parsed.to_datetime() {
         return Some(When::At(d));
     }
-    if let Ok(d) = NaiveDateTime::parse_from_str(s, p) {
+    if let Ok(d) = parsed.to_naive_datetime_with_offset(0) {
         return Some(When::At(d.and_utc().fixed_offset()));
     }
-    NaiveDate::parse_from_str(s, p).ok().map(When::Day)
+    parsed.to_naive_date().ok().map(When::Day)
 }
 
 fn parse_when(v: &Value, from: &DateIn) -> Option<When> {
@@ -720,8 +789,8 @@ fn convert_date(v: &Value, spec: &DateSpec) -> Result<Value, FnError> {
         .ok_or_else(|| fail(format!("{v} is not a date in the expected format")))?;
     let at = match when {
         When::Day(d) => match &spec.to {
-            DateOut::DateOnly => return Ok(Value::String(d.format("%Y-%m-%d").to_string())),
-            DateOut::Pattern(p) => return write_fmt(d.format(p)),
+            DateOut::DateOnly => return Ok(day(d)),
+            DateOut::Pattern(p) => return write_fmt(d.format_with_items(p.iter())),
             _ => d
                 .and_hms_opt(0, 0, 0)
                 .map(|n| n.and_utc().fixed_offset())
@@ -740,14 +809,23 @@ fn convert_date(v: &Value, spec: &DateSpec) -> Result<Value, FnError> {
         )),
         DateOut::EpochMillis => Ok(Value::from(at.timestamp_millis())),
         DateOut::EpochSeconds => Ok(Value::from(at.timestamp())),
-        DateOut::DateOnly => Ok(Value::String(at.format("%Y-%m-%d").to_string())),
-        DateOut::Salesforce => write_fmt(at.format("%Y-%m-%dT%H:%M:%S%.3f%z")),
+        DateOut::DateOnly => Ok(day(at.date_naive())),
+        DateOut::Salesforce(p) => write_fmt(at.format_with_items(p.iter())),
         DateOut::Xero => write_fmt(format_args!(
             "/Date({}{})/",
             at.timestamp_millis(),
             at.format("%z")
         )),
-        DateOut::Pattern(p) => write_fmt(at.format(p)),
+        DateOut::Pattern(p) => write_fmt(at.format_with_items(p.iter())),
+    }
+}
+
+/// `2024-03-31`, as `%Y-%m-%d` writes it (a fast path for the common case).
+fn day(d: NaiveDate) -> Value {
+    if (0..=9999).contains(&d.year()) {
+        Value::String(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()))
+    } else {
+        Value::String(d.format("%Y-%m-%d").to_string())
     }
 }
 

@@ -300,7 +300,10 @@ impl TargetPath {
                     match cur {
                         Value::Object(m) => m.entry(k.clone()).or_insert(Value::Null),
                         _ => {
-                            return Err(format!("cannot set `{k}` on a non-object ({})", self.text));
+                            return Err(format!(
+                                "cannot set `{k}` on a non-object ({})",
+                                self.text
+                            ));
                         }
                     }
                 }

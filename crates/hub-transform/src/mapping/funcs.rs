@@ -249,6 +249,32 @@ impl Func {
         }
     }
 
+    /// Applies the function to an owned `v`, in place where it can (trim and
+    /// ASCII case of a string, a number already a number) so a chain of
+    /// steps does not copy the string at each step.
+    pub fn apply_owned(&self, v: Value) -> Result<Value, FnError> {
+        match (self, v) {
+            (Func::Trim | Func::TrimEnd, Value::String(mut s))
+                if !matches!(self, Func::Trim) || !s.starts_with(char::is_whitespace) =>
+            {
+                s.truncate(s.trim_end().len());
+                Ok(Value::String(s))
+            }
+            (Func::Upper, Value::String(mut s)) if s.is_ascii() => {
+                s.make_ascii_uppercase();
+                Ok(Value::String(s))
+            }
+            (Func::Lower, Value::String(mut s)) if s.is_ascii() => {
+                s.make_ascii_lowercase();
+                Ok(Value::String(s))
+            }
+            (Func::Str, v @ Value::String(_)) | (Func::Number, v @ Value::Number(_)) => Ok(v),
+            (Func::Integer, v @ Value::Number(_)) if v.is_i64() || v.is_u64() => Ok(v),
+            (Func::Default(_), v) if !v.is_null() => Ok(v),
+            (_, v) => self.apply(&v),
+        }
+    }
+
     fn apply_one(&self, v: &Value) -> Result<Value, FnError> {
         if v.is_null() && !matches!(self, Func::Map(_) | Func::Default(_) | Func::Count) {
             return Ok(Value::Null);

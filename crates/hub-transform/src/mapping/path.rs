@@ -291,6 +291,20 @@ impl TargetPath {
     /// Writes `value` into `out`, creating objects and arrays on the way.
     pub fn write(&self, out: &mut Value, value: Value) -> Result<(), String> {
         let mut cur = out;
+        let Some((last, init)) = self.segs.split_last() else {
+            *cur = value;
+            return Ok(());
+        };
+        // the last key is one insert (no lookup, then a second write)
+        if let (TSeg::Key(k), true) = (last, init.is_empty()) {
+            if cur.is_null() {
+                *cur = Value::Object(Map::new());
+            }
+            if let Value::Object(m) = cur {
+                m.insert(k.clone(), value);
+                return Ok(());
+            }
+        }
         for seg in &self.segs {
             cur = match seg {
                 TSeg::Key(k) => {
@@ -298,7 +312,12 @@ impl TargetPath {
                         *cur = Value::Object(Map::new());
                     }
                     match cur {
-                        Value::Object(m) => m.entry(k.clone()).or_insert(Value::Null),
+                        Value::Object(m) => {
+                            if !m.contains_key(k) {
+                                m.insert(k.clone(), Value::Null);
+                            }
+                            m.get_mut(k).ok_or("cannot create the key")?
+                        }
                         _ => {
                             return Err(format!(
                                 "cannot set `{k}` on a non-object ({})",

@@ -180,7 +180,11 @@ impl Runner {
             value = Cow::Owned(items);
         }
         for f in &r.steps {
-            match f.apply(&value) {
+            let applied = match value {
+                Cow::Borrowed(v) => f.apply(v),
+                Cow::Owned(v) => f.apply_owned(v),
+            };
+            match applied {
                 Ok(v) => value = Cow::Owned(v),
                 Err(e) => return self.fail(r, base, single_path(r), e),
             }

@@ -572,9 +572,9 @@ fn compare(op: BinOp, a: &Value, b: &Value) -> bool {
 
 impl Expr {
     /// Evaluates the expression; an absent path is `null`.
-    pub fn eval<'a>(&self, scope: Scope<'a>) -> Result<Cow<'a, Value>, FnError> {
+    pub fn eval<'a>(&'a self, scope: Scope<'a>) -> Result<Cow<'a, Value>, FnError> {
         Ok(match self {
-            Expr::Lit(v) => Cow::Owned(v.clone()),
+            Expr::Lit(v) => Cow::Borrowed(v),
             Expr::Path(p) => p.get(scope).unwrap_or(Cow::Owned(Value::Null)),
             Expr::Not(a) => Cow::Owned(Value::Bool(!truthy(&*a.eval(scope)?))),
             Expr::Neg(a) => Cow::Owned(arith(BinOp::Sub, &Value::from(0), &*a.eval(scope)?)?),

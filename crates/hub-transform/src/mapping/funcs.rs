@@ -849,7 +849,13 @@ fn convert_date(v: &Value, spec: &DateSpec) -> Result<Value, FnError> {
 /// `2024-03-31`, as `%Y-%m-%d` writes it (a fast path for the common case).
 fn day(d: NaiveDate) -> Value {
     if (0..=9999).contains(&d.year()) {
-        Value::String(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()))
+        let mut s = String::with_capacity(10);
+        push_digits(&mut s, d.year().unsigned_abs(), 4);
+        s.push('-');
+        push_digits(&mut s, d.month(), 2);
+        s.push('-');
+        push_digits(&mut s, d.day(), 2);
+        Value::String(s)
     } else {
         Value::String(d.format("%Y-%m-%d").to_string())
     }
@@ -879,4 +885,13 @@ pub(crate) fn truthy(v: &Value) -> bool {
 /// An empty object, for `each` items.
 pub(crate) fn empty_object() -> Value {
     Value::Object(Map::new())
+}
+
+/// `n` as `width` zero-padded digits.
+fn push_digits(s: &mut String, n: u32, width: u32) {
+    for p in (0..width).rev() {
+        s.push(char::from(
+            b'0' + u8::try_from(n / 10u32.pow(p) % 10).unwrap_or(0),
+        ));
+    }
 }

@@ -20,14 +20,12 @@ fn map(rules: Value, input: Value) -> Value {
 }
 
 fn compile_errors(rules: Value) -> Vec<TransformError> {
-    compile(&json!({ "rules": rules }))
-        .err()
-        .expect("the rules should not compile")
+    compile(&json!({ "rules": rules })).expect_err("the rules should not compile")
 }
 
 fn run_errors(rules: Value, input: Value) -> Vec<TransformError> {
     let p = compile(&json!({ "rules": rules })).unwrap_or_else(|e| panic!("compile: {e:?}"));
-    run(&p, &input).err().expect("the run should fail")
+    run(&p, &input).expect_err("the run should fail")
 }
 
 fn paths(errors: &[TransformError]) -> Vec<String> {
@@ -427,8 +425,7 @@ fn compile_reports_every_problem_with_its_rule_path() {
         {"target": "v", "source": "v", "each": [{"target": "q"}]},
         "not a rule"
     ]}))
-    .err()
-    .expect("should not compile");
+    .expect_err("should not compile");
     assert_eq!(
         paths(&errors),
         [

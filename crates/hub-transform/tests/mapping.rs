@@ -897,3 +897,23 @@ fn maps_a_30_field_record_fast() {
         }
     }
 }
+
+#[test]
+fn a_program_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync + Clone>(_: &T) {}
+    let p = compile(&salesforce_opportunity_rules()).unwrap();
+    shared(&p);
+    let handles: Vec<_> = (0..2)
+        .map(|i| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                run(&p, &json!({"Id": format!("006{i}")})).map(|o| o.value["external_id"].clone())
+            })
+        })
+        .collect();
+    let ids: Vec<Value> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().unwrap())
+        .collect();
+    assert_eq!(ids, [json!("0060"), json!("0061")]);
+}

@@ -74,8 +74,8 @@ pub struct TraceStep {
     /// The value written, `None` when the rule was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wrote: Option<Value>,
-    /// Why the rule wrote nothing (`when` was false, the source was absent,
-    /// it failed).
+    /// Why the rule wrote nothing: `when is false` or `source absent`. (A
+    /// rule that fails fails the run, which then has no trace.)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<&'static str>,
 }

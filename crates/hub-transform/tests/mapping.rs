@@ -917,3 +917,26 @@ fn a_program_can_be_shared_between_threads() {
         .collect();
     assert_eq!(ids, [json!("0060"), json!("0061")]);
 }
+
+#[test]
+fn hubspot_deal_with_string_amounts_and_epoch_dates_maps_to_c_opportunity() {
+    let p = compile(&json!({"rules": [
+        {"target": "external_id", "source": "id", "required": true},
+        {"target": "name", "source": "properties.dealname"},
+        {"target": "amount", "source": "properties.amount", "type": "number"},
+        {"target": "stage", "source": "properties.dealstage"},
+        {"target": "status", "source": "properties.dealstage", "steps": [{"map": {"values": {"closedwon": "won", "closedlost": "lost"}, "default": "open"}}]},
+        {"target": "close_date", "source": "properties.closedate", "steps": [{"date": {"to": "date"}}]},
+        {"target": "source_updated_at", "source": "properties.hs_lastmodifieddate", "steps": ["date"]},
+        {"target": "archived", "source": "archived", "type": "boolean"}
+    ]}))
+    .unwrap();
+    let deal = json!({"id": "9001", "properties": {"dealname": "Acme Q2", "amount": "1500.50", "dealstage": "closedwon",
+        "closedate": "1711843200000", "hs_lastmodifieddate": "2024-01-15T10:30:00.000Z"},
+        "createdAt": "2024-01-01T00:00:00.000Z", "updatedAt": "2024-01-15T10:30:00.000Z", "archived": false});
+    assert_eq!(
+        run(&p, &deal).unwrap().value,
+        json!({"external_id": "9001", "name": "Acme Q2", "amount": 1500.5, "stage": "closedwon", "status": "won",
+               "close_date": "2024-03-31", "source_updated_at": "2024-01-15T10:30:00Z", "archived": false})
+    );
+}

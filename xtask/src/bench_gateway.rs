@@ -263,7 +263,7 @@ fn gateway(opts: &Options) -> Result<ExitCode> {
         ],
         &manager_log,
     )?;
-    let setup = setup(&manager.base, &fake, &database_url)?;
+    let setup = setup(&manager.base, &fake)?;
 
     ui::step(&format!(
         "gateway benchmark: GET {CALL}, direct to the fake HubSpot, then through the proxy, {}, at {} connections in turn, each run {} s after a {} s warm-up; logging on (bodies too); database over {transport}",
@@ -540,7 +540,7 @@ struct Setup {
 
 /// A tenant, its API key, and an enabled HubSpot integration pointing at
 /// the fake with its rate limit out of reach.
-fn setup(base: &str, fake: &Fake, database_url: &str) -> Result<Setup> {
+fn setup(base: &str, fake: &Fake) -> Result<Setup> {
     ui::step("creating a tenant, an API key and a HubSpot integration on the fake");
     let admin = format!("Bearer {ADMIN_TOKEN}");
     let slug = format!("bench-gw-{}", std::process::id());
@@ -581,7 +581,7 @@ fn setup(base: &str, fake: &Fake, database_url: &str) -> Result<Setup> {
     // limit of 100 spent, and the gateway's limiter asks Postgres again
     // without pause until the minute ends (seen: 64 requests stuck ~20 s,
     // manager and Postgres busy all along).
-    raise_rate_limit(base, &id, &auth, database_url)?;
+    raise_rate_limit(base, &id, &auth)?;
     let enabled = call_ok(
         "POST",
         &format!("{base}/api/v1/integrations/{id}/enable"),
@@ -604,10 +604,8 @@ fn setup(base: &str, fake: &Fake, database_url: &str) -> Result<Setup> {
 }
 
 /// Puts the integration's rate limit out of reach through
-/// `PUT /api/v1/integrations/{id}`. A manager without the two fields
-/// refuses them: the bench then writes them with SQL and waits for the
-/// manager to read the integration again.
-fn raise_rate_limit(base: &str, id: &str, auth: &[(&str, &str)], database_url: &str) -> Result<()> {
+/// `PUT /api/v1/integrations/{id}`, so the limiter is not what is measured.
+fn raise_rate_limit(base: &str, id: &str, auth: &[(&str, &str)]) -> Result<()> {
     let (requests, window) = RATE_LIMIT;
     let body = serde_json::json!({
         "rate_limit_requests": requests,
@@ -615,40 +613,12 @@ fn raise_rate_limit(base: &str, id: &str, auth: &[(&str, &str)], database_url: &
     });
     let url = format!("{base}/api/v1/integrations/{id}");
     let (status, answer) = call("PUT", &url, auth, Some(&body))?;
-    if (200..300).contains(&status) {
-        ui::info(&format!(
-            "rate limit raised to {} per {window} s (PUT)",
-            thousands(requests as u64)
-        ));
-        return Ok(());
-    }
     ensure!(
-        status == 400 || status == 422,
-        "PUT {url}: {status} {answer}"
+        (200..300).contains(&status),
+        "PUT {url} (raising the rate limit): {status} {answer}"
     );
-    ui::warn(&format!(
-        "this manager's PUT takes no rate limit ({status}): setting it with SQL instead"
-    ));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let pool = hub_storage::pool(database_url, &hub_storage::PoolSettings::default())?;
-        sqlx::query(
-            "UPDATE integrations SET rate_limit_requests = $1, rate_limit_window_seconds = $2 WHERE id = $3",
-        )
-        .bind(requests)
-        .bind(window)
-        .bind(id.parse::<uuid::Uuid>()?)
-        .execute(&pool)
-        .await?;
-        pool.close().await;
-        anyhow::Ok(())
-    })?;
-    // The manager trusts a loaded integration for 2 s.
-    std::thread::sleep(Duration::from_millis(2500));
     ui::info(&format!(
-        "rate limit raised to {} per {window} s (SQL)",
+        "rate limit raised to {} per {window} s",
         thousands(requests as u64)
     ));
     Ok(())

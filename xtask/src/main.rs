@@ -6,6 +6,7 @@
 mod bench;
 mod bench_gateway;
 mod bench_inbound;
+mod bench_transform;
 mod infra;
 mod openapi;
 mod rotate;
@@ -46,6 +47,10 @@ commands:
                      req/s and latency of both, the latency the proxy adds, non-2xx answers, log rows
                      written vs requests proxied, CPU per request; exit 1 unless at 64 connections it
                      makes >= 5,000 proxied req/s with added p50 <= 1 ms and every call logged
+  bench transform [--seconds N]
+                     transformation engine benchmark (issue 28), one core, release: JSON->JSON mapping
+                     of a 30-field record, CSV->tree, X12 204 parse and 990 generation; records/s and
+                     MB/s; exit 1 unless >= 200,000 mapped records/s and X12 parse >= 50 MB/s
   rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
   bench outbound [--seconds N] [--scenario one|fanout5|latency|intake|all] [--connections LIST] [--warmup N]
                      outbound webhook deliveries/s and end-to-end latency against release builds, a fresh
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         Some("rotate-key") if rest.is_empty() => rotate::run(),
         Some("bench") if rest.first() == Some(&"inbound") => bench_inbound::run(&rest),
         Some("bench") if rest.first() == Some(&"gateway") => bench_gateway::run(&rest),
+        Some("bench") if rest.first() == Some(&"transform") => bench_transform::run(&rest),
         Some("openapi") => match rest.as_slice() {
             [] => openapi::run(false),
             ["--check"] => openapi::run(true),

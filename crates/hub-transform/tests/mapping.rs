@@ -830,8 +830,9 @@ proptest! {
 
 // ---------- throughput ----------
 
-/// The target: ≥ 200,000 records/s per core for a 30-field record
-/// (release build); run `cargo test --release -p hub-transform --test mapping -- --nocapture`.
+/// The 30-field record of the benchmark maps every field, with and without
+/// the trace. The throughput target (≥ 200,000 records/s per core) is
+/// measured by `cargo xtask bench transform`, not here.
 #[test]
 fn maps_a_30_field_record_fast() {
     let mut rules = Vec::new();
@@ -889,12 +890,6 @@ fn maps_a_30_field_record_fast() {
             assert_eq!(fields, n as usize * 30);
         }
         println!("30-field mapping {label}: {best:.0} records/s (best of 3 rounds of {n})");
-        if !cfg!(debug_assertions) && !trace {
-            assert!(
-                best >= 200_000.0,
-                "{best:.0} records/s is under the 200,000 target"
-            );
-        }
     }
 }
 

@@ -1,5 +1,5 @@
 -- Transformation templates API (issue 28): format options, soft delete, who changed
--- what, one row per version. System templates have tenant_id NULL; versions of one
+-- what, one row per version (a deleted template's rows are kept, out of the unique keys). System templates have tenant_id NULL; versions of one
 -- template share (tenant_id, code), and at most one of them is active.
 ALTER TABLE transformation_templates
     ADD COLUMN source_options JSONB,
@@ -9,7 +9,8 @@ ALTER TABLE transformation_templates
     ADD COLUMN updated_by_key UUID;
 
 CREATE UNIQUE INDEX transformation_templates_version_key
-    ON transformation_templates (tenant_id, code, version) NULLS NOT DISTINCT;
+    ON transformation_templates (tenant_id, code, version) NULLS NOT DISTINCT
+    WHERE deleted_at IS NULL;
 
 CREATE UNIQUE INDEX transformation_templates_active_key
     ON transformation_templates (tenant_id, code) NULLS NOT DISTINCT

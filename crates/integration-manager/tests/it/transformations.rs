@@ -469,3 +469,75 @@ async fn validate_reports_source_paths_missing_from_the_sample() {
         r.text
     );
 }
+
+#[tokio::test]
+async fn validate_reports_declared_types_the_output_schema_rejects() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-types").await;
+    let rules = json!({"rules": [
+        {"target": "amount", "source": "Amount", "type": "string"},
+        {"target": "count", "source": "N", "type": "integer"},
+        {"target": "lines", "source": "Lines", "each": [{"target": "qty", "source": "Q", "type": "boolean"}]}
+    ]});
+    let schema = json!({"type": "object", "properties": {
+        "amount": {"type": "number"}, "count": {"type": "number"},
+        "lines": {"type": "array", "items": {"type": "object", "properties": {"qty": {"type": ["integer", "null"]}}}}
+    }});
+    let r = api
+        .post(
+            "/api/v1/transformations/validate",
+            json!({"source_format": "JSON", "target_format": "JSON", "mapping_rules": rules,
+                   "validation_rules": schema}),
+        )
+        .await;
+    let out = r.ok(200);
+    let paths: Vec<&str> = out["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["code"] == "type_mismatch")
+        .map(|p| p["location"]["path"].as_str().unwrap())
+        .collect();
+    assert!(paths.contains(&"amount"), "{}", r.text);
+    assert!(paths.iter().any(|p| p.ends_with("qty")), "{}", r.text);
+    assert!(
+        !paths.contains(&"count"),
+        "an integer is a number: {}",
+        r.text
+    );
+    assert_eq!(out["valid"], false);
+}
+
+#[tokio::test]
+async fn the_list_pages_with_a_cursor_and_filters_by_format() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-page").await;
+    let first = api.get("/api/v1/transformations?limit=2").await;
+    let first = first.ok(200).clone();
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let rest = api
+        .get(&format!(
+            "/api/v1/transformations?limit=200&cursor={cursor}"
+        ))
+        .await;
+    let rest = rest.ok(200)["data"].as_array().unwrap().clone();
+    assert!(rest.len() >= 2);
+    let ids: std::collections::BTreeSet<&str> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest.iter())
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2 + rest.len(), "no repeats across pages");
+    let x12 = api.get("/api/v1/transformations?source_format=x12").await;
+    let x12 = x12.ok(200)["data"].as_array().unwrap().clone();
+    assert!(!x12.is_empty());
+    assert!(x12.iter().all(|t| t["source_format"] == "X12"));
+    let bad = api.get("/api/v1/transformations?limit=0").await;
+    bad.problem(422, "validation_failed");
+}

@@ -338,8 +338,9 @@ pub async fn preview(
     Ok(HttpResponse::Ok().json(run(&c, &tree)))
 }
 
-/// Checks rules (a template's, or inline) and, with a sample `input`, that
-/// the sample can be read, that every source path of the rules exists in it,
+/// Checks rules (a template's, or inline): well formed, and each rule's
+/// declared `type` accepted by the output schema at its target; with a
+/// sample `input`, also that the sample can be read, that every source path of the rules exists in it,
 /// that the mapping runs and that the output passes the validation schema.
 /// Always 200 with the problems found (404 for an unknown template).
 #[utoipa::path(post, path = "/api/v1/transformations/validate", tag = "transformations", security(("api_key" = [], "tenant" = [])),
@@ -379,6 +380,9 @@ fn check(parts: &Parts<'_>, sample: Option<&str>) -> ValidateResult {
             })
             .collect(),
     };
+    if let Some(c) = &compiled {
+        problems.extend(type_mismatches(c));
+    }
     if let (Some(c), Some(text)) = (compiled, sample) {
         match codec::read(c.source_format, text, &c.source_options, Limits::default()) {
             Err(e) => problems.push(issue("input", &e)),
@@ -392,6 +396,60 @@ fn check(parts: &Parts<'_>, sample: Option<&str>) -> ValidateResult {
     ValidateResult {
         valid: problems.is_empty(),
         problems,
+    }
+}
+
+/// A `type_mismatch` problem for each rule whose declared `type` the output
+/// schema does not accept at its target.
+fn type_mismatches(c: &Compiled) -> Vec<Issue> {
+    let Some(schema) = &c.output_schema else {
+        return Vec::new();
+    };
+    mapping::target_types(&c.program)
+        .into_iter()
+        .filter_map(|(target, ty)| {
+            let allowed = schema_types(schema_at(schema, &target)?);
+            let fits = allowed.is_empty()
+                || allowed.contains(&ty)
+                || (ty == "integer" && allowed.contains(&"number"));
+            (!fits).then(|| Issue {
+                code: "type_mismatch".into(),
+                message: format!(
+                    "the rules write {target} as {ty}, the output schema wants {}",
+                    allowed.join(" or ")
+                ),
+                location: json!({"path": target}),
+                stage: "validation_rules".into(),
+            })
+        })
+        .collect()
+}
+
+/// The subschema of `schema` at a target path (`lines[].amount`,
+/// `customer.name`), following `properties` and `items`.
+fn schema_at<'a>(schema: &'a Value, target: &str) -> Option<&'a Value> {
+    let mut at = schema;
+    for seg in target.split('.') {
+        let (name, indexed) = match seg.split_once('[') {
+            Some((name, _)) => (name, true),
+            None => (seg, false),
+        };
+        if !name.is_empty() {
+            at = at.get("properties")?.get(name)?;
+        }
+        if indexed {
+            at = at.get("items")?;
+        }
+    }
+    Some(at)
+}
+
+/// The `type` names a schema allows (empty: any).
+fn schema_types(schema: &Value) -> Vec<&str> {
+    match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(all)) => all.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
     }
 }
 

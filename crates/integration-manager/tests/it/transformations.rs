@@ -177,6 +177,14 @@ async fn another_tenants_template_is_a_404() {
         )
         .await;
     preview.problem(404, "not_found");
+    let both = a
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": id, "mapping_rules": opportunity_rules(), "input": "{}"}),
+        )
+        .await;
+    both.problem(422, "validation_failed");
+    assert!(both.fields().contains("template_id"), "{}", both.text);
     let listed = b.get("/api/v1/transformations?is_system=false").await;
     assert_eq!(listed.ok(200)["data"], json!([]), "{}", listed.text);
     a.get(&path).await.ok(200);

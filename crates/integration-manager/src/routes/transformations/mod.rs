@@ -223,7 +223,22 @@ async fn rules_of(
     t: &Tenant,
     template_id: Option<Uuid>,
     version: Option<i32>,
+    inline: &body::InlineRules,
 ) -> Result<Option<Template>, ApiError> {
+    let has_inline = inline.source_format.is_some()
+        || inline.target_format.is_some()
+        || inline.source_options.is_some()
+        || inline.target_options.is_some()
+        || inline.mapping_rules.is_some()
+        || inline.validation_rules.is_some();
+    if template_id.is_some() && has_inline {
+        let mut errs = FieldErrors::default();
+        errs.push(
+            "template_id",
+            "give either template_id (and version) or inline rules and formats, not both",
+        );
+        return errs.or_invalid(None);
+    }
     match template_id {
         Some(id) => Ok(Some(visible(ctx, t, id, version).await?)),
         None => Ok(None),
@@ -319,7 +334,7 @@ pub async fn preview(
     body: web::Json<PreviewInput>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let stored = rules_of(&ctx, &t, body.template_id, body.version).await?;
+    let stored = rules_of(&ctx, &t, body.template_id, body.version, &body.inline).await?;
     let parts = stored
         .as_ref()
         .map_or_else(|| Parts::inline(&body.inline), Parts::of);
@@ -351,7 +366,7 @@ pub async fn validate(
     body: web::Json<ValidateInput>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let stored = rules_of(&ctx, &t, body.template_id, body.version).await?;
+    let stored = rules_of(&ctx, &t, body.template_id, body.version, &body.inline).await?;
     let parts = stored
         .as_ref()
         .map_or_else(|| Parts::inline(&body.inline), Parts::of);

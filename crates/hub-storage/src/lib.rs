@@ -25,6 +25,7 @@ pub mod processed;
 pub mod providers;
 pub mod subscriptions;
 pub mod tenants;
+pub mod transformations;
 pub mod wake;
 pub mod webhook_endpoints;
 

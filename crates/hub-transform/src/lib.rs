@@ -12,6 +12,7 @@
 pub mod codec;
 pub mod error;
 pub mod mapping;
+pub mod templates;
 pub mod validate;
 
 pub use error::{Location, TransformError};

@@ -80,6 +80,8 @@ async fn start(ctx: Context) -> Result<Started, String> {
     )?);
     let changed = state::load_catalog(&ctx.pool).await?;
     tracing::info!(changed, "provider catalog loaded");
+    let templates = routes::transformations::load_system(&ctx.pool).await?;
+    tracing::info!(templates, "system transformation templates loaded");
     Ok(Started {
         configure: Arc::new(move |_, cfg| {
             cfg.app_data(inbound.clone())

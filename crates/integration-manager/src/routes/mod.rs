@@ -24,6 +24,7 @@ pub mod patch;
 pub mod proxy;
 pub mod subscriptions;
 pub mod tenant;
+pub mod transformations;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -56,6 +57,8 @@ use uuid::Uuid;
         inbound_endpoints::delete, inbound_endpoints::rotate_secret, inbound_endpoints::events,
         inbound_endpoints::replay, inbound_endpoints::receive::receive,
         api_logs::search, api_logs::get, api_logs::integration_logs,
+        transformations::create, transformations::list, transformations::get, transformations::update,
+        transformations::delete, transformations::copy, transformations::preview, transformations::validate,
     ),
     components(schemas(
         // Rows shown as stored: Tenant is `TenantBody`, ApiKey `ApiKeyBody`,
@@ -74,6 +77,9 @@ use uuid::Uuid;
         inbound_endpoints::body::EndpointRotateInput, hub_storage::inbound_events::EventRow,
         inbound_endpoints::body::EndpointReplayInput,
         hub_storage::api_logs::LogSummary, hub_storage::api_logs::LogDetail, api_logs::body::LogPage,
+        hub_storage::transformations::Template, transformations::body::TemplateInput,
+        transformations::body::PreviewInput, transformations::body::ValidateInput, transformations::body::Issue,
+        transformations::body::PreviewResult, transformations::body::ValidateResult,
     )),
     modifiers(&FlattenedBodies),
     tags(
@@ -82,6 +88,7 @@ use uuid::Uuid;
         (name = "integrations", description = "Provider catalog and tenant integrations"),
         (name = "webhooks", description = "Outbound subscriptions (deliveries, replay) and inbound endpoints (received events)"),
         (name = "api-logs", description = "Request logs: every call to a provider and every inbound webhook request, redacted"),
+        (name = "transformations", description = "Transformation templates (system and the tenant's, versioned), preview and validate"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -151,6 +158,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(api_logs::routes)
                 .configure(integration_routes)
                 .configure(subscription_routes)
+                .configure(transformation_routes)
                 .service(endpoint_routes()),
         )
         // Public: the provider's redirect; the state is the credential.
@@ -228,6 +236,21 @@ fn subscription_routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/deliveries/{delivery_id}", web::get().to(delivery))
                 .route("/{id}/replay", web::post().to(replay)),
         );
+}
+
+fn transformation_routes(cfg: &mut web::ServiceConfig) {
+    use transformations::*;
+    cfg.service(
+        web::scope("/transformations")
+            .route("", web::get().to(list))
+            .route("", web::post().to(create))
+            .route("/preview", web::post().to(preview))
+            .route("/validate", web::post().to(validate))
+            .route("/{id}", web::get().to(get))
+            .route("/{id}", web::put().to(update))
+            .route("/{id}", web::delete().to(delete))
+            .route("/{id}/copy", web::post().to(copy)),
+    );
 }
 
 fn endpoint_routes() -> actix_web::Scope {

@@ -14,6 +14,7 @@ mod openapi;
 mod resilience;
 mod rotation;
 mod sockets;
+mod transformations;
 
 use hub_testkit::amqp::Amqp;
 use hub_testkit::{Running, TestEnv};

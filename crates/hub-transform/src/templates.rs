@@ -1,0 +1,95 @@
+//! The system transformation templates the hub ships (`templates/*.json`,
+//! embedded at build time): realistic mappings between provider payloads and
+//! the hub's entities that every tenant can use as they are or copy.
+//!
+//! [`system`] parses them; the integration manager stores them at start-up
+//! (tenant null, `is_system`). Each file holds the template's columns:
+//! `code`, `name`, `description`, `category`, `source_format`,
+//! `target_format`, `source_options`, `target_options`, `mapping_rules`,
+//! `validation_rules`.
+
+use crate::codec::{Format, FormatOptions};
+use crate::error::TransformError;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The template files, by file name.
+const FILES: [(&str, &str); 4] = [
+    (
+        "x12_204_to_load.json",
+        include_str!("../templates/x12_204_to_load.json"),
+    ),
+    (
+        "load_to_x12_990.json",
+        include_str!("../templates/load_to_x12_990.json"),
+    ),
+    (
+        "salesforce_opportunity_to_c_opportunity.json",
+        include_str!("../templates/salesforce_opportunity_to_c_opportunity.json"),
+    ),
+    (
+        "xero_invoice_to_invoice.json",
+        include_str!("../templates/xero_invoice_to_invoice.json"),
+    ),
+];
+
+/// One shipped template, as its file declares it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemTemplate {
+    /// Stable code (`x12_204_to_load`), unique among system templates.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// What it maps and from where.
+    pub description: String,
+    /// `LOAD`, `INVOICE`, `CRM`, …
+    pub category: String,
+    /// Input format.
+    pub source_format: Format,
+    /// Output format.
+    pub target_format: Format,
+    /// Options of the input format (null: the defaults).
+    pub source_options: Option<Value>,
+    /// Options of the output format (null: the defaults).
+    pub target_options: Option<Value>,
+    /// The mapping rules (`docs/transformations.md`).
+    pub mapping_rules: Value,
+    /// JSON Schema of the output, or `{"input": …, "output": …}`.
+    pub validation_rules: Option<Value>,
+}
+
+/// Every shipped template, checked: the rules compile and the options fit
+/// their formats. An error names the file (a broken file is a build defect,
+/// caught by this crate's tests).
+pub fn system() -> Result<Vec<SystemTemplate>, TransformError> {
+    FILES
+        .iter()
+        .map(|(file, text)| {
+            let bad = |m: String| TransformError::new("invalid_template", format!("{file}: {m}"));
+            let t: SystemTemplate = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+            FormatOptions::from_value(t.source_format, t.source_options.as_ref())
+                .map_err(|e| bad(e.to_string()))?;
+            FormatOptions::from_value(t.target_format, t.target_options.as_ref())
+                .map_err(|e| bad(e.to_string()))?;
+            crate::mapping::compile(&t.mapping_rules).map_err(|errors| {
+                let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                bad(all.join("; "))
+            })?;
+            Ok(t)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_shipped_template_is_valid() {
+        let all = super::system().unwrap();
+        assert_eq!(all.len(), super::FILES.len());
+        let mut codes: Vec<&str> = all.iter().map(|t| t.code.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len(), "codes are unique");
+    }
+}

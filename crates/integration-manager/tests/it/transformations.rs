@@ -1,0 +1,551 @@
+//! Transformation templates (issue 28): CRUD and versions, system templates
+//! (read-only, copyable, previewed with realistic provider payloads), tenant
+//! isolation, rule errors at their rule paths, preview and validate.
+
+use crate::started;
+use hub_testkit::{Running, TenantApi, TestEnv};
+use serde_json::{Value, json};
+
+const X12_204: &str = include_str!("../../../hub-transform/tests/vectors/x12/204_load_tender.edi");
+
+async fn tenant(env: &TestEnv, m: &Running, slug: &str) -> TenantApi {
+    let (tenant, key) = env.tenant(m, slug).await;
+    TenantApi::new(env, m, &tenant, &key)
+}
+
+/// The system template `code`, as listed to `api`.
+async fn system(api: &TenantApi, code: &str) -> Value {
+    let page = api
+        .get("/api/v1/transformations?is_system=true&limit=200")
+        .await;
+    page.ok(200)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["code"] == code)
+        .unwrap_or_else(|| panic!("no system template {code} in {}", page.text))
+        .clone()
+}
+
+fn opportunity_rules() -> Value {
+    json!({"rules": [
+        {"target": "external_id", "source": "Id", "required": true},
+        {"target": "amount", "source": "Amount", "type": "number"}
+    ]})
+}
+
+#[tokio::test]
+async fn put_makes_a_new_version_and_keeps_the_old_readable() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-crud").await;
+    let v1 = api
+        .post(
+            "/api/v1/transformations",
+            json!({"code": "sf_opp", "name": "Opportunities", "source_format": "json",
+                   "target_format": "JSON", "mapping_rules": opportunity_rules(), "category": "CRM"}),
+        )
+        .await;
+    let v1 = v1.ok(201).clone();
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["is_active"], true);
+    assert_eq!(v1["is_system"], false);
+    assert_eq!(v1["source_format"], "JSON");
+    let id1 = v1["id"].as_str().unwrap().to_owned();
+
+    let v2 = api
+        .put(
+            &format!("/api/v1/transformations/{id1}"),
+            json!({"name": "Opportunities v2", "validation_rules": {"type": "object", "required": ["external_id"]}}),
+        )
+        .await;
+    let v2 = v2.ok(200).clone();
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["is_active"], true);
+    assert_eq!(v2["code"], "sf_opp");
+    assert_eq!(v2["mapping_rules"], opportunity_rules(), "kept");
+    let id2 = v2["id"].as_str().unwrap().to_owned();
+    assert_ne!(id1, id2);
+
+    let old = api.get(&format!("/api/v1/transformations/{id1}")).await;
+    assert_eq!(old.ok(200)["name"], "Opportunities");
+    assert_eq!(old.body["is_active"], false);
+    let pinned = api
+        .get(&format!("/api/v1/transformations/{id2}?version=1"))
+        .await;
+    assert_eq!(pinned.ok(200)["id"], id1.as_str());
+    let missing = api
+        .get(&format!("/api/v1/transformations/{id2}?version=9"))
+        .await;
+    missing.problem(404, "not_found");
+
+    // The list shows the active version only.
+    let mine = api
+        .get("/api/v1/transformations?is_system=false&category=CRM")
+        .await;
+    let data = mine.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 1, "{}", mine.text);
+    assert_eq!(data[0]["id"], id2.as_str());
+
+    // The same code again is a conflict.
+    let again = api
+        .post(
+            "/api/v1/transformations",
+            json!({"code": "sf_opp", "name": "x", "source_format": "JSON", "target_format": "JSON",
+                   "mapping_rules": opportunity_rules()}),
+        )
+        .await;
+    again.problem(409, "conflict");
+
+    api.delete(&format!("/api/v1/transformations/{id2}"))
+        .await
+        .ok(204);
+    api.get(&format!("/api/v1/transformations/{id1}"))
+        .await
+        .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn system_templates_are_read_only_and_copyable() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-sys").await;
+    let sys = system(&api, "xero_invoice_to_invoice").await;
+    assert_eq!(sys["is_system"], true);
+    let id = sys["id"].as_str().unwrap();
+    let put = api
+        .put(
+            &format!("/api/v1/transformations/{id}"),
+            json!({"name": "mine"}),
+        )
+        .await;
+    let p = put.problem(409, "conflict");
+    assert!(
+        p["detail"].as_str().unwrap().contains("/copy"),
+        "names the copy route: {}",
+        put.text
+    );
+    api.delete(&format!("/api/v1/transformations/{id}"))
+        .await
+        .problem(409, "conflict");
+
+    let copy = api
+        .post(
+            &format!("/api/v1/transformations/{id}/copy"),
+            json!({"name": "Our Xero invoices"}),
+        )
+        .await;
+    let copy = copy.ok(201).clone();
+    assert_eq!(copy["is_system"], false);
+    assert_eq!(copy["code"], "xero_invoice_to_invoice");
+    assert_eq!(copy["name"], "Our Xero invoices");
+    assert_eq!(copy["mapping_rules"], sys["mapping_rules"]);
+    let copy_id = copy["id"].as_str().unwrap();
+    let v2 = api
+        .put(
+            &format!("/api/v1/transformations/{copy_id}"),
+            json!({"category": "AR"}),
+        )
+        .await;
+    assert_eq!(v2.ok(200)["version"], 2);
+}
+
+#[tokio::test]
+async fn another_tenants_template_is_a_404() {
+    let (env, m) = started().await;
+    let a = tenant(&env, &m, "tpl-a").await;
+    let b = tenant(&env, &m, "tpl-b").await;
+    let created = a
+        .post(
+            "/api/v1/transformations",
+            json!({"code": "mine", "name": "Mine", "source_format": "JSON", "target_format": "JSON",
+                   "mapping_rules": opportunity_rules()}),
+        )
+        .await;
+    let id = created.ok(201)["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/transformations/{id}");
+    b.get(&path).await.problem(404, "not_found");
+    b.put(&path, json!({"name": "theirs"}))
+        .await
+        .problem(404, "not_found");
+    b.delete(&path).await.problem(404, "not_found");
+    b.post(&format!("{path}/copy"), json!({}))
+        .await
+        .problem(404, "not_found");
+    let preview = b
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": id, "input": "{}"}),
+        )
+        .await;
+    preview.problem(404, "not_found");
+    let both = a
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": id, "mapping_rules": opportunity_rules(), "input": "{}"}),
+        )
+        .await;
+    both.problem(422, "validation_failed");
+    assert!(both.fields().contains("template_id"), "{}", both.text);
+    let listed = b.get("/api/v1/transformations?is_system=false").await;
+    assert_eq!(listed.ok(200)["data"], json!([]), "{}", listed.text);
+    a.get(&path).await.ok(200);
+}
+
+#[tokio::test]
+async fn bad_rules_are_a_422_naming_each_rule_path() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-bad").await;
+    let r = api
+        .post(
+            "/api/v1/transformations",
+            json!({"code": "bad", "name": "Bad", "source_format": "EDIFACT", "target_format": "CSV",
+            "target_options": {"delimiter": ";", "colour": "red"},
+            "validation_rules": {"type": "no-such-type"},
+            "mapping_rules": {"rules": [
+                {"target": "a", "source": "A"},
+                {"target": "b", "expr": "nosuch(B)"},
+                {"target": "c", "source": "C", "steps": ["frobnicate"]}
+            ]}}),
+        )
+        .await;
+    r.problem(422, "validation_failed");
+    let fields = r.fields();
+    for f in [
+        "source_format",
+        "target_options",
+        "validation_rules",
+        "mapping_rules.rules[1].expr",
+        "mapping_rules.rules[2].steps[0]",
+    ] {
+        assert!(fields.contains(f), "{f} in {fields:?}: {}", r.text);
+    }
+    assert!(!fields.iter().any(|f| f.contains("rules[0]")), "{fields:?}");
+}
+
+#[tokio::test]
+async fn system_x12_204_previews_as_a_load() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-204").await;
+    let sys = system(&api, "x12_204_to_load").await;
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": X12_204}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    let load = &out["output_tree"];
+    assert_eq!(load["external_id"], "LOAD-7788");
+    assert_eq!(load["carrier_scac"], "ABCD");
+    assert_eq!(load["payment_method"], "prepaid");
+    assert_eq!(
+        load["references"],
+        json!([{"qualifier": "PO", "value": "PO-5566"}])
+    );
+    assert_eq!(load["stops"][0]["type"], "pickup");
+    assert_eq!(load["stops"][0]["address"]["city"], "CHICAGO");
+    assert_eq!(load["stops"][0]["appointment_date"], "2023-11-23");
+    assert_eq!(load["stops"][1]["type"], "delivery");
+    assert_eq!(load["stops"][1]["facility"]["name"], "BETA RETAIL");
+    assert_eq!(load["stops"][1]["weight_kg"], 5443.1);
+    assert_eq!(load["rate"], 2450.0);
+    let text: Value = serde_json::from_str(out["output"].as_str().unwrap()).unwrap();
+    assert_eq!(&text, load, "output is the tree written as JSON");
+    let trace = out["trace"].as_array().unwrap();
+    assert!(trace.iter().any(|s| s["target"] == "external_id"
+        && s["wrote"] == "LOAD-7788"
+        && s["read"][0]["path"] == "groups[0].sets[0].B2.B204_shipment_id"));
+}
+
+#[tokio::test]
+async fn system_load_previews_as_an_x12_990() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-990").await;
+    let sys = system(&api, "load_to_x12_990").await;
+    let load = json!({
+        "external_id": "LOAD-7788", "carrier_scac": "ABCD", "tender_response": "accepted",
+        "responded_at": "2023-11-22T12:00:00Z", "pro_number": "PRO12345",
+        "edi": {"sender_id": "SHIPPERCO", "receiver_id": "CARRIERCO", "control_number": 101}
+    });
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": load.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    let expected = include_str!("../../../hub-transform/tests/vectors/x12/990_tender_response.edi");
+    assert_eq!(out["output"], expected, "{}", r.text);
+
+    // A declined tender without the EDI ids fails the input schema: 200 with errors.
+    let bad = json!({"external_id": "L1", "carrier_scac": "ABCD", "tender_response": "maybe",
+                     "responded_at": "2023-11-22T12:00:00Z"});
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": bad.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    let errors = out["errors"].as_array().unwrap();
+    assert!(errors.iter().any(|e| e["stage"] == "input"), "{}", r.text);
+    assert!(errors.iter().any(|e| e["stage"] == "mapping"), "{}", r.text);
+    assert_eq!(out["output"], Value::Null);
+}
+
+#[tokio::test]
+async fn system_salesforce_opportunity_previews_as_c_opportunity() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-sf").await;
+    let sys = system(&api, "salesforce_opportunity_to_c_opportunity").await;
+    let record = json!({
+        "attributes": {"type": "Opportunity", "url": "/services/data/v60.0/sobjects/Opportunity/0065g00000AbCdEAAV"},
+        "Id": "0065g00000AbCdEAAV", "Name": " Acme Freight – Q3 lanes ", "Amount": 125000.0,
+        "StageName": "Closed Won", "CloseDate": "2024-09-30", "Probability": 100,
+        "AccountId": "0015g00000XyZabAAB", "OwnerId": "0055g00000QrStuAAC",
+        "LastModifiedDate": "2024-10-01T14:05:00.000+0000"
+    });
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": record.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    assert_eq!(
+        out["output_tree"],
+        json!({"external_id": "0065g00000AbCdEAAV", "name": "Acme Freight – Q3 lanes", "amount": 125000.0,
+               "stage": "Closed Won", "status": "won", "close_date": "2024-09-30", "probability": 100,
+               "expected_revenue": 125000.0, "account_external_id": "0015g00000XyZabAAB",
+               "owner_external_id": "0055g00000QrStuAAC", "source_updated_at": "2024-10-01T14:05:00Z",
+               "source": "salesforce"}),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn system_xero_invoice_previews_as_an_invoice() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-xero").await;
+    let sys = system(&api, "xero_invoice_to_invoice").await;
+    let invoice = json!({
+        "Type": "ACCREC", "InvoiceID": "243216c5-369e-4056-ac67-05388f86dc81", "InvoiceNumber": "INV-0001",
+        "Reference": "Load 4411", "Contact": {"ContactID": "025867f1-d741-4d6b-b1af-9ac774b59ba7", "Name": "Acme Freight"},
+        "Date": "/Date(1518685950940+0000)/", "DueDate": "/Date(1519890000000+0000)/", "Status": "AUTHORISED",
+        "LineAmountTypes": "Exclusive",
+        "LineItems": [
+            {"Description": "Linehaul Dallas → Tulsa", "Quantity": 1.0, "UnitAmount": 1500.0, "AccountCode": "200", "LineAmount": 1500.0},
+            {"Description": "Fuel surcharge", "Quantity": 2.0, "UnitAmount": 105.25, "AccountCode": "200", "LineAmount": 210.5}
+        ],
+        "SubTotal": 1710.5, "TotalTax": 0.0, "Total": 1710.5, "AmountDue": 1710.5, "CurrencyCode": "USD",
+        "UpdatedDateUTC": "/Date(1518685950940+0000)/"
+    });
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": invoice.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    let inv = &out["output_tree"];
+    assert_eq!(inv["external_id"], "243216c5-369e-4056-ac67-05388f86dc81");
+    assert_eq!(inv["type"], "receivable");
+    assert_eq!(inv["status"], "open");
+    assert_eq!(inv["issue_date"], "2018-02-15");
+    assert_eq!(inv["due_date"], "2018-03-01");
+    assert_eq!(inv["lines"][1]["amount"], 210.5);
+    assert_eq!(inv["total"], 1710.5);
+    assert_eq!(inv["customer"]["name"], "Acme Freight");
+    assert_eq!(inv["source_updated_at"], "2018-02-15T09:12:30.940Z");
+}
+
+#[tokio::test]
+async fn preview_of_malformed_input_is_a_422_with_its_location() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-loc").await;
+    // X12: a group count that does not match, at the GE segment.
+    let broken = X12_204.replace("GE*1*101~", "GE*2*101~");
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"source_format": "X12", "target_format": "JSON",
+                   "mapping_rules": {"rules": [{"target": "id", "source": "ISA.ISA13_control_number"}]},
+                   "input": broken}),
+        )
+        .await;
+    let p = r.problem(422, "validation_failed");
+    assert!(r.fields().contains("input"), "{}", r.text);
+    assert_eq!(p["location"]["segment_id"], "GE", "{}", r.text);
+    assert_eq!(p["location"]["segment"], 20, "{}", r.text);
+    assert!(p["location"]["element"].is_number(), "{}", r.text);
+
+    // CSV: a record with too many fields, on line 3.
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"source_format": "CSV", "target_format": "JSON",
+                   "source_options": {"header": true},
+                   "mapping_rules": {"rules": [{"target": "ids", "source": "[*].id"}]},
+                   "input": "id,city\n1,Dallas\n2,Tulsa,extra\n"}),
+        )
+        .await;
+    let p = r.problem(422, "validation_failed");
+    assert_eq!(p["location"]["line"], 3, "{}", r.text);
+
+    // Mapping failures are a 200 with errors.
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"source_format": "JSON", "target_format": "JSON",
+                   "mapping_rules": opportunity_rules(), "input": "{\"Amount\": \"lots\"}"}),
+        )
+        .await;
+    let out = r.ok(200);
+    let errors = out["errors"].as_array().unwrap();
+    assert!(!errors.is_empty(), "{}", r.text);
+    assert!(errors.iter().all(|e| e["stage"] == "mapping"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn validate_reports_source_paths_missing_from_the_sample() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-val").await;
+    let sys = system(&api, "salesforce_opportunity_to_c_opportunity").await;
+    let sample = json!({"Id": "006A", "Name": "Deal", "StageName": "Prospecting"});
+    let r = api
+        .post(
+            "/api/v1/transformations/validate",
+            json!({"template_id": sys["id"], "input": sample.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["valid"], false);
+    let missing: Vec<&str> = out["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["code"] == "source_not_found")
+        .map(|p| p["location"]["path"].as_str().unwrap())
+        .collect();
+    assert!(missing.contains(&"rules[2].source"), "Amount: {}", r.text);
+    assert!(
+        missing.contains(&"rules[5].source"),
+        "CloseDate: {}",
+        r.text
+    );
+    assert!(
+        !missing.contains(&"rules[0].source"),
+        "Id is there: {}",
+        r.text
+    );
+
+    // Complete sample: valid.
+    let full = json!({"Id": "006A", "Name": "Deal", "Amount": 10, "StageName": "Prospecting",
+                      "CloseDate": "2024-01-31", "Probability": 10, "AccountId": "001A",
+                      "OwnerId": "005A", "LastModifiedDate": "2024-01-15T10:30:00.000+0000"});
+    let r = api
+        .post(
+            "/api/v1/transformations/validate",
+            json!({"template_id": sys["id"], "input": full.to_string()}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["valid"], true, "{}", r.text);
+
+    // Bad inline rules and an unreadable sample: still a 200 listing problems.
+    let r = api
+        .post(
+            "/api/v1/transformations/validate",
+            json!({"source_format": "JSON", "target_format": "JSON",
+                   "mapping_rules": {"rules": [{"target": "x", "expr": "(("}]}, "input": "{"}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["valid"], false);
+    assert!(
+        out["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["location"]["path"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("mapping_rules.rules[0]"))),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn validate_reports_declared_types_the_output_schema_rejects() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-types").await;
+    let rules = json!({"rules": [
+        {"target": "amount", "source": "Amount", "type": "string"},
+        {"target": "count", "source": "N", "type": "integer"},
+        {"target": "lines", "source": "Lines", "each": [{"target": "qty", "source": "Q", "type": "boolean"}]}
+    ]});
+    let schema = json!({"type": "object", "properties": {
+        "amount": {"type": "number"}, "count": {"type": "number"},
+        "lines": {"type": "array", "items": {"type": "object", "properties": {"qty": {"type": ["integer", "null"]}}}}
+    }});
+    let r = api
+        .post(
+            "/api/v1/transformations/validate",
+            json!({"source_format": "JSON", "target_format": "JSON", "mapping_rules": rules,
+                   "validation_rules": schema}),
+        )
+        .await;
+    let out = r.ok(200);
+    let paths: Vec<&str> = out["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["code"] == "type_mismatch")
+        .map(|p| p["location"]["path"].as_str().unwrap())
+        .collect();
+    assert!(paths.contains(&"amount"), "{}", r.text);
+    assert!(paths.iter().any(|p| p.ends_with("qty")), "{}", r.text);
+    assert!(
+        !paths.contains(&"count"),
+        "an integer is a number: {}",
+        r.text
+    );
+    assert_eq!(out["valid"], false);
+}
+
+#[tokio::test]
+async fn the_list_pages_with_a_cursor_and_filters_by_format() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-page").await;
+    let first = api.get("/api/v1/transformations?limit=2").await;
+    let first = first.ok(200).clone();
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let rest = api
+        .get(&format!(
+            "/api/v1/transformations?limit=200&cursor={cursor}"
+        ))
+        .await;
+    let rest = rest.ok(200)["data"].as_array().unwrap().clone();
+    assert!(rest.len() >= 2);
+    let ids: std::collections::BTreeSet<&str> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest.iter())
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2 + rest.len(), "no repeats across pages");
+    let x12 = api.get("/api/v1/transformations?source_format=x12").await;
+    let x12 = x12.ok(200)["data"].as_array().unwrap().clone();
+    assert!(!x12.is_empty());
+    assert!(x12.iter().all(|t| t["source_format"] == "X12"));
+    let bad = api.get("/api/v1/transformations?limit=0").await;
+    bad.problem(422, "validation_failed");
+}

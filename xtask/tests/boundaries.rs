@@ -13,6 +13,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         "hub-platform",
         "hub-connectors",
         "hub-gateway",
+        "hub-transform",
     ];
     BTreeMap::from([
         ("hub-domain", &[][..]),

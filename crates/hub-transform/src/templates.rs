@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The template files, by file name.
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     (
         "x12_204_to_load.json",
         include_str!("../templates/x12_204_to_load.json"),
@@ -30,6 +30,10 @@ const FILES: [(&str, &str); 4] = [
     (
         "xero_invoice_to_invoice.json",
         include_str!("../templates/xero_invoice_to_invoice.json"),
+    ),
+    (
+        "x12_214_to_shipment_status.json",
+        include_str!("../templates/x12_214_to_shipment_status.json"),
     ),
 ];
 
@@ -83,6 +87,45 @@ pub fn system() -> Result<Vec<SystemTemplate>, TransformError> {
 
 #[cfg(test)]
 mod tests {
+    use crate::codec::{self, FormatOptions};
+    use crate::error::Limits;
+    use serde_json::Value;
+
+    /// Runs the system template `code` on `text` (read in its source format)
+    /// and checks the output against its output schema.
+    fn run(code: &str, text: &str) -> Value {
+        let t = super::system()
+            .unwrap()
+            .into_iter()
+            .find(|t| t.code == code)
+            .unwrap();
+        let options =
+            FormatOptions::from_value(t.source_format, t.source_options.as_ref()).unwrap();
+        let input = codec::read(t.source_format, text, &options, Limits::default()).unwrap();
+        let program = crate::mapping::compile(&t.mapping_rules).unwrap();
+        let out = crate::mapping::run(&program, &input).unwrap();
+        let schema = t
+            .validation_rules
+            .as_ref()
+            .map(|v| v.get("output").unwrap_or(v).clone());
+        if let Some(schema) = schema.filter(|s| s.get("input").is_none()) {
+            let problems = crate::validate::check(&schema, &out.value);
+            assert!(problems.is_empty(), "{code}: {problems:?}");
+        }
+        out.value
+    }
+
+    #[test]
+    fn the_214_template_reads_the_214_vector() {
+        let text = include_str!("../tests/vectors/x12/214_shipment_status.edi");
+        let event = run("x12_214_to_shipment_status", text);
+        assert_eq!(event["pro_number"], "PRO12345");
+        assert_eq!(event["shipment_id"], "BOL98765");
+        assert_eq!(event["status"], "at_delivery");
+        assert_eq!(event["events"][0]["location"]["city"], "DALLAS");
+        assert_eq!(event["events"][0]["date"], "2023-11-22");
+        assert_eq!(event["weight_lb"], 12000);
+    }
     #[test]
     fn every_shipped_template_is_valid() {
         let all = super::system().unwrap();

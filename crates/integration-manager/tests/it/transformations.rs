@@ -7,6 +7,8 @@ use hub_testkit::{Running, TenantApi, TestEnv};
 use serde_json::{Value, json};
 
 const X12_204: &str = include_str!("../../../hub-transform/tests/vectors/x12/204_load_tender.edi");
+const X12_214: &str =
+    include_str!("../../../hub-transform/tests/vectors/x12/214_shipment_status.edi");
 
 async fn tenant(env: &TestEnv, m: &Running, slug: &str) -> TenantApi {
     let (tenant, key) = env.tenant(m, slug).await;
@@ -255,6 +257,45 @@ async fn system_x12_204_previews_as_a_load() {
     assert!(trace.iter().any(|s| s["target"] == "external_id"
         && s["wrote"] == "LOAD-7788"
         && s["read"][0]["path"] == "groups[0].sets[0].B2.B204_shipment_id"));
+}
+
+#[tokio::test]
+async fn system_x12_214_previews_as_a_shipment_status_event() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-214").await;
+    let sys = system(&api, "x12_214_to_shipment_status").await;
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": X12_214}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    let event = &out["output_tree"];
+    assert_eq!(event["pro_number"], "PRO12345");
+    assert_eq!(event["shipment_id"], "BOL98765");
+    assert_eq!(event["carrier_scac"], "ABCD");
+    assert_eq!(event["status"], "at_delivery");
+    assert_eq!(event["status_date"], "2023-11-22");
+    assert_eq!(
+        event["references"],
+        json!([{"qualifier": "PO", "value": "PO-5566"}])
+    );
+    assert_eq!(event["parties"][0]["role"], "shipper");
+    assert_eq!(event["parties"][1]["role"], "consignee");
+    assert_eq!(event["parties"][1]["address"]["city"], "DALLAS");
+    let first = &event["events"][0];
+    assert_eq!(first["status_code"], "X1");
+    assert_eq!(first["time"], "1430");
+    assert_eq!(first["time_code"], "CT");
+    assert_eq!(
+        first["location"],
+        json!({"city": "DALLAS", "state": "TX", "country": "US"})
+    );
+    assert_eq!(first["equipment"]["number"], "TRL778");
+    assert_eq!(event["weight_lb"], 12000);
+    assert_eq!(event["quantity"], 10);
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The template files, by file name.
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 6] = [
     (
         "x12_204_to_load.json",
         include_str!("../templates/x12_204_to_load.json"),
@@ -34,6 +34,10 @@ const FILES: [(&str, &str); 5] = [
     (
         "x12_214_to_shipment_status.json",
         include_str!("../templates/x12_214_to_shipment_status.json"),
+    ),
+    (
+        "quickbooks_invoice_to_invoice.json",
+        include_str!("../templates/quickbooks_invoice_to_invoice.json"),
     ),
 ];
 

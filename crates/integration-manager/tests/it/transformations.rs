@@ -405,6 +405,78 @@ async fn system_xero_invoice_previews_as_an_invoice() {
 }
 
 #[tokio::test]
+async fn system_quickbooks_invoice_previews_as_an_invoice() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-qbo").await;
+    let sys = system(&api, "quickbooks_invoice_to_invoice").await;
+    let invoice = json!({
+        "Id": "130", "SyncToken": "2", "DocNumber": "1037", "TxnDate": "2024-01-15", "DueDate": "2024-02-14",
+        "CustomerRef": {"value": "58", "name": "Acme Freight"}, "PrivateNote": "Load 4411",
+        "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
+        "Line": [
+            {"Id": "1", "LineNum": 1, "Description": "Linehaul Dallas → Tulsa", "Amount": 1500.0,
+             "DetailType": "SalesItemLineDetail",
+             "SalesItemLineDetail": {"ItemRef": {"value": "7", "name": "Linehaul"}, "UnitPrice": 1500, "Qty": 1,
+                                     "ItemAccountRef": {"value": "79", "name": "Sales"}, "TaxCodeRef": {"value": "TAX"}}},
+            {"Id": "2", "LineNum": 2, "Description": "Fuel surcharge", "Amount": 210.5,
+             "DetailType": "SalesItemLineDetail",
+             "SalesItemLineDetail": {"ItemRef": {"value": "8", "name": "Fuel"}, "UnitPrice": 105.25, "Qty": 2,
+                                     "TaxCodeRef": {"value": "TAX"}}},
+            {"Amount": 1710.5, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}}
+        ],
+        "TxnTaxDetail": {"TotalTax": 136.84},
+        "TotalAmt": 1847.34, "Balance": 1847.34,
+        "MetaData": {"CreateTime": "2024-01-15T10:30:00-08:00", "LastUpdatedTime": "2024-01-16T09:00:00-08:00"}
+    });
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": invoice.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    let inv = &out["output_tree"];
+    assert_eq!(inv["external_id"], "130");
+    assert_eq!(inv["number"], "1037");
+    assert_eq!(inv["type"], "receivable");
+    assert_eq!(inv["status"], "open");
+    assert_eq!(inv["issue_date"], "2024-01-15");
+    assert_eq!(inv["due_date"], "2024-02-14");
+    assert_eq!(
+        inv["customer"],
+        json!({"name": "Acme Freight", "external_id": "58"})
+    );
+    assert_eq!(
+        inv["lines"].as_array().unwrap().len(),
+        2,
+        "sub-total line left out"
+    );
+    assert_eq!(inv["lines"][1]["quantity"], 2);
+    assert_eq!(inv["lines"][1]["unit_price"], 105.25);
+    assert_eq!(inv["lines"][1]["amount"], 210.5);
+    assert_eq!(inv["lines"][0]["account_code"], "79");
+    assert_eq!(inv["subtotal"], 1710.5);
+    assert_eq!(inv["tax"], 136.84);
+    assert_eq!(inv["total"], 1847.34);
+    assert_eq!(inv["amount_due"], 1847.34);
+    assert_eq!(inv["currency"], "USD");
+    assert_eq!(inv["source_updated_at"], "2024-01-16T17:00:00Z");
+    assert_eq!(inv["source"], "quickbooks");
+
+    // Paid in full: the balance is 0.
+    let mut paid = invoice.clone();
+    paid["Balance"] = json!(0);
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": paid.to_string()}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["output_tree"]["status"], "paid", "{}", r.text);
+}
+
+#[tokio::test]
 async fn preview_of_malformed_input_is_a_422_with_its_location() {
     let (env, m) = started().await;
     let api = tenant(&env, &m, "tpl-loc").await;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The template files, by file name.
-const FILES: [(&str, &str); 6] = [
+const FILES: [(&str, &str); 8] = [
     (
         "x12_204_to_load.json",
         include_str!("../templates/x12_204_to_load.json"),
@@ -38,6 +38,14 @@ const FILES: [(&str, &str); 6] = [
     (
         "quickbooks_invoice_to_invoice.json",
         include_str!("../templates/quickbooks_invoice_to_invoice.json"),
+    ),
+    (
+        "hubspot_deal_to_c_opportunity.json",
+        include_str!("../templates/hubspot_deal_to_c_opportunity.json"),
+    ),
+    (
+        "zoho_deal_to_c_opportunity.json",
+        include_str!("../templates/zoho_deal_to_c_opportunity.json"),
     ),
 ];
 

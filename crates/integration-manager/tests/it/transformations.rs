@@ -368,6 +368,89 @@ async fn system_salesforce_opportunity_previews_as_c_opportunity() {
 }
 
 #[tokio::test]
+async fn system_hubspot_deal_previews_as_c_opportunity() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-hs-deal").await;
+    let sys = system(&api, "hubspot_deal_to_c_opportunity").await;
+    let deal = json!({
+        "id": "14772390512",
+        "properties": {"dealname": " Acme Freight – Q3 lanes ", "amount": "125000", "dealstage": "contractsent",
+                       "closedate": "2024-09-30T00:00:00Z", "hs_deal_stage_probability": "0.9",
+                       "pipeline": "default", "hubspot_owner_id": "501", "hs_object_id": "14772390512",
+                       "hs_lastmodifieddate": "2024-10-01T14:05:00.123Z", "createdate": "2024-06-03T08:00:00Z"},
+        "associations": {"companies": {"results": [{"id": "9001", "type": "deal_to_company"}]}},
+        "createdAt": "2024-06-03T08:00:00Z", "updatedAt": "2024-10-01T14:05:00.123Z", "archived": false
+    });
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": deal.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    assert_eq!(
+        out["output_tree"],
+        json!({"external_id": "14772390512", "name": "Acme Freight – Q3 lanes", "amount": 125000,
+               "stage": "contractsent", "status": "open", "close_date": "2024-09-30", "probability": 90,
+               "expected_revenue": 112500.0, "account_external_id": "9001", "owner_external_id": "501",
+               "pipeline": "default", "source_updated_at": "2024-10-01T14:05:00.123Z", "source": "hubspot"}),
+        "{}",
+        r.text
+    );
+
+    // Won, with no probability or company: the rest still maps.
+    let won = json!({"id": "2", "properties": {"dealname": "Spot load", "amount": "900.50",
+                     "dealstage": "closedwon", "closedate": "1727654400000"}});
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": won.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    let opp = &out["output_tree"];
+    assert_eq!(opp["status"], "won");
+    assert_eq!(opp["amount"], 900.5);
+    assert_eq!(opp["close_date"], "2024-09-30");
+    assert!(opp.get("probability").is_none(), "{}", r.text);
+}
+
+#[tokio::test]
+async fn system_zoho_deal_previews_as_c_opportunity() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-zoho-deal").await;
+    let sys = system(&api, "zoho_deal_to_c_opportunity").await;
+    let deal = json!({
+        "id": "4150868000001234567", "Deal_Name": "Acme Freight – Q3 lanes", "Amount": 125000,
+        "Stage": "Closed-Lost to Competition", "Closing_Date": "2024-09-30", "Probability": 0,
+        "Expected_Revenue": 0, "Type": "New Business", "Lead_Source": "Trade Show",
+        "Account_Name": {"name": "Acme Freight", "id": "4150868000000987654"},
+        "Owner": {"name": "Pat Lee", "id": "4150868000000225013", "email": "pat@example.com"},
+        "Created_Time": "2024-06-03T13:30:00+05:30", "Modified_Time": "2024-10-01T19:35:00+05:30"
+    });
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": deal.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    assert_eq!(
+        out["output_tree"],
+        json!({"external_id": "4150868000001234567", "name": "Acme Freight – Q3 lanes", "amount": 125000,
+               "stage": "Closed-Lost to Competition", "status": "lost", "close_date": "2024-09-30",
+               "probability": 0, "expected_revenue": 0, "account_external_id": "4150868000000987654",
+               "owner_external_id": "4150868000000225013", "source_updated_at": "2024-10-01T14:05:00Z",
+               "source": "zoho"}),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
 async fn system_xero_invoice_previews_as_an_invoice() {
     let (env, m) = started().await;
     let api = tenant(&env, &m, "tpl-xero").await;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The template files, by file name.
-const FILES: [(&str, &str); 8] = [
+const FILES: [(&str, &str); 9] = [
     (
         "x12_204_to_load.json",
         include_str!("../templates/x12_204_to_load.json"),
@@ -46,6 +46,10 @@ const FILES: [(&str, &str); 8] = [
     (
         "zoho_deal_to_c_opportunity.json",
         include_str!("../templates/zoho_deal_to_c_opportunity.json"),
+    ),
+    (
+        "invoice_to_x12_210.json",
+        include_str!("../templates/invoice_to_x12_210.json"),
     ),
 ];
 
@@ -146,5 +150,23 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), all.len(), "codes are unique");
+    }
+
+    #[test]
+    fn the_210_template_writes_the_210_vector() {
+        let invoice = serde_json::json!({
+            "number": "INV-4411", "shipment_id": "BOL98765", "carrier_scac": "ABCD",
+            "payment_method": "prepaid", "issue_date": "2023-11-25", "delivery_date": "2023-11-24",
+            "total": 2450.0, "weight_lb": 12000,
+            "shipper": {"name": "ACME SHIPPING"}, "consignee": {"name": "BETA RETAIL"},
+            "lines": [{"line_number": 1, "description": "DRY VAN LOAD", "quantity": 10, "packaging": "PLT",
+                       "weight_lb": 12000.0, "rate": 2450.0, "rate_qualifier": "FR", "amount": 2450.0}],
+            "edi": {"sender_id": "SHIPPERCO", "receiver_id": "CARRIERCO", "control_number": 101,
+                    "sent_at": "2023-11-22T12:00:00Z"}
+        });
+        let tree = run("invoice_to_x12_210", &invoice.to_string());
+        let text = codec::write(codec::Format::X12, &tree, &FormatOptions::X12).unwrap();
+        let expected = include_str!("../tests/vectors/x12/210_freight_invoice.edi");
+        assert_eq!(text, expected);
     }
 }

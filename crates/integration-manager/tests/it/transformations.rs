@@ -336,6 +336,79 @@ async fn system_load_previews_as_an_x12_990() {
 }
 
 #[tokio::test]
+async fn system_invoice_previews_as_an_x12_210() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-210").await;
+    let sys = system(&api, "invoice_to_x12_210").await;
+    let invoice = json!({
+        "external_id": "inv_01HF", "number": "INV-4411", "type": "receivable", "status": "open",
+        "shipment_id": "BOL98765", "carrier_scac": "ABCD", "payment_method": "prepaid",
+        "issue_date": "2023-11-25", "delivery_date": "2023-11-24", "currency": "USD",
+        "subtotal": 2450.0, "tax": 0, "total": 2450.0, "amount_due": 2450.0, "weight_lb": 12000,
+        "shipper": {"name": "ACME SHIPPING"}, "consignee": {"name": "BETA RETAIL"},
+        "lines": [{"line_number": 1, "description": "DRY VAN LOAD", "quantity": 10, "packaging": "PLT",
+                   "weight_lb": 12000, "rate": 2450, "rate_qualifier": "FR", "amount": 2450.0}],
+        "edi": {"sender_id": "SHIPPERCO", "receiver_id": "CARRIERCO", "control_number": 101,
+                "sent_at": "2023-11-22T12:00:00Z"}
+    });
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": invoice.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    let expected = include_str!("../../../hub-transform/tests/vectors/x12/210_freight_invoice.edi");
+    assert_eq!(out["output"], expected, "{}", r.text);
+
+    // Two lines with cents: one LX loop each, amounts in cents.
+    let mut two = invoice.clone();
+    two["total"] = json!(2612.75);
+    two["amount_due"] = json!(2612.75);
+    two["lines"] = json!([
+        {"line_number": 1, "description": "LINEHAUL", "rate": 2.15, "rate_qualifier": "PM", "amount": 2450.0},
+        {"line_number": 2, "description": "FUEL SURCHARGE", "amount": 162.75}
+    ]);
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": two.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{}", r.text);
+    let text = out["output"].as_str().unwrap();
+    assert!(
+        text.contains("B3**INV-4411*BOL98765*PP**20231125*261275**20231124*035*ABCD~"),
+        "{text}"
+    );
+    assert!(
+        text.contains("LX*1~\nL5*1*LINEHAUL~\nL0*1~\nL1*1*2.15*PM*245000~\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("LX*2~\nL5*2*FUEL SURCHARGE~\nL0*2~\nL1*2***16275~\n"),
+        "{text}"
+    );
+    assert!(text.contains("L3*12000*G***261275~"), "{text}");
+
+    // Without the EDI ids or a consignee, the input schema says so: 200 with errors.
+    let bad = json!({"number": "INV-1", "shipment_id": "B1", "carrier_scac": "ABCD", "issue_date": "2023-11-25",
+                     "total": 10, "shipper": {"name": "A"}, "lines": [{"line_number": 1, "amount": 10}]});
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": bad.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    let errors = out["errors"].as_array().unwrap();
+    assert!(errors.iter().any(|e| e["stage"] == "input"), "{}", r.text);
+    assert_eq!(out["output"], Value::Null, "{}", r.text);
+}
+
+#[tokio::test]
 async fn system_salesforce_opportunity_previews_as_c_opportunity() {
     let (env, m) = started().await;
     let api = tenant(&env, &m, "tpl-sf").await;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The template files, by file name.
-const FILES: [(&str, &str); 9] = [
+const FILES: [(&str, &str); 15] = [
     (
         "x12_204_to_load.json",
         include_str!("../templates/x12_204_to_load.json"),
@@ -50,6 +50,30 @@ const FILES: [(&str, &str); 9] = [
     (
         "invoice_to_x12_210.json",
         include_str!("../templates/invoice_to_x12_210.json"),
+    ),
+    (
+        "salesforce_account_to_c_account.json",
+        include_str!("../templates/salesforce_account_to_c_account.json"),
+    ),
+    (
+        "salesforce_contact_to_c_contact.json",
+        include_str!("../templates/salesforce_contact_to_c_contact.json"),
+    ),
+    (
+        "hubspot_company_to_c_account.json",
+        include_str!("../templates/hubspot_company_to_c_account.json"),
+    ),
+    (
+        "hubspot_contact_to_c_contact.json",
+        include_str!("../templates/hubspot_contact_to_c_contact.json"),
+    ),
+    (
+        "zoho_account_to_c_account.json",
+        include_str!("../templates/zoho_account_to_c_account.json"),
+    ),
+    (
+        "zoho_contact_to_c_contact.json",
+        include_str!("../templates/zoho_contact_to_c_contact.json"),
     ),
 ];
 

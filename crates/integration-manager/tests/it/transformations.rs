@@ -523,6 +523,136 @@ async fn system_zoho_deal_previews_as_c_opportunity() {
     );
 }
 
+/// Previews system template `code` on `input` (JSON) and returns its output
+/// tree, after checking there were no errors.
+async fn preview_tree(api: &TenantApi, code: &str, input: &Value) -> Value {
+    let sys = system(api, code).await;
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"template_id": sys["id"], "input": input.to_string()}),
+        )
+        .await;
+    let out = r.ok(200);
+    assert_eq!(out["errors"], json!([]), "{code}: {}", r.text);
+    out["output_tree"].clone()
+}
+
+#[tokio::test]
+async fn system_salesforce_account_and_contact_preview_as_c_account_and_c_contact() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-sf-crm").await;
+    let account = json!({
+        "attributes": {"type": "Account", "url": "/services/data/v60.0/sobjects/Account/0015g00000XyZabAAB"},
+        "Id": "0015g00000XyZabAAB", "Name": "Acme Freight ", "Industry": "Transportation",
+        "AnnualRevenue": 12500000.0, "NumberOfEmployees": 240, "BillingCountry": "United States",
+        "Website": "https://acmefreight.example", "Phone": "(312) 555-0100",
+        "LastModifiedDate": "2024-10-01T14:05:00.000+0000"
+    });
+    assert_eq!(
+        preview_tree(&api, "salesforce_account_to_c_account", &account).await,
+        json!({"external_id": "0015g00000XyZabAAB", "name": "Acme Freight", "industry": "Transportation",
+               "annual_revenue": 12500000.0, "employees": 240, "country": "United States",
+               "website": "https://acmefreight.example", "phone": "(312) 555-0100",
+               "source_updated_at": "2024-10-01T14:05:00Z", "source": "salesforce"})
+    );
+    let contact = json!({
+        "attributes": {"type": "Contact", "url": "/services/data/v60.0/sobjects/Contact/0035g00000LmNopAAC"},
+        "Id": "0035g00000LmNopAAC", "FirstName": "Dana", "LastName": "Whitfield", "Email": " Dana.Whitfield@AcmeFreight.example ",
+        "Title": "Logistics Manager", "Phone": "(312) 555-0142", "AccountId": "0015g00000XyZabAAB",
+        "LastModifiedDate": "2024-10-02T08:00:00.000+0000"
+    });
+    assert_eq!(
+        preview_tree(&api, "salesforce_contact_to_c_contact", &contact).await,
+        json!({"external_id": "0035g00000LmNopAAC", "first_name": "Dana", "last_name": "Whitfield",
+               "email": "dana.whitfield@acmefreight.example", "title": "Logistics Manager",
+               "phone": "(312) 555-0142", "account_external_id": "0015g00000XyZabAAB",
+               "source_updated_at": "2024-10-02T08:00:00Z", "source": "salesforce"})
+    );
+}
+
+#[tokio::test]
+async fn system_hubspot_company_and_contact_preview_as_c_account_and_c_contact() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-hs-crm").await;
+    let company = json!({
+        "id": "9001",
+        "properties": {"name": "Acme Freight", "industry": "TRANSPORTATION_TRUCKING_RAILROAD",
+                       "annualrevenue": "12500000", "numberofemployees": "240", "country": "United States",
+                       "domain": "acmefreight.example", "phone": "+1 312 555 0100",
+                       "hs_lastmodifieddate": "2024-10-01T14:05:00.123Z", "hs_object_id": "9001"},
+        "createdAt": "2023-02-01T09:00:00Z", "updatedAt": "2024-10-01T14:05:00.123Z", "archived": false
+    });
+    assert_eq!(
+        preview_tree(&api, "hubspot_company_to_c_account", &company).await,
+        json!({"external_id": "9001", "name": "Acme Freight", "industry": "TRANSPORTATION_TRUCKING_RAILROAD",
+               "annual_revenue": 12500000, "employees": 240, "country": "United States",
+               "website": "acmefreight.example", "phone": "+1 312 555 0100",
+               "source_updated_at": "2024-10-01T14:05:00.123Z", "source": "hubspot"})
+    );
+    let contact = json!({
+        "id": "151",
+        "properties": {"firstname": "Dana", "lastname": "Whitfield", "email": "Dana.Whitfield@AcmeFreight.example",
+                       "jobtitle": "Logistics Manager", "associatedcompanyid": "9001",
+                       "lastmodifieddate": "2024-10-02T08:00:00Z", "hs_object_id": "151"},
+        "createdAt": "2023-02-01T09:00:00Z", "updatedAt": "2024-10-02T08:00:00Z", "archived": false
+    });
+    let c = preview_tree(&api, "hubspot_contact_to_c_contact", &contact).await;
+    assert_eq!(
+        c,
+        json!({"external_id": "151", "first_name": "Dana", "last_name": "Whitfield",
+               "email": "dana.whitfield@acmefreight.example", "title": "Logistics Manager",
+               "account_external_id": "9001", "source_updated_at": "2024-10-02T08:00:00Z",
+               "source": "hubspot"})
+    );
+    // An association wins over the legacy property; without a date property, `updatedAt`.
+    let mut assoc = contact.clone();
+    assoc["associations"] =
+        json!({"companies": {"results": [{"id": "9002", "type": "contact_to_company"}]}});
+    assoc["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("lastmodifieddate");
+    let c = preview_tree(&api, "hubspot_contact_to_c_contact", &assoc).await;
+    assert_eq!(c["account_external_id"], "9002");
+    assert_eq!(c["source_updated_at"], "2024-10-02T08:00:00Z");
+}
+
+#[tokio::test]
+async fn system_zoho_account_and_contact_preview_as_c_account_and_c_contact() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-zoho-crm").await;
+    let account = json!({
+        "id": "4150868000000987654", "Account_Name": "Acme Freight", "Industry": "Transportation",
+        "Annual_Revenue": 12500000, "Employees": 240, "Billing_Country": "India",
+        "Website": "https://acmefreight.example", "Phone": "+91 22 5550 0100",
+        "Owner": {"name": "Pat Lee", "id": "4150868000000225013", "email": "pat@example.com"},
+        "Created_Time": "2023-02-01T14:30:00+05:30", "Modified_Time": "2024-10-01T19:35:00+05:30"
+    });
+    assert_eq!(
+        preview_tree(&api, "zoho_account_to_c_account", &account).await,
+        json!({"external_id": "4150868000000987654", "name": "Acme Freight", "industry": "Transportation",
+               "annual_revenue": 12500000, "employees": 240, "country": "India",
+               "website": "https://acmefreight.example", "phone": "+91 22 5550 0100",
+               "owner_external_id": "4150868000000225013", "source_updated_at": "2024-10-01T14:05:00Z",
+               "source": "zoho"})
+    );
+    let contact = json!({
+        "id": "4150868000001112223", "First_Name": "Dana", "Last_Name": "Whitfield",
+        "Email": "Dana.Whitfield@AcmeFreight.example", "Title": "Logistics Manager", "Phone": null,
+        "Account_Name": {"name": "Acme Freight", "id": "4150868000000987654"},
+        "Owner": {"name": "Pat Lee", "id": "4150868000000225013", "email": "pat@example.com"},
+        "Modified_Time": "2024-10-02T13:30:00+05:30"
+    });
+    assert_eq!(
+        preview_tree(&api, "zoho_contact_to_c_contact", &contact).await,
+        json!({"external_id": "4150868000001112223", "first_name": "Dana", "last_name": "Whitfield",
+               "email": "dana.whitfield@acmefreight.example", "title": "Logistics Manager", "phone": null,
+               "account_external_id": "4150868000000987654", "owner_external_id": "4150868000000225013",
+               "source_updated_at": "2024-10-02T08:00:00Z", "source": "zoho"})
+    );
+}
+
 #[tokio::test]
 async fn system_xero_invoice_previews_as_an_invoice() {
     let (env, m) = started().await;

@@ -192,5 +192,15 @@ mod tests {
         let text = codec::write(codec::Format::X12, &tree, &FormatOptions::X12).unwrap();
         let expected = include_str!("../tests/vectors/x12/210_freight_invoice.edi");
         assert_eq!(text, expected);
+        let back = codec::read(
+            codec::Format::X12,
+            &text,
+            &FormatOptions::X12,
+            Limits::default(),
+        )
+        .expect("the 210 written reads back");
+        let set = &back["groups"][0]["sets"][0];
+        assert_eq!(set["B3"]["B302_invoice_number"], "INV-4411");
+        assert_eq!(set["LX_loop"][0]["L1"][0]["L104_charge"], "245000");
     }
 }

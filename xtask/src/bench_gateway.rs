@@ -156,36 +156,6 @@ fn parse_args(args: &[&str]) -> Result<Options> {
 }
 
 /// Drops the run's database and bus prefix when the benchmark ends, however
-/// it ends (declared before the processes, so it runs after they stopped).
-struct Cleanup {
-    database_url: String,
-    rabbitmq_url: String,
-    prefix: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        if let Err(e) = rt.block_on(crate::bench::delete_bus_prefix(
-            &self.rabbitmq_url,
-            &self.prefix,
-        )) {
-            ui::warn(&format!(
-                "could not delete the `{}*` queues: {e:#}",
-                self.prefix
-            ));
-        }
-        if let Err(e) = rt.block_on(crate::bench::drop_database(&self.database_url)) {
-            ui::warn(&format!("could not drop the bench database: {e:#}"));
-        }
-    }
-}
-
 /// A process the bench started, stopped (SIGTERM, then SIGKILL after 15 s)
 /// when dropped.
 struct Running {
@@ -203,7 +173,7 @@ impl Running {
             bail!(
                 "{what} exited ({status}); the end of {}:\n{}",
                 log.display(),
-                tail(log, 20)
+                crate::bench::tail(log, 20)
             );
         }
         Ok(())
@@ -227,13 +197,6 @@ impl Drop for Running {
     }
 }
 
-/// The last `n` lines of a file.
-fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 fn gateway(opts: &Options) -> Result<ExitCode> {
     let (base_url, rabbitmq_url, transport) = crate::bench::servers()?;
     let (manager_bin, fakes_bin) = build(opts)?;
@@ -246,7 +209,7 @@ fn gateway(opts: &Options) -> Result<ExitCode> {
     let database_url =
         crate::bench::with_database(&base_url, &format!("hub_bench_gateway_{run_id}"))?;
     let prefix = format!("benchgw{run_id}.");
-    let _cleanup = Cleanup {
+    let _cleanup = crate::bench::RunCleanup {
         database_url: database_url.clone(),
         rabbitmq_url: rabbitmq_url.clone(),
         prefix: prefix.clone(),
@@ -671,19 +634,9 @@ fn proc_cpu(pid: u32) -> Option<Duration> {
     stat_cpu(&text)
 }
 
+/// User + system CPU time from the text of a `/proc/<pid>/stat`.
 fn stat_cpu(text: &str) -> Option<Duration> {
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let fields: Vec<&str> = text
-        .get(text.rfind(')')? + 1..)?
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks_to_duration(ticks))
-}
-
-/// Clock ticks (USER_HZ, 100 on Linux everywhere that matters) as time.
-fn ticks_to_duration(ticks: u64) -> Duration {
-    Duration::from_millis(ticks * 10)
+    crate::bench::parse_stat(text).map(|(_, cpu)| cpu)
 }
 
 /// CPU time of every process named `postgres`.
@@ -723,7 +676,7 @@ fn machine_busy() -> Duration {
         .unwrap_or_default();
     let all: u64 = ticks.iter().take(7).sum();
     let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
-    ticks_to_duration(all.saturating_sub(idle))
+    crate::bench::ticks_to_duration(all.saturating_sub(idle))
 }
 
 /// What one run (direct or proxied) measured.

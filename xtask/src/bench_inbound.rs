@@ -195,36 +195,6 @@ fn parse_args(args: &[&str]) -> Result<Options> {
 }
 
 /// Drops the run's database and bus prefix when the benchmark ends, however
-/// it ends (after the manager has stopped: it is declared first).
-struct Cleanup {
-    database_url: String,
-    rabbitmq_url: String,
-    prefix: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        if let Err(e) = rt.block_on(crate::bench::delete_bus_prefix(
-            &self.rabbitmq_url,
-            &self.prefix,
-        )) {
-            ui::warn(&format!(
-                "could not delete the `{}*` queues: {e:#}",
-                self.prefix
-            ));
-        }
-        if let Err(e) = rt.block_on(crate::bench::drop_database(&self.database_url)) {
-            ui::warn(&format!("could not drop the bench database: {e:#}"));
-        }
-    }
-}
-
 /// Stops the manager when the benchmark ends, however it ends.
 struct Manager(Child);
 
@@ -284,7 +254,7 @@ fn inbound(opts: &Options) -> Result<ExitCode> {
         &format!("hub_bench_inbound_{}", std::process::id()),
     )?;
     let prefix = format!("bench{}.", std::process::id());
-    let _cleanup = Cleanup {
+    let _cleanup = crate::bench::RunCleanup {
         database_url: database_url.clone(),
         rabbitmq_url: rabbitmq_url.clone(),
         prefix: prefix.clone(),

@@ -541,7 +541,8 @@ fn proc_stat(pid: u32) -> Option<(char, Duration)> {
     parse_stat(&text)
 }
 
-fn parse_stat(text: &str) -> Option<(char, Duration)> {
+/// State letter and user + system CPU time from the text of a `/proc/<pid>/stat`.
+pub(crate) fn parse_stat(text: &str) -> Option<(char, Duration)> {
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     let fields: Vec<&str> = text
         .get(text.rfind(')')? + 1..)?
@@ -550,10 +551,12 @@ fn parse_stat(text: &str) -> Option<(char, Duration)> {
     let state = fields.first()?.chars().next()?;
     // utime and stime are fields 14 and 15 of the file, in clock ticks.
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some((
-        state,
-        Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64),
-    ))
+    Some((state, ticks_to_duration(ticks)))
+}
+
+/// Clock ticks (of `/proc`'s counters) as time.
+pub(crate) fn ticks_to_duration(ticks: u64) -> Duration {
+    Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
 }
 
 /// `sysconf(_SC_CLK_TCK)`, via `getconf` (100 on every common Linux).
@@ -1635,7 +1638,7 @@ fn interrupted() -> Result<()> {
 }
 
 /// The last `n` lines of a file, indented (for a service that died).
-fn tail(path: &std::path::Path, n: usize) -> String {
+pub(crate) fn tail(path: &std::path::Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..]
@@ -1643,6 +1646,37 @@ fn tail(path: &std::path::Path, n: usize) -> String {
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Drops a benchmark run's database and bus prefix when the run ends, however
+/// it ends (declare it before the processes, so it runs after they stopped).
+pub(crate) struct RunCleanup {
+    pub(crate) database_url: String,
+    pub(crate) rabbitmq_url: String,
+    pub(crate) prefix: String,
+}
+
+impl Drop for RunCleanup {
+    fn drop(&mut self) {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        if let Err(e) = rt.block_on(crate::bench::delete_bus_prefix(
+            &self.rabbitmq_url,
+            &self.prefix,
+        )) {
+            ui::warn(&format!(
+                "could not delete the `{}*` queues: {e:#}",
+                self.prefix
+            ));
+        }
+        if let Err(e) = rt.block_on(crate::bench::drop_database(&self.database_url)) {
+            ui::warn(&format!("could not drop the bench database: {e:#}"));
+        }
+    }
 }
 
 /// `url` with its database name replaced (a Unix socket, given as a

@@ -155,7 +155,6 @@ fn parse_args(args: &[&str]) -> Result<Options> {
     Ok(opts)
 }
 
-/// Drops the run's database and bus prefix when the benchmark ends, however
 /// A process the bench started, stopped (SIGTERM, then SIGKILL after 15 s)
 /// when dropped.
 struct Running {

@@ -194,7 +194,6 @@ fn parse_args(args: &[&str]) -> Result<Options> {
     Ok(opts)
 }
 
-/// Drops the run's database and bus prefix when the benchmark ends, however
 /// Stops the manager when the benchmark ends, however it ends.
 struct Manager(Child);
 

@@ -288,8 +288,8 @@ fn describe_failure(status: u16, body: &str) -> String {
     format!("provider answered {status}: {detail}{hint}")
 }
 
-#[cfg(test)]
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes, joined with `: `.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {

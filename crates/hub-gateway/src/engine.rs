@@ -669,14 +669,7 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("the provider did not answer within {} s", timeout.as_secs());
     }
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    format!("could not reach the provider: {s}")
+    format!("could not reach the provider: {}", client::error_chain(e))
 }
 
 /// Status and headers of an answer.

@@ -21,7 +21,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("hub-bus", &["hub-domain", "hub-storage"][..]),
         (
             "hub-platform",
-            &["hub-domain", "hub-storage", "hub-bus"][..],
+            &["hub-domain", "hub-storage", "hub-bus", "hub-transform"][..],
         ),
         ("hub-connectors", &["hub-domain"][..]),
         // The transformation engine is pure and stands alone.

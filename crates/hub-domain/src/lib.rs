@@ -12,6 +12,7 @@ pub mod ids;
 pub mod inbound;
 pub mod secret;
 pub mod status;
+pub mod sync;
 pub mod tenant;
 pub mod webhook;
 

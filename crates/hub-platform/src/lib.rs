@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod server;
 pub mod telemetry;
+pub mod transforms;
 
 pub use config::{Config, ConfigError};
 pub use error::{ApiError, ErrorCode};

@@ -59,7 +59,8 @@ pub struct Subscription {
     /// Extra headers.
     #[schema(value_type = Object)]
     pub headers: serde_json::Value,
-    /// Field mapping applied to the event before sending.
+    /// A transformation template reference or a field map, applied to the
+    /// event before sending.
     #[schema(value_type = Object)]
     pub transform_template: Option<serde_json::Value>,
     /// Retry failed attempts.

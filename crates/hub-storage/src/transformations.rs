@@ -112,6 +112,65 @@ pub async fn get_version(
         .await?)
 }
 
+/// The version a reference uses: version `version` of the template that
+/// version `id` belongs to, or its active version when `version` is `None`;
+/// `None` when the tenant cannot see it (another tenant's, or deleted).
+pub async fn resolve(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: Uuid,
+    version: Option<i32>,
+) -> Result<Option<Template>> {
+    if let Some(v) = version {
+        return get_version(pool, tenant, id, v).await;
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM transformation_templates t
+           JOIN transformation_templates o ON o.id = $2
+                AND (o.tenant_id = $1 OR o.tenant_id IS NULL) AND o.deleted_at IS NULL
+          WHERE {VISIBLE} AND t.tenant_id IS NOT DISTINCT FROM o.tenant_id AND t.code = o.code
+            AND COALESCE(t.is_active, true)
+          ORDER BY COALESCE(t.version, 1) DESC LIMIT 1"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// What uses a template: the tenant's outbound subscriptions and inbound
+/// endpoints whose `transform_template` names any version of the template
+/// that version `id` belongs to, as `("subscription" | "inbound_endpoint",
+/// id)`, at most `limit`.
+pub async fn users(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    id: Uuid,
+    limit: i64,
+) -> Result<Vec<(String, Uuid)>> {
+    Ok(sqlx::query_as(
+        "WITH versions AS (
+            SELECT t.id::text AS id FROM transformation_templates t
+              JOIN transformation_templates o ON o.id = $2
+                   AND (o.tenant_id = $1 OR o.tenant_id IS NULL)
+             WHERE t.tenant_id IS NOT DISTINCT FROM o.tenant_id AND t.code = o.code)
+         (SELECT 'subscription', s.id FROM webhook_subscriptions s
+           WHERE s.tenant_id = $1 AND s.transform_template->>'template_id' IN (SELECT id FROM versions)
+           LIMIT $3)
+         UNION ALL
+         (SELECT 'inbound_endpoint', e.id FROM webhook_endpoints e
+           WHERE e.tenant_id = $1 AND e.transform_template->>'template_id' IN (SELECT id FROM versions)
+           LIMIT $3)
+         LIMIT $3",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 /// The latest version of the tenant's own template `code`, locked until
 /// `tx` ends (system templates are not returned: they are read-only).
 pub async fn latest_for_update(

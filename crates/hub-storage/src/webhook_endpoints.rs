@@ -44,7 +44,8 @@ pub struct Endpoint {
     pub event_types: serde_json::Value,
     /// `LOAD_STATUS`, `TRACKING`, `INVOICE`, `CUSTOM`.
     pub handler_type: String,
-    /// Field mapping applied before routing.
+    /// A transformation template reference or a field map, applied before
+    /// routing.
     #[schema(value_type = Object)]
     pub transform_template: Option<serde_json::Value>,
     /// Where processed events are meant to go.

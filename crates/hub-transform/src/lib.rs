@@ -12,6 +12,7 @@
 pub mod codec;
 pub mod error;
 pub mod mapping;
+pub mod pipeline;
 pub mod templates;
 pub mod validate;
 

@@ -46,9 +46,15 @@ async fn start(ctx: Context) -> Result<Started, String> {
         integrations.policy,
     );
     let token_data = web::Data::new(tokens.clone());
+    // The transformation templates endpoints and subscriptions reference,
+    // compiled once and cached (the public route, the inbound worker and
+    // the checks on save share them).
+    let templates = Arc::new(hub_platform::transforms::Templates::new(ctx.pool.clone()));
+    let templates_for_worker = templates.clone();
     let outbound = web::Data::new(routes::subscriptions::OutboundWebhooks::new(
         &ctx.config,
         keyring.clone(),
+        templates.clone(),
     ));
     // One group-commit writer and one endpoint cache per service, shared by
     // every HTTP worker.
@@ -71,6 +77,7 @@ async fn start(ctx: Context) -> Result<Started, String> {
         recorder,
         cache: Arc::new(inbound::EndpointCache::default()),
         policy: Arc::new(inbound::policy(&ctx.config)),
+        templates,
     });
     let gateway = web::Data::new(gateway(
         &ctx,
@@ -80,8 +87,8 @@ async fn start(ctx: Context) -> Result<Started, String> {
     )?);
     let changed = state::load_catalog(&ctx.pool).await?;
     tracing::info!(changed, "provider catalog loaded");
-    let templates = routes::transformations::load_system(&ctx.pool).await?;
-    tracing::info!(templates, "system transformation templates loaded");
+    let system = routes::transformations::load_system(&ctx.pool).await?;
+    tracing::info!(written = system, "system transformation templates loaded");
     Ok(Started {
         configure: Arc::new(move |_, cfg| {
             cfg.app_data(inbound.clone())
@@ -100,7 +107,7 @@ async fn start(ctx: Context) -> Result<Started, String> {
                     let _ = writer_done.await;
                 })
             }),
-            Box::new(|ctx| Box::pin(inbound::worker::run(ctx))),
+            Box::new(move |ctx| Box::pin(inbound::worker::run(ctx, templates_for_worker))),
             // The request log: after shutdown, what requests still being
             // answered record (the same half second the group-commit writer
             // gives them), then everything queued is written.

@@ -19,8 +19,11 @@ use hub_domain::webhook::{
 };
 use hub_domain::{Envelope, EventType, TenantId};
 use hub_platform::server::Context;
+use hub_platform::transforms::{Reference, Templates};
 use hub_storage::deliveries::{self, Attempt, BreakerRow, Claimed, CounterDelta, Streak};
 use hub_storage::{Pool as PgPool, StorageError};
+use hub_transform::error::Limits;
+use hub_transform::pipeline::Input;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -67,6 +70,8 @@ pub struct Dispatcher {
     outbox: hub_bus::relay::Handoff,
     /// The recorders' end, taken by [`Dispatcher::run`].
     finished: Mutex<Option<mpsc::Receiver<Done>>>,
+    /// The transformation templates subscriptions reference.
+    templates: Templates,
 }
 
 /// Send slots taken ahead of a fan-out: as many as it may hand off.
@@ -89,6 +94,11 @@ struct Done {
     claimed: Claimed,
     result: Option<AttemptResult>,
     finished_at: DateTime<Utc>,
+    /// The request was never sent (the body could not be made, a secret
+    /// could not be opened): a failed attempt that is retried as any other,
+    /// but the receiver is not to blame, so its breaker and failure streak
+    /// ignore it.
+    unsent: bool,
 }
 
 impl Dispatcher {
@@ -125,6 +135,7 @@ impl Dispatcher {
             done,
             outbox: ctx.outbox.clone(),
             finished: Mutex::new(Some(finished)),
+            templates: Templates::new(ctx.pool.clone()),
         }))
     }
 
@@ -284,23 +295,28 @@ impl Dispatcher {
                 claimed: c,
                 result: None,
                 finished_at: Utc::now(),
+                unsent: true,
             };
         }
         let s = &c.subscription;
         let now = Utc::now();
         let sub_id = s.id.to_string();
-        let result = match open_subscription(&self.keyring, s.sealed(&sub_id), now) {
-            Ok((auth, secrets)) => {
-                let body = render_body(&c.payload, s.transform_template.as_ref());
+        let ready = match open_subscription(&self.keyring, s.sealed(&sub_id), now) {
+            Ok(opened) => self.body(&c).await.map(|body| (opened, body)),
+            Err(e) => Err(e),
+        };
+        let unsent = ready.is_err();
+        let result = match ready {
+            Ok(((auth, secrets), (body, content_type))) => {
                 let o = Outbound {
                     url: s.url.clone(),
-                    content_type: s.content_type.clone(),
+                    content_type,
                     headers: hub_connectors::webhook::custom_headers(&s.headers),
                     auth,
                     secrets,
                     msg_id: c.event_id.to_string(),
                     timestamp: now.timestamp(),
-                    body: serde_json::to_vec(&body).expect("JSON always serializes"),
+                    body,
                     token_key: sub_id.clone(),
                 };
                 self.sender.send(&o).await
@@ -321,7 +337,46 @@ impl Dispatcher {
             claimed: c,
             result: Some(result),
             finished_at: Utc::now(),
+            unsent,
         }
+    }
+
+    /// The body of a delivery and its content type: the event envelope, the
+    /// fields a field map picks, or the output of the transformation
+    /// template the subscription references (in its target format; the
+    /// content type follows it unless the subscription sets one other than
+    /// JSON's).
+    async fn body(&self, c: &Claimed) -> Result<(Vec<u8>, String), String> {
+        let s = &c.subscription;
+        let template = s.transform_template.as_ref();
+        let reference = match template.and_then(Reference::of) {
+            None => {
+                let body = render_body(&c.payload, template);
+                let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+                return Ok((bytes, s.content_type.clone()));
+            }
+            Some(r) => r.map_err(|e| format!("transform_template: {e}"))?,
+        };
+        let t = self
+            .templates
+            .get(TenantId(c.tenant_id), reference)
+            .await
+            .map_err(|e| format!("transformation template: {e}"))?;
+        let out = t
+            .compiled
+            .transform(Input::Tree(&c.payload), Limits::default())
+            .map_err(|e| {
+                format!(
+                    "transformation template {} version {}: {e}",
+                    t.code, t.version
+                )
+            })?;
+        let content_type = if s.content_type.eq_ignore_ascii_case("application/json") {
+            t.compiled.output_media_type().to_owned()
+        } else {
+            s.content_type.clone()
+        };
+        Ok((out.text.into_bytes(), content_type))
     }
 
     async fn record_loop(
@@ -501,6 +556,9 @@ impl Dispatcher {
             }
             if status == DeliveryStatus::Failed {
                 k.failed += 1;
+            }
+            if d.unsent {
+                continue;
             }
             outcomes.entry(s.id).or_default().push((
                 r.success,

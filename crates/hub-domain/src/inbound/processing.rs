@@ -109,8 +109,12 @@ pub struct Route<'a> {
     pub handler: HandlerType,
     /// The `event_types` filter.
     pub event_types: &'a [String],
-    /// The optional field mapping.
+    /// The optional field mapping (`transform_template` as a field map).
     pub transform: Option<&'a Value>,
+    /// The payload already transformed by a transformation template the
+    /// endpoint references (the service runs the engine), or why it could
+    /// not be; it replaces the payload and the field mapping.
+    pub mapped: Option<&'a Result<Value, String>>,
     /// Where the event is meant to go.
     pub target_service: Option<&'a str>,
 }
@@ -135,12 +139,16 @@ pub fn decide(
     if !accepts(route.event_types, event_type) {
         return Ok(None);
     }
-    let Some(payload) = payload else {
-        return Err("the body is neither JSON nor a form".into());
-    };
-    let out = match route.transform {
-        Some(t) => transform::apply(t, payload).map_err(|e| format!("transform_template: {e}"))?,
-        None => payload.clone(),
+    let out = match (route.mapped, payload) {
+        (Some(Ok(mapped)), _) => mapped.clone(),
+        (Some(Err(e)), _) => return Err(format!("transformation template: {e}")),
+        (None, None) => return Err("the body is neither JSON nor a form".into()),
+        (None, Some(payload)) => match route.transform {
+            Some(t) => {
+                transform::apply(t, payload).map_err(|e| format!("transform_template: {e}"))?
+            }
+            None => payload.clone(),
+        },
     };
     let missing: Vec<&str> = route
         .handler
@@ -188,8 +196,11 @@ pub struct Input<'a> {
     pub handler_type: &'a str,
     /// Endpoint filter (JSON array of types).
     pub event_types: &'a Value,
-    /// Endpoint mapping.
+    /// Endpoint mapping (a field map; a template reference is run by the
+    /// service into `mapped`).
     pub transform_template: Option<&'a Value>,
+    /// The payload transformed by the template the endpoint references.
+    pub mapped: Option<&'a Result<Value, String>>,
     /// Endpoint target.
     pub target_service: Option<&'a str>,
     /// The parsed body (None: neither JSON nor a form).
@@ -214,6 +225,7 @@ pub fn attempt(input: &Input<'_>, policy: &Policy) -> (Outcome, Option<Envelope>
         handler: HandlerType::parse(input.handler_type).unwrap_or(HandlerType::Custom),
         event_types: &filter,
         transform: input.transform_template.filter(|t| !t.is_null()),
+        mapped: input.mapped,
         target_service: input.target_service,
     };
     match decide(&route, input.event_type, input.payload) {
@@ -263,6 +275,7 @@ mod tests {
             handler: HandlerType::LoadStatus,
             event_types: &types,
             transform: Some(&t),
+            mapped: None,
             target_service: Some("tms"),
         };
         let payload = json!({"shipment": {"id": "L-1"}, "state": "DELIVERED"});
@@ -285,6 +298,28 @@ mod tests {
             panic!()
         };
         assert!(why.contains("load_id"), "{why}");
+        // A template's output replaces the payload (an X12 body has none).
+        let mapped = Ok(json!({"load_id": "L-9", "status": "AT_PICKUP"}));
+        let templated = Route {
+            mapped: Some(&mapped),
+            ..route.clone()
+        };
+        let Ok(Some(typed)) = decide(&templated, Some("load.x"), None) else {
+            panic!("the mapped payload is used")
+        };
+        assert_eq!(typed.data["payload"]["load_id"], "L-9");
+        let failed = Err("mapping stage: rules[0]: source absent".to_owned());
+        let broken = Route {
+            mapped: Some(&failed),
+            ..route.clone()
+        };
+        let Err(why) = decide(&broken, Some("load.x"), Some(&payload)) else {
+            panic!("a failed template fails the attempt")
+        };
+        assert!(
+            why.starts_with("transformation template: mapping stage"),
+            "{why}"
+        );
         assert!(decide(&route, Some("load.x"), None).is_err());
     }
 
@@ -301,6 +336,7 @@ mod tests {
             handler_type: "LOAD_STATUS",
             event_types: filter,
             transform_template: None,
+            mapped: None,
             target_service: None,
             payload,
             attempts,

@@ -25,7 +25,7 @@ pub use compile::{MAX_EACH_DEPTH, MAX_RULES, compile, compile_with};
 pub use expr::{MAX_EXPR_CHARS, MAX_EXPR_DEPTH};
 pub use funcs::{MAX_PAD_WIDTH, MAX_STRING_BYTES};
 pub use path::{MAX_PATH_SEGMENTS, MAX_TARGET_INDEX};
-pub use run::{RunOptions, check_sources, run, run_with};
+pub use run::{RunOptions, check_sources, run, run_partial, run_with};
 
 use crate::error::Limits;
 use serde::{Serialize, Serializer};

@@ -43,6 +43,23 @@ pub fn run_with(
     input: &Value,
     options: RunOptions,
 ) -> Result<Output, Vec<TransformError>> {
+    let (out, errors) = run_partial(program, input, options);
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Runs `program` on `input` with `options` to the end even when rules
+/// fail: the output holds what the rules that worked wrote (a failed rule
+/// writes nothing) with their trace, and the errors say what failed (empty
+/// when the run succeeded). The preview API shows both.
+pub fn run_partial(
+    program: &Program,
+    input: &Value,
+    options: RunOptions,
+) -> (Output, Vec<TransformError>) {
     let mut r = Runner {
         trace: options.trace.then(Vec::new),
         warnings: Vec::new(),
@@ -57,15 +74,12 @@ pub fn run_with(
         item: input,
     };
     r.rules(&program.rules, scope, &Base::Root, "", &mut out);
-    if r.errors.is_empty() {
-        Ok(Output {
-            value: out,
-            trace: r.trace.unwrap_or_default(),
-            warnings: r.warnings,
-        })
-    } else {
-        Err(r.errors)
-    }
+    let output = Output {
+        value: out,
+        trace: r.trace.unwrap_or_default(),
+        warnings: r.warnings,
+    };
+    (output, r.errors)
 }
 
 /// Where in the input the current item is, rendered only when needed.

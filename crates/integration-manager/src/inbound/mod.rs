@@ -12,12 +12,18 @@ pub mod worker;
 pub mod writer;
 
 use chrono::{DateTime, Utc};
+use hub_domain::TenantId;
 use hub_domain::inbound::ip::Cidrs;
 use hub_domain::inbound::processing::{Outcome, Policy};
 use hub_domain::inbound::{Encoding, HandlerType, Scheme, Verifier};
 use hub_domain::secret::Keyring;
 use hub_domain::status::EndpointStatus;
+use hub_platform::transforms::{Reference, Templates};
 use hub_storage::webhook_endpoints::Endpoint;
+use hub_transform::codec::Format;
+use hub_transform::error::Limits;
+use hub_transform::pipeline::Input;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -179,6 +185,51 @@ pub struct Inbound {
     pub cache: Arc<EndpointCache>,
     /// How failed processing attempts are retried.
     pub policy: Arc<Policy>,
+    /// The transformation templates endpoints reference.
+    pub templates: Arc<Templates>,
+}
+
+/// What the transformation template an endpoint's `transform_template`
+/// references makes of a received body: `None` when it references none (a
+/// field map, or nothing), else the template's output tree or why there is
+/// none. A JSON template reads the parsed payload (JSON, or a form); other
+/// formats read the body as text (an X12 214, an XML or CSV file). Its
+/// output must be JSON (checked when the endpoint is saved).
+pub async fn mapped(
+    templates: &Templates,
+    tenant: TenantId,
+    transform_template: Option<&Value>,
+    payload: Option<&Value>,
+    body: &[u8],
+) -> Option<Result<Value, String>> {
+    let reference = Reference::of(transform_template?)?;
+    Some(run_reference(templates, tenant, reference, payload, body).await)
+}
+
+async fn run_reference(
+    templates: &Templates,
+    tenant: TenantId,
+    reference: Result<Reference, String>,
+    payload: Option<&Value>,
+    body: &[u8],
+) -> Result<Value, String> {
+    let t = templates
+        .get(tenant, reference?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let input = match (t.compiled.source_format, payload) {
+        (Format::Json, Some(tree)) => Input::Tree(tree),
+        _ => Input::Text(std::str::from_utf8(body).map_err(|_| {
+            format!(
+                "the body is not UTF-8 text, so not {}",
+                t.compiled.source_format
+            )
+        })?),
+    };
+    t.compiled
+        .transform(input, Limits::default())
+        .map(|out| out.tree)
+        .map_err(|e| format!("{} version {}: {e}", t.code, t.version))
 }
 
 /// How failed processing attempts are retried, per the service

@@ -19,9 +19,11 @@ use hub_domain::TenantId;
 use hub_domain::inbound::parse_body;
 use hub_domain::inbound::processing::{self, Input, Policy};
 use hub_platform::server::Context;
+use hub_platform::transforms::Templates;
 use hub_storage::inbound_events;
 use hub_storage::wake::Wakeup;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Events claimed at once.
@@ -36,7 +38,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const PRUNE_BATCH: i64 = 5_000;
 
 /// Runs the worker until shutdown (the batch in hand is finished first).
-pub async fn run(ctx: Context) {
+pub async fn run(ctx: Context, templates: Arc<Templates>) {
     let timeout = Duration::from_secs(u64::from(ctx.config.webhook_timeout_seconds));
     // The lease outlives the processing deadline with a margin, so a live
     // worker's events are never claimed twice; a dead worker's are claimed
@@ -51,7 +53,8 @@ pub async fn run(ctx: Context) {
         if ctx.shutdown.is_cancelled() {
             break;
         }
-        let round = tokio::time::timeout(timeout, process_batch(&ctx, lease, &policy)).await;
+        let round =
+            tokio::time::timeout(timeout, process_batch(&ctx, lease, &policy, &templates)).await;
         let busy = match round {
             Ok(Ok(n)) => {
                 failures = 0;
@@ -114,6 +117,7 @@ async fn process_batch(
     ctx: &Context,
     lease: Duration,
     policy: &Policy,
+    templates: &Templates,
 ) -> Result<usize, hub_storage::StorageError> {
     let claimed = inbound_events::claim(&ctx.pool, BATCH, lease.as_secs_f64()).await?;
     if claimed.is_empty() {
@@ -131,10 +135,13 @@ async fn process_batch(
             _ => Vec::new(),
         };
         let payload = parse_body(&headers, &c.body);
+        let tenant = TenantId(c.tenant_id);
+        let template = c.transform_template.as_ref();
+        let mapped = super::mapped(templates, tenant, template, payload.as_ref(), &c.body).await;
         let input = Input {
             source: crate::NAME,
             id: c.id,
-            tenant_id: TenantId(c.tenant_id),
+            tenant_id: tenant,
             endpoint_id: c.endpoint_id,
             endpoint_path: &c.endpoint_path,
             integration_id: c.integration_id,
@@ -143,6 +150,7 @@ async fn process_batch(
             handler_type: &c.handler_type,
             event_types: &c.event_types,
             transform_template: c.transform_template.as_ref(),
+            mapped: mapped.as_ref(),
             target_service: c.target_service.as_deref(),
             payload: payload.as_ref(),
             attempts: c.attempts,

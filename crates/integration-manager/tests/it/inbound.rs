@@ -196,7 +196,7 @@ const TIMESTAMPED: &[&str] = &[
 // ---- the API as a tenant sees it ----
 
 pub(crate) struct Hub {
-    env: TestEnv,
+    pub(crate) env: TestEnv,
     pub(crate) m: Running,
     pub(crate) tenant: String,
     api: TenantApi,

@@ -3,7 +3,7 @@
 //! isolation, rule errors at their rule paths, preview and validate.
 
 use crate::started;
-use hub_testkit::{Running, TenantApi, TestEnv};
+use hub_testkit::{Running, TenantApi, TestEnv, eventually};
 use serde_json::{Value, json};
 
 const X12_204: &str = include_str!("../../../hub-transform/tests/vectors/x12/204_load_tender.edi");
@@ -947,4 +947,185 @@ async fn the_list_pages_with_a_cursor_and_filters_by_format() {
     assert!(x12.iter().all(|t| t["source_format"] == "X12"));
     let bad = api.get("/api/v1/transformations?limit=0").await;
     bad.problem(422, "validation_failed");
+}
+
+#[tokio::test]
+async fn preview_shows_the_partial_output_and_trace_when_a_rule_fails() {
+    let (env, m) = started().await;
+    let api = tenant(&env, &m, "tpl-partial").await;
+    let r = api
+        .post(
+            "/api/v1/transformations/preview",
+            json!({"source_format": "JSON", "target_format": "JSON",
+                   "mapping_rules": {"rules": [
+                       {"target": "id", "source": "Id"},
+                       {"target": "amount", "source": "Amount", "type": "number"},
+                       {"target": "name", "source": "Name", "steps": ["upper"]}
+                   ]},
+                   "input": r#"{"Id": "006A", "Amount": "lots", "Name": "acme"}"#}),
+        )
+        .await;
+    let out = r.ok(200).clone();
+    assert_eq!(
+        out["output"],
+        Value::Null,
+        "nothing is written when a rule failed"
+    );
+    assert_eq!(out["output_tree"], json!({"id": "006A", "name": "ACME"}));
+    let errors = out["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert_eq!(errors[0]["stage"], "mapping");
+    assert_eq!(errors[0]["location"]["path"], "$.Amount", "{out}");
+    let targets: Vec<&str> = out["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["id", "name"], "the rules that worked are traced");
+}
+
+#[tokio::test]
+async fn template_changes_are_published_as_transformation_events() {
+    let hub = crate::inbound::Hub::start(|_| {}).await;
+    let (amqp, bus) = crate::tap_routed(&hub.env).await;
+    let created = hub
+        .post(
+            "/api/v1/transformations",
+            json!({"code": "evt", "name": "Events", "source_format": "JSON", "target_format": "JSON",
+                   "mapping_rules": opportunity_rules()}),
+        )
+        .await;
+    let id = created.ok(201)["id"].as_str().unwrap().to_owned();
+    let v2 = hub
+        .put(
+            &format!("/api/v1/transformations/{id}"),
+            json!({"name": "Events 2"}),
+        )
+        .await;
+    let id2 = v2.ok(200)["id"].as_str().unwrap().to_owned();
+    hub.delete(&format!("/api/v1/transformations/{id2}"))
+        .await
+        .ok(204);
+    let mut seen: Vec<hub_testkit::amqp::Message> = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while seen.len() < 3 && std::time::Instant::now() < deadline {
+        let new = amqp.drain_messages(&bus).await;
+        seen.extend(
+            new.into_iter()
+                .filter(|m| m.routing_key.starts_with("transformation.")),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let kinds: Vec<&str> = seen.iter().map(|m| m.routing_key.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "transformation.created",
+            "transformation.updated",
+            "transformation.deleted"
+        ]
+    );
+    let data = |i: usize| seen[i].body["data"].clone();
+    assert_eq!(data(0)["id"], id.as_str());
+    assert_eq!(
+        (data(0)["code"].clone(), data(0)["version"].clone()),
+        (json!("evt"), json!(1))
+    );
+    assert_eq!(data(1)["previous_id"], id.as_str());
+    assert_eq!(data(1)["version"], 2);
+    assert_eq!(data(2)["id"], id2.as_str());
+    for m in &seen {
+        assert_eq!(m.body["tenantid"], hub.tenant.as_str(), "{}", m.body);
+    }
+}
+
+#[tokio::test]
+async fn an_inbound_endpoint_runs_the_template_it_references_on_x12_bodies() {
+    let hub = crate::inbound::Hub::start(|_| {}).await;
+    let t214 = system(&hub, "x12_214_to_shipment_status").await;
+    let e = hub
+        .endpoint(json!({"endpoint_path": "edi214", "signature_algorithm": "none", "handler_type": "CUSTOM",
+                         "transform_template": {"template_id": t214["id"]}}))
+        .await;
+    assert_eq!(e["transform_template"]["template_id"], t214["id"]);
+    let endpoint = e["id"].as_str().unwrap().to_owned();
+    let ok = hub
+        .send("edi214", &[], X12_214, "application/edi-x12")
+        .await;
+    let ok_id = ok.ok(200)["id"].as_str().unwrap().to_owned();
+    let broken = hub
+        .send("edi214", &[], "ISA*00*broken~", "application/edi-x12")
+        .await;
+    let broken_id = broken.ok(200)["id"].as_str().unwrap().to_owned();
+    let events = eventually(15, "both processed or failed once", || async {
+        let ev = hub.events(&endpoint).await;
+        let done = ev
+            .iter()
+            .all(|e| e["status"] == "PROCESSED" || !e["last_error"].is_null());
+        (ev.len() == 2 && done).then_some(ev)
+    })
+    .await;
+    let by_id = |i: &str| events.iter().find(|e| e["id"] == i).unwrap().clone();
+    assert_eq!(by_id(&ok_id)["status"], "PROCESSED");
+    let why = by_id(&broken_id)["last_error"].as_str().unwrap().to_owned();
+    assert!(
+        why.starts_with("transformation template: x12_214_to_shipment_status version")
+            && why.contains("the input is not valid X12"),
+        "{why}"
+    );
+    // The typed event carries the template's output.
+    let typed = eventually(15, "webhook.processed audited", || async {
+        let a = hub
+            .get("/api/v1/audit-log?event_type=webhook.processed")
+            .await;
+        let d = a.body["data"].as_array().cloned().unwrap_or_default();
+        (!d.is_empty()).then_some(d)
+    })
+    .await;
+    let payload = &typed[0]["data"]["payload"];
+    assert_eq!(payload["pro_number"], "PRO12345", "{payload}");
+    assert_eq!(payload["status"], "at_delivery");
+
+    // The template must write JSON, and must be one the tenant sees.
+    let t990 = system(&hub, "load_to_x12_990").await;
+    let bad = hub
+        .post(
+            "/api/v1/webhooks/endpoints",
+            json!({"endpoint_path": "x", "signature_algorithm": "none",
+                   "transform_template": {"template_id": t990["id"]}}),
+        )
+        .await;
+    let p = bad.problem(422, "validation_failed");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must write JSON"),
+        "{p}"
+    );
+    let other = crate::inbound::Hub::start(|_| {}).await;
+    let theirs = other
+        .post(
+            "/api/v1/transformations",
+            json!({"code": "theirs", "name": "Theirs", "source_format": "JSON", "target_format": "JSON",
+                   "mapping_rules": opportunity_rules()}),
+        )
+        .await;
+    let theirs = theirs.ok(201)["id"].clone();
+    let bad = hub
+        .post(
+            "/api/v1/webhooks/endpoints",
+            json!({"endpoint_path": "y", "signature_algorithm": "none",
+                   "transform_template": {"template_id": theirs}}),
+        )
+        .await;
+    let p = bad.problem(422, "validation_failed");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{p}"
+    );
 }

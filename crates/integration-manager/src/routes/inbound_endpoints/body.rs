@@ -103,7 +103,11 @@ pub struct EndpointInput {
     #[schema(value_type = Option<String>)]
     #[serde(default)]
     pub handler_type: Patch<String>,
-    /// Field mapping (`{"load_id": "$.data.id"}`); `{}` removes it.
+    /// What the received body becomes: a transformation template reference
+    /// (`{"template_id": "…"}` follows its active version, `{"template_id":
+    /// "…", "version": 2}` pins one; the template reads the body in its
+    /// source format, X12, XML, CSV or JSON, and must write JSON), or a
+    /// field map (`{"load_id": "$.data.id"}`); `{}` removes it.
     #[schema(value_type = Object)]
     #[serde(default)]
     pub transform_template: Patch<Value>,

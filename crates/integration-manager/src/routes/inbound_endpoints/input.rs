@@ -7,6 +7,7 @@ use super::body::EndpointInput;
 use crate::inbound::{Inbound, secrets, verifier_of};
 use crate::routes::list::status_of;
 use crate::routes::patch::{Changes, FieldErrors, Patch};
+use crate::routes::transformations::{Side, check_reference};
 use hub_domain::TenantId;
 use hub_domain::inbound::ip::Cidrs;
 use hub_domain::inbound::{
@@ -16,6 +17,7 @@ use hub_domain::secret::{Keyring, last_four};
 use hub_domain::status::EndpointStatus;
 use hub_platform::error::ApiError;
 use hub_platform::server::Context;
+use hub_platform::transforms::Reference;
 use hub_storage::webhook_endpoints::{self as store, Endpoint};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -63,7 +65,7 @@ impl ValidEndpointPatch {
     /// Checks `input` against `row` (the stored endpoint, or the new one's
     /// defaults); a 422 lists every invalid field.
     pub async fn parse(
-        input: EndpointInput,
+        mut input: EndpointInput,
         row: &Endpoint,
         mode: Mode,
         ctx: &Context,
@@ -91,6 +93,20 @@ impl ValidEndpointPatch {
             }
             _ => None,
         };
+        let template = std::mem::take(&mut input.transform_template);
+        let transform_template = template.value().and_then(|tpl| {
+            let tpl = (tpl != json!({})).then_some(tpl);
+            let checked = match tpl.as_ref() {
+                Some(t) if Reference::of(t).is_some() => Ok(()),
+                Some(t) => transform::validate(t),
+                None => Ok(()),
+            };
+            errors.check("transform_template", checked.map(|()| tpl))
+        });
+        if let Some(Some(t)) = &transform_template {
+            let checked = check_reference(&st.templates, tenant, t, Side::Inbound).await?;
+            errors.check("transform_template", checked);
+        }
         let old_scheme = verifier_of(row).scheme;
         let signature = check_signature(&input, old_scheme, mode, &mut errors);
         let secret = check_secret(
@@ -114,11 +130,7 @@ impl ValidEndpointPatch {
                 let parsed = HandlerType::parse(&h).map(|h| h.as_str().to_owned());
                 errors.check("handler_type", parsed.ok_or(message))
             }),
-            transform_template: input.transform_template.value().and_then(|tpl| {
-                let tpl = (tpl != json!({})).then_some(tpl);
-                let checked = tpl.as_ref().map_or(Ok(()), transform::validate);
-                errors.check("transform_template", checked.map(|()| tpl))
-            }),
+            transform_template,
             target_service: input.target_service.value().and_then(|s| {
                 let ok = s.len() <= 50
                     && s.bytes()

@@ -297,13 +297,20 @@ async fn handle(
         .filter(|(k, _)| !SECRET_HEADERS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    // The first processing attempt is pure and commits with the request.
+    // The first processing attempt commits with the request: a referenced
+    // transformation template runs first (compiled and cached), the rest
+    // is pure.
     let id = Uuid::now_v7();
+    let tenant_id = TenantId(ep.row.tenant_id);
+    let template = ep.row.transform_template.as_ref();
+    let mapped =
+        crate::inbound::mapped(&st.templates, tenant_id, template, parsed.as_ref(), &body).await;
     let processed = Processed {
         id,
         provider_event_id: provider_id.as_deref(),
         event_type: event_type.as_deref(),
         payload: parsed.as_ref(),
+        mapped: mapped.as_ref(),
     };
     let (outcome, typed) = first_attempt(&ep, st, &processed);
     let event = NewEvent {
@@ -335,6 +342,7 @@ struct Processed<'a> {
     provider_event_id: Option<&'a str>,
     event_type: Option<&'a str>,
     payload: Option<&'a Value>,
+    mapped: Option<&'a Result<Value, String>>,
 }
 
 /// The first processing attempt of a request to `ep` (counted in the
@@ -357,6 +365,7 @@ fn first_attempt(
             handler_type: &ep.row.handler_type,
             event_types: &ep.row.event_types,
             transform_template: ep.row.transform_template.as_ref(),
+            mapped: p.mapped,
             target_service: ep.row.target_service.as_deref(),
             payload: p.payload,
             attempts: 1,

@@ -113,6 +113,11 @@ pub struct SubscriptionInput {
     #[schema(value_type = Option<Object>)]
     #[serde(default)]
     pub headers: Patch<Value>,
+    /// The body sent instead of the event: a transformation template
+    /// reference (`{"template_id": "…"}` follows its active version,
+    /// `{"template_id": "…", "version": 2}` pins one; the template reads
+    /// the event as JSON and its output format sets the content type unless
+    /// `content_type` says otherwise), or a field map
     /// `{"out_field": "/json/pointer/into/the/event"}`.
     #[schema(value_type = Option<Object>)]
     #[serde(default)]

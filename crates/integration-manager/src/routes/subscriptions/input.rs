@@ -8,6 +8,7 @@ use super::{OutboundWebhooks, seal};
 use crate::routes::list::status_of;
 use crate::routes::patch::{Changes, FieldErrors, Patch};
 use crate::routes::strip_field;
+use crate::routes::transformations::{Side, check_reference};
 use hub_connectors::webhook::{auth_secret_field, check_subscription_url};
 use hub_domain::secret::{Keyring, last_four};
 use hub_domain::status::SubscriptionStatus;
@@ -98,6 +99,12 @@ impl ValidSubscriptionPatch {
         let url = check_url(input.url, create, st, &mut errors).await;
         let event_types = check_event_types(input.event_types, create, &mut errors);
         let auth = check_auth(input.auth_type, input.auth_config, row, st, &mut errors).await;
+        let transform_template = check_template(input.transform_template, &mut errors);
+        if let Some(Some(t)) = &transform_template {
+            let tenant = hub_domain::TenantId(row.tenant_id);
+            let checked = check_reference(&st.templates, tenant, t, Side::Outbound).await?;
+            errors.check("transform_template", checked);
+        }
         let valid = Self {
             name,
             description,
@@ -109,7 +116,7 @@ impl ValidSubscriptionPatch {
                 .headers
                 .value()
                 .inspect(|h| check_headers(h, &mut errors)),
-            transform_template: check_template(input.transform_template, &mut errors),
+            transform_template,
             retry: check_retry(
                 input.retry_enabled,
                 input.max_retries,
@@ -417,7 +424,7 @@ fn check_template(t: Patch<Value>, errors: &mut FieldErrors) -> Option<Option<Va
         _ => {
             errors.push(
                 "transform_template",
-                "must be an object mapping output fields to JSON pointers (\"/data/order_id\") or constants",
+                "must be a transformation template reference ({\"template_id\": \"…\", \"version\": 2}) or an object mapping output fields to JSON pointers (\"/data/order_id\") or constants",
             );
             None
         }

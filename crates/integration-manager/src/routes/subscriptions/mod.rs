@@ -24,6 +24,7 @@ use hub_domain::{Envelope, EventType, FieldError};
 use hub_platform::auth::Tenant;
 use hub_platform::error::{ApiError, Problem};
 use hub_platform::server::Context;
+use hub_platform::transforms::Templates;
 use hub_storage::deliveries::{self, Attempt, NewDelivery, ReplaySelection};
 use hub_storage::subscriptions::{self as store, Subscription};
 use input::{Mode, ValidSubscriptionPatch};
@@ -42,11 +43,16 @@ pub struct OutboundWebhooks {
     sender: Arc<Sender>,
     allow_insecure: bool,
     allow_private: bool,
+    templates: Arc<Templates>,
 }
 
 impl OutboundWebhooks {
     /// State for a service's configuration, sealing with `keyring`.
-    pub fn new(config: &hub_platform::Config, keyring: Arc<Keyring>) -> Self {
+    pub fn new(
+        config: &hub_platform::Config,
+        keyring: Arc<Keyring>,
+        templates: Arc<Templates>,
+    ) -> Self {
         Self {
             keyring,
             sender: Arc::new(Sender::new(
@@ -56,6 +62,7 @@ impl OutboundWebhooks {
             )),
             allow_insecure: config.hub_allow_insecure_urls,
             allow_private: config.hub_allow_private_targets,
+            templates,
         }
     }
 }

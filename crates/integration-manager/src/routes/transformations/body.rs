@@ -154,9 +154,11 @@ pub struct Issue {
 /// What a preview produced.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreviewResult {
-    /// The output in the target format; `null` when the mapping failed.
+    /// The output in the target format; `null` when a rule failed or the
+    /// output could not be written.
     pub output: Option<String>,
-    /// The output tree (JSON), `null` when the mapping failed.
+    /// The output tree (JSON). When rules failed it is partial: what the
+    /// rules that worked wrote.
     #[schema(value_type = Object)]
     pub output_tree: Option<Value>,
     /// One step per rule: what it read and wrote.

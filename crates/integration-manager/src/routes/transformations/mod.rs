@@ -22,8 +22,9 @@ use hub_storage::StorageError;
 use hub_storage::transformations::{self as store, Template};
 use hub_transform::codec::{self, Format};
 use hub_transform::error::Limits;
-use hub_transform::{TransformError, mapping, validate};
-use input::{Compiled, Parts, compile_parts};
+use hub_transform::pipeline::{Applied, Compiled, Input, Parts, Stage};
+use hub_transform::{TransformError, mapping};
+use input::{compile_parts, parts_inline, parts_of};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -172,7 +173,8 @@ pub async fn update(
 }
 
 /// Deletes a template with all its versions. System templates are
-/// read-only (409).
+/// read-only (409), and so is a template an inbound endpoint or a
+/// subscription references (409 naming them in `used_by`).
 #[utoipa::path(delete, path = "/api/v1/transformations/{id}", tag = "transformations", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json")))]
@@ -184,6 +186,31 @@ pub async fn delete(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRe
     let mut tx = begin(&ctx).await?;
     if !store::delete(&mut tx, t.id, *id).await? {
         return Err(ApiError::not_found(WHAT));
+    }
+    // Checked after the delete has locked the versions, so a reference
+    // committed meanwhile is seen.
+    let users = store::users(&mut tx, t.id, *id, 20).await?;
+    if !users.is_empty() {
+        let named: Vec<String> = users
+            .iter()
+            .map(|(kind, id)| format!("{kind} {id}"))
+            .collect();
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "the template is in use by {}; change their transform_template first",
+                named.join(", ")
+            ),
+        )
+        .with_extension(
+            "used_by",
+            json!(
+                users
+                    .iter()
+                    .map(|(kind, id)| json!({"kind": kind, "id": id}))
+                    .collect::<Vec<_>>()
+            ),
+        ));
     }
     let data = json!({"id": *id, "code": named.code, "actor_api_key_id": t.api_key_id});
     emit(&mut tx, "transformation.deleted", t.id, data).await?;
@@ -266,50 +293,23 @@ fn unreadable(format: Format, e: &TransformError) -> ApiError {
     }
 }
 
-/// Runs `c` on `tree`: the output tree (if the mapping succeeded), its text
-/// (if it could be written), the trace, warnings and errors.
-fn run(c: &Compiled, tree: &Value) -> PreviewResult {
-    let mut errors = Vec::new();
-    if let Some(schema) = &c.input_schema {
-        errors.extend(
-            validate::check(schema, tree)
-                .iter()
-                .map(|e| issue("input", e)),
-        );
-    }
-    let out = match mapping::run(&c.program, tree) {
-        Ok(out) => out,
-        Err(all) => {
-            errors.extend(all.iter().map(|e| issue("mapping", e)));
-            return PreviewResult {
-                output: None,
-                output_tree: None,
-                trace: json!([]),
-                warnings: Vec::new(),
-                errors,
-            };
-        }
-    };
-    if let Some(schema) = &c.output_schema {
-        errors.extend(
-            validate::check(schema, &out.value)
-                .iter()
-                .map(|e| issue("output", e)),
-        );
-    }
-    let output = match codec::write(c.target_format, &out.value, &c.target_options) {
-        Ok(text) => Some(text),
-        Err(e) => {
-            errors.push(issue("output", &e));
-            None
-        }
-    };
+/// What a run of the pipeline shows: the output (partial when rules
+/// failed), the trace, warnings and errors with their stage and location.
+fn shown(applied: Applied) -> PreviewResult {
     PreviewResult {
-        output,
-        output_tree: Some(out.value),
-        trace: serde_json::to_value(&out.trace).unwrap_or(Value::Null),
-        warnings: out.warnings.iter().map(|e| issue("mapping", e)).collect(),
-        errors,
+        output: applied.text,
+        output_tree: applied.tree,
+        trace: serde_json::to_value(&applied.trace).unwrap_or(Value::Null),
+        warnings: applied
+            .warnings
+            .iter()
+            .map(|e| issue("mapping", e))
+            .collect(),
+        errors: applied
+            .errors
+            .iter()
+            .map(|(stage, e)| issue(stage.as_str(), e))
+            .collect(),
     }
 }
 
@@ -323,8 +323,8 @@ fn run(c: &Compiled, tree: &Value) -> PreviewResult {
 /// element, or CSV line — in the problem's `location` member); **200** with
 /// `errors` (each with its location and stage: `input` schema, `mapping`,
 /// `output` schema or writing) when the input was read but mapping or
-/// validation failed, and `output`/`output_tree` `null` when the mapping
-/// itself failed.
+/// validation failed. When rules fail, `output_tree` is what the other
+/// rules wrote (with their trace) and `output` is `null`.
 #[utoipa::path(post, path = "/api/v1/transformations/preview", tag = "transformations", security(("api_key" = [], "tenant" = [])),
     request_body = PreviewInput,
     responses((status = 200, body = PreviewResult), (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -337,20 +337,17 @@ pub async fn preview(
     let stored = rules_of(&ctx, &t, body.template_id, body.version, &body.inline).await?;
     let parts = stored
         .as_ref()
-        .map_or_else(|| Parts::inline(&body.inline), Parts::of);
+        .map_or_else(|| parts_inline(&body.inline), parts_of);
     let mut errs = FieldErrors::default();
     let compiled = compile_parts(&parts, &mut errs);
     let c = errs
         .or_invalid(compiled)?
         .ok_or_else(|| ApiError::internal("rules without errors did not compile"))?;
-    let tree = codec::read(
-        c.source_format,
-        &body.input,
-        &c.source_options,
-        Limits::default(),
-    )
-    .map_err(|e| unreadable(c.source_format, &e))?;
-    Ok(HttpResponse::Ok().json(run(&c, &tree)))
+    let applied = c.apply(Input::Text(&body.input), Limits::default(), true);
+    if let Some((Stage::Read, e)) = applied.errors.first() {
+        return Err(unreadable(c.source_format, e));
+    }
+    Ok(HttpResponse::Ok().json(shown(applied)))
 }
 
 /// Checks rules (a template's, or inline): well formed, and each rule's
@@ -369,7 +366,7 @@ pub async fn validate(
     let stored = rules_of(&ctx, &t, body.template_id, body.version, &body.inline).await?;
     let parts = stored
         .as_ref()
-        .map_or_else(|| Parts::inline(&body.inline), Parts::of);
+        .map_or_else(|| parts_inline(&body.inline), parts_of);
     Ok(HttpResponse::Ok().json(check(&parts, body.input.as_deref())))
 }
 
@@ -404,7 +401,8 @@ fn check(parts: &Parts<'_>, sample: Option<&str>) -> ValidateResult {
             Ok(tree) => {
                 let missing = mapping::check_sources(&c.program, &tree);
                 problems.extend(missing.iter().map(|e| issue("mapping_rules", e)));
-                problems.extend(run(&c, &tree).errors);
+                let applied = c.apply(Input::Tree(&tree), Limits::default(), false);
+                problems.extend(shown(applied).errors);
             }
         }
     }
@@ -417,7 +415,7 @@ fn check(parts: &Parts<'_>, sample: Option<&str>) -> ValidateResult {
 /// A `type_mismatch` problem for each rule whose declared `type` the output
 /// schema does not accept at its target.
 fn type_mismatches(c: &Compiled) -> Vec<Issue> {
-    let Some(schema) = &c.output_schema else {
+    let Some(schema) = &c.output_schema_value else {
         return Vec::new();
     };
     mapping::target_types(&c.program)
@@ -466,6 +464,54 @@ fn schema_types(schema: &Value) -> Vec<&str> {
         Some(Value::Array(all)) => all.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     }
+}
+
+/// Which side of the hub runs a template an endpoint or a subscription
+/// references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// An inbound endpoint: the template reads the received body (any
+    /// format) and must write JSON (the typed event's data).
+    Inbound,
+    /// An outbound subscription: the template reads the event (JSON) and
+    /// writes the delivery's body in any format.
+    Outbound,
+}
+
+/// Checks a `transform_template` on save: when it references a template
+/// (`{"template_id": …, "version": …}`), the template (and the pinned
+/// version) exists for the tenant, compiles, and its formats fit `side`.
+/// `Ok(Err(message))` is a field error; a field map passes (it has its own
+/// check).
+pub async fn check_reference(
+    templates: &hub_platform::transforms::Templates,
+    tenant: hub_domain::TenantId,
+    v: &Value,
+    side: Side,
+) -> Result<Result<(), String>, ApiError> {
+    use hub_platform::transforms::{Reference, ResolveError};
+    let reference = match Reference::of(v) {
+        None => return Ok(Ok(())),
+        Some(Err(e)) => return Ok(Err(e)),
+        Some(Ok(r)) => r,
+    };
+    let t = match templates.get(tenant, reference).await {
+        Ok(t) => t,
+        Err(ResolveError::Storage(e)) => return Err(e.into()),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let c = &t.compiled;
+    Ok(match side {
+        Side::Inbound if c.target_format != Format::Json => Err(format!(
+            "template {} writes {}; an inbound endpoint's template must write JSON (the event's data)",
+            t.code, c.target_format
+        )),
+        Side::Outbound if c.source_format != Format::Json => Err(format!(
+            "template {} reads {}; a subscription's template reads the event, which is JSON",
+            t.code, c.source_format
+        )),
+        _ => Ok(()),
+    })
 }
 
 /// Stores the shipped system templates (`hub_transform::templates`), adding

@@ -270,11 +270,10 @@ impl Reader<'_, '_> {
                     self.i += 1;
                     break;
                 }
-                None => {
-                    notes.codes.push("3");
-                    break;
-                }
-                Some(seg) if matches!(seg.id, "GS" | "IEA") => {
+                None
+                | Some(Seg {
+                    id: "GS" | "IEA", ..
+                }) => {
                     notes.codes.push("3");
                     break;
                 }

@@ -603,10 +603,12 @@ const fn el(
 const RESERVATION_ACTION: &[&str] = &["A", "B", "C", "D", "E", "N", "R", "U"];
 
 /// The elements the hub reads from the segments that open its sets and from
-/// the stop, party and status segments, as the 004010 dictionary has them
-/// (<https://stedi.com/edi/x12-004010/segment/B2>, `…/B1`, `…/B10`, `…/S5`,
-/// `…/L11`; B3 and B2A as in 004020, which did not change them), by segment.
-/// Elements not listed are not checked.
+/// the stop, party, line and status segments, by segment, as the 004010
+/// dictionary has them: <https://stedi.com/edi/x12-004010/segment/B2>,
+/// `…/B1`, `…/B10`, `…/S5`, `…/L11`; B3, AT7 and LX as on the 004020 pages
+/// (`…/x12-004020/segment/B3`), B2A as every release from 002040 to 004050
+/// has it, N1 as <https://www.rubydoc.info/gems/eddy/0.9.1/Eddy/Segments/N1>
+/// (element 98 M ID 2/3, 93 X). Elements not listed are not checked.
 static ELEMENT_RULES: &[(&str, &[ElementRule])] = {
     use Ty::{Num, Text};
     &[

@@ -1,9 +1,10 @@
 //! The X12 codec: the vectors round trip byte for byte, their trees follow the
-//! loop structure, envelopes are checked and made, 997s and 990s are made,
-//! and no input makes it panic.
+//! loop structure, envelopes are checked and made, 997s (also for broken
+//! interchanges, with AK4 element errors), TA1s and 990s are made, and no
+//! input makes it panic.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use hub_transform::codec::x12::{self, Control, Envelope};
+use hub_transform::codec::x12::{self, Control, Envelope, Received};
 use hub_transform::error::Limits;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -477,13 +478,350 @@ fn limits_bound_the_input() {
     assert!(x12::parse(V204, &enough).is_ok());
 }
 
+/// The control numbers of the 997s and TA1s made below.
+const ACK: Control = Control {
+    interchange: 9,
+    group: 42,
+    set: 1,
+};
+
+/// The 997 for the text of a received interchange, written; what is
+/// written reads back with the strict parse as the same tree.
+fn ack_text(text: &str) -> String {
+    let ack = x12::ack_997_text(text, ACK, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let written = x12::write(&ack).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parse(&written), ack, "{written}");
+    written
+}
+
+/// The 997 that [`ack_text`] writes for an interchange in the vectors'
+/// envelope, whose one set runs from AK1 to AK9 (`body`).
+fn expected_997(body: &[&str]) -> String {
+    let mut text = String::from(
+        "ISA*00*          *00*          *ZZ*CARRIERCO      *ZZ*SHIPPERCO      *231122*1200*U*00401*000000009*0*P*>~\n\
+         GS*FA*CARRIERCO*SHIPPERCO*20231122*1200*42*X*004010~\n\
+         ST*997*0001~\n",
+    );
+    for segment in body {
+        text.push_str(segment);
+        text.push_str("~\n");
+    }
+    text.push_str(&format!(
+        "SE*{}*0001~\nGE*1*42~\nIEA*1*000000009~\n",
+        body.len() + 2
+    ));
+    text
+}
+
+fn strict_refuses(text: &str) {
+    assert_eq!(parse_err(text).code, "invalid_x12");
+}
+
+#[test]
+fn reading_to_acknowledge_a_good_interchange_is_parsing_it() {
+    for text in VECTORS {
+        let received = Received::read(text, &Limits::default()).unwrap();
+        let tree = parse(text);
+        assert_eq!(received.tree(), &tree);
+        assert!(received.interchange_problems().is_empty());
+        assert_eq!(
+            received.ack_997(ACK).unwrap(),
+            x12::ack_997(&tree, ACK).unwrap()
+        );
+    }
+    let small = Limits {
+        max_bytes: 100,
+        max_depth: 64,
+    };
+    assert_eq!(
+        Received::read(V204, &small).unwrap_err().code,
+        "input_too_large"
+    );
+}
+
+#[test]
+fn a_wrong_segment_count_rejects_the_set_with_ak5_code_4() {
+    let text = V204.replace("SE*17*0001", "SE*16*0001");
+    strict_refuses(&text);
+    assert_eq!(
+        ack_text(&text),
+        expected_997(&["AK1*SM*101", "AK2*204*0001", "AK5*R*4", "AK9*R*1*1*0"])
+    );
+}
+
+#[test]
+fn a_set_control_number_mismatch_rejects_the_set_with_ak5_code_3() {
+    let text = V204.replace("SE*17*0001", "SE*17*0002");
+    strict_refuses(&text);
+    assert_eq!(
+        ack_text(&text),
+        expected_997(&["AK1*SM*101", "AK2*204*0001", "AK5*R*3", "AK9*R*1*1*0"])
+    );
+    // Both wrong, and a segment in error besides: every reason, in order.
+    let text = V204
+        .replace("SE*17*0001", "SE*7*0002")
+        .replace("B2A*00*LT", "B2A*0*LT");
+    assert_eq!(
+        ack_text(&text),
+        expected_997(&[
+            "AK1*SM*101",
+            "AK2*204*0001",
+            "AK3*B2A*3**8",
+            "AK4*1*353*4*0",
+            "AK5*R*3*4*5",
+            "AK9*R*1*1*0",
+        ])
+    );
+}
+
+#[test]
+fn a_wrong_set_count_rejects_the_group_with_ak905_code_5() {
+    let text = V990.replace("GE*1*101", "GE*2*101");
+    strict_refuses(&text);
+    // AK902 is what GE01 said, AK903 what came.
+    assert_eq!(
+        ack_text(&text),
+        expected_997(&["AK1*GF*101", "AK2*990*0001", "AK5*A", "AK9*R*2*1*1*5"])
+    );
+}
+
+#[test]
+fn a_group_control_number_mismatch_rejects_the_group_with_ak905_code_4() {
+    let text = V990.replace("GE*1*101", "GE*1*102");
+    strict_refuses(&text);
+    assert_eq!(
+        ack_text(&text),
+        expected_997(&["AK1*GF*101", "AK2*990*0001", "AK5*A", "AK9*R*1*1*1*4"])
+    );
+}
+
+#[test]
+fn missing_trailers_are_answered_not_refused() {
+    // The first of two sets has no SE: AK502 2, and the second is read.
+    let text = V990
+        .replace(
+            "SE*4*0001~\n",
+            "ST*990*0002~\nB1*ABCD*LOAD-7789*20231122*D~\nSE*3*0002~\n",
+        )
+        .replace("GE*1*101", "GE*2*101");
+    strict_refuses(&text);
+    assert_eq!(
+        ack_text(&text),
+        expected_997(&[
+            "AK1*GF*101",
+            "AK2*990*0001",
+            "AK5*R*2",
+            "AK2*990*0002",
+            "AK5*A",
+            "AK9*P*2*2*1",
+        ])
+    );
+    // No GE: AK905 3.
+    let text = V990.replace("GE*1*101~\n", "");
+    strict_refuses(&text);
+    assert_eq!(
+        ack_text(&text),
+        expected_997(&["AK1*GF*101", "AK2*990*0001", "AK5*A", "AK9*R*1*1*1*3"])
+    );
+}
+
+#[test]
+fn a_missing_mandatory_element_is_an_ak4_with_code_1() {
+    // B206, the method of payment, is mandatory. The envelopes are right,
+    // so the tree parses, and its 997 says the same as the text's.
+    let text = V204.replace("B2**ABCD**LOAD-7788**PP", "B2**ABCD**LOAD-7788");
+    let expected = expected_997(&[
+        "AK1*SM*101",
+        "AK2*204*0001",
+        "AK3*B2*2**8",
+        "AK4*6*146*1",
+        "AK5*R*5",
+        "AK9*R*1*1*0",
+    ]);
+    assert_eq!(ack_text(&text), expected);
+    let from_tree = x12::ack_997(&parse(&text), ACK).unwrap();
+    assert_eq!(x12::write(&from_tree).unwrap(), expected);
+}
+
+#[test]
+fn too_long_too_short_and_invalid_codes_are_ak4_errors() {
+    let long = "LOAD-7788-A-SHIPMENT-ID-TOO-LONG"; // 32 characters, B204 has 30
+    let text = V204
+        .replace("LOAD-7788", long)
+        .replace("B2A*00*LT", "B2A*0*LT")
+        .replace("S5*1*LD", "S5*1000*LD");
+    assert_eq!(
+        ack_text(&text),
+        expected_997(&[
+            "AK1*SM*101",
+            "AK2*204*0001",
+            "AK3*B2*2**8",
+            &format!("AK4*4*145*5*{long}"),
+            "AK3*B2A*3**8",
+            "AK4*1*353*4*0",
+            // In the stop loop (0300): S501 has at most 3 digits.
+            "AK3*S5*8*0300*8",
+            "AK4*1*165*5*1000",
+            "AK5*R*5",
+            "AK9*R*1*1*0",
+        ])
+    );
+    // B104 is A, D, …; X is no reservation action.
+    let text = V990.replace("20231122*A~", "20231122*X~");
+    assert_eq!(
+        ack_text(&text),
+        expected_997(&[
+            "AK1*GF*101",
+            "AK2*990*0001",
+            "AK3*B1*2**8",
+            "AK4*4*558*7*X",
+            "AK5*R*5",
+            "AK9*R*1*1*0",
+        ])
+    );
+    // A numeric length leaves out the sign and the decimal point.
+    let text = V204.replace("S5*1*LD*12000*", "S5*1*LD*-1234567.890*");
+    assert!(ack_text(&text).contains("AK5*A~"));
+}
+
+#[test]
+fn a_997_answers_in_the_partners_separators_with_at_most_99_characters_of_bad_data() {
+    // The partner separates with | ^ and a line break, so its data may hold
+    // * > ~, which the 997 repeats (GS08 here, and the bad data).
+    let partner = |text: &str| {
+        text.replace('*', "|")
+            .replace('>', "^")
+            .replace("~\n", "\n")
+    };
+    let bad = format!("A*B>C~D{}", "E".repeat(120));
+    let text = partner(V990)
+        .replace("LOAD-7788", &bad)
+        .replace("|004010\n", "|004010~\n");
+    let expected = partner(&expected_997(&[
+        "AK1*GF*101",
+        "AK2*990*0001",
+        "AK3*B1*2**8",
+        "AK4*2*145*5*BAD",
+        "AK5*R*5",
+        "AK9*R*1*1*0",
+    ]))
+    .replace("|004010\n", "|004010~\n")
+    .replace("BAD", &bad.chars().take(99).collect::<String>());
+    assert_eq!(ack_text(&text), expected);
+
+    // A tree made in code may hold anything: the copy leaves out the 997's
+    // separators.
+    let mut tree = parse(V204);
+    tree["groups"][0]["sets"][0]["B2"]["B204_shipment_id"] =
+        json!(format!("LOAD*7788>X~Y{}", "9".repeat(30)));
+    let written = x12::write(&x12::ack_997(&tree, ACK).unwrap()).unwrap();
+    assert!(
+        written.contains(&format!("~\nAK4*4*145*5*LOAD7788XY{}~\n", "9".repeat(30))),
+        "{written}"
+    );
+}
+
+#[test]
+fn iea_problems_leave_the_997_to_the_groups_and_make_a_rejecting_ta1() {
+    let good = ack_text(V990);
+    for (text, note) in [
+        (V990.replace("IEA*1*000000101", "IEA*1*000000102"), "001"),
+        (V990.replace("IEA*1*", "IEA*2*"), "021"),
+        (V990.replace("IEA*1*000000101~\n", ""), "023"),
+    ] {
+        strict_refuses(&text);
+        assert_eq!(ack_text(&text), good);
+        let received = Received::read(&text, &Limits::default()).unwrap();
+        assert_eq!(received.interchange_problems()[0].note_code, note);
+        let ta1 = received.ta1(5, at("2023-11-22 12:05")).unwrap();
+        let written = x12::write(&ta1).unwrap();
+        assert_eq!(
+            written,
+            format!(
+                "ISA*00*          *00*          *ZZ*CARRIERCO      *ZZ*SHIPPERCO      *231122*1205*U*00401*000000005*0*P*>~\n\
+                 TA1*000000101*231122*1200*R*{note}~\n\
+                 IEA*0*000000005~\n"
+            )
+        );
+        // A TA1 reads back (to acknowledge: `parse` reads groups only).
+        let back = Received::read(&written, &Limits::default()).unwrap();
+        assert_eq!(back.tree(), &ta1);
+        assert!(back.interchange_problems().is_empty());
+        let e = back.ack_997(ACK).unwrap_err();
+        assert_eq!(e.location.path.as_deref(), Some("$.groups"), "{e}");
+    }
+    // A good interchange gets an accepting TA1, when its sender asks (ISA14).
+    let received = Received::read(V990, &Limits::default()).unwrap();
+    let ta1 = x12::write(&received.ta1(5, at("2023-11-22 12:05")).unwrap()).unwrap();
+    assert!(
+        ta1.contains("\nTA1*000000101*231122*1200*A*000~\n"),
+        "{ta1}"
+    );
+}
+
+#[test]
+fn what_cannot_be_acknowledged_is_still_an_error_with_its_location() {
+    let ack = |text: &str| x12::ack_997_text(text, ACK, &Limits::default()).unwrap_err();
+    // No ISA, or one that cannot be read: there is nobody to answer.
+    let e = ack("GS*SM~");
+    assert_eq!(e.location.segment, Some(1), "{e}");
+    expect_at(
+        &ack(&V990.replace("SHIPPERCO      *", "SHIPPERCO*")),
+        1,
+        "ISA",
+        Some(6),
+    );
+    expect_at(&ack(&V990.replace("*P*>~", "*P**~")), 1, "ISA", Some(16));
+    // The 997 must name the set (AK202) and the group (AK102).
+    expect_at(
+        &ack(&V990.replace("ST*990*0001", "ST*990")),
+        3,
+        "ST",
+        Some(2),
+    );
+    expect_at(
+        &ack(&V990.replace("*1200*101*X*", "*1200**X*")),
+        2,
+        "GS",
+        Some(6),
+    );
+    expect_at(&ack(&format!("{V990}ST*990*0002~\n")), 9, "ST", None);
+}
+
 /// Parsing never panics; whatever parses writes back and parses the same.
+/// Reading to acknowledge never panics either and reads whatever parses as
+/// the same tree with nothing to report; whatever it reads gets a 997 that
+/// writes and parses, and a TA1 that writes and reads.
 fn check_any(text: &str) -> Result<(), TestCaseError> {
+    let received = Received::read(text, &Limits::default());
     if let Ok(tree) = x12::parse(text, &Limits::default()) {
         let written = x12::write(&tree).map_err(|e| TestCaseError::fail(format!("{e}")))?;
         let again = x12::parse(&written, &Limits::default())
             .map_err(|e| TestCaseError::fail(format!("{e}: {written:?}")))?;
-        prop_assert_eq!(again, tree);
+        prop_assert_eq!(&again, &tree);
+        let received = received.as_ref().map_err(|e| {
+            TestCaseError::fail(format!("parse reads it, Received::read does not: {e}"))
+        })?;
+        prop_assert_eq!(received.tree(), &tree);
+        prop_assert!(received.interchange_problems().is_empty());
+    }
+    if let Ok(received) = received {
+        let fail = |what: &str, e: hub_transform::TransformError, text: &str| {
+            TestCaseError::fail(format!("{what}: {e}: {text:?}"))
+        };
+        // Unless ISA09/ISA10 is no date (no 997 to date) or there is no
+        // group (nothing for a 997 to say).
+        if let Ok(ack) = received.ack_997(ACK) {
+            let written = x12::write(&ack).map_err(|e| fail("writing the 997", e, text))?;
+            x12::parse(&written, &Limits::default())
+                .map_err(|e| fail("parsing the 997", e, &written))?;
+        }
+        let ta1 = received
+            .ta1(3, at("2024-01-02 03:04"))
+            .map_err(|e| fail("the TA1", e, text))?;
+        let written = x12::write(&ta1).map_err(|e| fail("writing the TA1", e, text))?;
+        Received::read(&written, &Limits::default())
+            .map_err(|e| fail("reading the TA1", e, &written))?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! X12 (logistics EDI: 204, 210, 214, 990, 997) read into and written from
-//! the neutral tree.
+//! X12 (logistics EDI: 204, 210, 214, 990, 997, and the TA1) read into and
+//! written from the neutral tree.
 //!
 //! # The tree
 //!
@@ -40,23 +40,38 @@
 //! - SE, GE and IEA are not in the tree: parsing checks them, writing computes
 //!   them (SE01 counts ST to SE, SE02 = ST02, GE01 the sets, GE02 = GS06, IEA01
 //!   the groups, IEA02 = ISA13).
+//! - A TA1 interchange (an answer to an interchange envelope) has its TA1
+//!   segments under `TA1`, an array written between the ISA and the groups
+//!   (none); [`Received::read`] reads it back, [`parse`] reads groups only.
 //!
 //! Parsing checks the envelopes (a wrong count or control number is an
 //! `invalid_x12` error at that segment and element); [`write()`] of a parsed
 //! tree gives the input back byte for byte when its segment suffix is the
 //! same after every segment, as the ISA's (line breaks between segments are
 //! otherwise accepted and written as after the ISA).
+//!
+//! # Acknowledging
+//!
+//! [`ack_997`] answers a parsed tree. A partner whose interchange has a
+//! trailer that does not match (SE, GE or IEA count or control number) or is
+//! missing gets no tree from [`parse`], but still an answer:
+//! [`ack_997_text`] (or [`Received::read`], then [`Received::ack_997`] and
+//! [`Received::ta1`]) reads the text leniently and rejects the set or group
+//! with the reason (AK5, AK9), and the 997 reports element errors (AK4) of
+//! the segments the hub reads. [`Received`] lists the codes.
 
 // The API returns the crate's `TransformError` (with its `Location`) by value,
 // as every codec does; boxing it here would make X12 the odd one out.
 
 mod ack;
 mod parse;
+mod received;
 mod schema;
 mod seps;
 mod write;
 
 pub use ack::{Control, Envelope, ack_997, ack_997_at, interchange, tender_response_990};
+pub use received::{InterchangeProblem, Received, ack_997_text};
 
 use crate::error::{Limits, TransformError};
 use serde_json::Value;

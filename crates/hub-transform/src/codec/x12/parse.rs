@@ -40,6 +40,20 @@ fn isa_err(element: Option<usize>, msg: impl Into<String>) -> TransformError {
 
 /// See [`super::parse`].
 pub(crate) fn parse(text: &str, limits: &Limits) -> Result<Value, TransformError> {
+    check_size(text, limits)?;
+    let (isa, seps, rest) = read_isa(text)?;
+    let segs = tokenize(rest, &seps)?;
+    let mut root = Map::new();
+    root.insert("separators".into(), seps.to_value());
+    root.insert("ISA".into(), isa_value(&isa));
+    root.insert("groups".into(), Value::Array(envelope(&isa, &segs, &seps)?));
+    let tree = Value::Object(root);
+    check_depth(&tree, limits)?;
+    Ok(tree)
+}
+
+/// `input_too_large` when `text` is over `limits.max_bytes`.
+pub(crate) fn check_size(text: &str, limits: &Limits) -> Result<(), TransformError> {
     if text.len() > limits.max_bytes {
         return Err(TransformError::new(
             "input_too_large",
@@ -50,16 +64,14 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Result<Value, TransformError
             ),
         ));
     }
-    let (isa, seps, rest) = read_isa(text)?;
-    let segs = tokenize(rest, &seps)?;
-    let mut root = Map::new();
-    root.insert("separators".into(), seps.to_value());
-    root.insert("ISA".into(), isa_value(&isa));
-    root.insert("groups".into(), Value::Array(envelope(&isa, &segs, &seps)?));
-    let tree = Value::Object(root);
+    Ok(())
+}
+
+/// `too_deep` when `tree` nests deeper than `limits.max_depth`.
+pub(crate) fn check_depth(tree: &Value, limits: &Limits) -> Result<(), TransformError> {
     // The tree is never deeper than MAX_TREE_DEPTH; measure only when the
     // limit is tighter than that.
-    if limits.max_depth < MAX_TREE_DEPTH && depth(&tree) > limits.max_depth {
+    if limits.max_depth < MAX_TREE_DEPTH && depth(tree) > limits.max_depth {
         return Err(TransformError::new(
             "too_deep",
             format!(
@@ -68,7 +80,7 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Result<Value, TransformError
             ),
         ));
     }
-    Ok(tree)
+    Ok(())
 }
 
 fn depth(v: &Value) -> usize {
@@ -80,7 +92,7 @@ fn depth(v: &Value) -> usize {
 }
 
 /// The ISA segment, the separators it declares and the text after it.
-fn read_isa(text: &str) -> Result<(Seg<'_>, Seps, &str), TransformError> {
+pub(crate) fn read_isa(text: &str) -> Result<(Seg<'_>, Seps, &str), TransformError> {
     if !text.starts_with("ISA") {
         return Err(isa_err(None, "an interchange starts with ISA"));
     }
@@ -158,7 +170,7 @@ fn read_isa(text: &str) -> Result<(Seg<'_>, Seps, &str), TransformError> {
 }
 
 /// The ISA as a tree: padded fields without their trailing spaces.
-fn isa_value(isa: &Seg<'_>) -> Value {
+pub(crate) fn isa_value(isa: &Seg<'_>) -> Value {
     let mut m = Map::new();
     for (n, raw) in isa.elems.iter().enumerate() {
         let value = if matches!(n + 1, 2 | 4 | 6 | 8) {
@@ -186,7 +198,7 @@ fn is_segment_id(id: &str) -> bool {
 
 /// The segments after ISA. Line breaks at the start of a segment (after the
 /// terminator) are skipped, whatever the suffix said.
-fn tokenize<'a>(text: &'a str, seps: &Seps) -> Result<Vec<Seg<'a>>, TransformError> {
+pub(crate) fn tokenize<'a>(text: &'a str, seps: &Seps) -> Result<Vec<Seg<'a>>, TransformError> {
     let mut segs = Vec::with_capacity(text.len() / 24);
     let mut pieces = text.split(seps.segment).peekable();
     let mut pos = 1;
@@ -400,7 +412,7 @@ fn set(segs: &[Seg<'_>], i: &mut usize, seps: &Seps) -> Result<Value, TransformE
 
 /// A set's tree: by its loop structure where the hub knows its type and its
 /// segments fit, otherwise a flat list of segments.
-fn structure(st: &Seg<'_>, body: &[Seg<'_>], seps: &Seps) -> Value {
+pub(crate) fn structure(st: &Seg<'_>, body: &[Seg<'_>], seps: &Seps) -> Value {
     let set_id = st.elems.first().copied().unwrap_or("");
     let mut out = Map::new();
     out.insert("ST".into(), seg_value(st, seps));

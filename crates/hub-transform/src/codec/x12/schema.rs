@@ -472,6 +472,7 @@ pub(crate) fn element_names(segment: &str) -> &'static [&'static str] {
             "decline_reason",
         ],
         "K1" => &["message", "message_2"],
+        "TA1" => &["control_number", "date", "time", "ack_code", "note_code"],
         "AK1" => &["functional_id", "group_control_number"],
         "AK2" => &["transaction_set_id", "control_number"],
         "AK3" => &["segment_id", "segment_position", "loop_id", "error_code"],
@@ -538,4 +539,151 @@ pub(crate) fn element_position(segment: &str, key: &str) -> Option<usize> {
         return None;
     }
     digits.parse().ok().filter(|p| *p >= 1)
+}
+
+/// The data type of an element, as far as the 997 needs it: the length of a
+/// numeric element (`N0`, `N2`, `R`) does not count its sign or decimal
+/// point; every other type counts characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ty {
+    /// `AN`, `ID`, `DT` or `TM`: every character counts.
+    Text,
+    /// `N0`, `N2` or `R`: only the digits count.
+    Num,
+}
+
+/// What the 997 checks of one element of a segment (AK4): present when
+/// mandatory (AK403 `1`), its length (`4` too short, `5` too long) and, for
+/// a few elements, its code list (`7`).
+#[derive(Debug)]
+pub(crate) struct ElementRule {
+    /// Position in the segment (B206 → 6).
+    pub(crate) position: usize,
+    /// The X12 data element number (AK402): 146 for the method of payment.
+    pub(crate) number: u16,
+    /// Mandatory ("M" in the dictionary); conditional ("X") elements depend
+    /// on syntax notes the hub does not check, so they are optional here.
+    pub(crate) required: bool,
+    pub(crate) ty: Ty,
+    pub(crate) min: usize,
+    pub(crate) max: usize,
+    /// The allowed codes; empty where the list is not checked.
+    pub(crate) codes: &'static [&'static str],
+}
+
+const M: bool = true;
+const O: bool = false;
+
+const fn el(
+    position: usize,
+    number: u16,
+    required: bool,
+    ty: Ty,
+    min: usize,
+    max: usize,
+) -> ElementRule {
+    ElementRule {
+        position,
+        number,
+        required,
+        ty,
+        min,
+        max,
+        codes: &[],
+    }
+}
+
+/// Element 558, Reservation Action Code (B104), as listed for 004040
+/// (<https://stedi.com/edi/x12-004040/element/558>): 003030 has the same
+/// codes but `E`, so a 004010 990 with any of them passes. It is the one code
+/// list checked here: it is short, and the hub acts on it (accept/decline).
+/// Longer lists (B2A01's purpose codes, AT701's status codes, S502's stop
+/// reasons) are not checked: the hub's templates map the codes they know and
+/// call the rest `other`, and a partial list would reject valid documents.
+const RESERVATION_ACTION: &[&str] = &["A", "B", "C", "D", "E", "N", "R", "U"];
+
+/// The elements the hub reads from the segments that open its sets and from
+/// the stop, party, line and status segments, by segment, as the 004010
+/// dictionary has them: <https://stedi.com/edi/x12-004010/segment/B2>,
+/// `…/B1`, `…/B10`, `…/S5`, `…/L11`; B3, AT7 and LX as on the 004020 pages
+/// (`…/x12-004020/segment/B3`), B2A as every release from 002040 to 004050
+/// has it, N1 as <https://www.rubydoc.info/gems/eddy/0.9.1/Eddy/Segments/N1>
+/// (element 98 M ID 2/3, 93 X). Elements not listed are not checked.
+static ELEMENT_RULES: &[(&str, &[ElementRule])] = {
+    use Ty::{Num, Text};
+    &[
+        (
+            "B1",
+            &[
+                el(1, 140, O, Text, 2, 4),
+                el(2, 145, M, Text, 1, 30),
+                el(3, 373, O, Text, 8, 8),
+                ElementRule {
+                    codes: RESERVATION_ACTION,
+                    ..el(4, 558, O, Text, 1, 1)
+                },
+            ],
+        ),
+        (
+            "B2",
+            &[
+                el(2, 140, O, Text, 2, 4),
+                el(4, 145, O, Text, 1, 30),
+                el(5, 188, O, Text, 1, 1),
+                el(6, 146, M, Text, 2, 2),
+            ],
+        ),
+        ("B2A", &[el(1, 353, M, Text, 2, 2)]),
+        (
+            "B3",
+            &[
+                el(2, 76, M, Text, 1, 22),
+                el(3, 145, O, Text, 1, 30),
+                el(4, 146, M, Text, 2, 2),
+                el(6, 373, M, Text, 8, 8),
+                el(7, 193, M, Num, 1, 12),
+            ],
+        ),
+        (
+            "B10",
+            &[
+                el(1, 127, O, Text, 1, 30),
+                el(2, 145, O, Text, 1, 30),
+                el(3, 140, M, Text, 2, 4),
+            ],
+        ),
+        (
+            "S5",
+            &[
+                el(1, 165, M, Num, 1, 3),
+                el(2, 163, M, Text, 2, 2),
+                el(3, 81, O, Num, 1, 10),
+                el(4, 188, O, Text, 1, 1),
+            ],
+        ),
+        ("N1", &[el(1, 98, M, Text, 2, 3), el(2, 93, O, Text, 1, 60)]),
+        (
+            "L11",
+            &[el(1, 127, O, Text, 1, 30), el(2, 128, O, Text, 2, 3)],
+        ),
+        ("LX", &[el(1, 554, M, Num, 1, 6)]),
+        (
+            "AT7",
+            &[
+                el(1, 1650, O, Text, 2, 2),
+                el(2, 1651, O, Text, 2, 2),
+                el(5, 373, O, Text, 8, 8),
+                el(6, 337, O, Text, 4, 8),
+            ],
+        ),
+    ]
+};
+
+/// The rules the 997 checks for the elements of `segment` (none for a
+/// segment not in [`ELEMENT_RULES`]).
+pub(crate) fn element_rules(segment: &str) -> &'static [ElementRule] {
+    ELEMENT_RULES
+        .iter()
+        .find(|(id, _)| *id == segment)
+        .map_or(&[], |(_, rules)| rules)
 }

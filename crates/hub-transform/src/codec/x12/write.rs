@@ -53,10 +53,10 @@ pub(crate) fn write(tree: &Value) -> Result<String, TransformError> {
         .as_object()
         .ok_or_else(|| tree_err("$", "an X12 tree is an object with ISA and groups"))?;
     for key in root.keys() {
-        if !matches!(key.as_str(), "separators" | "ISA" | "groups") {
+        if !matches!(key.as_str(), "separators" | "ISA" | "TA1" | "groups") {
             return Err(tree_err(
                 format!("$.{key}"),
-                "unknown key; an X12 tree has separators, ISA and groups",
+                "unknown key; an X12 tree has separators, ISA, TA1 and groups",
             ));
         }
     }
@@ -81,6 +81,15 @@ pub(crate) fn write(tree: &Value) -> Result<String, TransformError> {
         count: 0,
     };
     let control = w.isa(isa).map_err(|e| under("$.ISA", e))?;
+    if let Some(ta1) = root.get("TA1") {
+        let list = ta1
+            .as_array()
+            .ok_or_else(|| tree_err("$.TA1", "must be an array of TA1 segments"))?;
+        for (n, seg) in list.iter().enumerate() {
+            w.segment("TA1", seg)
+                .map_err(|e| under(&format!("$.TA1[{n}]"), e))?;
+        }
+    }
     let groups = root
         .get("groups")
         .and_then(Value::as_array)

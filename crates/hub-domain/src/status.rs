@@ -186,6 +186,46 @@ status! {
     }
 }
 
+status! {
+    /// A sync job's status (`sync_jobs.status`).
+    SyncJobStatus {
+        /// Waiting to be claimed (at `scheduled_at`).
+        Pending = "PENDING",
+        /// Claimed by a worker (under a lease).
+        Running = "RUNNING",
+        /// Done.
+        Completed = "COMPLETED",
+        /// Stopped by an error (`error_message`), or rolled back.
+        Failed = "FAILED",
+        /// Cancelled (between pages).
+        Cancelled = "CANCELLED",
+    }
+}
+
+status! {
+    /// What a sync job does (`sync_jobs.job_type`).
+    SyncJobType {
+        /// Every record of the entity; detects deletions.
+        FullSync = "FULL_SYNC",
+        /// What changed since the last successful run's watermark.
+        Incremental = "INCREMENTAL",
+        /// Pushes local changes to the provider.
+        Export = "EXPORT",
+        /// Takes an uploaded file.
+        Import = "IMPORT",
+    }
+}
+
+status! {
+    /// Which way a sync job moves data (`sync_jobs.direction`).
+    SyncDirection {
+        /// From the provider to the hub.
+        Inbound = "INBOUND",
+        /// From the hub to the provider.
+        Outbound = "OUTBOUND",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +259,9 @@ mod tests {
         round_trips(EndpointStatus::ALL, EndpointStatus::TEXTS);
         round_trips(DeliveryStatus::ALL, DeliveryStatus::TEXTS);
         round_trips(InboundEventStatus::ALL, InboundEventStatus::TEXTS);
+        round_trips(SyncJobStatus::ALL, SyncJobStatus::TEXTS);
+        round_trips(SyncJobType::ALL, SyncJobType::TEXTS);
+        round_trips(SyncDirection::ALL, SyncDirection::TEXTS);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! hub-connectors knows providers and HTTP but no database; this crate joins
 //! it to hub-storage's state.
 
+pub mod assemble;
 pub mod breaker;
 pub mod credentials;
 pub mod engine;

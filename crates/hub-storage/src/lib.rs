@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod processed;
 pub mod providers;
 pub mod subscriptions;
+pub mod sync;
 pub mod tenants;
 pub mod transformations;
 pub mod wake;

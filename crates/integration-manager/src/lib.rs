@@ -144,40 +144,30 @@ fn gateway(
     tokens: hub_gateway::tokens::Tokens,
     recorder: hub_gateway::logs::Recorder,
 ) -> Result<hub_gateway::engine::Gateway, String> {
-    use hub_gateway::{breaker, engine, limiter};
+    use hub_gateway::{assemble, engine, limiter};
     let c = &ctx.config;
-    let policy = state::target_policy(c);
-    let http = hub_connectors::client::client_builder(policy)
-        .pool_max_idle_per_host(256)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let breaker_policy = hub_domain::webhook::BreakerPolicy {
-        failure_threshold: c.circuit_failure_threshold,
-        success_threshold: 3,
-        open_for: std::time::Duration::from_secs(u64::from(c.circuit_timeout_seconds)),
-    };
-    Ok(engine::Gateway::new(engine::Parts {
+    assemble::gateway(assemble::Setup {
         pool: ctx.pool.clone(),
-        http: http.clone(),
-        keyring: keyring.clone(),
-        catalog: state::catalog()?,
+        keyring,
         tokens,
-        limiter: limiter::Limiter::new(
-            ctx.pool.clone(),
-            limiter::QueuePolicy {
-                size: c.gateway_queue_size,
-                max_wait: std::time::Duration::from_millis(c.gateway_max_wait_ms),
-            },
-        ),
-        breakers: breaker::Breakers::new(ctx.pool.clone(), breaker_policy, NAME),
         recorder,
+        policy: state::target_policy(c),
+        queue: limiter::QueuePolicy {
+            size: c.gateway_queue_size,
+            max_wait: std::time::Duration::from_millis(c.gateway_max_wait_ms),
+        },
+        breaker: hub_domain::webhook::BreakerPolicy {
+            failure_threshold: c.circuit_failure_threshold,
+            success_threshold: 3,
+            open_for: std::time::Duration::from_secs(u64::from(c.circuit_timeout_seconds)),
+        },
         settings: engine::Settings {
-            policy,
+            policy: state::target_policy(c),
             deadline: std::time::Duration::from_secs(c.gateway_deadline_seconds),
             default_limit: (c.default_rate_limit, c.rate_limit_window_seconds),
             source: NAME,
         },
-    }))
+    })
 }
 
 /// Builds the service for `config` (what `main` and the tests run).

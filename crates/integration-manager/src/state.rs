@@ -5,19 +5,11 @@ use hub_connectors::client::{TargetPolicy, http_client};
 use hub_connectors::manifest::ProviderManifest;
 use hub_domain::secret::Keyring;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// The embedded provider catalog, parsed once.
 pub fn catalog() -> Result<&'static HashMap<String, ProviderManifest>, String> {
-    static CATALOG: OnceLock<Result<HashMap<String, ProviderManifest>, String>> = OnceLock::new();
-    CATALOG
-        .get_or_init(|| {
-            hub_connectors::catalog::catalog()
-                .map(|all| all.into_iter().map(|m| (m.code.clone(), m)).collect())
-                .map_err(|e| format!("provider catalog: {e}"))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+    hub_gateway::assemble::catalog()
 }
 
 /// Shared state of the integration routes.

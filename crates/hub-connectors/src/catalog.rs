@@ -231,7 +231,17 @@ fn rules(file: &str, m: &ProviderManifest) -> Vec<ManifestProblem> {
     template_rules(m, &required, &mut out);
     header_name_rules(m, &mut out);
     api_key_body_rules(m, &mut out);
+    sync_rules(m, &mut out);
     out
+}
+
+/// Each synced entity's section is well formed.
+fn sync_rules(m: &ProviderManifest, out: &mut Vec<ManifestProblem>) {
+    for (name, e) in m.sync.iter().flat_map(|s| &s.entities) {
+        if let Err(message) = e.check() {
+            out.push(problem(&format!("sync.entities.{name}"), message));
+        }
+    }
 }
 
 /// A manifest is in `<code>.json`.

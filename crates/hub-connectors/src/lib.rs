@@ -20,6 +20,7 @@ pub mod client;
 pub mod manifest;
 pub mod oauth;
 pub mod redact;
+pub mod sync;
 mod schema_errors;
 mod template;
 pub mod webhook;

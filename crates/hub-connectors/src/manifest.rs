@@ -70,6 +70,9 @@ pub struct ProviderManifest {
     /// to tenants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// How its entities are synced (`crate::sync`), when they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::sync::SyncSpec>,
 }
 
 macro_rules! wire_enum {

@@ -1,0 +1,523 @@
+//! How a provider's entity is synced, as its manifest declares it (the
+//! `sync` section): the list call, the incremental call, where the records
+//! are in an answer, each record's id and timestamp, and the provider's
+//! paging style. Pure: it builds requests and reads answers; the sync
+//! engine sends them through the gateway. Adding an entity to a provider is
+//! a manifest change.
+//!
+//! Paging styles: `cursor` (HubSpot `paging.next.after`, Samsara
+//! `endCursor`), `next_url` (Salesforce `nextRecordsUrl`), `page` (Xero,
+//! Zoho, NewsAPI, KeepTruckin: a page number, until a short page or a
+//! "more" flag says no), `offset` (QuickBooks `STARTPOSITION`: a 1-based
+//! position placed in the query text). A checkpoint (`{"cursor": …}`,
+//! `{"url": …}`, `{"page": n}`, `{"offset": n}`) is where the next page
+//! starts; the engine commits it with each page, so a resumed job goes on
+//! from there.
+//!
+//! Placeholders in paths, query values and bodies: `{since}` (the
+//! watermark, in the form `since_format` says), `{page}`, `{offset}`,
+//! `{size}`, `{cursor}`.
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The `sync` section of a manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSpec {
+    /// By the provider's entity name (`contacts`, `Opportunity`).
+    pub entities: BTreeMap<String, EntitySync>,
+}
+
+/// How one entity is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntitySync {
+    /// The hub entity it becomes (`c_contact`).
+    pub entity: String,
+    /// Code of the transformation template mapping one record (the
+    /// tenant's own template with that code if it has one, else the system
+    /// template).
+    pub template: String,
+    /// The full listing.
+    pub list: CallSpec,
+    /// What changed since `{since}` (INCREMENTAL; without it INCREMENTAL
+    /// reads the full listing and keeps what is newer than the watermark).
+    #[serde(default)]
+    pub incremental: Option<CallSpec>,
+    /// How `{since}` is written: `iso` (default, `2024-01-15T10:30:00Z`),
+    /// `iso_millis`, `epoch_millis`, `http_date` (If-Modified-Since).
+    #[serde(default)]
+    pub since_format: Option<String>,
+    /// Dotted path of the records array in an answer (`results`,
+    /// `QueryResponse.Invoice`).
+    pub records: String,
+    /// Dotted path of a record's id.
+    pub id: String,
+    /// Dotted path of a record's last-modified timestamp.
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    /// Dotted path of the total in an answer, when the provider tells.
+    #[serde(default)]
+    pub total: Option<String>,
+    /// How pages follow each other.
+    pub paging: Paging,
+    /// JSON Schema every record must pass (others become item errors).
+    #[serde(default)]
+    pub record_schema: Option<Value>,
+}
+
+/// One call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallSpec {
+    /// `GET` (default) or `POST`.
+    #[serde(default = "get")]
+    pub method: String,
+    /// Path below the API base (`/crm/v3/objects/contacts`).
+    pub path: String,
+    /// Query parameters.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Headers (`If-Modified-Since: {since}`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// JSON body (POST).
+    #[serde(default)]
+    pub body: Option<Value>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+/// A provider's paging style.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Paging {
+    /// The answer names the next cursor; it goes in `param` (a query
+    /// parameter, or a body field for a POST).
+    Cursor {
+        /// Dotted path of the next cursor in an answer (absent: last page).
+        next: String,
+        /// Where it goes.
+        param: String,
+    },
+    /// The answer holds the next page's URL (a path below the host, or
+    /// absolute on the same host).
+    NextUrl {
+        /// Dotted path of the URL (absent or null: last page).
+        next: String,
+    },
+    /// Page numbers from `first`.
+    Page {
+        /// The page-number parameter (or `{page}` placeholders).
+        param: String,
+        /// The first page's number.
+        #[serde(default = "one")]
+        first: u64,
+        /// Records a full page holds.
+        size: u64,
+        /// Dotted path of a "more pages" flag, when the provider has one.
+        #[serde(default)]
+        more: Option<String>,
+    },
+    /// A 1-based position (`{offset}` placeholders in the call).
+    Offset {
+        /// Records a full page holds (`{size}`).
+        size: u64,
+    },
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// A request to send (relative to the API base).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// Path and query, or an absolute URL (`next_url`).
+    pub path_and_query: String,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// JSON body.
+    pub body: Option<Value>,
+}
+
+/// One page read from an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRead {
+    /// The records.
+    pub records: Vec<Value>,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<Value>,
+    /// The total, if the provider told.
+    pub total: Option<i64>,
+}
+
+impl EntitySync {
+    /// Checks the section: placeholders known, paths non-empty, schema an
+    /// object. Errors name the field.
+    pub fn check(&self) -> Result<(), String> {
+        for (what, path) in [("records", &self.records), ("id", &self.id)] {
+            if path.trim().is_empty() {
+                return Err(format!("{what}: a dotted path is required"));
+            }
+        }
+        if let Some(s) = &self.since_format
+            && !matches!(s.as_str(), "iso" | "iso_millis" | "epoch_millis" | "http_date")
+        {
+            return Err(format!("since_format: unknown {s:?}"));
+        }
+        if let Some(s) = &self.record_schema
+            && !s.is_object()
+        {
+            return Err("record_schema: must be a JSON Schema object".into());
+        }
+        for call in std::iter::once(&self.list).chain(self.incremental.as_ref()) {
+            if !matches!(call.method.as_str(), "GET" | "POST") {
+                return Err(format!("{}: method must be GET or POST", call.path));
+            }
+            if !call.path.starts_with('/') {
+                return Err(format!("{}: path must start with /", call.path));
+            }
+        }
+        Ok(())
+    }
+
+    /// The request for the page at `checkpoint` (`None`: the first page),
+    /// with `since` for an incremental run.
+    pub fn request(&self, checkpoint: Option<&Value>, since: Option<DateTime<Utc>>) -> Request {
+        if let (Paging::NextUrl { .. }, Some(url)) = (
+            &self.paging,
+            checkpoint.and_then(|c| c.get("url")).and_then(Value::as_str),
+        ) {
+            return Request {
+                method: "GET".into(),
+                path_and_query: url.to_owned(),
+                headers: Vec::new(),
+                body: None,
+            };
+        }
+        let call = match (since, &self.incremental) {
+            (Some(_), Some(inc)) => inc,
+            _ => &self.list,
+        };
+        let since_text = since.map(|s| self.since_text(s)).unwrap_or_default();
+        let mut vars: Vec<(&str, String)> = vec![("since", since_text)];
+        let mut extra: Option<(String, Value)> = None;
+        match &self.paging {
+            Paging::Cursor { param, .. } => {
+                if let Some(c) = checkpoint.and_then(|c| c.get("cursor")) {
+                    let text = c.as_str().map_or_else(|| c.to_string(), str::to_owned);
+                    vars.push(("cursor", text.clone()));
+                    extra = Some((param.clone(), Value::String(text)));
+                }
+            }
+            Paging::Page {
+                param, first, size, ..
+            } => {
+                let page = checkpoint
+                    .and_then(|c| c.get("page"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(*first);
+                vars.push(("page", page.to_string()));
+                vars.push(("size", size.to_string()));
+                extra = Some((param.clone(), json!(page.to_string())));
+            }
+            Paging::Offset { size } => {
+                let offset = checkpoint
+                    .and_then(|c| c.get("offset"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1);
+                vars.push(("offset", offset.to_string()));
+                vars.push(("size", size.to_string()));
+            }
+            Paging::NextUrl { .. } => {}
+        }
+        let fill = |t: &str| {
+            let mut out = t.to_owned();
+            for (k, v) in &vars {
+                out = out.replace(&format!("{{{k}}}"), v);
+            }
+            out
+        };
+        let mut query: Vec<(String, String)> = call
+            .query
+            .iter()
+            .map(|(k, v)| (k.clone(), fill(v)))
+            .collect();
+        let mut body = call.body.as_ref().map(|b| fill_value(b, &fill));
+        if let Some((param, value)) = extra
+            && !call.query.values().any(|v| v.contains(&format!("{{{}}}", placeholder(&self.paging))))
+        {
+            match body.as_mut().and_then(Value::as_object_mut) {
+                Some(b) if call.method == "POST" => {
+                    b.insert(param, value);
+                }
+                _ => query.push((param, value.as_str().unwrap_or_default().to_owned())),
+            }
+        }
+        let qs: Vec<String> = query
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        let path = fill(&call.path);
+        let path_and_query = if qs.is_empty() {
+            path
+        } else {
+            format!("{path}?{}", qs.join("&"))
+        };
+        let headers = call
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), fill(v)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        Request {
+            method: call.method.clone(),
+            path_and_query,
+            headers,
+            body,
+        }
+    }
+
+    fn since_text(&self, since: DateTime<Utc>) -> String {
+        match self.since_format.as_deref() {
+            Some("epoch_millis") => since.timestamp_millis().to_string(),
+            Some("iso_millis") => since.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            Some("http_date") => since.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            _ => since.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        }
+    }
+
+    /// Reads a page from `answer`, the page at `checkpoint`.
+    pub fn read(&self, answer: &Value, checkpoint: Option<&Value>) -> Result<PageRead, String> {
+        let records = match at(answer, &self.records) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => return Err(format!("{} in the answer is not an array", self.records)),
+        };
+        let total = self
+            .total
+            .as_deref()
+            .and_then(|p| at(answer, p))
+            .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+        let n = records.len() as u64;
+        let next = match &self.paging {
+            Paging::Cursor { next, .. } => at(answer, next)
+                .filter(|v| !v.is_null() && v.as_str() != Some(""))
+                .map(|c| json!({"cursor": c})),
+            Paging::NextUrl { next } => at(answer, next)
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty())
+                .map(|u| json!({"url": u})),
+            Paging::Page {
+                first, size, more, ..
+            } => {
+                let page = checkpoint
+                    .and_then(|c| c.get("page"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(*first);
+                let more_flag = more.as_deref().and_then(|p| at(answer, p)).and_then(Value::as_bool);
+                let go_on = match more_flag {
+                    Some(flag) => flag && n > 0,
+                    None => n >= *size && n > 0,
+                };
+                go_on.then(|| json!({"page": page + 1}))
+            }
+            Paging::Offset { size } => {
+                let offset = checkpoint
+                    .and_then(|c| c.get("offset"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1);
+                (n >= *size && n > 0).then(|| json!({"offset": offset + n}))
+            }
+        };
+        Ok(PageRead {
+            records,
+            next,
+            total,
+        })
+    }
+
+    /// A record's id (text; a number is written as text).
+    pub fn id_of(&self, record: &Value) -> Option<String> {
+        match at(record, &self.id)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A record's last-modified timestamp, in any of the providers' forms.
+    pub fn updated_at_of(&self, record: &Value) -> Option<DateTime<Utc>> {
+        parse_time(at(record, self.updated_at.as_deref()?)?)
+    }
+}
+
+fn placeholder(p: &Paging) -> &'static str {
+    match p {
+        Paging::Cursor { .. } => "cursor",
+        Paging::Page { .. } => "page",
+        Paging::Offset { .. } => "offset",
+        Paging::NextUrl { .. } => "url",
+    }
+}
+
+fn fill_value(v: &Value, fill: &dyn Fn(&str) -> String) -> Value {
+    match v {
+        Value::String(s) => Value::String(fill(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill_value(x, fill)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), fill_value(x, fill))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The value at a dotted path (`paging.next.after`, `QueryResponse.Invoice`).
+pub fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, k| match v {
+        Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => v.get(k),
+    })
+}
+
+/// A provider timestamp in any of the forms providers use: RFC 3339
+/// (`2024-01-15T10:30:00.000Z`, `…+05:30`), Salesforce's `+0000`, Xero's
+/// `/Date(1518685950940+0000)/`, epoch milliseconds (number or text), or a
+/// bare date.
+pub fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
+    if let Some(ms) = v.as_i64() {
+        return Utc.timestamp_millis_opt(ms).single();
+    }
+    let s = v.as_str()?.trim();
+    if let Some(inner) = s.strip_prefix("/Date(").and_then(|r| r.strip_suffix(")/")) {
+        let digits: String = inner
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
+        return Utc.timestamp_millis_opt(digits.parse().ok()?).single();
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(t.and_utc());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(d.and_hms_opt(0, 0, 0)?.and_utc());
+    }
+    s.parse::<i64>()
+        .ok()
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(paging: Value, extra: Value) -> EntitySync {
+        let mut v = json!({
+            "entity": "c_contact", "template": "t", "records": "results", "id": "id",
+            "updated_at": "updatedAt",
+            "list": {"path": "/crm/v3/objects/contacts", "query": {"limit": "100"}},
+            "paging": paging
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn cursor_paging_follows_the_answer_and_stops_without_a_cursor() {
+        let s = spec(json!({"style": "cursor", "next": "paging.next.after", "param": "after"}), json!({}));
+        assert_eq!(s.request(None, None).path_and_query, "/crm/v3/objects/contacts?limit=100");
+        let page = s
+            .read(&json!({"results": [{"id": "1"}], "paging": {"next": {"after": "101"}}}), None)
+            .unwrap();
+        assert_eq!(page.next, Some(json!({"cursor": "101"})));
+        let r = s.request(page.next.as_ref(), None);
+        assert_eq!(r.path_and_query, "/crm/v3/objects/contacts?limit=100&after=101");
+        let last = s.read(&json!({"results": []}), page.next.as_ref()).unwrap();
+        assert_eq!(last.next, None);
+    }
+
+    #[test]
+    fn an_incremental_post_gets_the_since_and_the_cursor_in_its_body() {
+        let s = spec(
+            json!({"style": "cursor", "next": "paging.next.after", "param": "after"}),
+            json!({"since_format": "epoch_millis", "incremental": {"method": "POST",
+                "path": "/crm/v3/objects/contacts/search",
+                "body": {"limit": 100, "filterGroups": [{"filters": [
+                    {"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": "{since}"}]}]}}}),
+        );
+        let since = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
+        let r = s.request(Some(&json!({"cursor": "200"})), Some(since));
+        assert_eq!(r.method, "POST");
+        let body = r.body.unwrap();
+        assert_eq!(body["after"], "200");
+        assert_eq!(body["filterGroups"][0]["filters"][0]["value"], "1700000000000");
+    }
+
+    #[test]
+    fn next_url_page_and_offset_styles() {
+        let sf = spec(json!({"style": "next_url", "next": "nextRecordsUrl"}), json!({"records": "records", "total": "totalSize"}));
+        let p = sf
+            .read(&json!({"records": [{"Id": "a"}], "totalSize": 3, "done": false, "nextRecordsUrl": "/services/data/v60.0/query/01g-2000"}), None)
+            .unwrap();
+        assert_eq!(p.total, Some(3));
+        assert_eq!(sf.request(p.next.as_ref(), None).path_and_query, "/services/data/v60.0/query/01g-2000");
+        assert_eq!(sf.read(&json!({"records": [], "done": true}), None).unwrap().next, None);
+
+        let xero = spec(json!({"style": "page", "param": "page", "size": 2}), json!({"records": "Invoices"}));
+        let full = xero.read(&json!({"Invoices": [{}, {}]}), None).unwrap();
+        assert_eq!(full.next, Some(json!({"page": 2})));
+        assert!(xero.request(full.next.as_ref(), None).path_and_query.ends_with("page=2"));
+        assert_eq!(xero.read(&json!({"Invoices": [{}]}), full.next.as_ref()).unwrap().next, None);
+
+        let zoho = spec(json!({"style": "page", "param": "page", "size": 200, "more": "info.more_records"}), json!({"records": "data"}));
+        assert_eq!(zoho.read(&json!({"data": [{}], "info": {"more_records": true}}), None).unwrap().next, Some(json!({"page": 2})));
+
+        let qb = spec(
+            json!({"style": "offset", "size": 2}),
+            json!({"records": "QueryResponse.Invoice", "list": {"path": "/query",
+                   "query": {"query": "select * from Invoice STARTPOSITION {offset} MAXRESULTS {size}"}}}),
+        );
+        let r = qb.request(None, None);
+        assert!(r.path_and_query.contains("STARTPOSITION+1+MAXRESULTS+2"), "{}", r.path_and_query);
+        let p = qb.read(&json!({"QueryResponse": {"Invoice": [{}, {}]}}), None).unwrap();
+        assert_eq!(p.next, Some(json!({"offset": 3})));
+        assert!(qb.request(p.next.as_ref(), None).path_and_query.contains("STARTPOSITION+3"));
+    }
+
+    #[test]
+    fn every_provider_time_form_parses() {
+        let want = Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap();
+        for v in [
+            json!("2024-01-15T10:30:00.000Z"),
+            json!("2024-01-15T10:30:00.000+0000"),
+            json!("2024-01-15T16:00:00+05:30"),
+            json!("/Date(1705314600000+0000)/"),
+            json!(1_705_314_600_000_i64),
+            json!("1705314600000"),
+        ] {
+            assert_eq!(parse_time(&v), Some(want), "{v}");
+        }
+        assert_eq!(parse_time(&json!("not a date")), None);
+    }
+}

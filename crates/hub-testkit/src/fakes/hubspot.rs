@@ -99,6 +99,11 @@ impl Schema for HubSpot {
                         last.to_lowercase()
                     )),
                 );
+                p.insert(
+                    "phone".into(),
+                    json!(format!("+1-775-555-{:04}", n % 10_000)),
+                );
+                p.insert("jobtitle".into(), json!("Dispatcher"));
             }
             "companies" => {
                 let name = COMPANIES[n as usize % COMPANIES.len()];
@@ -112,12 +117,19 @@ impl Schema for HubSpot {
                 );
                 p.insert("industry".into(), json!("TRANSPORTATION_TRUCKING_RAILROAD"));
                 p.insert("numberofemployees".into(), json!((n * 37).to_string()));
+                p.insert("annualrevenue".into(), json!((250_000 * n).to_string()));
+                p.insert("country".into(), json!("United States"));
+                p.insert(
+                    "phone".into(),
+                    json!(format!("+1-702-555-{:04}", n % 10_000)),
+                );
             }
             _ => {
                 p.insert("dealname".into(), json!(format!("Lane contract {n}")));
                 p.insert("amount".into(), json!(format!("{}.00", 1500 * n)));
                 p.insert("dealstage".into(), json!(STAGES[n as usize % STAGES.len()]));
                 p.insert("pipeline".into(), json!("default"));
+                p.insert("hubspot_owner_id".into(), json!("75480123"));
                 p.insert(
                     "closedate".into(),
                     json!(iso(store::generated_time(n) + chrono::Duration::days(60))),
@@ -554,13 +566,18 @@ fn search(call: &Call<'_>, spec: &ObjectSpec) -> HttpResponse {
 }
 
 /// The `properties` of a write body, checked: known, writable, as strings.
-fn properties_of(call: &Call<'_>, object: &'static str) -> Result<Fields, HttpResponse> {
-    let body: Value = serde_json::from_slice(call.body)
-        .map_err(|e| validation(&format!("Invalid input JSON on line {}: {e}", e.line())))?;
+/// (The refusal is boxed: an `HttpResponse` is large.)
+fn properties_of(call: &Call<'_>, object: &'static str) -> Result<Fields, Box<HttpResponse>> {
+    let body: Value = serde_json::from_slice(call.body).map_err(|e| {
+        Box::new(validation(&format!(
+            "Invalid input JSON on line {}: {e}",
+            e.line()
+        )))
+    })?;
     let Some(given) = body["properties"].as_object() else {
-        return Err(validation(
+        return Err(Box::new(validation(
             "Invalid input JSON: the body must be {\"properties\": {…}}",
-        ));
+        )));
     };
     let known = SCHEMA.generate(object, 1);
     let mut out = Fields::new();
@@ -593,12 +610,12 @@ fn properties_of(call: &Call<'_>, object: &'static str) -> Result<Fields, HttpRe
         out.insert(name.clone(), Value::String(text));
     }
     if !invalid.is_empty() {
-        return Err(HttpResponse::BadRequest().json(json!({
+        return Err(Box::new(HttpResponse::BadRequest().json(json!({
             "status": "error",
             "message": format!("Property values were not valid: {}", Value::Array(invalid)),
             "correlationId": request_id(),
             "category": "VALIDATION_ERROR",
-        })));
+        }))));
     }
     Ok(out)
 }
@@ -607,7 +624,7 @@ fn properties_of(call: &Call<'_>, object: &'static str) -> Result<Fields, HttpRe
 fn update(call: &Call<'_>, spec: &ObjectSpec, id: &str) -> HttpResponse {
     let patch = match properties_of(call, spec.name) {
         Ok(p) => p,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Some(n) = SCHEMA.number(spec.name, id) else {
         return object_not_found();
@@ -622,7 +639,7 @@ fn update(call: &Call<'_>, spec: &ObjectSpec, id: &str) -> HttpResponse {
 fn create(call: &Call<'_>, spec: &ObjectSpec) -> HttpResponse {
     let fields = match properties_of(call, spec.name) {
         Ok(p) => p,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let record = call.shared.api_create(spec, fields);
     answer(StatusCode::CREATED, render(spec.name, &record, None))

@@ -109,6 +109,7 @@ impl Schema for QuickBooks {
                         "DetailType": "SubTotalLineDetail",
                         "SubTotalLineDetail": {},
                     }],
+                    "TxnTaxDetail": {"TotalTax": 0},
                     "TotalAmt": amount,
                     "Balance": if n.is_multiple_of(4) { 0.0 } else { amount },
                     "EmailStatus": "NotSet",

@@ -186,12 +186,7 @@ impl FakeProvider {
     /// If the fake has no such object.
     pub fn count(&self, object: &str) -> u64 {
         let spec = self.spec(object);
-        self.shared
-            .lock()
-            .store
-            .peek(spec)
-            .view()
-            .total(&Query::default())
+        self.shared.lock().store.view(spec).total(&Query::default())
     }
 
     /// The provider's id of record number `n` of `object` (HubSpot `"7"`,

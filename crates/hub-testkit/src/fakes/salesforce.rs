@@ -110,6 +110,14 @@ impl Schema for Salesforce {
                 f.insert("AnnualRevenue".into(), json!((250_000 * n) as f64));
                 f.insert("NumberOfEmployees".into(), json!(10 * n));
                 f.insert("BillingCountry".into(), json!("United States"));
+                f.insert(
+                    "Phone".into(),
+                    json!(format!("(702) 555-{:04}", n % 10_000)),
+                );
+                f.insert(
+                    "Website".into(),
+                    json!(format!("https://shipper{n}.example.com")),
+                );
             }
             _ => {
                 f.insert(
@@ -119,6 +127,10 @@ impl Schema for Salesforce {
                 f.insert("LastName".into(), json!(format!("Driver{n}")));
                 f.insert("Email".into(), json!(format!("contact{n}@example.com")));
                 f.insert("Title".into(), json!("Dispatcher"));
+                f.insert(
+                    "Phone".into(),
+                    json!(format!("(775) 555-{:04}", n % 10_000)),
+                );
                 f.insert("AccountId".into(), json!(account_id(n)));
             }
         }
@@ -613,13 +625,14 @@ fn get_record(call: &Call<'_>, object: &str, id: &str) -> HttpResponse {
 
 /// The fields of a write body, canonically named and writable, or the error
 /// Salesforce gives for a bad body or a field it lacks.
-fn writable_fields(call: &Call<'_>, object: &'static str) -> Result<Fields, HttpResponse> {
+/// (The refusal is boxed: an `HttpResponse` is large.)
+fn writable_fields(call: &Call<'_>, object: &'static str) -> Result<Fields, Box<HttpResponse>> {
     let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(call.body) else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             "JSON_PARSER_ERROR",
             "The request body must be a JSON object of the fields to change",
-        ));
+        )));
     };
     let mut out = Fields::new();
     for (name, value) in changes {
@@ -627,20 +640,20 @@ fn writable_fields(call: &Call<'_>, object: &'static str) -> Result<Fields, Http
             continue;
         }
         let Some(canonical) = canonical(object, &name) else {
-            return Err(error(
+            return Err(Box::new(error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_FIELD",
                 &format!("No such column '{name}' on sobject of type {object}"),
-            ));
+            )));
         };
         if SYSTEM.contains(&canonical.as_str()) {
-            return Err(HttpResponse::BadRequest().json(json!([{
+            return Err(Box::new(HttpResponse::BadRequest().json(json!([{
                 "message": format!(
                     "Unable to create/update fields: {canonical}. Please check the security settings of this field and verify that it is read/write for your profile or permission set."
                 ),
                 "errorCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
                 "fields": [canonical],
-            }])));
+            }]))));
         }
         out.insert(canonical, value);
     }
@@ -655,7 +668,7 @@ fn patch(call: &Call<'_>, object: &str, id: &str) -> HttpResponse {
     };
     let edits = match writable_fields(call, spec.name) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match call
         .shared
@@ -677,7 +690,7 @@ fn create(call: &Call<'_>, object: &str) -> HttpResponse {
     };
     let mut fields = match writable_fields(call, spec.name) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let required: &[&str] = match spec.name {
         "Opportunity" => &["Name", "StageName", "CloseDate"],

@@ -11,7 +11,7 @@
 //! the overrides, which are few, are merged in.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
@@ -118,6 +118,8 @@ pub(super) struct Table {
     rows: BTreeMap<u64, Row>,
     /// The highest record number handed out so far.
     highest: u64,
+    /// The query view, built on first use after a change.
+    view: OnceLock<View>,
 }
 
 impl Table {
@@ -126,10 +128,12 @@ impl Table {
             count,
             rows: BTreeMap::new(),
             highest: count,
+            view: OnceLock::new(),
         }
     }
 
     fn set_count(&mut self, n: u64) {
+        self.view = OnceLock::new();
         self.count = n;
         self.highest = self.highest.max(n);
     }
@@ -165,6 +169,7 @@ impl Table {
     /// Stores a change of record `n` (which must exist): `patch` over its
     /// fields, modified at `at`, one more version.
     pub(super) fn change(&mut self, n: u64, patch: Fields, at: DateTime<Utc>) {
+        self.view = OnceLock::new();
         let row = self.rows.entry(n).or_insert_with(|| Row {
             fields: Fields::new(),
             born: None,
@@ -186,6 +191,7 @@ impl Table {
 
     /// Marks record `n` deleted at `at`.
     pub(super) fn delete(&mut self, n: u64, at: DateTime<Utc>) {
+        self.view = OnceLock::new();
         let row = self.rows.entry(n).or_insert_with(|| Row {
             fields: Fields::new(),
             born: None,
@@ -199,6 +205,7 @@ impl Table {
 
     /// Adds a record with `fields`, created at `at`; its number.
     pub(super) fn create(&mut self, fields: Fields, at: DateTime<Utc>) -> u64 {
+        self.view = OnceLock::new();
         self.highest += 1;
         let n = self.highest;
         self.rows.insert(
@@ -214,22 +221,24 @@ impl Table {
         n
     }
 
-    /// A snapshot of what queries need (the overrides' times), so a page is
-    /// computed without holding the lock, or a query cursor stays stable.
+    /// A snapshot of what queries need (the overrides' times), so a query
+    /// cursor stays stable; built once per change, shared after.
     pub(super) fn view(&self) -> View {
-        View {
-            count: self.count,
-            overrides: Arc::new(
-                self.rows
-                    .iter()
-                    .map(|(id, row)| Override {
-                        id: *id,
-                        modified: row.modified,
-                        deleted: row.deleted,
-                    })
-                    .collect(),
-            ),
-        }
+        self.view
+            .get_or_init(|| View {
+                count: self.count,
+                overrides: Arc::new(
+                    self.rows
+                        .iter()
+                        .map(|(id, row)| Override {
+                            id: *id,
+                            modified: row.modified,
+                            deleted: row.deleted,
+                        })
+                        .collect(),
+                ),
+            })
+            .clone()
     }
 }
 
@@ -589,14 +598,6 @@ impl Store {
         self.tables
             .entry(spec.name)
             .or_insert_with(|| Table::new(spec.default_count))
-    }
-
-    /// The table of `spec` if used already, else a fresh default one.
-    pub(super) fn peek(&self, spec: &ObjectSpec) -> Table {
-        self.tables
-            .get(spec.name)
-            .cloned()
-            .unwrap_or_else(|| Table::new(spec.default_count))
     }
 
     /// Record `n` of `spec` as it is now (deleted ones included).

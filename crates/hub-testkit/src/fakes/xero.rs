@@ -314,56 +314,55 @@ pub(super) fn handle(call: &Call<'_>) -> HttpResponse {
         )
     };
     let segments: Vec<&str> = call.path.trim_matches('/').split('/').collect();
-    let mut response =
-        match (call.method, segments.as_slice()) {
-            (&Method::GET, ["Organisation"]) => HttpResponse::Ok().json(envelope(
-                "Organisations",
-                json!([{
-                    "OrganisationID": XERO_TENANT_ID,
-                    "APIKey": "",
-                    "Name": "Fake Freight Ltd",
-                    "LegalName": "Fake Freight Limited",
-                    "PaysTax": true,
-                    "Version": "US",
-                    "OrganisationType": "COMPANY",
-                    "BaseCurrency": "USD",
-                    "CountryCode": "US",
-                    "IsDemoCompany": false,
-                    "OrganisationStatus": "ACTIVE",
-                    "FinancialYearEndDay": 31,
-                    "FinancialYearEndMonth": 12,
-                    "Timezone": "PACIFICSTANDARDTIME",
-                    "CreatedDateUTC": ms_date(store::generated_time(0)),
-                    "ShortCode": "!fk3x9",
-                    "Edition": "BUSINESS",
-                    "Class": "STANDARD",
-                }]),
+    let mut response = match (call.method, segments.as_slice()) {
+        (&Method::GET, ["Organisation"]) => HttpResponse::Ok().json(envelope(
+            "Organisations",
+            json!([{
+                "OrganisationID": XERO_TENANT_ID,
+                "APIKey": "",
+                "Name": "Fake Freight Ltd",
+                "LegalName": "Fake Freight Limited",
+                "PaysTax": true,
+                "Version": "US",
+                "OrganisationType": "COMPANY",
+                "BaseCurrency": "USD",
+                "CountryCode": "US",
+                "IsDemoCompany": false,
+                "OrganisationStatus": "ACTIVE",
+                "FinancialYearEndDay": 31,
+                "FinancialYearEndMonth": 12,
+                "Timezone": "PACIFICSTANDARDTIME",
+                "CreatedDateUTC": ms_date(store::generated_time(0)),
+                "ShortCode": "!fk3x9",
+                "Edition": "BUSINESS",
+                "Class": "STANDARD",
+            }]),
+        )),
+        (&Method::GET, [object]) if Kind::Xero.object(object).is_some() => {
+            list(call, Kind::Xero.object(object))
+        }
+        (&Method::GET, [object, id]) if Kind::Xero.object(object).is_some() => match Kind::Xero
+            .object(object)
+            .and_then(|spec| Some((spec, call.shared.find(spec, id)?)))
+        {
+            Some((spec, record)) => HttpResponse::Ok().json(envelope(
+                spec.name,
+                json!([SCHEMA.render(spec.name, &record)]),
             )),
-            (&Method::GET, [object]) if Kind::Xero.object(object).is_some() => {
-                list(call, Kind::Xero.object(object))
+            None => problem(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("The resource you're looking for cannot be found: {id}"),
+            ),
+        },
+        (&Method::POST | &Method::PUT, [object]) if Kind::Xero.object(object).is_some() => {
+            match Kind::Xero.object(object) {
+                Some(spec) => write(call, spec),
+                None => not_found(Kind::Xero, call.path),
             }
-            (&Method::GET, [object, id]) if Kind::Xero.object(object).is_some() => match Kind::Xero
-                .object(object)
-                .and_then(|spec| Some((spec, call.shared.find(spec, id)?)))
-            {
-                Some((spec, record)) => HttpResponse::Ok().json(envelope(
-                    spec.name,
-                    json!([SCHEMA.render(spec.name, &record)]),
-                )),
-                None => problem(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    &format!("The resource you're looking for cannot be found: {id}"),
-                ),
-            },
-            (&Method::POST | &Method::PUT, [object]) if Kind::Xero.object(object).is_some() => {
-                match Kind::Xero.object(object) {
-                    Some(spec) => write(call, spec),
-                    None => not_found(Kind::Xero, call.path),
-                }
-            }
-            _ => not_found(Kind::Xero, call.path),
-        };
+        }
+        _ => not_found(Kind::Xero, call.path),
+    };
     let headers = response.headers_mut();
     for (name, value) in [
         ("x-minlimit-remaining", minute_remaining),

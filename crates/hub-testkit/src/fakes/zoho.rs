@@ -77,6 +77,7 @@ impl Schema for Zoho {
                 "Amount": (1500 * n) as f64,
                 "Stage": STAGES[n as usize % STAGES.len()],
                 "Probability": ([10, 20, 80, 100][n as usize % 4]),
+                "Expected_Revenue": ((1500 * n) as f64 * [0.1, 0.2, 0.8, 1.0][n as usize % 4]),
                 "Closing_Date": (store::generated_time(n) + chrono::Duration::days(60)).format("%Y-%m-%d").to_string(),
                 "Account_Name": account_ref(n),
             }),
@@ -86,12 +87,15 @@ impl Schema for Zoho {
                 "Annual_Revenue": (250_000 * n) as f64,
                 "Employees": 10 * n,
                 "Billing_Country": "United States",
+                "Phone": format!("+1 702 555 {:04}", n % 10_000),
+                "Website": format!("https://shipper{n}.example.com"),
             }),
             _ => json!({
                 "First_Name": (["Ana", "Ben", "Chloe", "Dev"][n as usize % 4]),
                 "Last_Name": format!("Driver{n}"),
                 "Email": format!("contact{n}@example.com"),
                 "Title": "Dispatcher",
+                "Phone": format!("+1 775 555 {:04}", n % 10_000),
                 "Account_Name": account_ref(n),
             }),
         };
@@ -336,29 +340,30 @@ fn list(call: &Call<'_>, spec: &'static ObjectSpec) -> HttpResponse {
 }
 
 /// The `data` array of a write body.
-fn data_of(call: &Call<'_>) -> Result<Vec<Fields>, HttpResponse> {
+/// (The refusal is boxed: an `HttpResponse` is large.)
+fn data_of(call: &Call<'_>) -> Result<Vec<Fields>, Box<HttpResponse>> {
     let body: Value = serde_json::from_slice(call.body).map_err(|_| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             "INVALID_DATA",
             "the body must be JSON: {\"data\": [ … ]}",
-        )
+        ))
     })?;
     let Some(items) = body["data"].as_array() else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             "MANDATORY_NOT_FOUND",
             "required field not found: data",
-        ));
+        )));
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let Value::Object(fields) = item else {
-            return Err(error(
+            return Err(Box::new(error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_DATA",
                 "each element of data must be an object",
-            ));
+            )));
         };
         let mut fields = fields.clone();
         for system in [
@@ -396,7 +401,7 @@ fn success(record: &Record, object: &'static str, message: &str) -> Value {
 fn create(call: &Call<'_>, spec: &'static ObjectSpec) -> HttpResponse {
     let items = match data_of(call) {
         Ok(items) => items,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let required = match spec.name {
         "Deals" => "Deal_Name",
@@ -424,7 +429,7 @@ fn create(call: &Call<'_>, spec: &'static ObjectSpec) -> HttpResponse {
 fn update(call: &Call<'_>, spec: &'static ObjectSpec, id: &str) -> HttpResponse {
     let items = match data_of(call) {
         Ok(items) => items,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Some(n) = SCHEMA.number(spec.name, id) else {
         return invalid_id(id);

@@ -15,6 +15,8 @@ pub(super) static SCHEMA: AlphaVantage = AlphaVantage;
 
 /// Alpha Vantage's one object: `TIME_SERIES_DAILY`, its trading days,
 /// record 1 the latest (2024-06-28), each further one a weekday earlier.
+/// Every symbol has them (prices derive from the symbol); a touch corrects
+/// a day's close; `FakeProvider::record` shows IBM's bar.
 pub(super) struct AlphaVantage;
 
 const OBJECTS: [ObjectSpec; 1] = [ObjectSpec {

@@ -9,7 +9,8 @@ const DEVELOPER_RESULT_CAP: usize = 100;
 
 pub(super) static SCHEMA: NewsApi = NewsApi;
 
-/// NewsAPI's one object: the `articles` a search finds.
+/// NewsAPI's one object: the `articles` a search finds. Only their count
+/// reaches the API (an article's title names the search it answers).
 pub(super) struct NewsApi;
 
 const OBJECTS: [ObjectSpec; 1] = [ObjectSpec {

@@ -139,8 +139,9 @@ pub struct Write {
     pub id: String,
     /// What the write did.
     pub op: WriteOp,
-    /// The fields sent, in the provider's naming (an empty object for a
-    /// delete).
+    /// The fields sent, in the provider's naming, less its bookkeeping ones
+    /// (QuickBooks' `Id` and `SyncToken`, Zoho's `id`, Xero's `InvoiceID`);
+    /// an empty object for a delete.
     pub fields: Value,
     /// The modification time the fake stamped on the record.
     pub at: DateTime<Utc>,

@@ -321,8 +321,7 @@ pub(super) fn handle(call: &Call<'_>) -> HttpResponse {
 /// from `after` on, `paging.next.after` while more remain.
 fn list(call: &Call<'_>, spec: &ObjectSpec) -> HttpResponse {
     let limit = call
-        .param("limit")
-        .and_then(|v| v.parse::<u64>().ok())
+        .u64_param("limit")
         .unwrap_or(10)
         .clamp(1, LIST_MAX_LIMIT);
     let start = match call.param("after") {
@@ -419,44 +418,23 @@ fn add_filter(q: &mut Query, object: &str, filter: &Value) -> Result<(), String>
         ));
     };
     let bad_value = || format!("Invalid value for filter on {name}: {}", filter["value"]);
-    match property {
-        Searchable::Modified => {
-            let t = parse_time(&filter["value"]).ok_or_else(bad_value)?;
-            let bounds = match op {
-                "GT" => vec![Bound::After(t)],
-                "GTE" => vec![Bound::AtOrAfter(t)],
-                "LT" => vec![Bound::Before(t)],
-                "LTE" => vec![Bound::AtOrBefore(t)],
-                "EQ" => vec![Bound::AtOrAfter(t), Bound::AtOrBefore(t)],
-                "BETWEEN" => {
-                    let high = parse_time(&filter["highValue"]).ok_or_else(bad_value)?;
-                    vec![Bound::AtOrAfter(t), Bound::AtOrBefore(high)]
-                }
-                other => return Err(format!("Unsupported operator {other:?} on {name}")),
-            };
-            q.time.extend(bounds);
-        }
-        Searchable::Id => {
-            let v = parse_id(&filter["value"]).ok_or_else(bad_value)?;
-            let up_to = |q: &mut Query, max: u64| {
-                q.up_to = Some(q.up_to.map_or(max, |m| m.min(max)));
-            };
-            match op {
-                "GT" => q.above = q.above.max(v),
-                "GTE" => q.above = q.above.max(v.saturating_sub(1)),
-                "LT" => up_to(q, v.saturating_sub(1)),
-                "LTE" => up_to(q, v),
-                "EQ" => {
-                    q.above = q.above.max(v.saturating_sub(1));
-                    up_to(q, v);
-                }
-                "BETWEEN" => {
-                    let high = parse_id(&filter["highValue"]).ok_or_else(bad_value)?;
-                    q.above = q.above.max(v.saturating_sub(1));
-                    up_to(q, high);
-                }
-                other => return Err(format!("Unsupported operator {other:?} on {name}")),
+    // BETWEEN is `>= value` and `<= highValue`.
+    let comparisons: Vec<(&str, &Value)> = match op {
+        "GT" => vec![(">", &filter["value"])],
+        "GTE" => vec![(">=", &filter["value"])],
+        "LT" => vec![("<", &filter["value"])],
+        "LTE" => vec![("<=", &filter["value"])],
+        "EQ" => vec![("=", &filter["value"])],
+        "BETWEEN" => vec![(">=", &filter["value"]), ("<=", &filter["highValue"])],
+        other => return Err(format!("Unsupported operator {other:?} on {name}")),
+    };
+    for (op, value) in comparisons {
+        match property {
+            Searchable::Modified => {
+                let t = parse_time(value).ok_or_else(bad_value)?;
+                q.time.extend(Bound::of(op, t));
             }
+            Searchable::Id => q.narrow_ids(op, parse_id(value).ok_or_else(bad_value)?),
         }
     }
     Ok(())

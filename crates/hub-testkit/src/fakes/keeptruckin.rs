@@ -30,10 +30,6 @@ const OBJECTS: [ObjectSpec; 2] = [
     },
 ];
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 fn driver(n: u64) -> Value {
     let d = (n - 1) % 7 + 1;
     json!({
@@ -88,10 +84,7 @@ impl Schema for KeepTruckin {
                 "vehicle": {"id": VEHICLE_ID_BASE + truck, "number": format!("Truck {truck:02}")},
             })
         };
-        match value {
-            Value::Object(map) => map,
-            _ => Fields::new(),
-        }
+        store::fields_of(value)
     }
 
     fn id(&self, object: &'static str, n: u64) -> String {
@@ -149,7 +142,7 @@ impl Schema for KeepTruckin {
                     "lat": get("lat"),
                     "lon": get("lon"),
                     "bearing": get("bearing"),
-                    "located_at": rfc3339(record.modified),
+                    "located_at": utc_seconds(record.modified),
                     "description": get("description"),
                 },
                 "current_driver": get("current_driver"),
@@ -161,14 +154,14 @@ impl Schema for KeepTruckin {
                 "id": id,
                 "log_date": start.format("%Y-%m-%d").to_string(),
                 "status": get("status"),
-                "start_time": rfc3339(start),
-                "end_time": rfc3339(record.modified),
+                "start_time": utc_seconds(start),
+                "end_time": utc_seconds(record.modified),
                 "duration": seconds,
                 "location": get("location"),
                 "notes": get("notes"),
                 "driver": get("driver"),
                 "vehicle": get("vehicle"),
-                "updated_at": rfc3339(record.modified),
+                "updated_at": utc_seconds(record.modified),
             }})
         }
     }
@@ -211,15 +204,10 @@ pub(super) fn handle(call: &Call<'_>) -> HttpResponse {
         return not_found(Kind::KeepTruckin, call.path);
     };
     let per_page = call
-        .param("per_page")
-        .and_then(|v| v.parse::<u64>().ok())
+        .u64_param("per_page")
         .unwrap_or(DEFAULT_PER_PAGE)
         .clamp(1, MAX_PER_PAGE);
-    let page_no = call
-        .param("page_no")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(1)
-        .max(1);
+    let page_no = call.u64_param("page_no").unwrap_or(1).max(1);
     let mut q = Query::default();
     if object == "hos_logs" {
         for (name, start) in [("start_date", true), ("end_date", false)] {

@@ -557,6 +557,10 @@ impl Call<'_> {
     fn usize_param(&self, name: &str) -> Option<usize> {
         self.param(name).and_then(|v| v.parse().ok())
     }
+
+    fn u64_param(&self, name: &str) -> Option<u64> {
+        self.param(name).and_then(|v| v.parse().ok())
+    }
 }
 
 async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
@@ -852,6 +856,11 @@ fn not_found(kind: Kind, path: &str) -> HttpResponse {
         }),
     };
     HttpResponse::NotFound().json(body)
+}
+
+/// An RFC 3339 UTC time to the second (`2024-01-01T08:01:00Z`).
+fn utc_seconds(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// A stable UUID for record `i` of data set `set`.

@@ -24,10 +24,7 @@ impl Schema for NewsApi {
     }
 
     fn generate(&self, _object: &'static str, n: u64) -> Fields {
-        match article(n as usize, "freight") {
-            Value::Object(map) => map,
-            _ => Fields::new(),
-        }
+        store::fields_of(article(n as usize, "freight"))
     }
 
     fn id(&self, _object: &'static str, n: u64) -> String {
@@ -77,7 +74,7 @@ fn article(i: usize, topic: &str) -> Value {
         "description": format!("Market update {i} on {topic}."),
         "url": format!("https://news.example.com/articles/{i}"),
         "urlToImage": format!("https://news.example.com/images/{i}.jpg"),
-        "publishedAt": (Utc::now() - chrono::Duration::hours(i64::try_from(i).unwrap_or(0))).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "publishedAt": utc_seconds(Utc::now() - chrono::Duration::hours(i64::try_from(i).unwrap_or(0))),
         "content": format!("Market update {i} on {topic}. Carriers and brokers … [+1200 chars]"),
     })
 }

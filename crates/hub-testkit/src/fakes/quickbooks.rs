@@ -143,10 +143,7 @@ impl Schema for QuickBooks {
                 })
             }
         };
-        match value {
-            Value::Object(map) => map,
-            _ => Fields::new(),
-        }
+        store::fields_of(value)
     }
 
     fn id(&self, object: &'static str, n: u64) -> String {
@@ -543,18 +540,7 @@ fn add_condition(
             .spec
             .and_then(|spec| SCHEMA.number(spec.name, value))
             .unwrap_or(0);
-        let q = &mut sel.query;
-        let up_to = |q: &mut Query, max: u64| q.up_to = Some(q.up_to.map_or(max, |m| m.min(max)));
-        match op {
-            ">" => q.above = q.above.max(n),
-            ">=" => q.above = q.above.max(n.saturating_sub(1)),
-            "<" => up_to(q, n.saturating_sub(1)),
-            "<=" => up_to(q, n),
-            _ => {
-                q.above = q.above.max(n.saturating_sub(1));
-                up_to(q, n);
-            }
-        }
+        sel.query.narrow_ids(op, n);
         return Ok(());
     }
     Err((

@@ -441,17 +441,7 @@ fn add_condition(
                 &format!("invalid ID field: {unquoted}"),
             )
         })?;
-        let up_to = |q: &mut Query, max: u64| q.up_to = Some(q.up_to.map_or(max, |m| m.min(max)));
-        match op {
-            ">" => q.above = q.above.max(n),
-            ">=" => q.above = q.above.max(n - 1),
-            "<" => up_to(q, n - 1),
-            "<=" => up_to(q, n),
-            _ => {
-                q.above = q.above.max(n - 1);
-                up_to(q, n);
-            }
-        }
+        q.narrow_ids(op, n);
         return Ok(());
     }
     let field_ok = field.eq_ignore_ascii_case("LastModifiedDate")

@@ -29,10 +29,6 @@ const OBJECTS: [ObjectSpec; 2] = [
     },
 ];
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 fn vehicle_id(n: u64) -> String {
     (VEHICLE_ID_BASE + n).to_string()
 }
@@ -76,10 +72,7 @@ impl Schema for Samsara {
                 "remark": "",
             })
         };
-        match value {
-            Value::Object(map) => map,
-            _ => Fields::new(),
-        }
+        store::fields_of(value)
     }
 
     fn id(&self, object: &'static str, n: u64) -> String {
@@ -135,7 +128,7 @@ fn vehicle(record: &Record) -> Value {
 
 fn vehicle_location(record: &Record) -> Value {
     let mut location = record.fields.get("location").cloned().unwrap_or(json!({}));
-    location["time"] = json!(rfc3339(record.modified));
+    location["time"] = json!(utc_seconds(record.modified));
     json!({
         "id": vehicle_id(record.num),
         "name": record.fields.get("name").cloned().unwrap_or(Value::Null),
@@ -163,8 +156,8 @@ fn hos_day(record: &Record, window: Option<(DateTime<Utc>, DateTime<Utc>)>) -> V
         if inside {
             logs.push(json!({
                 "hosStatusType": status,
-                "logStartTime": rfc3339(start),
-                "logEndTime": rfc3339(stop),
+                "logStartTime": utc_seconds(start),
+                "logEndTime": utc_seconds(stop),
                 "vehicle": record.fields.get("vehicle").cloned().unwrap_or(Value::Null),
                 "codrivers": [],
                 "remark": record.fields.get("remark").cloned().unwrap_or(json!("")),
@@ -210,8 +203,7 @@ fn page(
     item: impl Fn(&Record) -> Value,
 ) -> HttpResponse {
     let limit = call
-        .param("limit")
-        .and_then(|v| v.parse::<u64>().ok())
+        .u64_param("limit")
         .unwrap_or(MAX_LIMIT)
         .clamp(1, MAX_LIMIT);
     q.above = match call.param("after") {

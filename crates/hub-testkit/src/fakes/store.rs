@@ -19,6 +19,15 @@ use serde_json::{Map, Value};
 /// Fields of a record, in the provider's own naming.
 pub(super) type Fields = Map<String, Value>;
 
+/// The fields of a JSON object (`json!({…})` in a generator); none for
+/// anything else.
+pub(super) fn fields_of(value: Value) -> Fields {
+    match value {
+        Value::Object(map) => map,
+        _ => Fields::new(),
+    }
+}
+
 /// Milliseconds between two generated records' modification times.
 const STEP_MS: i64 = 60_000;
 
@@ -169,17 +178,23 @@ impl Table {
     /// Stores a change of record `n` (which must exist): `patch` over its
     /// fields, modified at `at`, one more version.
     pub(super) fn change(&mut self, n: u64, patch: Fields, at: DateTime<Utc>) {
+        let row = self.row_mut(n, at);
+        row.fields.extend(patch);
+        row.modified = at;
+        row.edits += 1;
+    }
+
+    /// The override of record `n` (a fresh one, as generated, if none),
+    /// about to change at `at`: the query view is stale from here.
+    fn row_mut(&mut self, n: u64, at: DateTime<Utc>) -> &mut Row {
         self.view = OnceLock::new();
-        let row = self.rows.entry(n).or_insert_with(|| Row {
+        self.rows.entry(n).or_insert_with(|| Row {
             fields: Fields::new(),
             born: None,
             modified: at,
             edits: 0,
             deleted: false,
-        });
-        row.fields.extend(patch);
-        row.modified = at;
-        row.edits += 1;
+        })
     }
 
     /// Replaces the stored fields of record `n` (a created one: all of them).
@@ -191,14 +206,7 @@ impl Table {
 
     /// Marks record `n` deleted at `at`.
     pub(super) fn delete(&mut self, n: u64, at: DateTime<Utc>) {
-        self.view = OnceLock::new();
-        let row = self.rows.entry(n).or_insert_with(|| Row {
-            fields: Fields::new(),
-            born: None,
-            modified: at,
-            edits: 0,
-            deleted: true,
-        });
+        let row = self.row_mut(n, at);
         row.deleted = true;
         row.modified = at;
     }
@@ -378,6 +386,22 @@ pub(super) struct Query {
 }
 
 impl Query {
+    /// Narrows the record numbers to those `op n` (`>`, `>=`, `<`, `<=`;
+    /// anything else is `=`), as an Id filter does.
+    pub(super) fn narrow_ids(&mut self, op: &str, n: u64) {
+        let mut at_most = |max: u64| self.up_to = Some(self.up_to.map_or(max, |m| m.min(max)));
+        match op {
+            ">" => self.above = self.above.max(n),
+            ">=" => self.above = self.above.max(n.saturating_sub(1)),
+            "<" => at_most(n.saturating_sub(1)),
+            "<=" => at_most(n),
+            _ => {
+                at_most(n);
+                self.above = self.above.max(n.saturating_sub(1));
+            }
+        }
+    }
+
     fn admits(&self, o: &Override) -> bool {
         o.deleted == self.deleted
             && o.id > self.above

@@ -130,10 +130,7 @@ impl Schema for Xero {
                 })
             }
         };
-        match value {
-            Value::Object(map) => map,
-            _ => Fields::new(),
-        }
+        store::fields_of(value)
     }
 
     fn id(&self, object: &'static str, n: u64) -> String {
@@ -418,8 +415,7 @@ fn list(call: &Call<'_>, spec: Option<&'static ObjectSpec>) -> HttpResponse {
     };
     let page = page.max(1);
     let size = call
-        .param("pageSize")
-        .and_then(|v| v.parse::<u64>().ok())
+        .u64_param("pageSize")
         .unwrap_or(PAGE_SIZE)
         .clamp(1, MAX_PAGE_SIZE);
     let (records, total) = call

@@ -99,10 +99,7 @@ impl Schema for Zoho {
                 "Account_Name": account_ref(n),
             }),
         };
-        match value {
-            Value::Object(map) => map,
-            _ => Fields::new(),
-        }
+        store::fields_of(value)
     }
 
     fn id(&self, object: &'static str, n: u64) -> String {
@@ -270,15 +267,10 @@ fn invalid_id(id: &str) -> HttpResponse {
 /// `GET /crm/v2/{module}?page=&per_page=&fields=&sort_by=&sort_order=`.
 fn list(call: &Call<'_>, spec: &'static ObjectSpec) -> HttpResponse {
     let per_page = call
-        .param("per_page")
-        .and_then(|v| v.parse::<u64>().ok())
+        .u64_param("per_page")
         .unwrap_or(MAX_PER_PAGE)
         .clamp(1, MAX_PER_PAGE);
-    let page = call
-        .param("page")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(1)
-        .max(1);
+    let page = call.u64_param("page").unwrap_or(1).max(1);
     let mut q = Query::default();
     let since = match call.header("if-modified-since") {
         None => None,

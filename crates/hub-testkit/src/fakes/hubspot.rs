@@ -619,7 +619,7 @@ fn create(call: &Call<'_>, spec: &ObjectSpec) -> HttpResponse {
         Ok(p) => p,
         Err(refused) => return *refused,
     };
-    let record = call.shared.api_create(spec, fields);
+    let record = call.shared.api_create(spec, fields, |_, _| {});
     answer(StatusCode::CREATED, render(spec.name, &record, None))
 }
 

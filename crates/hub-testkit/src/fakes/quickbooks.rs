@@ -730,20 +730,13 @@ fn create(call: &Call<'_>, spec: &'static ObjectSpec, mut fields: Fields) -> Htt
         fields.entry("TotalAmt").or_insert_with(|| json!(total));
         fields.entry("Balance").or_insert_with(|| json!(total));
     }
-    let record = call.shared.api_create(spec, fields);
-    if spec.name == "Invoice" && !record.fields.contains_key("DocNumber") {
-        // QuickBooks numbers invoices itself when the body does not.
-        let doc = json!((1000 + record.num).to_string());
-        let mut patch = Fields::new();
-        patch.insert("DocNumber".into(), doc);
-        let mut state = call.shared.lock();
-        let table = state.store.table(spec);
-        let mut all = record.fields.clone();
-        all.extend(patch);
-        table.set_fields(record.num, all);
-    }
-    match call.shared.live_record(spec, record.num) {
-        Some(r) => entity_answer(spec, &r),
-        None => entity_answer(spec, &record),
-    }
+    let record = call.shared.api_create(spec, fields, |n, fields| {
+        if spec.name == "Invoice" {
+            // QuickBooks numbers invoices itself when the body does not.
+            fields
+                .entry("DocNumber")
+                .or_insert_with(|| json!((1000 + n).to_string()));
+        }
+    });
+    entity_answer(spec, &record)
 }

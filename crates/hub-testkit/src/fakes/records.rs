@@ -299,13 +299,13 @@ impl FakeProvider {
         let schema = self.kind.schema();
         let mut state = self.shared.lock();
         let at = state.store.stamp();
-        let table = state.store.table(spec);
-        let n = table.create(Fields::new(), at);
-        let mut all = schema.generate(spec.name, n);
-        if let Value::Object(given) = fields {
-            all.extend(given);
-        }
-        table.set_fields(n, all);
+        let n = state.store.table(spec).create(at, |n| {
+            let mut all = schema.generate(spec.name, n);
+            if let Value::Object(given) = fields {
+                all.extend(given);
+            }
+            all
+        });
         schema.id(spec.name, n)
     }
 
@@ -434,20 +434,28 @@ impl Shared {
         Ok(record)
     }
 
-    /// A create from the API: a record of just `fields`, stamped now, kept
-    /// for [`FakeProvider::writes`].
-    pub(super) fn api_create(&self, spec: &ObjectSpec, fields: Fields) -> Record {
+    /// A create from the API: a record of the `fields` sent, plus what
+    /// `complete` adds knowing its number (a provider's own numbering),
+    /// stamped now, kept for [`FakeProvider::writes`] (as sent).
+    pub(super) fn api_create(
+        &self,
+        spec: &ObjectSpec,
+        sent: Fields,
+        complete: impl FnOnce(u64, &mut Fields),
+    ) -> Record {
         let schema = self.kind.schema();
         let mut state = self.lock();
         let at = state.store.stamp();
-        let sent = Value::Object(fields.clone());
-        let table = state.store.table(spec);
-        let n = table.create(fields.clone(), at);
+        let mut fields = sent.clone();
+        let n = state.store.table(spec).create(at, |n| {
+            complete(n, &mut fields);
+            fields.clone()
+        });
         state.writes.push(Write {
             object: spec.name.to_owned(),
             id: schema.id(spec.name, n),
             op: WriteOp::Create,
-            fields: sent,
+            fields: Value::Object(sent),
             at,
         });
         Record {

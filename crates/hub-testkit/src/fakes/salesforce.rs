@@ -700,7 +700,7 @@ fn create(call: &Call<'_>, object: &str) -> HttpResponse {
         }]));
     }
     fields.entry("OwnerId").or_insert_with(|| json!(OWNER));
-    let record = call.shared.api_create(spec, fields);
+    let record = call.shared.api_create(spec, fields, |_, _| {});
     HttpResponse::Created().json(json!({
         "id": SCHEMA.id(spec.name, record.num),
         "success": true,

@@ -197,13 +197,6 @@ impl Table {
         })
     }
 
-    /// Replaces the stored fields of record `n` (a created one: all of them).
-    pub(super) fn set_fields(&mut self, n: u64, fields: Fields) {
-        if let Some(row) = self.rows.get_mut(&n) {
-            row.fields = fields;
-        }
-    }
-
     /// Marks record `n` deleted at `at`.
     pub(super) fn delete(&mut self, n: u64, at: DateTime<Utc>) {
         let row = self.row_mut(n, at);
@@ -211,15 +204,16 @@ impl Table {
         row.modified = at;
     }
 
-    /// Adds a record with `fields`, created at `at`; its number.
-    pub(super) fn create(&mut self, fields: Fields, at: DateTime<Utc>) -> u64 {
+    /// Adds a record created at `at` with the fields `fields` gives for its
+    /// number; the number.
+    pub(super) fn create(&mut self, at: DateTime<Utc>, fields: impl FnOnce(u64) -> Fields) -> u64 {
         self.view = OnceLock::new();
         self.highest += 1;
         let n = self.highest;
         self.rows.insert(
             n,
             Row {
-                fields,
+                fields: fields(n),
                 born: Some(at),
                 modified: at,
                 edits: 0,
@@ -771,7 +765,7 @@ mod tests {
         for n in [1, 2, 50, 51, 52, 400] {
             t.delete(n, late);
         }
-        let created = t.create(Fields::new(), late + chrono::Duration::seconds(1));
+        let created = t.create(late + chrono::Duration::seconds(1), |_| Fields::new());
         assert_eq!(created, 501);
         let view = t.view();
         let cut = generated_time(200);
@@ -851,7 +845,7 @@ mod tests {
         let mut t = table(5);
         t.delete(2, generated_time(9));
         t.change(4, Fields::new(), generated_time(9));
-        t.create(Fields::new(), generated_time(9));
+        t.create(generated_time(9), |_| Fields::new());
         assert_eq!(t.existing(), vec![1, 3, 4, 5, 6]);
         assert!(t.exists(6) && !t.exists(2) && !t.exists(7));
     }

@@ -496,7 +496,7 @@ fn write(call: &Call<'_>, spec: &'static ObjectSpec) -> HttpResponse {
                     let message = format!("A {field} must be specified");
                     return element_error(fields, &message);
                 }
-                call.shared.api_create(spec, fields)
+                call.shared.api_create(spec, fields, |_, _| {})
             }
         };
         done.push(SCHEMA.render(spec.name, &record));

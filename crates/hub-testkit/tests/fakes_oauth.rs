@@ -789,7 +789,7 @@ async fn salesforce_pages_queries_with_next_records_url() {
     // An incremental query: the literal is unquoted, as SOQL wants it.
     let (_, _, since) = sf_get(
         &fake,
-        &soql("SELECT Id FROM Account WHERE LastModifiedDate > 2024-01-02T07:30:00Z ORDER BY LastModifiedDate LIMIT 10"),
+        &soql("SELECT Id FROM Account WHERE LastModifiedDate > 2024-01-01T08:20:30Z ORDER BY LastModifiedDate LIMIT 10"),
         None,
     )
     .await;
@@ -797,7 +797,7 @@ async fn salesforce_pages_queries_with_next_records_url() {
     assert_eq!(since["done"], true);
     let (status, _, quoted) = sf_get(
         &fake,
-        &soql("SELECT Id FROM Account WHERE LastModifiedDate > '2024-01-02T07:30:00Z'"),
+        &soql("SELECT Id FROM Account WHERE LastModifiedDate > '2024-01-01T08:20:30Z'"),
         None,
     )
     .await;

@@ -1,4 +1,4 @@
-//! `fake-providers`: the six fake providers of [`hub_testkit::fakes`] on fixed
+//! `fake-providers`: the nine fake providers of [`hub_testkit::fakes`] on fixed
 //! loopback ports, for an offline demo (`cargo xtask up` starts it).
 //!
 //! Ports count up from `FAKE_PROVIDERS_BASE_PORT` (default 3901):
@@ -11,13 +11,17 @@
 //! | +3     | 3904           | SAMSARA    | `http://127.0.0.1:3904`              |
 //! | +4     | 3905           | NEWSAPI    | `http://127.0.0.1:3905/v2`           |
 //! | +5     | 3906           | SALESFORCE | `http://127.0.0.1:3906`              |
+//! | +6     | 3907           | ZOHO       | `http://127.0.0.1:3907` (API under `/crm/v2`) |
+//! | +7     | 3908           | KEEPTRUCKIN| `http://127.0.0.1:3908/v1`           |
+//! | +8     | 3909           | ALPHA_VANTAGE | `http://127.0.0.1:3909` (`/query`) |
 //!
-//! The four OAuth providers (HubSpot, QuickBooks, Xero, Salesforce) also
-//! serve their authorization and token endpoints at the real paths on the
-//! same port (see `FakeProvider::oauth_config`), for the app whose client id
-//! and secret `FakeProvider::oauth_client` gives.
+//! The five OAuth providers (HubSpot, QuickBooks, Xero, Salesforce, Zoho)
+//! also serve their authorization and token endpoints at the real paths on
+//! the same port (see `FakeProvider::oauth_config`), for the app whose client
+//! id and secret `FakeProvider::oauth_client` gives.
 //!
-//! Every fake accepts the token (API key for NewsAPI) `fake-valid-token`. One
+//! Every fake accepts the token (API key for NewsAPI, KeepTruckin and Alpha
+//! Vantage) `fake-valid-token`. One
 //! line per fake goes to stdout once all listen, e.g.
 //! `NEWSAPI http://127.0.0.1:3905/v2 token=fake-valid-token` (QuickBooks and
 //! Xero add the realm and tenant id their config needs). Runs until SIGTERM or
@@ -27,7 +31,10 @@
 //! instead (read the URLs from the lines above). `FAKE_PROVIDERS_RECORDING=false`
 //! turns off what the fakes keep of every request (`FakeProvider::set_recording`):
 //! nobody reads it here, and under load (`cargo xtask bench gateway`) it only
-//! grows.
+//! grows. `FAKE_PROVIDERS_RECORDS=N` gives every object of every fake `N`
+//! generated records (`FakeProvider::set_count`) instead of its small
+//! default, so a demo's syncs have data (they are built on demand: 200,000
+//! cost nothing until read).
 
 use std::process::ExitCode;
 
@@ -36,11 +43,14 @@ use hub_testkit::fakes::{DEFAULT_TOKEN, FakeProvider, Kind};
 /// Default first port (`FAKE_PROVIDERS_BASE_PORT`).
 const DEFAULT_BASE_PORT: u16 = 3901;
 
+/// The most records `FAKE_PROVIDERS_RECORDS` may ask for per object.
+const MAX_RECORDS: u64 = 100_000_000;
+
 /// The highest offset in the layout.
-const LAST: u16 = 5;
+const LAST: u16 = 8;
 
 /// The fixed offset of each fake from the base port (`xtask up` relies on
-/// this layout: NewsAPI at +4, Salesforce at +5).
+/// this layout: NewsAPI at +4, Salesforce at +5; new kinds go at the end).
 fn offset(kind: Kind) -> u16 {
     match kind {
         Kind::HubSpot => 0,
@@ -49,6 +59,11 @@ fn offset(kind: Kind) -> u16 {
         Kind::Samsara => 3,
         Kind::NewsApi => 4,
         Kind::Salesforce => 5,
+        Kind::Zoho => 6,
+        Kind::KeepTruckin => 7,
+        Kind::AlphaVantage => 8,
+        // A kind added to the library but not to this layout yet: after the others.
+        _ => LAST + 1,
     }
 }
 
@@ -57,9 +72,11 @@ async fn main() -> ExitCode {
     if std::env::args().len() > 1 {
         eprintln!(
             "usage: fake-providers\n\n\
-             Serves fake HubSpot, QuickBooks, Xero, Samsara, NewsAPI and Salesforce on 127.0.0.1,\n\
-             ports FAKE_PROVIDERS_BASE_PORT (default {DEFAULT_BASE_PORT}; 0: any free ports) to +{LAST},\n\
-             until SIGTERM or Ctrl-C. FAKE_PROVIDERS_RECORDING=false: keep no copy of the requests."
+             Serves fake HubSpot, QuickBooks, Xero, Samsara, NewsAPI, Salesforce, Zoho, KeepTruckin\n\
+             and Alpha Vantage on 127.0.0.1, ports FAKE_PROVIDERS_BASE_PORT (default {DEFAULT_BASE_PORT};\n\
+             0: any free ports) to +{LAST}, until SIGTERM or Ctrl-C.\n\
+             FAKE_PROVIDERS_RECORDING=false: keep no copy of the requests.\n\
+             FAKE_PROVIDERS_RECORDS=N: N generated records in every object of every fake."
         );
         return ExitCode::from(2);
     }
@@ -89,6 +106,18 @@ async fn main() -> ExitCode {
         },
         Err(_) => true,
     };
+    let records = match std::env::var("FAKE_PROVIDERS_RECORDS") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
+            Ok(n) if n <= MAX_RECORDS => Some(n),
+            _ => {
+                eprintln!(
+                    "fake-providers: FAKE_PROVIDERS_RECORDS must be a number of records from 0 to {MAX_RECORDS}, not {v:?}"
+                );
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
 
     // Signal handlers first, so a signal during start-up is not fatal.
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -101,11 +130,20 @@ async fn main() -> ExitCode {
 
     let mut fakes = Vec::with_capacity(Kind::ALL.len());
     for kind in Kind::ALL {
-        let port = if base == 0 { 0 } else { base + offset(kind) };
+        let port = if base == 0 {
+            0
+        } else {
+            base.saturating_add(offset(kind))
+        };
         let addr = format!("127.0.0.1:{port}");
         match FakeProvider::start_on(kind, &addr).await {
             Ok(fake) => {
                 fake.set_recording(recording);
+                if let Some(n) = records {
+                    for object in fake.objects() {
+                        fake.set_count(object, n);
+                    }
+                }
                 fakes.push(fake);
             }
             Err(e) => {

@@ -1,22 +1,28 @@
 //! Fake third-party providers: local HTTP servers that answer like HubSpot,
-//! Salesforce, QuickBooks Online, Xero, Samsara and NewsAPI for their
-//! connection-test calls, the first pages of their list calls and (for the
-//! four OAuth providers) the OAuth 2.0 authorization-code and refresh grants,
-//! so no test (and no offline demo) reaches the internet.
+//! Salesforce, QuickBooks Online, Xero, Zoho CRM, Samsara, KeepTruckin
+//! (Motive), NewsAPI and Alpha Vantage: their connection-test calls, their
+//! list calls with the real paging and incremental filters, the writes a
+//! sync pushes back, and (for the OAuth providers) the OAuth 2.0
+//! authorization-code and refresh grants, so no test (and no offline demo)
+//! reaches the internet.
 //!
 //! Each fake is faithful where naive clients break (see
 //! `shared/providers.md`): the provider's own auth scheme and error bodies,
-//! its pagination shape, its date formats, its token endpoint (client
+//! its pagination shape and caps, its date formats, its optimistic
+//! concurrency (QuickBooks' `SyncToken`), its token endpoint (client
 //! authentication, refresh-token rotation, error bodies) and its rate-limit
 //! answer, which it can enforce itself ([`FakeProvider::set_rate_limit`]).
 //! A test controls it through the handle:
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use hub_testkit::fakes::{FakeProvider, Kind, Mode};
+//! use hub_testkit::fakes::{FakeProvider, Kind, Mode, Selection};
 //! let fake = FakeProvider::start(Kind::HubSpot).await;
 //! fake.set_valid_token("tok");
 //! let config = fake.config(); // {"base_url": "http://127.0.0.1:<port>"}
+//! fake.set_count("contacts", 200_000); // generated on demand, by id
+//! let since = fake.now();
+//! let touched = fake.touch("contacts", Selection::fraction(0.01)); // 2,000 changed now
 //! fake.set_mode(Mode::RateLimited { retry_after_secs: 2 });
 //! // … exercise the code under test …
 //! let sent = fake.requests();
@@ -31,6 +37,21 @@
 //! The OAuth endpoints live on the same server, at the real paths
 //! ([`FakeProvider::authorize_url`], [`FakeProvider::token_url`]); the token
 //! endpoint has a mode of its own ([`FakeProvider::set_token_mode`]).
+//!
+//! # Records
+//!
+//! Each object type (HubSpot `contacts`, Salesforce `Opportunity`, …; see
+//! [`FakeProvider::objects`]) holds `count` generated records, numbered from
+//! 1 and built from their number when served, so a count of 200,000 costs
+//! nothing until read. Generated record `n` was last modified at
+//! 2024-01-01T08:00:00Z plus `n` minutes. Only what changed since is stored:
+//! [`FakeProvider::touch`] (a change at the provider, as a user would make
+//! it), [`FakeProvider::delete`], [`FakeProvider::create`], and the writes
+//! the API received ([`FakeProvider::writes`]). Changes are stamped by the
+//! fake's clock ([`FakeProvider::now`]): the wall clock, but never before the
+//! newest record, so an incremental read after a change always sees it.
+//! [`FakeProvider::record`] shows a record as the provider's single-record
+//! read would return it.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -40,17 +61,25 @@ use std::time::{Duration, Instant};
 use actix_web::dev::ServerHandle;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 use serde_json::{Value, json};
 
+mod alphavantage;
 mod hubspot;
+mod keeptruckin;
 mod limit;
 mod newsapi;
 mod oauth;
 mod quickbooks;
+mod records;
 mod salesforce;
 mod samsara;
+mod store;
 mod xero;
+mod zoho;
+
+pub use records::{RecordRef, Selection, Write, WriteOp};
+use store::{Bound, Fields, ObjectSpec, Order, Query, Record, Schema};
 
 /// The token (or API key) every fake accepts until told otherwise.
 pub const DEFAULT_TOKEN: &str = "fake-valid-token";
@@ -63,6 +92,7 @@ pub const XERO_TENANT_ID: &str = "3d9a2b3c-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 /// Which provider a fake imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Kind {
     /// HubSpot CRM v3 (`Authorization: Bearer`).
     HubSpot,
@@ -76,20 +106,32 @@ pub enum Kind {
     NewsApi,
     /// Salesforce REST API v60.0 (`Authorization: Bearer`, API host = `instance_url`).
     Salesforce,
+    /// Zoho CRM v2 (`Authorization: Zoho-oauthtoken <token>`, API under `/crm/v2`).
+    Zoho,
+    /// KeepTruckin (Motive) v1 (`X-Api-Key` or `Authorization: Bearer`).
+    KeepTruckin,
+    /// Alpha Vantage (`apikey` query parameter; throttling is a 200).
+    AlphaVantage,
 }
 
 impl Kind {
     /// Every kind, in the order of the `fake-providers` port layout.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 9] = [
         Kind::HubSpot,
         Kind::QuickBooks,
         Kind::Xero,
         Kind::Samsara,
         Kind::NewsApi,
         Kind::Salesforce,
+        Kind::Zoho,
+        Kind::KeepTruckin,
+        Kind::AlphaVantage,
     ];
 
-    /// The kinds whose fake speaks OAuth 2.0 (the others take a static key).
+    /// The kinds whose fake speaks standard OAuth 2.0 (bearer tokens,
+    /// RFC 6749 error answers), the ones the hub's OAuth tests walk. The Zoho
+    /// fake has OAuth endpoints too, with Zoho's quirks
+    /// ([`FakeProvider::token_url`]); the others take a static key.
     pub const OAUTH: [Kind; 4] = [
         Kind::HubSpot,
         Kind::Salesforce,
@@ -106,6 +148,9 @@ impl Kind {
             Kind::Samsara => "SAMSARA",
             Kind::NewsApi => "NEWSAPI",
             Kind::Salesforce => "SALESFORCE",
+            Kind::Zoho => "ZOHO",
+            Kind::KeepTruckin => "KEEPTRUCKIN",
+            Kind::AlphaVantage => "ALPHA_VANTAGE",
         }
     }
 
@@ -114,8 +159,37 @@ impl Kind {
         match self {
             Kind::Xero => "/api.xro/2.0",
             Kind::NewsApi => "/v2",
-            Kind::HubSpot | Kind::QuickBooks | Kind::Samsara | Kind::Salesforce => "",
+            Kind::KeepTruckin => "/v1",
+            Kind::HubSpot
+            | Kind::QuickBooks
+            | Kind::Samsara
+            | Kind::Salesforce
+            | Kind::Zoho
+            | Kind::AlphaVantage => "",
         }
+    }
+
+    /// How the provider names, builds and changes its records.
+    fn schema(self) -> &'static dyn Schema {
+        match self {
+            Kind::HubSpot => &hubspot::SCHEMA,
+            Kind::QuickBooks => &quickbooks::SCHEMA,
+            Kind::Xero => &xero::SCHEMA,
+            Kind::Samsara => &samsara::SCHEMA,
+            Kind::NewsApi => &newsapi::SCHEMA,
+            Kind::Salesforce => &salesforce::SCHEMA,
+            Kind::Zoho => &zoho::SCHEMA,
+            Kind::KeepTruckin => &keeptruckin::SCHEMA,
+            Kind::AlphaVantage => &alphavantage::SCHEMA,
+        }
+    }
+
+    /// The object type called `name` (any case), if the provider has it.
+    fn object(self, name: &str) -> Option<&'static ObjectSpec> {
+        self.schema()
+            .objects()
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -127,7 +201,10 @@ pub enum Mode {
     Normal,
     /// The provider's throttling answer: 429 with `Retry-After:
     /// <retry_after_secs>` and the provider's body and headers (Salesforce:
-    /// 403 `REQUEST_LIMIT_EXCEEDED`, which has no `Retry-After`).
+    /// 403 `REQUEST_LIMIT_EXCEEDED`, which has no `Retry-After`; Alpha
+    /// Vantage: a 200 whose body is only a `Note`, its per-minute answer,
+    /// when `retry_after_secs` is under an hour, else an `Information`, its
+    /// daily one).
     RateLimited {
         /// Seconds in `Retry-After`.
         retry_after_secs: u64,
@@ -218,6 +295,8 @@ struct State {
     limit: limit::Limiter,
     oauth: oauth::OAuthState,
     salesforce: salesforce::SfState,
+    store: store::Store,
+    writes: Vec<Write>,
 }
 
 impl Shared {
@@ -256,6 +335,8 @@ impl FakeProvider {
                 limit: limit::Limiter::default(),
                 oauth: oauth::OAuthState::default(),
                 salesforce: salesforce::SfState::default(),
+                store: store::Store::default(),
+                writes: Vec::new(),
             }),
         });
         let handle = serve(listener, shared.clone())?;
@@ -294,7 +375,12 @@ impl FakeProvider {
             Kind::QuickBooks => json!({"base_url": base_url, "realm_id": QUICKBOOKS_REALM_ID}),
             Kind::Xero => json!({"base_url": base_url, "xero_tenant_id": XERO_TENANT_ID}),
             Kind::Salesforce => json!({"base_url": base_url, "instance_url": self.origin()}),
-            Kind::HubSpot | Kind::Samsara | Kind::NewsApi => json!({"base_url": base_url}),
+            Kind::HubSpot
+            | Kind::Samsara
+            | Kind::NewsApi
+            | Kind::Zoho
+            | Kind::KeepTruckin
+            | Kind::AlphaVantage => json!({"base_url": base_url}),
         }
     }
 
@@ -471,6 +557,10 @@ impl Call<'_> {
     fn usize_param(&self, name: &str) -> Option<usize> {
         self.param(name).and_then(|v| v.parse().ok())
     }
+
+    fn u64_param(&self, name: &str) -> Option<u64> {
+        self.param(name).and_then(|v| v.parse().ok())
+    }
 }
 
 async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
@@ -531,6 +621,9 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         Kind::Samsara => samsara::handle(&call),
         Kind::NewsApi => newsapi::handle(&call),
         Kind::Salesforce => salesforce::handle(&call),
+        Kind::Zoho => zoho::handle(&call),
+        Kind::KeepTruckin => keeptruckin::handle(&call),
+        Kind::AlphaVantage => alphavantage::handle(&call),
     };
     with_usage(&shared, response)
 }
@@ -652,6 +745,19 @@ fn rate_limited(
                 "errorCode": "REQUEST_LIMIT_EXCEEDED",
             }]));
         }
+        Kind::Zoho => json!({
+            "code": "TOO_MANY_REQUESTS",
+            "details": {},
+            "message": "You have exceeded the allowed number of API calls. Try again later.",
+            "status": "error",
+        }),
+        Kind::KeepTruckin => json!({
+            "error_message": format!("Too many requests. Retry after {retry} seconds."),
+        }),
+        Kind::AlphaVantage => {
+            // Alpha Vantage throttles with a 200 and a note in the body.
+            return alphavantage::throttled(retry_after_secs < 3600);
+        }
     };
     response.json(body)
 }
@@ -688,6 +794,16 @@ fn server_error(kind: Kind) -> HttpResponse {
             "status": "error",
             "code": "unexpectedError",
             "message": "This shouldn't happen, and if it does then it's our fault, not yours. Try the request again shortly.",
+        }),
+        Kind::Zoho => json!({
+            "code": "INTERNAL_ERROR",
+            "details": {},
+            "message": "Internal Server Error",
+            "status": "error",
+        }),
+        Kind::KeepTruckin => json!({"error_message": "Internal Server Error"}),
+        Kind::AlphaVantage => json!({
+            "Error Message": "An internal error occurred. Please retry in a moment.",
         }),
     };
     HttpResponse::InternalServerError().json(body)
@@ -728,18 +844,23 @@ fn not_found(kind: Kind, path: &str) -> HttpResponse {
             "code": "routeNotFound",
             "message": format!("The route {path} does not exist."),
         }),
+        Kind::Zoho => json!({
+            "code": "INVALID_URL_PATTERN",
+            "details": {},
+            "message": "Please check if the URL trying to access is a correct one",
+            "status": "error",
+        }),
+        Kind::KeepTruckin => json!({"error_message": format!("Not Found: {path}")}),
+        Kind::AlphaVantage => json!({
+            "Error Message": format!("Invalid API call: {path} does not exist; the API is at /query."),
+        }),
     };
     HttpResponse::NotFound().json(body)
 }
 
-/// The instant record `i` of a data set was last modified: one hour apart
-/// from 2024-01-01T08:00:00Z, so incremental filters have something to cut.
-fn record_time(i: usize) -> DateTime<Utc> {
-    let base = Utc
-        .with_ymd_and_hms(2024, 1, 1, 8, 0, 0)
-        .single()
-        .unwrap_or_default();
-    base + chrono::Duration::hours(i64::try_from(i).unwrap_or(0))
+/// An RFC 3339 UTC time to the second (`2024-01-01T08:01:00Z`).
+fn utc_seconds(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// A stable UUID for record `i` of data set `set`.

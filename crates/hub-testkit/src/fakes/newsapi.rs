@@ -1,10 +1,59 @@
 //! NewsAPI v2: `/everything` and `/top-headlines`, paged with `page` and
-//! `pageSize`, developer-plan cap of 100 results.
+//! `pageSize`, developer-plan cap of 100 results (426
+//! `maximumResultsReached` past it). Articles are newest first, one an hour
+//! back from now; how many there are is the `articles` object's count.
 
 use super::*;
 
-const ARTICLES: usize = 42;
 const DEVELOPER_RESULT_CAP: usize = 100;
+
+pub(super) static SCHEMA: NewsApi = NewsApi;
+
+/// NewsAPI's one object: the `articles` a search finds. Only their count
+/// reaches the API (an article's title names the search it answers).
+pub(super) struct NewsApi;
+
+const OBJECTS: [ObjectSpec; 1] = [ObjectSpec {
+    name: "articles",
+    default_count: 42,
+}];
+
+impl Schema for NewsApi {
+    fn objects(&self) -> &'static [ObjectSpec] {
+        &OBJECTS
+    }
+
+    fn generate(&self, _object: &'static str, n: u64) -> Fields {
+        store::fields_of(article(n as usize, "freight"))
+    }
+
+    fn id(&self, _object: &'static str, n: u64) -> String {
+        format!("https://news.example.com/articles/{n}")
+    }
+
+    fn number(&self, _object: &'static str, id: &str) -> Option<u64> {
+        id.strip_prefix("https://news.example.com/articles/")?
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+    }
+
+    fn touched(&self, _object: &'static str, record: &Record) -> Fields {
+        let mut f = Fields::new();
+        f.insert(
+            "description".into(),
+            json!(format!(
+                "Market update {} (updated, v{}).",
+                record.num, record.version
+            )),
+        );
+        f
+    }
+
+    fn render(&self, _object: &'static str, record: &Record) -> Value {
+        Value::Object(record.fields.clone())
+    }
+}
 const SOURCES: [(Option<&str>, &str); 4] = [
     (None, "FreightWaves"),
     (Some("reuters"), "Reuters"),
@@ -25,7 +74,7 @@ fn article(i: usize, topic: &str) -> Value {
         "description": format!("Market update {i} on {topic}."),
         "url": format!("https://news.example.com/articles/{i}"),
         "urlToImage": format!("https://news.example.com/images/{i}.jpg"),
-        "publishedAt": (Utc::now() - chrono::Duration::hours(i64::try_from(i).unwrap_or(0))).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "publishedAt": utc_seconds(Utc::now() - chrono::Duration::hours(i64::try_from(i).unwrap_or(0))),
         "content": format!("Market update {i} on {topic}. Carriers and brokers … [+1200 chars]"),
     })
 }
@@ -91,22 +140,31 @@ pub(super) fn handle(call: &Call<'_>) -> HttpResponse {
         }
         _ => return not_found(Kind::NewsApi, call.path),
     };
+    let articles_total = {
+        let state = call.shared.lock();
+        state.store.view(&OBJECTS[0]).total(&Query::default())
+    };
+    let articles_total = usize::try_from(articles_total).unwrap_or(usize::MAX);
     let page_size = call.usize_param("pageSize").unwrap_or(100).clamp(1, 100);
     let page = call.usize_param("page").unwrap_or(1).max(1);
     let first = (page - 1) * page_size;
-    if first >= DEVELOPER_RESULT_CAP {
+    if first + page_size > DEVELOPER_RESULT_CAP {
+        // Any page reaching past the 100th result, even partly.
         return error(
             StatusCode::UPGRADE_REQUIRED,
             "maximumResultsReached",
-            "You have requested too many results. Developer accounts are limited to a max of 100 results. You are trying to request results 100 to 200. Please upgrade to a paid plan if you need more results.",
+            &format!(
+                "You have requested too many results. Developer accounts are limited to a max of {DEVELOPER_RESULT_CAP} results. You are trying to request results {first} to {}. Please upgrade to a paid plan if you need more results.",
+                first + page_size
+            ),
         );
     }
-    let articles: Vec<Value> = (first..ARTICLES.min(first + page_size))
+    let articles: Vec<Value> = (first..articles_total.min(first + page_size))
         .map(|i| article(i + 1, &topic))
         .collect();
     HttpResponse::Ok().json(json!({
         "status": "ok",
-        "totalResults": ARTICLES,
+        "totalResults": articles_total,
         "articles": articles,
     }))
 }

@@ -1,8 +1,10 @@
-//! OAuth 2.0 on the HubSpot, Salesforce, QuickBooks and Xero fakes: the
-//! authorization endpoint (a user who always consents, unless told to deny)
-//! and the token endpoint (authorization-code grant with optional PKCE,
-//! refresh grant), at the real paths, with each provider's client
-//! authentication, answer shape, refresh-token rotation and error bodies.
+//! OAuth 2.0 on the HubSpot, Salesforce, QuickBooks, Xero and Zoho fakes:
+//! the authorization endpoint (a user who always consents, unless told to
+//! deny) and the token endpoint (authorization-code grant with optional
+//! PKCE, refresh grant), at the real paths, with each provider's client
+//! authentication, answer shape, refresh-token rotation and error bodies
+//! (Zoho's are 200s with an `error` field, and it hands out a refresh token
+//! only for `access_type=offline`).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -30,7 +32,8 @@ pub(super) fn paths(kind: Kind) -> Option<(&'static str, &'static str)> {
         Kind::Salesforce => Some(("/services/oauth2/authorize", "/services/oauth2/token")),
         Kind::QuickBooks => Some(("/connect/oauth2", "/oauth2/v1/tokens/bearer")),
         Kind::Xero => Some(("/identity/connect/authorize", "/connect/token")),
-        Kind::Samsara | Kind::NewsApi => None,
+        Kind::Zoho => Some(("/oauth/v2/auth", "/oauth/v2/token")),
+        Kind::Samsara | Kind::NewsApi | Kind::KeepTruckin | Kind::AlphaVantage => None,
     }
 }
 
@@ -62,6 +65,10 @@ pub(super) fn client(kind: Kind) -> (&'static str, &'static str) {
             "ABfakeQuickBooksClientId0123456789abcdefghijklmnop",
             "fakeQuickBooksSecret0123456789abcdefgh",
         ),
+        Kind::Zoho => (
+            "1000.FAKEZOHOCLIENT0123456789ABCDEFGHIJ",
+            "fakezohosecret0123456789abcdef0123456789ab",
+        ),
         _ => (
             "0F1E2D3C4B5A69788796A5B4C3D2E1F0",
             "fake-xero-secret-0123456789abcdefghijklmnopqrstuv",
@@ -73,7 +80,7 @@ pub(super) fn client(kind: Kind) -> (&'static str, &'static str) {
 /// its sessions last two hours by default).
 fn default_ttl(kind: Kind) -> Duration {
     Duration::from_secs(match kind {
-        Kind::QuickBooks => 3600,
+        Kind::QuickBooks | Kind::Zoho => 3600,
         Kind::Salesforce => 7200,
         _ => 1800,
     })
@@ -126,7 +133,10 @@ fn known_scope(kind: Kind, s: &str) -> bool {
                 || s.starts_with("assets")
                 || s.starts_with("projects")
         }
-        Kind::Samsara | Kind::NewsApi => false,
+        Kind::Zoho => {
+            s.starts_with("ZohoCRM.") || s.starts_with("AaaServer.") || s.starts_with("ZohoSearch.")
+        }
+        Kind::Samsara | Kind::NewsApi | Kind::KeepTruckin | Kind::AlphaVantage => false,
     }
 }
 
@@ -137,6 +147,8 @@ struct CodeGrant {
     scope: String,
     /// `(challenge, method)` of PKCE.
     challenge: Option<(String, String)>,
+    /// `access_type=offline` was asked for (Zoho's condition for a refresh token).
+    offline: bool,
     expires: Instant,
 }
 
@@ -403,7 +415,12 @@ fn authorize(shared: &Shared, query: &[(String, String)]) -> HttpResponse {
         // Salesforce grants the connected app's scopes when none is asked for.
         None if kind == Kind::Salesforce => "api refresh_token".to_owned(),
         None => String::new(),
-        Some(s) => s.split_whitespace().collect::<Vec<_>>().join(" "),
+        // Zoho separates scopes with commas, the others with spaces.
+        Some(s) => s
+            .split(|c: char| c.is_whitespace() || (kind == Kind::Zoho && c == ','))
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     if scope.is_empty() || !scope.split(' ').all(|s| known_scope(kind, s)) {
         return fail(
@@ -438,6 +455,7 @@ fn authorize(shared: &Shared, query: &[(String, String)]) -> HttpResponse {
             redirect_uri: raw_redirect.to_owned(),
             scope,
             challenge,
+            offline: first(query, "access_type") == Some("offline"),
             expires: Instant::now() + CODE_TTL,
         },
     );
@@ -448,6 +466,10 @@ fn authorize(shared: &Shared, query: &[(String, String)]) -> HttpResponse {
     }
     if kind == Kind::QuickBooks {
         params.push(("realmId", QUICKBOOKS_REALM_ID));
+    }
+    if kind == Kind::Zoho {
+        params.push(("location", "us"));
+        params.push(("accounts-server", shared.origin.as_str()));
     }
     redirect(&redirect_uri, &params)
 }
@@ -465,6 +487,16 @@ enum Refusal {
 
 /// The provider's answer to a refused token request.
 fn refused(kind: Kind, why: Refusal) -> HttpResponse {
+    if kind == Kind::Zoho {
+        // Zoho answers a refused grant with a 200 and a bare error code.
+        let error = match why {
+            Refusal::BadClient => "invalid_client",
+            Refusal::RedirectMismatch => "invalid_redirect_uri",
+            Refusal::UnsupportedGrant => "unsupported_grant_type",
+            Refusal::BadCode | Refusal::BadVerifier | Refusal::BadRefresh => "invalid_code",
+        };
+        return HttpResponse::Ok().json(json!({ "error": error }));
+    }
     if why == Refusal::BadClient {
         return HttpResponse::Unauthorized().json(
             json!({"error": "invalid_client", "error_description": "invalid client credentials"}),
@@ -522,7 +554,8 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
 
 /// Whether the request authenticates the registered client the way the
 /// provider wants it: HTTP Basic on QuickBooks and Xero, form fields on
-/// HubSpot, either on Salesforce.
+/// HubSpot and Zoho (which also takes them in the query string), either on
+/// Salesforce.
 fn client_ok(kind: Kind, req: &HttpRequest, form: &[(String, String)]) -> bool {
     let (id, secret) = client(kind);
     let basic = basic_credentials(req).is_some_and(|(i, s)| i == id && s == secret);
@@ -530,7 +563,7 @@ fn client_ok(kind: Kind, req: &HttpRequest, form: &[(String, String)]) -> bool {
         first(form, "client_id") == Some(id) && first(form, "client_secret") == Some(secret);
     match kind {
         Kind::QuickBooks | Kind::Xero => basic,
-        Kind::HubSpot => fields,
+        Kind::HubSpot | Kind::Zoho => fields,
         _ => basic || fields,
     }
 }
@@ -538,7 +571,11 @@ fn client_ok(kind: Kind, req: &HttpRequest, form: &[(String, String)]) -> bool {
 /// `POST token`.
 fn token(shared: &Shared, req: &HttpRequest, body: &[u8]) -> HttpResponse {
     let kind = shared.kind;
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let mut form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    if kind == Kind::Zoho {
+        // Zoho's own examples put the grant in the query string.
+        form.extend(url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned());
+    }
     let grant_type = first(&form, "grant_type");
     if !client_ok(kind, req, &form) {
         return refused(kind, Refusal::BadClient);
@@ -572,6 +609,7 @@ fn issue_access(state: &mut State, kind: Kind) -> (String, Duration) {
         Kind::HubSpot => "CNf",
         Kind::Salesforce => "00DFk000000FAKE!AQ",
         Kind::QuickBooks => "eyJlbmMiOiJBMTI4Q0JDLUhTMjU2In0.",
+        Kind::Zoho => "1000.",
         _ => "eyJhbGciOiJSUzI1NiJ9.",
     };
     let token = random_token(prefix);
@@ -610,6 +648,7 @@ fn exchange_code(shared: &Shared, form: &[(String, String)]) -> Result<Grant, Re
     let wants_refresh = match kind {
         Kind::Salesforce => scopes.contains(&"refresh_token") || scopes.contains(&"offline_access"),
         Kind::Xero => scopes.contains(&"offline_access"),
+        Kind::Zoho => grant.offline,
         _ => true,
     };
     let refresh_token = wants_refresh.then(|| {
@@ -667,6 +706,19 @@ fn answer(shared: &Shared, grant: Grant) -> Value {
             "expires_in": expires_in,
         }),
         Kind::Salesforce => salesforce_answer(shared, grant),
+        Kind::Zoho => {
+            let mut body = json!({
+                "access_token": grant.access_token,
+                "scope": grant.scope,
+                "api_domain": shared.origin,
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+            });
+            if let Some(r) = grant.refresh_token {
+                body["refresh_token"] = json!(r);
+            }
+            body
+        }
         Kind::QuickBooks => json!({
             "token_type": "bearer",
             "expires_in": expires_in,

@@ -34,13 +34,16 @@ const FAKES_PORT_VAR: &str = "FAKE_PROVIDERS_BASE_PORT";
 const DEFAULT_FAKES_BASE_PORT: u16 = 3901;
 /// The fakes at the base port + their index: the fixed layout documented in
 /// `crates/hub-testkit/src/bin/fake-providers.rs`.
-const FAKE_CODES: [&str; 6] = [
+const FAKE_CODES: [&str; 9] = [
     "HUBSPOT",
     "QUICKBOOKS",
     "XERO",
     "SAMSARA",
     "NEWSAPI",
     "SALESFORCE",
+    "ZOHO",
+    "KEEPTRUCKIN",
+    "ALPHA_VANTAGE",
 ];
 /// The token (API key) every fake accepts (`hub_testkit::fakes::DEFAULT_TOKEN`).
 const FAKE_TOKEN: &str = "fake-valid-token";

@@ -20,8 +20,8 @@ pub mod client;
 pub mod manifest;
 pub mod oauth;
 pub mod redact;
-pub mod sync;
 mod schema_errors;
+pub mod sync;
 mod template;
 pub mod webhook;
 

@@ -169,7 +169,10 @@ impl EntitySync {
             }
         }
         if let Some(s) = &self.since_format
-            && !matches!(s.as_str(), "iso" | "iso_millis" | "epoch_millis" | "http_date")
+            && !matches!(
+                s.as_str(),
+                "iso" | "iso_millis" | "epoch_millis" | "http_date"
+            )
         {
             return Err(format!("since_format: unknown {s:?}"));
         }
@@ -194,7 +197,9 @@ impl EntitySync {
     pub fn request(&self, checkpoint: Option<&Value>, since: Option<DateTime<Utc>>) -> Request {
         if let (Paging::NextUrl { .. }, Some(url)) = (
             &self.paging,
-            checkpoint.and_then(|c| c.get("url")).and_then(Value::as_str),
+            checkpoint
+                .and_then(|c| c.get("url"))
+                .and_then(Value::as_str),
         ) {
             return Request {
                 method: "GET".into(),
@@ -253,7 +258,10 @@ impl EntitySync {
             .collect();
         let mut body = call.body.as_ref().map(|b| fill_value(b, &fill));
         if let Some((param, value)) = extra
-            && !call.query.values().any(|v| v.contains(&format!("{{{}}}", placeholder(&self.paging))))
+            && !call
+                .query
+                .values()
+                .any(|v| v.contains(&format!("{{{}}}", placeholder(&self.paging))))
         {
             match body.as_mut().and_then(Value::as_object_mut) {
                 Some(b) if call.method == "POST" => {
@@ -307,7 +315,10 @@ impl EntitySync {
             .total
             .as_deref()
             .and_then(|p| at(answer, p))
-            .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+            .and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            });
         let n = records.len() as u64;
         let next = match &self.paging {
             Paging::Cursor { next, .. } => at(answer, next)
@@ -324,7 +335,10 @@ impl EntitySync {
                     .and_then(|c| c.get("page"))
                     .and_then(Value::as_u64)
                     .unwrap_or(*first);
-                let more_flag = more.as_deref().and_then(|p| at(answer, p)).and_then(Value::as_bool);
+                let more_flag = more
+                    .as_deref()
+                    .and_then(|p| at(answer, p))
+                    .and_then(Value::as_bool);
                 let go_on = match more_flag {
                     Some(flag) => flag && n > 0,
                     None => n >= *size && n > 0,
@@ -374,7 +388,11 @@ fn fill_value(v: &Value, fill: &dyn Fn(&str) -> String) -> Value {
     match v {
         Value::String(s) => Value::String(fill(s)),
         Value::Array(a) => Value::Array(a.iter().map(|x| fill_value(x, fill)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), fill_value(x, fill))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), fill_value(x, fill)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -445,14 +463,26 @@ mod tests {
 
     #[test]
     fn cursor_paging_follows_the_answer_and_stops_without_a_cursor() {
-        let s = spec(json!({"style": "cursor", "next": "paging.next.after", "param": "after"}), json!({}));
-        assert_eq!(s.request(None, None).path_and_query, "/crm/v3/objects/contacts?limit=100");
+        let s = spec(
+            json!({"style": "cursor", "next": "paging.next.after", "param": "after"}),
+            json!({}),
+        );
+        assert_eq!(
+            s.request(None, None).path_and_query,
+            "/crm/v3/objects/contacts?limit=100"
+        );
         let page = s
-            .read(&json!({"results": [{"id": "1"}], "paging": {"next": {"after": "101"}}}), None)
+            .read(
+                &json!({"results": [{"id": "1"}], "paging": {"next": {"after": "101"}}}),
+                None,
+            )
             .unwrap();
         assert_eq!(page.next, Some(json!({"cursor": "101"})));
         let r = s.request(page.next.as_ref(), None);
-        assert_eq!(r.path_and_query, "/crm/v3/objects/contacts?limit=100&after=101");
+        assert_eq!(
+            r.path_and_query,
+            "/crm/v3/objects/contacts?limit=100&after=101"
+        );
         let last = s.read(&json!({"results": []}), page.next.as_ref()).unwrap();
         assert_eq!(last.next, None);
     }
@@ -471,27 +501,61 @@ mod tests {
         assert_eq!(r.method, "POST");
         let body = r.body.unwrap();
         assert_eq!(body["after"], "200");
-        assert_eq!(body["filterGroups"][0]["filters"][0]["value"], "1700000000000");
+        assert_eq!(
+            body["filterGroups"][0]["filters"][0]["value"],
+            "1700000000000"
+        );
     }
 
     #[test]
     fn next_url_page_and_offset_styles() {
-        let sf = spec(json!({"style": "next_url", "next": "nextRecordsUrl"}), json!({"records": "records", "total": "totalSize"}));
+        let sf = spec(
+            json!({"style": "next_url", "next": "nextRecordsUrl"}),
+            json!({"records": "records", "total": "totalSize"}),
+        );
         let p = sf
             .read(&json!({"records": [{"Id": "a"}], "totalSize": 3, "done": false, "nextRecordsUrl": "/services/data/v60.0/query/01g-2000"}), None)
             .unwrap();
         assert_eq!(p.total, Some(3));
-        assert_eq!(sf.request(p.next.as_ref(), None).path_and_query, "/services/data/v60.0/query/01g-2000");
-        assert_eq!(sf.read(&json!({"records": [], "done": true}), None).unwrap().next, None);
+        assert_eq!(
+            sf.request(p.next.as_ref(), None).path_and_query,
+            "/services/data/v60.0/query/01g-2000"
+        );
+        assert_eq!(
+            sf.read(&json!({"records": [], "done": true}), None)
+                .unwrap()
+                .next,
+            None
+        );
 
-        let xero = spec(json!({"style": "page", "param": "page", "size": 2}), json!({"records": "Invoices"}));
+        let xero = spec(
+            json!({"style": "page", "param": "page", "size": 2}),
+            json!({"records": "Invoices"}),
+        );
         let full = xero.read(&json!({"Invoices": [{}, {}]}), None).unwrap();
         assert_eq!(full.next, Some(json!({"page": 2})));
-        assert!(xero.request(full.next.as_ref(), None).path_and_query.ends_with("page=2"));
-        assert_eq!(xero.read(&json!({"Invoices": [{}]}), full.next.as_ref()).unwrap().next, None);
+        assert!(
+            xero.request(full.next.as_ref(), None)
+                .path_and_query
+                .ends_with("page=2")
+        );
+        assert_eq!(
+            xero.read(&json!({"Invoices": [{}]}), full.next.as_ref())
+                .unwrap()
+                .next,
+            None
+        );
 
-        let zoho = spec(json!({"style": "page", "param": "page", "size": 200, "more": "info.more_records"}), json!({"records": "data"}));
-        assert_eq!(zoho.read(&json!({"data": [{}], "info": {"more_records": true}}), None).unwrap().next, Some(json!({"page": 2})));
+        let zoho = spec(
+            json!({"style": "page", "param": "page", "size": 200, "more": "info.more_records"}),
+            json!({"records": "data"}),
+        );
+        assert_eq!(
+            zoho.read(&json!({"data": [{}], "info": {"more_records": true}}), None)
+                .unwrap()
+                .next,
+            Some(json!({"page": 2}))
+        );
 
         let qb = spec(
             json!({"style": "offset", "size": 2}),
@@ -499,10 +563,20 @@ mod tests {
                    "query": {"query": "select * from Invoice STARTPOSITION {offset} MAXRESULTS {size}"}}}),
         );
         let r = qb.request(None, None);
-        assert!(r.path_and_query.contains("STARTPOSITION+1+MAXRESULTS+2"), "{}", r.path_and_query);
-        let p = qb.read(&json!({"QueryResponse": {"Invoice": [{}, {}]}}), None).unwrap();
+        assert!(
+            r.path_and_query.contains("STARTPOSITION+1+MAXRESULTS+2"),
+            "{}",
+            r.path_and_query
+        );
+        let p = qb
+            .read(&json!({"QueryResponse": {"Invoice": [{}, {}]}}), None)
+            .unwrap();
         assert_eq!(p.next, Some(json!({"offset": 3})));
-        assert!(qb.request(p.next.as_ref(), None).path_and_query.contains("STARTPOSITION+3"));
+        assert!(
+            qb.request(p.next.as_ref(), None)
+                .path_and_query
+                .contains("STARTPOSITION+3")
+        );
     }
 
     #[test]

@@ -276,11 +276,11 @@ pub async fn claim(pool: &PgPool, owner: &str, lease_secs: f64) -> Result<Option
 
 /// The earliest time a pending job becomes due, to sleep until then.
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>> {
-    Ok(sqlx::query_scalar(
-        "SELECT min(scheduled_at) FROM sync_jobs WHERE status = 'PENDING'",
+    Ok(
+        sqlx::query_scalar("SELECT min(scheduled_at) FROM sync_jobs WHERE status = 'PENDING'")
+            .fetch_one(pool)
+            .await?,
     )
-    .fetch_one(pool)
-    .await?)
 }
 
 /// What the hub holds of a record, for the sync rules.
@@ -550,7 +550,10 @@ async fn insert_items(tx: &mut Tx<'_>, job: Uuid, page: i32, items: &[Item]) -> 
         return Ok(());
     }
     let before = |f: fn(&HeldRow) -> Option<Value>| -> Vec<Option<Value>> {
-        items.iter().map(|i| i.before.as_ref().and_then(f)).collect()
+        items
+            .iter()
+            .map(|i| i.before.as_ref().and_then(f))
+            .collect()
     };
     sqlx::query(
         "INSERT INTO sync_job_items (job_id, page, external_id, outcome, before_data, before_hash,
@@ -563,7 +566,12 @@ async fn insert_items(tx: &mut Tx<'_>, job: Uuid, page: i32, items: &[Item]) -> 
     )
     .bind(job)
     .bind(page)
-    .bind(items.iter().map(|i| i.external_id.clone()).collect::<Vec<_>>())
+    .bind(
+        items
+            .iter()
+            .map(|i| i.external_id.clone())
+            .collect::<Vec<_>>(),
+    )
     .bind(items.iter().map(|i| i.outcome).collect::<Vec<_>>())
     .bind(before(|h| Some(h.data.clone())))
     .bind(
@@ -693,7 +701,11 @@ pub async fn finish(
 }
 
 /// The watermark of the last successful run of an integration's entity.
-pub async fn watermark(pool: &PgPool, integration: Uuid, entity: &str) -> Result<Option<DateTime<Utc>>> {
+pub async fn watermark(
+    pool: &PgPool,
+    integration: Uuid,
+    entity: &str,
+) -> Result<Option<DateTime<Utc>>> {
     Ok(sqlx::query_scalar(
         "SELECT watermark FROM sync_watermarks WHERE integration_id = $1 AND entity_type = $2",
     )

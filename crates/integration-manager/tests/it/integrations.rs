@@ -170,10 +170,8 @@ async fn stored_rows(env: &TestEnv) -> i64 {
 /// A create body for `fake` with the credential kind its provider takes.
 fn body_for(fake: &FakeProvider, name: &str, secret: &str) -> Value {
     let credentials = match fake.kind() {
-        Kind::NewsApi | Kind::Samsara => json!({ "api_key": secret }),
-        Kind::HubSpot | Kind::QuickBooks | Kind::Xero | Kind::Salesforce => {
-            json!({ "access_token": secret })
-        }
+        Kind::NewsApi | Kind::Samsara | Kind::AlphaVantage => json!({ "api_key": secret }),
+        _ => json!({ "access_token": secret }),
     };
     json!({
         "provider_code": fake.kind().code(),

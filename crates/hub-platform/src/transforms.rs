@@ -108,11 +108,23 @@ pub fn compile(t: &Template) -> Result<Compiled, String> {
 
 type Entry = (Instant, Option<Arc<Resolved>>);
 
+fn resolved(t: &Template) -> Result<Arc<Resolved>, String> {
+    compile(t).map(|compiled| {
+        Arc::new(Resolved {
+            id: t.id,
+            code: t.code.clone(),
+            version: t.version,
+            compiled,
+        })
+    })
+}
+
 /// The compiled template versions references use, cached per tenant and
 /// reference.
 pub struct Templates {
     pool: Pool,
     cache: Mutex<HashMap<(Uuid, Reference), Entry>>,
+    by_code: Mutex<HashMap<(Uuid, String), Entry>>,
 }
 
 /// Why a reference cannot be used.
@@ -136,7 +148,47 @@ impl Templates {
         Self {
             pool,
             cache: Mutex::new(HashMap::new()),
+            by_code: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The active version of template `code` for `tenant` (its own template
+    /// with that code, else the system one), compiled; cached like a
+    /// reference that follows the active version. Sync jobs map records
+    /// with it.
+    pub async fn by_code(
+        &self,
+        tenant: TenantId,
+        code: &str,
+    ) -> Result<Arc<Resolved>, ResolveError> {
+        let key = (tenant.0, code.to_owned());
+        let cached = self
+            .by_code
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < FOLLOW_TTL)
+            .map(|(_, r)| r.clone());
+        let found = match cached {
+            Some(found) => found,
+            None => {
+                let found = store::active_by_code(&self.pool, tenant, code)
+                    .await?
+                    .map(|t| resolved(&t))
+                    .transpose()
+                    .map_err(ResolveError::Invalid)?;
+                let mut cache = self
+                    .by_code
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if cache.len() >= MAX_CACHED {
+                    cache.clear();
+                }
+                cache.insert(key, (Instant::now(), found.clone()));
+                found
+            }
+        };
+        found.ok_or_else(|| ResolveError::Missing(format!("transformation template {code:?}")))
     }
 
     /// The version `r` uses for `tenant`, compiled.
@@ -159,16 +211,7 @@ impl Templates {
             None => {
                 let found = store::resolve(&self.pool, tenant, r.template_id, r.version)
                     .await?
-                    .map(|t| {
-                        compile(&t).map(|compiled| {
-                            Arc::new(Resolved {
-                                id: t.id,
-                                code: t.code.clone(),
-                                version: t.version,
-                                compiled,
-                            })
-                        })
-                    })
+                    .map(|t| resolved(&t))
                     .transpose()
                     .map_err(ResolveError::Invalid)?;
                 let mut cache = self

@@ -14,6 +14,9 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// The NOTIFY channel a new job wakes the workers on.
+pub const CHANNEL: &str = "hub_sync_jobs";
+
 /// A sync job, as stored and shown.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Job {
@@ -162,7 +165,7 @@ pub async fn insert(tx: &mut Tx<'_>, j: &NewJob) -> Result<()> {
     .bind(j.created_by_key)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    crate::notify(&mut **tx, CHANNEL).await
 }
 
 /// The tenant's job `id`.

@@ -139,6 +139,25 @@ pub async fn resolve(
         .await?)
 }
 
+/// The active version of the template `code` the tenant uses: its own if it
+/// has one with that code, else the system one.
+pub async fn active_by_code(
+    pool: &PgPool,
+    tenant: TenantId,
+    code: &str,
+) -> Result<Option<Template>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM transformation_templates t
+          WHERE {VISIBLE} AND t.code = $2 AND COALESCE(t.is_active, true)
+          ORDER BY t.tenant_id NULLS LAST LIMIT 1"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(code)
+        .fetch_optional(pool)
+        .await?)
+}
+
 /// What uses a template: the tenant's outbound subscriptions and inbound
 /// endpoints whose `transform_template` names any version of the template
 /// that version `id` belongs to, as `("subscription" | "inbound_endpoint",

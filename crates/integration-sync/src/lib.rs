@@ -1,13 +1,23 @@
 //! integration-sync: the sync engine (port 3052).
 //!
-//! For now it runs the shared platform (health, readiness, metrics, the outbox
-//! relay); sync jobs, conflict resolution and the scheduler build on it.
+//! Jobs are rows in `sync_jobs` (created through integration-manager's
+//! `/api/v1/sync-jobs`); the [`worker`] claims them under a lease and runs
+//! them: pages are read from the provider through the API gateway (rate
+//! limits, breaker, retries, request logs) as the provider's manifest says
+//! (`hub_connectors::sync`), each record is checked against the entity's
+//! schema, mapped with its transformation template and written with the
+//! page's progress in one transaction ([`pull`]). A worker killed mid-job
+//! leaves a lease that lapses; another claims the job and resumes from its
+//! last committed page.
+
+pub mod pull;
+pub mod worker;
 
 use hub_platform::server::{Service, Started};
 use std::sync::Arc;
 use utoipa::OpenApi;
 
-/// The service's name (queue, logs, metrics).
+/// The service's name (queue, logs, metrics, events' `source`).
 pub const NAME: &str = "integration-sync";
 /// The default port.
 pub const PORT: u16 = 3052;
@@ -22,8 +32,27 @@ pub fn service() -> Service {
     Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
-        start: Box::new(|_| Box::pin(async { Ok(Started::routes(Arc::new(|_, _| {}))) })),
+        start: Box::new(|ctx| Box::pin(start(ctx))),
     }
+}
+
+/// Builds the engine once (gateway, templates, request log) and returns the
+/// worker loop that uses it.
+async fn start(ctx: hub_platform::server::Context) -> Result<Started, String> {
+    let engine = Arc::new(worker::Engine::new(&ctx)?);
+    let mut started = Started::routes(Arc::new(|_, _| {}));
+    let stopping = engine.clone();
+    started.tasks = vec![
+        Box::new(move |ctx| Box::pin(worker::run(ctx, engine))),
+        Box::new(move |ctx| {
+            Box::pin(async move {
+                ctx.shutdown.cancelled().await;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                stopping.stop_logs().await;
+            })
+        }),
+    ];
+    Ok(started)
 }
 
 /// Builds the service for `config` (what `main` and the tests run).

@@ -1,0 +1,658 @@
+//! Running one FULL_SYNC or INCREMENTAL job: page after page from the
+//! provider, each committed with the job's progress and checkpoint.
+//!
+//! For each record of a page: its id and timestamp (the manifest's paths),
+//! the entity's record schema (an invalid record is an item error, not a
+//! job failure), the entity's transformation template, the content hash;
+//! then, with the held copies of the page's records locked,
+//! `hub_domain::sync::decide` says what each does (create, unchanged,
+//! update, conflict). Changed records are upserted in one statement,
+//! conflicts and before-images recorded, and `integration.<entity>.updated`
+//! published through the outbox in the same transaction. A cancel is
+//! honoured between pages. At the end of a complete FULL_SYNC, records not
+//! seen are soft-deleted unless that would delete more than the job's share
+//! (20 % by default) without confirmation. A job whose records fail more
+//! often than [`MAX_ERROR_SHARE`] is rolled back.
+
+use crate::worker::{Engine, LEASE};
+use bytes::Bytes;
+use futures::StreamExt;
+use hub_connectors::sync::EntitySync;
+use hub_domain::status::{SyncJobStatus, SyncJobType};
+use hub_domain::sync::{Decision, Held, Pulled, Winner, content_hash, decide, deletion_allowed};
+use hub_domain::{Envelope, EventType, TenantId};
+use hub_gateway::engine::{Loaded, Outgoing};
+use hub_platform::transforms::Resolved;
+use hub_storage::sync::{self as store, Conflict, HeldRow, Item, Job, Page, Upsert};
+use hub_transform::error::Limits;
+use hub_transform::pipeline::Input;
+use hub_transform::validate::Schema;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken as Stop;
+use uuid::Uuid;
+
+/// A job whose records fail more often than this (after at least
+/// [`MIN_RECORDS_FOR_SHARE`] records) is rolled back and failed.
+pub const MAX_ERROR_SHARE: f64 = 0.5;
+/// Records read before the error share is judged.
+const MIN_RECORDS_FOR_SHARE: i32 = 100;
+/// Largest provider answer read.
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
+/// Why a job stopped early.
+enum Stopped {
+    /// Failed with this message.
+    Failed(String),
+    /// Another worker holds the job now.
+    LeaseLost,
+    /// The service is shutting down: the job stays leased and resumes.
+    Shutdown,
+    /// A cancel was asked for.
+    Cancelled,
+}
+
+/// Runs `job` to its end (or to shutdown).
+pub async fn run(engine: &Engine, job: Job, stop: &Stop) {
+    let started = std::time::Instant::now();
+    if job.runs == 1
+        && let Err(e) = publish(engine, &job, "sync.started", json!({})).await
+    {
+        tracing::warn!(error = %e, job = %job.id, "sync.started could not be published");
+    }
+    let outcome = match job.job_type {
+        SyncJobType::FullSync | SyncJobType::Incremental => pull(engine, &job, stop).await,
+        other => Err(Stopped::Failed(format!(
+            "{other} jobs are not run by this version of integration-sync"
+        ))),
+    };
+    let (status, error) = match outcome {
+        Ok(()) => (SyncJobStatus::Completed, None),
+        Err(Stopped::Cancelled) => (SyncJobStatus::Cancelled, None),
+        Err(Stopped::Failed(e)) => (SyncJobStatus::Failed, Some(e)),
+        Err(Stopped::LeaseLost) => {
+            tracing::warn!(job = %job.id, "lease lost: another worker runs the job");
+            return;
+        }
+        Err(Stopped::Shutdown) => return,
+    };
+    if let Err(e) = finish(engine, &job, status, error.as_deref()).await {
+        tracing::error!(error = %e, job = %job.id, "finishing the job failed; its lease will lapse and it will be resumed");
+        return;
+    }
+    metrics::counter!("hub_sync_jobs_total", "status" => status.as_str()).increment(1);
+    tracing::info!(job = %job.id, status = status.as_str(), seconds = started.elapsed().as_secs_f64(), "sync job ended");
+}
+
+/// Ends the job with its events (and the rollback a failure needs).
+async fn finish(
+    engine: &Engine,
+    job: &Job,
+    status: SyncJobStatus,
+    error: Option<&str>,
+) -> Result<(), hub_storage::StorageError> {
+    let mut tx = engine.pool.begin().await?;
+    if !store::finish(&mut tx, job, &engine.owner, status, error).await? {
+        return Ok(());
+    }
+    let now = store::get(&engine.pool, TenantId(job.tenant_id), job.id).await?;
+    let summary = now.as_ref().map_or(json!({}), summary);
+    let mut events = Vec::new();
+    match status {
+        SyncJobStatus::Completed => {
+            for kind in [
+                "sync.completed",
+                "sync.task.completed",
+                "integration.sync.completed",
+            ] {
+                events.push(event(kind, job, summary.clone()));
+            }
+        }
+        SyncJobStatus::Failed => {
+            let mut data = summary;
+            data["error"] = json!(error);
+            events.push(event("sync.failed", job, data));
+        }
+        _ => events.push(event("sync.cancelled", job, summary)),
+    }
+    let staged = engine.outbox.stage(&mut tx, &events).await?;
+    tx.commit().await?;
+    staged.publish();
+    Ok(())
+}
+
+fn summary(j: &Job) -> Value {
+    json!({
+        "processed": j.processed_records, "created": j.created_count, "updated": j.updated_count,
+        "unchanged": j.unchanged_count, "conflicts": j.conflict_count, "deleted": j.deleted_count,
+        "errors": j.error_count, "pages": j.current_page,
+    })
+}
+
+/// An event about `job`: its id, integration, entity and type, with `data`.
+fn event(kind: &str, job: &Job, mut data: Value) -> Envelope {
+    if let Value::Object(m) = &mut data {
+        m.insert("job_id".into(), json!(job.id));
+        m.insert("integration_id".into(), json!(job.integration_id));
+        m.insert("entity_type".into(), json!(job.entity_type));
+        m.insert("job_type".into(), json!(job.job_type.as_str()));
+    }
+    Envelope::new(
+        crate::NAME,
+        EventType::parse(kind).unwrap_or_else(|_| EventType::parse("sync.event").expect("static")),
+        Some(TenantId(job.tenant_id)),
+        data,
+    )
+}
+
+async fn publish(
+    engine: &Engine,
+    job: &Job,
+    kind: &str,
+    data: Value,
+) -> Result<(), hub_storage::StorageError> {
+    let mut tx = engine.pool.begin().await?;
+    let staged = engine
+        .outbox
+        .stage(&mut tx, &[event(kind, job, data)])
+        .await?;
+    tx.commit().await?;
+    staged.publish();
+    Ok(())
+}
+
+/// What a job reads with, resolved once.
+struct Plan {
+    it: Arc<Loaded>,
+    spec: &'static EntitySync,
+    template: Arc<Resolved>,
+    schema: Option<Schema>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// `integration.<entity>.updated` (`c_opportunity` → `opportunity`).
+    updated_event: String,
+    deleted_event: String,
+}
+
+async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Stopped> {
+    let tenant = TenantId(job.tenant_id);
+    let failed = |m: String| Stopped::Failed(m);
+    let it = engine
+        .gateway
+        .load(tenant, job.integration_id)
+        .await
+        .map_err(|e| failed(format!("the integration cannot be loaded: {e}")))?
+        .ok_or_else(|| failed("the integration no longer exists".into()))?;
+    let manifest = it.manifest;
+    let entities = manifest.sync.as_ref().map(|s| &s.entities);
+    let spec = entities
+        .and_then(|e| e.get(&job.entity_type))
+        .ok_or_else(|| {
+            let known: Vec<&str> = entities
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.as_str())
+                .collect();
+            failed(format!(
+                "{} does not sync {:?} (it syncs: {})",
+                manifest.code,
+                job.entity_type,
+                if known.is_empty() {
+                    "nothing".into()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?;
+    let template = engine
+        .templates
+        .by_code(tenant, &spec.template)
+        .await
+        .map_err(|e| failed(format!("the entity mapping: {e}")))?;
+    let schema = match &spec.record_schema {
+        None => None,
+        Some(s) => Some(Schema::compile(s).map_err(|e| failed(format!("the record schema: {e}")))?),
+    };
+    let since = match job.job_type {
+        SyncJobType::Incremental => match job.watermark {
+            Some(w) => Some(w),
+            None => store::watermark(&engine.pool, job.integration_id, &job.entity_type)
+                .await
+                .map_err(|e| failed(e.to_string()))?,
+        },
+        _ => None,
+    };
+    let short = spec
+        .entity
+        .strip_prefix("c_")
+        .unwrap_or(&spec.entity)
+        .to_owned();
+    Ok(Plan {
+        it,
+        spec,
+        template,
+        schema,
+        since,
+        updated_event: format!("integration.{short}.updated"),
+        deleted_event: format!("integration.{short}.deleted"),
+    })
+}
+
+async fn pull(engine: &Engine, job: &Job, stop: &Stop) -> Result<(), Stopped> {
+    let plan = plan(engine, job).await?;
+    let mut checkpoint = job.checkpoint.clone();
+    let mut page_no = job.current_page;
+    let mut errors = job.error_count;
+    let mut processed = job.processed_records;
+    // A resumed job whose last page was its last goes straight to the end.
+    let resumed_at_end = job.runs > 1 && page_no > 0 && checkpoint.is_none();
+    while !resumed_at_end {
+        if stop.is_cancelled() {
+            return Err(Stopped::Shutdown);
+        }
+        let answer = fetch(engine, &plan, checkpoint.as_ref()).await?;
+        let read = plan
+            .spec
+            .read(&answer, checkpoint.as_ref())
+            .map_err(|e| Stopped::Failed(format!("the provider's answer: {e}")))?;
+        page_no += 1;
+        let next = read.next.clone();
+        let (records, page) = build_page(&plan, job, read, page_no, &next);
+        errors += page.progress.errors;
+        processed += page.progress.processed;
+        let cancel = commit_page(engine, &plan, job, (records, page)).await?;
+        if cancel {
+            return Err(Stopped::Cancelled);
+        }
+        if processed >= MIN_RECORDS_FOR_SHARE
+            && f64::from(errors) > MAX_ERROR_SHARE * f64::from(processed)
+        {
+            roll_back(engine, job).await?;
+            return Err(Stopped::Failed(format!(
+                "{errors} of {processed} records were invalid (over {} %): everything the job wrote was rolled back",
+                MAX_ERROR_SHARE * 100.0
+            )));
+        }
+        checkpoint = next;
+        if checkpoint.is_none() {
+            break;
+        }
+    }
+    if job.job_type == SyncJobType::FullSync {
+        delete_unseen(engine, &plan, job).await?;
+    }
+    Ok(())
+}
+
+async fn roll_back(engine: &Engine, job: &Job) -> Result<(), Stopped> {
+    let storage = |e: hub_storage::StorageError| Stopped::Failed(e.to_string());
+    let mut tx = engine.pool.begin().await.map_err(|e| storage(e.into()))?;
+    store::rollback(&mut tx, job).await.map_err(storage)?;
+    tx.commit().await.map_err(|e| storage(e.into()))?;
+    Ok(())
+}
+
+/// One page's answer from the provider, as JSON.
+async fn fetch(engine: &Engine, plan: &Plan, checkpoint: Option<&Value>) -> Result<Value, Stopped> {
+    let req = plan.spec.request(checkpoint, plan.since);
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in &req.headers {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
+            headers.insert(k, v);
+        }
+    }
+    let body = match &req.body {
+        Some(b) => {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            Bytes::from(serde_json::to_vec(b).unwrap_or_default())
+        }
+        None => Bytes::new(),
+    };
+    let out = Outgoing {
+        method: http::Method::from_bytes(req.method.as_bytes()).unwrap_or(http::Method::GET),
+        path_and_query: relative(&plan.it, &req.path_and_query),
+        headers,
+        body,
+        high_priority: false,
+        retries: true,
+        request_id: Uuid::now_v7().to_string(),
+        connection_test: false,
+    };
+    let answer = engine
+        .gateway
+        .send(&plan.it, out)
+        .await
+        .map_err(|e| Stopped::Failed(format!("the provider call failed: {e}")))?;
+    let status = answer.status;
+    let mut body = answer.body;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| Stopped::Failed(format!("reading the provider's answer: {e}")))?;
+        if bytes.len() + chunk.len() > MAX_ANSWER {
+            return Err(Stopped::Failed(format!(
+                "the provider's answer is over {MAX_ANSWER} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if !(200..300).contains(&status) {
+        let text: String = String::from_utf8_lossy(&bytes).chars().take(500).collect();
+        return Err(Stopped::Failed(format!(
+            "the provider answered {status}: {text}"
+        )));
+    }
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Stopped::Failed(format!("the provider's answer is not JSON: {e}")))
+}
+
+/// A next-page URL as a path below the integration's API base (providers
+/// give it from the host: Salesforce's `/services/data/v60.0/query/…`).
+fn relative(it: &Loaded, path: &str) -> String {
+    let base = it.manifest.base_url_for(&it.row.config);
+    let base_path = url::Url::parse(&base)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    let path = match url::Url::parse(path) {
+        Ok(u) => match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        },
+        Err(_) => path.to_owned(),
+    };
+    match path.strip_prefix(&base_path) {
+        Some(rest) if !base_path.is_empty() && (rest.starts_with('/') || rest.starts_with('?')) => {
+            rest.to_owned()
+        }
+        _ => path,
+    }
+}
+
+/// A record of a page, read and mapped.
+struct Record {
+    external_id: String,
+    source_at: Option<chrono::DateTime<chrono::Utc>>,
+    data: Value,
+    hash: [u8; 32],
+}
+
+/// Reads, checks and maps a page's records; what fails becomes item errors.
+fn build_page(
+    plan: &Plan,
+    job: &Job,
+    read: hub_connectors::sync::PageRead,
+    number: i32,
+    next: &Option<Value>,
+) -> (Vec<Record>, Page) {
+    let mut page = Page {
+        number,
+        checkpoint: next.clone(),
+        total: read.total.and_then(|t| i32::try_from(t).ok()),
+        ..Page::default()
+    };
+    let mut records = Vec::with_capacity(read.records.len());
+    for (i, raw) in read.records.iter().enumerate() {
+        page.progress.processed += 1;
+        let Some(external_id) = plan.spec.id_of(raw) else {
+            page.items.push(item_error(
+                format!("#{number}.{i}"),
+                "missing_id",
+                format!("the record has no {}", plan.spec.id),
+                None,
+            ));
+            continue;
+        };
+        if job.job_type == SyncJobType::FullSync {
+            page.seen.push(external_id.clone());
+        }
+        let source_at = plan.spec.updated_at_of(raw);
+        if let (Some(since), Some(at), None) = (plan.since, source_at, &plan.spec.incremental)
+            && at <= since
+        {
+            page.progress.unchanged += 1;
+            page.progress.success += 1;
+            continue;
+        }
+        if let Some(schema) = &plan.schema {
+            let problems = schema.check(raw);
+            if let Some(first) = problems.first() {
+                page.items.push(item_error(
+                    external_id,
+                    "invalid_record",
+                    first.message.clone(),
+                    first.location.path.clone(),
+                ));
+                continue;
+            }
+        }
+        match plan
+            .template
+            .compiled
+            .transform(Input::Tree(raw), Limits::default())
+        {
+            Ok(out) => {
+                let hash = content_hash(&out.tree);
+                page.newest = page.newest.max(source_at);
+                records.push(Record {
+                    external_id,
+                    source_at,
+                    data: out.tree,
+                    hash,
+                });
+            }
+            Err(e) => page
+                .items
+                .push(item_error(external_id, e.code, e.message, e.location.path)),
+        }
+    }
+    page.progress.errors = i32::try_from(page.items.len()).unwrap_or(i32::MAX);
+    (records, page)
+}
+
+fn item_error(external_id: String, code: &str, message: String, path: Option<String>) -> Item {
+    Item {
+        external_id,
+        outcome: "ERROR",
+        before: None,
+        error: Some(json!({"code": code, "message": message, "path": path})),
+    }
+}
+
+/// Decides each record against the held copies and commits the page.
+async fn commit_page(
+    engine: &Engine,
+    plan: &Plan,
+    job: &Job,
+    built: (Vec<Record>, Page),
+) -> Result<bool, Stopped> {
+    let (records, mut page) = built;
+    let storage = |e: hub_storage::StorageError| Stopped::Failed(format!("the database: {e}"));
+    let mut tx = engine.pool.begin().await.map_err(|e| storage(e.into()))?;
+    let ids: Vec<String> = records.iter().map(|r| r.external_id.clone()).collect();
+    let held: HashMap<String, HeldRow> =
+        store::lock_held(&mut tx, job.integration_id, &job.entity_type, &ids)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(|h| (h.external_id.clone(), h))
+            .collect();
+    let mut events = Vec::new();
+    for r in records {
+        let h = held.get(&r.external_id);
+        let held_view = h.map(|h| Held {
+            hash: &h.content_hash,
+            source_updated_at: h.source_updated_at,
+            local_changed_at: h.local_changed_at,
+            deleted: h.deleted_at.is_some(),
+        });
+        let decision = decide(
+            held_view.as_ref(),
+            &Pulled {
+                hash: &r.hash,
+                source_updated_at: r.source_at,
+            },
+        );
+        page.progress.success += 1;
+        let id = h.map_or_else(Uuid::now_v7, |h| h.id);
+        let change = match decision {
+            Decision::Unchanged => {
+                page.progress.unchanged += 1;
+                continue;
+            }
+            Decision::Create => {
+                page.progress.created += 1;
+                if let Some(h) = h {
+                    page.items.push(Item {
+                        external_id: r.external_id.clone(),
+                        outcome: "UPDATED",
+                        before: Some(h.clone()),
+                        error: None,
+                    });
+                }
+                "created"
+            }
+            Decision::Update => {
+                page.progress.updated += 1;
+                page.items.push(Item {
+                    external_id: r.external_id.clone(),
+                    outcome: "UPDATED",
+                    before: h.cloned(),
+                    error: None,
+                });
+                "updated"
+            }
+            Decision::Conflict { winner, rule } => {
+                page.progress.conflicts += 1;
+                let h = h.expect("a conflict has a held copy");
+                let local = h.local_data.clone().unwrap_or_else(|| h.data.clone());
+                page.conflicts.push(Conflict {
+                    id: Uuid::now_v7(),
+                    external_id: r.external_id.clone(),
+                    local,
+                    remote: r.data.clone(),
+                    local_at: h.local_changed_at.or(h.source_updated_at),
+                    remote_at: r.source_at,
+                    winner: winner.as_str(),
+                    rule: rule.as_str(),
+                });
+                if winner == Winner::Local {
+                    continue;
+                }
+                page.items.push(Item {
+                    external_id: r.external_id.clone(),
+                    outcome: "CONFLICT",
+                    before: Some(h.clone()),
+                    error: None,
+                });
+                "updated"
+            }
+        };
+        events.push(record_event(
+            plan,
+            job,
+            &plan.updated_event,
+            &r.external_id,
+            id,
+            &r.data,
+            change,
+        ));
+        page.upserts.push(Upsert {
+            external_id: r.external_id,
+            id,
+            data: r.data,
+            hash: r.hash.to_vec(),
+            source_updated_at: r.source_at,
+            local_changed_at: None,
+            local_data: None,
+        });
+    }
+    let written = store::write_page(&mut tx, job, &engine.owner, LEASE.as_secs_f64(), &page)
+        .await
+        .map_err(storage)?;
+    let cancel = match written {
+        Ok(cancel) => cancel,
+        Err(store::LeaseLost) => return Err(Stopped::LeaseLost),
+    };
+    let staged = engine
+        .outbox
+        .stage(&mut tx, &events)
+        .await
+        .map_err(storage)?;
+    tx.commit().await.map_err(|e| storage(e.into()))?;
+    staged.publish();
+    metrics::counter!("hub_sync_records_total")
+        .increment(u64::try_from(page.progress.processed).unwrap_or(0));
+    Ok(cancel)
+}
+
+fn record_event(
+    plan: &Plan,
+    job: &Job,
+    kind: &str,
+    external_id: &str,
+    id: Uuid,
+    data: &Value,
+    change: &str,
+) -> Envelope {
+    event(
+        kind,
+        job,
+        json!({"record_id": id, "external_id": external_id, "entity": plan.spec.entity, "change": change, "record": data}),
+    )
+}
+
+/// FULL_SYNC's end: soft-deletes what the provider no longer has, within
+/// the job's share unless confirmed.
+async fn delete_unseen(engine: &Engine, plan: &Plan, job: &Job) -> Result<(), Stopped> {
+    let storage = |e: hub_storage::StorageError| Stopped::Failed(format!("the database: {e}"));
+    let (unseen, held) = store::unseen(&engine.pool, job).await.map_err(storage)?;
+    let (share, allowed) = deletion_allowed(
+        u64::try_from(unseen).unwrap_or(0),
+        u64::try_from(held).unwrap_or(0),
+        job.max_delete_share,
+        job.confirm_deletions,
+    );
+    if unseen == 0 {
+        return Ok(());
+    }
+    if !allowed {
+        return Err(Stopped::Failed(format!(
+            "the provider no longer lists {unseen} of the {held} records held ({:.1} %, over the {:.0} % allowed): nothing was deleted; run a FULL_SYNC with confirm_deletions to delete them",
+            share * 100.0,
+            job.max_delete_share * 100.0
+        )));
+    }
+    let mut tx = engine.pool.begin().await.map_err(|e| storage(e.into()))?;
+    let gone = store::delete_unseen(&mut tx, job).await.map_err(storage)?;
+    let events: Vec<Envelope> = gone
+        .iter()
+        .map(|(external_id, id, data)| {
+            record_event(
+                plan,
+                job,
+                &plan.deleted_event,
+                external_id,
+                *id,
+                data,
+                "deleted",
+            )
+        })
+        .collect();
+    let staged = engine
+        .outbox
+        .stage(&mut tx, &events)
+        .await
+        .map_err(storage)?;
+    tx.commit().await.map_err(|e| storage(e.into()))?;
+    staged.publish();
+    Ok(())
+}

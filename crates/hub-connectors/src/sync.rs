@@ -45,11 +45,11 @@ pub struct EntitySync {
     pub list: CallSpec,
     /// What changed since `{since}` (INCREMENTAL; without it INCREMENTAL
     /// reads the full listing and keeps what is newer than the watermark).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<CallSpec>,
     /// How `{since}` is written: `iso` (default, `2024-01-15T10:30:00Z`),
     /// `iso_millis`, `epoch_millis`, `http_date` (If-Modified-Since).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since_format: Option<String>,
     /// Dotted path of the records array in an answer (`results`,
     /// `QueryResponse.Invoice`).
@@ -57,15 +57,15 @@ pub struct EntitySync {
     /// Dotted path of a record's id.
     pub id: String,
     /// Dotted path of a record's last-modified timestamp.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
     /// Dotted path of the total in an answer, when the provider tells.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<String>,
     /// How pages follow each other.
     pub paging: Paging,
     /// JSON Schema every record must pass (others become item errors).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_schema: Option<Value>,
 }
 
@@ -85,7 +85,7 @@ pub struct CallSpec {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// JSON body (POST).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
 }
 
@@ -121,7 +121,7 @@ pub enum Paging {
         /// Records a full page holds.
         size: u64,
         /// Dotted path of a "more pages" flag, when the provider has one.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         more: Option<String>,
     },
     /// A 1-based position (`{offset}` placeholders in the call).

@@ -23,6 +23,7 @@ pub mod oauth;
 pub mod patch;
 pub mod proxy;
 pub mod subscriptions;
+pub mod sync_jobs;
 pub mod tenant;
 pub mod transformations;
 
@@ -59,6 +60,8 @@ use uuid::Uuid;
         api_logs::search, api_logs::get, api_logs::integration_logs,
         transformations::create, transformations::list, transformations::get, transformations::update,
         transformations::delete, transformations::copy, transformations::preview, transformations::validate,
+        sync_jobs::create, sync_jobs::list, sync_jobs::get, sync_jobs::cancel, sync_jobs::progress,
+        sync_jobs::errors, sync_jobs::job_conflicts, sync_jobs::conflicts,
     ),
     components(schemas(
         // Rows shown as stored: Tenant is `TenantBody`, ApiKey `ApiKeyBody`,
@@ -80,6 +83,8 @@ use uuid::Uuid;
         hub_storage::transformations::Template, transformations::body::TemplateInput,
         transformations::body::PreviewInput, transformations::body::ValidateInput, transformations::body::Issue,
         transformations::body::PreviewResult, transformations::body::ValidateResult,
+        hub_storage::sync::Job, hub_storage::sync::ConflictRow, hub_storage::sync::ItemError,
+        sync_jobs::JobInput, sync_jobs::JobProgress,
     )),
     modifiers(&FlattenedBodies),
     tags(
@@ -89,6 +94,7 @@ use uuid::Uuid;
         (name = "webhooks", description = "Outbound subscriptions (deliveries, replay) and inbound endpoints (received events)"),
         (name = "api-logs", description = "Request logs: every call to a provider and every inbound webhook request, redacted"),
         (name = "transformations", description = "Transformation templates (system and the tenant's, versioned), preview and validate"),
+        (name = "sync", description = "Sync jobs (run by integration-sync), their progress, errors and conflicts"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -159,6 +165,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(integration_routes)
                 .configure(subscription_routes)
                 .configure(transformation_routes)
+                .configure(sync_jobs::routes)
                 .service(endpoint_routes()),
         )
         // Public: the provider's redirect; the state is the credential.

@@ -2,6 +2,8 @@
 
 use hub_testkit::TestEnv;
 
+mod jobs;
+
 hub_testkit::binary_tests!(env!("CARGO_BIN_EXE_integration-sync"));
 
 #[tokio::test]

@@ -263,8 +263,8 @@ mod tests {
     fn deleting_more_than_the_share_needs_confirmation() {
         assert_eq!(deletion_allowed(0, 0, 0.2, false), (0.0, true));
         assert_eq!(deletion_allowed(20, 100, 0.2, false), (0.2, true));
-        assert_eq!(deletion_allowed(21, 100, 0.2, false).1, false);
-        assert_eq!(deletion_allowed(21, 100, 0.2, true).1, true);
+        assert!(!deletion_allowed(21, 100, 0.2, false).1);
+        assert!(deletion_allowed(21, 100, 0.2, true).1);
         assert_eq!(deletion_allowed(5, 5, 0.2, false), (1.0, false));
     }
 }

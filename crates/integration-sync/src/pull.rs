@@ -246,36 +246,38 @@ async fn pull(engine: &Engine, job: &Job, stop: &Stop) -> Result<(), Stopped> {
     let mut processed = job.processed_records;
     // A resumed job whose last page was its last goes straight to the end.
     let resumed_at_end = job.runs > 1 && page_no > 0 && checkpoint.is_none();
-    while !resumed_at_end {
-        if stop.is_cancelled() {
-            return Err(Stopped::Shutdown);
-        }
-        let answer = fetch(engine, &plan, checkpoint.as_ref()).await?;
-        let read = plan
-            .spec
-            .read(&answer, checkpoint.as_ref())
-            .map_err(|e| Stopped::Failed(format!("the provider's answer: {e}")))?;
-        page_no += 1;
-        let next = read.next.clone();
-        let (records, page) = build_page(&plan, job, read, page_no, &next);
-        errors += page.progress.errors;
-        processed += page.progress.processed;
-        let cancel = commit_page(engine, &plan, job, (records, page)).await?;
-        if cancel {
-            return Err(Stopped::Cancelled);
-        }
-        if processed >= MIN_RECORDS_FOR_SHARE
-            && f64::from(errors) > MAX_ERROR_SHARE * f64::from(processed)
-        {
-            roll_back(engine, job).await?;
-            return Err(Stopped::Failed(format!(
-                "{errors} of {processed} records were invalid (over {} %): everything the job wrote was rolled back",
-                MAX_ERROR_SHARE * 100.0
-            )));
-        }
-        checkpoint = next;
-        if checkpoint.is_none() {
-            break;
+    if !resumed_at_end {
+        loop {
+            if stop.is_cancelled() {
+                return Err(Stopped::Shutdown);
+            }
+            let answer = fetch(engine, &plan, checkpoint.as_ref()).await?;
+            let read = plan
+                .spec
+                .read(&answer, checkpoint.as_ref())
+                .map_err(|e| Stopped::Failed(format!("the provider's answer: {e}")))?;
+            page_no += 1;
+            let next = read.next.clone();
+            let (records, page) = build_page(&plan, job, read, page_no, &next);
+            errors += page.progress.errors;
+            processed += page.progress.processed;
+            let cancel = commit_page(engine, &plan, job, (records, page)).await?;
+            if cancel {
+                return Err(Stopped::Cancelled);
+            }
+            if processed >= MIN_RECORDS_FOR_SHARE
+                && f64::from(errors) > MAX_ERROR_SHARE * f64::from(processed)
+            {
+                roll_back(engine, job).await?;
+                return Err(Stopped::Failed(format!(
+                    "{errors} of {processed} records were invalid (over {} %): everything the job wrote was rolled back",
+                    MAX_ERROR_SHARE * 100.0
+                )));
+            }
+            checkpoint = next;
+            if checkpoint.is_none() {
+                break;
+            }
         }
     }
     if job.job_type == SyncJobType::FullSync {
@@ -359,7 +361,7 @@ async fn fetch(engine: &Engine, plan: &Plan, checkpoint: Option<&Value>) -> Resu
 /// give it from the host: Salesforce's `/services/data/v60.0/query/…`).
 fn relative(it: &Loaded, path: &str) -> String {
     let base = it.manifest.base_url_for(&it.row.config);
-    let base_path = url::Url::parse(&base)
+    let base_path = url::Url::parse(base)
         .map(|u| u.path().trim_end_matches('/').to_owned())
         .unwrap_or_default();
     let path = match url::Url::parse(path) {

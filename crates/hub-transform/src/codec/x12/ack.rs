@@ -130,7 +130,8 @@ pub fn interchange(
             "ISA08_receiver_id": env.receiver_id,
             "ISA09_date": env.at.format("%y%m%d").to_string(),
             "ISA10_time": env.at.format("%H%M").to_string(),
-            "ISA11_standards_id": "U",
+            // From 00402 on ISA11 is the repetition separator, as written.
+            "ISA11_standards_id": if seps.repetition.is_some() { "^" } else { "U" },
             "ISA12_version": env.version,
             "ISA13_control_number": format!("{:09}", control.interchange),
             "ISA14_ack_requested": env.ack_requested,

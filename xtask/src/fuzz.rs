@@ -283,14 +283,24 @@ struct Stats {
     new_units: Option<u64>,
     /// `Test unit written to <path>`: the input that failed.
     artifact: Option<PathBuf>,
-    /// The first line saying what went wrong (panic, sanitizer, timeout).
+    /// The first line saying what went wrong (panic, sanitizer, timeout),
+    /// with a panic's message (the line after it).
     problem: Option<String>,
+    /// The problem was a panic whose message is on the next line.
+    panic_message_next: bool,
 }
 
 impl Stats {
     /// Takes in one line of libFuzzer's output.
     fn line(&mut self, line: &str) {
         let line = line.trim_end();
+        if std::mem::take(&mut self.panic_message_next)
+            && let Some(problem) = &mut self.problem
+        {
+            problem.push('\n');
+            problem.push_str(line);
+            return;
+        }
         if let Some(rest) = line.strip_prefix('#') {
             // `#4096\tpulse  cov: 1423 ft: 5234 corp: 512/88Kb lim: … exec/s: 87381 rss: 64Mb`
             let runs = rest
@@ -331,6 +341,7 @@ impl Stats {
                 || line.starts_with("SUMMARY: libFuzzer");
             if problem {
                 self.problem = Some(line.to_owned());
+                self.panic_message_next = line.contains("panicked at");
             }
         }
     }
@@ -543,7 +554,11 @@ fn explain_failure(r: &Outcome) {
         r.failure.as_deref().unwrap_or("failed")
     ));
     if let Some(problem) = &r.stats.problem {
-        ui::info(problem);
+        for line in problem.lines() {
+            // A panic message can quote the whole input; keep it to a screenful.
+            let shown: String = line.chars().take(400).collect();
+            ui::info(&shown);
+        }
     }
     ui::info(&format!("full output: {}", rel(&r.log)));
     match (&r.stats.artifact, &r.regression) {
@@ -673,6 +688,7 @@ mod tests {
             "#1024\tNEW    cov: 830 ft: 1950 corp: 15/6300b lim: 4096 exec/s: 0 rss: 42Mb L: 12/4096 MS: 1 ChangeByte-",
             "#262144\tpulse  cov: 901 ft: 2400 corp: 80/20Kb lim: 4096 exec/s: 87381 rss: 64Mb",
             "thread '<unnamed>' panicked at src/codec/xml.rs:10:5:",
+            "XML: the tree read could not be written",
             "==12==ERROR: libFuzzer: deadly signal",
             "artifact_prefix='/w/fuzz/artifacts/codec_xml/'; Test unit written to /w/fuzz/artifacts/codec_xml/crash-0a1b",
             "stat::number_of_executed_units: 300000",
@@ -693,7 +709,7 @@ mod tests {
         );
         assert_eq!(
             s.problem.as_deref(),
-            Some("thread '<unnamed>' panicked at src/codec/xml.rs:10:5:")
+            Some("thread '<unnamed>' panicked at src/codec/xml.rs:10:5:\nXML: the tree read could not be written")
         );
         assert_eq!(kind_of(s.artifact.as_deref().unwrap_or(Path::new(""))), "crash");
         assert_eq!(kind_of(Path::new("a/timeout-99")), "timeout");

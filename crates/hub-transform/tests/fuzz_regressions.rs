@@ -88,8 +88,9 @@ fn a_check_fails_on_a_broken_invariant() {
     assert_eq!(failures.len(), 1, "{failures:?}");
 }
 
+// ------------------------------------------------ crashes the fuzzer found
+
 /// Reads `input` as `format` with the default options, as the services do.
-#[allow(dead_code)]
 fn read(format: Format, input: &str) -> Result<serde_json::Value, hub_transform::TransformError> {
     codec::read(
         format,
@@ -97,4 +98,73 @@ fn read(format: Format, input: &str) -> Result<serde_json::Value, hub_transform:
         &FormatOptions::default_for(format),
         Limits::default(),
     )
+}
+
+/// The code, line and column of the error reading `input`.
+fn error_at(format: Format, input: &str) -> (&'static str, Option<usize>, Option<usize>) {
+    match read(format, input) {
+        Ok(tree) => panic!("{input:?} should not read, but gave {tree}"),
+        Err(e) => (e.code, e.location.line, e.location.column),
+    }
+}
+
+/// `codec_xml/crash-20081a54…`: quick-xml reads any bytes between `<` and
+/// `>` as a name, so `<St!p/>` made a tree the writer refused. Element and
+/// attribute names that are not XML names are now `invalid_xml` at their tag.
+#[test]
+fn xml_names_that_are_not_xml_names_are_an_error_at_their_tag() {
+    assert_eq!(
+        error_at(Format::Xml, "<a><St!p/><b>&lt;&#x41;</b></a>"),
+        ("invalid_xml", Some(1), Some(5))
+    );
+    assert_eq!(
+        error_at(Format::Xml, "<a>\n  <1st>x</1st></a>"),
+        ("invalid_xml", Some(2), Some(4))
+    );
+    assert_eq!(
+        error_at(Format::Xml, "<a b!c=\"1\"/>"),
+        ("invalid_xml", Some(1), Some(1))
+    );
+    // Names with prefixes, dots, dashes and non-ASCII letters still read.
+    assert!(read(Format::Xml, "<tms:Load x.y=\"1\" _z-1=\"2\"><Straße/></tms:Load>").is_ok());
+}
+
+/// `codec_xml/crash-66058abc…`: `&#05;` decoded to a control character XML
+/// does not allow, which the writer then refused. Such characters, raw or as
+/// references, in text or attribute values, are now `invalid_xml`.
+#[test]
+fn characters_xml_does_not_allow_are_an_error_at_their_place() {
+    for (input, line) in [
+        ("<Load><item a=\"&amp;&#05;\"/></Load>", 1),
+        ("<Load>\n<item>&#x1;</item></Load>", 2),
+        ("<Load>\n\n<item>a\u{7}b</item></Load>", 3),
+        ("<Load><![CDATA[\u{1b}]]></Load>", 1),
+        ("<Load>&#xFFFE;</Load>", 1),
+    ] {
+        let (code, at, _) = error_at(Format::Xml, input);
+        assert_eq!((code, at), ("invalid_xml", Some(line)), "{input:?}");
+    }
+    // Tabs, line ends and the rest of Unicode are text.
+    assert!(read(Format::Xml, "<a b=\"&#9;&#10;&#13;\">&#9;\u{1F600}&#x10FFFF;</a>").is_ok());
+}
+
+/// `codec_x12/crash-7974b3e1…`: a 997 for an interchange of version 00402 or
+/// later has `^` as its repetition separator, which the writer puts in ISA11,
+/// but its tree said `U`, so the 997 written did not read back as the tree.
+#[test]
+fn a_997_of_a_00501_interchange_reads_back_as_its_tree() {
+    use hub_transform::codec::x12::{self, Control};
+    let text = include_str!("vectors/x12/990_tender_response.edi")
+        .replacen("*U*00401*", "*^*00501*", 1);
+    let received = x12::parse(&text, &Limits::default()).expect("a 00501 990");
+    let control = Control {
+        interchange: 7,
+        group: 8,
+        set: 9,
+    };
+    let ack = x12::ack_997(&received, control).expect("a 997");
+    assert_eq!(ack["ISA"]["ISA11_standards_id"], "^");
+    assert_eq!(ack["ISA"]["ISA12_version"], "00501");
+    let written = x12::write(&ack).expect("written");
+    assert_eq!(x12::parse(&written, &Limits::default()).ok(), Some(ack));
 }

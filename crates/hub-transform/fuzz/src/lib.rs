@@ -256,7 +256,8 @@ pub fn codec_csv(data: &[u8]) {
 /// `codec_x12`: any text parsed as an interchange; what parses writes back,
 /// parses to the same tree and writes the same text again; a 997 made for it
 /// (dated from its ISA, and at a fixed time) does not panic, and when made it
-/// writes and parses back to itself.
+/// writes and parses back to itself (but for empty elements, which a parsed
+/// tree leaves out).
 pub fn codec_x12(data: &[u8]) {
     let input = text(data);
     let tree = match x12::parse(&input, &Limits::default()) {
@@ -291,7 +292,27 @@ pub fn codec_x12(data: &[u8]) {
         let text = x12::write(&ack).unwrap_or_else(|e| panic!("997: could not be written: {e}"));
         let parsed = x12::parse(&text, &Limits::default())
             .unwrap_or_else(|e| panic!("997: what was written does not parse: {e}\n{text:?}"));
-        assert_eq!(parsed, ack, "997: the tree changed; written as {text:?}");
+        // A tree made in code may hold empty elements, which the parser
+        // leaves out: compare without them.
+        assert_eq!(
+            parsed,
+            without_empty_strings(&ack),
+            "997: the tree changed; written as {text:?}"
+        );
+    }
+}
+
+/// `v` without the object members that are empty strings.
+fn without_empty_strings(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| v.as_str() != Some(""))
+                .map(|(k, v)| (k.clone(), without_empty_strings(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_empty_strings).collect()),
+        other => other.clone(),
     }
 }
 

@@ -614,6 +614,10 @@ fn csv_options_are_checked() {
         json!({"columns": ["a", "a"]}),
         json!({"types": {"a": "money"}}),
         json!({"separator": ";"}),
+        // Numbers are written unquoted with non_numeric quoting.
+        json!({"quoting": "non_numeric", "delimiter": "."}),
+        json!({"quoting": "non_numeric", "quote": "1"}),
+        json!({"quoting": "non_numeric", "delimiter": "n"}),
     ] {
         let e = FormatOptions::from_value(Format::Csv, Some(&bad)).err();
         assert_eq!(e.map(|e| e.code), Some("invalid_options"), "{bad}");

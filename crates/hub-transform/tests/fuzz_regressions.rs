@@ -126,7 +126,13 @@ fn xml_names_that_are_not_xml_names_are_an_error_at_their_tag() {
         ("invalid_xml", Some(1), Some(1))
     );
     // Names with prefixes, dots, dashes and non-ASCII letters still read.
-    assert!(read(Format::Xml, "<tms:Load x.y=\"1\" _z-1=\"2\"><Straße/></tms:Load>").is_ok());
+    assert!(
+        read(
+            Format::Xml,
+            "<tms:Load x.y=\"1\" _z-1=\"2\"><Straße/></tms:Load>"
+        )
+        .is_ok()
+    );
 }
 
 /// `codec_xml/crash-66058abc…`: `&#05;` decoded to a control character XML
@@ -145,7 +151,34 @@ fn characters_xml_does_not_allow_are_an_error_at_their_place() {
         assert_eq!((code, at), ("invalid_xml", Some(line)), "{input:?}");
     }
     // Tabs, line ends and the rest of Unicode are text.
-    assert!(read(Format::Xml, "<a b=\"&#9;&#10;&#13;\">&#9;\u{1F600}&#x10FFFF;</a>").is_ok());
+    assert!(
+        read(
+            Format::Xml,
+            "<a b=\"&#9;&#10;&#13;\">&#9;\u{1F600}&#x10FFFF;</a>"
+        )
+        .is_ok()
+    );
+}
+
+/// `codec_csv/crash-aba8ec3b…`: with `non_numeric` quoting numbers are
+/// written unquoted, so with the delimiter `9` the number -2912 was written
+/// as `-2912` and read back as two fields. A delimiter or quote that can
+/// occur in a number is now refused with that quoting.
+#[test]
+fn non_numeric_quoting_refuses_a_delimiter_that_numbers_hold() {
+    let value = serde_json::json!({"quoting": "non_numeric", "delimiter": "9", "header": false});
+    let e = FormatOptions::from_value(Format::Csv, Some(&value)).err();
+    assert_eq!(e.map(|e| e.code), Some("invalid_options"));
+    // With the quoting that quotes what needs it, the same delimiter works.
+    let value = serde_json::json!({"delimiter": "9", "header": false, "columns": [{"name": "n", "type": "integer"}]});
+    let opts = FormatOptions::from_value(Format::Csv, Some(&value)).expect("options");
+    let tree = serde_json::json!([{"n": -2912}]);
+    let text = codec::write(Format::Csv, &tree, &opts).expect("written");
+    assert_eq!(text, "\"-2912\"\n");
+    assert_eq!(
+        codec::read(Format::Csv, &text, &opts, Limits::default()).ok(),
+        Some(tree)
+    );
 }
 
 /// `codec_x12/crash-7974b3e1…`: a 997 for an interchange of version 00402 or
@@ -154,8 +187,8 @@ fn characters_xml_does_not_allow_are_an_error_at_their_place() {
 #[test]
 fn a_997_of_a_00501_interchange_reads_back_as_its_tree() {
     use hub_transform::codec::x12::{self, Control};
-    let text = include_str!("vectors/x12/990_tender_response.edi")
-        .replacen("*U*00401*", "*^*00501*", 1);
+    let text =
+        include_str!("vectors/x12/990_tender_response.edi").replacen("*U*00401*", "*^*00501*", 1);
     let received = x12::parse(&text, &Limits::default()).expect("a 00501 990");
     let control = Control {
         interchange: 7,

@@ -69,9 +69,14 @@ pub enum Quoting {
     Necessary,
     /// Every field.
     Always,
-    /// Every field that is not a number.
+    /// Every field that is not a number (numbers are never quoted, so the
+    /// delimiter and quote cannot be characters a number can hold).
     NonNumeric,
 }
+
+/// The characters of what `non_numeric` quoting takes for a number (anything
+/// Rust parses as an `f64` or an integer: `-1.5e3`, `+7`, `inf`, `NaN`).
+const NUMBER_CHARS: &str = "0123456789.+-eEiInNfFtTyYaA";
 
 /// Options of the CSV codec, for reading and writing.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -124,6 +129,15 @@ impl CsvOptions {
         }
         if self.delimiter == self.quote {
             return bad("CSV delimiter and quote must differ".to_owned());
+        }
+        if self.quoting == Quoting::NonNumeric {
+            for (what, c) in [("delimiter", self.delimiter), ("quote", self.quote)] {
+                if NUMBER_CHARS.contains(c) {
+                    return bad(format!(
+                        "CSV {what} {c:?} can occur in a number, which `non_numeric` quoting writes unquoted: choose another {what}, or another quoting"
+                    ));
+                }
+            }
         }
         let mut seen = HashSet::new();
         for c in &self.columns {

@@ -173,7 +173,9 @@ fn ensure_cargo_fuzz() -> Result<()> {
     if ui::succeeds(crate::cargo().args(["fuzz", "--version"])) {
         return Ok(());
     }
-    ui::step("installing cargo-fuzz (cargo install cargo-fuzz --locked; a few minutes, once per machine)");
+    ui::step(
+        "installing cargo-fuzz (cargo install cargo-fuzz --locked; a few minutes, once per machine)",
+    );
     let mut cmd = crate::cargo();
     cmd.args(["install", "cargo-fuzz", "--locked"]);
     ui::run_checked(
@@ -303,10 +305,7 @@ impl Stats {
         }
         if let Some(rest) = line.strip_prefix('#') {
             // `#4096\tpulse  cov: 1423 ft: 5234 corp: 512/88Kb lim: … exec/s: 87381 rss: 64Mb`
-            let runs = rest
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok());
+            let runs = rest.split_whitespace().next().and_then(|n| n.parse().ok());
             let field = |name: &str| -> Option<u64> {
                 let mut words = rest.split_whitespace();
                 words.find(|w| *w == name)?;
@@ -471,10 +470,13 @@ fn fuzz_one(target: &Target, seconds: u64) -> Result<Outcome> {
             .join("fuzz-regressions")
             .join(name);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let file = dir.join(artifact.file_name().context("an artifact without a file name")?);
-        std::fs::copy(&artifact, &file).with_context(|| {
-            format!("copying {} to {}", artifact.display(), file.display())
-        })?;
+        let file = dir.join(
+            artifact
+                .file_name()
+                .context("an artifact without a file name")?,
+        );
+        std::fs::copy(&artifact, &file)
+            .with_context(|| format!("copying {} to {}", artifact.display(), file.display()))?;
         stats.artifact = Some(artifact);
         regression = Some(file);
     }
@@ -541,7 +543,9 @@ fn report(results: &[Outcome]) {
             crash
         );
     }
-    ui::info("coverage: libFuzzer's `cov` (edges reached) after loading the corpus -> at the end; corpus: inputs kept (new ones are added to fuzz/corpus/<target>/)");
+    ui::info(
+        "coverage: libFuzzer's `cov` (edges reached) after loading the corpus -> at the end; corpus: inputs kept (new ones are added to fuzz/corpus/<target>/)",
+    );
 }
 
 /// What failed, where the input is and what to do next.
@@ -709,9 +713,14 @@ mod tests {
         );
         assert_eq!(
             s.problem.as_deref(),
-            Some("thread '<unnamed>' panicked at src/codec/xml.rs:10:5:\nXML: the tree read could not be written")
+            Some(
+                "thread '<unnamed>' panicked at src/codec/xml.rs:10:5:\nXML: the tree read could not be written"
+            )
         );
-        assert_eq!(kind_of(s.artifact.as_deref().unwrap_or(Path::new(""))), "crash");
+        assert_eq!(
+            kind_of(s.artifact.as_deref().unwrap_or(Path::new(""))),
+            "crash"
+        );
         assert_eq!(kind_of(Path::new("a/timeout-99")), "timeout");
     }
 

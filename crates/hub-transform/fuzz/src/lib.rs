@@ -63,9 +63,8 @@ fn bit(b: u8, n: u8) -> bool {
 /// A malformed input must be reported with where it is; limits and options
 /// errors may have none.
 fn assert_located(e: &TransformError, input: &str) {
-    let located = e.location.line.is_some()
-        || e.location.segment.is_some()
-        || e.location.path.is_some();
+    let located =
+        e.location.line.is_some() || e.location.segment.is_some() || e.location.path.is_some();
     let needs_location = matches!(
         e.code,
         "invalid_json" | "invalid_xml" | "invalid_csv" | "invalid_x12" | "input_too_deep"
@@ -289,7 +288,15 @@ pub fn codec_x12(data: &[u8]) {
         ),
     ];
     for ack in acks.into_iter().flatten() {
-        let text = x12::write(&ack).unwrap_or_else(|e| panic!("997: could not be written: {e}"));
+        // ack_997 copies the received envelope; one whose elements the
+        // writer refuses (ISA07 `Z `, trimmed to `Z`) is an error, not a panic.
+        let text = match x12::write(&ack) {
+            Ok(text) => text,
+            Err(e) => {
+                assert_eq!(e.code, "invalid_x12_tree", "997: {e}");
+                continue;
+            }
+        };
         let parsed = x12::parse(&text, &Limits::default())
             .unwrap_or_else(|e| panic!("997: what was written does not parse: {e}\n{text:?}"));
         // A tree made in code may hold empty elements, which the parser

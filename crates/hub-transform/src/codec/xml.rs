@@ -37,8 +37,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Why a name is refused, for the reader's errors.
-const NOT_A_NAME: &str =
-    "not an XML name (a letter, _ or : first, then letters, digits, _ - . :)";
+const NOT_A_NAME: &str = "not an XML name (a letter, _ or : first, then letters, digits, _ - . :)";
 
 /// Deepest tree the writer descends into (trees from the readers are far
 /// shallower; this guards the stack against a hand-built one).
@@ -205,10 +204,7 @@ fn open(e: &BytesStart<'_>, parent: Option<&Frame>) -> Result<Frame, (String, us
             .normalized_value(XmlVersion::Implicit1_0)
             .map_err(|err| (format!("invalid attribute value in <{name}>: {err}"), 0))?;
         check_chars(&value).map_err(|m| (format!("attribute {key:?} in <{name}>: {m}"), 0))?;
-        map.insert(
-            format!("@{key}"),
-            Value::String(value.into_owned()),
-        );
+        map.insert(format!("@{key}"), Value::String(value.into_owned()));
     }
     Ok(Frame {
         name,

@@ -283,6 +283,8 @@ struct Stats {
     final_runs: Option<u64>,
     exec_per_sec: Option<u64>,
     new_units: Option<u64>,
+    /// `Done 123 runs in 61 second(s)`: how long libFuzzer ran.
+    fuzz_seconds: Option<u64>,
     /// `Test unit written to <path>`: the input that failed.
     artifact: Option<PathBuf>,
     /// The first line saying what went wrong (panic, sanitizer, timeout),
@@ -329,6 +331,14 @@ impl Stats {
                 "new_units_added" => self.new_units = n,
                 _ => {}
             }
+        } else if let Some(done) = line.strip_prefix("Done ") {
+            // `Done 123456 runs in 61 second(s)`
+            let mut words = done.split_whitespace();
+            self.final_runs = words
+                .next()
+                .and_then(|n| n.parse().ok())
+                .or(self.final_runs);
+            self.fuzz_seconds = words.nth(2).and_then(|n| n.parse().ok());
         } else if let Some(i) = line.find("Test unit written to ") {
             let path = line[i + "Test unit written to ".len()..].trim();
             self.artifact = Some(PathBuf::from(path));
@@ -354,6 +364,7 @@ impl Stats {
 struct Outcome {
     target: Target,
     stats: Stats,
+    /// Wall time, build included; libFuzzer's own time is in `stats`.
     seconds: f64,
     log: PathBuf,
     /// Why it failed, when it did.
@@ -492,7 +503,10 @@ fn fuzz_one(target: &Target, seconds: u64) -> Result<Outcome> {
     ui::info(&format!(
         "{} runs in {:.0} s ({} exec/s), coverage {} -> {}, corpus {before} -> {after} inputs: {}",
         thousands(outcome.stats.runs()),
-        outcome.seconds,
+        outcome
+            .stats
+            .fuzz_seconds
+            .map_or(outcome.seconds, |n| n as f64),
         thousands(outcome.stats.exec_per_sec),
         opt(outcome.stats.cov_start),
         opt(outcome.stats.cov_end),
@@ -522,7 +536,7 @@ fn report(results: &[Outcome]) {
     ui::step("fuzzing summary");
     println!(
         "    {:<24} {:>6} {:>13} {:>9} {:>15} {:>15} {:>6}",
-        "target", "secs", "runs", "exec/s", "coverage", "corpus", "crash"
+        "target", "fuzz s", "runs", "exec/s", "coverage", "corpus", "crash"
     );
     for r in results {
         let s = &r.stats;
@@ -535,7 +549,7 @@ fn report(results: &[Outcome]) {
         println!(
             "    {:<24} {:>6.0} {:>13} {:>9} {:>15} {:>15} {:>6}",
             format!("{}/{}", r.target.crate_name(), r.target.name),
-            r.seconds,
+            s.fuzz_seconds.map_or(r.seconds, |n| n as f64),
             thousands(s.runs()),
             thousands(s.exec_per_sec),
             coverage,
@@ -695,6 +709,7 @@ mod tests {
             "XML: the tree read could not be written",
             "==12==ERROR: libFuzzer: deadly signal",
             "artifact_prefix='/w/fuzz/artifacts/codec_xml/'; Test unit written to /w/fuzz/artifacts/codec_xml/crash-0a1b",
+            "Done 299999 runs in 61 second(s)",
             "stat::number_of_executed_units: 300000",
             "stat::average_exec_per_sec:     5000",
             "stat::new_units_added:          66",
@@ -707,6 +722,7 @@ mod tests {
         assert_eq!(s.runs(), Some(300_000));
         assert_eq!(s.exec_per_sec, Some(5000));
         assert_eq!(s.new_units, Some(66));
+        assert_eq!(s.fuzz_seconds, Some(61));
         assert_eq!(
             s.artifact.as_deref(),
             Some(Path::new("/w/fuzz/artifacts/codec_xml/crash-0a1b"))

@@ -7,11 +7,6 @@ use hub_transform::error::Limits;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-// The fuzz targets' checks (read, then write and read back), run below as
-// properties on generated text with every option set the fuzzer explores.
-#[path = "../fuzz/src/lib.rs"]
-mod fuzz_checks;
-
 fn limits() -> Limits {
     Limits::default()
 }
@@ -836,20 +831,5 @@ proptest! {
         );
         let text = write(Format::Csv, &tree, &opts);
         prop_assert_eq!(read(Format::Csv, &text, &opts), tree, "{}", text);
-    }
-
-    /// Whatever text a reader takes, with any of the option sets the fuzz
-    /// targets choose (its first bytes), writes back and reads to the same
-    /// tree, and no text makes a reader panic.
-    #[test]
-    fn what_the_readers_take_writes_back_to_the_same_tree(
-        head in prop::collection::vec(any::<u8>(), 3),
-        text in "\\PC{0,48}|[<>/a-zA-Z:!\"'=&;#\\[\\]{}:,.\n\r\t 0-9-]{0,96}",
-    ) {
-        let mut data = head;
-        data.extend_from_slice(text.as_bytes());
-        fuzz_checks::codec_json(text.as_bytes());
-        fuzz_checks::codec_xml(&data);
-        fuzz_checks::codec_csv(&data);
     }
 }

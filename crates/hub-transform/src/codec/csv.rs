@@ -177,13 +177,14 @@ fn invalid(message: String, line: Option<u64>, column: Option<usize>) -> Transfo
 pub fn read(text: &str, options: &CsvOptions, limits: Limits) -> Result<Value, TransformError> {
     check_size(text, limits)?;
     options.check()?;
-    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = ReaderBuilder::new()
         .delimiter(CsvOptions::ascii(options.delimiter))
         .quote(CsvOptions::ascii(options.quote))
         .has_headers(false)
         .trim(if options.trim { Trim::All } else { Trim::None })
-        .from_reader(body.as_bytes());
+        // csv-core drops one byte order mark at the start (stripping one
+        // here as well dropped a second, which was data).
+        .from_reader(text.as_bytes());
     let mut names: Option<Vec<String>> = (!options.columns.is_empty()).then(|| {
         options
             .columns
@@ -381,7 +382,15 @@ pub fn write(value: &Value, options: &CsvOptions) -> Result<String, TransformErr
     let bytes = w
         .into_inner()
         .map_err(|e| unwritable("$", format!("cannot write CSV: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| unwritable("$", format!("cannot write CSV: {e}")))
+    let text =
+        String::from_utf8(bytes).map_err(|e| unwritable("$", format!("cannot write CSV: {e}")))?;
+    // The reader drops one byte order mark at the start: when the first field
+    // itself starts with U+FEFF, a mark before it keeps it.
+    Ok(if text.starts_with('\u{feff}') {
+        format!("\u{feff}{text}")
+    } else {
+        text
+    })
 }
 
 /// The output columns: the declared ones, or every key by first appearance.

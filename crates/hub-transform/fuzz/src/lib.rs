@@ -23,6 +23,7 @@ use hub_transform::codec::xml::XmlOptions;
 use hub_transform::codec::{self, Format, FormatOptions};
 use hub_transform::error::Limits;
 use hub_transform::mapping::{self, RunOptions};
+use hub_transform::validate as schema;
 use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -36,6 +37,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("codec_x12", codec_x12),
     ("mapping", mapping),
     ("expression", expression),
+    ("validate", validate),
 ];
 
 /// The input as text, as a request body would reach the codecs: invalid
@@ -408,6 +410,35 @@ pub fn expression(data: &[u8]) {
                         );
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `validate`: the input is a JSON Schema (a template's `validation_rules`),
+/// optionally followed by a NUL byte and a document (JSON, or else taken as
+/// one string). The schema is checked against that document and the fixed
+/// input: a schema that does not compile is one `invalid_schema` error, and
+/// at most 100 problems are reported, each at its path.
+pub fn validate(data: &[u8]) {
+    let all = text(data);
+    let (schema_text, doc_text) = all.split_once('\0').unwrap_or((&all, ""));
+    let Ok(schema) = serde_json::from_str::<Value>(schema_text) else {
+        return;
+    };
+    let doc = codec::json::read(doc_text, &JsonOptions::default(), Limits::default())
+        .unwrap_or_else(|_| Value::String(doc_text.to_owned()));
+    for instance in [doc, fixed_input()] {
+        let problems = schema::check(&schema, &instance);
+        assert!(problems.len() <= 100, "{} problems", problems.len());
+        for p in &problems {
+            assert!(
+                matches!(p.code, "invalid_schema" | "schema_violation"),
+                "unexpected code: {p}"
+            );
+            assert!(p.location.path.is_some(), "a problem without a path: {p}");
+            if p.code == "invalid_schema" {
+                assert_eq!(problems.len(), 1, "invalid_schema comes alone");
             }
         }
     }

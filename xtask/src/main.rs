@@ -7,6 +7,7 @@ mod bench;
 mod bench_gateway;
 mod bench_inbound;
 mod bench_transform;
+mod fuzz;
 mod infra;
 mod openapi;
 mod rotate;
@@ -58,6 +59,12 @@ commands:
                      intake: POST /api/v1/events from reqwest at each connection count of --connections
                      (default 1,8,16,32,64,256), --seconds (10) each after --warmup (2), the same table as
                      bench inbound, and a check that every accepted event was delivered
+  fuzz [--seconds N] [TARGET...]
+                     run each cargo-fuzz target (crates/*/fuzz; all, or the TARGETs named) for --seconds
+                     (60) on its corpus, seeded from fuzz/seeds; installs cargo-fuzz if missing and uses
+                     RUSTC_BOOTSTRAP=1 on stable. Prints runs, exec/s, coverage, corpus and crash per
+                     target; exit 1 on a crash, whose input is copied to tests/fuzz-regressions/<target>/
+                     of the crate (a regression test from then on). Not part of `test`
   help               show this message
 ";
 
@@ -72,6 +79,7 @@ fn main() -> ExitCode {
         Some("bench") if rest.first() == Some(&"inbound") => bench_inbound::run(&rest),
         Some("bench") if rest.first() == Some(&"gateway") => bench_gateway::run(&rest),
         Some("bench") if rest.first() == Some(&"transform") => bench_transform::run(&rest),
+        Some("fuzz") => fuzz::run(&rest),
         Some("openapi") => match rest.as_slice() {
             [] => openapi::run(false),
             ["--check"] => openapi::run(true),

@@ -609,6 +609,10 @@ fn csv_options_are_checked() {
         json!({"columns": ["a", "a"]}),
         json!({"types": {"a": "money"}}),
         json!({"separator": ";"}),
+        // Numbers are written unquoted with non_numeric quoting.
+        json!({"quoting": "non_numeric", "delimiter": "."}),
+        json!({"quoting": "non_numeric", "quote": "1"}),
+        json!({"quoting": "non_numeric", "delimiter": "n"}),
     ] {
         let e = FormatOptions::from_value(Format::Csv, Some(&bad)).err();
         assert_eq!(e.map(|e| e.code), Some("invalid_options"), "{bad}");
@@ -796,5 +800,36 @@ proptest! {
         }
         let typed = loads_options();
         let _ = codec::read(Format::Csv, &text, &typed, limits());
+    }
+
+    /// Untyped records named by a header: any non-empty text survives,
+    /// delimiters, quotes and line breaks included, whatever the quoting.
+    #[test]
+    fn csv_string_records_round_trip(
+        rows in prop::collection::vec(prop::collection::vec(prop::option::of("\\PC{1,10}|[ ,;|\t'\"\r\n]{1,4}"), 3), 0..6),
+        delimiter in prop::sample::select(vec![",", ";", "\t", "|"]),
+        quote in prop::sample::select(vec!["\"", "'"]),
+        quoting in prop::sample::select(vec!["necessary", "always", "non_numeric"]),
+    ) {
+        let opts = options(Format::Csv, json!({"delimiter": delimiter, "quote": quote, "quoting": quoting}));
+        let tree = Value::Array(rows.iter().map(|r| json!({"ref": r[0], "note": r[1], "city": r[2]})).collect());
+        let text = write(Format::Csv, &tree, &opts);
+        prop_assert_eq!(read(Format::Csv, &text, &opts), tree, "{}", text);
+    }
+
+    /// Without a header or columns, records are arrays of fields.
+    #[test]
+    fn csv_headerless_records_round_trip(
+        width in 1..5usize,
+        rows in prop::collection::vec(prop::collection::vec(prop::option::of("\\PC{1,8}|[,\"\r\n ]{1,3}"), 5), 0..6),
+    ) {
+        let opts = options(Format::Csv, json!({"header": false}));
+        let tree = Value::Array(
+            rows.iter()
+                .map(|r| Value::Array(r.iter().take(width).map(|f| json!(f)).collect()))
+                .collect(),
+        );
+        let text = write(Format::Csv, &tree, &opts);
+        prop_assert_eq!(read(Format::Csv, &text, &opts), tree, "{}", text);
     }
 }

@@ -69,9 +69,14 @@ pub enum Quoting {
     Necessary,
     /// Every field.
     Always,
-    /// Every field that is not a number.
+    /// Every field that is not a number (numbers are never quoted, so the
+    /// delimiter and quote cannot be characters a number can hold).
     NonNumeric,
 }
+
+/// The characters of what `non_numeric` quoting takes for a number (anything
+/// Rust parses as an `f64` or an integer: `-1.5e3`, `+7`, `inf`, `NaN`).
+const NUMBER_CHARS: &str = "0123456789.+-eEiInNfFtTyYaA";
 
 /// Options of the CSV codec, for reading and writing.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -125,6 +130,15 @@ impl CsvOptions {
         if self.delimiter == self.quote {
             return bad("CSV delimiter and quote must differ".to_owned());
         }
+        if self.quoting == Quoting::NonNumeric {
+            for (what, c) in [("delimiter", self.delimiter), ("quote", self.quote)] {
+                if NUMBER_CHARS.contains(c) {
+                    return bad(format!(
+                        "CSV {what} {c:?} can occur in a number, which `non_numeric` quoting writes unquoted: choose another {what}, or another quoting"
+                    ));
+                }
+            }
+        }
         let mut seen = HashSet::new();
         for c in &self.columns {
             if !seen.insert(c.name()) {
@@ -163,13 +177,14 @@ fn invalid(message: String, line: Option<u64>, column: Option<usize>) -> Transfo
 pub fn read(text: &str, options: &CsvOptions, limits: Limits) -> Result<Value, TransformError> {
     check_size(text, limits)?;
     options.check()?;
-    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = ReaderBuilder::new()
         .delimiter(CsvOptions::ascii(options.delimiter))
         .quote(CsvOptions::ascii(options.quote))
         .has_headers(false)
         .trim(if options.trim { Trim::All } else { Trim::None })
-        .from_reader(body.as_bytes());
+        // csv-core drops one byte order mark at the start (stripping one
+        // here as well dropped a second, which was data).
+        .from_reader(text.as_bytes());
     let mut names: Option<Vec<String>> = (!options.columns.is_empty()).then(|| {
         options
             .columns
@@ -367,7 +382,15 @@ pub fn write(value: &Value, options: &CsvOptions) -> Result<String, TransformErr
     let bytes = w
         .into_inner()
         .map_err(|e| unwritable("$", format!("cannot write CSV: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| unwritable("$", format!("cannot write CSV: {e}")))
+    let text =
+        String::from_utf8(bytes).map_err(|e| unwritable("$", format!("cannot write CSV: {e}")))?;
+    // The reader drops one byte order mark at the start: when the first field
+    // itself starts with U+FEFF, a mark before it keeps it.
+    Ok(if text.starts_with('\u{feff}') {
+        format!("\u{feff}{text}")
+    } else {
+        text
+    })
 }
 
 /// The output columns: the declared ones, or every key by first appearance.

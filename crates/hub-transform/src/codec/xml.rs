@@ -36,6 +36,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// Why a name is refused, for the reader's errors.
+const NOT_A_NAME: &str = "not an XML name (a letter, _ or : first, then letters, digits, _ - . :)";
+
 /// Deepest tree the writer descends into (trees from the readers are far
 /// shallower; this guards the stack against a hand-built one).
 const MAX_WRITE_DEPTH: usize = 256;
@@ -168,6 +171,9 @@ pub fn read(text: &str, options: &XmlOptions, limits: Limits) -> Result<Value, T
 /// with its offset from the tag's `<`.
 fn open(e: &BytesStart<'_>, parent: Option<&Frame>) -> Result<Frame, (String, usize)> {
     let name = e.name().0.to_owned();
+    if !is_xml_name(&name) {
+        return Err((format!("the element name {name:?} is {NOT_A_NAME}"), 1));
+    }
     let path = match parent {
         Some(p) => format!("{}/{name}", p.path),
         None => name.clone(),
@@ -187,13 +193,18 @@ fn open(e: &BytesStart<'_>, parent: Option<&Frame>) -> Result<Frame, (String, us
             let what = text.split_once(": ").map_or(text.as_str(), |(_, w)| w);
             (format!("invalid attribute in <{name}>: {what}"), offset)
         })?;
+        let key = attr.key.0;
+        if !is_xml_name(key) {
+            return Err((
+                format!("the attribute name {key:?} in <{name}> is {NOT_A_NAME}"),
+                0,
+            ));
+        }
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)
             .map_err(|err| (format!("invalid attribute value in <{name}>: {err}"), 0))?;
-        map.insert(
-            format!("@{}", attr.key.0),
-            Value::String(value.into_owned()),
-        );
+        check_chars(&value).map_err(|m| (format!("attribute {key:?} in <{name}>: {m}"), 0))?;
+        map.insert(format!("@{key}"), Value::String(value.into_owned()));
     }
     Ok(Frame {
         name,
@@ -204,8 +215,27 @@ fn open(e: &BytesStart<'_>, parent: Option<&Frame>) -> Result<Frame, (String, us
     })
 }
 
+/// Whether XML 1.0 allows the character in a document (its `Char`
+/// production): the controls but tab and line ends, U+FFFE and U+FFFF are
+/// out, raw or as character references.
+fn is_xml_char(c: char) -> bool {
+    !((c < '\u{20}' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}')
+}
+
+/// An error for the first character of `text` that XML does not allow.
+fn check_chars(text: &str) -> Result<(), String> {
+    match text.chars().find(|c| !is_xml_char(*c)) {
+        Some(c) => Err(format!(
+            "the character U+{:04X} is not allowed in XML",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Appends text to the open element; text outside the root must be blank.
 fn add_text(stack: &mut [Frame], text: &str) -> Result<(), String> {
+    check_chars(text)?;
     match stack.last_mut() {
         Some(frame) => {
             frame.text.push_str(text);
@@ -501,14 +531,20 @@ fn scalar_text(value: &Value, jpath: &str) -> Result<String, TransformError> {
     }
 }
 
-/// Checks an element or attribute name is an XML name.
-fn check_name(name: &str, jpath: &str) -> Result<(), TransformError> {
+/// Whether `name` is an XML name as the hub reads and writes them: a letter,
+/// `_` or `:`, then letters, digits, `_ - . :`. The reader refuses other
+/// names, so every tree it makes can be written back.
+fn is_xml_name(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
         .is_some_and(|c| c.is_alphabetic() || c == '_' || c == ':');
-    let rest_ok = chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.'));
-    if first_ok && rest_ok {
+    first_ok && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.'))
+}
+
+/// Checks an element or attribute name is an XML name.
+fn check_name(name: &str, jpath: &str) -> Result<(), TransformError> {
+    if is_xml_name(name) {
         Ok(())
     } else {
         Err(unwritable(
@@ -533,7 +569,7 @@ fn escape_into(out: &mut String, text: &str, attribute: bool) -> Result<(), Tran
             '\n' if attribute => out.push_str("&#10;"),
             '\t' if attribute => out.push_str("&#9;"),
             '\t' | '\n' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
+            c if !is_xml_char(c) => {
                 return Err(TransformError::new(
                     "unwritable_value",
                     format!("the character U+{:04X} is not allowed in XML", c as u32),

@@ -198,7 +198,11 @@ fn isa_tree(env: &Envelope, control: u32, seps: &Seps) -> Value {
         "ISA08_receiver_id": env.receiver_id,
         "ISA09_date": env.at.format("%y%m%d").to_string(),
         "ISA10_time": env.at.format("%H%M").to_string(),
-        "ISA11_standards_id": "U",
+        // From 00402 on ISA11 is the repetition separator, as written.
+        "ISA11_standards_id": match seps.repetition {
+            Some(r) => r.to_string(),
+            None => "U".to_owned(),
+        },
         "ISA12_version": env.version,
         "ISA13_control_number": format!("{control:09}"),
         "ISA14_ack_requested": env.ack_requested,

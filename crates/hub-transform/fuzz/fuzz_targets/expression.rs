@@ -1,0 +1,5 @@
+//! Fuzz target `expression`: see [`hub_transform_fuzz::expression`] for what it checks.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hub_transform_fuzz::expression(data));

@@ -108,6 +108,35 @@ pub fn compile(t: &Template) -> Result<Compiled, String> {
 
 type Entry = (Instant, Option<Arc<Resolved>>);
 
+/// The compiled version under `key` in `cache` if read less than `ttl`
+/// ago, else what `load` reads (compiled, and remembered, absent too).
+async fn cached<K: std::hash::Hash + Eq>(
+    cache: &Mutex<HashMap<K, Entry>>,
+    key: K,
+    ttl: std::time::Duration,
+    load: impl std::future::Future<Output = hub_storage::Result<Option<Template>>>,
+) -> Result<Option<Arc<Resolved>>, ResolveError> {
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some((_, found)) = lock().get(&key).filter(|(at, _)| at.elapsed() < ttl) {
+        return Ok(found.clone());
+    }
+    let found = load
+        .await?
+        .map(|t| resolved(&t))
+        .transpose()
+        .map_err(ResolveError::Invalid)?;
+    let mut cache = lock();
+    if cache.len() >= MAX_CACHED {
+        cache.clear();
+    }
+    cache.insert(key, (Instant::now(), found.clone()));
+    Ok(found)
+}
+
 fn resolved(t: &Template) -> Result<Arc<Resolved>, String> {
     compile(t).map(|compiled| {
         Arc::new(Resolved {
@@ -162,32 +191,8 @@ impl Templates {
         code: &str,
     ) -> Result<Arc<Resolved>, ResolveError> {
         let key = (tenant.0, code.to_owned());
-        let cached = self
-            .by_code
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
-            .filter(|(at, _)| at.elapsed() < FOLLOW_TTL)
-            .map(|(_, r)| r.clone());
-        let found = match cached {
-            Some(found) => found,
-            None => {
-                let found = store::active_by_code(&self.pool, tenant, code)
-                    .await?
-                    .map(|t| resolved(&t))
-                    .transpose()
-                    .map_err(ResolveError::Invalid)?;
-                let mut cache = self
-                    .by_code
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if cache.len() >= MAX_CACHED {
-                    cache.clear();
-                }
-                cache.insert(key, (Instant::now(), found.clone()));
-                found
-            }
-        };
+        let load = store::active_by_code(&self.pool, tenant, code);
+        let found = cached(&self.by_code, key, FOLLOW_TTL, load).await?;
         found.ok_or_else(|| ResolveError::Missing(format!("transformation template {code:?}")))
     }
 
@@ -199,32 +204,8 @@ impl Templates {
         } else {
             FOLLOW_TTL
         };
-        let cached = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
-            .filter(|(at, _)| at.elapsed() < ttl)
-            .map(|(_, r)| r.clone());
-        let found = match cached {
-            Some(found) => found,
-            None => {
-                let found = store::resolve(&self.pool, tenant, r.template_id, r.version)
-                    .await?
-                    .map(|t| resolved(&t))
-                    .transpose()
-                    .map_err(ResolveError::Invalid)?;
-                let mut cache = self
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if cache.len() >= MAX_CACHED {
-                    cache.clear();
-                }
-                cache.insert(key, (Instant::now(), found.clone()));
-                found
-            }
-        };
+        let load = store::resolve(&self.pool, tenant, r.template_id, r.version);
+        let found = cached(&self.cache, key, ttl, load).await?;
         found.ok_or_else(|| {
             ResolveError::Missing(match r.version {
                 Some(v) => format!("version {v} of transformation template {}", r.template_id),

@@ -232,20 +232,16 @@ pub async fn list(pool: &PgPool, tenant: TenantId, f: &Filter, limit: u32) -> Re
 /// one between pages. Returns the job as it now is (`None`: not the
 /// tenant's).
 pub async fn cancel(tx: &mut Tx<'_>, tenant: TenantId, id: Uuid) -> Result<Option<Job>> {
-    sqlx::query(
-        "UPDATE sync_jobs SET
-             status = CASE WHEN status = 'PENDING' THEN 'CANCELLED' ELSE status END,
-             completed_at = CASE WHEN status = 'PENDING' THEN now() ELSE completed_at END,
-             cancel_requested_at = CASE WHEN status IN ('PENDING', 'RUNNING')
-                 THEN COALESCE(cancel_requested_at, now()) ELSE cancel_requested_at END,
+    let sql = format!(
+        "UPDATE sync_jobs j SET
+             status = CASE WHEN j.status = 'PENDING' THEN 'CANCELLED' ELSE j.status END,
+             completed_at = CASE WHEN j.status = 'PENDING' THEN now() ELSE j.completed_at END,
+             cancel_requested_at = CASE WHEN j.status IN ('PENDING', 'RUNNING')
+                 THEN COALESCE(j.cancel_requested_at, now()) ELSE j.cancel_requested_at END,
              updated_at = now()
-          WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(tenant.0)
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
-    let sql = format!("SELECT {COLUMNS} FROM sync_jobs j WHERE j.tenant_id = $1 AND j.id = $2");
+          WHERE j.tenant_id = $1 AND j.id = $2
+          RETURNING {COLUMNS}"
+    );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(id)
@@ -656,29 +652,31 @@ pub async fn delete_unseen(tx: &mut Tx<'_>, job: &Job) -> Result<Vec<(String, Uu
 
 /// Ends job `job` held by `owner` with `status` (and `error`); a
 /// COMPLETED INCREMENTAL or FULL_SYNC moves the watermark to the newest
-/// timestamp seen. Empties the job's seen ids. `false` when the lease was
-/// lost.
+/// timestamp seen. Empties the job's seen ids. Returns the ended job, or
+/// `None` when the lease was lost.
 pub async fn finish(
     tx: &mut Tx<'_>,
     job: &Job,
     owner: &str,
     status: SyncJobStatus,
     error: Option<&str>,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE sync_jobs SET status = $3, error_message = $4, completed_at = now(), lease_owner = NULL,
+) -> Result<Option<Job>> {
+    let sql = format!(
+        "UPDATE sync_jobs j SET status = $3, error_message = $4, completed_at = now(), lease_owner = NULL,
                 lease_until = NULL, checkpoint = NULL, updated_at = now()
-          WHERE id = $1 AND lease_owner = $2 AND status = 'RUNNING'",
-    )
-    .bind(job.id)
-    .bind(owner)
-    .bind(status.as_str())
-    .bind(error)
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
+          WHERE j.id = $1 AND j.lease_owner = $2 AND j.status = 'RUNNING'
+          RETURNING {COLUMNS}"
+    );
+    let ended: Option<Job> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(job.id)
+        .bind(owner)
+        .bind(status.as_str())
+        .bind(error)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(ended) = ended else {
+        return Ok(None);
+    };
     sqlx::query("DELETE FROM sync_seen WHERE job_id = $1")
         .bind(job.id)
         .execute(&mut **tx)
@@ -700,7 +698,7 @@ pub async fn finish(
             .execute(&mut **tx)
             .await?;
     }
-    Ok(true)
+    Ok(Some(ended))
 }
 
 /// The watermark of the last successful run of an integration's entity.

@@ -53,6 +53,18 @@ enum Stopped {
     Cancelled,
 }
 
+impl From<hub_storage::StorageError> for Stopped {
+    fn from(e: hub_storage::StorageError) -> Self {
+        Stopped::Failed(format!("the database: {e}"))
+    }
+}
+
+impl From<sqlx::Error> for Stopped {
+    fn from(e: sqlx::Error) -> Self {
+        hub_storage::StorageError::from(e).into()
+    }
+}
+
 /// Runs `job` to its end (or to shutdown).
 pub async fn run(engine: &Engine, job: Job, stop: &Stop) {
     let started = std::time::Instant::now();
@@ -93,11 +105,10 @@ async fn finish(
     error: Option<&str>,
 ) -> Result<(), hub_storage::StorageError> {
     let mut tx = engine.pool.begin().await?;
-    if !store::finish(&mut tx, job, &engine.owner, status, error).await? {
+    let Some(ended) = store::finish(&mut tx, job, &engine.owner, status, error).await? else {
         return Ok(());
-    }
-    let now = store::get(&engine.pool, TenantId(job.tenant_id), job.id).await?;
-    let summary = now.as_ref().map_or(json!({}), summary);
+    };
+    let summary = summary(&ended);
     let mut events = Vec::new();
     match status {
         SyncJobStatus::Completed => {
@@ -287,10 +298,9 @@ async fn pull(engine: &Engine, job: &Job, stop: &Stop) -> Result<(), Stopped> {
 }
 
 async fn roll_back(engine: &Engine, job: &Job) -> Result<(), Stopped> {
-    let storage = |e: hub_storage::StorageError| Stopped::Failed(e.to_string());
-    let mut tx = engine.pool.begin().await.map_err(|e| storage(e.into()))?;
-    store::rollback(&mut tx, job).await.map_err(storage)?;
-    tx.commit().await.map_err(|e| storage(e.into()))?;
+    let mut tx = engine.pool.begin().await?;
+    store::rollback(&mut tx, job).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -477,13 +487,11 @@ async fn commit_page(
     built: (Vec<Record>, Page),
 ) -> Result<bool, Stopped> {
     let (records, mut page) = built;
-    let storage = |e: hub_storage::StorageError| Stopped::Failed(format!("the database: {e}"));
-    let mut tx = engine.pool.begin().await.map_err(|e| storage(e.into()))?;
+    let mut tx = engine.pool.begin().await?;
     let ids: Vec<String> = records.iter().map(|r| r.external_id.clone()).collect();
     let held: HashMap<String, HeldRow> =
         store::lock_held(&mut tx, job.integration_id, &job.entity_type, &ids)
-            .await
-            .map_err(storage)?
+            .await?
             .into_iter()
             .map(|h| (h.external_id.clone(), h))
             .collect();
@@ -577,19 +585,14 @@ async fn commit_page(
             local_data: None,
         });
     }
-    let written = store::write_page(&mut tx, job, &engine.owner, LEASE.as_secs_f64(), &page)
-        .await
-        .map_err(storage)?;
+    let written =
+        store::write_page(&mut tx, job, &engine.owner, LEASE.as_secs_f64(), &page).await?;
     let cancel = match written {
         Ok(cancel) => cancel,
         Err(store::LeaseLost) => return Err(Stopped::LeaseLost),
     };
-    let staged = engine
-        .outbox
-        .stage(&mut tx, &events)
-        .await
-        .map_err(storage)?;
-    tx.commit().await.map_err(|e| storage(e.into()))?;
+    let staged = engine.outbox.stage(&mut tx, &events).await?;
+    tx.commit().await?;
     staged.publish();
     metrics::counter!("hub_sync_records_total")
         .increment(u64::try_from(page.progress.processed).unwrap_or(0));
@@ -615,8 +618,7 @@ fn record_event(
 /// FULL_SYNC's end: soft-deletes what the provider no longer has, within
 /// the job's share unless confirmed.
 async fn delete_unseen(engine: &Engine, plan: &Plan, job: &Job) -> Result<(), Stopped> {
-    let storage = |e: hub_storage::StorageError| Stopped::Failed(format!("the database: {e}"));
-    let (unseen, held) = store::unseen(&engine.pool, job).await.map_err(storage)?;
+    let (unseen, held) = store::unseen(&engine.pool, job).await?;
     let (share, allowed) = deletion_allowed(
         u64::try_from(unseen).unwrap_or(0),
         u64::try_from(held).unwrap_or(0),
@@ -633,8 +635,8 @@ async fn delete_unseen(engine: &Engine, plan: &Plan, job: &Job) -> Result<(), St
             job.max_delete_share * 100.0
         )));
     }
-    let mut tx = engine.pool.begin().await.map_err(|e| storage(e.into()))?;
-    let gone = store::delete_unseen(&mut tx, job).await.map_err(storage)?;
+    let mut tx = engine.pool.begin().await?;
+    let gone = store::delete_unseen(&mut tx, job).await?;
     let events: Vec<Envelope> = gone
         .iter()
         .map(|(external_id, id, data)| {
@@ -649,12 +651,8 @@ async fn delete_unseen(engine: &Engine, plan: &Plan, job: &Job) -> Result<(), St
             )
         })
         .collect();
-    let staged = engine
-        .outbox
-        .stage(&mut tx, &events)
-        .await
-        .map_err(storage)?;
-    tx.commit().await.map_err(|e| storage(e.into()))?;
+    let staged = engine.outbox.stage(&mut tx, &events).await?;
+    tx.commit().await?;
     staged.publish();
     Ok(())
 }

@@ -19,6 +19,17 @@ pub enum TargetPolicy {
     AllowPrivate,
 }
 
+impl TargetPolicy {
+    /// The policy `HUB_ALLOW_PRIVATE_TARGETS` asks for.
+    pub fn allowing_private(allow: bool) -> Self {
+        if allow {
+            TargetPolicy::AllowPrivate
+        } else {
+            TargetPolicy::PublicOnly
+        }
+    }
+}
+
 /// True for addresses an integration must never reach: loopback, private,
 /// link-local (which includes cloud metadata at 169.254.169.254), CGNAT,
 /// unspecified, multicast, documentation and IPv6 unique-local ranges.

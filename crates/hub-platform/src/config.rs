@@ -474,6 +474,17 @@ impl Config {
         Ok(())
     }
 
+    /// The circuit breaker of outbound webhooks and of integrations
+    /// (`CIRCUIT_FAILURE_THRESHOLD`, `CIRCUIT_TIMEOUT_SECONDS`; three
+    /// successes close it).
+    pub fn breaker_policy(&self) -> hub_domain::webhook::BreakerPolicy {
+        hub_domain::webhook::BreakerPolicy {
+            failure_threshold: self.circuit_failure_threshold,
+            success_threshold: 3,
+            open_for: Duration::from_secs(u64::from(self.circuit_timeout_seconds)),
+        }
+    }
+
     /// The trusted proxies (validated at load).
     pub fn trusted_proxies(&self) -> hub_domain::inbound::ip::Cidrs {
         hub_domain::inbound::ip::Cidrs::parse_csv(&self.hub_trusted_proxies).unwrap_or_default()

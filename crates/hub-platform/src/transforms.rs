@@ -10,7 +10,8 @@
 use hub_domain::TenantId;
 use hub_storage::transformations::{self as store, Template};
 use hub_storage::{Pool, StorageError};
-use hub_transform::pipeline::{self, Compiled, Parts};
+use hub_transform::error::Limits;
+use hub_transform::pipeline::{self, Compiled, Input, Parts, Transformed};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -80,6 +81,17 @@ pub struct Resolved {
     pub version: i32,
     /// Ready to run.
     pub compiled: Compiled,
+}
+
+impl Resolved {
+    /// Runs the version on `input` with the default limits (any problem
+    /// fails it); the error names the template and version
+    /// (`load_to_xml version 2: mapping stage: …`).
+    pub fn transform(&self, input: Input<'_>) -> Result<Transformed, String> {
+        self.compiled
+            .transform(input, Limits::default())
+            .map_err(|e| format!("{} version {}: {e}", self.code, self.version))
+    }
 }
 
 /// Compiles a stored template version.

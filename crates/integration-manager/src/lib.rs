@@ -156,11 +156,7 @@ fn gateway(
             size: c.gateway_queue_size,
             max_wait: std::time::Duration::from_millis(c.gateway_max_wait_ms),
         },
-        breaker: hub_domain::webhook::BreakerPolicy {
-            failure_threshold: c.circuit_failure_threshold,
-            success_threshold: 3,
-            open_for: std::time::Duration::from_secs(u64::from(c.circuit_timeout_seconds)),
-        },
+        breaker: c.breaker_policy(),
         settings: engine::Settings {
             policy: state::target_policy(c),
             deadline: std::time::Duration::from_secs(c.gateway_deadline_seconds),

@@ -37,11 +37,7 @@ impl Integrations {
 
 /// Which targets outbound calls may reach (`HUB_ALLOW_PRIVATE_TARGETS`).
 pub fn target_policy(config: &hub_platform::Config) -> TargetPolicy {
-    if config.hub_allow_private_targets {
-        TargetPolicy::AllowPrivate
-    } else {
-        TargetPolicy::PublicOnly
-    }
+    TargetPolicy::allowing_private(config.hub_allow_private_targets)
 }
 
 /// Loads the catalog into `integration_providers` (idempotent: only changed

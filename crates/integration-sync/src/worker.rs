@@ -45,11 +45,8 @@ impl Engine {
         use hub_gateway::{assemble, engine, limiter};
         let c = &ctx.config;
         let keyring = Arc::new(c.keyring().map_err(|e| e.to_string())?);
-        let policy = if c.hub_allow_private_targets {
-            hub_connectors::client::TargetPolicy::AllowPrivate
-        } else {
-            hub_connectors::client::TargetPolicy::PublicOnly
-        };
+        let policy =
+            hub_connectors::client::TargetPolicy::allowing_private(c.hub_allow_private_targets);
         let tokens = hub_gateway::tokens::Tokens::new(
             ctx.pool.clone(),
             keyring.clone(),
@@ -74,11 +71,7 @@ impl Engine {
                 size: c.gateway_queue_size,
                 max_wait: Duration::from_millis(c.gateway_max_wait_ms),
             },
-            breaker: hub_domain::webhook::BreakerPolicy {
-                failure_threshold: c.circuit_failure_threshold,
-                success_threshold: 3,
-                open_for: Duration::from_secs(u64::from(c.circuit_timeout_seconds)),
-            },
+            breaker: c.breaker_policy(),
             settings: engine::Settings {
                 policy,
                 deadline: Duration::from_secs(c.gateway_deadline_seconds),

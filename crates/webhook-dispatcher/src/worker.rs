@@ -22,7 +22,6 @@ use hub_platform::server::Context;
 use hub_platform::transforms::{Reference, Templates};
 use hub_storage::deliveries::{self, Attempt, BreakerRow, Claimed, CounterDelta, Streak};
 use hub_storage::{Pool as PgPool, StorageError};
-use hub_transform::error::Limits;
 use hub_transform::pipeline::Input;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -106,11 +105,7 @@ impl Dispatcher {
     pub fn new(ctx: &Context) -> Result<Arc<Self>, String> {
         let c = &ctx.config;
         let keyring = c.keyring().map_err(|e| e.to_string())?;
-        let policy = if c.hub_allow_private_targets {
-            TargetPolicy::AllowPrivate
-        } else {
-            TargetPolicy::PublicOnly
-        };
+        let policy = TargetPolicy::allowing_private(c.hub_allow_private_targets);
         let queue_size = c.webhook_queue_size as usize;
         let (done, finished) = mpsc::channel::<Done>(queue_size.max(1) * 2);
         Ok(Arc::new(Self {
@@ -124,11 +119,7 @@ impl Dispatcher {
             queue_size,
             recorders: c.webhook_workers as usize,
             lease_secs: c.webhook_lease_seconds,
-            breaker: BreakerPolicy {
-                failure_threshold: c.circuit_failure_threshold,
-                success_threshold: 3,
-                open_for: Duration::from_secs(u64::from(c.circuit_timeout_seconds)),
-            },
+            breaker: c.breaker_policy(),
             default_max_retries: c.webhook_max_retries,
             open: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(queue_size.max(1))),
@@ -363,14 +354,8 @@ impl Dispatcher {
             .await
             .map_err(|e| format!("transformation template: {e}"))?;
         let out = t
-            .compiled
-            .transform(Input::Tree(&c.payload), Limits::default())
-            .map_err(|e| {
-                format!(
-                    "transformation template {} version {}: {e}",
-                    t.code, t.version
-                )
-            })?;
+            .transform(Input::Tree(&c.payload))
+            .map_err(|e| format!("transformation template {e}"))?;
         let content_type = if s.content_type.eq_ignore_ascii_case("application/json") {
             t.compiled.output_media_type().to_owned()
         } else {

@@ -21,7 +21,6 @@ use hub_domain::status::EndpointStatus;
 use hub_platform::transforms::{Reference, Templates};
 use hub_storage::webhook_endpoints::Endpoint;
 use hub_transform::codec::Format;
-use hub_transform::error::Limits;
 use hub_transform::pipeline::Input;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -226,10 +225,7 @@ async fn run_reference(
             )
         })?),
     };
-    t.compiled
-        .transform(input, Limits::default())
-        .map(|out| out.tree)
-        .map_err(|e| format!("{} version {}: {e}", t.code, t.version))
+    t.transform(input).map(|out| out.tree)
 }
 
 /// How failed processing attempts are retried, per the service

@@ -13,9 +13,12 @@
 use hub_transform::codec::{self, Format, FormatOptions, x12};
 use hub_transform::error::Limits;
 use hub_transform::mapping::{RunOptions, compile, run_with};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+
+#[path = "../tests/support/record30.rs"]
+mod record30;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -37,42 +40,6 @@ fn measure(secs: Duration, mut f: impl FnMut()) -> (u64, Duration) {
         n += 100;
     }
     (n, started.elapsed())
-}
-
-fn record_and_rules() -> (Value, Value) {
-    let mut rules = Vec::new();
-    let mut record = serde_json::Map::new();
-    for i in 0..30 {
-        let (value, rule) = match i % 6 {
-            0 => (
-                json!(format!("value {i}")),
-                json!({"target": format!("out.s{i}"), "source": format!("f{i}")}),
-            ),
-            1 => (
-                json!(i as f64 * 1.5),
-                json!({"target": format!("out.n{i}"), "source": format!("f{i}"), "type": "number"}),
-            ),
-            2 => (
-                json!(format!(" padded {i} ")),
-                json!({"target": format!("t{i}"), "source": format!("f{i}"), "steps": ["trim", "upper"]}),
-            ),
-            3 => (
-                json!("2024-01-15T10:30:00.000+0000"),
-                json!({"target": format!("d{i}"), "source": format!("f{i}"), "steps": [{"date": {"to": "date"}}]}),
-            ),
-            4 => (
-                json!("X1"),
-                json!({"target": format!("m{i}"), "source": format!("f{i}"), "steps": [{"map": {"values": {"X1": "delivered", "AF": "picked_up"}, "default": "unknown"}}]}),
-            ),
-            _ => (
-                json!(i),
-                json!({"target": format!("e{i}"), "expr": format!("f{i} * 2 + 1")}),
-            ),
-        };
-        record.insert(format!("f{i}"), value);
-        rules.push(rule);
-    }
-    (Value::Object(record), json!({ "rules": rules }))
 }
 
 fn loads_csv(rows: usize) -> String {
@@ -103,7 +70,7 @@ fn main() -> ExitCode {
     let secs = Duration::from_secs(secs.max(1));
     let limits = Limits::default();
 
-    let (record, rules) = record_and_rules();
+    let (record, rules) = record30::record_and_rules();
     let program = compile(&rules).expect("the benchmark's rules compile");
     let (n, took) = measure(secs, || {
         let out = run_with(&program, &record, RunOptions { trace: false }).expect("maps");

@@ -1,6 +1,9 @@
 //! Mapping rules, expressions and JSON Schema validation (issue 28 item 2).
 
 use hub_transform::TransformError;
+
+#[path = "support/record30.rs"]
+mod record30;
 use hub_transform::error::Limits;
 use hub_transform::mapping::{self, RunOptions, compile, compile_with, run, run_with};
 use hub_transform::validate;
@@ -835,40 +838,8 @@ proptest! {
 /// measured by `cargo xtask bench transform`, not here.
 #[test]
 fn maps_a_30_field_record_fast() {
-    let mut rules = Vec::new();
-    let mut record = serde_json::Map::new();
-    for i in 0..30 {
-        let (value, rule) = match i % 6 {
-            0 => (
-                json!(format!("value {i}")),
-                json!({"target": format!("out.s{i}"), "source": format!("f{i}")}),
-            ),
-            1 => (
-                json!(i as f64 * 1.5),
-                json!({"target": format!("out.n{i}"), "source": format!("f{i}"), "type": "number"}),
-            ),
-            2 => (
-                json!(format!(" padded {i} ")),
-                json!({"target": format!("t{i}"), "source": format!("f{i}"), "steps": ["trim", "upper"]}),
-            ),
-            3 => (
-                json!("2024-01-15T10:30:00.000+0000"),
-                json!({"target": format!("d{i}"), "source": format!("f{i}"), "steps": [{"date": {"to": "date"}}]}),
-            ),
-            4 => (
-                json!("X1"),
-                json!({"target": format!("m{i}"), "source": format!("f{i}"), "steps": [{"map": {"values": {"X1": "delivered", "AF": "picked_up"}, "default": "unknown"}}]}),
-            ),
-            _ => (
-                json!(i),
-                json!({"target": format!("e{i}"), "expr": format!("f{i} * 2 + 1")}),
-            ),
-        };
-        record.insert(format!("f{i}"), value);
-        rules.push(rule);
-    }
-    let record = Value::Object(record);
-    let p = compile(&json!({ "rules": rules })).unwrap();
+    let (record, rules) = record30::record_and_rules();
+    let p = compile(&rules).unwrap();
     let n: u32 = if cfg!(debug_assertions) {
         1_000
     } else {

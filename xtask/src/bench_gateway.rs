@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+pub(crate) const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 /// Measured seconds per run.
 const DEFAULT_SECONDS: u64 = 30;
 /// Untimed seconds before each run.
@@ -66,7 +66,7 @@ const TARGET_PER_SEC: f64 = 5_000.0;
 /// Most latency the gateway may add at the median, µs.
 const TARGET_ADDED_P50_US: i64 = 1_000;
 /// The integration's rate limit during the bench: out of reach.
-const RATE_LIMIT: (i32, i32) = (100_000_000, 60);
+pub(crate) const RATE_LIMIT: (i32, i32) = (100_000_000, 60);
 /// How long the log-row count must stay still to count as settled.
 const ROWS_SETTLED: Duration = Duration::from_secs(2);
 /// Longest wait for the log rows after a run.
@@ -157,17 +157,17 @@ fn parse_args(args: &[&str]) -> Result<Options> {
 
 /// A process the bench started, stopped (SIGTERM, then SIGKILL after 15 s)
 /// when dropped.
-struct Running {
-    child: Child,
+pub(crate) struct Running {
+    pub(crate) child: Child,
 }
 
 impl Running {
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Fails, with `what` and the end of its log, when it has exited.
-    fn check_alive(&mut self, what: &str, log: &Path) -> Result<()> {
+    pub(crate) fn check_alive(&mut self, what: &str, log: &Path) -> Result<()> {
         if let Ok(Some(status)) = self.child.try_wait() {
             bail!(
                 "{what} exited ({status}); the end of {}:\n{}",
@@ -214,7 +214,7 @@ fn gateway(opts: &Options) -> Result<ExitCode> {
         prefix: prefix.clone(),
     };
     infra::create_database_and_migrate(&database_url)?;
-    let (mut fakes, fake) = start_fakes(&fakes_bin, &logs)?;
+    let (mut fakes, fake) = start_fakes(&fakes_bin, &logs, &[])?;
     let manager_log = logs.join("integration-manager.log");
     let mut manager = start_manager(
         &manager_bin,
@@ -308,20 +308,25 @@ fn build(opts: &Options) -> Result<(PathBuf, PathBuf)> {
 }
 
 /// The fake HubSpot: its base URL and the token it accepts.
-struct Fake {
-    base_url: String,
-    token: String,
+pub(crate) struct Fake {
+    pub(crate) base_url: String,
+    pub(crate) token: String,
 }
 
 /// Starts `fake-providers` on free ports with request recording off; the
 /// process and the fake HubSpot (read from the lines it prints).
-fn start_fakes(binary: &Path, logs: &Path) -> Result<(Running, Fake)> {
+pub(crate) fn start_fakes(
+    binary: &Path,
+    logs: &Path,
+    env: &[(&str, &str)],
+) -> Result<(Running, Fake)> {
     ui::step("starting the fake providers (request recording off)");
     let log_path = logs.join("fake-providers.log");
     let log = std::fs::File::create(&log_path)?;
     let mut child = Command::new(binary)
         .env("FAKE_PROVIDERS_BASE_PORT", "0")
         .env("FAKE_PROVIDERS_RECORDING", "false")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
@@ -373,20 +378,32 @@ fn parse_fake_line(line: &str) -> Option<Fake> {
 }
 
 /// The manager the bench started: the process and its base URL.
-struct Manager {
-    process: Running,
-    base: String,
+pub(crate) struct Manager {
+    pub(crate) process: Running,
+    pub(crate) base: String,
 }
 
 /// Starts the manager on a free port with `env` and the bench settings,
 /// its output in `log`, and waits until it is ready.
 fn start_manager(binary: &Path, env: &[(&str, &str)], log: &Path) -> Result<Manager> {
+    start_service(binary, "the manager", env, log)
+}
+
+/// Starts a service binary (`what` names it in messages) like
+/// [`start_manager`]; `env` comes last, so it may set its own
+/// `INTEGRATION_ENCRYPTION_KEY` (services sharing a database must share it).
+pub(crate) fn start_service(
+    binary: &Path,
+    what: &str,
+    env: &[(&str, &str)],
+    log: &Path,
+) -> Result<Manager> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
     ui::step(&format!(
-        "starting the manager on port {port} (output in {})",
+        "starting {what} on port {port} (output in {})",
         log.display()
     ));
     let out = std::fs::File::create(log)?;
@@ -420,10 +437,10 @@ fn start_manager(binary: &Path, env: &[(&str, &str)], log: &Path) -> Result<Mana
         .call()
         .is_ok_and(|r| r.status() == 200)
     {
-        process.check_alive("the manager", log)?;
+        process.check_alive(what, log)?;
         ensure!(
             started.elapsed() < Duration::from_secs(60),
-            "the manager was not ready within 60 s (see {})",
+            "{what} was not ready within 60 s (see {})",
             log.display()
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -431,7 +448,7 @@ fn start_manager(binary: &Path, env: &[(&str, &str)], log: &Path) -> Result<Mana
     Ok(Manager { process, base })
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)
@@ -441,7 +458,7 @@ fn agent() -> ureq::Agent {
 }
 
 /// One setup call: its JSON answer, or an error with the status and body.
-fn call(
+pub(crate) fn call(
     method: &str,
     url: &str,
     auth: &[(&str, &str)],
@@ -477,7 +494,7 @@ fn call(
 }
 
 /// `call` that must answer 2xx.
-fn call_ok(
+pub(crate) fn call_ok(
     method: &str,
     url: &str,
     auth: &[(&str, &str)],
@@ -492,17 +509,17 @@ fn call_ok(
 }
 
 /// What the setup created.
-struct Setup {
-    integration_id: uuid::Uuid,
+pub(crate) struct Setup {
+    pub(crate) integration_id: uuid::Uuid,
     /// The proxied call's URL.
     proxy_url: String,
     /// The tenant's API key and id, as headers.
-    auth: reqwest::header::HeaderMap,
+    pub(crate) auth: reqwest::header::HeaderMap,
 }
 
 /// A tenant, its API key, and an enabled HubSpot integration pointing at
 /// the fake with its rate limit out of reach.
-fn setup(base: &str, fake: &Fake) -> Result<Setup> {
+pub(crate) fn setup(base: &str, fake: &Fake) -> Result<Setup> {
     ui::step("creating a tenant, an API key and a HubSpot integration on the fake");
     let admin = format!("Bearer {ADMIN_TOKEN}");
     let slug = format!("bench-gw-{}", std::process::id());

@@ -6,6 +6,7 @@
 mod bench;
 mod bench_gateway;
 mod bench_inbound;
+mod bench_sync;
 mod bench_transform;
 mod fuzz;
 mod infra;
@@ -52,6 +53,11 @@ commands:
                      transformation engine benchmark (issue 28), one core, release: JSON->JSON mapping
                      of a 30-field record, CSV->tree, X12 204 parse and 990 generation; records/s and
                      MB/s; exit 1 unless >= 200,000 mapped records/s and X12 parse >= 50 MB/s
+  bench sync [--records N] [--conflicts PCT] [--sync PATH]
+                     sync engine benchmark (issue 29), release: FULL_SYNC of N (200,000) HubSpot contacts
+                     from the fake (pages of 100), then PCT (5) % changed at the fake and locally and a
+                     second FULL_SYNC; records/s end to end, conflicts recorded, peak RSS of
+                     integration-sync; exit 1 unless the second run makes >= 20,000 records/s
   rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
   bench outbound [--seconds N] [--scenario one|fanout5|latency|intake|all] [--connections LIST] [--warmup N]
                      outbound webhook deliveries/s and end-to-end latency against release builds, a fresh
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
         Some("bench") if rest.first() == Some(&"inbound") => bench_inbound::run(&rest),
         Some("bench") if rest.first() == Some(&"gateway") => bench_gateway::run(&rest),
         Some("bench") if rest.first() == Some(&"transform") => bench_transform::run(&rest),
+        Some("bench") if rest.first() == Some(&"sync") => bench_sync::run(&rest),
         Some("fuzz") => fuzz::run(&rest),
         Some("openapi") => match rest.as_slice() {
             [] => openapi::run(false),

@@ -146,6 +146,10 @@ pub struct Config {
     /// Total time a proxied call may take with its retries, in seconds
     /// (`GATEWAY_DEADLINE_SECONDS`).
     pub gateway_deadline_seconds: u64,
+    /// How long a claimed sync job stays with one integration-sync process
+    /// without a committed page before another takes it over and resumes
+    /// it (`SYNC_LEASE_SECONDS`; each page renews it).
+    pub sync_lease_seconds: u32,
 }
 
 /// Every key, as its environment variable is spelled (uppercase).
@@ -198,6 +202,7 @@ pub const KEYS: &[&str] = &[
     "HUB_PUBLIC_URL",
     "GATEWAY_QUEUE_SIZE",
     "GATEWAY_MAX_WAIT_MS",
+    "SYNC_LEASE_SECONDS",
     "GATEWAY_MAX_BODY",
     "GATEWAY_DEADLINE_SECONDS",
 ];
@@ -315,6 +320,7 @@ impl Config {
             gateway_max_wait_ms: 30_000,
             gateway_max_body: 10 * 1024 * 1024,
             gateway_deadline_seconds: 120,
+            sync_lease_seconds: 60,
         }
     }
 
@@ -425,6 +431,7 @@ impl Config {
             ("WEBHOOK_QUEUE_SIZE", self.webhook_queue_size),
             ("WEBHOOK_WORKERS", self.webhook_workers),
             ("WEBHOOK_RETENTION_DAYS", self.webhook_retention_days),
+            ("SYNC_LEASE_SECONDS", self.sync_lease_seconds),
         ] {
             if v == 0 {
                 return fail(key, "must be greater than 0".into());

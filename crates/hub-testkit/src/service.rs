@@ -39,6 +39,8 @@ pub struct Running {
     pub base: String,
     token: CancellationToken,
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The process of a spawned binary.
+    pid: Option<u32>,
 }
 
 impl Running {
@@ -49,7 +51,19 @@ impl Running {
             base: base.to_owned(),
             token: CancellationToken::new(),
             handle: tokio::spawn(async { Ok(()) }),
+            pid: None,
         }
+    }
+
+    /// Kills a spawned binary at once (SIGKILL: no shutdown, no flush), as
+    /// a crash or an OOM kill would, and waits until it is gone.
+    pub async fn kill(self) {
+        let pid = self.pid.expect("kill: only a spawned binary can be killed");
+        let _ = std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+        self.stop().await;
     }
 
     /// `base` + `path`.
@@ -183,6 +197,7 @@ impl TestEnv {
             base,
             token,
             handle,
+            pid: None,
         }
     }
 
@@ -216,6 +231,7 @@ impl TestEnv {
             cmd.env("PATH", path);
         }
         let child = crate::binary::KillOnDrop(Some(cmd.spawn().expect("start service binary")));
+        let pid = child.0.as_ref().map(std::process::Child::id);
         let base = format!("http://127.0.0.1:{port}");
         let token = CancellationToken::new();
         let stop = token.clone();
@@ -233,6 +249,7 @@ impl TestEnv {
             base,
             token,
             handle,
+            pid,
         }
     }
 

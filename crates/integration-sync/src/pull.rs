@@ -14,7 +14,7 @@
 //! (20 % by default) without confirmation. A job whose records fail more
 //! often than [`MAX_ERROR_SHARE`] is rolled back.
 
-use crate::worker::{Engine, LEASE};
+use crate::worker::Engine;
 use bytes::Bytes;
 use futures::StreamExt;
 use hub_connectors::sync::EntitySync;
@@ -585,8 +585,14 @@ async fn commit_page(
             local_data: None,
         });
     }
-    let written =
-        store::write_page(&mut tx, job, &engine.owner, LEASE.as_secs_f64(), &page).await?;
+    let written = store::write_page(
+        &mut tx,
+        job,
+        &engine.owner,
+        engine.lease.as_secs_f64(),
+        &page,
+    )
+    .await?;
     let cancel = match written {
         Ok(cancel) => cancel,
         Err(store::LeaseLost) => return Err(Stopped::LeaseLost),

@@ -18,8 +18,6 @@ use uuid::Uuid;
 
 /// Jobs one process runs at once.
 pub const CONCURRENT_JOBS: usize = 4;
-/// How long a claim lasts without a committed page (renewed by each page).
-pub const LEASE: Duration = Duration::from_secs(60);
 /// Longest sleep between claims when nothing wakes the loop.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -35,6 +33,9 @@ pub struct Engine {
     pub pool: sqlx::PgPool,
     /// The outbox hand-off of this process's relay.
     pub outbox: hub_bus::relay::Handoff,
+    /// How long a claim lasts without a committed page (renewed by each
+    /// page; `SYNC_LEASE_SECONDS`).
+    pub lease: Duration,
     recorder: Recorder,
     recorder_done: tokio::sync::Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>,
 }
@@ -85,6 +86,7 @@ impl Engine {
             owner: format!("{}-{}", crate::NAME, Uuid::now_v7()),
             pool: ctx.pool.clone(),
             outbox: ctx.outbox.clone(),
+            lease: Duration::from_secs(u64::from(c.sync_lease_seconds)),
             recorder,
             recorder_done: tokio::sync::Mutex::new(Some(Box::pin(done))),
         })
@@ -110,7 +112,7 @@ pub async fn run(ctx: Context, engine: Arc<Engine>) {
         let Ok(permit) = slots.clone().acquire_owned().await else {
             break;
         };
-        match store::claim(&ctx.pool, &engine.owner, LEASE.as_secs_f64()).await {
+        match store::claim(&ctx.pool, &engine.owner, engine.lease.as_secs_f64()).await {
             Ok(Some(job)) => {
                 failures = 0;
                 let engine = engine.clone();

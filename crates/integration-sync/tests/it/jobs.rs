@@ -6,16 +6,16 @@ use hub_testkit::fakes::{DEFAULT_TOKEN, FakeProvider, Kind};
 use hub_testkit::{Running, TenantApi, TestEnv, eventually};
 use serde_json::{Value, json};
 
-struct World {
-    env: TestEnv,
-    m: Running,
-    _s: Running,
-    api: TenantApi,
-    fake: FakeProvider,
-    integration: String,
+pub(crate) struct World {
+    pub(crate) env: TestEnv,
+    pub(crate) m: Running,
+    pub(crate) _s: Running,
+    pub(crate) api: TenantApi,
+    pub(crate) fake: FakeProvider,
+    pub(crate) integration: String,
 }
 
-async fn world(contacts: u64) -> World {
+pub(crate) async fn world(contacts: u64) -> World {
     let env = TestEnv::new().await;
     let m = env.spawn("integration-manager", env.config()).await;
     let s = env.start(integration_sync::build, env.config()).await;
@@ -46,7 +46,7 @@ async fn world(contacts: u64) -> World {
 
 impl World {
     /// Creates a job and waits for it to end; returns it.
-    async fn run(&self, body: Value) -> Value {
+    pub(crate) async fn run(&self, body: Value) -> Value {
         let mut body = body;
         body["integration_id"] = json!(self.integration);
         let created = self.api.post("/api/v1/sync-jobs", body).await;
@@ -59,7 +59,7 @@ impl World {
         .await
     }
 
-    async fn held(&self, live_only: bool) -> i64 {
+    pub(crate) async fn held(&self, live_only: bool) -> i64 {
         let sql = if live_only {
             "SELECT count(*) FROM sync_records WHERE integration_id = $1::uuid AND deleted_at IS NULL"
         } else {

@@ -3,6 +3,8 @@
 use hub_testkit::TestEnv;
 
 mod jobs;
+mod outcomes;
+mod resume;
 
 hub_testkit::binary_tests!(env!("CARGO_BIN_EXE_integration-sync"));
 

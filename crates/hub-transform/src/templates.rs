@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The template files, by file name.
-const FILES: [(&str, &str); 15] = [
+const FILES: [(&str, &str); 25] = [
     (
         "x12_204_to_load.json",
         include_str!("../templates/x12_204_to_load.json"),
@@ -74,6 +74,46 @@ const FILES: [(&str, &str); 15] = [
     (
         "zoho_contact_to_c_contact.json",
         include_str!("../templates/zoho_contact_to_c_contact.json"),
+    ),
+    (
+        "quickbooks_customer_to_c_customer.json",
+        include_str!("../templates/quickbooks_customer_to_c_customer.json"),
+    ),
+    (
+        "quickbooks_payment_to_c_payment.json",
+        include_str!("../templates/quickbooks_payment_to_c_payment.json"),
+    ),
+    (
+        "xero_contact_to_c_customer.json",
+        include_str!("../templates/xero_contact_to_c_customer.json"),
+    ),
+    (
+        "xero_payment_to_c_payment.json",
+        include_str!("../templates/xero_payment_to_c_payment.json"),
+    ),
+    (
+        "samsara_vehicle_location_to_c_vehicle_location.json",
+        include_str!("../templates/samsara_vehicle_location_to_c_vehicle_location.json"),
+    ),
+    (
+        "samsara_hos_log_to_c_hos_log.json",
+        include_str!("../templates/samsara_hos_log_to_c_hos_log.json"),
+    ),
+    (
+        "keeptruckin_vehicle_location_to_c_vehicle_location.json",
+        include_str!("../templates/keeptruckin_vehicle_location_to_c_vehicle_location.json"),
+    ),
+    (
+        "keeptruckin_hos_log_to_c_hos_log.json",
+        include_str!("../templates/keeptruckin_hos_log_to_c_hos_log.json"),
+    ),
+    (
+        "newsapi_article_to_c_article.json",
+        include_str!("../templates/newsapi_article_to_c_article.json"),
+    ),
+    (
+        "alphavantage_daily_to_c_quote.json",
+        include_str!("../templates/alphavantage_daily_to_c_quote.json"),
     ),
 ];
 

@@ -758,4 +758,83 @@ mod tests {
         }
         assert_eq!(parse_time(&json!("not a date")), None);
     }
+
+    #[test]
+    fn an_objects_entries_are_records_with_their_key() {
+        let s = spec(
+            json!({"style": "none"}),
+            json!({"records": "Time Series (Daily)", "entry_key": "date", "id": "date"}),
+        );
+        let page = s
+            .read(
+                &json!({"Time Series (Daily)": {"2024-01-02": {"4. close": "1"}, "2024-01-03": 7}}),
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            page.records,
+            vec![
+                json!({"date": "2024-01-02", "4. close": "1"}),
+                json!({"date": "2024-01-03", "value": 7})
+            ]
+        );
+        assert_eq!(page.next, None, "one answer holds everything");
+        assert!(
+            s.read(&json!({"Time Series (Daily)": []}), None).is_err(),
+            "entry_key wants an object"
+        );
+        let arrays = spec(json!({"style": "none"}), json!({}));
+        assert!(arrays.read(&json!({"results": {"a": {}}}), None).is_err());
+    }
+
+    #[test]
+    fn config_fields_fill_paths_and_queries_and_a_missing_one_is_named() {
+        let s = spec(
+            json!({"style": "offset", "size": 10}),
+            json!({"list": {"path": "/v3/company/{config.realm_id}/query",
+                            "query": {"query": "select * from Invoice STARTPOSITION {offset} MAXRESULTS {size}", "q": "{config.search}"},
+                            "headers": {"X-Tag": "{config.search}"}}}),
+        );
+        assert_eq!(s.config_fields(), vec!["realm_id", "search"]);
+        let r = s
+            .request(&json!({"realm_id": "12 3", "search": "a&b"}), None, None)
+            .unwrap();
+        assert!(
+            r.path_and_query
+                .starts_with("/v3/company/12%203/query?q=a%26b&"),
+            "{}",
+            r.path_and_query
+        );
+        assert_eq!(r.headers, vec![("X-Tag".to_owned(), "a&b".to_owned())]);
+        let err = s
+            .request(&json!({"realm_id": "1"}), None, None)
+            .unwrap_err();
+        assert!(err.contains("config.search"), "{err}");
+        let bad = s
+            .request(
+                &json!({"realm_id": "1", "search": "x\r\nEvil: 1"}),
+                None,
+                None,
+            )
+            .unwrap_err();
+        assert!(bad.contains("control character"), "{bad}");
+        let mut with_key = s.clone();
+        with_key.list.path = "/x/{api_key}".into();
+        assert!(with_key.check().unwrap_err().contains("api_key"));
+    }
+
+    #[test]
+    fn pages_stop_at_the_told_total_and_negative_indexes_count_from_the_end() {
+        let s = spec(
+            json!({"style": "page", "param": "page", "size": 2}),
+            json!({"total": "total"}),
+        );
+        let full = json!({"results": [{}, {}], "total": 4});
+        assert_eq!(s.read(&full, None).unwrap().next, Some(json!({"page": 2})));
+        assert_eq!(s.read(&full, Some(&json!({"page": 2}))).unwrap().next, None);
+        let v = json!({"logs": [{"end": "a"}, {"end": "b"}]});
+        assert_eq!(at(&v, "logs.-1.end"), Some(&json!("b")));
+        assert_eq!(at(&v, "logs.-3.end"), None);
+        assert_eq!(at(&v, "logs.0.end"), Some(&json!("a")));
+    }
 }

@@ -235,11 +235,21 @@ fn rules(file: &str, m: &ProviderManifest) -> Vec<ManifestProblem> {
     out
 }
 
-/// Each synced entity's section is well formed.
+/// Each synced entity's section is well formed, and the config fields its
+/// calls use are declared in `config_schema`.
 fn sync_rules(m: &ProviderManifest, out: &mut Vec<ManifestProblem>) {
+    let declared = m.config_fields();
     for (name, e) in m.sync.iter().flat_map(|s| &s.entities) {
         if let Err(message) = e.check() {
             out.push(problem(&format!("sync.entities.{name}"), message));
+        }
+        for field in e.config_fields() {
+            if !declared.contains(&field) {
+                out.push(problem(
+                    &format!("sync.entities.{name}"),
+                    format!("uses {{config.{field}}}, which config_schema does not declare in properties"),
+                ));
+            }
         }
     }
 }

@@ -9,15 +9,25 @@
 //! `endCursor`), `next_url` (Salesforce `nextRecordsUrl`), `page` (Xero,
 //! Zoho, NewsAPI, KeepTruckin: a page number, until a short page or a
 //! "more" flag says no), `offset` (QuickBooks `STARTPOSITION`: a 1-based
-//! position placed in the query text). A checkpoint (`{"cursor": …}`,
+//! position placed in the query text), `none` (one answer holds them all:
+//! Alpha Vantage). Page and offset styles also stop once they have read the
+//! total the answer tells, if it does. A checkpoint (`{"cursor": …}`,
 //! `{"url": …}`, `{"page": n}`, `{"offset": n}`) is where the next page
 //! starts; the engine commits it with each page, so a resumed job goes on
 //! from there.
 //!
-//! Placeholders in paths, query values and bodies: `{since}` (the
+//! Placeholders in paths, query values, headers and bodies: `{since}` (the
 //! watermark, in the form `since_format` says), `{page}`, `{offset}`,
-//! `{size}`, `{cursor}`.
+//! `{size}`, `{cursor}`, and `{config.<field>}` (a scalar of the
+//! integration's config: QuickBooks' `realm_id` in the path, NewsAPI's
+//! search).
+//!
+//! Records are the elements of the array at `records`, or, with
+//! `entry_key`, the entries of the object there (Alpha Vantage's
+//! `Time Series (Daily)`, keyed by date): each entry's value with its key
+//! added under `entry_key`.
 
+use crate::template::{self, Segment, Syntax};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -54,6 +64,12 @@ pub struct EntitySync {
     /// Dotted path of the records array in an answer (`results`,
     /// `QueryResponse.Invoice`).
     pub records: String,
+    /// When the records are an object's entries rather than an array's
+    /// elements (`{"2024-01-02": {…}, "2024-01-01": {…}}`): the field each
+    /// record gets its entry's key in (`date`). Entries whose value is not
+    /// an object are kept under `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_key: Option<String>,
     /// Dotted path of a record's id.
     pub id: String,
     /// Dotted path of a record's last-modified timestamp.
@@ -129,6 +145,8 @@ pub enum Paging {
         /// Records a full page holds (`{size}`).
         size: u64,
     },
+    /// One answer holds every record (Alpha Vantage's time series).
+    None,
 }
 
 fn one() -> u64 {
@@ -168,6 +186,24 @@ impl EntitySync {
                 return Err(format!("{what}: a dotted path is required"));
             }
         }
+        if self.entry_key.as_ref().is_some_and(|k| k.trim().is_empty()) {
+            return Err("entry_key: a field name is required".into());
+        }
+        for call in std::iter::once(&self.list).chain(self.incremental.as_ref()) {
+            for text in call.texts() {
+                if let Err(message) = template::parse(text, Syntax::Body) {
+                    return Err(format!("{}: {message}", call.path));
+                }
+                if template::parse(text, Syntax::Body)
+                    .is_ok_and(|segs| segs.contains(&Segment::ApiKey))
+                {
+                    return Err(format!(
+                        "{}: {{api_key}} is not a sync placeholder; the gateway adds the credentials",
+                        call.path
+                    ));
+                }
+            }
+        }
         if let Some(s) = &self.since_format
             && !matches!(
                 s.as_str(),
@@ -193,20 +229,27 @@ impl EntitySync {
     }
 
     /// The request for the page at `checkpoint` (`None`: the first page),
-    /// with `since` for an incremental run.
-    pub fn request(&self, checkpoint: Option<&Value>, since: Option<DateTime<Utc>>) -> Request {
+    /// with `since` for an incremental run, for an integration whose config
+    /// is `config` (its `{config.<field>}` placeholders). Errs, naming the
+    /// field, when the config lacks a value a placeholder needs.
+    pub fn request(
+        &self,
+        config: &Value,
+        checkpoint: Option<&Value>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Request, String> {
         if let (Paging::NextUrl { .. }, Some(url)) = (
             &self.paging,
             checkpoint
                 .and_then(|c| c.get("url"))
                 .and_then(Value::as_str),
         ) {
-            return Request {
+            return Ok(Request {
                 method: "GET".into(),
                 path_and_query: url.to_owned(),
                 headers: Vec::new(),
                 body: None,
-            };
+            });
         }
         let call = match (since, &self.incremental) {
             (Some(_), Some(inc)) => inc,
@@ -242,21 +285,26 @@ impl EntitySync {
                 vars.push(("offset", offset.to_string()));
                 vars.push(("size", size.to_string()));
             }
-            Paging::NextUrl { .. } => {}
+            Paging::NextUrl { .. } | Paging::None => {}
         }
-        let fill = |t: &str| {
-            let mut out = t.to_owned();
+        // `{config.…}` first (the manifest's text), then the paging and
+        // watermark values.
+        let fill = |t: &str, place: &str, encode: &dyn Fn(&str) -> String| {
+            let mut out = with_config(t, config, place, encode)?;
             for (k, v) in &vars {
                 out = out.replace(&format!("{{{k}}}"), v);
             }
-            out
+            Ok::<String, String>(out)
         };
-        let mut query: Vec<(String, String)> = call
-            .query
-            .iter()
-            .map(|(k, v)| (k.clone(), fill(v)))
-            .collect();
-        let mut body = call.body.as_ref().map(|b| fill_value(b, &fill));
+        let raw = |t: &str| t.to_owned();
+        let mut query: Vec<(String, String)> = Vec::with_capacity(call.query.len() + 1);
+        for (k, v) in &call.query {
+            query.push((k.clone(), fill(v, &format!("query parameter {k}"), &raw)?));
+        }
+        let mut body = match &call.body {
+            Some(b) => Some(fill_value(b, &|t: &str| fill(t, "body", &raw))?),
+            None => None,
+        };
         if let Some((param, value)) = extra
             && !call
                 .query
@@ -275,24 +323,46 @@ impl EntitySync {
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect();
-        let path = fill(&call.path);
+        let path = fill(&call.path, "path", &template::percent_encode)?;
         let path_and_query = if qs.is_empty() {
             path
         } else {
             format!("{path}?{}", qs.join("&"))
         };
-        let headers = call
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), fill(v)))
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
-        Request {
+        let mut headers = Vec::with_capacity(call.headers.len());
+        for (k, v) in &call.headers {
+            let value = fill(v, &format!("header {k}"), &raw)?;
+            if value.chars().any(char::is_control) {
+                return Err(format!(
+                    "header {k}: the config value would put a control character in it"
+                ));
+            }
+            if !value.is_empty() {
+                headers.push((k.clone(), value));
+            }
+        }
+        Ok(Request {
             method: call.method.clone(),
             path_and_query,
             headers,
             body,
+        })
+    }
+
+    /// The config fields the entity's calls use (`{config.<field>}`), each
+    /// once, in order of appearance.
+    pub fn config_fields(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for call in std::iter::once(&self.list).chain(self.incremental.as_ref()) {
+            for text in call.texts() {
+                for name in template::config_fields(text, Syntax::Body).unwrap_or_default() {
+                    if !out.iter().any(|o| o == name) {
+                        out.push(name.to_owned());
+                    }
+                }
+            }
         }
+        out
     }
 
     fn since_text(&self, since: DateTime<Utc>) -> String {
@@ -306,10 +376,33 @@ impl EntitySync {
 
     /// Reads a page from `answer`, the page at `checkpoint`.
     pub fn read(&self, answer: &Value, checkpoint: Option<&Value>) -> Result<PageRead, String> {
-        let records = match at(answer, &self.records) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) => a.clone(),
-            Some(_) => return Err(format!("{} in the answer is not an array", self.records)),
+        let records = match (at(answer, &self.records), &self.entry_key) {
+            (None | Some(Value::Null), _) => Vec::new(),
+            (Some(Value::Array(a)), None) => a.clone(),
+            (Some(Value::Object(m)), Some(key)) => m
+                .iter()
+                .map(|(k, v)| {
+                    let mut record = match v {
+                        Value::Object(fields) => fields.clone(),
+                        other => {
+                            let mut fields = serde_json::Map::new();
+                            fields.insert("value".into(), other.clone());
+                            fields
+                        }
+                    };
+                    record.insert(key.clone(), Value::String(k.clone()));
+                    Value::Object(record)
+                })
+                .collect(),
+            (Some(_), None) => {
+                return Err(format!("{} in the answer is not an array", self.records));
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{} in the answer is not an object (entry_key reads its entries)",
+                    self.records
+                ));
+            }
         };
         let total = self
             .total
@@ -320,6 +413,7 @@ impl EntitySync {
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             });
         let n = records.len() as u64;
+        let told = total.and_then(|t| u64::try_from(t).ok());
         let next = match &self.paging {
             Paging::Cursor { next, .. } => at(answer, next)
                 .filter(|v| !v.is_null() && v.as_str() != Some(""))
@@ -339,9 +433,10 @@ impl EntitySync {
                     .as_deref()
                     .and_then(|p| at(answer, p))
                     .and_then(Value::as_bool);
+                let read_so_far = page.saturating_sub(*first).saturating_mul(*size) + n;
                 let go_on = match more_flag {
                     Some(flag) => flag && n > 0,
-                    None => n >= *size && n > 0,
+                    None => n >= *size && n > 0 && told.is_none_or(|t| read_so_far < t),
                 };
                 go_on.then(|| json!({"page": page + 1}))
             }
@@ -350,8 +445,11 @@ impl EntitySync {
                     .and_then(|c| c.get("offset"))
                     .and_then(Value::as_u64)
                     .unwrap_or(1);
-                (n >= *size && n > 0).then(|| json!({"offset": offset + n}))
+                let read_so_far = offset - 1 + n;
+                (n >= *size && n > 0 && told.is_none_or(|t| read_so_far < t))
+                    .then(|| json!({"offset": offset + n}))
             }
+            Paging::None => None,
         };
         Ok(PageRead {
             records,
@@ -381,19 +479,69 @@ fn placeholder(p: &Paging) -> &'static str {
         Paging::Page { .. } => "page",
         Paging::Offset { .. } => "offset",
         Paging::NextUrl { .. } => "url",
+        Paging::None => "none",
     }
 }
 
-fn fill_value(v: &Value, fill: &dyn Fn(&str) -> String) -> Value {
-    match v {
-        Value::String(s) => Value::String(fill(s)),
-        Value::Array(a) => Value::Array(a.iter().map(|x| fill_value(x, fill)).collect()),
+fn fill_value(v: &Value, fill: &dyn Fn(&str) -> Result<String, String>) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) => Value::String(fill(s)?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| fill_value(x, fill))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(m) => Value::Object(
             m.iter()
-                .map(|(k, x)| (k.clone(), fill_value(x, fill)))
-                .collect(),
+                .map(|(k, x)| Ok((k.clone(), fill_value(x, fill)?)))
+                .collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
+    })
+}
+
+/// `text` with its `{config.<field>}` placeholders filled from `config`
+/// (each value through `encode`); other braces are left for the paging
+/// placeholders.
+fn with_config(
+    text: &str,
+    config: &Value,
+    place: &str,
+    encode: &dyn Fn(&str) -> String,
+) -> Result<String, String> {
+    let segments = template::parse(text, Syntax::Body).map_err(|m| format!("{text:?}: {m}"))?;
+    let mut out = String::with_capacity(text.len());
+    for segment in segments {
+        match segment {
+            Segment::Literal(t) => out.push_str(t),
+            Segment::Config(field) => out.push_str(&encode(
+                &template::scalar_text(config, field, place).map_err(|e| e.to_string())?,
+            )),
+            Segment::ApiKey => out.push_str("{api_key}"),
+        }
+    }
+    Ok(out)
+}
+
+impl CallSpec {
+    /// Every text of the call that may hold placeholders: the path, query
+    /// values, header values and the body's strings.
+    fn texts(&self) -> Vec<&str> {
+        fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+            match v {
+                Value::String(s) => out.push(s),
+                Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+                Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+                _ => {}
+            }
+        }
+        let mut out = vec![self.path.as_str()];
+        out.extend(self.query.values().map(String::as_str));
+        out.extend(self.headers.values().map(String::as_str));
+        if let Some(b) = &self.body {
+            strings(b, &mut out);
+        }
+        out
     }
 }
 
@@ -401,10 +549,20 @@ fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// The value at a dotted path (`paging.next.after`, `QueryResponse.Invoice`).
+/// The value at a dotted path (`paging.next.after`, `QueryResponse.Invoice`);
+/// a number indexes an array, a negative one from its end (`hosLogs.-1`:
+/// the last element).
 pub fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(v, |v, k| match v {
-        Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get(i)),
+        Value::Array(a) => {
+            let i: i64 = k.parse().ok()?;
+            let i = if i < 0 {
+                i64::try_from(a.len()).ok()? + i
+            } else {
+                i
+            };
+            a.get(usize::try_from(i).ok()?)
+        }
         _ => v.get(k),
     })
 }
@@ -468,7 +626,7 @@ mod tests {
             json!({}),
         );
         assert_eq!(
-            s.request(None, None).path_and_query,
+            s.request(&Value::Null, None, None).unwrap().path_and_query,
             "/crm/v3/objects/contacts?limit=100"
         );
         let page = s
@@ -478,7 +636,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(page.next, Some(json!({"cursor": "101"})));
-        let r = s.request(page.next.as_ref(), None);
+        let r = s.request(&Value::Null, page.next.as_ref(), None).unwrap();
         assert_eq!(
             r.path_and_query,
             "/crm/v3/objects/contacts?limit=100&after=101"
@@ -497,7 +655,9 @@ mod tests {
                     {"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": "{since}"}]}]}}}),
         );
         let since = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
-        let r = s.request(Some(&json!({"cursor": "200"})), Some(since));
+        let r = s
+            .request(&Value::Null, Some(&json!({"cursor": "200"})), Some(since))
+            .unwrap();
         assert_eq!(r.method, "POST");
         let body = r.body.unwrap();
         assert_eq!(body["after"], "200");
@@ -518,7 +678,9 @@ mod tests {
             .unwrap();
         assert_eq!(p.total, Some(3));
         assert_eq!(
-            sf.request(p.next.as_ref(), None).path_and_query,
+            sf.request(&Value::Null, p.next.as_ref(), None)
+                .unwrap()
+                .path_and_query,
             "/services/data/v60.0/query/01g-2000"
         );
         assert_eq!(
@@ -535,7 +697,8 @@ mod tests {
         let full = xero.read(&json!({"Invoices": [{}, {}]}), None).unwrap();
         assert_eq!(full.next, Some(json!({"page": 2})));
         assert!(
-            xero.request(full.next.as_ref(), None)
+            xero.request(&Value::Null, full.next.as_ref(), None)
+                .unwrap()
                 .path_and_query
                 .ends_with("page=2")
         );
@@ -562,7 +725,7 @@ mod tests {
             json!({"records": "QueryResponse.Invoice", "list": {"path": "/query",
                    "query": {"query": "select * from Invoice STARTPOSITION {offset} MAXRESULTS {size}"}}}),
         );
-        let r = qb.request(None, None);
+        let r = qb.request(&Value::Null, None, None).unwrap();
         assert!(
             r.path_and_query.contains("STARTPOSITION+1+MAXRESULTS+2"),
             "{}",
@@ -573,7 +736,8 @@ mod tests {
             .unwrap();
         assert_eq!(p.next, Some(json!({"offset": 3})));
         assert!(
-            qb.request(p.next.as_ref(), None)
+            qb.request(&Value::Null, p.next.as_ref(), None)
+                .unwrap()
                 .path_and_query
                 .contains("STARTPOSITION+3")
         );
@@ -593,5 +757,84 @@ mod tests {
             assert_eq!(parse_time(&v), Some(want), "{v}");
         }
         assert_eq!(parse_time(&json!("not a date")), None);
+    }
+
+    #[test]
+    fn an_objects_entries_are_records_with_their_key() {
+        let s = spec(
+            json!({"style": "none"}),
+            json!({"records": "Time Series (Daily)", "entry_key": "date", "id": "date"}),
+        );
+        let page = s
+            .read(
+                &json!({"Time Series (Daily)": {"2024-01-02": {"4. close": "1"}, "2024-01-03": 7}}),
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            page.records,
+            vec![
+                json!({"date": "2024-01-02", "4. close": "1"}),
+                json!({"date": "2024-01-03", "value": 7})
+            ]
+        );
+        assert_eq!(page.next, None, "one answer holds everything");
+        assert!(
+            s.read(&json!({"Time Series (Daily)": []}), None).is_err(),
+            "entry_key wants an object"
+        );
+        let arrays = spec(json!({"style": "none"}), json!({}));
+        assert!(arrays.read(&json!({"results": {"a": {}}}), None).is_err());
+    }
+
+    #[test]
+    fn config_fields_fill_paths_and_queries_and_a_missing_one_is_named() {
+        let s = spec(
+            json!({"style": "offset", "size": 10}),
+            json!({"list": {"path": "/v3/company/{config.realm_id}/query",
+                            "query": {"query": "select * from Invoice STARTPOSITION {offset} MAXRESULTS {size}", "q": "{config.search}"},
+                            "headers": {"X-Tag": "{config.search}"}}}),
+        );
+        assert_eq!(s.config_fields(), vec!["realm_id", "search"]);
+        let r = s
+            .request(&json!({"realm_id": "12 3", "search": "a&b"}), None, None)
+            .unwrap();
+        assert!(
+            r.path_and_query
+                .starts_with("/v3/company/12%203/query?q=a%26b&"),
+            "{}",
+            r.path_and_query
+        );
+        assert_eq!(r.headers, vec![("X-Tag".to_owned(), "a&b".to_owned())]);
+        let err = s
+            .request(&json!({"realm_id": "1"}), None, None)
+            .unwrap_err();
+        assert!(err.contains("config.search"), "{err}");
+        let bad = s
+            .request(
+                &json!({"realm_id": "1", "search": "x\r\nEvil: 1"}),
+                None,
+                None,
+            )
+            .unwrap_err();
+        assert!(bad.contains("control character"), "{bad}");
+        let mut with_key = s.clone();
+        with_key.list.path = "/x/{api_key}".into();
+        assert!(with_key.check().unwrap_err().contains("api_key"));
+    }
+
+    #[test]
+    fn pages_stop_at_the_told_total_and_negative_indexes_count_from_the_end() {
+        let s = spec(
+            json!({"style": "page", "param": "page", "size": 2}),
+            json!({"total": "total"}),
+        );
+        let full = json!({"results": [{}, {}], "total": 4});
+        assert_eq!(s.read(&full, None).unwrap().next, Some(json!({"page": 2})));
+        assert_eq!(s.read(&full, Some(&json!({"page": 2}))).unwrap().next, None);
+        let v = json!({"logs": [{"end": "a"}, {"end": "b"}]});
+        assert_eq!(at(&v, "logs.-1.end"), Some(&json!("b")));
+        assert_eq!(at(&v, "logs.-3.end"), None);
+        assert_eq!(at(&v, "logs.0.end"), Some(&json!("a")));
     }
 }

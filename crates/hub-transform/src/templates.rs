@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The template files, by file name.
-const FILES: [(&str, &str); 15] = [
+const FILES: [(&str, &str); 25] = [
     (
         "x12_204_to_load.json",
         include_str!("../templates/x12_204_to_load.json"),
@@ -74,6 +74,46 @@ const FILES: [(&str, &str); 15] = [
     (
         "zoho_contact_to_c_contact.json",
         include_str!("../templates/zoho_contact_to_c_contact.json"),
+    ),
+    (
+        "quickbooks_customer_to_c_customer.json",
+        include_str!("../templates/quickbooks_customer_to_c_customer.json"),
+    ),
+    (
+        "quickbooks_payment_to_c_payment.json",
+        include_str!("../templates/quickbooks_payment_to_c_payment.json"),
+    ),
+    (
+        "xero_contact_to_c_customer.json",
+        include_str!("../templates/xero_contact_to_c_customer.json"),
+    ),
+    (
+        "xero_payment_to_c_payment.json",
+        include_str!("../templates/xero_payment_to_c_payment.json"),
+    ),
+    (
+        "samsara_vehicle_location_to_c_vehicle_location.json",
+        include_str!("../templates/samsara_vehicle_location_to_c_vehicle_location.json"),
+    ),
+    (
+        "samsara_hos_log_to_c_hos_log.json",
+        include_str!("../templates/samsara_hos_log_to_c_hos_log.json"),
+    ),
+    (
+        "keeptruckin_vehicle_location_to_c_vehicle_location.json",
+        include_str!("../templates/keeptruckin_vehicle_location_to_c_vehicle_location.json"),
+    ),
+    (
+        "keeptruckin_hos_log_to_c_hos_log.json",
+        include_str!("../templates/keeptruckin_hos_log_to_c_hos_log.json"),
+    ),
+    (
+        "newsapi_article_to_c_article.json",
+        include_str!("../templates/newsapi_article_to_c_article.json"),
+    ),
+    (
+        "alphavantage_daily_to_c_quote.json",
+        include_str!("../templates/alphavantage_daily_to_c_quote.json"),
     ),
 ];
 
@@ -174,6 +214,139 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), all.len(), "codes are unique");
+    }
+
+    #[test]
+    fn the_synced_entity_templates_map_provider_records() {
+        use serde_json::json;
+        let c = run(
+            "quickbooks_customer_to_c_customer",
+            &json!({"Id": "7", "SyncToken": "2", "DisplayName": " Acme Freight ", "Active": true,
+                    "PrimaryEmailAddr": {"Address": "AP@Acme.example.com"}, "Balance": 10.5,
+                    "MetaData": {"LastUpdatedTime": "2024-01-15T02:30:00-08:00"}})
+            .to_string(),
+        );
+        assert_eq!(
+            (
+                &c["name"],
+                &c["email"],
+                &c["status"],
+                &c["source_updated_at"]
+            ),
+            (
+                &json!("Acme Freight"),
+                &json!("ap@acme.example.com"),
+                &json!("active"),
+                &json!("2024-01-15T10:30:00Z")
+            )
+        );
+        let x = run(
+            "xero_contact_to_c_customer",
+            &json!({"ContactID": "c1", "Name": "Shipper 1", "ContactStatus": "ARCHIVED",
+                    "UpdatedDateUTC": "/Date(1705314600000+0000)/"})
+            .to_string(),
+        );
+        assert_eq!(
+            (&x["status"], &x["source_updated_at"]),
+            (&json!("archived"), &json!("2024-01-15T10:30:00Z"))
+        );
+        let p = run(
+            "quickbooks_payment_to_c_payment",
+            &json!({"Id": "501", "TotalAmt": 1323.19, "TxnDate": "2024-01-11", "CustomerRef": {"value": "1"},
+                    "Line": [{"Amount": 1323.19, "LinkedTxn": [{"TxnId": "101", "TxnType": "Invoice"}, {"TxnId": "9", "TxnType": "CreditMemo"}]}],
+                    "MetaData": {"LastUpdatedTime": "2024-01-15T02:30:00-08:00"}})
+            .to_string(),
+        );
+        assert_eq!(p["invoices"], json!([{"external_id": "101"}]));
+        let xp = run(
+            "xero_payment_to_c_payment",
+            &json!({"PaymentID": "p1", "PaymentType": "ACCRECPAYMENT", "Amount": 5, "Status": "AUTHORISED",
+                    "Date": "/Date(1705314600000+0000)/", "Invoice": {"InvoiceID": "i1", "InvoiceNumber": "INV-1"},
+                    "UpdatedDateUTC": "/Date(1705314600000+0000)/"})
+            .to_string(),
+        );
+        assert_eq!(
+            (
+                &xp["type"],
+                &xp["date"],
+                &xp["invoices"][0]["external_id"],
+                &xp["status"]
+            ),
+            (
+                &json!("received"),
+                &json!("2024-01-15"),
+                &json!("i1"),
+                &json!("completed")
+            )
+        );
+        let h = run(
+            "samsara_hos_log_to_c_hos_log",
+            &json!({"driver": {"id": "53001", "name": "Driver 1"}, "hosLogs": [
+                {"hosStatusType": "offDuty", "logStartTime": "2024-01-15T01:00:00Z", "logEndTime": "2024-01-15T02:00:00Z", "vehicle": {"id": "9"}},
+                {"hosStatusType": "sleeperBed", "logStartTime": "2024-01-15T02:00:00Z", "logEndTime": "2024-01-15T10:30:00Z"}]})
+            .to_string(),
+        );
+        assert_eq!(
+            (
+                &h["logs"][1]["status"],
+                &h["logs"][0]["vehicle_external_id"],
+                &h["source_updated_at"]
+            ),
+            (
+                &json!("sleeper"),
+                &json!("9"),
+                &json!("2024-01-15T10:30:00Z")
+            )
+        );
+        let k = run(
+            "keeptruckin_hos_log_to_c_hos_log",
+            &json!({"hos_log": {"id": 4100001, "status": "driving", "start_time": "2024-01-15T09:30:00Z",
+                    "end_time": "2024-01-15T10:30:00Z", "updated_at": "2024-01-15T10:30:00Z",
+                    "driver": {"id": 120001, "first_name": "Ana", "last_name": "Driver1"}, "vehicle": {"id": 80001}}})
+            .to_string(),
+        );
+        assert_eq!(
+            (
+                &k["external_id"],
+                &k["driver"]["name"],
+                &k["logs"][0]["status"]
+            ),
+            (&json!("4100001"), &json!("Ana Driver1"), &json!("driving"))
+        );
+        let kv = run(
+            "keeptruckin_vehicle_location_to_c_vehicle_location",
+            &json!({"vehicle": {"id": 80001, "number": "Truck 01", "current_location":
+                    {"lat": 36.2, "lon": -115.0, "bearing": 37.0, "located_at": "2024-01-15T10:30:00Z"}}})
+            .to_string(),
+        );
+        assert_eq!(
+            (&kv["external_id"], &kv["heading"]),
+            (&json!("80001"), &json!(37.0))
+        );
+        let a = run(
+            "newsapi_article_to_c_article",
+            &json!({"source": {"id": null, "name": "FreightWaves"}, "title": "Rates", "url": "https://n.example.com/1",
+                    "publishedAt": "2024-01-15T10:30:00Z"})
+            .to_string(),
+        );
+        assert_eq!(
+            (&a["external_id"], &a["publisher"]["name"]),
+            (&json!("https://n.example.com/1"), &json!("FreightWaves"))
+        );
+        let q = run(
+            "alphavantage_daily_to_c_quote",
+            &json!({"date": "2024-01-15", "1. open": "161.0000", "2. high": "162.1000", "3. low": "160.0000",
+                    "4. close": "161.5000", "5. volume": "3910000"})
+            .to_string(),
+        );
+        assert_eq!(
+            (&q["close"], &q["volume"], &q["source_updated_at"]),
+            (
+                &json!(161.5),
+                &json!(3_910_000),
+                &json!("2024-01-15T00:00:00Z")
+            )
+        );
     }
 
     #[test]

@@ -306,7 +306,10 @@ async fn roll_back(engine: &Engine, job: &Job) -> Result<(), Stopped> {
 
 /// One page's answer from the provider, as JSON.
 async fn fetch(engine: &Engine, plan: &Plan, checkpoint: Option<&Value>) -> Result<Value, Stopped> {
-    let req = plan.spec.request(checkpoint, plan.since);
+    let req = plan
+        .spec
+        .request(&plan.it.row.config, checkpoint, plan.since)
+        .map_err(|e| Stopped::Failed(format!("the provider request: {e}")))?;
     let mut headers = http::HeaderMap::new();
     for (k, v) in &req.headers {
         if let (Ok(k), Ok(v)) = (
@@ -353,6 +356,10 @@ async fn fetch(engine: &Engine, plan: &Plan, checkpoint: Option<&Value>) -> Resu
             )));
         }
         bytes.extend_from_slice(&chunk);
+    }
+    // 304: nothing changed since `If-Modified-Since` (Zoho), an empty page.
+    if status == 304 {
+        return Ok(Value::Null);
     }
     if !(200..300).contains(&status) {
         let text: String = String::from_utf8_lossy(&bytes).chars().take(500).collect();

@@ -4,6 +4,7 @@ mod catalog;
 mod config;
 mod render;
 mod send;
+mod sync;
 
 use hub_connectors::ProviderManifest;
 

@@ -45,9 +45,11 @@ fn driver(n: u64) -> Value {
 }
 
 fn position(n: u64, version: u64) -> (f64, f64) {
+    // Spread over the south-western US, whatever the fleet's size.
+    let k = (n % 64) as f64;
     (
-        36.1 + n as f64 * 0.113 + version as f64 * 0.02,
-        -115.2 + n as f64 * 0.171 + version as f64 * 0.02,
+        36.1 + k * 0.113 + version as f64 * 0.02,
+        -115.2 + k * 0.171 + version as f64 * 0.02,
     )
 }
 

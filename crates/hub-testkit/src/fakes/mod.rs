@@ -295,6 +295,9 @@ struct State {
     limit: limit::Limiter,
     oauth: oauth::OAuthState,
     salesforce: salesforce::SfState,
+    /// NewsAPI: the developer plan's cap on the results a search pages
+    /// through (`None`: a paid plan).
+    newsapi_result_cap: Option<u64>,
     store: store::Store,
     writes: Vec<Write>,
 }
@@ -335,6 +338,7 @@ impl FakeProvider {
                 limit: limit::Limiter::default(),
                 oauth: oauth::OAuthState::default(),
                 salesforce: salesforce::SfState::default(),
+                newsapi_result_cap: Some(newsapi::DEVELOPER_RESULT_CAP),
                 store: store::Store::default(),
                 writes: Vec::new(),
             }),
@@ -552,10 +556,6 @@ impl Call<'_> {
     /// Whether the bearer token opens the API now.
     fn authorized(&self) -> bool {
         self.token() == TokenCheck::Valid
-    }
-
-    fn usize_param(&self, name: &str) -> Option<usize> {
-        self.param(name).and_then(|v| v.parse().ok())
     }
 
     fn u64_param(&self, name: &str) -> Option<u64> {

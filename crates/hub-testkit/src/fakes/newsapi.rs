@@ -1,11 +1,16 @@
 //! NewsAPI v2: `/everything` and `/top-headlines`, paged with `page` and
-//! `pageSize`, developer-plan cap of 100 results (426
-//! `maximumResultsReached` past it). Articles are newest first, one an hour
-//! back from now; how many there are is the `articles` object's count.
+//! `pageSize`, newest first, `from`/`to` bounds on `publishedAt`, the
+//! developer plan's cap of 100 results (426 `maximumResultsReached` past
+//! it; [`FakeProvider::set_newsapi_developer_plan`] lifts it). Articles are
+//! the `articles` object's records: article `n` was published at the
+//! generated time of record `n` (one a minute from 2024-01-01T08:00:00Z),
+//! a created one when it was created, so the newest come first; its `url`
+//! is its id.
 
 use super::*;
 
-const DEVELOPER_RESULT_CAP: usize = 100;
+/// Results a developer-plan search can page through.
+pub(super) const DEVELOPER_RESULT_CAP: u64 = 100;
 
 pub(super) static SCHEMA: NewsApi = NewsApi;
 
@@ -24,7 +29,7 @@ impl Schema for NewsApi {
     }
 
     fn generate(&self, _object: &'static str, n: u64) -> Fields {
-        store::fields_of(article(n as usize, "freight"))
+        store::fields_of(article(n, "freight"))
     }
 
     fn id(&self, _object: &'static str, n: u64) -> String {
@@ -51,7 +56,9 @@ impl Schema for NewsApi {
     }
 
     fn render(&self, _object: &'static str, record: &Record) -> Value {
-        Value::Object(record.fields.clone())
+        let mut out = record.fields.clone();
+        out.insert("publishedAt".into(), json!(utc_seconds(record.modified)));
+        Value::Object(out)
     }
 }
 const SOURCES: [(Option<&str>, &str); 4] = [
@@ -65,8 +72,10 @@ fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({"status": "error", "code": code, "message": message}))
 }
 
-fn article(i: usize, topic: &str) -> Value {
-    let (id, name) = SOURCES[i % SOURCES.len()];
+/// Article `i` found by a search for `topic` (`publishedAt` is added when
+/// it is served).
+fn article(i: u64, topic: &str) -> Value {
+    let (id, name) = SOURCES[i as usize % SOURCES.len()];
     json!({
         "source": {"id": id, "name": name},
         "author": format!("Reporter {}", i % 9),
@@ -74,7 +83,6 @@ fn article(i: usize, topic: &str) -> Value {
         "description": format!("Market update {i} on {topic}."),
         "url": format!("https://news.example.com/articles/{i}"),
         "urlToImage": format!("https://news.example.com/images/{i}.jpg"),
-        "publishedAt": utc_seconds(Utc::now() - chrono::Duration::hours(i64::try_from(i).unwrap_or(0))),
         "content": format!("Market update {i} on {topic}. Carriers and brokers … [+1200 chars]"),
     })
 }
@@ -140,31 +148,93 @@ pub(super) fn handle(call: &Call<'_>) -> HttpResponse {
         }
         _ => return not_found(Kind::NewsApi, call.path),
     };
-    let articles_total = {
-        let state = call.shared.lock();
-        state.store.view(&OBJECTS[0]).total(&Query::default())
+    let spec = &OBJECTS[0];
+    let mut q = Query {
+        order: Order::Modified,
+        descending: true,
+        ..Query::default()
     };
-    let articles_total = usize::try_from(articles_total).unwrap_or(usize::MAX);
-    let page_size = call.usize_param("pageSize").unwrap_or(100).clamp(1, 100);
-    let page = call.usize_param("page").unwrap_or(1).max(1);
-    let first = (page - 1) * page_size;
-    if first + page_size > DEVELOPER_RESULT_CAP {
-        // Any page reaching past the 100th result, even partly.
+    for (name, bound) in [
+        ("from", Bound::AtOrAfter as fn(_) -> _),
+        ("to", Bound::AtOrBefore),
+    ] {
+        let Some(raw) = call.param(name) else {
+            continue;
+        };
+        let Some(t) = published_bound(raw) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "parameterInvalid",
+                &format!(
+                    "The {name} parameter must be an ISO 8601 date or date-time, not {raw:?}."
+                ),
+            );
+        };
+        q.time.push(bound(t));
+    }
+    let page_size = call.u64_param("pageSize").unwrap_or(100).clamp(1, 100);
+    let page = call.u64_param("page").unwrap_or(1).max(1);
+    let first = (page - 1).saturating_mul(page_size);
+    let cap = call.shared.lock().newsapi_result_cap;
+    if let Some(cap) = cap
+        && first + page_size > cap
+    {
+        // Any page reaching past the cap, even partly.
         return error(
             StatusCode::UPGRADE_REQUIRED,
             "maximumResultsReached",
             &format!(
-                "You have requested too many results. Developer accounts are limited to a max of {DEVELOPER_RESULT_CAP} results. You are trying to request results {first} to {}. Please upgrade to a paid plan if you need more results.",
+                "You have requested too many results. Developer accounts are limited to a max of {cap} results. You are trying to request results {first} to {}. Please upgrade to a paid plan if you need more results.",
                 first + page_size
             ),
         );
     }
-    let articles: Vec<Value> = (first..articles_total.min(first + page_size))
-        .map(|i| article(i + 1, &topic))
+    let (records, total) = call.shared.query(spec, &q, first, page_size);
+    let articles: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let mut a = SCHEMA.render(spec.name, r);
+            // The title names the search it answers.
+            a["title"] = json!(format!("{topic}: spot rates move on lane {}", r.num));
+            a
+        })
         .collect();
     HttpResponse::Ok().json(json!({
         "status": "ok",
-        "totalResults": articles_total,
+        "totalResults": total,
         "articles": articles,
     }))
+}
+
+/// `from`/`to` as NewsAPI takes them: a date-time with or without offset
+/// (UTC), or a date.
+fn published_bound(raw: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+}
+
+impl FakeProvider {
+    /// NewsAPI: `true` (the default) caps every search at the developer
+    /// plan's 100 results (a page reaching past them is a 426
+    /// `maximumResultsReached`); `false` is a paid plan, which pages
+    /// through every result.
+    ///
+    /// # Panics
+    /// If the fake is not NewsAPI.
+    pub fn set_newsapi_developer_plan(&self, on: bool) {
+        assert_eq!(self.kind, Kind::NewsApi, "only NewsAPI has plans");
+        self.shared.lock().newsapi_result_cap = on.then_some(DEVELOPER_RESULT_CAP);
+    }
 }

@@ -34,8 +34,10 @@ fn vehicle_id(n: u64) -> String {
 }
 
 fn location(n: u64, version: u64) -> Value {
-    let lat = 39.5 + n as f64 * 0.137 + version as f64 * 0.01;
-    let lon = -119.8 + n as f64 * 0.211 + version as f64 * 0.01;
+    // Spread over the western US, whatever the fleet's size.
+    let k = (n % 64) as f64;
+    let lat = 39.5 + k * 0.137 + version as f64 * 0.01;
+    let lon = -119.8 + k * 0.211 + version as f64 * 0.01;
     json!({
         "latitude": lat,
         "longitude": lon,
@@ -161,7 +163,7 @@ fn hos_day(record: &Record, window: Option<(DateTime<Utc>, DateTime<Utc>)>) -> V
                 "vehicle": record.fields.get("vehicle").cloned().unwrap_or(Value::Null),
                 "codrivers": [],
                 "remark": record.fields.get("remark").cloned().unwrap_or(json!("")),
-                "logRecordedLocation": {"latitude": 39.5 + record.num as f64 * 0.01, "longitude": -119.8},
+                "logRecordedLocation": {"latitude": 39.5 + (record.num % 1000) as f64 * 0.01, "longitude": -119.8},
             }));
         }
         start = stop;

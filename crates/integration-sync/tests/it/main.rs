@@ -4,6 +4,7 @@ use hub_testkit::TestEnv;
 
 mod jobs;
 mod outcomes;
+mod providers;
 mod resume;
 
 hub_testkit::binary_tests!(env!("CARGO_BIN_EXE_integration-sync"));

@@ -110,7 +110,6 @@ impl WebhookSync {
     }
 }
 
-
 /// How one entity is read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -735,7 +734,9 @@ mod tests {
             "entities": {"vehicle.updated": "vehicles"}
         }))
         .unwrap();
-        let one = embedded.refs(&json!({"events": {"type": "vehicle.updated", "data": {"id": "v1", "name": "Truck"}}}));
+        let one = embedded.refs(
+            &json!({"events": {"type": "vehicle.updated", "data": {"id": "v1", "name": "Truck"}}}),
+        );
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].record, Some(json!({"id": "v1", "name": "Truck"})));
     }
@@ -747,7 +748,14 @@ mod tests {
             json!({"get": {"path": "/crm/v3/objects/contacts/{id}", "query": {"properties": "email"}}}),
         );
         let r = s.get_request("12 3").unwrap();
-        assert_eq!(r.path_and_query, "/crm/v3/objects/contacts/12+3?properties=email");
-        assert!(spec(json!({"style": "offset", "size": 10}), json!({})).get_request("1").is_none());
+        assert_eq!(
+            r.path_and_query,
+            "/crm/v3/objects/contacts/12+3?properties=email"
+        );
+        assert!(
+            spec(json!({"style": "offset", "size": 10}), json!({}))
+                .get_request("1")
+                .is_none()
+        );
     }
 }

@@ -99,8 +99,9 @@ pub enum NotRolledBack {
     ChangedSince(Vec<String>),
 }
 
-/// Puts back what job `job` wrote: records it created are removed, records
-/// it changed or deleted get their before-images back; marks the job
+/// Puts back what job `job` wrote: records it created are removed (even if
+/// it wrote them twice), records it changed or deleted get their
+/// before-images back; marks the job
 /// rolled back. Records changed since by another writer make it refuse,
 /// unless `skip_changed` (then they are left as they are). Returns the
 /// records restored or removed.
@@ -152,7 +153,7 @@ pub async fn rollback(
            FROM sync_job_items i
           WHERE i.job_id = $3 AND i.before_data IS NOT NULL
             AND r.integration_id = $1 AND r.entity_type = $2 AND r.external_id = i.external_id
-            AND r.updated_by_job = $3
+            AND r.updated_by_job = $3 AND r.created_by_job IS DISTINCT FROM $3
           RETURNING r.external_id, r.id, r.data, r.deleted_at",
     )
     .bind(job.integration_id)
@@ -163,8 +164,6 @@ pub async fn rollback(
     let removed: Vec<(String, Uuid)> = sqlx::query_as(
         "DELETE FROM sync_records r WHERE r.integration_id = $1 AND r.entity_type = $2
             AND r.created_by_job = $3 AND r.updated_by_job = $3
-            AND NOT EXISTS (SELECT 1 FROM sync_job_items i WHERE i.job_id = $3
-                             AND i.external_id = r.external_id AND i.before_data IS NOT NULL)
           RETURNING r.external_id, r.id",
     )
     .bind(job.integration_id)
@@ -327,4 +326,16 @@ pub async fn resolve(
         record_id,
         record,
     })
+}
+
+/// The body of received inbound event `id` of `tenant` (what a provider's
+/// webhook sent), for the sync engine to read the records it names.
+pub async fn inbound_body(tx: &mut Tx<'_>, tenant: TenantId, id: Uuid) -> Result<Option<Vec<u8>>> {
+    Ok(
+        sqlx::query_scalar("SELECT body FROM inbound_events WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.0)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
 }

@@ -339,3 +339,18 @@ pub async fn inbound_body(tx: &mut Tx<'_>, tenant: TenantId, id: Uuid) -> Result
             .await?,
     )
 }
+
+/// The integration and entity of conflict `id` of `tenant`.
+pub async fn conflict_of(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<(Uuid, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT integration_id, entity_type FROM sync_conflicts WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}

@@ -739,6 +739,10 @@ pub async fn resolve(
             return errs.or_invalid(HttpResponse::Ok().finish());
         }
     };
+    let (integration, entity_type) = imports::conflict_of(&ctx.pool, t.id, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conflict"))?;
+    let (entity, short) = entity_of(&ctx, t.id, integration, &entity_type).await?;
     let mut tx = begin(&ctx).await?;
     match imports::resolve(&mut tx, t.id, *id, keep, Some(t.api_key_id.0)).await? {
         Resolution::NotFound => Err(ApiError::not_found("conflict")),
@@ -757,7 +761,6 @@ pub async fn resolve(
             record_id,
             record,
         } => {
-            let (entity, short) = entity_of(&ctx, t.id, integration_id, &entity_type).await?;
             emit(
                 &mut tx,
                 &format!("integration.{short}.updated"),

@@ -39,6 +39,85 @@ use std::collections::BTreeMap;
 pub struct SyncSpec {
     /// By the provider's entity name (`contacts`, `Opportunity`).
     pub entities: BTreeMap<String, EntitySync>,
+    /// How the provider's webhooks name the records they concern, when
+    /// they update synced records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<WebhookSync>,
+}
+
+/// How a provider's webhook payload names synced records: where its events
+/// are, each event's type (which says the entity), the record's id, and
+/// optionally the record itself. HubSpot sends an array of
+/// `{"objectId": 123, "subscriptionType": "contact.propertyChange", …}`
+/// without the record, which is then re-read with the entity's `get` call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSync {
+    /// Dotted path of the events array in a payload (absent: the payload
+    /// itself, an array of events or one event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<String>,
+    /// Dotted path of an event's type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Event type → the synced entity it concerns (`contact.propertyChange`
+    /// → `contacts`); other types are ignored.
+    pub entities: BTreeMap<String, String>,
+    /// Dotted path of the record's id in an event.
+    pub id: String,
+    /// Dotted path of the record embedded in an event (absent: re-read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+}
+
+/// A synced record a webhook event names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRef {
+    /// The entity (a key of `sync.entities`).
+    pub entity: String,
+    /// The record's id at the provider.
+    pub id: String,
+    /// The record, when the event carries it.
+    pub record: Option<Value>,
+}
+
+impl WebhookSync {
+    /// The synced records `payload` names, in order, each once per entity
+    /// (the last event of a record wins); events of other types, or
+    /// without an id, are left out.
+    pub fn refs(&self, payload: &Value) -> Vec<WebhookRef> {
+        let root = match self.events.as_deref() {
+            Some(p) => at(payload, p),
+            None => Some(payload),
+        };
+        let events: Vec<&Value> = match root {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(v) => vec![v],
+        };
+        let mut out: Vec<WebhookRef> = Vec::new();
+        for e in events {
+            let Some(kind) = at(e, &self.event_type).and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(entity) = self.entities.get(kind) else {
+                continue;
+            };
+            let id = match at(e, &self.id) {
+                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => continue,
+            };
+            let record = self.record.as_deref().and_then(|p| at(e, p)).cloned();
+            out.retain(|r| !(r.entity == *entity && r.id == id));
+            out.push(WebhookRef {
+                entity: entity.clone(),
+                id,
+                record,
+            });
+        }
+        out
+    }
 }
 
 /// How one entity is read.
@@ -83,6 +162,10 @@ pub struct EntitySync {
     /// JSON Schema every record must pass (others become item errors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_schema: Option<Value>,
+    /// One record by its id (`{id}` in the path or a query value): how a
+    /// record a webhook names is re-read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub get: Option<CallSpec>,
 }
 
 /// One call.
@@ -217,7 +300,10 @@ impl EntitySync {
         {
             return Err("record_schema: must be a JSON Schema object".into());
         }
-        for call in std::iter::once(&self.list).chain(self.incremental.as_ref()) {
+        for call in std::iter::once(&self.list)
+            .chain(self.incremental.as_ref())
+            .chain(self.get.as_ref())
+        {
             if !matches!(call.method.as_str(), "GET" | "POST") {
                 return Err(format!("{}: method must be GET or POST", call.path));
             }
@@ -363,6 +449,33 @@ impl EntitySync {
             }
         }
         out
+    }
+
+    /// The request reading record `id` (the `get` call), if the manifest
+    /// has one.
+    pub fn get_request(&self, id: &str) -> Option<Request> {
+        let call = self.get.as_ref()?;
+        let fill = |t: &str| t.replace("{id}", &encode(id));
+        let qs: Vec<String> = call
+            .query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(&v.replace("{id}", id))))
+            .collect();
+        let path = fill(&call.path);
+        Some(Request {
+            method: call.method.clone(),
+            path_and_query: if qs.is_empty() {
+                path
+            } else {
+                format!("{path}?{}", qs.join("&"))
+            },
+            headers: call
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.replace("{id}", id)))
+                .collect(),
+            body: call.body.clone(),
+        })
     }
 
     fn since_text(&self, since: DateTime<Utc>) -> String {
@@ -836,5 +949,56 @@ mod tests {
         assert_eq!(at(&v, "logs.-1.end"), Some(&json!("b")));
         assert_eq!(at(&v, "logs.-3.end"), None);
         assert_eq!(at(&v, "logs.0.end"), Some(&json!("a")));
+    }
+
+    #[test]
+    fn webhook_events_name_records_once_and_unknown_types_are_left_out() {
+        let w: WebhookSync = serde_json::from_value(json!({
+            "type": "subscriptionType", "id": "objectId",
+            "entities": {"contact.propertyChange": "contacts", "deal.propertyChange": "deals"}
+        }))
+        .unwrap();
+        let payload = json!([
+            {"objectId": 7, "subscriptionType": "contact.propertyChange", "propertyName": "email"},
+            {"objectId": 7, "subscriptionType": "contact.propertyChange", "propertyName": "phone"},
+            {"objectId": 9, "subscriptionType": "deal.propertyChange"},
+            {"objectId": 3, "subscriptionType": "ticket.creation"},
+            {"subscriptionType": "contact.propertyChange"}
+        ]);
+        let refs = w.refs(&payload);
+        let got: Vec<(&str, &str)> = refs
+            .iter()
+            .map(|r| (r.entity.as_str(), r.id.as_str()))
+            .collect();
+        assert_eq!(got, [("contacts", "7"), ("deals", "9")]);
+        assert!(refs.iter().all(|r| r.record.is_none()));
+        let embedded: WebhookSync = serde_json::from_value(json!({
+            "events": "events", "type": "type", "id": "data.id", "record": "data",
+            "entities": {"vehicle.updated": "vehicles"}
+        }))
+        .unwrap();
+        let one = embedded.refs(
+            &json!({"events": {"type": "vehicle.updated", "data": {"id": "v1", "name": "Truck"}}}),
+        );
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].record, Some(json!({"id": "v1", "name": "Truck"})));
+    }
+
+    #[test]
+    fn the_get_call_puts_the_id_in_its_path() {
+        let s = spec(
+            json!({"style": "cursor", "next": "paging.next.after", "param": "after"}),
+            json!({"get": {"path": "/crm/v3/objects/contacts/{id}", "query": {"properties": "email"}}}),
+        );
+        let r = s.get_request("12 3").unwrap();
+        assert_eq!(
+            r.path_and_query,
+            "/crm/v3/objects/contacts/12+3?properties=email"
+        );
+        assert!(
+            spec(json!({"style": "offset", "size": 10}), json!({}))
+                .get_request("1")
+                .is_none()
+        );
     }
 }

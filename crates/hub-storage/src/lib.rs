@@ -25,6 +25,7 @@ pub mod processed;
 pub mod providers;
 pub mod subscriptions;
 pub mod sync;
+pub mod sync_import;
 pub mod tenants;
 pub mod transformations;
 pub mod wake;

@@ -473,8 +473,51 @@ pub async fn write_page(
     let Some(cancel) = cancel else {
         return Ok(Err(LeaseLost));
     };
-    if !page.upserts.is_empty() {
-        let u = &page.upserts;
+    let target = Target {
+        tenant: job.tenant_id,
+        integration: job.integration_id,
+        entity: &job.entity_type,
+        job: Some(job.id),
+    };
+    write_records(tx, &target, &page.upserts, &page.conflicts).await?;
+    insert_items(tx, job.id, page.number, &page.items).await?;
+    if !page.seen.is_empty() {
+        sqlx::query(
+            "INSERT INTO sync_seen (job_id, external_id) SELECT $1, x FROM UNNEST($2::text[]) AS x
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(job.id)
+        .bind(&page.seen)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Ok(cancel.is_some()))
+}
+
+/// Where records are written: a tenant's integration and entity, by a job
+/// or (`job: None`) by a webhook or an operator.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Owner.
+    pub tenant: Uuid,
+    /// The integration.
+    pub integration: Uuid,
+    /// The provider's entity.
+    pub entity: &'a str,
+    /// The job writing (`created_by_job`/`updated_by_job`), if any.
+    pub job: Option<Uuid>,
+}
+
+/// Upserts record versions and records conflicts at `t`, each in one
+/// statement.
+pub async fn write_records(
+    tx: &mut Tx<'_>,
+    t: &Target<'_>,
+    upserts: &[Upsert],
+    conflicts: &[Conflict],
+) -> Result<()> {
+    if !upserts.is_empty() {
+        let u = upserts;
         sqlx::query(
             "INSERT INTO sync_records (integration_id, entity_type, tenant_id, external_id, id, data,
                  content_hash, source_updated_at, local_changed_at, local_data, created_by_job, updated_by_job)
@@ -488,10 +531,10 @@ pub async fn write_page(
                  local_changed_at = EXCLUDED.local_changed_at, local_data = EXCLUDED.local_data,
                  updated_by_job = $4, updated_at = now()",
         )
-        .bind(job.integration_id)
-        .bind(&job.entity_type)
-        .bind(job.tenant_id)
-        .bind(job.id)
+        .bind(t.integration)
+        .bind(t.entity)
+        .bind(t.tenant)
+        .bind(t.job)
         .bind(u.iter().map(|x| x.external_id.clone()).collect::<Vec<_>>())
         .bind(u.iter().map(|x| x.id).collect::<Vec<_>>())
         .bind(u.iter().map(|x| x.data.clone()).collect::<Vec<_>>())
@@ -502,8 +545,8 @@ pub async fn write_page(
         .execute(&mut **tx)
         .await?;
     }
-    if !page.conflicts.is_empty() {
-        let c = &page.conflicts;
+    if !conflicts.is_empty() {
+        let c = conflicts;
         sqlx::query(
             "INSERT INTO sync_conflicts (id, tenant_id, integration_id, job_id, entity_type, external_id,
                  local_version, remote_version, local_at, remote_at, winner, rule)
@@ -513,10 +556,10 @@ pub async fn write_page(
                            $10::timestamptz[], $11::text[], $12::text[])
                     AS x(id, external_id, local, remote, local_at, remote_at, winner, rule)",
         )
-        .bind(job.tenant_id)
-        .bind(job.integration_id)
-        .bind(job.id)
-        .bind(&job.entity_type)
+        .bind(t.tenant)
+        .bind(t.integration)
+        .bind(t.job)
+        .bind(t.entity)
         .bind(c.iter().map(|x| x.id).collect::<Vec<_>>())
         .bind(c.iter().map(|x| x.external_id.clone()).collect::<Vec<_>>())
         .bind(c.iter().map(|x| x.local.clone()).collect::<Vec<_>>())
@@ -528,18 +571,7 @@ pub async fn write_page(
         .execute(&mut **tx)
         .await?;
     }
-    insert_items(tx, job.id, page.number, &page.items).await?;
-    if !page.seen.is_empty() {
-        sqlx::query(
-            "INSERT INTO sync_seen (job_id, external_id) SELECT $1, x FROM UNNEST($2::text[]) AS x
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(job.id)
-        .bind(&page.seen)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(Ok(cancel.is_some()))
+    Ok(())
 }
 
 /// Remembers per-record outcomes of `job` (a record's first outcome in the
@@ -817,6 +849,9 @@ pub struct ConflictRow {
     pub resolved_at: Option<DateTime<Utc>>,
     /// KEEP_LOCAL or KEEP_REMOTE.
     pub resolution: Option<String>,
+    /// The API key that re-resolved it.
+    #[serde(rename = "resolved_by")]
+    pub resolved_by_key: Option<Uuid>,
 }
 
 /// One page of the tenant's conflicts, newest first; `job` narrows to one
@@ -830,7 +865,8 @@ pub async fn conflicts(
 ) -> Result<Vec<ConflictRow>> {
     Ok(sqlx::query_as(
         "SELECT id, integration_id, job_id, entity_type, external_id, local_version, remote_version,
-                local_at, remote_at, winner, rule, created_at, resolved_at, resolution
+                local_at, remote_at, winner, rule, created_at, resolved_at, resolution,
+                resolved_by_key
            FROM sync_conflicts
           WHERE tenant_id = $1 AND ($2::uuid IS NULL OR job_id = $2) AND ($3::uuid IS NULL OR id < $3)
           ORDER BY id DESC LIMIT $4",

@@ -13,6 +13,7 @@ pub mod codec;
 pub mod error;
 pub mod mapping;
 pub mod pipeline;
+pub mod records;
 pub mod templates;
 pub mod validate;
 

@@ -10,7 +10,9 @@
 //! leaves a lease that lapses; another claims the job and resumes from its
 //! last committed page.
 
+pub mod import;
 pub mod pull;
+pub mod webhooks;
 pub mod worker;
 
 use hub_platform::server::{Service, Started};
@@ -41,6 +43,9 @@ pub fn service() -> Service {
 async fn start(ctx: hub_platform::server::Context) -> Result<Started, String> {
     let engine = Arc::new(worker::Engine::new(&ctx)?);
     let mut started = Started::routes(Arc::new(|_, _| {}));
+    started.handler = Some(Arc::new(Consumer {
+        engine: engine.clone(),
+    }));
     let stopping = engine.clone();
     started.tasks = vec![
         Box::new(move |ctx| Box::pin(worker::run(ctx, engine))),
@@ -60,4 +65,54 @@ pub async fn build(
     config: hub_platform::Config,
 ) -> Result<hub_platform::ServiceApp, hub_platform::StartupError> {
     hub_platform::ServiceApp::build(service(), config).await
+}
+
+/// The service's consumer: inbound webhooks that update synced records
+/// ([`webhooks`]). (A minimal handler until the scheduler's consumer, which
+/// also takes triggers, joins it.)
+struct Consumer {
+    engine: Arc<worker::Engine>,
+}
+
+#[async_trait::async_trait]
+impl hub_bus::Handler for Consumer {
+    fn bindings(&self) -> Vec<String> {
+        webhooks::BINDINGS.iter().map(|b| (*b).to_owned()).collect()
+    }
+
+    fn wants_type(&self, event_type: &str) -> bool {
+        webhooks::BINDINGS.contains(&event_type) || event_type == "webhook.received"
+    }
+
+    async fn handle(
+        &self,
+        tx: &mut hub_storage::Tx<'_>,
+        event: &hub_domain::Envelope,
+    ) -> Result<(), hub_bus::HandlerError> {
+        // Publishing waits for the commit: see `handle_committing`.
+        webhooks::on_webhook(&self.engine, tx, event)
+            .await
+            .map(drop)
+    }
+
+    async fn handle_committing(
+        &self,
+        tx: &mut hub_storage::Tx<'_>,
+        events: &[hub_domain::Envelope],
+    ) -> Result<Option<hub_bus::consumer::AfterCommit>, hub_bus::HandlerError> {
+        let mut staged = Vec::new();
+        for e in events {
+            if let Some(s) = webhooks::on_webhook(&self.engine, tx, e).await? {
+                staged.push(s);
+            }
+        }
+        if staged.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(move || {
+            for s in staged {
+                s.publish();
+            }
+        })))
+    }
 }

@@ -42,7 +42,7 @@ const MIN_RECORDS_FOR_SHARE: i32 = 100;
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
 /// Why a job stopped early.
-enum Stopped {
+pub(crate) enum Stopped {
     /// Failed with this message.
     Failed(String),
     /// Another worker holds the job now.
@@ -75,6 +75,7 @@ pub async fn run(engine: &Engine, job: Job, stop: &Stop) {
     }
     let outcome = match job.job_type {
         SyncJobType::FullSync | SyncJobType::Incremental => pull(engine, &job, stop).await,
+        SyncJobType::Import => crate::import::run(engine, &job, stop).await,
         other => Err(Stopped::Failed(format!(
             "{other} jobs are not run by this version of integration-sync"
         ))),
@@ -142,7 +143,7 @@ fn summary(j: &Job) -> Value {
 }
 
 /// An event about `job`: its id, integration, entity and type, with `data`.
-fn event(kind: &str, job: &Job, mut data: Value) -> Envelope {
+pub(crate) fn event(kind: &str, job: &Job, mut data: Value) -> Envelope {
     if let Value::Object(m) = &mut data {
         m.insert("job_id".into(), json!(job.id));
         m.insert("integration_id".into(), json!(job.integration_id));
@@ -157,7 +158,7 @@ fn event(kind: &str, job: &Job, mut data: Value) -> Envelope {
     )
 }
 
-async fn publish(
+pub(crate) async fn publish(
     engine: &Engine,
     job: &Job,
     kind: &str,
@@ -174,18 +175,18 @@ async fn publish(
 }
 
 /// What a job reads with, resolved once.
-struct Plan {
-    it: Arc<Loaded>,
-    spec: &'static EntitySync,
-    template: Arc<Resolved>,
-    schema: Option<Schema>,
-    since: Option<chrono::DateTime<chrono::Utc>>,
+pub(crate) struct Plan {
+    pub(crate) it: Arc<Loaded>,
+    pub(crate) spec: &'static EntitySync,
+    pub(crate) template: Arc<Resolved>,
+    pub(crate) schema: Option<Schema>,
+    pub(crate) since: Option<chrono::DateTime<chrono::Utc>>,
     /// `integration.<entity>.updated` (`c_opportunity` → `opportunity`).
-    updated_event: String,
-    deleted_event: String,
+    pub(crate) updated_event: String,
+    pub(crate) deleted_event: String,
 }
 
-async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Stopped> {
+pub(crate) async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Stopped> {
     let tenant = TenantId(job.tenant_id);
     let failed = |m: String| Stopped::Failed(m);
     let it = engine
@@ -194,36 +195,6 @@ async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Stopped> {
         .await
         .map_err(|e| failed(format!("the integration cannot be loaded: {e}")))?
         .ok_or_else(|| failed("the integration no longer exists".into()))?;
-    let manifest = it.manifest;
-    let entities = manifest.sync.as_ref().map(|s| &s.entities);
-    let spec = entities
-        .and_then(|e| e.get(&job.entity_type))
-        .ok_or_else(|| {
-            let known: Vec<&str> = entities
-                .into_iter()
-                .flatten()
-                .map(|(k, _)| k.as_str())
-                .collect();
-            failed(format!(
-                "{} does not sync {:?} (it syncs: {})",
-                manifest.code,
-                job.entity_type,
-                if known.is_empty() {
-                    "nothing".into()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })?;
-    let template = engine
-        .templates
-        .by_code(tenant, &spec.template)
-        .await
-        .map_err(|e| failed(format!("the entity mapping: {e}")))?;
-    let schema = match &spec.record_schema {
-        None => None,
-        Some(s) => Some(Schema::compile(s).map_err(|e| failed(format!("the record schema: {e}")))?),
-    };
     let since = match job.job_type {
         SyncJobType::Incremental => match job.watermark {
             Some(w) => Some(w),
@@ -232,6 +203,47 @@ async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Stopped> {
                 .map_err(|e| failed(e.to_string()))?,
         },
         _ => None,
+    };
+    plan_for(engine, tenant, it, &job.entity_type, since).await
+}
+
+/// The plan of `entity` of the loaded integration `it` (a job's, or a
+/// webhook's).
+pub(crate) async fn plan_for(
+    engine: &Engine,
+    tenant: TenantId,
+    it: Arc<Loaded>,
+    entity: &str,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Plan, Stopped> {
+    let failed = |m: String| Stopped::Failed(m);
+    let manifest = it.manifest;
+    let entities = manifest.sync.as_ref().map(|s| &s.entities);
+    let spec = entities.and_then(|e| e.get(entity)).ok_or_else(|| {
+        let known: Vec<&str> = entities
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        failed(format!(
+            "{} does not sync {:?} (it syncs: {})",
+            manifest.code,
+            entity,
+            if known.is_empty() {
+                "nothing".into()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })?;
+    let template = engine
+        .templates
+        .by_code(tenant, &spec.template)
+        .await
+        .map_err(|e| failed(format!("the entity mapping: {e}")))?;
+    let schema = match &spec.record_schema {
+        None => None,
+        Some(s) => Some(Schema::compile(s).map_err(|e| failed(format!("the record schema: {e}")))?),
     };
     let short = spec
         .entity
@@ -269,7 +281,13 @@ async fn pull(engine: &Engine, job: &Job, stop: &Stop) -> Result<(), Stopped> {
                 .map_err(|e| Stopped::Failed(format!("the provider's answer: {e}")))?;
             page_no += 1;
             let next = read.next.clone();
-            let (records, page) = build_page(&plan, job, read, page_no, &next);
+            let (records, page) = build_page(
+                &plan,
+                job.job_type == SyncJobType::FullSync,
+                read,
+                page_no,
+                &next,
+            );
             errors += page.progress.errors;
             processed += page.progress.processed;
             let cancel = commit_page(engine, &plan, job, (records, page)).await?;
@@ -310,6 +328,31 @@ async fn fetch(engine: &Engine, plan: &Plan, checkpoint: Option<&Value>) -> Resu
         .spec
         .request(&plan.it.row.config, checkpoint, plan.since)
         .map_err(|e| Stopped::Failed(format!("the provider request: {e}")))?;
+    let (status, bytes) = call(engine, &plan.it, &req).await?;
+    // 304: nothing changed since `If-Modified-Since` (Zoho), an empty page.
+    if status == 304 {
+        return Ok(Value::Null);
+    }
+    if !(200..300).contains(&status) {
+        let text: String = String::from_utf8_lossy(&bytes).chars().take(500).collect();
+        return Err(Stopped::Failed(format!(
+            "the provider answered {status}: {text}"
+        )));
+    }
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Stopped::Failed(format!("the provider's answer is not JSON: {e}")))
+}
+
+/// Sends `req` to the provider through the gateway; its status and body
+/// (at most [`MAX_ANSWER`] bytes).
+pub(crate) async fn call(
+    engine: &Engine,
+    it: &Arc<Loaded>,
+    req: &hub_connectors::sync::Request,
+) -> Result<(u16, Vec<u8>), Stopped> {
     let mut headers = http::HeaderMap::new();
     for (k, v) in &req.headers {
         if let (Ok(k), Ok(v)) = (
@@ -331,7 +374,7 @@ async fn fetch(engine: &Engine, plan: &Plan, checkpoint: Option<&Value>) -> Resu
     };
     let out = Outgoing {
         method: http::Method::from_bytes(req.method.as_bytes()).unwrap_or(http::Method::GET),
-        path_and_query: relative(&plan.it, &req.path_and_query),
+        path_and_query: relative(it, &req.path_and_query),
         headers,
         body,
         high_priority: false,
@@ -341,7 +384,7 @@ async fn fetch(engine: &Engine, plan: &Plan, checkpoint: Option<&Value>) -> Resu
     };
     let answer = engine
         .gateway
-        .send(&plan.it, out)
+        .send(it, out)
         .await
         .map_err(|e| Stopped::Failed(format!("the provider call failed: {e}")))?;
     let status = answer.status;
@@ -357,21 +400,7 @@ async fn fetch(engine: &Engine, plan: &Plan, checkpoint: Option<&Value>) -> Resu
         }
         bytes.extend_from_slice(&chunk);
     }
-    // 304: nothing changed since `If-Modified-Since` (Zoho), an empty page.
-    if status == 304 {
-        return Ok(Value::Null);
-    }
-    if !(200..300).contains(&status) {
-        let text: String = String::from_utf8_lossy(&bytes).chars().take(500).collect();
-        return Err(Stopped::Failed(format!(
-            "the provider answered {status}: {text}"
-        )));
-    }
-    if bytes.is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Stopped::Failed(format!("the provider's answer is not JSON: {e}")))
+    Ok((status, bytes))
 }
 
 /// A next-page URL as a path below the integration's API base (providers
@@ -397,17 +426,17 @@ fn relative(it: &Loaded, path: &str) -> String {
 }
 
 /// A record of a page, read and mapped.
-struct Record {
-    external_id: String,
-    source_at: Option<chrono::DateTime<chrono::Utc>>,
-    data: Value,
-    hash: [u8; 32],
+pub(crate) struct Record {
+    pub(crate) external_id: String,
+    pub(crate) source_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) data: Value,
+    pub(crate) hash: [u8; 32],
 }
 
 /// Reads, checks and maps a page's records; what fails becomes item errors.
-fn build_page(
+pub(crate) fn build_page(
     plan: &Plan,
-    job: &Job,
+    collect_seen: bool,
     read: hub_connectors::sync::PageRead,
     number: i32,
     next: &Option<Value>,
@@ -430,7 +459,7 @@ fn build_page(
             ));
             continue;
         };
-        if job.job_type == SyncJobType::FullSync {
+        if collect_seen {
             page.seen.push(external_id.clone());
         }
         let source_at = plan.spec.updated_at_of(raw);
@@ -477,7 +506,12 @@ fn build_page(
     (records, page)
 }
 
-fn item_error(external_id: String, code: &str, message: String, path: Option<String>) -> Item {
+pub(crate) fn item_error(
+    external_id: String,
+    code: &str,
+    message: String,
+    path: Option<String>,
+) -> Item {
     Item {
         external_id,
         outcome: "ERROR",
@@ -487,7 +521,7 @@ fn item_error(external_id: String, code: &str, message: String, path: Option<Str
 }
 
 /// Decides each record against the held copies and commits the page.
-async fn commit_page(
+pub(crate) async fn commit_page(
     engine: &Engine,
     plan: &Plan,
     job: &Job,
@@ -495,14 +529,68 @@ async fn commit_page(
 ) -> Result<bool, Stopped> {
     let (records, mut page) = built;
     let mut tx = engine.pool.begin().await?;
+    let changed = decide_held(
+        &mut tx,
+        job.integration_id,
+        &job.entity_type,
+        records,
+        &mut page,
+    )
+    .await?;
+    let events: Vec<Envelope> = changed
+        .iter()
+        .map(|c| {
+            record_event(
+                plan,
+                job,
+                &plan.updated_event,
+                &c.external_id,
+                c.id,
+                &c.data,
+                c.change,
+            )
+        })
+        .collect();
+    let written =
+        store::write_page(&mut tx, job, &engine.owner, engine.lease.as_secs_f64(), &page).await?;
+    let cancel = match written {
+        Ok(cancel) => cancel,
+        Err(store::LeaseLost) => return Err(Stopped::LeaseLost),
+    };
+    let staged = engine.outbox.stage(&mut tx, &events).await?;
+    tx.commit().await?;
+    staged.publish();
+    metrics::counter!("hub_sync_records_total")
+        .increment(u64::try_from(page.progress.processed).unwrap_or(0));
+    Ok(cancel)
+}
+
+/// A record a page changed, for its `integration.<entity>.updated` event.
+pub(crate) struct Changed {
+    pub(crate) external_id: String,
+    pub(crate) id: Uuid,
+    pub(crate) data: Value,
+    /// `created` or `updated`.
+    pub(crate) change: &'static str,
+}
+
+/// Locks the held copies of `records` (in `tx`) and decides each
+/// (`hub_domain::sync::decide`): upserts, conflicts, before-images and
+/// counts go into `page`; the records that changed are returned.
+pub(crate) async fn decide_held(
+    tx: &mut hub_storage::Tx<'_>,
+    integration: Uuid,
+    entity: &str,
+    records: Vec<Record>,
+    page: &mut Page,
+) -> Result<Vec<Changed>, Stopped> {
     let ids: Vec<String> = records.iter().map(|r| r.external_id.clone()).collect();
-    let held: HashMap<String, HeldRow> =
-        store::lock_held(&mut tx, job.integration_id, &job.entity_type, &ids)
-            .await?
-            .into_iter()
-            .map(|h| (h.external_id.clone(), h))
-            .collect();
-    let mut events = Vec::new();
+    let held: HashMap<String, HeldRow> = store::lock_held(tx, integration, entity, &ids)
+        .await?
+        .into_iter()
+        .map(|h| (h.external_id.clone(), h))
+        .collect();
+    let mut changed = Vec::new();
     for r in records {
         let h = held.get(&r.external_id);
         let held_view = h.map(|h| Held {
@@ -549,7 +637,9 @@ async fn commit_page(
             }
             Decision::Conflict { winner, rule } => {
                 page.progress.conflicts += 1;
-                let h = h.expect("a conflict has a held copy");
+                let Some(h) = h else {
+                    continue;
+                };
                 let local = h.local_data.clone().unwrap_or_else(|| h.data.clone());
                 page.conflicts.push(Conflict {
                     id: Uuid::now_v7(),
@@ -573,15 +663,12 @@ async fn commit_page(
                 "updated"
             }
         };
-        events.push(record_event(
-            plan,
-            job,
-            &plan.updated_event,
-            &r.external_id,
+        changed.push(Changed {
+            external_id: r.external_id.clone(),
             id,
-            &r.data,
+            data: r.data.clone(),
             change,
-        ));
+        });
         page.upserts.push(Upsert {
             external_id: r.external_id,
             id,
@@ -592,27 +679,10 @@ async fn commit_page(
             local_data: None,
         });
     }
-    let written = store::write_page(
-        &mut tx,
-        job,
-        &engine.owner,
-        engine.lease.as_secs_f64(),
-        &page,
-    )
-    .await?;
-    let cancel = match written {
-        Ok(cancel) => cancel,
-        Err(store::LeaseLost) => return Err(Stopped::LeaseLost),
-    };
-    let staged = engine.outbox.stage(&mut tx, &events).await?;
-    tx.commit().await?;
-    staged.publish();
-    metrics::counter!("hub_sync_records_total")
-        .increment(u64::try_from(page.progress.processed).unwrap_or(0));
-    Ok(cancel)
+    Ok(changed)
 }
 
-fn record_event(
+pub(crate) fn record_event(
     plan: &Plan,
     job: &Job,
     kind: &str,

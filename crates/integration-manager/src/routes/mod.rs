@@ -61,7 +61,8 @@ use uuid::Uuid;
         transformations::create, transformations::list, transformations::get, transformations::update,
         transformations::delete, transformations::copy, transformations::preview, transformations::validate,
         sync_jobs::create, sync_jobs::list, sync_jobs::get, sync_jobs::cancel, sync_jobs::progress,
-        sync_jobs::errors, sync_jobs::job_conflicts, sync_jobs::conflicts,
+        sync_jobs::errors, sync_jobs::job_conflicts, sync_jobs::conflicts, sync_jobs::rollback,
+        sync_jobs::resolve,
     ),
     components(schemas(
         // Rows shown as stored: Tenant is `TenantBody`, ApiKey `ApiKeyBody`,
@@ -84,7 +85,7 @@ use uuid::Uuid;
         transformations::body::PreviewInput, transformations::body::ValidateInput, transformations::body::Issue,
         transformations::body::PreviewResult, transformations::body::ValidateResult,
         hub_storage::sync::Job, hub_storage::sync::ConflictRow, hub_storage::sync::ItemError,
-        sync_jobs::JobInput, sync_jobs::JobProgress,
+        sync_jobs::JobInput, sync_jobs::JobProgress, sync_jobs::FileInput, sync_jobs::ResolveInput,
     )),
     modifiers(&FlattenedBodies),
     tags(

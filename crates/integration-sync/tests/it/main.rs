@@ -2,6 +2,7 @@
 
 use hub_testkit::TestEnv;
 
+mod import;
 mod jobs;
 mod outcomes;
 mod providers;

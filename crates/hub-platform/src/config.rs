@@ -146,6 +146,10 @@ pub struct Config {
     /// Total time a proxied call may take with its retries, in seconds
     /// (`GATEWAY_DEADLINE_SECONDS`).
     pub gateway_deadline_seconds: u64,
+    /// How often integration-sync's scheduler looks for integrations due a
+    /// scheduled sync and whether its periodic work is due, in ms
+    /// (`SYNC_SCHEDULER_TICK_MS`).
+    pub sync_scheduler_tick_ms: u64,
 }
 
 /// Every key, as its environment variable is spelled (uppercase).
@@ -200,6 +204,7 @@ pub const KEYS: &[&str] = &[
     "GATEWAY_MAX_WAIT_MS",
     "GATEWAY_MAX_BODY",
     "GATEWAY_DEADLINE_SECONDS",
+    "SYNC_SCHEDULER_TICK_MS",
 ];
 
 /// A configuration that cannot be used, naming the key.
@@ -315,6 +320,7 @@ impl Config {
             gateway_max_wait_ms: 30_000,
             gateway_max_body: 10 * 1024 * 1024,
             gateway_deadline_seconds: 120,
+            sync_scheduler_tick_ms: 5000,
         }
     }
 
@@ -454,6 +460,9 @@ impl Config {
         }
         if self.hub_outbox_poll_ms == 0 {
             return fail("HUB_OUTBOX_POLL_MS", "must be greater than 0".into());
+        }
+        if self.sync_scheduler_tick_ms == 0 {
+            return fail("SYNC_SCHEDULER_TICK_MS", "must be greater than 0".into());
         }
         if self.hub_inbound_max_body == 0 {
             return fail("HUB_INBOUND_MAX_BODY", "must be greater than 0".into());

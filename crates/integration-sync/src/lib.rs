@@ -9,8 +9,15 @@
 //! page's progress in one transaction ([`pull`]). A worker killed mid-job
 //! leaves a lease that lapses; another claims the job and resumes from its
 //! last committed page.
+//!
+//! The [`scheduler`] creates the jobs of integrations whose `sync_frequency`
+//! says a sync is due (one replica at a time), emits the platform's periodic
+//! ticks and prunes old jobs; [`consume`] handles the events the service's
+//! queue receives.
 
+pub mod consume;
 pub mod pull;
+pub mod scheduler;
 pub mod worker;
 
 use hub_platform::server::{Service, Started};
@@ -37,13 +44,19 @@ pub fn service() -> Service {
 }
 
 /// Builds the engine once (gateway, templates, request log) and returns the
-/// worker loop that uses it.
+/// worker loop that uses it, the scheduler and the event consumer.
 async fn start(ctx: hub_platform::server::Context) -> Result<Started, String> {
     let engine = Arc::new(worker::Engine::new(&ctx)?);
+    let scheduler = Arc::new(scheduler::Scheduler::new(&ctx));
     let mut started = Started::routes(Arc::new(|_, _| {}));
+    started.handler = Some(Arc::new(consume::Consumer::new(
+        scheduler.clone(),
+        engine.clone(),
+    )));
     let stopping = engine.clone();
     started.tasks = vec![
         Box::new(move |ctx| Box::pin(worker::run(ctx, engine))),
+        Box::new(move |ctx| Box::pin(scheduler::run(ctx, scheduler))),
         Box::new(move |ctx| {
             Box::pin(async move {
                 ctx.shutdown.cancelled().await;

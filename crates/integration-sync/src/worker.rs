@@ -35,6 +35,8 @@ pub struct Engine {
     pub pool: sqlx::PgPool,
     /// The outbox hand-off of this process's relay.
     pub outbox: hub_bus::relay::Handoff,
+    /// Wakes the job loop (an `integration.sync.scheduled` event).
+    pub wake: tokio::sync::Notify,
     recorder: Recorder,
     recorder_done: tokio::sync::Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>,
 }
@@ -85,6 +87,7 @@ impl Engine {
             owner: format!("{}-{}", crate::NAME, Uuid::now_v7()),
             pool: ctx.pool.clone(),
             outbox: ctx.outbox.clone(),
+            wake: tokio::sync::Notify::new(),
             recorder,
             recorder_done: tokio::sync::Mutex::new(Some(Box::pin(done))),
         })
@@ -135,6 +138,7 @@ pub async fn run(ctx: Context, engine: Arc<Engine>) {
         };
         tokio::select! {
             _ = wakeup.wait(wait) => {}
+            () = engine.wake.notified() => {}
             () = ctx.shutdown.cancelled() => {}
         }
     }

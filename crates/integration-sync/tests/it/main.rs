@@ -3,6 +3,7 @@
 use hub_testkit::TestEnv;
 
 mod jobs;
+mod scheduler;
 
 hub_testkit::binary_tests!(env!("CARGO_BIN_EXE_integration-sync"));
 

@@ -10,7 +10,7 @@
 //! the top of the hour; a cron expression names wall-clock times.
 
 use crate::status::SyncJobType;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
@@ -130,7 +130,13 @@ pub fn next_run(frequency: &SyncFrequency, after: DateTime<Utc>) -> Option<DateT
         SyncFrequency::Hourly => Some(after + Duration::hours(1)),
         SyncFrequency::Daily => Some(after + Duration::days(1)),
         SyncFrequency::Manual => None,
-        SyncFrequency::Cron(c) => c.cron.find_next_occurrence(&after, false).ok(),
+        // croner keeps the start's fraction of a second in what it finds;
+        // from the whole second, the match is on the minute (and still
+        // after `after`, being at least a second later).
+        SyncFrequency::Cron(c) => c
+            .cron
+            .find_next_occurrence(&after.trunc_subsecs(0), false)
+            .ok(),
     }
 }
 
@@ -176,7 +182,10 @@ mod tests {
     #[test]
     fn keywords_are_stored_upper_case_and_cron_as_sent() {
         assert_eq!(SyncFrequency::parse("hourly").unwrap().as_str(), "HOURLY");
-        assert_eq!(SyncFrequency::parse("manual").unwrap(), SyncFrequency::Manual);
+        assert_eq!(
+            SyncFrequency::parse("manual").unwrap(),
+            SyncFrequency::Manual
+        );
         let c = SyncFrequency::parse(" */15 * * * * ").unwrap();
         assert_eq!(c.as_str(), "*/15 * * * *");
         assert_eq!(c.to_string(), "*/15 * * * *");
@@ -185,7 +194,10 @@ mod tests {
     #[test]
     fn cron_expressions_name_the_next_matching_minute_in_utc() {
         let after = "2025-03-10T10:17:42Z";
-        assert_eq!(next("*/15 * * * *", after), Some(at("2025-03-10T10:30:00Z")));
+        assert_eq!(
+            next("*/15 * * * *", after),
+            Some(at("2025-03-10T10:30:00Z"))
+        );
         assert_eq!(next("0 2 * * *", after), Some(at("2025-03-11T02:00:00Z")));
         // Monday to Friday at 08:30: from a Friday evening, the Monday.
         assert_eq!(
@@ -203,18 +215,37 @@ mod tests {
             Some(at("2028-02-29T00:00:00Z"))
         );
         assert_eq!(next("@daily", after), Some(at("2025-03-11T00:00:00Z")));
+        // On the minute, whatever fraction of a second the start has.
+        assert_eq!(
+            next("*/15 * * * *", "2025-03-10T10:29:59.750Z"),
+            Some(at("2025-03-10T10:30:00Z"))
+        );
+        assert_eq!(
+            next("*/15 * * * *", "2025-03-10T10:30:00.250Z"),
+            Some(at("2025-03-10T10:45:00Z"))
+        );
     }
 
     #[test]
     fn bad_cron_expressions_are_refused_with_the_parsers_message() {
-        for bad in ["61 * * * *", "* * *", "every day", "", "* * * * * *", "0 0 1 1 * 2030"] {
+        for bad in [
+            "61 * * * *",
+            "* * *",
+            "every day",
+            "",
+            "* * * * * *",
+            "0 0 1 1 * 2030",
+        ] {
             match SyncFrequency::parse(bad) {
                 Err(FrequencyError::Invalid(m)) => assert!(!m.is_empty(), "{bad}"),
                 other => panic!("{bad:?}: {other:?}"),
             }
         }
         let e = SyncFrequency::parse("61 * * * *").unwrap_err().to_string();
-        assert!(e.starts_with("must be REALTIME, HOURLY, DAILY, MANUAL or a cron"), "{e}");
+        assert!(
+            e.starts_with("must be REALTIME, HOURLY, DAILY, MANUAL or a cron"),
+            "{e}"
+        );
         assert_eq!(
             SyncFrequency::parse("0 0 30 2 *"),
             Err(FrequencyError::Never("0 0 30 2 *".into()))
@@ -252,12 +283,13 @@ mod tests {
         /// Whatever the start, the next run is after it, on a minute the
         /// expression's step names, and no further than the longest gap.
         #[test]
-        fn cron_next_run_is_the_next_step(secs in 0i64..4_000_000_000, step in 1u32..=30) {
-            let after = Utc.timestamp_opt(secs, 0).unwrap();
+        fn cron_next_run_is_the_next_step(secs in 0i64..4_000_000_000, nanos in 0u32..1_000_000_000, step in 1u32..=30) {
+            let after = Utc.timestamp_opt(secs, nanos).unwrap();
             let f = SyncFrequency::parse(&format!("*/{step} * * * *")).unwrap();
             let n = next_run(&f, after).unwrap();
             proptest::prop_assert!(n > after);
             proptest::prop_assert_eq!(n.timestamp() % 60, 0);
+            proptest::prop_assert_eq!(n.timestamp_subsec_nanos(), 0);
             let minute = (n.timestamp() / 60 % 60) as u32;
             proptest::prop_assert_eq!(minute % step, 0);
             // The longest gap: a step, or from the hour's last match to the

@@ -247,7 +247,11 @@ pub async fn run(ctx: Context, scheduler: Arc<Scheduler>) {
             }
         };
         if leading != was_leading {
-            tracing::info!(leading, "sync scheduler lock {}", if leading { "taken" } else { "lost" });
+            tracing::info!(
+                leading,
+                "sync scheduler lock {}",
+                if leading { "taken" } else { "lost" }
+            );
         }
         if leading {
             match scheduler.lead().await {

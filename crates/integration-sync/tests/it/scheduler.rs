@@ -140,7 +140,9 @@ async fn scheduled(api: &TenantApi, integration: &str) -> BTreeMap<String, Vec<S
 }
 
 async fn next_sync_at(api: &TenantApi, integration: &str) -> Option<DateTime<Utc>> {
-    let it = api.get(&format!("/api/v1/integrations/{integration}")).await;
+    let it = api
+        .get(&format!("/api/v1/integrations/{integration}"))
+        .await;
     time(&it.ok(200)["next_sync_at"])
 }
 
@@ -201,14 +203,27 @@ async fn three_replicas_create_each_due_job_once_and_advance_next_sync_at() {
     let manual = w.integration(&other, "PRODUCTION", "MANUAL").await;
     // Setting the frequency sets the next sync.
     assert_eq!(cron["sync_frequency"], "30 2 * * *", "stored as sent");
-    about(time(&hourly["next_sync_at"]), set_at, Duration::hours(1), "HOURLY");
-    about(time(&realtime["next_sync_at"]), set_at, Duration::minutes(1), "REALTIME");
+    about(
+        time(&hourly["next_sync_at"]),
+        set_at,
+        Duration::hours(1),
+        "HOURLY",
+    );
+    about(
+        time(&realtime["next_sync_at"]),
+        set_at,
+        Duration::minutes(1),
+        "REALTIME",
+    );
     let cron_next = time(&cron["next_sync_at"]).unwrap();
     assert!(
         [next_0230(set_at), next_0230(Utc::now())].contains(&cron_next),
         "{cron_next}"
     );
-    assert!(manual["next_sync_at"].is_null(), "MANUAL is never scheduled");
+    assert!(
+        manual["next_sync_at"].is_null(),
+        "MANUAL is never scheduled"
+    );
 
     // The hourly one's contacts already have a job pending: skipped.
     w.future_job(id(&hourly), "contacts").await;
@@ -265,14 +280,23 @@ async fn three_replicas_create_each_due_job_once_and_advance_next_sync_at() {
 
     // One event per job; each tick once across the three replicas.
     let mut seen = Vec::new();
-    amqp.drain_until(&routed, &mut seen, 20, "the scheduled jobs' events and the ticks", |got| {
-        got.iter()
-            .filter(|m| m.routing_key == "integration.sync.scheduled" && m.body["data"]["scheduled_by"] == "SCHEDULED")
-            .count()
-            == 8
-            && count(got, "integration.sync.check-due") >= 1
-            && count(got, "integration.token.check-expiring") >= 1
-    })
+    amqp.drain_until(
+        &routed,
+        &mut seen,
+        20,
+        "the scheduled jobs' events and the ticks",
+        |got| {
+            got.iter()
+                .filter(|m| {
+                    m.routing_key == "integration.sync.scheduled"
+                        && m.body["data"]["scheduled_by"] == "SCHEDULED"
+                })
+                .count()
+                == 8
+                && count(got, "integration.sync.check-due") >= 1
+                && count(got, "integration.token.check-expiring") >= 1
+        },
+    )
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     seen.extend(amqp.drain_messages(&routed).await);
@@ -282,10 +306,17 @@ async fn three_replicas_create_each_due_job_once_and_advance_next_sync_at() {
         .iter()
         .find(|m| m.routing_key == "integration.sync.check-due")
         .unwrap();
-    assert!(tick.body["tenantid"].is_null(), "a platform tick: {}", tick.body);
+    assert!(
+        tick.body["tenantid"].is_null(),
+        "a platform tick: {}",
+        tick.body
+    );
     let events = seen
         .iter()
-        .filter(|m| m.routing_key == "integration.sync.scheduled" && m.body["data"]["scheduled_by"] == "SCHEDULED")
+        .filter(|m| {
+            m.routing_key == "integration.sync.scheduled"
+                && m.body["data"]["scheduled_by"] == "SCHEDULED"
+        })
         .count();
     assert_eq!(events, 8, "one integration.sync.scheduled per job");
 
@@ -321,7 +352,10 @@ async fn stopping_the_replica_holding_the_lock_lets_another_take_over() {
         .env
         .start(integration_sync::build, sync_config(&w.env, 100))
         .await;
-    let holder = eventually(15, "the first replica took the lock", || lock_holder(&w.env)).await;
+    let holder = eventually(15, "the first replica took the lock", || {
+        lock_holder(&w.env)
+    })
+    .await;
     let second = w
         .env
         .start(integration_sync::build, sync_config(&w.env, 100))
@@ -347,9 +381,11 @@ async fn stopping_the_replica_holding_the_lock_lets_another_take_over() {
     assert_ne!(next, holder);
     // And it schedules.
     w.make_due(&[id(&it)]).await;
-    eventually(20, "the new holder scheduled the due integration", || async {
-        (scheduled(&w.api, id(&it)).await.len() == ENTITIES.len()).then_some(())
-    })
+    eventually(
+        20,
+        "the new holder scheduled the due integration",
+        || async { (scheduled(&w.api, id(&it)).await.len() == ENTITIES.len()).then_some(()) },
+    )
     .await;
     second.stop().await;
     third.stop().await;
@@ -470,9 +506,11 @@ async fn a_check_due_event_runs_the_due_check_at_once() {
         Some(&tick.id.to_string()),
     )
     .await;
-    eventually(15, "the check-due event scheduled the due integration", || async {
-        (scheduled(&w.api, id(&it)).await.len() == ENTITIES.len()).then_some(())
-    })
+    eventually(
+        15,
+        "the check-due event scheduled the due integration",
+        || async { (scheduled(&w.api, id(&it)).await.len() == ENTITIES.len()).then_some(()) },
+    )
     .await;
     s.stop().await;
 }
@@ -505,9 +543,15 @@ async fn a_bad_cron_expression_is_a_422_naming_the_field_at_the_manager() {
     assert!(next_sync_at(&w.api, id(&it)).await.is_none(), "unchanged");
     // A good one sets the next run; MANUAL clears it.
     let set_at = Utc::now();
-    let r = w.api.put(&path, json!({"sync_frequency": "*/10 * * * *"})).await;
+    let r = w
+        .api
+        .put(&path, json!({"sync_frequency": "*/10 * * * *"}))
+        .await;
     let next = time(&r.ok(200)["next_sync_at"]).unwrap();
-    assert!(next > set_at && next <= set_at + Duration::minutes(10), "{next}");
+    assert!(
+        next > set_at && next <= set_at + Duration::minutes(10),
+        "{next}"
+    );
     assert_eq!(next.minute() % 10, 0);
     let r = w.api.put(&path, json!({"sync_frequency": "manual"})).await;
     assert!(r.ok(200)["next_sync_at"].is_null());

@@ -32,8 +32,9 @@ pub enum SyncFrequency {
     Daily,
     /// Never scheduled: jobs are created through the API only.
     Manual,
-    /// At the times a cron expression names (UTC).
-    Cron(CronSchedule),
+    /// At the times a cron expression names (UTC); boxed, a parsed
+    /// expression being some 300 bytes.
+    Cron(Box<CronSchedule>),
 }
 
 /// A parsed cron expression with the text it was parsed from (two are
@@ -97,10 +98,10 @@ impl SyncFrequency {
         if reference.is_none_or(|r| cron.find_next_occurrence(&r, false).is_err()) {
             return Err(FrequencyError::Never(raw.to_owned()));
         }
-        Ok(Self::Cron(CronSchedule {
+        Ok(Self::Cron(Box::new(CronSchedule {
             text: raw.to_owned(),
             cron,
-        }))
+        })))
     }
 
     /// The frequency as stored: the keyword, or the cron expression as sent

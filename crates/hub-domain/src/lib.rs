@@ -10,6 +10,7 @@ pub mod event;
 pub mod gateway;
 pub mod ids;
 pub mod inbound;
+pub mod schedule;
 pub mod secret;
 pub mod status;
 pub mod sync;

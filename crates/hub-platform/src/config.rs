@@ -150,6 +150,10 @@ pub struct Config {
     /// without a committed page before another takes it over and resumes
     /// it (`SYNC_LEASE_SECONDS`; each page renews it).
     pub sync_lease_seconds: u32,
+    /// How often integration-sync's scheduler looks for integrations due a
+    /// scheduled sync and whether its periodic work is due, in ms
+    /// (`SYNC_SCHEDULER_TICK_MS`).
+    pub sync_scheduler_tick_ms: u64,
 }
 
 /// Every key, as its environment variable is spelled (uppercase).
@@ -205,6 +209,7 @@ pub const KEYS: &[&str] = &[
     "SYNC_LEASE_SECONDS",
     "GATEWAY_MAX_BODY",
     "GATEWAY_DEADLINE_SECONDS",
+    "SYNC_SCHEDULER_TICK_MS",
 ];
 
 /// A configuration that cannot be used, naming the key.
@@ -321,6 +326,7 @@ impl Config {
             gateway_max_body: 10 * 1024 * 1024,
             gateway_deadline_seconds: 120,
             sync_lease_seconds: 60,
+            sync_scheduler_tick_ms: 5000,
         }
     }
 
@@ -461,6 +467,9 @@ impl Config {
         }
         if self.hub_outbox_poll_ms == 0 {
             return fail("HUB_OUTBOX_POLL_MS", "must be greater than 0".into());
+        }
+        if self.sync_scheduler_tick_ms == 0 {
+            return fail("SYNC_SCHEDULER_TICK_MS", "must be greater than 0".into());
         }
         if self.hub_inbound_max_body == 0 {
             return fail("HUB_INBOUND_MAX_BODY", "must be greater than 0".into());

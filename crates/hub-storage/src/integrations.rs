@@ -98,11 +98,11 @@ pub struct Integration {
     pub rate_limit_requests: Option<i32>,
     /// The window of [`Self::rate_limit_requests`], in seconds.
     pub rate_limit_window_seconds: Option<i32>,
-    /// `REALTIME`, `HOURLY`, `DAILY`, `MANUAL`.
+    /// `REALTIME`, `HOURLY`, `DAILY`, `MANUAL`, or a cron expression (UTC).
     pub sync_frequency: Option<String>,
     /// Last sync.
     pub last_sync_at: Option<DateTime<Utc>>,
-    /// Next sync.
+    /// When the scheduler next syncs it (none: never scheduled).
     pub next_sync_at: Option<DateTime<Utc>>,
     /// Migration support.
     pub external_id: Option<String>,

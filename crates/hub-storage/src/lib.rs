@@ -23,6 +23,7 @@ pub mod oauth;
 pub mod outbox;
 pub mod processed;
 pub mod providers;
+pub mod schedule;
 pub mod subscriptions;
 pub mod sync;
 pub mod sync_import;

@@ -879,24 +879,48 @@ pub async fn conflicts(
     .await?)
 }
 
-/// Deletes finished jobs older than `days` (with their items), at most
-/// `batch` a statement, until none is left or `go_on` says stop. Returns
-/// how many were deleted.
+/// Deletes finished (COMPLETED, FAILED, CANCELLED) jobs that ended more
+/// than `days` ago, with their items, at most `batch` rows a statement,
+/// until none is left or `go_on` says stop. Returns how many jobs were
+/// deleted.
+///
+/// The items go first, in batches of their own: one job may hold a
+/// before-image per record it changed (millions for a large FULL_SYNC), which
+/// a cascade from a batch of jobs would delete in one statement.
 pub async fn prune(pool: &PgPool, days: u32, batch: i64, go_on: impl Fn() -> bool) -> Result<u64> {
+    const OLD: &str = "j.completed_at < now() - make_interval(days => $1)
+            AND j.status IN ('COMPLETED', 'FAILED', 'CANCELLED')";
+    let days = i32::try_from(days).unwrap_or(i32::MAX);
+    let full = |n: u64| n >= u64::try_from(batch).unwrap_or(u64::MAX);
+    while go_on() {
+        let sql = format!(
+            "DELETE FROM sync_job_items WHERE ctid = ANY(ARRAY(
+                 SELECT i.ctid FROM sync_jobs j JOIN sync_job_items i ON i.job_id = j.id
+                  WHERE {OLD} LIMIT $2))"
+        );
+        let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(days)
+            .bind(batch)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        if !full(n) {
+            break;
+        }
+    }
     let mut total = 0;
     while go_on() {
-        let n = sqlx::query(
-            "DELETE FROM sync_jobs WHERE id IN (
-                 SELECT id FROM sync_jobs
-                  WHERE completed_at < now() - make_interval(days => $1) LIMIT $2)",
-        )
-        .bind(i32::try_from(days).unwrap_or(i32::MAX))
-        .bind(batch)
-        .execute(pool)
-        .await?
-        .rows_affected();
+        let sql = format!(
+            "DELETE FROM sync_jobs WHERE id IN (SELECT j.id FROM sync_jobs j WHERE {OLD} LIMIT $2)"
+        );
+        let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(days)
+            .bind(batch)
+            .execute(pool)
+            .await?
+            .rows_affected();
         total += n;
-        if n < u64::try_from(batch).unwrap_or(u64::MAX) {
+        if !full(n) {
             break;
         }
     }

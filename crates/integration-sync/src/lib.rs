@@ -9,9 +9,16 @@
 //! page's progress in one transaction ([`pull`]). A worker killed mid-job
 //! leaves a lease that lapses; another claims the job and resumes from its
 //! last committed page.
+//!
+//! The [`scheduler`] creates the jobs of integrations whose `sync_frequency`
+//! says a sync is due (one replica at a time), emits the platform's periodic
+//! ticks and prunes old jobs; [`consume`] handles the events the service's
+//! queue receives.
 
+pub mod consume;
 pub mod import;
 pub mod pull;
+pub mod scheduler;
 pub mod webhooks;
 pub mod worker;
 
@@ -39,16 +46,19 @@ pub fn service() -> Service {
 }
 
 /// Builds the engine once (gateway, templates, request log) and returns the
-/// worker loop that uses it.
+/// worker loop that uses it, the scheduler and the event consumer.
 async fn start(ctx: hub_platform::server::Context) -> Result<Started, String> {
     let engine = Arc::new(worker::Engine::new(&ctx)?);
+    let scheduler = Arc::new(scheduler::Scheduler::new(&ctx));
     let mut started = Started::routes(Arc::new(|_, _| {}));
-    started.handler = Some(Arc::new(Consumer {
-        engine: engine.clone(),
-    }));
+    started.handler = Some(Arc::new(consume::Consumer::new(
+        scheduler.clone(),
+        engine.clone(),
+    )));
     let stopping = engine.clone();
     started.tasks = vec![
         Box::new(move |ctx| Box::pin(worker::run(ctx, engine))),
+        Box::new(move |ctx| Box::pin(scheduler::run(ctx, scheduler))),
         Box::new(move |ctx| {
             Box::pin(async move {
                 ctx.shutdown.cancelled().await;
@@ -65,54 +75,4 @@ pub async fn build(
     config: hub_platform::Config,
 ) -> Result<hub_platform::ServiceApp, hub_platform::StartupError> {
     hub_platform::ServiceApp::build(service(), config).await
-}
-
-/// The service's consumer: inbound webhooks that update synced records
-/// ([`webhooks`]). (A minimal handler until the scheduler's consumer, which
-/// also takes triggers, joins it.)
-struct Consumer {
-    engine: Arc<worker::Engine>,
-}
-
-#[async_trait::async_trait]
-impl hub_bus::Handler for Consumer {
-    fn bindings(&self) -> Vec<String> {
-        webhooks::BINDINGS.iter().map(|b| (*b).to_owned()).collect()
-    }
-
-    fn wants_type(&self, event_type: &str) -> bool {
-        webhooks::BINDINGS.contains(&event_type) || event_type == "webhook.received"
-    }
-
-    async fn handle(
-        &self,
-        tx: &mut hub_storage::Tx<'_>,
-        event: &hub_domain::Envelope,
-    ) -> Result<(), hub_bus::HandlerError> {
-        // Publishing waits for the commit: see `handle_committing`.
-        webhooks::on_webhook(&self.engine, tx, event)
-            .await
-            .map(drop)
-    }
-
-    async fn handle_committing(
-        &self,
-        tx: &mut hub_storage::Tx<'_>,
-        events: &[hub_domain::Envelope],
-    ) -> Result<Option<hub_bus::consumer::AfterCommit>, hub_bus::HandlerError> {
-        let mut staged = Vec::new();
-        for e in events {
-            if let Some(s) = webhooks::on_webhook(&self.engine, tx, e).await? {
-                staged.push(s);
-            }
-        }
-        if staged.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Box::new(move || {
-            for s in staged {
-                s.publish();
-            }
-        })))
-    }
 }

@@ -22,8 +22,8 @@ use hub_storage::sync::{self as store, Page, Target};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// The routing keys of the events [`on_webhook`] handles.
-pub const BINDINGS: &[&str] = &["integration.webhook.received"];
+/// The event [`on_webhook`] handles (routed by [`crate::consume`]).
+pub const RECEIVED: &str = "integration.webhook.received";
 
 impl From<Stopped> for HandlerError {
     fn from(s: Stopped) -> Self {

@@ -36,6 +36,8 @@ pub struct Engine {
     /// How long a claim lasts without a committed page (renewed by each
     /// page; `SYNC_LEASE_SECONDS`).
     pub lease: Duration,
+    /// Wakes the job loop (an `integration.sync.scheduled` event).
+    pub wake: tokio::sync::Notify,
     recorder: Recorder,
     recorder_done: tokio::sync::Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>,
 }
@@ -87,6 +89,7 @@ impl Engine {
             pool: ctx.pool.clone(),
             outbox: ctx.outbox.clone(),
             lease: Duration::from_secs(u64::from(c.sync_lease_seconds)),
+            wake: tokio::sync::Notify::new(),
             recorder,
             recorder_done: tokio::sync::Mutex::new(Some(Box::pin(done))),
         })
@@ -137,6 +140,7 @@ pub async fn run(ctx: Context, engine: Arc<Engine>) {
         };
         tokio::select! {
             _ = wakeup.wait(wait) => {}
+            () = engine.wake.notified() => {}
             () = ctx.shutdown.cancelled() => {}
         }
     }

@@ -7,6 +7,7 @@ mod jobs;
 mod outcomes;
 mod providers;
 mod resume;
+mod scheduler;
 
 hub_testkit::binary_tests!(env!("CARGO_BIN_EXE_integration-sync"));
 

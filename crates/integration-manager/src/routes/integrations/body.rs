@@ -84,7 +84,12 @@ pub struct IntegrationInput {
     #[schema(value_type = Option<i32>)]
     #[serde(default)]
     pub rate_limit_window_seconds: Patch<i32>,
-    /// `REALTIME`, `HOURLY`, `DAILY`, `MANUAL`.
+    /// How often the sync scheduler syncs the integration's entities:
+    /// `REALTIME` (every minute), `HOURLY`, `DAILY` (counted from the last
+    /// scheduled run), `MANUAL` (never scheduled), or a five-field cron
+    /// expression in UTC (`minute hour day-of-month month day-of-week`, such
+    /// as `*/15 * * * *`; at most 50 characters). Setting it sets
+    /// `next_sync_at`.
     #[schema(value_type = Option<String>)]
     #[serde(default)]
     pub sync_frequency: Patch<String>,

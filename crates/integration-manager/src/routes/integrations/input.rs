@@ -9,6 +9,7 @@ use crate::routes::list::either;
 use crate::routes::patch::{Changes, FieldErrors, Patch};
 use crate::state::Integrations;
 use hub_connectors::manifest::ProviderManifest;
+use hub_domain::schedule::SyncFrequency;
 use hub_domain::secret::Keyring;
 use hub_platform::error::ApiError;
 use hub_storage::integrations::Integration;
@@ -25,7 +26,6 @@ pub enum Mode {
 }
 
 const ENVIRONMENTS: &[&str] = &["PRODUCTION", "SANDBOX", "TEST"];
-const SYNC_FREQUENCIES: &[&str] = &["REALTIME", "HOURLY", "DAILY", "MANUAL"];
 
 /// An integration body whose every field is valid for its provider.
 #[derive(Debug)]
@@ -107,10 +107,8 @@ impl ValidIntegrationPatch {
                 &mut errors,
             ),
             sync_frequency: input.sync_frequency.value().and_then(|v| {
-                let v = v.to_ascii_uppercase();
-                let ok = SYNC_FREQUENCIES.contains(&v.as_str());
-                let message = format!("must be {}", either(SYNC_FREQUENCIES));
-                errors.check("sync_frequency", ok.then_some(v).ok_or(message))
+                let parsed = SyncFrequency::parse(&v).map(|f| f.as_str().to_owned());
+                errors.check("sync_frequency", parsed.map_err(|e| e.to_string()))
             }),
             external_id: at_most(input.external_id, "external_id", 100, &mut errors),
             source_system: at_most(input.source_system, "source_system", 50, &mut errors),

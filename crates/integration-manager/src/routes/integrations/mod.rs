@@ -12,6 +12,7 @@ use actix_web::{HttpResponse, web};
 use body::{IntegrationFilter, IntegrationInput, ProviderQuery, TestResult, Visibility};
 use chrono::Utc;
 use hub_connectors::manifest::{ProviderManifest, ProviderStatus};
+use hub_domain::schedule::next_run_of;
 use hub_domain::status::IntegrationStatus;
 use hub_domain::webhook::BreakerState;
 use hub_domain::{FieldError, TenantId};
@@ -22,6 +23,7 @@ use hub_platform::server::Context;
 use hub_storage::StorageError;
 use hub_storage::integrations::{self as store, Integration};
 use hub_storage::providers::Provider;
+use hub_storage::schedule::set_next_sync;
 use input::{Mode, ValidIntegrationPatch};
 use serde_json::json;
 use uuid::Uuid;
@@ -122,6 +124,12 @@ fn new_integration(
     }
 }
 
+/// Sets `next_sync_at` for the row's `sync_frequency` (just set or changed):
+/// the first scheduled sync counts from now; none for `MANUAL` or none.
+fn schedule(row: &mut Integration) {
+    row.next_sync_at = next_run_of(row.sync_frequency.as_deref(), Utc::now());
+}
+
 /// Creates an integration (status `PENDING_AUTH` until a connection test passes).
 #[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", security(("api_key" = [], "tenant" = [])),
     request_body = IntegrationInput,
@@ -139,6 +147,7 @@ pub async fn create(
     let valid = ValidIntegrationPatch::parse(input, Mode::Create, manifest, &st)?;
     let mut row = new_integration(&t, &ctx, &provider, manifest, valid.environment());
     valid.apply(&mut row, &st.keyring);
+    schedule(&mut row);
     let mut tx = begin(&ctx).await?;
     match store::insert(&mut tx, &row).await {
         Err(StorageError::Conflict { .. }) => {
@@ -151,6 +160,9 @@ pub async fn create(
             ));
         }
         other => other?,
+    }
+    if row.next_sync_at.is_some() {
+        set_next_sync(&mut tx, t.id, row.id, row.next_sync_at).await?;
     }
     let data = json!({"integration": row, "actor_api_key_id": t.api_key_id});
     emit(&mut tx, "integration.created", t.id, data).await?;
@@ -215,6 +227,10 @@ pub async fn update(
     row.updated_by_key = Some(t.api_key_id.0);
     if !changed.is_empty() {
         store::update(&mut tx, &row).await?;
+        if changed.contains("sync_frequency") {
+            schedule(&mut row);
+            set_next_sync(&mut tx, t.id, row.id, row.next_sync_at).await?;
+        }
         let data = json!({"id": row.id, "changed": changed, "actor_api_key_id": t.api_key_id});
         emit(&mut tx, "integration.updated", t.id, data).await?;
     }

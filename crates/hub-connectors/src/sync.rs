@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+pub mod export;
+
 /// The `sync` section of a manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +69,9 @@ pub struct EntitySync {
     /// JSON Schema every record must pass (others become item errors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_schema: Option<Value>,
+    /// How local changes are pushed back (EXPORT), when they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<export::ExportSpec>,
 }
 
 /// One call.
@@ -188,6 +193,9 @@ impl EntitySync {
             if !call.path.starts_with('/') {
                 return Err(format!("{}: path must start with /", call.path));
             }
+        }
+        if let Some(x) = &self.export {
+            x.check()?;
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The template files, by file name.
-const FILES: [(&str, &str); 15] = [
+const FILES: [(&str, &str); 17] = [
     (
         "x12_204_to_load.json",
         include_str!("../templates/x12_204_to_load.json"),
@@ -74,6 +74,14 @@ const FILES: [(&str, &str); 15] = [
     (
         "zoho_contact_to_c_contact.json",
         include_str!("../templates/zoho_contact_to_c_contact.json"),
+    ),
+    (
+        "invoice_to_quickbooks_invoice.json",
+        include_str!("../templates/invoice_to_quickbooks_invoice.json"),
+    ),
+    (
+        "c_opportunity_to_salesforce_opportunity.json",
+        include_str!("../templates/c_opportunity_to_salesforce_opportunity.json"),
     ),
 ];
 

@@ -8,9 +8,13 @@
 //! schema, mapped with its transformation template and written with the
 //! page's progress in one transaction ([`pull`]). A worker killed mid-job
 //! leaves a lease that lapses; another claims the job and resumes from its
-//! last committed page.
+//! last committed page. Platform events (`invoice.generated`, …) become
+//! local changes of the integrations that export them ([`triggers`]), and
+//! EXPORT jobs push them to the providers ([`export`]).
 
+pub mod export;
 pub mod pull;
+pub mod triggers;
 pub mod worker;
 
 use hub_platform::server::{Service, Started};
@@ -41,6 +45,7 @@ pub fn service() -> Service {
 async fn start(ctx: hub_platform::server::Context) -> Result<Started, String> {
     let engine = Arc::new(worker::Engine::new(&ctx)?);
     let mut started = Started::routes(Arc::new(|_, _| {}));
+    started.handler = Some(Arc::new(triggers::Triggers::new()?));
     let stopping = engine.clone();
     started.tasks = vec![
         Box::new(move |ctx| Box::pin(worker::run(ctx, engine))),

@@ -2,6 +2,7 @@
 
 use hub_testkit::TestEnv;
 
+mod export;
 mod jobs;
 
 hub_testkit::binary_tests!(env!("CARGO_BIN_EXE_integration-sync"));

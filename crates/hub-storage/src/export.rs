@@ -25,7 +25,11 @@ pub struct Exporter {
 }
 
 /// The tenant's live integrations that export `event_type`.
-pub async fn exporting(tx: &mut Tx<'_>, tenant: TenantId, event_type: &str) -> Result<Vec<Exporter>> {
+pub async fn exporting(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    event_type: &str,
+) -> Result<Vec<Exporter>> {
     Ok(sqlx::query_as(
         "SELECT i.id AS integration_id, p.code AS provider_code
            FROM integrations i JOIN integration_providers p ON p.id = i.provider_id

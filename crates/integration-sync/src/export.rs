@@ -101,11 +101,18 @@ async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Ended> {
         .sync
         .as_ref()
         .and_then(|s| s.entities.get(&job.entity_type))
-        .ok_or_else(|| failed(format!("{} does not sync {:?}", manifest.code, job.entity_type)))?;
-    let export = spec
-        .export
-        .as_ref()
-        .ok_or_else(|| failed(format!("{} does not export {:?}", manifest.code, job.entity_type)))?;
+        .ok_or_else(|| {
+            failed(format!(
+                "{} does not sync {:?}",
+                manifest.code, job.entity_type
+            ))
+        })?;
+    let export = spec.export.as_ref().ok_or_else(|| {
+        failed(format!(
+            "{} does not export {:?}",
+            manifest.code, job.entity_type
+        ))
+    })?;
     let read = engine
         .templates
         .by_code(tenant, &spec.template)
@@ -137,8 +144,8 @@ pub async fn run(engine: &Engine, job: &Job, stop: &Stop) -> Result<(), Ended> {
         if stop.is_cancelled() {
             return Err(Ended::Shutdown);
         }
-        let rows = store::pending(&engine.pool, job, cursor.clone(), plan.export.batch_size())
-            .await?;
+        let rows =
+            store::pending(&engine.pool, job, cursor.clone(), plan.export.batch_size()).await?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -241,7 +248,11 @@ async fn push(
 ) -> Result<(), String> {
     batch.page.progress.processed += 1;
     let local = row.local_data.as_ref().unwrap_or(&row.data);
-    let body = match plan.write.compiled.transform(Input::Tree(local), Limits::default()) {
+    let body = match plan
+        .write
+        .compiled
+        .transform(Input::Tree(local), Limits::default())
+    {
         Ok(out) => out.tree,
         Err(e) => {
             batch.refused(row, e.code, e.message);
@@ -260,7 +271,11 @@ async fn push(
         let answer = call(engine, plan, req).await?;
         if !answer.ok() {
             let message = plan.export.error_message(&answer.body, &answer.text);
-            batch.refused(row, "provider_refused", format!("{}: {message}", answer.status));
+            batch.refused(
+                row,
+                "provider_refused",
+                format!("{}: {message}", answer.status),
+            );
             return Ok(());
         }
         let got = plan.export.read_answer(plan.spec, &answer.body);
@@ -277,29 +292,40 @@ async fn push(
     }
     let mut token = plan.export.held_token(&row.data).cloned();
     for attempt in 1..=2 {
-        let req = match plan.export.update_request(
-            &row.external_id,
-            body.clone(),
-            token.as_ref(),
-            config,
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                batch.refused(row, "export_request", e);
-                return Ok(());
-            }
-        };
+        let req =
+            match plan
+                .export
+                .update_request(&row.external_id, body.clone(), token.as_ref(), config)
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    batch.refused(row, "export_request", e);
+                    return Ok(());
+                }
+            };
         let answer = call(engine, plan, req).await?;
         if answer.ok() {
             let got = plan.export.read_answer(plan.spec, &answer.body);
             let theirs = settle(engine, plan, got.record, &row.external_id, local).await?;
-            stored(plan, job, row, row.external_id.clone(), theirs, "updated", batch);
+            stored(
+                plan,
+                job,
+                row,
+                row.external_id.clone(),
+                theirs,
+                "updated",
+                batch,
+            );
             batch.page.progress.updated += 1;
             return Ok(());
         }
         if !plan.export.is_stale(answer.status, &answer.body) {
             let message = plan.export.error_message(&answer.body, &answer.text);
-            batch.refused(row, "provider_refused", format!("{}: {message}", answer.status));
+            batch.refused(
+                row,
+                "provider_refused",
+                format!("{}: {message}", answer.status),
+            );
             return Ok(());
         }
         if attempt == 2 {

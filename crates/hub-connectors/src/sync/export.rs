@@ -206,7 +206,9 @@ impl ExportSpec {
             }
         }
         if !self.update.path.contains("{id}") && self.update.id_field.is_none() {
-            return Err("export.update: the path needs {id} or id_field must say where the id goes".into());
+            return Err(
+                "export.update: the path needs {id} or id_field must say where the id goes".into(),
+            );
         }
         if let Some(read) = &self.read {
             if read.method != "GET" || !read.path.starts_with('/') || !read.path.contains("{id}") {
@@ -219,7 +221,9 @@ impl ExportSpec {
             hub_domain::EventType::parse(event)
                 .map_err(|_| format!("export.events.{event}: not an event type"))?;
             if e.key.trim().is_empty() {
-                return Err(format!("export.events.{event}.key: a dotted path is required"));
+                return Err(format!(
+                    "export.events.{event}.key: a dotted path is required"
+                ));
             }
         }
         if self.batch == Some(0) {
@@ -295,15 +299,12 @@ impl ExportSpec {
         .filter(|r| r.is_object())
         .filter(|r| entity.id_of(r).is_some())
         .cloned();
-        let id = record
-            .as_ref()
-            .and_then(|r| entity.id_of(r))
-            .or_else(|| {
-                self.created_id
-                    .as_deref()
-                    .and_then(|p| at(answer, p))
-                    .and_then(text)
-            });
+        let id = record.as_ref().and_then(|r| entity.id_of(r)).or_else(|| {
+            self.created_id
+                .as_deref()
+                .and_then(|p| at(answer, p))
+                .and_then(text)
+        });
         WriteAnswer { record, id }
     }
 
@@ -318,7 +319,12 @@ impl ExportSpec {
 
 /// A call with its placeholders filled, and its body (an object) with the
 /// call's fixed fields and the id where the manifest says.
-fn build(call: &WriteCall, id: Option<&str>, body: Value, config: &Value) -> Result<Request, String> {
+fn build(
+    call: &WriteCall,
+    id: Option<&str>,
+    body: Value,
+    config: &Value,
+) -> Result<Request, String> {
     let fill = |t: &str| fill(t, id, config);
     let path = fill(&call.path)?;
     let mut qs = Vec::new();
@@ -438,12 +444,20 @@ mod tests {
             .unwrap();
         assert_eq!(
             (c.method.as_str(), c.path_and_query.as_str()),
-            ("POST", "/v3/company/9130357766900456/invoice?minorversion=75")
+            (
+                "POST",
+                "/v3/company/9130357766900456/invoice?minorversion=75"
+            )
         );
         assert_eq!(c.body, Some(json!({"DocNumber": "7"})));
         let held = json!({"external_id": "131", "sync_token": "2"});
         let u = x
-            .update_request("131", json!({"DocNumber": "7"}), x.held_token(&held), &config)
+            .update_request(
+                "131",
+                json!({"DocNumber": "7"}),
+                x.held_token(&held),
+                &config,
+            )
             .unwrap();
         assert_eq!(u.path_and_query, "/v3/company/9130357766900456/invoice");
         assert_eq!(
@@ -470,7 +484,10 @@ mod tests {
             &json!({"Invoice": {"Id": "131", "SyncToken": "0"}, "time": "…"}),
         );
         assert_eq!(a.id.as_deref(), Some("131"));
-        assert_eq!(x.provider_token(a.record.as_ref().unwrap()), Some(&json!("0")));
+        assert_eq!(
+            x.provider_token(a.record.as_ref().unwrap()),
+            Some(&json!("0"))
+        );
         let stale = json!({"Fault": {"Error": [{"Message": "Stale Object Error", "Detail": "Stale Object Error : …", "code": "5010"}], "type": "ValidationFault"}});
         assert!(x.is_stale(400, &stale));
         assert!(!x.is_stale(500, &stale));
@@ -509,7 +526,10 @@ mod tests {
         );
         assert_eq!(u.body, Some(json!({"StageName": "Closed Won"})));
         let created = x.read_answer(&e, &json!({"id": "006B", "success": true, "errors": []}));
-        assert_eq!((created.id.as_deref(), created.record), (Some("006B"), None));
+        assert_eq!(
+            (created.id.as_deref(), created.record),
+            (Some("006B"), None)
+        );
         assert_eq!(
             x.error_message(
                 &json!([{"message": "Required fields are missing: [Name]", "errorCode": "REQUIRED_FIELD_MISSING"}]),

@@ -124,9 +124,7 @@ pub async fn create(
         .ok_or_else(|| ApiError::not_found("integration"))?;
     let mut errs = FieldErrors::default();
     let job_type = match input.job_type.parse::<SyncJobType>() {
-        Ok(j @ (SyncJobType::FullSync | SyncJobType::Incremental | SyncJobType::Export)) => {
-            Some(j)
-        }
+        Ok(j @ (SyncJobType::FullSync | SyncJobType::Incremental | SyncJobType::Export)) => Some(j),
         Ok(other) => {
             errs.push(
                 "job_type",
@@ -163,9 +161,7 @@ pub async fn create(
         }
     };
     let catalog = hub_gateway::assemble::catalog().map_err(ApiError::internal)?;
-    let synced = catalog
-        .get(&it.provider_code)
-        .and_then(|m| m.sync.as_ref());
+    let synced = catalog.get(&it.provider_code).and_then(|m| m.sync.as_ref());
     let entities: Vec<String> = synced
         .map(|s| {
             s.entities
@@ -186,7 +182,10 @@ pub async fn create(
         } else {
             "syncs"
         };
-        errs.push("entity_type", format!("{} {verb} {known}", it.provider_code));
+        errs.push(
+            "entity_type",
+            format!("{} {verb} {known}", it.provider_code),
+        );
     }
     let share = input.max_delete_share.unwrap_or(0.2);
     if !(0.0..=1.0).contains(&share) {

@@ -136,12 +136,18 @@ fn invoice(id: &str, amount: f64, memo: &str) -> Value {
 }
 
 #[tokio::test]
-async fn a_generated_invoice_is_created_at_quickbooks_rekeyed_then_updated_with_its_sync_token()
-{
+async fn a_generated_invoice_is_created_at_quickbooks_rekeyed_then_updated_with_its_sync_token() {
     let w = world().await;
     let t = w.tenant("books").await;
     let qb = FakeProvider::start(Kind::QuickBooks).await;
-    let it = integration(&t, "QUICKBOOKS", &qb, "PRODUCTION", json!(["invoice.generated"])).await;
+    let it = integration(
+        &t,
+        "QUICKBOOKS",
+        &qb,
+        "PRODUCTION",
+        json!(["invoice.generated"]),
+    )
+    .await;
     let got = t.api.get(&format!("/api/v1/integrations/{it}")).await;
     assert_eq!(got.ok(200)["export_events"], json!(["invoice.generated"]));
 
@@ -172,7 +178,10 @@ async fn a_generated_invoice_is_created_at_quickbooks_rekeyed_then_updated_with_
     assert_eq!(writes[0].fields["Line"][0]["Amount"], 1250.0);
     let id = writes[0].id.clone();
     let (external_id, data, pending) = w.held(&it, "inv-1").await.expect("held");
-    assert_eq!(external_id, id, "re-keyed from its placeholder to QuickBooks' id");
+    assert_eq!(
+        external_id, id,
+        "re-keyed from its placeholder to QuickBooks' id"
+    );
     assert!(!pending, "the change is exported");
     let token = qb.record("Invoice", id.as_str()).unwrap()["SyncToken"].clone();
     assert_eq!(data["sync_token"], token, "the provider's version is held");
@@ -189,13 +198,23 @@ async fn a_generated_invoice_is_created_at_quickbooks_rekeyed_then_updated_with_
     );
     let writes = qb.writes();
     assert_eq!(writes.len(), 2, "{writes:?}");
-    assert_eq!((writes[1].op, writes[1].id.as_str()), (WriteOp::Update, id.as_str()));
+    assert_eq!(
+        (writes[1].op, writes[1].id.as_str()),
+        (WriteOp::Update, id.as_str())
+    );
     let now = qb.record("Invoice", id.as_str()).unwrap();
     assert_eq!(now["CustomerMemo"]["value"], "second");
     assert_ne!(now["SyncToken"], token, "QuickBooks took the held token");
-    assert_eq!(qb.count("Invoice"), 31, "one invoice created, none duplicated");
+    assert_eq!(
+        qb.count("Invoice"),
+        31,
+        "one invoice created, none duplicated"
+    );
     let (_, data, pending) = w.held(&it, "inv-1").await.unwrap();
-    assert_eq!((data["sync_token"].clone(), pending), (now["SyncToken"].clone(), false));
+    assert_eq!(
+        (data["sync_token"].clone(), pending),
+        (now["SyncToken"].clone(), false)
+    );
 }
 
 #[tokio::test]
@@ -203,7 +222,14 @@ async fn a_stale_sync_token_is_decided_by_the_newest_change_and_the_loser_kept()
     let w = world().await;
     let t = w.tenant("stale").await;
     let qb = FakeProvider::start(Kind::QuickBooks).await;
-    let it = integration(&t, "QUICKBOOKS", &qb, "PRODUCTION", json!(["invoice.generated"])).await;
+    let it = integration(
+        &t,
+        "QUICKBOOKS",
+        &qb,
+        "PRODUCTION",
+        json!(["invoice.generated"]),
+    )
+    .await;
     w.publish(&t, "invoice.generated", invoice("inv-9", 900.0, "ours"))
         .await;
     w.ended(&t, &it, 1).await;
@@ -212,8 +238,12 @@ async fn a_stale_sync_token_is_decided_by_the_newest_change_and_the_loser_kept()
     // Someone edits it at QuickBooks, then the platform changes it (newer):
     // 5010, re-read, the local change wins and goes again with the new token.
     qb.touch("Invoice", Selection::Ids(vec![id.clone()]));
-    w.publish(&t, "invoice.generated", invoice("inv-9", 950.0, "ours again"))
-        .await;
+    w.publish(
+        &t,
+        "invoice.generated",
+        invoice("inv-9", 950.0, "ours again"),
+    )
+    .await;
     let job = w.ended(&t, &it, 2).await;
     assert_eq!(
         (
@@ -226,11 +256,18 @@ async fn a_stale_sync_token_is_decided_by_the_newest_change_and_the_loser_kept()
     );
     let conflicts = t
         .api
-        .get(&format!("/api/v1/sync-jobs/{}/conflicts", job["id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v1/sync-jobs/{}/conflicts",
+            job["id"].as_str().unwrap()
+        ))
         .await;
     let c = conflicts.ok(200)["data"][0].clone();
     assert_eq!(
-        (c["winner"].clone(), c["rule"].clone(), c["external_id"].clone()),
+        (
+            c["winner"].clone(),
+            c["rule"].clone(),
+            c["external_id"].clone()
+        ),
         (json!("LOCAL"), json!("newest_timestamp"), json!(id)),
         "{c}"
     );
@@ -258,16 +295,29 @@ async fn a_stale_sync_token_is_decided_by_the_newest_change_and_the_loser_kept()
         (json!("COMPLETED"), json!(1)),
         "{job}"
     );
-    assert_eq!(qb.writes().len(), before, "nothing written over the newer edit");
+    assert_eq!(
+        qb.writes().len(),
+        before,
+        "nothing written over the newer edit"
+    );
     let conflicts = t
         .api
-        .get(&format!("/api/v1/sync-jobs/{}/conflicts", job["id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v1/sync-jobs/{}/conflicts",
+            job["id"].as_str().unwrap()
+        ))
         .await;
     let c = conflicts.ok(200)["data"][0].clone();
-    assert_eq!((c["winner"].clone(), c["local_version"]["memo"].clone()), (json!("REMOTE"), json!("too old")));
+    assert_eq!(
+        (c["winner"].clone(), c["local_version"]["memo"].clone()),
+        (json!("REMOTE"), json!("too old"))
+    );
     let (_, data, pending) = w.held(&it, "inv-9").await.unwrap();
     assert!(!pending, "the losing change is not exported later");
-    assert_eq!(data["memo"], qb.record("Invoice", id.as_str()).unwrap()["CustomerMemo"]["value"]);
+    assert_eq!(
+        data["memo"],
+        qb.record("Invoice", id.as_str()).unwrap()["CustomerMemo"]["value"]
+    );
 }
 
 #[tokio::test]
@@ -276,7 +326,14 @@ async fn an_order_status_change_patches_the_salesforce_opportunity_and_a_refusal
     let w = world().await;
     let t = w.tenant("crm").await;
     let sf = FakeProvider::start(Kind::Salesforce).await;
-    let it = integration(&t, "SALESFORCE", &sf, "PRODUCTION", json!(["order.status_changed"])).await;
+    let it = integration(
+        &t,
+        "SALESFORCE",
+        &sf,
+        "PRODUCTION",
+        json!(["order.status_changed"]),
+    )
+    .await;
     let opp = sf.record_id("Opportunity", 3);
     w.publish(
         &t,
@@ -294,8 +351,16 @@ async fn an_order_status_change_patches_the_salesforce_opportunity_and_a_refusal
     let writes = sf.writes();
     assert_eq!(writes.len(), 1, "{writes:?}");
     assert_eq!(
-        (writes[0].op, writes[0].id.as_str(), writes[0].fields.clone()),
-        (WriteOp::Update, opp.as_str(), json!({"StageName": "Closed Won"})),
+        (
+            writes[0].op,
+            writes[0].id.as_str(),
+            writes[0].fields.clone()
+        ),
+        (
+            WriteOp::Update,
+            opp.as_str(),
+            json!({"StageName": "Closed Won"})
+        ),
         "a PATCH of the one field changed"
     );
     let held = w.held(&it, "ord-3").await.unwrap();
@@ -313,13 +378,20 @@ async fn an_order_status_change_patches_the_salesforce_opportunity_and_a_refusal
     .await;
     let job = w.ended(&t, &it, 2).await;
     assert_eq!(
-        (job["status"].clone(), job["error_count"].clone(), job["success_count"].clone()),
+        (
+            job["status"].clone(),
+            job["error_count"].clone(),
+            job["success_count"].clone()
+        ),
         (json!("COMPLETED"), json!(1), json!(0)),
         "{job}"
     );
     let errors = t
         .api
-        .get(&format!("/api/v1/sync-jobs/{}/errors", job["id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v1/sync-jobs/{}/errors",
+            job["id"].as_str().unwrap()
+        ))
         .await;
     let e = errors.ok(200)["data"][0].clone();
     assert_eq!(e["external_id"], "local:ord-4");
@@ -343,9 +415,23 @@ async fn events_reach_only_the_integrations_of_their_tenant_that_opted_in() {
         FakeProvider::start(Kind::QuickBooks).await,
         FakeProvider::start(Kind::QuickBooks).await,
     );
-    let opted = integration(&a, "QUICKBOOKS", &qa, "PRODUCTION", json!(["invoice.generated"])).await;
+    let opted = integration(
+        &a,
+        "QUICKBOOKS",
+        &qa,
+        "PRODUCTION",
+        json!(["invoice.generated"]),
+    )
+    .await;
     let not_opted = integration(&a, "QUICKBOOKS", &qa_sandbox, "SANDBOX", json!([])).await;
-    let other = integration(&b, "QUICKBOOKS", &qb, "PRODUCTION", json!(["invoice.generated"])).await;
+    let other = integration(
+        &b,
+        "QUICKBOOKS",
+        &qb,
+        "PRODUCTION",
+        json!(["invoice.generated"]),
+    )
+    .await;
 
     // An event the manifest does not export is refused at opt-in.
     let bad = a
@@ -357,11 +443,19 @@ async fn events_reach_only_the_integrations_of_their_tenant_that_opted_in() {
         )
         .await;
     let p = bad.problem(422, "validation_failed");
-    assert!(p.to_string().contains("SALESFORCE exports order.status_changed"), "{p}");
+    assert!(
+        p.to_string()
+            .contains("SALESFORCE exports order.status_changed"),
+        "{p}"
+    );
 
     for n in 0..3 {
-        w.publish(&a, "invoice.generated", invoice(&format!("a-{n}"), 100.0, "a"))
-            .await;
+        w.publish(
+            &a,
+            "invoice.generated",
+            invoice(&format!("a-{n}"), 100.0, "a"),
+        )
+        .await;
     }
     eventually(60, "tenant A's three invoices exported", || async {
         (qa.writes().len() == 3).then_some(())

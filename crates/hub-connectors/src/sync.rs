@@ -33,6 +33,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+pub mod export;
+
 /// The `sync` section of a manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +168,9 @@ pub struct EntitySync {
     /// record a webhook names is re-read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub get: Option<CallSpec>,
+    /// How local changes are pushed back (EXPORT), when they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<export::ExportSpec>,
 }
 
 /// One call.
@@ -310,6 +315,9 @@ impl EntitySync {
             if !call.path.starts_with('/') {
                 return Err(format!("{}: path must start with /", call.path));
             }
+        }
+        if let Some(x) = &self.export {
+            x.check()?;
         }
         Ok(())
     }

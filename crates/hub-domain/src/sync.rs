@@ -165,6 +165,23 @@ pub fn deletion_allowed(unseen: u64, held: u64, max_share: f64, confirmed: bool)
     (share, confirmed || share <= max_share)
 }
 
+/// The prefix of the key a record created by the platform is held under
+/// until the provider gives it an id (`local:<the platform's id>`): a pull
+/// never lists it (nor deletes it as unseen), and its export re-keys it to
+/// the provider's id.
+pub const PLACEHOLDER_PREFIX: &str = "local:";
+
+/// The key a record the provider does not have yet is held under.
+pub fn placeholder(local_key: &str) -> String {
+    format!("{PLACEHOLDER_PREFIX}{local_key}")
+}
+
+/// Whether `external_id` is a placeholder (the record is not at the
+/// provider yet: its export creates it).
+pub fn is_placeholder(external_id: &str) -> bool {
+    external_id.starts_with(PLACEHOLDER_PREFIX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,6 +111,9 @@ pub struct Integration {
     /// Free-form fields.
     #[schema(value_type = Object)]
     pub custom_fields: serde_json::Value,
+    /// The platform events whose changes it exports to the provider
+    /// (`invoice.generated`, …; those its manifest's entities export).
+    pub export_events: Vec<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.
@@ -135,14 +138,14 @@ pub(crate) const SELECT: &str = "SELECT i.id, i.tenant_id, i.provider_id, p.code
     COALESCE(i.retry_enabled, true) AS retry_enabled, COALESCE(i.max_retries, 3) AS max_retries,
     COALESCE(i.timeout_seconds, 30) AS timeout_seconds, i.rate_limit_requests,
     i.rate_limit_window_seconds, i.sync_frequency, i.last_sync_at, i.next_sync_at,
-    i.external_id, i.source_system, COALESCE(i.custom_fields, 'null') AS custom_fields,
+    i.external_id, i.source_system, COALESCE(i.custom_fields, 'null') AS custom_fields, i.export_events,
     COALESCE(i.created_at, 'epoch') AS created_at, COALESCE(i.updated_at, 'epoch') AS updated_at,
     i.created_by_key, i.updated_by_key
   FROM integrations i JOIN integration_providers p ON p.id = i.provider_id";
 
 /// The settings both [`insert`] and [`update`] write, in the order
 /// [`bind_settings`] binds them.
-const SETTINGS: [&str; 25] = [
+const SETTINGS: [&str; 26] = [
     "name",
     "description",
     "config",
@@ -168,6 +171,7 @@ const SETTINGS: [&str; 25] = [
     "external_id",
     "source_system",
     "custom_fields",
+    "export_events",
 ];
 
 /// Binds the [`SETTINGS`] of `i`.
@@ -197,6 +201,7 @@ fn bind_settings<'q>(q: crate::Query<'q>, i: &'q Integration) -> crate::Query<'q
         .bind(&i.external_id)
         .bind(&i.source_system)
         .bind(&i.custom_fields)
+        .bind(&i.export_events)
 }
 
 pub(crate) static INSERT: LazyLock<String> = LazyLock::new(|| {

@@ -16,6 +16,7 @@ pub mod api_logs;
 pub mod audit;
 pub mod deliveries;
 pub mod events;
+pub mod export;
 pub mod gateway;
 pub mod inbound_events;
 pub mod integrations;

@@ -637,11 +637,13 @@ pub async fn unseen(pool: &PgPool, job: &Job) -> Result<(i64, i64)> {
                     (SELECT 1 FROM sync_seen s WHERE s.job_id = $3 AND s.external_id = r.external_id)),
                 count(*)
            FROM sync_records r
-          WHERE r.integration_id = $1 AND r.entity_type = $2 AND r.deleted_at IS NULL",
+          WHERE r.integration_id = $1 AND r.entity_type = $2 AND r.deleted_at IS NULL
+            AND NOT starts_with(r.external_id, $4)",
     )
     .bind(job.integration_id)
     .bind(&job.entity_type)
     .bind(job.id)
+    .bind(hub_domain::sync::PLACEHOLDER_PREFIX)
     .fetch_one(pool)
     .await?)
 }
@@ -652,6 +654,7 @@ pub async fn delete_unseen(tx: &mut Tx<'_>, job: &Job) -> Result<Vec<(String, Uu
     let gone: Vec<HeldRow> = sqlx::query_as(
         "UPDATE sync_records r SET deleted_at = now(), updated_by_job = $3, updated_at = now()
           WHERE r.integration_id = $1 AND r.entity_type = $2 AND r.deleted_at IS NULL
+            AND NOT starts_with(r.external_id, $4)
             AND NOT EXISTS (SELECT 1 FROM sync_seen s WHERE s.job_id = $3 AND s.external_id = r.external_id)
           RETURNING r.external_id, r.id, r.data, r.content_hash, r.source_updated_at,
                     r.local_changed_at, r.local_data, NULL::timestamptz AS deleted_at",
@@ -659,6 +662,7 @@ pub async fn delete_unseen(tx: &mut Tx<'_>, job: &Job) -> Result<Vec<(String, Uu
     .bind(job.integration_id)
     .bind(&job.entity_type)
     .bind(job.id)
+    .bind(hub_domain::sync::PLACEHOLDER_PREFIX)
     .fetch_all(&mut **tx)
     .await?;
     let items: Vec<Item> = gone

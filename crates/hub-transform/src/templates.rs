@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The template files, by file name.
-const FILES: [(&str, &str); 25] = [
+const FILES: [(&str, &str); 27] = [
     (
         "x12_204_to_load.json",
         include_str!("../templates/x12_204_to_load.json"),
@@ -114,6 +114,14 @@ const FILES: [(&str, &str); 25] = [
     (
         "alphavantage_daily_to_c_quote.json",
         include_str!("../templates/alphavantage_daily_to_c_quote.json"),
+    ),
+    (
+        "invoice_to_quickbooks_invoice.json",
+        include_str!("../templates/invoice_to_quickbooks_invoice.json"),
+    ),
+    (
+        "c_opportunity_to_salesforce_opportunity.json",
+        include_str!("../templates/c_opportunity_to_salesforce_opportunity.json"),
     ),
 ];
 

@@ -14,8 +14,14 @@ use hub_domain::Envelope;
 use hub_storage::Tx;
 use std::sync::Arc;
 
-/// The event types the queue is bound to, each handled by a route.
+/// The event types the queue is bound to, each handled by a route (and
+/// the exportable events of [`crate::triggers::BINDINGS`]).
 pub const ROUTES: &[&str] = &[CHECK_DUE, SCHEDULED, WEBHOOK_RECEIVED];
+
+/// Whether `event_type` has a route.
+fn routed(event_type: &str) -> bool {
+    ROUTES.contains(&event_type) || crate::triggers::BINDINGS.contains(&event_type)
+}
 
 use crate::webhooks::RECEIVED as WEBHOOK_RECEIVED;
 
@@ -23,13 +29,22 @@ use crate::webhooks::RECEIVED as WEBHOOK_RECEIVED;
 pub struct Consumer {
     scheduler: Arc<Scheduler>,
     engine: Arc<Engine>,
+    triggers: crate::triggers::Triggers,
 }
 
 impl Consumer {
-    /// A consumer that asks `scheduler` for due checks and wakes `engine`'s
-    /// worker.
-    pub fn new(scheduler: Arc<Scheduler>, engine: Arc<Engine>) -> Self {
-        Self { scheduler, engine }
+    /// A consumer that asks `scheduler` for due checks, wakes `engine`'s
+    /// worker, and turns exportable events into local changes (`triggers`).
+    pub fn new(
+        scheduler: Arc<Scheduler>,
+        engine: Arc<Engine>,
+        triggers: crate::triggers::Triggers,
+    ) -> Self {
+        Self {
+            scheduler,
+            engine,
+            triggers,
+        }
     }
 
     /// Handles `event` in `tx`; work to start after the commit goes to
@@ -47,6 +62,9 @@ impl Consumer {
                 if let Some(staged) = crate::webhooks::on_webhook(&self.engine, tx, event).await? {
                     after.push(Box::new(move || staged.publish()));
                 }
+            }
+            t if crate::triggers::BINDINGS.contains(&t) => {
+                self.triggers.handle(tx, event).await?;
             }
             _ => {}
         }
@@ -72,11 +90,15 @@ impl Consumer {
 #[async_trait::async_trait]
 impl Handler for Consumer {
     fn bindings(&self) -> Vec<String> {
-        ROUTES.iter().map(|r| (*r).to_owned()).collect()
+        ROUTES
+            .iter()
+            .chain(crate::triggers::BINDINGS)
+            .map(|r| (*r).to_owned())
+            .collect()
     }
 
     fn wants_type(&self, event_type: &str) -> bool {
-        ROUTES.contains(&event_type)
+        routed(event_type)
     }
 
     fn wants(&self, event: &Envelope) -> bool {

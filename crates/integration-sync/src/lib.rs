@@ -8,7 +8,9 @@
 //! schema, mapped with its transformation template and written with the
 //! page's progress in one transaction ([`pull`]). A worker killed mid-job
 //! leaves a lease that lapses; another claims the job and resumes from its
-//! last committed page.
+//! last committed page. Platform events (`invoice.generated`, …) become
+//! local changes of the integrations that export them ([`triggers`]), and
+//! EXPORT jobs push them to the providers ([`export`]).
 //!
 //! The [`scheduler`] creates the jobs of integrations whose `sync_frequency`
 //! says a sync is due (one replica at a time), emits the platform's periodic
@@ -16,9 +18,11 @@
 //! queue receives.
 
 pub mod consume;
+pub mod export;
 pub mod import;
 pub mod pull;
 pub mod scheduler;
+pub mod triggers;
 pub mod webhooks;
 pub mod worker;
 
@@ -54,6 +58,7 @@ async fn start(ctx: hub_platform::server::Context) -> Result<Started, String> {
     started.handler = Some(Arc::new(consume::Consumer::new(
         scheduler.clone(),
         engine.clone(),
+        triggers::Triggers::new()?,
     )));
     let stopping = engine.clone();
     started.tasks = vec![

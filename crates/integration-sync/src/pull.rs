@@ -76,9 +76,13 @@ pub async fn run(engine: &Engine, job: Job, stop: &Stop) {
     let outcome = match job.job_type {
         SyncJobType::FullSync | SyncJobType::Incremental => pull(engine, &job, stop).await,
         SyncJobType::Import => crate::import::run(engine, &job, stop).await,
-        other => Err(Stopped::Failed(format!(
-            "{other} jobs are not run by this version of integration-sync"
-        ))),
+        SyncJobType::Export => match crate::export::run(engine, &job, stop).await {
+            Ok(()) => Ok(()),
+            Err(crate::export::Ended::Failed(e)) => Err(Stopped::Failed(e)),
+            Err(crate::export::Ended::LeaseLost) => Err(Stopped::LeaseLost),
+            Err(crate::export::Ended::Shutdown) => Err(Stopped::Shutdown),
+            Err(crate::export::Ended::Cancelled) => Err(Stopped::Cancelled),
+        },
     };
     let (status, error) = match outcome {
         Ok(()) => (SyncJobStatus::Completed, None),

@@ -36,13 +36,14 @@ impl Listed for ConflictRow {
 pub struct JobInput {
     /// The integration to sync.
     pub integration_id: Uuid,
-    /// FULL_SYNC, INCREMENTAL or IMPORT (with `file`; EXPORT is not
-    /// available yet).
+    /// FULL_SYNC, INCREMENTAL (from the provider), EXPORT (the pending
+    /// local changes to the provider) or IMPORT (with `file`).
     pub job_type: String,
     /// The provider's entity, as its manifest's `sync.entities` names it
     /// (`contacts`, `Opportunity`, `Invoice`).
     pub entity_type: String,
-    /// INBOUND (default).
+    /// INBOUND (FULL_SYNC, INCREMENTAL) or OUTBOUND (EXPORT); by default
+    /// the job type's.
     pub direction: Option<String>,
     /// `since` (an RFC 3339 time: INCREMENTAL from there instead of the
     /// last watermark).
@@ -280,23 +281,28 @@ pub async fn create(
         .ok_or_else(|| ApiError::not_found("integration"))?;
     let mut errs = FieldErrors::default();
     let job_type = match input.job_type.parse::<SyncJobType>() {
-        Ok(j @ (SyncJobType::FullSync | SyncJobType::Incremental | SyncJobType::Import)) => Some(j),
-        Ok(other) => {
-            errs.push(
-                "job_type",
-                format!("{other} jobs are not available yet; use FULL_SYNC, INCREMENTAL or IMPORT"),
-            );
-            None
-        }
+        Ok(j) => Some(j),
         Err(_) => {
             errs.push("job_type", "one of FULL_SYNC, INCREMENTAL, EXPORT, IMPORT");
             None
         }
     };
+    let wanted = if job_type == Some(SyncJobType::Export) {
+        SyncDirection::Outbound
+    } else {
+        SyncDirection::Inbound
+    };
     let direction = match input.direction.as_deref().map(str::parse::<SyncDirection>) {
-        None | Some(Ok(SyncDirection::Inbound)) => Some(SyncDirection::Inbound),
-        Some(Ok(SyncDirection::Outbound)) => {
-            errs.push("direction", "OUTBOUND (EXPORT) jobs are not available yet");
+        None => Some(wanted),
+        Some(Ok(d)) if d == wanted => Some(d),
+        Some(Ok(d)) => {
+            errs.push(
+                "direction",
+                format!(
+                    "{d} does not fit {}: it is {wanted}",
+                    job_type.map_or("the job type", |j| j.as_str())
+                ),
+            );
             None
         }
         Some(Err(_)) => {
@@ -304,11 +310,16 @@ pub async fn create(
             None
         }
     };
-    let entities = hub_gateway::assemble::catalog()
-        .map_err(ApiError::internal)?
-        .get(&it.provider_code)
-        .and_then(|m| m.sync.as_ref())
-        .map(|s| s.entities.keys().cloned().collect::<Vec<_>>())
+    let catalog = hub_gateway::assemble::catalog().map_err(ApiError::internal)?;
+    let synced = catalog.get(&it.provider_code).and_then(|m| m.sync.as_ref());
+    let entities: Vec<String> = synced
+        .map(|s| {
+            s.entities
+                .iter()
+                .filter(|(_, e)| job_type != Some(SyncJobType::Export) || e.export.is_some())
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
         .unwrap_or_default();
     if !entities.contains(&input.entity_type) {
         let known = if entities.is_empty() {
@@ -316,7 +327,15 @@ pub async fn create(
         } else {
             entities.join(", ")
         };
-        errs.push("entity_type", format!("{} syncs {known}", it.provider_code));
+        let verb = if job_type == Some(SyncJobType::Export) {
+            "exports"
+        } else {
+            "syncs"
+        };
+        errs.push(
+            "entity_type",
+            format!("{} {verb} {known}", it.provider_code),
+        );
     }
     let share = input.max_delete_share.unwrap_or(0.2);
     if !(0.0..=1.0).contains(&share) {

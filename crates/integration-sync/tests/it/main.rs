@@ -3,6 +3,7 @@
 use hub_testkit::TestEnv;
 
 mod import;
+mod export;
 mod jobs;
 mod outcomes;
 mod providers;

@@ -105,6 +105,12 @@ pub struct IntegrationInput {
     #[schema(value_type = Object)]
     #[serde(default)]
     pub custom_fields: Patch<Value>,
+    /// The platform events whose changes are exported to the provider
+    /// (those its manifest's entities export, e.g. QuickBooks
+    /// `invoice.generated`); `[]` or `null` exports nothing.
+    #[schema(value_type = Option<Vec<String>>)]
+    #[serde(default)]
+    pub export_events: Patch<Vec<String>>,
 }
 
 /// List filters (with the page parameters,

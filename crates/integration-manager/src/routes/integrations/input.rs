@@ -44,6 +44,7 @@ pub struct ValidIntegrationPatch {
     external_id: Option<String>,
     source_system: Option<String>,
     custom_fields: Option<Value>,
+    export_events: Option<Vec<String>>,
 }
 
 impl ValidIntegrationPatch {
@@ -116,6 +117,7 @@ impl ValidIntegrationPatch {
                 let ok = v.is_object();
                 errors.check("custom_fields", ok.then_some(v).ok_or("must be an object"))
             }),
+            export_events: check_export_events(input.export_events, manifest, &mut errors),
         };
         errors.or_invalid(valid)
     }
@@ -177,6 +179,7 @@ impl ValidIntegrationPatch {
             self.source_system.map(Some),
         );
         c.set("custom_fields", &mut row.custom_fields, self.custom_fields);
+        c.set("export_events", &mut row.export_events, self.export_events);
         c
     }
 }
@@ -283,4 +286,42 @@ fn at_most(
         field,
         (v.chars().count() <= max).then_some(v).ok_or(message),
     )
+}
+
+/// The events an integration exports: each one its provider's manifest
+/// exports (`sync.entities.*.export.events`), no repeats; `null` is none.
+fn check_export_events(
+    sent: Patch<Vec<String>>,
+    manifest: &ProviderManifest,
+    errors: &mut FieldErrors,
+) -> Option<Vec<String>> {
+    let events = match sent {
+        Patch::Absent => return None,
+        Patch::Null => Vec::new(),
+        Patch::Value(v) => v,
+    };
+    let offered: Vec<&String> = manifest
+        .sync
+        .iter()
+        .flat_map(|s| s.entities.values())
+        .filter_map(|e| e.export.as_ref())
+        .flat_map(|x| x.events.keys())
+        .collect();
+    let mut out: Vec<String> = Vec::with_capacity(events.len());
+    let mut ok = true;
+    for (i, e) in events.into_iter().enumerate() {
+        if !offered.contains(&&e) {
+            let known = if offered.is_empty() {
+                format!("{} exports no events", manifest.code)
+            } else {
+                let names: Vec<&str> = offered.iter().map(|s| s.as_str()).collect();
+                format!("{} exports {}", manifest.code, names.join(", "))
+            };
+            errors.push(format!("export_events[{i}]"), format!("{e:?}: {known}"));
+            ok = false;
+        } else if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    ok.then_some(out)
 }

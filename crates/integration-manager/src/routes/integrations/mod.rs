@@ -117,6 +117,7 @@ fn new_integration(
         external_id: None,
         source_system: None,
         custom_fields: json!({}),
+        export_events: Vec::new(),
         created_at: now,
         updated_at: now,
         created_by_key: Some(t.api_key_id.0),

@@ -304,7 +304,10 @@ pub struct HeldRow {
 }
 
 /// The held records among `ids`, locked until `tx` ends (a webhook's update
-/// of the same record waits).
+/// of the same record waits). Joined with `UNNEST` rather than filtered with
+/// `= ANY`: a prepared statement's generic plan for `external_id = ANY($3)`
+/// scans every record of the entity (seen: 90 ms a page at 200,000 held
+/// records), the join looks each id up in the primary key.
 pub async fn lock_held(
     tx: &mut Tx<'_>,
     integration: Uuid,
@@ -312,11 +315,12 @@ pub async fn lock_held(
     ids: &[String],
 ) -> Result<Vec<HeldRow>> {
     Ok(sqlx::query_as(
-        "SELECT external_id, id, data, content_hash, source_updated_at, local_changed_at, local_data,
-                deleted_at
-           FROM sync_records
-          WHERE integration_id = $1 AND entity_type = $2 AND external_id = ANY($3)
-          ORDER BY external_id FOR UPDATE",
+        "SELECT r.external_id, r.id, r.data, r.content_hash, r.source_updated_at, r.local_changed_at,
+                r.local_data, r.deleted_at
+           FROM UNNEST($3::text[]) AS k(external_id)
+           JOIN sync_records r
+             ON r.integration_id = $1 AND r.entity_type = $2 AND r.external_id = k.external_id
+          ORDER BY r.external_id FOR UPDATE OF r",
     )
     .bind(integration)
     .bind(entity)

@@ -470,7 +470,7 @@ mod tests {
              credentials_hint, status,
              is_enabled, retry_enabled, max_retries, timeout_seconds, rate_limit_requests,
              rate_limit_window_seconds, sync_frequency, external_id, source_system,
-             custom_fields, created_by_key, updated_by_key",
+             custom_fields, export_events, created_by_key, updated_by_key",
         ),
         (
             &integrations::UPDATE,
@@ -478,7 +478,7 @@ mod tests {
              basic_auth_encrypted, oauth_client_encrypted, oauth_refresh_expires_at, oauth_refreshed_at,
              oauth_retry_at, oauth_failures, oauth_tenants, credentials_hint, status, is_enabled, retry_enabled, max_retries,
              timeout_seconds, rate_limit_requests, rate_limit_window_seconds, sync_frequency, external_id,
-             source_system, custom_fields, last_successful_call,
+             source_system, custom_fields, export_events, last_successful_call,
              last_error, last_error_at, error_count, updated_by_key, updated_at",
         ),
         (

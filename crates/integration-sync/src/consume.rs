@@ -18,9 +18,15 @@ use std::sync::Arc;
 /// the exportable events of [`crate::triggers::BINDINGS`]).
 pub const ROUTES: &[&str] = &[CHECK_DUE, SCHEDULED, WEBHOOK_RECEIVED];
 
+/// An inbound webhook's event type in its envelope (published also under
+/// the routing key [`WEBHOOK_RECEIVED`], which the queue is bound to).
+const WEBHOOK_RECEIVED_TYPE: &str = "webhook.received";
+
 /// Whether `event_type` has a route.
 fn routed(event_type: &str) -> bool {
-    ROUTES.contains(&event_type) || crate::triggers::BINDINGS.contains(&event_type)
+    ROUTES.contains(&event_type)
+        || event_type == WEBHOOK_RECEIVED_TYPE
+        || crate::triggers::BINDINGS.contains(&event_type)
 }
 
 use crate::webhooks::RECEIVED as WEBHOOK_RECEIVED;
@@ -58,7 +64,7 @@ impl Consumer {
         match event.event_type.as_str() {
             CHECK_DUE => self.check_due(after),
             SCHEDULED => self.scheduled(after),
-            WEBHOOK_RECEIVED => {
+            WEBHOOK_RECEIVED | WEBHOOK_RECEIVED_TYPE => {
                 if let Some(staged) = crate::webhooks::on_webhook(&self.engine, tx, event).await? {
                     after.push(Box::new(move || staged.publish()));
                 }

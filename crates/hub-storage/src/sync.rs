@@ -304,27 +304,33 @@ pub struct HeldRow {
 }
 
 /// The held records among `ids`, locked until `tx` ends (a webhook's update
-/// of the same record waits). Joined with `UNNEST` rather than filtered with
-/// `= ANY`: a prepared statement's generic plan for `external_id = ANY($3)`
-/// scans every record of the entity (seen: 90 ms a page at 200,000 held
-/// records), the join looks each id up in the primary key.
+/// of the same record waits), in id order (two writers lock in the same
+/// order). Each id is looked up in the primary key by a `LATERAL`
+/// subquery: with `external_id = ANY($3)`, or a join, a prepared
+/// statement's generic plan scans every held record of the entity and
+/// filters (seen: 35–90 ms a page at 200,000 held records).
 pub async fn lock_held(
     tx: &mut Tx<'_>,
     integration: Uuid,
     entity: &str,
     ids: &[String],
 ) -> Result<Vec<HeldRow>> {
+    let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
     Ok(sqlx::query_as(
         "SELECT r.external_id, r.id, r.data, r.content_hash, r.source_updated_at, r.local_changed_at,
                 r.local_data, r.deleted_at
-           FROM UNNEST($3::text[]) AS k(external_id)
-           JOIN sync_records r
-             ON r.integration_id = $1 AND r.entity_type = $2 AND r.external_id = k.external_id
-          ORDER BY r.external_id FOR UPDATE OF r",
+           FROM UNNEST($3::text[]) WITH ORDINALITY AS k(external_id, n)
+          CROSS JOIN LATERAL (
+                SELECT s.* FROM sync_records s
+                 WHERE s.integration_id = $1 AND s.entity_type = $2 AND s.external_id = k.external_id
+                   FOR UPDATE) r
+          ORDER BY k.n",
     )
     .bind(integration)
     .bind(entity)
-    .bind(ids)
+    .bind(&sorted)
     .fetch_all(&mut **tx)
     .await?)
 }

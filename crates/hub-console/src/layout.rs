@@ -43,12 +43,12 @@ pub static SCREENS: [Screen; 10] = [
     Screen {
         slug: "webhooks",
         title: "Webhook Configuration",
-        built: false,
+        built: true,
     },
     Screen {
         slug: "deliveries",
         title: "Webhook Deliveries",
-        built: false,
+        built: true,
     },
     Screen {
         slug: "transformations",
@@ -188,12 +188,18 @@ pub fn loading(url: &str) -> Markup {
 /// The pager of a cursor-paged list: the first page and the next one.
 /// `path` is the list's path and query without `cursor`.
 pub fn pager(path: &str, cursor: Option<&str>, next: Option<&str>) -> Markup {
+    pager_named(path, "cursor", cursor, next)
+}
+
+/// [`pager`] for a page with several lists: each pages with its own
+/// query parameter `param`.
+pub fn pager_named(path: &str, param: &str, cursor: Option<&str>, next: Option<&str>) -> Markup {
     let sep = if path.contains('?') { '&' } else { '?' };
     html! {
         nav.pager aria-label="Pages" {
             @if cursor.is_some() { a href=(path) { "First page" } }
             @if let Some(n) = next {
-                a href={(path) (sep) "cursor=" (crate::api::enc(n))} rel="next" { "Next page" }
+                a href={(path) (sep) (param) "=" (crate::api::enc(n))} rel="next" { "Next page" }
             }
         }
     }

@@ -76,6 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(screens::wizard::routes)
         .configure(screens::integrations::routes)
         .configure(screens::details::routes)
+        .configure(screens::webhooks::routes)
+        .configure(screens::deliveries::routes)
         .configure(screens::not_built::routes);
 }
 

@@ -6,6 +6,7 @@
 
 mod integrations;
 mod session;
+mod webhooks;
 mod wizard;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -141,7 +142,17 @@ impl Browser {
 
     /// The text of `css`.
     pub async fn text(&self, css: &str) -> String {
-        self.el(css).await.text().await.expect("text")
+        // htmx may swap the element between finding and reading it: find
+        // it again then.
+        let mut last = None;
+        for _ in 0..50 {
+            match self.el(css).await.text().await {
+                Ok(t) => return t,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("could not read the text of {css}: {last:?}")
     }
 
     /// The whole page's text.

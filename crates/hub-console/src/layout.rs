@@ -63,7 +63,7 @@ pub static SCREENS: [Screen; 10] = [
     Screen {
         slug: "api-logs",
         title: "API Logs",
-        built: false,
+        built: true,
     },
     Screen {
         slug: "health",

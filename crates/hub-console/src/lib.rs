@@ -78,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(screens::details::routes)
         .configure(screens::webhooks::routes)
         .configure(screens::deliveries::routes)
+        .configure(screens::api_logs::routes)
         .configure(screens::not_built::routes);
 }
 

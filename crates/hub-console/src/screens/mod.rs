@@ -1,6 +1,7 @@
 //! The screens, one module each; none uses another's items (what they
 //! share is in [`crate::layout`], [`crate::api`] and [`crate::session`]).
 
+pub mod api_logs;
 pub mod deliveries;
 pub mod details;
 pub mod integrations;

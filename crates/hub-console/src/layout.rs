@@ -58,7 +58,7 @@ pub static SCREENS: [Screen; 10] = [
     Screen {
         slug: "sync-jobs",
         title: "Sync Job History",
-        built: false,
+        built: true,
     },
     Screen {
         slug: "api-logs",

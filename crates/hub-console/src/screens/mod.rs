@@ -9,5 +9,6 @@ pub mod marketplace;
 pub mod not_built;
 pub mod operator;
 pub mod sign_in;
+pub mod sync_jobs;
 pub mod webhooks;
 pub mod wizard;

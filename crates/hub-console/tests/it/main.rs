@@ -7,6 +7,7 @@
 mod api_logs;
 mod integrations;
 mod session;
+mod sync_jobs;
 mod webhooks;
 mod wizard;
 
@@ -105,12 +106,13 @@ impl Browser {
             .unwrap_or_else(|e| panic!("open {path}: {e}"));
     }
 
-    /// The element `css` matches, waiting up to 10 s for it.
+    /// The element `css` matches, waiting up to 20 s for it (a loaded
+    /// machine is slow).
     pub async fn el(&self, css: &str) -> fantoccini::elements::Element {
         match self
             .c
             .wait()
-            .at_most(Duration::from_secs(10))
+            .at_most(Duration::from_secs(20))
             .for_element(Locator::Css(css))
             .await
         {
@@ -161,9 +163,9 @@ impl Browser {
         self.text("body").await
     }
 
-    /// Waits up to 10 s for the page's text to contain `needle`.
+    /// Waits up to 20 s for the page's text to contain `needle`.
     pub async fn wait_text(&self, needle: &str) {
-        for _ in 0..100 {
+        for _ in 0..200 {
             if self.page_text().await.contains(needle) {
                 return;
             }

@@ -68,7 +68,7 @@ pub static SCREENS: [Screen; 10] = [
     Screen {
         slug: "health",
         title: "Health Dashboard",
-        built: false,
+        built: true,
     },
 ];
 

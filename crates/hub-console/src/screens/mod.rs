@@ -4,6 +4,7 @@
 pub mod api_logs;
 pub mod deliveries;
 pub mod details;
+pub mod health;
 pub mod integrations;
 pub mod marketplace;
 pub mod not_built;

@@ -69,10 +69,29 @@ async fn show(req: HttpRequest, console: web::Data<Console>) -> HttpResponse {
     form_page(&console, &req, None)
 }
 
-/// The pre-session CSRF check of a sign-in form.
+/// The pre-session CSRF check of a sign-in form: the double-submit token
+/// matches, or the browser says the form came from this origin (`Origin`,
+/// which browsers send on every cross-origin POST and cannot be forged by
+/// a page).
 fn pre_check(req: &HttpRequest, form: &HashMap<String, String>) -> bool {
-    match (session::read_cookie(req, PRE_COOKIE), form.get("_csrf")) {
+    let token = match (session::read_cookie(req, PRE_COOKIE), form.get("_csrf")) {
         (Some(c), Some(f)) => same(&c, f),
+        _ => false,
+    };
+    token || same_origin(req)
+}
+
+/// Whether the request's `Origin` is this host.
+fn same_origin(req: &HttpRequest) -> bool {
+    let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
+    let host = req.headers().get("host").and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some(o), Some(h)) => {
+            let o = o
+                .strip_prefix("http://")
+                .or_else(|| o.strip_prefix("https://"));
+            o == Some(h)
+        }
         _ => false,
     }
 }

@@ -50,6 +50,17 @@ async fn list_filters_and_details_disable_enable_and_delete_with_confirmation() 
     b.go("/console/integrations?environment=TEST").await;
     b.wait_text("No integration matches these filters.").await;
 
+    // The health dashboard: both, with their circuits.
+    b.go("/console/health").await;
+    b.el("#health").await;
+    let board = b.text("#health").await;
+    assert!(
+        board.contains("Fleet") && board.contains("News") && board.contains("CLOSED"),
+        "{board}"
+    );
+    assert!(b.text("#health-counts").await.contains("ACTIVE: 1"));
+    b.shot("health-dashboard").await;
+
     // Details.
     b.go("/console/integrations").await;
     b.click(&format!("a[href='/console/integrations/{id}']"))

@@ -48,7 +48,7 @@ async fn tenant_signs_in_sees_every_screen_and_signs_out() {
     b.shot("integration-list-empty").await;
 
     // A screen not built says so plainly.
-    b.go("/console/health").await;
+    b.go("/console/transformations").await;
     assert!(b.text("main").await.contains("Not built yet."));
 
     // The session cookie is HttpOnly and SameSite=Strict: scripts cannot read it.

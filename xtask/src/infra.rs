@@ -377,6 +377,47 @@ pub fn ensure_docker_compose() -> Result<()> {
     Ok(())
 }
 
+/// Makes sure headless Chromium and its WebDriver (the Debian packages
+/// `chromium` and `chromium-driver`) are installed for the console's browser
+/// tests, installing them with apt-get when root on Debian. The tests fail
+/// (never skip) without them.
+pub fn ensure_chromium() -> Result<()> {
+    ui::step("checking chromium and chromium-driver (console browser tests)");
+    let present = || {
+        find_program("chromedriver").is_some()
+            && (find_program("chromium").is_some() || find_program("chromium-browser").is_some())
+    };
+    if present() {
+        ui::info("installed");
+        return Ok(());
+    }
+    if !(is_root() && is_debian()) {
+        bail!(
+            "chromium and chromedriver are needed by the console's browser tests; install them:\n    \
+             sudo apt-get install -y chromium chromium-driver"
+        );
+    }
+    ui::info(
+        "not installed; installing the Debian packages chromium and chromium-driver (about 100 MB)",
+    );
+    ui::run_checked(
+        Command::new("apt-get")
+            .args(["update", "-q"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get update failed (is a Debian mirror reachable?)",
+    )?;
+    ui::run_checked(
+        Command::new("apt-get")
+            .args(["install", "-y", "chromium", "chromium-driver"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "could not install chromium and chromium-driver with apt-get; install them by hand and run again",
+    )?;
+    if !present() {
+        bail!("chromium or chromedriver is still missing after apt-get install");
+    }
+    Ok(())
+}
+
 fn apt_install(package: &str) -> Result<()> {
     ui::info(&format!("installing {package} with apt-get"));
     ui::run_checked(

@@ -731,6 +731,10 @@ fn banner(demo: &Demo, integration: Option<&DemoIntegration>, fakes: &Fakes, dev
         let base = format!("http://127.0.0.1:{}", svc.port);
         println!("  {:<21} {base:<24} docs: {base}/docs", svc.package);
     }
+    println!(
+        "  web console           http://127.0.0.1:{}/console   (sign in with the demo tenant id and API key)",
+        SERVICES[0].port
+    );
     println!();
     println!("  demo tenant id        {}", demo.tenant_id);
     println!(

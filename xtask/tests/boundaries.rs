@@ -31,7 +31,22 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             "hub-gateway",
             &["hub-domain", "hub-storage", "hub-connectors"][..],
         ),
-        ("integration-manager", PLATFORM),
+        // The web console: its sessions through hub-storage, everything
+        // else through the manager's public HTTP API.
+        ("hub-console", &["hub-domain", "hub-storage"][..]),
+        (
+            "integration-manager",
+            &[
+                "hub-domain",
+                "hub-storage",
+                "hub-bus",
+                "hub-platform",
+                "hub-connectors",
+                "hub-gateway",
+                "hub-transform",
+                "hub-console",
+            ][..],
+        ),
         ("integration-sync", PLATFORM),
         ("webhook-dispatcher", PLATFORM),
         (

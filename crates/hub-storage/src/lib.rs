@@ -14,6 +14,7 @@
 
 pub mod api_logs;
 pub mod audit;
+pub mod console;
 pub mod deliveries;
 pub mod events;
 pub mod export;

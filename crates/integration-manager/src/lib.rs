@@ -36,6 +36,12 @@ pub fn service() -> Service {
 async fn start(ctx: Context) -> Result<Started, String> {
     let keyring = Arc::new(ctx.config.keyring().map_err(|e| e.to_string())?);
     let keyring_for_gateway = keyring.clone();
+    // The web console (`/console`): its sessions are sealed with the same keyring.
+    let console = web::Data::new(hub_console::Console::new(
+        ctx.pool.clone(),
+        keyring.clone(),
+        &ctx.config.hub_public_url,
+    ));
     let integrations = web::Data::new(state::Integrations::new(&ctx.config, keyring.clone()));
     // OAuth access tokens, refreshed once across replicas (the proxy and
     // `refresh-oauth` use it; a loop below refreshes what is due).
@@ -96,8 +102,10 @@ async fn start(ctx: Context) -> Result<Started, String> {
                 .app_data(token_data.clone())
                 .app_data(outbound.clone())
                 .app_data(recorder_data.clone())
-                .app_data(gateway.clone());
-            routes::configure(cfg)
+                .app_data(gateway.clone())
+                .app_data(console.clone());
+            routes::configure(cfg);
+            hub_console::configure(cfg);
         }),
         handler: Some(Arc::new(audit::AuditTrail)),
         tasks: vec![

@@ -555,8 +555,14 @@ pub(crate) async fn commit_page(
             )
         })
         .collect();
-    let written =
-        store::write_page(&mut tx, job, &engine.owner, engine.lease.as_secs_f64(), &page).await?;
+    let written = store::write_page(
+        &mut tx,
+        job,
+        &engine.owner,
+        engine.lease.as_secs_f64(),
+        &page,
+    )
+    .await?;
     let cancel = match written {
         Ok(cancel) => cancel,
         Err(store::LeaseLost) => return Err(Stopped::LeaseLost),

@@ -2,8 +2,8 @@
 
 use hub_testkit::TestEnv;
 
-mod import;
 mod export;
+mod import;
 mod jobs;
 mod outcomes;
 mod providers;

@@ -225,8 +225,29 @@ impl Browser {
         self.go("/console/sign-in").await;
         self.fill("#tenant", tenant).await;
         self.fill("#api_key", key).await;
+        // Marks this document, so the wait below sees the answer's page
+        // (a navigation started before it lands would race the sign-in).
+        self.c
+            .execute("window.signInPending = true; return null;", vec![])
+            .await
+            .expect("mark the sign-in page");
         self.click("form[action='/console/sign-in'] button[type=submit]")
             .await;
+        for _ in 0..200 {
+            let done = self
+                .c
+                .execute(
+                    "return window.signInPending !== true && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .unwrap_or(json!(false));
+            if done == json!(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the sign-in form's answer did not load within 20 s");
     }
 
     /// Ends the WebDriver session.

@@ -25,6 +25,7 @@
 //! conflict publishes `integration.<entity>.updated` (the hub's copy
 //! changed).
 
+use crate::pull::Stopped;
 use crate::worker::Engine;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -48,32 +49,6 @@ use uuid::Uuid;
 /// Largest provider answer read.
 const MAX_ANSWER: usize = 16 * 1024 * 1024;
 
-/// Why an EXPORT job stopped early.
-#[derive(Debug)]
-pub enum Ended {
-    /// Failed with this message (what is still pending waits for the next
-    /// job).
-    Failed(String),
-    /// Another worker holds the job now.
-    LeaseLost,
-    /// The service is shutting down: the job stays leased and resumes.
-    Shutdown,
-    /// A cancel was asked for.
-    Cancelled,
-}
-
-impl From<hub_storage::StorageError> for Ended {
-    fn from(e: hub_storage::StorageError) -> Self {
-        Ended::Failed(format!("the database: {e}"))
-    }
-}
-
-impl From<sqlx::Error> for Ended {
-    fn from(e: sqlx::Error) -> Self {
-        hub_storage::StorageError::from(e).into()
-    }
-}
-
 /// What a job pushes with, resolved once.
 struct Plan {
     it: Arc<Loaded>,
@@ -87,9 +62,9 @@ struct Plan {
     updated_event: String,
 }
 
-async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Ended> {
+async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Stopped> {
     let tenant = TenantId(job.tenant_id);
-    let failed = Ended::Failed;
+    let failed = Stopped::Failed;
     let it = engine
         .gateway
         .load(tenant, job.integration_id)
@@ -136,13 +111,13 @@ async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Ended> {
 }
 
 /// Runs EXPORT job `job` to its end (or to shutdown, cancel or failure).
-pub async fn run(engine: &Engine, job: &Job, stop: &Stop) -> Result<(), Ended> {
+pub async fn run(engine: &Engine, job: &Job, stop: &Stop) -> Result<(), Stopped> {
     let plan = plan(engine, job).await?;
     let mut cursor = job.checkpoint.as_ref().and_then(cursor_of);
     let mut page_no = job.current_page;
     loop {
         if stop.is_cancelled() {
-            return Err(Ended::Shutdown);
+            return Err(Stopped::Shutdown);
         }
         let rows =
             store::pending(&engine.pool, job, cursor.clone(), plan.export.batch_size()).await?;
@@ -161,10 +136,10 @@ pub async fn run(engine: &Engine, job: &Job, stop: &Stop) -> Result<(), Ended> {
         }
         let cancel = commit(engine, job, batch, cursor.as_ref()).await?;
         if let Some(e) = fatal {
-            return Err(Ended::Failed(e));
+            return Err(Stopped::Failed(e));
         }
         if cancel {
-            return Err(Ended::Cancelled);
+            return Err(Stopped::Cancelled);
         }
     }
 }
@@ -541,7 +516,7 @@ async fn commit(
     job: &Job,
     mut batch: Batch,
     cursor: Option<&(DateTime<Utc>, String)>,
-) -> Result<bool, Ended> {
+) -> Result<bool, Stopped> {
     batch.page.checkpoint = cursor.map(|(at, id)| json!({"at": at, "id": id}));
     let mut tx = engine.pool.begin().await?;
     let written = hub_storage::sync::write_page(
@@ -554,7 +529,7 @@ async fn commit(
     .await?;
     let cancel = match written {
         Ok(cancel) => cancel,
-        Err(hub_storage::sync::LeaseLost) => return Err(Ended::LeaseLost),
+        Err(hub_storage::sync::LeaseLost) => return Err(Stopped::LeaseLost),
     };
     store::exported(&mut tx, job, &batch.pushed).await?;
     let staged = engine.outbox.stage(&mut tx, &batch.events).await?;

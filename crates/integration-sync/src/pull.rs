@@ -41,8 +41,9 @@ const MIN_RECORDS_FOR_SHARE: i32 = 100;
 /// Largest provider answer read.
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
-/// Why a job stopped early.
-pub(crate) enum Stopped {
+/// Why a job stopped early (pulls, imports and exports alike).
+#[derive(Debug)]
+pub enum Stopped {
     /// Failed with this message.
     Failed(String),
     /// Another worker holds the job now.
@@ -76,13 +77,7 @@ pub async fn run(engine: &Engine, job: Job, stop: &Stop) {
     let outcome = match job.job_type {
         SyncJobType::FullSync | SyncJobType::Incremental => pull(engine, &job, stop).await,
         SyncJobType::Import => crate::import::run(engine, &job, stop).await,
-        SyncJobType::Export => match crate::export::run(engine, &job, stop).await {
-            Ok(()) => Ok(()),
-            Err(crate::export::Ended::Failed(e)) => Err(Stopped::Failed(e)),
-            Err(crate::export::Ended::LeaseLost) => Err(Stopped::LeaseLost),
-            Err(crate::export::Ended::Shutdown) => Err(Stopped::Shutdown),
-            Err(crate::export::Ended::Cancelled) => Err(Stopped::Cancelled),
-        },
+        SyncJobType::Export => crate::export::run(engine, &job, stop).await,
     };
     let (status, error) = match outcome {
         Ok(()) => (SyncJobStatus::Completed, None),

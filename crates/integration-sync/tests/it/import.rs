@@ -3,51 +3,12 @@
 //! (its binary), integration-sync in process, the fake HubSpot with its
 //! real record API, and HubSpot's webhook signature (v3) computed here.
 
+use crate::jobs::{World, world};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use hub_testkit::fakes::{DEFAULT_TOKEN, FakeProvider, Kind, Selection};
-use hub_testkit::{Running, TenantApi, TestEnv, eventually};
+use hub_testkit::fakes::Selection;
+use hub_testkit::{TenantApi, eventually};
 use serde_json::{Value, json};
-
-struct World {
-    env: TestEnv,
-    m: Running,
-    _s: Running,
-    api: TenantApi,
-    tenant: String,
-    fake: FakeProvider,
-    integration: String,
-}
-
-async fn world(contacts: u64) -> World {
-    let env = TestEnv::new().await;
-    let m = env.spawn("integration-manager", env.config()).await;
-    let s = env.start(integration_sync::build, env.config()).await;
-    let (tenant, key) = env.tenant(&m, "imports").await;
-    let api = TenantApi::new(&env, &m, &tenant, &key);
-    let fake = FakeProvider::start(Kind::HubSpot).await;
-    fake.set_count("contacts", contacts);
-    let created = api
-        .post(
-            "/api/v1/integrations",
-            json!({"provider_code": "HUBSPOT", "name": "crm", "config": fake.config(),
-                   "credentials": {"access_token": DEFAULT_TOKEN}}),
-        )
-        .await;
-    let integration = created.ok(201)["id"].as_str().unwrap().to_owned();
-    api.post_empty(&format!("/api/v1/integrations/{integration}/enable"))
-        .await
-        .ok(200);
-    World {
-        env,
-        m,
-        _s: s,
-        api,
-        tenant,
-        fake,
-        integration,
-    }
-}
 
 /// A HubSpot contact as its API returns it.
 fn contact(id: &str, email: &str, at: &str) -> Value {
@@ -56,19 +17,6 @@ fn contact(id: &str, email: &str, at: &str) -> Value {
 }
 
 impl World {
-    /// Creates a job (201 expected) and waits for it to end.
-    async fn run(&self, mut body: Value) -> Value {
-        body["integration_id"] = json!(self.integration);
-        let created = self.api.post("/api/v1/sync-jobs", body).await;
-        let id = created.ok(201)["id"].as_str().unwrap().to_owned();
-        eventually(60, "the job ended", || async {
-            let j = self.api.get(&format!("/api/v1/sync-jobs/{id}")).await;
-            let j = j.ok(200).clone();
-            (!["PENDING", "RUNNING"].contains(&j["status"].as_str().unwrap())).then_some(j)
-        })
-        .await
-    }
-
     async fn import(&self, entity: &str, format: &str, content: &str, extra: Value) -> Value {
         let mut body = json!({"job_type": "IMPORT", "entity_type": entity,
                               "file": {"format": format, "content": content}});
@@ -80,7 +28,7 @@ impl World {
 
     /// The held records of `entity`: external id → (data, local_data,
     /// deleted).
-    async fn held(&self, entity: &str) -> Vec<(String, Value, Option<Value>)> {
+    async fn held_records(&self, entity: &str) -> Vec<(String, Value, Option<Value>)> {
         sqlx::query_as(
             "SELECT external_id, data, local_data FROM sync_records
               WHERE integration_id = $1::uuid AND entity_type = $2 AND deleted_at IS NULL
@@ -94,7 +42,7 @@ impl World {
     }
 
     async fn email_of(&self, id: &str) -> Option<String> {
-        self.held("contacts")
+        self.held_records("contacts")
             .await
             .into_iter()
             .find(|(x, ..)| x == id)
@@ -165,7 +113,7 @@ async fn json_csv_and_x12_imports_write_records_and_refuse_invalid_ones() {
         "{j}"
     );
     assert_eq!(w.email_of("101").await.as_deref(), Some("a2@one.example"));
-    assert_eq!(w.held("contacts").await.len(), 4);
+    assert_eq!(w.held_records("contacts").await.len(), 4);
 
     // X12: a tenant template turns the 204's transaction sets into deals.
     let template = w
@@ -200,7 +148,7 @@ async fn json_csv_and_x12_imports_write_records_and_refuse_invalid_ones() {
         (json!("COMPLETED"), json!(1)),
         "{j}"
     );
-    let deals = w.held("deals").await;
+    let deals = w.held_records("deals").await;
     assert_eq!(deals.len(), 1);
     assert_eq!(deals[0].1["name"], "LOAD-7788", "{:?}", deals[0]);
 
@@ -322,7 +270,7 @@ async fn imports_over_their_error_share_and_on_demand_roll_back_to_the_before_im
     assert!(r["job"]["rolled_back_at"].is_string());
     assert_eq!(w.email_of("1").await.as_deref(), Some("v2-1@x.example"));
     assert_eq!(w.email_of("11").await, None);
-    assert_eq!(w.held("contacts").await.len(), 4);
+    assert_eq!(w.held_records("contacts").await.len(), 4);
     let restored = w.events("integration.contact.updated", before + 2).await;
     assert_eq!(
         restored
@@ -445,7 +393,7 @@ async fn re_resolving_a_conflict_applies_the_kept_version_once_and_publishes() {
     );
     let r = w.api.post(&path1, json!({"keep": "remote"})).await;
     assert_eq!(r.ok(200)["resolution"], "KEEP_REMOTE");
-    let held = w.held("contacts").await;
+    let held = w.held_records("contacts").await;
     assert_eq!(held[0].1["email"], "one-remote@x.example");
     assert_eq!(held[0].2, None, "the local change is dropped");
 
@@ -456,7 +404,7 @@ async fn re_resolving_a_conflict_applies_the_kept_version_once_and_publishes() {
     );
     let r = w.api.post(&path2, json!({"keep": "local"})).await;
     assert_eq!(r.ok(200)["record"]["title"], "local");
-    let held = w.held("contacts").await;
+    let held = w.held_records("contacts").await;
     assert_eq!(
         held[1].2.as_ref().unwrap()["title"],
         "local",
@@ -528,7 +476,7 @@ async fn a_hubspot_webhook_updates_the_synced_contact_and_an_unchanged_one_publi
         )
         .await;
     endpoint.ok(201);
-    let url = w.m.url(&format!("/webhooks/{}/hubspot", w.tenant));
+    let url = w.m.url(&format!("/webhooks/{}/hubspot", w.api.tenant));
     let http = w.env.http.clone();
     let send = |object: String, event: u64| {
         let url = url.clone();

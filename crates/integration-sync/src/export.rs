@@ -29,7 +29,6 @@ use crate::pull::Stopped;
 use crate::worker::Engine;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use hub_connectors::sync::EntitySync;
 use hub_connectors::sync::Request;
 use hub_connectors::sync::export::{ExportSpec, is_placeholder};
@@ -491,15 +490,7 @@ async fn call(engine: &Engine, plan: &Plan, req: Request) -> Result<Answer, Stri
         .await
         .map_err(|e| format!("the provider call failed: {e}"))?;
     let status = answer.status;
-    let mut stream = answer.body;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| format!("reading the provider's answer: {e}"))?;
-        if bytes.len() + chunk.len() > MAX_ANSWER {
-            return Err(format!("the provider's answer is over {MAX_ANSWER} bytes"));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = crate::pull::read_answer(answer.body, MAX_ANSWER).await?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if matches!(status, 401 | 403 | 408 | 429) || status >= 500 {

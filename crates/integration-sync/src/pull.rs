@@ -386,20 +386,27 @@ pub(crate) async fn call(
         .send(it, out)
         .await
         .map_err(|e| Stopped::Failed(format!("the provider call failed: {e}")))?;
-    let status = answer.status;
-    let mut body = answer.body;
+    let bytes = read_answer(answer.body, MAX_ANSWER)
+        .await
+        .map_err(Stopped::Failed)?;
+    Ok((answer.status, bytes))
+}
+
+/// A provider's answer body, read to its end; an error past `limit` bytes
+/// or when the stream breaks.
+pub(crate) async fn read_answer(
+    mut body: hub_gateway::engine::Body,
+    limit: usize,
+) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next().await {
-        let chunk =
-            chunk.map_err(|e| Stopped::Failed(format!("reading the provider's answer: {e}")))?;
-        if bytes.len() + chunk.len() > MAX_ANSWER {
-            return Err(Stopped::Failed(format!(
-                "the provider's answer is over {MAX_ANSWER} bytes"
-            )));
+        let chunk = chunk.map_err(|e| format!("reading the provider's answer: {e}"))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(format!("the provider's answer is over {limit} bytes"));
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok((status, bytes))
+    Ok(bytes)
 }
 
 /// A next-page URL as a path below the integration's API base (providers

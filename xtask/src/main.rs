@@ -4,6 +4,7 @@
 //! is exactly what CI (`.ci/run`) runs.
 
 mod bench;
+mod bench_console;
 mod bench_gateway;
 mod bench_inbound;
 mod bench_sync;
@@ -58,6 +59,12 @@ commands:
                      from the fake (pages of 100), then PCT (5) % changed at the fake and locally and a
                      second FULL_SYNC; records/s end to end, conflicts recorded, peak RSS of
                      integration-sync; exit 1 unless the second run makes >= 20,000 records/s
+  bench console [--rows N] [--views N] [--connections LIST]
+                     console page timings (issue 30), release: a tenant with N (10,000) integrations and N
+                     deliveries made through the API; each page viewed --views (50) times as a browser
+                     does (the page, then its htmx data request, with a signed-in session) at each count
+                     of signed-in browsers in --connections (1,4,16); p50/p95/max per page; exit 1
+                     unless every page's p95 with one browser is under 200 ms
   rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
   bench outbound [--seconds N] [--scenario one|fanout5|latency|intake|all] [--connections LIST] [--warmup N]
                      outbound webhook deliveries/s and end-to-end latency against release builds, a fresh
@@ -86,6 +93,7 @@ fn main() -> ExitCode {
         Some("bench") if rest.first() == Some(&"gateway") => bench_gateway::run(&rest),
         Some("bench") if rest.first() == Some(&"transform") => bench_transform::run(&rest),
         Some("bench") if rest.first() == Some(&"sync") => bench_sync::run(&rest),
+        Some("bench") if rest.first() == Some(&"console") => bench_console::run(&rest),
         Some("fuzz") => fuzz::run(&rest),
         Some("openapi") => match rest.as_slice() {
             [] => openapi::run(false),

@@ -22,7 +22,7 @@
 
 pub(crate) mod levels;
 mod load;
-mod receiver;
+pub(crate) mod receiver;
 pub(crate) mod report;
 
 use crate::infra;

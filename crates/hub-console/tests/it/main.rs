@@ -4,6 +4,7 @@
 //! `target/console-screenshots/`. A missing browser fails the tests (it is
 //! installed by `cargo xtask test`), it never skips them.
 
+mod a11y;
 mod api_logs;
 mod integrations;
 mod session;

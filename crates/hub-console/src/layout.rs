@@ -53,7 +53,7 @@ pub static SCREENS: [Screen; 10] = [
     Screen {
         slug: "transformations",
         title: "Transformation Builder",
-        built: false,
+        built: true,
     },
     Screen {
         slug: "sync-jobs",

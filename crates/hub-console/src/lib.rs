@@ -79,6 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(screens::webhooks::routes)
         .configure(screens::deliveries::routes)
         .configure(screens::api_logs::routes)
+        .configure(screens::transformations::routes)
         .configure(screens::sync_jobs::routes)
         .configure(screens::health::routes)
         .configure(screens::not_built::routes);

@@ -11,5 +11,6 @@ pub mod not_built;
 pub mod operator;
 pub mod sign_in;
 pub mod sync_jobs;
+pub mod transformations;
 pub mod webhooks;
 pub mod wizard;

@@ -9,6 +9,7 @@ mod api_logs;
 mod integrations;
 mod session;
 mod sync_jobs;
+mod transformations;
 mod webhooks;
 mod wizard;
 

@@ -47,10 +47,6 @@ async fn tenant_signs_in_sees_every_screen_and_signs_out() {
     b.no_script_errors().await;
     b.shot("integration-list-empty").await;
 
-    // A screen not built says so plainly.
-    b.go("/console/transformations").await;
-    assert!(b.text("main").await.contains("Not built yet."));
-
     // The session cookie is HttpOnly and SameSite=Strict: scripts cannot read it.
     let visible =
         b.c.execute("return document.cookie;", vec![])

@@ -9,6 +9,7 @@ mod bench_gateway;
 mod bench_inbound;
 mod bench_sync;
 mod bench_transform;
+mod deploy;
 mod fuzz;
 mod infra;
 mod openapi;
@@ -29,6 +30,10 @@ commands:
   test               what CI runs: fmt, clippy, then the whole test suite against local Postgres/RabbitMQ
   migrate            create the database if missing and apply migrations (DATABASE_URL)
   openapi [--check]  regenerate openapi/<service>.json; with --check, fail if any is stale
+  deploy-check       render deploy/k8s/overlays/{dev,prod} (kubectl kustomize), validate them against the
+                     Kubernetes 1.32 schemas (kubernetes-validate, strict) and the deployment rules (probes,
+                     resources, grace period, no secret in the ConfigMap, migration Job); installs the
+                     tools into a virtualenv under target/deploy-tools. Part of `test`
   bench inbound [--connections LIST | --concurrency N] [--seconds N] [--warmup N] [--client reqwest|raw]
                 [--rate N] [--manager PATH] [--latencies FILE]
                      inbound webhook benchmark: a release manager, Standard-Webhooks-signed requests
@@ -89,6 +94,7 @@ fn main() -> ExitCode {
         Some("test") if rest.is_empty() => test::run(),
         Some("migrate") if rest.is_empty() => migrate(),
         Some("rotate-key") if rest.is_empty() => rotate::run(),
+        Some("deploy-check") if rest.is_empty() => deploy::run().map(|()| ExitCode::SUCCESS),
         Some("bench") if rest.first() == Some(&"inbound") => bench_inbound::run(&rest),
         Some("bench") if rest.first() == Some(&"gateway") => bench_gateway::run(&rest),
         Some("bench") if rest.first() == Some(&"transform") => bench_transform::run(&rest),
@@ -113,7 +119,7 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Some(cmd @ ("up" | "test" | "migrate" | "rotate-key")) => {
+        Some(cmd @ ("up" | "test" | "migrate" | "rotate-key" | "deploy-check")) => {
             return usage_error(&format!("`{cmd}` takes no arguments"));
         }
         Some(other) => return usage_error(&format!("unknown command `{other}`")),

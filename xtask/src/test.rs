@@ -37,6 +37,7 @@ pub fn run() -> Result<ExitCode> {
     timed_quiet(|| infra::ensure_postgres(&database_url, "HUB_TEST_DATABASE_URL"))?;
     timed_quiet(|| infra::ensure_rabbitmq(&rabbitmq_url, "HUB_TEST_RABBITMQ_URL"))?;
     timed_quiet(infra::ensure_docker_compose)?;
+    timed_quiet(crate::deploy::run)?;
     timed_quiet(infra::ensure_chromium)?;
     timed("dropping stale test databases (hubtest_*)", || {
         infra::drop_stale_test_databases(&database_url)

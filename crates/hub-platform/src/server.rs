@@ -147,7 +147,7 @@ impl ServiceApp {
         )?;
         // Bind first: a taken port fails fast, before anything is started.
         let (listener, addr, port) = bind(&config)?;
-        wait_for_database(&pool, &config).await?;
+        wait_for_database(&pool, &config, config.hub_migrate_on_start).await?;
         let bus = Bus::new(service.name, config.bus());
         let shutdown = CancellationToken::new();
         let (outbox, handoff_queue) = hub_bus::relay::handoff(config.hub_outbox_handoff_room);
@@ -374,9 +374,12 @@ fn http_server(
     Ok(server.run())
 }
 
+/// Waits (up to `HUB_STARTUP_TIMEOUT_SECONDS`) until Postgres answers, and
+/// applies pending migrations first when `migrate`.
 async fn wait_for_database(
     pool: &PgPool,
     config: &Config,
+    migrate: bool,
 ) -> Result<(), hub_storage::StorageError> {
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(config.hub_startup_timeout_seconds);
@@ -385,7 +388,7 @@ async fn wait_for_database(
         hub_bus::backoff::doubling(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         let attempt = async {
-            if config.hub_migrate_on_start {
+            if migrate {
                 hub_storage::migrate(pool).await
             } else {
                 hub_storage::ping(pool).await
@@ -508,17 +511,39 @@ pub fn document(name: &str, service: utoipa::openapi::OpenApi) -> utoipa::openap
     doc
 }
 
+/// What `<binary> migrate` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MigrateCommand {
+    /// `migrate`: apply the pending migrations and exit.
+    Apply,
+    /// `migrate --wait`: apply nothing; exit 0 once none is pending (another
+    /// process, such as the Kubernetes migration Job, applies them).
+    Wait,
+}
+
 /// The whole `main` of a service binary: `<binary> openapi` prints the OpenAPI
-/// document; otherwise load config (exit 2 naming the bad key), install
-/// telemetry, build, and serve until SIGTERM/Ctrl-C.
+/// document; `<binary> migrate [--wait]` migrates the database (or waits until
+/// it is migrated) and exits; otherwise load config (exit 2 naming the bad
+/// key), install telemetry, build, and serve until SIGTERM/Ctrl-C.
 pub async fn main(default_port: u16, make: fn() -> Service) -> std::process::ExitCode {
     use std::process::ExitCode;
     let service = make();
-    if std::env::args().nth(1).as_deref() == Some("openapi") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if args.first() == Some(&"openapi") {
         let doc = document(service.name, service.openapi);
         println!("{}", doc.to_pretty_json().expect("OpenAPI serializes"));
         return ExitCode::SUCCESS;
     }
+    let migrate = match args.as_slice() {
+        ["migrate"] => Some(MigrateCommand::Apply),
+        ["migrate", "--wait"] => Some(MigrateCommand::Wait),
+        ["migrate", ..] => {
+            eprintln!("{}: usage: {} migrate [--wait]", service.name, service.name);
+            return ExitCode::from(2);
+        }
+        _ => None,
+    };
     let config = match Config::load(default_port) {
         Ok(c) => c,
         Err(e) => {
@@ -527,6 +552,9 @@ pub async fn main(default_port: u16, make: fn() -> Service) -> std::process::Exi
         }
     };
     let _telemetry = crate::telemetry::init(service.name, &config);
+    if let Some(command) = migrate {
+        return migrate_command(service.name, &config, command).await;
+    }
     tracing::info!(service = service.name, config = ?config, "starting");
     let name = service.name;
     let app = match ServiceApp::build(service, config).await {
@@ -543,5 +571,77 @@ pub async fn main(default_port: u16, make: fn() -> Service) -> std::process::Exi
             eprintln!("{name}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `<binary> migrate [--wait]`: see [`MigrateCommand`]. Both give up after
+/// `HUB_STARTUP_TIMEOUT_SECONDS` (exit 1).
+async fn migrate_command(
+    name: &'static str,
+    config: &Config,
+    command: MigrateCommand,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let pool = match hub_storage::pool(
+        &config.database_url,
+        &hub_storage::PoolSettings {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(5),
+        },
+    ) {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match command {
+        MigrateCommand::Apply => {
+            let before = hub_storage::pending_migrations(&pool).await.ok();
+            wait_for_database(&pool, config, true)
+                .await
+                .map(|()| match before {
+                    Some(pending) => format!("applied {} pending migration(s)", pending.len()),
+                    None => "migrations applied".to_owned(),
+                })
+                .map_err(|e| e.to_string())
+        }
+        MigrateCommand::Wait => wait_until_migrated(name, &pool, config).await,
+    };
+    pool.close().await;
+    match outcome {
+        Ok(done) => {
+            tracing::info!(service = name, "{done}");
+            println!("{name}: {done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(service = name, error = %e, "migrate failed");
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Polls until the database has applied every migration this binary embeds.
+async fn wait_until_migrated(name: &str, pool: &PgPool, config: &Config) -> Result<String, String> {
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(config.hub_startup_timeout_seconds);
+    loop {
+        let last = match hub_storage::pending_migrations(pool).await {
+            Ok(pending) if pending.is_empty() => {
+                return Ok("the database has every migration applied".to_owned());
+            }
+            Ok(pending) => format!("{} migration(s) pending: {pending:?}", pending.len()),
+            Err(e) => format!("cannot read the applied migrations: {e}"),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "gave up after HUB_STARTUP_TIMEOUT_SECONDS ({} s): {last}; run `{name} migrate` (the migration Job) first",
+                config.hub_startup_timeout_seconds
+            ));
+        }
+        tracing::info!("waiting for migrations: {last}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }

@@ -275,6 +275,27 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
+/// The versions of the embedded migrations this database has not applied
+/// (successfully) yet, oldest first; all of them on a database never migrated.
+pub async fn pending_migrations(pool: &PgPool) -> Result<Vec<i64>> {
+    let table_exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await?;
+    let applied: Vec<i64> = if table_exists {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .map(|m| m.version)
+        .collect())
+}
+
 /// Vacuums and analyzes the whole database (maintenance for tools such as
 /// the benchmarks, on servers that run without autovacuum).
 pub async fn vacuum_analyze(pool: &PgPool) -> Result<()> {

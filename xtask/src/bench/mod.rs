@@ -21,8 +21,8 @@
 //! socket (`DATABASE_URL`): issue 25 compares the two.
 
 pub(crate) mod levels;
-mod load;
-mod receiver;
+pub(crate) mod load;
+pub(crate) mod receiver;
 pub(crate) mod report;
 
 use crate::infra;

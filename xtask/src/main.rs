@@ -10,6 +10,7 @@ mod bench_inbound;
 mod bench_sync;
 mod bench_transform;
 mod deploy;
+mod chaos;
 mod fuzz;
 mod infra;
 mod openapi;
@@ -27,7 +28,8 @@ usage: cargo xtask <command>
 commands:
   up                 start Postgres/RabbitMQ if needed, migrate, run the three services and the fake
                      providers, create a demo tenant and a demo integration (offline, against a fake)
-  test               what CI runs: fmt, clippy, then the whole test suite against local Postgres/RabbitMQ
+  test               what CI runs: fmt, clippy, the whole test suite against local Postgres/RabbitMQ,
+                     then chaos --short
   migrate            create the database if missing and apply migrations (DATABASE_URL)
   openapi [--check]  regenerate openapi/<service>.json; with --check, fail if any is stale
   deploy-check       render deploy/k8s/overlays/{dev,prod} (kubectl kustomize), validate them against the
@@ -77,6 +79,17 @@ commands:
                      intake: POST /api/v1/events from reqwest at each connection count of --connections
                      (default 1,8,16,32,64,256), --seconds (10) each after --warmup (2), the same table as
                      bench inbound, and a check that every accepted event was delivered
+  chaos [--short] [--seconds N]
+                     the services (two replicas each) on a private Postgres cluster and RabbitMQ node
+                     under a steady load of outbound events and signed inbound webhooks, while in turn:
+                     kill -9 of replicas (restarted at once), a RabbitMQ restart, a Postgres crash and
+                     restart, a receiver that hangs, a full disk under api_request_logs (root only).
+                     Prints per fault how long it was down and took to recover, then events accepted
+                     vs delivered (duplicates counted) and inbound webhooks accepted vs stored; exit 1
+                     if anything accepted was lost or a fault not recovered. --seconds: steady load
+                     before each fault (default 15; --short: 2). --short (a step of `test`): debug
+                     builds, a small load, one kill per service; else release builds, every replica
+                     killed, the receiver and the log disk failing for 15 s each
   fuzz [--seconds N] [TARGET...]
                      run each cargo-fuzz target (crates/*/fuzz; all, or the TARGETs named) for --seconds
                      (60) on its corpus, seeded from fuzz/seeds; installs cargo-fuzz if missing and uses
@@ -101,6 +114,10 @@ fn main() -> ExitCode {
         Some("bench") if rest.first() == Some(&"sync") => bench_sync::run(&rest),
         Some("bench") if rest.first() == Some(&"console") => bench_console::run(&rest),
         Some("fuzz") => fuzz::run(&rest),
+        Some("chaos") => match chaos::run(&rest) {
+            Ok(result) => result,
+            Err(msg) => return usage_error(&msg),
+        },
         Some("openapi") => match rest.as_slice() {
             [] => openapi::run(false),
             ["--check"] => openapi::run(true),

@@ -65,6 +65,10 @@ pub fn run() -> Result<ExitCode> {
         ui::run_checked(&mut cmd, "tests failed: see the failures listed above")
     })?;
 
+    // After the suite, not beside it: it has its own Postgres and RabbitMQ,
+    // but its six services and load would slow the suite's timed tests.
+    timed("cargo xtask chaos --short", crate::chaos::short)?;
+
     println!();
     ui::step(&format!(
         "all checks passed in {}",

@@ -367,7 +367,7 @@ pub fn spawn_amqp(
 /// A CloudEvents 1.0 JSON envelope (the fields of `hub_domain::Envelope`) of
 /// an `order.created` event. Formatted rather than serialized: the generator
 /// shares the CPUs with what it measures.
-fn envelope(id: uuid::Uuid, tenant: uuid::Uuid) -> Vec<u8> {
+pub(crate) fn envelope(id: uuid::Uuid, tenant: uuid::Uuid) -> Vec<u8> {
     let time = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
     format!(
         r#"{{"specversion":"1.0","id":"{id}","source":"bench","type":"{EVENT_TYPE}","time":"{time}","datacontenttype":"application/json","tenantid":"{tenant}","data":{DATA}}}"#

@@ -21,7 +21,7 @@
 //! socket (`DATABASE_URL`): issue 25 compares the two.
 
 pub(crate) mod levels;
-mod load;
+pub(crate) mod load;
 pub(crate) mod receiver;
 pub(crate) mod report;
 

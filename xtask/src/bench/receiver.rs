@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -50,6 +50,10 @@ pub struct Recorded {
     pub stray: AtomicU64,
     seq: AtomicU64,
     secrets: RwLock<HashMap<(u8, u8), WebhookSecret>>,
+    /// While set, every POST hangs unanswered until it is cleared, then gets
+    /// a 503 and is not recorded (`cargo xtask chaos`: a receiver that
+    /// accepts connections and stops answering).
+    blackhole: AtomicBool,
 }
 
 impl Recorded {
@@ -64,6 +68,17 @@ impl Recorded {
             .lock()
             .expect("arrivals lock")
             .clone()
+    }
+
+    /// The scenario's arrivals from the `from`-th on (to follow them as they come).
+    pub fn arrivals_since(&self, scenario: usize, from: usize) -> Vec<Arrival> {
+        let arrivals = self.arrivals[scenario].lock().expect("arrivals lock");
+        arrivals.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// Starts or ends the blackhole: while on, requests hang unanswered.
+    pub fn set_blackhole(&self, on: bool) {
+        self.blackhole.store(on, Ordering::SeqCst);
     }
 
     /// Registers a subscription's signing secret, for the sampled checks.
@@ -200,6 +215,14 @@ async fn hook(
     recorded: web::Data<Recorded>,
 ) -> HttpResponse {
     let (scenario, sub) = path.into_inner();
+    if recorded.blackhole.load(Ordering::SeqCst) {
+        // Hang like a receiver that stopped answering; the sender's timeout
+        // usually ends the request first.
+        while recorded.blackhole.load(Ordering::SeqCst) {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        return HttpResponse::ServiceUnavailable().finish();
+    }
     if scenario < MAX_SCENARIOS {
         recorded.record(scenario, &req, sub, &body);
     } else {

@@ -104,3 +104,69 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------ crashes the fuzzer found
+
+use hub_domain::Envelope;
+use hub_domain::event::http::{self, BindingError};
+use hub_domain::event::{MAX_DATA_DEPTH, json_depth};
+use serde_json::{Value, json};
+
+/// `[[…]]` nested `depth` levels.
+fn nested(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// `cloudevents/crash-70566292…`: in binary mode the body is the event's
+/// data, so a JSON body 126 levels deep was accepted, and the event, one
+/// level deeper, was JSON that serde_json (at most 127 levels) and so every
+/// consumer of the bus could not read. `data` now nests at most
+/// `MAX_DATA_DEPTH` (100) levels, in every mode.
+#[test]
+fn event_data_deeper_than_the_limit_is_refused_in_every_mode() {
+    let headers = [
+        ("ce-specversion", b"1.0".as_slice()),
+        ("ce-id", b"evt-8".as_slice()),
+        ("ce-source", b"tms".as_slice()),
+        ("ce-type", b"shipment.created".as_slice()),
+    ];
+    let binary = |body: &str| http::parse(Some("application/json"), headers, body.as_bytes());
+    let structured = |data: &str| {
+        let body = format!(r#"{{"specversion":"1.0","id":"d","source":"s","type":"t","data":{data}}}"#);
+        http::parse(Some("application/cloudevents+json"), [], body.as_bytes())
+    };
+    type Parsed = Result<(http::Mode, Vec<Envelope>), BindingError>;
+    for parse in [&binary as &dyn Fn(&str) -> Parsed, &structured] {
+        let (_, events) = parse(&nested(MAX_DATA_DEPTH)).expect("at the limit");
+        let written = serde_json::to_vec(&events[0]).expect("serializes");
+        assert_eq!(Envelope::from_slice(&written).ok(), Some(events[0].clone()));
+        match parse(&nested(MAX_DATA_DEPTH + 1)) {
+            Err(BindingError::Invalid(e)) => assert_eq!(e.field, "data", "{e}"),
+            other => panic!("one level over the limit: {other:?}"),
+        }
+    }
+    assert_eq!(json_depth(&json!(1)), 0);
+    assert_eq!(json_depth(&json!({"a": [[], {"b": 1}]})), 3);
+}
+
+/// `inbound_payload/crash-327650f4…`: a received webhook whose payload was
+/// 126 levels deep became a typed event (the payload under `data.payload`)
+/// that no consumer could read. Such a payload is now a processing error.
+#[test]
+fn an_inbound_payload_too_deep_for_its_typed_event_is_a_processing_error() {
+    use hub_domain::inbound::HandlerType;
+    use hub_domain::inbound::processing::{Route, decide};
+    let route = Route {
+        handler: HandlerType::Custom,
+        event_types: &[],
+        transform: None,
+        mapped: None,
+        target_service: None,
+    };
+    let at_limit: Value = serde_json::from_str(&nested(MAX_DATA_DEPTH - 1)).expect("JSON");
+    let typed = decide(&route, None, Some(&at_limit)).expect("processed").expect("typed");
+    assert_eq!(json_depth(&typed.data), MAX_DATA_DEPTH);
+    let over: Value = serde_json::from_str(&nested(MAX_DATA_DEPTH)).expect("JSON");
+    let e = decide(&route, None, Some(&over)).expect_err("too deep");
+    assert!(e.contains("levels deep"), "{e}");
+}

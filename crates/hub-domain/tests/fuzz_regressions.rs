@@ -170,3 +170,29 @@ fn an_inbound_payload_too_deep_for_its_typed_event_is_a_processing_error() {
     let e = decide(&route, None, Some(&over)).expect_err("too deep");
     assert!(e.contains("levels deep"), "{e}");
 }
+
+/// `cloudevents/crash-876ee892…`: a `ce-` header (an attribute with an
+/// empty name) was refused with an error naming the field `""`. It now
+/// names `extensions` and quotes the name.
+#[test]
+fn an_attribute_with_an_empty_name_is_refused_under_extensions() {
+    let headers = [
+        ("ce-specversion", b"1.0".as_slice()),
+        ("ce-id", b"e".as_slice()),
+        ("ce-source", b"s".as_slice()),
+        ("ce-type", b"t".as_slice()),
+        ("ce-", b"x".as_slice()),
+    ];
+    match http::parse(None, headers, b"") {
+        Err(BindingError::Invalid(e)) => {
+            assert_eq!(e.field, "extensions");
+            assert!(e.message.starts_with("\"\" is not"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let body = br#"{"specversion":"1.0","id":"e","source":"s","type":"t","":1}"#;
+    match http::parse(Some("application/cloudevents+json"), [], body) {
+        Err(BindingError::Invalid(e)) => assert_eq!(e.field, "extensions"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -373,9 +373,12 @@ fn extensions(
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         {
+            // An empty name (`"": 1`, a bare `ce-` header) has no field
+            // of its own to name.
+            let field = if name.is_empty() { "extensions" } else { &name };
             return Err(FieldError::new(
-                name,
-                "is not a CloudEvents attribute name (lower-case letters a-z and digits 0-9, at most 50)",
+                field,
+                format!("{name:?} is not a CloudEvents attribute name (lower-case letters a-z and digits 0-9, at most 50)"),
             ));
         }
         match &value {

@@ -110,6 +110,7 @@ proptest! {
 use hub_domain::Envelope;
 use hub_domain::event::http::{self, BindingError};
 use hub_domain::event::{MAX_DATA_DEPTH, json_depth};
+use hub_domain::inbound::{Scheme, provider_event_type};
 use serde_json::{Value, json};
 
 /// `[[…]]` nested `depth` levels.
@@ -195,4 +196,18 @@ fn an_attribute_with_an_empty_name_is_refused_under_extensions() {
         Err(BindingError::Invalid(e)) => assert_eq!(e.field, "extensions"),
         other => panic!("{other:?}"),
     }
+}
+
+/// `inbound_payload/crash-c6575465…`: an empty `X-GitHub-Event` header was
+/// taken as the event type `""` (an empty body field never was). A header
+/// with nothing in it now says no type.
+#[test]
+fn an_empty_event_type_header_says_no_type() {
+    let headers = |v: &str| vec![("X-GitHub-Event".to_owned(), v.to_owned())];
+    assert_eq!(provider_event_type(Scheme::Github, &headers(""), None), None);
+    assert_eq!(provider_event_type(Scheme::Github, &headers("  "), None), None);
+    assert_eq!(
+        provider_event_type(Scheme::Github, &headers(" push "), None).as_deref(),
+        Some("push")
+    );
 }

@@ -103,3 +103,24 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------ crashes the fuzzer found
+
+use hub_connectors::redact::{REDACTED, Redactor};
+
+/// `redact/crash-272f81bd…` (the seed `json_escaped_key`): the JSON scanner matched
+/// key names as written, so `"tok\u0065n"` (the key `token`, spelled with
+/// an escape) kept its value in the logged body. Keys are now compared with
+/// their escapes decoded.
+#[test]
+fn a_secret_key_spelled_with_escapes_is_redacted() {
+    let r = Redactor::new(&[], &[]);
+    let logged = r.body(
+        Some("application/json"),
+        r#"{"tok\u0065n": "hidden-by-name", "a\"b": "kept", "n": 1}"#,
+    );
+    let v: serde_json::Value = serde_json::from_str(&logged).expect("still JSON");
+    assert_eq!(v["token"], REDACTED, "{logged}");
+    assert_eq!(v["a\"b"], "kept");
+    assert_eq!(v["n"], 1);
+}

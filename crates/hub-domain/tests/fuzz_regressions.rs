@@ -211,3 +211,21 @@ fn an_empty_event_type_header_says_no_type() {
         Some("push")
     );
 }
+
+/// `schedule/timeout-0e4a8286…`: croner reads `+` in the day of week as
+/// "day of month AND day of week" and finds such a date by a slow walk:
+/// `3 0 29 2 +` took 3.6 s of CPU (fuzz build) for one next run from 2053,
+/// and the scheduler computes next runs on every due check. `+` is not
+/// cron syntax, and is now refused.
+#[test]
+fn croners_and_marker_is_refused_in_a_sync_frequency() {
+    use hub_domain::schedule::{FrequencyError, SyncFrequency};
+    for raw in ["3 0 29 2 +", "0 0 29 2 +MON", "0 0 1 * +1"] {
+        assert!(
+            matches!(SyncFrequency::parse(raw), Err(FrequencyError::Invalid(_))),
+            "{raw}"
+        );
+    }
+    assert!(SyncFrequency::parse("3 0 29 2 *").is_ok());
+    assert!(SyncFrequency::parse("0 0 29 2 MON").is_ok());
+}

@@ -133,7 +133,8 @@ fn event_data_deeper_than_the_limit_is_refused_in_every_mode() {
     ];
     let binary = |body: &str| http::parse(Some("application/json"), headers, body.as_bytes());
     let structured = |data: &str| {
-        let body = format!(r#"{{"specversion":"1.0","id":"d","source":"s","type":"t","data":{data}}}"#);
+        let body =
+            format!(r#"{{"specversion":"1.0","id":"d","source":"s","type":"t","data":{data}}}"#);
         http::parse(Some("application/cloudevents+json"), [], body.as_bytes())
     };
     type Parsed = Result<(http::Mode, Vec<Envelope>), BindingError>;
@@ -165,7 +166,9 @@ fn an_inbound_payload_too_deep_for_its_typed_event_is_a_processing_error() {
         target_service: None,
     };
     let at_limit: Value = serde_json::from_str(&nested(MAX_DATA_DEPTH - 1)).expect("JSON");
-    let typed = decide(&route, None, Some(&at_limit)).expect("processed").expect("typed");
+    let typed = decide(&route, None, Some(&at_limit))
+        .expect("processed")
+        .expect("typed");
     assert_eq!(json_depth(&typed.data), MAX_DATA_DEPTH);
     let over: Value = serde_json::from_str(&nested(MAX_DATA_DEPTH)).expect("JSON");
     let e = decide(&route, None, Some(&over)).expect_err("too deep");
@@ -204,8 +207,14 @@ fn an_attribute_with_an_empty_name_is_refused_under_extensions() {
 #[test]
 fn an_empty_event_type_header_says_no_type() {
     let headers = |v: &str| vec![("X-GitHub-Event".to_owned(), v.to_owned())];
-    assert_eq!(provider_event_type(Scheme::Github, &headers(""), None), None);
-    assert_eq!(provider_event_type(Scheme::Github, &headers("  "), None), None);
+    assert_eq!(
+        provider_event_type(Scheme::Github, &headers(""), None),
+        None
+    );
+    assert_eq!(
+        provider_event_type(Scheme::Github, &headers("  "), None),
+        None
+    );
     assert_eq!(
         provider_event_type(Scheme::Github, &headers(" push "), None).as_deref(),
         Some("push")

@@ -91,7 +91,9 @@ fn check_config(m: &ProviderManifest, config: &Value, api_key: &str) {
             strings(config, &mut values);
             for e in &errors {
                 assert!(
-                    e.field == "config" || e.field.starts_with("config.") || e.field.starts_with("config["),
+                    e.field == "config"
+                        || e.field.starts_with("config.")
+                        || e.field.starts_with("config["),
                     "{}: error field {:?}",
                     m.code,
                     e.field
@@ -171,7 +173,11 @@ pub fn manifest(data: &[u8]) {
     let manifest_text = text(f[0]);
     let code = serde_json::from_str::<Value>(&manifest_text)
         .ok()
-        .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_ascii_lowercase))
+        .and_then(|v| {
+            v.get("code")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+        })
         .unwrap_or_else(|| "unknown".to_owned());
     let file = format!("{code}.json");
     let parsed = match parse_manifest(&file, &manifest_text) {
@@ -262,9 +268,18 @@ pub fn provider_answers(data: &[u8]) {
                 let refs = hooks.refs(&answer);
                 let mut seen = BTreeSet::new();
                 for r in &refs {
-                    assert!(hooks.entities.values().any(|e| *e == r.entity), "an entity no event type names");
+                    assert!(
+                        hooks.entities.values().any(|e| *e == r.entity),
+                        "an entity no event type names"
+                    );
                     assert!(!r.id.is_empty(), "{}: a webhook ref without an id", m.code);
-                    assert!(seen.insert((r.entity.clone(), r.id.clone())), "{}: {} {} named twice", m.code, r.entity, r.id);
+                    assert!(
+                        seen.insert((r.entity.clone(), r.id.clone())),
+                        "{}: {} {} named twice",
+                        m.code,
+                        r.entity,
+                        r.id
+                    );
                 }
             }
         }
@@ -276,7 +291,10 @@ pub fn provider_answers(data: &[u8]) {
                     assert!((200..300).contains(&status));
                     assert!(!t.access_token.is_empty());
                     for secret in ["access_token", "refresh_token", "id_token"] {
-                        assert!(!t.extras.contains_key(secret), "{secret} kept among the extras");
+                        assert!(
+                            !t.extras.contains_key(secret),
+                            "{secret} kept among the extras"
+                        );
                     }
                     let shown = format!("{t:?}");
                     for token in std::iter::once(&t.access_token).chain(&t.refresh_token) {
@@ -284,7 +302,8 @@ pub fn provider_answers(data: &[u8]) {
                         // and figures Debug shows; a real one does not.
                         let distinctive = token.len() >= 12
                             && token.chars().any(|c| c.is_ascii_alphabetic())
-                            && !"TokenAnswer [redacted] expires_in refresh_expires_in".contains(token.as_str());
+                            && !"TokenAnswer [redacted] expires_in refresh_expires_in"
+                                .contains(token.as_str());
                         assert!(
                             !distinctive || !shown.contains(token.as_str()),
                             "Debug shows a token: {shown}"
@@ -292,7 +311,11 @@ pub fn provider_answers(data: &[u8]) {
                     }
                 }
                 Err(TokenFailure::Revoked { message, .. }) => {
-                    assert!(message.chars().count() <= 300, "a message of {} characters", message.chars().count());
+                    assert!(
+                        message.chars().count() <= 300,
+                        "a message of {} characters",
+                        message.chars().count()
+                    );
                 }
                 Err(TokenFailure::Unavailable(_) | TokenFailure::Rejected(_)) => {}
             }
@@ -301,7 +324,11 @@ pub fn provider_answers(data: &[u8]) {
 }
 
 /// Reads `answer` as a page of `entity` at `checkpoint`, and the page after.
-fn read_pages(entity: &hub_connectors::sync::EntitySync, answer: &Value, checkpoint: Option<&Value>) {
+fn read_pages(
+    entity: &hub_connectors::sync::EntitySync,
+    answer: &Value,
+    checkpoint: Option<&Value>,
+) {
     let Ok(page) = entity.read(answer, checkpoint) else {
         return;
     };

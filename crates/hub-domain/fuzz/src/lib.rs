@@ -329,7 +329,10 @@ fn verify_as_sent(
     };
     let verdict = v.verify(&req, &[secret]);
     if let Err(Rejection::Missing(name)) = &verdict {
-        panic!("{}: {name} reported missing, but every header was sent", v.scheme);
+        panic!(
+            "{}: {name} reported missing, but every header was sent",
+            v.scheme
+        );
     }
     if verdict.is_err() || v.scheme == Scheme::None {
         return;
@@ -337,7 +340,14 @@ fn verify_as_sent(
     let tampered = [body, b"x"].concat();
     let other = format!("{secret}x");
     assert!(
-        v.verify(&Request { body: &tampered, ..req }, &[secret]).is_err(),
+        v.verify(
+            &Request {
+                body: &tampered,
+                ..req
+            },
+            &[secret]
+        )
+        .is_err(),
         "{}: verified, and still verified with a byte added to the body",
         v.scheme
     );
@@ -405,7 +415,11 @@ fn sign_and_verify(
     // received, so without any. Header values are one line.
     let url: String = url.chars().filter(|c| *c != '%').collect();
     let id: String = id.chars().filter(|c| !c.is_control()).collect();
-    let id = if id.trim().is_empty() { "msg_1".to_owned() } else { id };
+    let id = if id.trim().is_empty() {
+        "msg_1".to_owned()
+    } else {
+        id
+    };
     let now = 1_700_000_000 + offset;
     let mut headers = provider_sign(v, &secret, method, &url, &id, now, body);
     // Twilio signs form parameters; its JSON bodies go through bodySHA256.
@@ -440,7 +454,14 @@ fn sign_and_verify(
     );
     let tampered = [body, b"x"].concat();
     assert!(
-        v.verify(&Request { body: &tampered, ..req }, &[&secret]).is_err(),
+        v.verify(
+            &Request {
+                body: &tampered,
+                ..req
+            },
+            &[&secret]
+        )
+        .is_err(),
         "{}: verified with a byte added to the body",
         v.scheme
     );
@@ -511,25 +532,41 @@ pub fn inbound_payload(data: &[u8]) {
         None => {}
         Some(Handshake::Json(answer)) => {
             assert_eq!(scheme, Scheme::Slack, "a JSON handshake for {scheme}");
-            let keys: Vec<&String> = answer.as_object().map(|m| m.keys().collect()).unwrap_or_default();
-            assert_eq!(keys, ["challenge"], "Slack's answer echoes the challenge only");
+            let keys: Vec<&String> = answer
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
+            assert_eq!(
+                keys,
+                ["challenge"],
+                "Slack's answer echoes the challenge only"
+            );
         }
-        Some(Handshake::Empty) => assert_eq!(scheme, Scheme::Xero, "an empty handshake for {scheme}"),
+        Some(Handshake::Empty) => {
+            assert_eq!(scheme, Scheme::Xero, "an empty handshake for {scheme}")
+        }
     }
     let id = provider_event_id(scheme, &headers, payload.as_ref());
     let event_type = provider_event_type(scheme, &headers, payload.as_ref());
     for s in id.iter().chain(&event_type) {
-        assert!(!s.is_empty() && s.len() <= 200, "{scheme}: id or type {s:?}");
+        assert!(
+            !s.is_empty() && s.len() <= 200,
+            "{scheme}: id or type {s:?}"
+        );
     }
     let key = dedupe_key(id.as_deref(), body);
-    let hashed = key.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
-    });
+    let hashed = key
+        .strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
     assert!(key.starts_with("id:") || hashed, "dedupe key {key:?}");
 
     let entries: Vec<String> = filter
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     for entry in &entries {
         if check_filter_entry(entry).is_ok() && !entry.contains('*') {
@@ -585,13 +622,22 @@ pub fn inbound_payload(data: &[u8]) {
             round_trip(env);
         }
         (Outcome::Skipped, None) => {
-            assert!(!accepts(&entries, event_type.as_deref()), "skipped, but the filter accepts it");
+            assert!(
+                !accepts(&entries, event_type.as_deref()),
+                "skipped, but the filter accepts it"
+            );
         }
         (Outcome::Retry { retry_in_ms, .. }, None) => {
-            assert!(attempts < policy.max_attempts && *retry_in_ms > 0, "retry at {attempts}");
+            assert!(
+                attempts < policy.max_attempts && *retry_in_ms > 0,
+                "retry at {attempts}"
+            );
         }
         (Outcome::Failed { .. }, None) => {
-            assert!(attempts >= policy.max_attempts, "failed for good at attempt {attempts}");
+            assert!(
+                attempts >= policy.max_attempts,
+                "failed for good at attempt {attempts}"
+            );
         }
         other => panic!("an outcome and its event disagree: {other:?}"),
     }
@@ -663,15 +709,26 @@ pub fn cloudevents(data: &[u8]) {
             json_depth(body)
         );
     }
-    let lower = content_type.map(str::to_ascii_lowercase).unwrap_or_default();
+    let lower = content_type
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
     match mode {
         Mode::Batched => {
-            assert!(lower.contains("cloudevents-batch"), "batched under {content_type:?}");
-            assert!(events.len() <= MAX_BATCH, "{} events in a batch", events.len());
+            assert!(
+                lower.contains("cloudevents-batch"),
+                "batched under {content_type:?}"
+            );
+            assert!(
+                events.len() <= MAX_BATCH,
+                "{} events in a batch",
+                events.len()
+            );
         }
         Mode::Binary => {
             assert!(
-                headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("ce-specversion")),
+                headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("ce-specversion")),
                 "binary mode without ce-specversion"
             );
             assert_eq!(events.len(), 1);
@@ -679,9 +736,21 @@ pub fn cloudevents(data: &[u8]) {
         Mode::Structured => assert_eq!(events.len(), 1),
     }
     for env in &events {
-        assert!(env.id_text().len() <= 256, "an id of {} bytes", env.id_text().len());
-        assert!(env.source.len() <= 200, "a source of {} bytes", env.source.len());
-        assert!(env.extensions.len() <= 64, "{} extensions", env.extensions.len());
+        assert!(
+            env.id_text().len() <= 256,
+            "an id of {} bytes",
+            env.id_text().len()
+        );
+        assert!(
+            env.source.len() <= 200,
+            "a source of {} bytes",
+            env.source.len()
+        );
+        assert!(
+            env.extensions.len() <= 64,
+            "{} extensions",
+            env.extensions.len()
+        );
         assert_eq!(env.specversion, "1.0");
         round_trip(env);
     }
@@ -703,7 +772,10 @@ pub fn ip_allowlist(data: &[u8]) {
     };
     let printed = cidrs.to_strings();
     let again = Cidrs::parse(&printed).expect("printed networks parse");
-    assert_eq!(again, cidrs, "the list changed through its text: {printed:?}");
+    assert_eq!(
+        again, cidrs,
+        "the list changed through its text: {printed:?}"
+    );
     let peer_text = text(f[1]);
     let Ok(peer) = peer_text.trim().parse::<IpAddr>() else {
         return;
@@ -712,7 +784,11 @@ pub fn ip_allowlist(data: &[u8]) {
     let xff: Vec<&str> = xff_text.lines().collect();
     let client = client_ip_checked(peer, &xff, &cidrs);
     if !cidrs.contains(peer) {
-        assert_eq!(client, peer.to_canonical(), "an untrusted peer's headers were believed");
+        assert_eq!(
+            client,
+            peer.to_canonical(),
+            "an untrusted peer's headers were believed"
+        );
     }
     let hops: Vec<IpAddr> = xff
         .iter()
@@ -739,7 +815,10 @@ pub fn cursor(data: &[u8]) {
     let raw = text(data);
     if let Some(id) = cursor::decode(&raw) {
         assert_eq!(cursor::encode(id), raw, "two cursors for one position");
-        assert_eq!(URL_SAFE_NO_PAD.decode(raw.as_bytes()).ok().map(|b| b.len()), Some(16));
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(raw.as_bytes()).ok().map(|b| b.len()),
+            Some(16)
+        );
     }
 }
 
@@ -766,7 +845,10 @@ pub fn schedule(data: &[u8]) {
         return;
     };
     let stored = freq.as_str();
-    assert!(stored.chars().count() <= schedule::MAX_LEN, "{stored:?} is too long");
+    assert!(
+        stored.chars().count() <= schedule::MAX_LEN,
+        "{stored:?} is too long"
+    );
     assert_eq!(
         SyncFrequency::parse(stored).as_ref(),
         Ok(&freq),
@@ -786,7 +868,10 @@ pub fn schedule(data: &[u8]) {
             // The calendar repeats; the rarest dates (February 29th on a
             // Monday) come back within 40 years.
             let limit: DateTime<Utc> = after + chrono::Duration::days(50 * 366);
-            assert!(n <= limit, "{stored:?}: next run {n} more than 50 years after {after}");
+            assert!(
+                n <= limit,
+                "{stored:?}: next run {n} more than 50 years after {after}"
+            );
         }
     }
 }
@@ -828,9 +913,17 @@ pub fn gateway_headers(data: &[u8]) {
             let lines: Vec<&str> = value.lines().collect();
             let listed = gateway::connection_listed(&lines);
             for name in &listed {
-                assert!(!name.is_empty() && name.trim() == name && name.to_ascii_lowercase() == *name);
-                assert!(!gateway::forward_request_header(name, &listed), "{name} forwarded");
-                assert!(!gateway::forward_response_header(name, &listed), "{name} passed back");
+                assert!(
+                    !name.is_empty() && name.trim() == name && name.to_ascii_lowercase() == *name
+                );
+                assert!(
+                    !gateway::forward_request_header(name, &listed),
+                    "{name} forwarded"
+                );
+                assert!(
+                    !gateway::forward_response_header(name, &listed),
+                    "{name} passed back"
+                );
             }
             let _ = gateway::provider_throttled(&value, 403, data);
             assert!(gateway::provider_throttled(&value, 429, data));

@@ -378,7 +378,9 @@ fn extensions(
             let field = if name.is_empty() { "extensions" } else { &name };
             return Err(FieldError::new(
                 field,
-                format!("{name:?} is not a CloudEvents attribute name (lower-case letters a-z and digits 0-9, at most 50)"),
+                format!(
+                    "{name:?} is not a CloudEvents attribute name (lower-case letters a-z and digits 0-9, at most 50)"
+                ),
             ));
         }
         match &value {

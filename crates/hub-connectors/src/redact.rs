@@ -197,7 +197,7 @@ impl Redactor {
             while j < b.len() && b[j].is_ascii_whitespace() {
                 j += 1;
             }
-            if j < b.len() && b[j] == b':' && self.is_secret(&text[i + 1..end.saturating_sub(1)]) {
+            if j < b.len() && b[j] == b':' && self.is_secret(&key_name(&text[i..end])) {
                 j += 1;
                 while j < b.len() && b[j].is_ascii_whitespace() {
                     j += 1;
@@ -222,6 +222,18 @@ impl Redactor {
         out.push_str(&text[copied..]);
         out
     }
+}
+
+/// The name a JSON key (`text`, with its quotes) stands for: its escapes
+/// decoded (`"tok\u0065n"` is `token`), or as written when it does not
+/// decode (a key cut short).
+fn key_name(text: &str) -> std::borrow::Cow<'_, str> {
+    let inner = text.strip_prefix('"').unwrap_or(text);
+    let inner = inner.strip_suffix('"').unwrap_or(inner);
+    if !inner.contains('\\') {
+        return inner.into();
+    }
+    serde_json::from_str::<String>(text).map_or(inner.into(), Into::into)
 }
 
 /// The index just past the JSON string starting at `start` (a `"`), or the

@@ -84,6 +84,14 @@ impl SyncFrequency {
             "MANUAL" => return Ok(Self::Manual),
             _ => {}
         }
+        // croner's `+` (day of month AND day of week, not cron syntax)
+        // finds its next date by a slow walk: `3 0 29 2 +` took seconds of
+        // CPU per next run, `+MON` with February 29th a minute.
+        if raw.contains('+') {
+            return Err(FrequencyError::Invalid(
+                "'+' (croner's day-of-month AND day-of-week) is not supported; a day of the month and a day of the week in one expression match either".into(),
+            ));
+        }
         // Seconds would allow a sync every second; years make no sense for
         // a recurring sync.
         let cron = CronParser::builder()

@@ -140,6 +140,24 @@ const MAX_ATTRIBUTE_LEN: usize = 2048;
 /// Most extension attributes on one event.
 const MAX_EXTENSIONS: usize = 64;
 
+/// The deepest nesting of arrays and objects accepted in an event's `data`.
+/// An event is its `data` nested one level more (two in a batch, and the
+/// typed events of inbound webhooks wrap their payload once more), and
+/// serde_json reads at most 127 levels: deeper data would be accepted at
+/// the edge, then be unreadable to every consumer of the bus.
+pub const MAX_DATA_DEPTH: usize = 100;
+
+/// How deep arrays and objects nest in `v`: 0 for a scalar, 1 for `[]` or
+/// `{"a": 1}`, 2 for `[[]]`.
+pub fn json_depth(v: &serde_json::Value) -> usize {
+    let inner = match v {
+        serde_json::Value::Array(items) => items.iter().map(json_depth).max(),
+        serde_json::Value::Object(members) => members.values().map(json_depth).max(),
+        _ => return 0,
+    };
+    1 + inner.unwrap_or(0)
+}
+
 impl Envelope {
     /// A new event with a fresh id and the current time.
     pub fn new(
@@ -251,6 +269,12 @@ impl Envelope {
         let correlationid = bounded(&mut m, "correlationid", 100)?;
         let traceparent = bounded(&mut m, "traceparent", 255)?;
         let data = m.remove("data").unwrap_or(serde_json::Value::Null);
+        if json_depth(&data) > MAX_DATA_DEPTH {
+            return Err(FieldError::new(
+                "data",
+                format!("must nest arrays and objects at most {MAX_DATA_DEPTH} levels deep"),
+            ));
+        }
         let data_base64 = optional(&mut m, "data_base64")?;
         if let Some(b) = &data_base64 {
             if !data.is_null() {
@@ -349,9 +373,14 @@ fn extensions(
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         {
+            // An empty name (`"": 1`, a bare `ce-` header) has no field
+            // of its own to name.
+            let field = if name.is_empty() { "extensions" } else { &name };
             return Err(FieldError::new(
-                name,
-                "is not a CloudEvents attribute name (lower-case letters a-z and digits 0-9, at most 50)",
+                field,
+                format!(
+                    "{name:?} is not a CloudEvents attribute name (lower-case letters a-z and digits 0-9, at most 50)"
+                ),
             ));
         }
         match &value {

@@ -180,7 +180,13 @@ pub fn provider_event_type(
     headers: &[(String, String)],
     body: Option<&Value>,
 ) -> Option<String> {
-    let h = |name: &str| signature::header(headers, name).map(str::to_owned);
+    // An empty header says no type, as an empty field does.
+    let h = |name: &str| {
+        signature::header(headers, name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
     let field = |names: &[&str]| {
         names
             .iter()

@@ -150,6 +150,13 @@ pub fn decide(
             None => payload.clone(),
         },
     };
+    // The typed event's data wraps the payload once more.
+    if crate::event::json_depth(&out) >= crate::event::MAX_DATA_DEPTH {
+        return Err(format!(
+            "the payload nests arrays and objects more than {} levels deep",
+            crate::event::MAX_DATA_DEPTH - 1
+        ));
+    }
     let missing: Vec<&str> = route
         .handler
         .required_fields()

@@ -38,6 +38,7 @@ pub fn run() -> Result<ExitCode> {
     timed_quiet(|| infra::ensure_rabbitmq(&rabbitmq_url, "HUB_TEST_RABBITMQ_URL"))?;
     timed_quiet(infra::ensure_docker_compose)?;
     timed_quiet(infra::ensure_chromium)?;
+    timed_quiet(infra::ensure_schemathesis)?;
     timed("dropping stale test databases (hubtest_*)", || {
         infra::drop_stale_test_databases(&database_url)
     })?;

@@ -13,6 +13,7 @@ mod inbound_more;
 mod openapi;
 mod resilience;
 mod rotation;
+mod schema;
 mod sockets;
 mod transformations;
 

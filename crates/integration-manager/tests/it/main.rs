@@ -10,6 +10,7 @@ mod cli;
 mod gateway;
 mod inbound;
 mod inbound_more;
+mod matrix;
 mod openapi;
 mod resilience;
 mod rotation;

@@ -39,6 +39,7 @@ pub fn run() -> Result<ExitCode> {
     timed_quiet(infra::ensure_docker_compose)?;
     timed_quiet(crate::deploy::run)?;
     timed_quiet(infra::ensure_chromium)?;
+    timed_quiet(infra::ensure_schemathesis)?;
     timed("dropping stale test databases (hubtest_*)", || {
         infra::drop_stale_test_databases(&database_url)
     })?;

@@ -508,7 +508,99 @@ pub fn document(name: &str, service: utoipa::openapi::OpenApi) -> utoipa::openap
         ))),
     );
     components.add_security_scheme("admin_token", bearer("HUB_ADMIN_TOKEN"));
+    add_platform_errors(&mut doc);
     doc
+}
+
+/// Documents on every operation the errors the platform answers before or
+/// around its handler, by what the operation takes, unless the operation
+/// documents that status itself: 400 for malformed parameters, bodies or
+/// `X-Tenant-ID`; 401 and 503 (the credential is checked in Postgres) for
+/// authenticated routes; 403 for tenant routes (another tenant's key, a
+/// suspended tenant); 404 for admin routes (the admin API is off without
+/// `HUB_ADMIN_TOKEN`); 413 and 415 for routes that take a JSON body; 422
+/// for lists (`limit` out of range).
+fn add_platform_errors(doc: &mut utoipa::openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let schemes = serde_json::to_value(&op.security).unwrap_or_default();
+            let uses = |scheme: &str| {
+                schemes
+                    .as_array()
+                    .is_some_and(|all| all.iter().any(|s| s.get(scheme).is_some()))
+            };
+            let (tenant, admin) = (uses("tenant"), uses("admin_token"));
+            let params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let body = op.request_body.is_some();
+            // The shared list parameters ([`http::ListParams`]): a `limit`
+            // out of range is a field error.
+            let list = serde_json::to_value(&op.parameters)
+                .unwrap_or_default()
+                .as_array()
+                .is_some_and(|all| {
+                    all.iter()
+                        .any(|p| p["in"] == "query" && p["name"] == "limit")
+                });
+            let mut add = |status: &str, when: bool, description: &str| {
+                if when {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem_response(description));
+                }
+            };
+            add(
+                "400",
+                tenant || params || body,
+                "A malformed parameter, body or X-Tenant-ID header",
+            );
+            add(
+                "401",
+                tenant || admin,
+                "Credentials missing, unknown or revoked",
+            );
+            add(
+                "403",
+                tenant,
+                "The API key belongs to another tenant, or the tenant is suspended",
+            );
+            add("404", admin, "The admin API is off (no HUB_ADMIN_TOKEN)");
+            add("413", body, "The body is too large");
+            add(
+                "422",
+                list,
+                "A list parameter is out of range (`limit`: 1–200)",
+            );
+            add("415", body, "The body is not sent as application/json");
+            add(
+                "503",
+                tenant || admin,
+                "Postgres or RabbitMQ is unavailable; retry later",
+            );
+        }
+    }
+}
+
+/// A response documented as a problem+json document.
+fn problem_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
 }
 
 /// What `<binary> migrate` does.

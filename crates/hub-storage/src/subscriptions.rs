@@ -61,7 +61,7 @@ pub struct Subscription {
     pub headers: serde_json::Value,
     /// A transformation template reference or a field map, applied to the
     /// event before sending.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub transform_template: Option<serde_json::Value>,
     /// Retry failed attempts.
     pub retry_enabled: bool,

@@ -46,7 +46,7 @@ pub struct Endpoint {
     pub handler_type: String,
     /// A transformation template reference or a field map, applied before
     /// routing.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub transform_template: Option<serde_json::Value>,
     /// Where processed events are meant to go.
     pub target_service: Option<String>,

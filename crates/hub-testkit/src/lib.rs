@@ -12,6 +12,7 @@ pub mod db;
 pub mod fakes;
 pub mod proxy;
 pub mod receiver;
+pub mod schemathesis;
 pub mod service;
 pub mod sockets;
 

@@ -206,6 +206,22 @@ impl TestEnv {
     /// and waits until it is ready. For tests of one service that need
     /// another: they start it as a process, without depending on its crate.
     pub async fn spawn(&self, name: &str, config: Config) -> Running {
+        self.spawn_with(name, config, None).await
+    }
+
+    /// [`spawn`](Self::spawn), with everything the process prints (its
+    /// tracing output, at `RUST_LOG=debug`, JSON lines) appended to the file
+    /// `log`, for tests that search what a service logged.
+    pub async fn spawn_logged(&self, name: &str, config: Config, log: &std::path::Path) -> Running {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
+        self.spawn_with(name, config, Some(file)).await
+    }
+
+    async fn spawn_with(&self, name: &str, config: Config, log: Option<std::fs::File>) -> Running {
         let binary = built_binary(name);
         let port = crate::binary::free_port();
         let mut vars = vec![("PORT".to_owned(), port.to_string())];
@@ -229,6 +245,13 @@ impl TestEnv {
             .stdin(std::process::Stdio::null());
         if let Ok(path) = std::env::var("PATH") {
             cmd.env("PATH", path);
+        }
+        if let Some(file) = log {
+            let stderr = file.try_clone().expect("clone the log file");
+            cmd.env("RUST_LOG", "debug")
+                .env("LOG_FORMAT", "json")
+                .stdout(file)
+                .stderr(stderr);
         }
         let child = crate::binary::KillOnDrop(Some(cmd.spawn().expect("start service binary")));
         let pid = child.0.as_ref().map(std::process::Child::id);

@@ -153,7 +153,7 @@ pub async fn get_tenant(
 /// Creates an API key for a tenant; the key is in the response, once.
 #[utoipa::path(post, path = "/api/v1/admin/tenants/{id}/api-keys", tag = "admin", security(("admin_token" = [])),
     params(("id" = Uuid, Path, description = "Tenant id")), request_body = CreateApiKey,
-    responses((status = 201, body = CreatedApiKey), (status = 404, body = hub_platform::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = CreatedApiKey), (status = 404, body = hub_platform::error::Problem, content_type = "application/problem+json"), (status = 422, body = hub_platform::error::Problem, content_type = "application/problem+json")))]
 pub async fn create_api_key(
     _: Admin,
     ctx: web::Data<Context>,
@@ -192,7 +192,7 @@ pub async fn create_api_key(
 /// A tenant's API keys (metadata only).
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{id}/api-keys", tag = "admin", security(("admin_token" = [])),
     params(("id" = Uuid, Path, description = "Tenant id")),
-    responses((status = 200, body = Vec<ApiKey>), (status = 404, body = hub_platform::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ApiKeyPage), (status = 404, body = hub_platform::error::Problem, content_type = "application/problem+json")))]
 pub async fn list_api_keys(
     _: Admin,
     ctx: web::Data<Context>,
@@ -200,10 +200,19 @@ pub async fn list_api_keys(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = existing_tenant(&ctx, *id).await?;
     let keys = hub_storage::tenants::list_api_keys(&ctx.pool, tenant.id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "data": keys,
-        "next_cursor": null,
-    })))
+    Ok(HttpResponse::Ok().json(ApiKeyPage {
+        data: keys,
+        next_cursor: None,
+    }))
+}
+
+/// A tenant's API keys, as every list answers (one page).
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeyPage {
+    /// The keys (without their secrets).
+    pub data: Vec<ApiKey>,
+    /// Always `null`: a tenant's keys are one page.
+    pub next_cursor: Option<String>,
 }
 
 /// Revokes an API key: it stops working at once.

@@ -10,9 +10,11 @@ mod cli;
 mod gateway;
 mod inbound;
 mod inbound_more;
+mod matrix;
 mod openapi;
 mod resilience;
 mod rotation;
+mod schema;
 mod sockets;
 mod transformations;
 

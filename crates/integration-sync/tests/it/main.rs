@@ -9,6 +9,7 @@ mod outcomes;
 mod providers;
 mod resume;
 mod scheduler;
+mod schema;
 
 hub_testkit::binary_tests!(env!("CARGO_BIN_EXE_integration-sync"));
 

@@ -4,6 +4,7 @@ use hub_testkit::TestEnv;
 
 mod cloudevents;
 mod outbound;
+mod schema;
 mod transforms;
 
 hub_testkit::binary_tests!(env!("CARGO_BIN_EXE_webhook-dispatcher"));

@@ -261,12 +261,26 @@ pub async fn delete(
 
 /// The providers this tenant may use.
 #[utoipa::path(get, path = "/api/v1/integrations/providers", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(ProviderQuery), responses((status = 200, body = Vec<Provider>)))]
+    params(ProviderQuery), responses((status = 200, body = ProviderPage)))]
 pub async fn list_providers(
     Call { t, ctx }: Call,
     q: web::Query<ProviderQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
+    // Postgres text cannot hold NUL: refused here rather than failing the
+    // query (a 500).
+    for (name, value) in [
+        ("q", &q.q),
+        ("category", &q.category),
+        ("status", &q.status),
+    ] {
+        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("{name}: must not contain NUL characters"),
+            ));
+        }
+    }
     let upper = |s: Option<String>| {
         s.map(|v| v.trim().to_ascii_uppercase())
             .filter(|v| !v.is_empty())
@@ -280,7 +294,20 @@ pub async fn list_providers(
         text.as_deref(),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": rows, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(ProviderPage {
+        data: rows,
+        next_cursor: None,
+    }))
+}
+
+/// The providers a tenant may use, as every list answers: the catalog is
+/// small, so it is one page.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ProviderPage {
+    /// The providers.
+    pub data: Vec<Provider>,
+    /// Always `null`: the whole catalog is one page.
+    pub next_cursor: Option<String>,
 }
 
 /// One provider.
@@ -410,7 +437,7 @@ pub async fn test(
 /// Enables an integration after a passing connection test (409 with the
 /// provider's error when it fails).
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/enable", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = Integration), (status = 409, body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = Integration), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn enable(
     Call { t, ctx }: Call,
     gw: web::Data<Gateway>,
@@ -478,7 +505,7 @@ async fn set_enabled(
 
 /// Health of one integration.
 #[utoipa::path(get, path = "/api/v1/integrations/{id}/health", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, description = "status, last success/error, error count, circuit state, rate-limit usage this hour")))]
+    params(("id" = Uuid, Path)), responses((status = 200, description = "status, last success/error, error count, circuit state, rate-limit usage this hour"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn health(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let row: Integration = find(&ctx, &t, *id).await?;
     let manifest = manifest_of(&row.provider_code)?;
@@ -522,7 +549,7 @@ pub async fn health(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRe
 
 /// Call statistics by hour over the last 24 hours.
 #[utoipa::path(get, path = "/api/v1/integrations/{id}/stats", tag = "integrations", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, description = "calls, errors, p50/p95 latency per hour")))]
+    params(("id" = Uuid, Path)), responses((status = 200, description = "calls, errors, p50/p95 latency per hour"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn stats(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let row: Integration = find(&ctx, &t, *id).await?;
     let hours = store::hourly_stats(&ctx.pool, t.id, row.id).await?;

@@ -357,7 +357,7 @@ pub async fn preview(
 /// Always 200 with the problems found (404 for an unknown template).
 #[utoipa::path(post, path = "/api/v1/transformations/validate", tag = "transformations", security(("api_key" = [], "tenant" = [])),
     request_body = ValidateInput,
-    responses((status = 200, body = ValidateResult), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ValidateResult), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn validate(
     Call { t, ctx }: Call,
     body: web::Json<ValidateInput>,

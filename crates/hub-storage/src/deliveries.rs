@@ -6,7 +6,7 @@
 //! that expire and are claimed again. Every write is batched with `UNNEST`.
 //!
 //! Statuses are bound from `hub_domain::status`, except in the claims
-//! ([`claim`], [`claim_probes`]) and [`backlog`]: their status conditions
+//! ([`claim`], [`claim_probes`]), [`backlog`] and [`backlog_of`]: their status conditions
 //! are literals so that the planner matches them to the partial index of due
 //! deliveries (`webhook_deliveries_due`, `WHERE status IN ('PENDING',
 //! 'RETRYING')`) and plans the claim from the literal values; a parameter
@@ -762,6 +762,33 @@ pub async fn backlog(pool: &PgPool) -> Result<(i64, f64)> {
            FROM webhook_deliveries WHERE status IN ('PENDING', 'RETRYING') AND next_retry_at <= NOW()",
     )
     .fetch_one(pool)
+    .await?)
+}
+
+/// The most a subscription's backlog counts to ([`backlog_of`]): past it
+/// the figure reads "at least this many".
+pub const BACKLOG_CAP: i64 = 10_000;
+
+/// Each of the tenant's subscriptions `ids`' backlog: its deliveries still
+/// to be sent (PENDING or RETRYING, due or not), counted up to
+/// [`BACKLOG_CAP`]. One statement for the lot; each count reads at most
+/// `BACKLOG_CAP` rows, through the subscription's history index
+/// (`webhook_deliveries_history`) and the partial index of unfinished
+/// deliveries. Another tenant's ids count 0.
+pub async fn backlog_of(pool: &PgPool, tenant: TenantId, ids: &[Uuid]) -> Result<Vec<(Uuid, i64)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_as(
+        "SELECT s.id, (SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries d
+                         WHERE d.tenant_id = $1 AND d.subscription_id = s.id
+                           AND d.status IN ('PENDING', 'RETRYING') LIMIT $3) AS u) AS n
+           FROM unnest($2::uuid[]) AS s(id)",
+    )
+    .bind(tenant.0)
+    .bind(ids)
+    .bind(BACKLOG_CAP)
+    .fetch_all(pool)
     .await?)
 }
 

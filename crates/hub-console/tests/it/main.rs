@@ -6,6 +6,7 @@
 
 mod a11y;
 mod api_logs;
+mod health;
 mod integrations;
 mod session;
 mod sync_jobs;

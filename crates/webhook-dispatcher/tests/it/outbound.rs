@@ -502,6 +502,47 @@ async fn failed_attempts_follow_the_retry_schedule_then_fail_with_an_event() {
 }
 
 #[tokio::test]
+async fn a_subscriptions_backlog_counts_its_unfinished_deliveries_up_to_ten_thousand() {
+    let w = world(|_| {}).await;
+    let (rx, sub) = w
+        .subscribed_receiver(
+            Reply::Status(500),
+            json!({"name": "waiting", "event_types": ["order.*"],
+                   "max_retries": 3, "retry_intervals": [3600]}),
+        )
+        .await;
+    let id = sub["id"].as_str().unwrap();
+    assert_eq!(w.subscription(id).await["backlog"], 0);
+    w.post_event("order.created", json!({})).await;
+    w.post_event("order.shipped", json!({})).await;
+    rx.wait_for(2, 30).await;
+    wait_status(&w, id, "RETRYING", 2).await;
+    assert_eq!(w.subscription(id).await["backlog"], 2);
+    let (s, list) = w.api("GET", "/api/v1/webhooks/subscriptions", None).await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list["data"][0]["backlog"], 2, "{list}");
+    // Past 10,000 the count stops (a lease keeps the dispatcher off them).
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, subscription_id, tenant_id, event_type, event_id, payload,
+                 request_url, status, next_retry_at, attempt_number, lease_until)
+         SELECT gen_random_uuid(), $1::uuid, $2::uuid, 'order.created', gen_random_uuid(), '{}',
+                'http://127.0.0.1:9/h', 'PENDING', NOW() + interval '1 hour', 0, NOW() + interval '1 hour'
+           FROM generate_series(1, 10005)",
+    )
+    .bind(id)
+    .bind(&w.tenant)
+    .execute(w.env.pool())
+    .await
+    .unwrap();
+    assert_eq!(w.subscription(id).await["backlog"], 10_000);
+    // Another tenant's list shows none of it.
+    let (other, key) = w.env.tenant(&w.m, "other").await;
+    let theirs = TenantApi::new(&w.env, &w.m, &other, &key);
+    let l = theirs.get("/api/v1/webhooks/subscriptions").await;
+    assert_eq!(l.ok(200)["data"], json!([]));
+}
+
+#[tokio::test]
 async fn retry_after_on_429_is_honored_up_to_the_last_interval() {
     let w = world(|_| {}).await;
     let rx = Receiver::start().await;

@@ -29,6 +29,11 @@ pub struct SubscriptionBody {
     pub secret_set: bool,
     /// Until when the previous secret still signs (after a rotation).
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Deliveries still to be sent (PENDING or RETRYING), counted up to
+    /// 10,000 (a figure of 10,000 means at least that many). In the list
+    /// and in one subscription's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<i64>,
 }
 
 impl From<Subscription> for SubscriptionBody {
@@ -47,6 +52,7 @@ impl From<Subscription> for SubscriptionBody {
             auth_config,
             secret_set: s.secret_key.is_some(),
             previous_secret_expires_at: s.previous_secret_expires_at.filter(|t| *t > Utc::now()),
+            backlog: None,
             subscription: s,
         }
     }

@@ -205,16 +205,27 @@ pub async fn list(
         after: paging.cursor,
     };
     let rows = store::list(&ctx.pool, t.id, &filter, paging.limit).await?;
-    Ok(HttpResponse::Ok().json(paging.page::<_, SubscriptionBody>(rows)))
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let backlogs: std::collections::HashMap<Uuid, i64> =
+        deliveries::backlog_of(&ctx.pool, t.id, &ids)
+            .await?
+            .into_iter()
+            .collect();
+    let mut page = paging.page::<_, SubscriptionBody>(rows);
+    for b in &mut page.data {
+        b.backlog = Some(backlogs.get(&b.subscription.id).copied().unwrap_or(0));
+    }
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// One subscription.
 #[utoipa::path(get, path = "/api/v1/webhooks/subscriptions/{id}", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = SubscriptionBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(SubscriptionBody::from(
-        find::<Subscription>(&ctx, &t, *id).await?,
-    )))
+    let mut body = SubscriptionBody::from(find::<Subscription>(&ctx, &t, *id).await?);
+    let backlog = deliveries::backlog_of(&ctx.pool, t.id, &[*id]).await?;
+    body.backlog = Some(backlog.first().map_or(0, |(_, n)| *n));
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// Changes a subscription (absent fields are kept).

@@ -594,6 +594,54 @@ fn stale_test_databases(names: &[String]) -> Vec<&String> {
         .collect()
 }
 
+/// Makes sure the schemathesis CLI pinned in
+/// `crates/hub-testkit/schemathesis.txt` is installed in a virtualenv under
+/// the target directory (`target/schemathesis`), where the schema tests look
+/// for it (`hub_testkit::schemathesis`). Installs it with `python3 -m venv`
+/// and pip when it is missing or another version, showing pip's progress.
+pub fn ensure_schemathesis() -> Result<()> {
+    ui::step("checking schemathesis (the services' schema tests)");
+    let pinned_file = crate::workspace_root().join("crates/hub-testkit/schemathesis.txt");
+    let pinned = std::fs::read_to_string(&pinned_file)
+        .with_context(|| format!("reading {}", pinned_file.display()))?;
+    let venv = crate::target_dir().join("schemathesis");
+    let marker = venv.join("installed.txt");
+    if std::fs::read_to_string(&marker).is_ok_and(|m| m == pinned) {
+        ui::info(&format!("installed ({})", pinned.trim()));
+        return Ok(());
+    }
+    let python = find_program("python3").ok_or_else(|| {
+        anyhow!(
+            "python3 is needed to install schemathesis for the schema tests; install it:\n    \
+             sudo apt-get install -y python3 python3-venv"
+        )
+    })?;
+    ui::info(&format!(
+        "installing {} into {} (about 60 MB)",
+        pinned.trim(),
+        venv.display()
+    ));
+    let _ = std::fs::remove_dir_all(&venv);
+    ui::run_checked(
+        Command::new(&python).args(["-m", "venv"]).arg(&venv),
+        "could not create a virtualenv (on Debian: sudo apt-get install -y python3-venv)",
+    )?;
+    ui::run_checked(
+        Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "on",
+                "-r",
+            ])
+            .arg(&pinned_file),
+        "pip could not install schemathesis (is PyPI reachable?)",
+    )?;
+    std::fs::write(&marker, &pinned).with_context(|| format!("writing {}", marker.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,52 +729,4 @@ mod tests {
         assert_eq!(quote_ident("integration_hub"), "\"integration_hub\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
-}
-
-/// Makes sure the schemathesis CLI pinned in
-/// `crates/hub-testkit/schemathesis.txt` is installed in a virtualenv under
-/// the target directory (`target/schemathesis`), where the schema tests look
-/// for it (`hub_testkit::schemathesis`). Installs it with `python3 -m venv`
-/// and pip when it is missing or another version, showing pip's progress.
-pub fn ensure_schemathesis() -> Result<()> {
-    ui::step("checking schemathesis (the services' schema tests)");
-    let pinned_file = crate::workspace_root().join("crates/hub-testkit/schemathesis.txt");
-    let pinned = std::fs::read_to_string(&pinned_file)
-        .with_context(|| format!("reading {}", pinned_file.display()))?;
-    let venv = crate::target_dir().join("schemathesis");
-    let marker = venv.join("installed.txt");
-    if std::fs::read_to_string(&marker).is_ok_and(|m| m == pinned) {
-        ui::info(&format!("installed ({})", pinned.trim()));
-        return Ok(());
-    }
-    let python = find_program("python3").ok_or_else(|| {
-        anyhow!(
-            "python3 is needed to install schemathesis for the schema tests; install it:\n    \
-             sudo apt-get install -y python3 python3-venv"
-        )
-    })?;
-    ui::info(&format!(
-        "installing {} into {} (about 60 MB)",
-        pinned.trim(),
-        venv.display()
-    ));
-    let _ = std::fs::remove_dir_all(&venv);
-    ui::run_checked(
-        Command::new(&python).args(["-m", "venv"]).arg(&venv),
-        "could not create a virtualenv (on Debian: sudo apt-get install -y python3-venv)",
-    )?;
-    ui::run_checked(
-        Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--disable-pip-version-check",
-                "--progress-bar",
-                "on",
-                "-r",
-            ])
-            .arg(&pinned_file),
-        "pip could not install schemathesis (is PyPI reachable?)",
-    )?;
-    std::fs::write(&marker, &pinned).with_context(|| format!("writing {}", marker.display()))?;
-    Ok(())
 }

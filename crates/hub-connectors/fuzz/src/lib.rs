@@ -414,7 +414,7 @@ pub fn redact(data: &[u8]) {
             );
         }
     }
-    if pick % 6 == 0
+    if pick.is_multiple_of(6)
         && let Ok(before) = serde_json::from_str::<Value>(&input)
     {
         let after: Value = serde_json::from_str(&logged).unwrap_or_else(|e| {

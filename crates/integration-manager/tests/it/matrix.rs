@@ -188,7 +188,7 @@ fn operations(service: &'static str) -> Vec<Operation> {
                 .map(|p| p["name"].as_str().unwrap().to_owned())
                 .collect();
             let body = op["requestBody"]["content"]["application/json"]["schema"].clone();
-            let body = (!body.is_null()).then(|| minimal(&doc, &body, ""));
+            let body = (!body.is_null()).then(|| minimal(&doc, &body));
             all.push(Operation {
                 service,
                 method,
@@ -203,25 +203,24 @@ fn operations(service: &'static str) -> Vec<Operation> {
 }
 
 /// The smallest instance of JSON Schema `schema` (refs resolved in `doc`):
-/// required properties only, the first of any choice. `name` is the
-/// property it is for.
-fn minimal(doc: &Value, schema: &Value, name: &str) -> Value {
+/// required properties only, the first of any choice.
+fn minimal(doc: &Value, schema: &Value) -> Value {
     if let Some(r) = schema["$ref"].as_str() {
         let target = doc.pointer(r.trim_start_matches('#')).unwrap();
-        return minimal(doc, target, name);
+        return minimal(doc, target);
     }
     for choice in ["oneOf", "anyOf"] {
         if let Some(first) = schema[choice]
             .as_array()
             .and_then(|c| c.iter().find(|s| s["type"] != "null"))
         {
-            return minimal(doc, first, name);
+            return minimal(doc, first);
         }
     }
     if let Some(parts) = schema["allOf"].as_array() {
         let mut merged = serde_json::Map::new();
         for part in parts {
-            if let Value::Object(o) = minimal(doc, part, name) {
+            if let Value::Object(o) = minimal(doc, part) {
                 merged.extend(o);
             }
         }
@@ -246,13 +245,13 @@ fn minimal(doc: &Value, schema: &Value, name: &str) -> Value {
             for field in schema["required"].as_array().into_iter().flatten() {
                 let field = field.as_str().unwrap();
                 let property = &schema["properties"][field];
-                out.insert(field.to_owned(), minimal(doc, property, field));
+                out.insert(field.to_owned(), minimal(doc, property));
             }
             Value::Object(out)
         }
         "array" => {
             let n = schema["minItems"].as_u64().unwrap_or(0);
-            let item = minimal(doc, &schema["items"], name);
+            let item = minimal(doc, &schema["items"]);
             Value::Array((0..n).map(|_| item.clone()).collect())
         }
         "string" => match schema["format"].as_str() {
@@ -760,7 +759,7 @@ fn a_minimal_body_has_the_required_fields_and_the_table_reads_segments() {
         "properties": {"a": {"type": ["string", "null"], "format": "uuid"},
                        "b": {"type": "array", "minItems": 1, "items": {"enum": ["X", "Y"]}},
                        "c": {"type": "string"}}}}}});
-    let body = minimal(&doc, &json!({"$ref": "#/components/schemas/In"}), "");
+    let body = minimal(&doc, &json!({"$ref": "#/components/schemas/In"}));
     assert!(body["a"].as_str().unwrap().parse::<uuid::Uuid>().is_ok());
     assert_eq!(body["b"], json!(["X"]));
     assert!(body.get("c").is_none());

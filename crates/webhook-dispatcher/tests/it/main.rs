@@ -37,3 +37,11 @@ fn committed_openapi_document_is_current() {
         webhook_dispatcher::ApiDoc::openapi(),
     );
 }
+
+#[tokio::test]
+async fn docs_are_served_with_no_request_to_another_host() {
+    let env = TestEnv::new().await;
+    let s = env.start(webhook_dispatcher::build, env.config()).await;
+    hub_testkit::docs::check_docs_offline(&env.http, &s.url("")).await;
+    s.stop().await;
+}

@@ -3,6 +3,7 @@
 use hub_testkit::TestEnv;
 
 mod cloudevents;
+mod idempotency;
 mod outbound;
 mod transforms;
 

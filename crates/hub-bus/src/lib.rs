@@ -13,12 +13,15 @@
 //! * [`consumer`]: manual acks after the handler's transaction commits,
 //!   idempotency through `processed_events`, bounded redelivery with backoff
 //!   through the retry queue, then the dead-letter queue.
+//! * [`dead_letters`]: the operator's look into a dead-letter queue, re-drive
+//!   to the work queue and delete, losing nothing on a crash.
 //! * [`backoff`]: the one retry backoff every failing loop of the hub waits by.
 
 pub mod backoff;
 pub mod cloudevents;
 mod connection;
 pub mod consumer;
+pub mod dead_letters;
 pub mod relay;
 mod topology;
 pub mod trace;

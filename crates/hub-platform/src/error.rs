@@ -38,6 +38,7 @@ macro_rules! codes {
 codes! {
     InvalidJson => ("invalid_json", 400, "The request body is not valid JSON for this endpoint"),
     InvalidParameter => ("invalid_parameter", 400, "A path or query parameter is malformed"),
+    InvalidIdempotencyKey => ("invalid_idempotency_key", 400, "The Idempotency-Key header is empty, longer than 255 characters or not printable ASCII"),
     MissingTenantHeader => ("missing_tenant_header", 400, "The X-Tenant-ID header is required"),
     InvalidTenantHeader => ("invalid_tenant_header", 400, "The X-Tenant-ID header is not a UUID"),
     MissingCredentials => ("missing_credentials", 401, "Authorization: Bearer <api key> is required"),
@@ -62,6 +63,7 @@ codes! {
     PayloadTooLarge => ("payload_too_large", 413, "The request body is too large"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Send Content-Type: application/json"),
     ValidationFailed => ("validation_failed", 422, "Some fields are invalid"),
+    IdempotencyKeyReused => ("idempotency_key_reused", 422, "The Idempotency-Key was used (within 24 h) for a different request"),
     DependencyUnavailable => ("dependency_unavailable", 503, "A dependency (Postgres, RabbitMQ) is unavailable; retry later"),
     InvalidOAuthState => ("invalid_oauth_state", 400, "The OAuth state is unknown, used or expired; start again with POST .../oauth/authorize"),
     OAuthDenied => ("oauth_denied", 400, "The provider did not grant access (its error is in the detail)"),

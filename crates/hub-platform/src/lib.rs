@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod batch;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod http;
 pub mod server;

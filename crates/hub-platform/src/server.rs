@@ -18,7 +18,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa_scalar::Servable;
 
 /// Largest JSON body the API accepts.
 pub const JSON_LIMIT: usize = 1024 * 1024;
@@ -353,7 +352,7 @@ fn http_server(
                     async move { HttpResponse::Ok().json(&*d) }
                 }),
             )
-            .service(utoipa_scalar::Scalar::with_url("/docs", (*doc).clone()))
+            .configure(crate::docs::configure)
             .configure(|cfg| configure(&app_ctx, cfg))
             .default_service(web::to(http::route_not_found))
     })

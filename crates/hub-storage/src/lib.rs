@@ -19,6 +19,7 @@ pub mod deliveries;
 pub mod events;
 pub mod export;
 pub mod gateway;
+pub mod idempotency;
 pub mod inbound_events;
 pub mod integrations;
 pub mod oauth;

@@ -9,6 +9,7 @@ pub mod amqp;
 pub mod api;
 pub mod binary;
 pub mod db;
+pub mod docs;
 pub mod fakes;
 pub mod proxy;
 pub mod receiver;

@@ -736,8 +736,8 @@ fn event(kind: &str, tenant: Uuid, data: serde_json::Value) -> Envelope {
 }
 
 /// Background upkeep: folds counter deltas every second, prunes old
-/// deliveries (at start and every minute), and refreshes the backlog and
-/// breaker gauges.
+/// deliveries and `Idempotency-Key`s past their 24 hours (at start and
+/// every minute), and refreshes the backlog and breaker gauges.
 pub async fn upkeep(
     pool: PgPool,
     retention_days: u32,
@@ -777,6 +777,9 @@ pub async fn upkeep(
             let go_on = || !shutdown.is_cancelled();
             if let Err(e) = deliveries::prune(&pool, retention_days, 5_000, go_on).await {
                 tracing::warn!(error = %e, "pruning deliveries failed");
+            }
+            if let Err(e) = hub_storage::idempotency::prune(&pool, 5_000, go_on).await {
+                tracing::warn!(error = %e, "pruning idempotency keys failed");
             }
         }
     }

@@ -1,6 +1,8 @@
 //! HTTP routes of the manager, one module per resource:
 //!
 //! - [`admin`]: the operator API (tenants, API keys);
+//! - [`dead_letters`]: the operator's view of the bus's dead letters, re-drive
+//!   and delete;
 //! - [`tenant`]: the calling tenant (`/me`) and its audit trail;
 //! - [`integrations`]: the provider catalog and the tenant's integrations;
 //! - [`subscriptions`]: OUTBOUND webhooks, the subscriptions the dispatcher
@@ -16,6 +18,7 @@
 
 pub mod admin;
 pub mod api_logs;
+pub mod dead_letters;
 pub mod inbound_endpoints;
 pub mod integrations;
 pub mod list;
@@ -45,6 +48,8 @@ use uuid::Uuid;
     paths(
         admin::create_tenant, admin::list_tenants, admin::get_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
+        dead_letters::overview, dead_letters::list, dead_letters::get, dead_letters::redrive,
+        dead_letters::delete, dead_letters::delete_one,
         tenant::me, tenant::audit_log,
         integrations::list_providers, integrations::get_provider, integrations::set_visibility,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
@@ -69,7 +74,9 @@ use uuid::Uuid;
         // AuditEntry `AuditEntryBody`, Provider `ProviderBody`, Integration
         // `IntegrationBody`, Attempt `AttemptBody`, EventRow `EventBody`.
         hub_storage::tenants::Tenant, admin::CreateTenant, hub_storage::tenants::ApiKey, admin::CreateApiKey,
-        admin::CreatedApiKey, admin::TenantPage, tenant::Me, hub_storage::audit::AuditEntry, tenant::AuditPage,
+        admin::CreatedApiKey, admin::TenantPage, dead_letters::QueueCounts, dead_letters::DeadLetterOverview,
+        dead_letters::DeadLetterSummary, dead_letters::DeadLetterList, dead_letters::DeadLetterDetail,
+        dead_letters::DeadLetterFilter, dead_letters::Moved, tenant::Me, hub_storage::audit::AuditEntry, tenant::AuditPage,
         hub_storage::providers::Provider, hub_storage::integrations::Integration, integrations::body::IntegrationInput,
         integrations::body::TestResult, integrations::body::Visibility, crate::credentials::CredentialsInput,
         oauth::body::AuthorizeInput, oauth::body::AuthorizeAnswer, oauth::body::Connected, oauth::body::Refreshed,
@@ -89,7 +96,7 @@ use uuid::Uuid;
     )),
     modifiers(&FlattenedBodies),
     tags(
-        (name = "admin", description = "Operator API: tenants and API keys (HUB_ADMIN_TOKEN)"),
+        (name = "admin", description = "Operator API: tenants, API keys and the bus's dead letters (HUB_ADMIN_TOKEN)"),
         (name = "tenant", description = "The calling tenant"),
         (name = "integrations", description = "Provider catalog and tenant integrations"),
         (name = "webhooks", description = "Outbound subscriptions (deliveries, replay) and inbound endpoints (received events)"),
@@ -197,7 +204,8 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/tenants/{id}/providers/{code}/visibility",
             web::put().to(integrations::set_visibility),
-        );
+        )
+        .configure(dead_letters::configure);
 }
 
 fn integration_routes(cfg: &mut web::ServiceConfig) {

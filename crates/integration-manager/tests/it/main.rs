@@ -7,6 +7,7 @@ mod api_logs;
 mod auth;
 mod bus;
 mod cli;
+mod dead_letters;
 mod gateway;
 mod inbound;
 mod inbound_more;

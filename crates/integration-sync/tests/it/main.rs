@@ -61,6 +61,14 @@ async fn serves_health_ready_metrics_and_docs() {
 }
 
 #[tokio::test]
+async fn docs_are_served_with_no_request_to_another_host() {
+    let env = TestEnv::new().await;
+    let s = env.start(integration_sync::build, env.config()).await;
+    hub_testkit::docs::check_docs_offline(&env.http, &s.url("")).await;
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn traces_are_exported_when_an_otlp_endpoint_is_set() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // A stand-in OTLP/HTTP collector that records request lines.

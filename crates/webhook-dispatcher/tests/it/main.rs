@@ -3,6 +3,7 @@
 use hub_testkit::TestEnv;
 
 mod cloudevents;
+mod idempotency;
 mod outbound;
 mod schema;
 mod transforms;
@@ -37,4 +38,12 @@ fn committed_openapi_document_is_current() {
         webhook_dispatcher::NAME,
         webhook_dispatcher::ApiDoc::openapi(),
     );
+}
+
+#[tokio::test]
+async fn docs_are_served_with_no_request_to_another_host() {
+    let env = TestEnv::new().await;
+    let s = env.start(webhook_dispatcher::build, env.config()).await;
+    hub_testkit::docs::check_docs_offline(&env.http, &s.url("")).await;
+    s.stop().await;
 }

@@ -36,6 +36,17 @@ pub struct Accepted {
     pub deliveries: u64,
 }
 
+/// The body of a 202 (documentation only): one [`Accepted`] for an event
+/// sent in structured or binary mode, an [`AcceptedBatch`] for a batch.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum AcceptedAnswer {
+    /// Structured or binary mode.
+    One(Accepted),
+    /// Batched mode.
+    Batch(AcceptedBatch),
+}
+
 /// What became of each event of a batch, in the batch's order.
 #[derive(Serialize, ToSchema)]
 pub struct AcceptedBatch {
@@ -58,7 +69,7 @@ With an `Idempotency-Key` header the request is taken at most once per tenant an
     request_body(description = "One CloudEvents JSON event (structured mode), its data (binary mode, any media type), or an array of events (batched mode)",
         content((Object = "application/cloudevents+json"), (Object = "application/json"), (Vec<Object> = "application/cloudevents-batch+json"))),
     responses(
-        (status = 202, description = "Stored, with its deliveries: one `Accepted` for an event sent in structured or binary mode, an `AcceptedBatch` for a batch", body = Accepted,
+        (status = 202, description = "Stored, with its deliveries: one `Accepted` for an event sent in structured or binary mode, an `AcceptedBatch` for a batch", body = AcceptedAnswer,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
         (status = 400, description = "A malformed `Idempotency-Key` (`invalid_idempotency_key`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),

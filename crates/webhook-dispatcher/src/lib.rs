@@ -22,7 +22,7 @@ pub const PORT: u16 = 3027;
 #[derive(OpenApi)]
 #[openapi(
     paths(api::submit),
-    components(schemas(api::Accepted, api::AcceptedBatch)),
+    components(schemas(api::Accepted, api::AcceptedBatch, api::AcceptedAnswer)),
     tags(
         (name = "events", description = "Submit domain events for outbound delivery"),
         (name = "operations", description = "Health, readiness, metrics"),

@@ -730,6 +730,7 @@ pub async fn rollback(
 pub struct ResolveInput {
     /// `local` (the hub's version, which becomes a local change to export)
     /// or `remote` (the provider's).
+    #[schema(pattern = "^(local|remote)$", example = "remote")]
     pub keep: String,
 }
 

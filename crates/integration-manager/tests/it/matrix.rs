@@ -120,9 +120,22 @@ fn object<'a>(objects: &'a Objects, route: &str, param: &str) -> Option<&'a str>
         ("endpoints", "id") => &objects.endpoint,
         ("subscriptions", "id") => &objects.subscription,
         ("deliveries", "delivery_id") => &objects.delivery,
+        // Operator routes over the services' dead-letter queues.
+        ("dead-letters", "service") => "integration-manager",
+        ("{service}", "id") => NO_SUCH_DEAD_LETTER,
         _ => return None,
     })
 }
+
+/// A dead letter's id: the queues hold no message in this run (one
+/// appears only after a message failed processing).
+const NO_SUCH_DEAD_LETTER: &str = "01a00000-0000-7000-8000-000000000000";
+
+/// GET operations whose owner read is not checked here, with the reason.
+const NOT_READ_AS_OWNER: &[(&str, &str)] = &[(
+    "/api/v1/admin/dead-letters/{service}/{id}",
+    "no message failed processing in this run; tests/it/dead_letters.rs reads one",
+)];
 
 /// Who may call an operation, as its document says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +268,8 @@ fn minimal(doc: &Value, schema: &Value) -> Value {
             Value::Array((0..n).map(|_| item.clone()).collect())
         }
         "string" => match schema["format"].as_str() {
+            // A documented example is a valid value (a pattern's, say).
+            _ if schema["example"].is_string() => schema["example"].clone(),
             Some("uuid") => json!(uuid::Uuid::now_v7()),
             Some("date-time") => json!(chrono::Utc::now().to_rfc3339()),
             _ => json!("x".repeat(schema["minLength"].as_u64().unwrap_or(1) as usize)),
@@ -676,7 +691,7 @@ async fn every_route_refuses_strangers_and_other_tenants_and_no_secret_leaks() {
 
         // A reads its own objects (reads only: the writes above were B's
         // and must not have touched them).
-        if op.method == Method::GET {
+        if op.method == Method::GET && !NOT_READ_AS_OWNER.iter().any(|(r, _)| *r == op.route) {
             let (key, tenant) = match op.access {
                 Access::Operator => (ADMIN_TOKEN, None),
                 _ => (a_secret.as_str(), Some(a_id.as_str())),

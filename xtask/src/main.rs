@@ -67,8 +67,8 @@ commands:
                      second FULL_SYNC; records/s end to end, conflicts recorded, peak RSS of
                      integration-sync; exit 1 unless the second run makes >= 20,000 records/s
   bench console [--rows N] [--views N] [--connections LIST]
-                     console page timings (issue 30), release: a tenant with N (10,000) integrations and N
-                     deliveries made through the API; each page viewed --views (50) times as a browser
+                     console page timings (issue 30), release: a tenant with N (10,000) deliveries and every
+                     integration the API allows it (one per provider and environment), made through the API; each page viewed --views (50) times as a browser
                      does (the page, then its htmx data request, with a signed-in session) at each count
                      of signed-in browsers in --connections (1,4,16); p50/p95/max per page; exit 1
                      unless every page's p95 with one browser is under 200 ms

@@ -6,85 +6,30 @@
 //! crash also say what the parser now answers.
 
 use proptest::prelude::*;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
 
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
 
-/// Runs every file under `dir/<target>/` through the check of `<target>`;
-/// returns how many ran and the failures (file and panic message).
-fn run_dir(dir: &Path) -> (usize, Vec<String>) {
-    let mut ran = 0;
-    let mut failures = Vec::new();
-    let Ok(targets) = std::fs::read_dir(dir) else {
-        return (0, failures);
-    };
-    let mut targets: Vec<PathBuf> = targets.flatten().map(|e| e.path()).collect();
-    targets.sort();
-    for target_dir in targets.iter().filter(|p| p.is_dir()) {
-        let name = target_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        let Some((_, check)) = checks::TARGETS.iter().find(|(t, _)| *t == name) else {
-            failures.push(format!(
-                "{}: no fuzz target is called {name:?}",
-                target_dir.display()
-            ));
-            continue;
-        };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(target_dir)
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort();
-        for file in files.iter().filter(|p| p.is_file()) {
-            let data = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            ran += 1;
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| check(&data))) {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default();
-                failures.push(format!("{}: {msg}", file.display()));
-            }
-        }
-    }
-    (ran, failures)
-}
+#[path = "../../hub-testkit/shared/fuzz_regressions.rs"]
+mod runner;
 
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+fn crate_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
 fn every_input_that_crashed_a_fuzz_target_now_passes_its_check() {
-    let (_, failures) = run_dir(&crate_dir().join("tests/fuzz-regressions"));
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    runner::regressions_pass(&crate_dir(), checks::TARGETS);
 }
 
 #[test]
 fn every_fuzz_seed_passes_its_check() {
-    let (ran, failures) = run_dir(&crate_dir().join("fuzz/seeds"));
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    // A seed for each target, so a renamed target cannot go unchecked.
-    assert!(ran >= checks::TARGETS.len(), "only {ran} seeds ran");
-    for (target, _) in checks::TARGETS {
-        let dir = crate_dir().join("fuzz/seeds").join(target);
-        assert!(dir.is_dir(), "no seeds for {target} in {}", dir.display());
-    }
+    runner::seeds_pass(&crate_dir(), checks::TARGETS);
 }
 
 #[test]
 fn a_check_fails_on_a_broken_invariant() {
-    // The harness reports what panics: a directory naming no target is listed.
-    let dir = std::env::temp_dir().join(format!("hub-domain-fuzz-{}", std::process::id()));
-    let target = dir.join("no_such_target");
-    std::fs::create_dir_all(&target).expect("temp dir");
-    let (_, failures) = run_dir(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(failures.len(), 1, "{failures:?}");
+    runner::unknown_target_is_reported("hub-domain-fuzz", checks::TARGETS);
 }
 
 proptest! {

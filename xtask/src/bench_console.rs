@@ -25,6 +25,7 @@
 
 use crate::bench::receiver::Receiver;
 use crate::bench::report::{Latency, ms, thousands};
+use crate::bench::send;
 use crate::bench_gateway::{self as gw, ADMIN_TOKEN};
 use crate::infra;
 use crate::ui;
@@ -233,17 +234,6 @@ fn build() -> Result<(PathBuf, PathBuf)> {
 struct Tenant {
     id: String,
     key: String,
-}
-
-/// Sends `req`; its status and JSON body (a JSON string when not JSON).
-async fn send(req: reqwest::RequestBuilder) -> Result<(u16, Value)> {
-    let res = req.send().await?;
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap_or_default();
-    Ok((
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    ))
 }
 
 /// Sends `req`, which must answer 2xx: its JSON body.

@@ -1616,7 +1616,7 @@ impl Tenant {
 }
 
 /// Sends a request; the status and the body as JSON (or as a JSON string).
-async fn send(req: reqwest::RequestBuilder) -> Result<(u16, serde_json::Value)> {
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<(u16, serde_json::Value)> {
     let res = req.send().await.context("request to the manager failed")?;
     let status = res.status().as_u16();
     let text = res.text().await.unwrap_or_default();

@@ -217,7 +217,7 @@ fn bench(opts: &Options) -> Result<ExitCode> {
     Ok(verdict(opts, &results, changed))
 }
 
-fn auth_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+pub(crate) fn auth_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))

@@ -418,6 +418,30 @@ pub fn ensure_chromium() -> Result<()> {
     Ok(())
 }
 
+/// Makes sure each `(program, Debian package)` is installed, installing the
+/// missing packages with apt-get when root on Debian; `why` says what for.
+pub fn ensure_programs(wanted: &[(&str, &str)], why: &str) -> Result<()> {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(program, _)| find_program(program).is_none())
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !(is_root() && is_debian()) {
+        bail!(
+            "{} needed {why}; install:\n    sudo apt-get install -y {}",
+            missing.join(" and "),
+            missing.join(" ")
+        );
+    }
+    for package in missing {
+        apt_install(package)?;
+    }
+    Ok(())
+}
+
 fn apt_install(package: &str) -> Result<()> {
     ui::info(&format!("installing {package} with apt-get"));
     ui::run_checked(
@@ -498,8 +522,8 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Creates the URL's database if it does not exist, then applies the migrations.
-pub fn create_database_and_migrate(url: &str) -> Result<()> {
+/// Creates the URL's database unless it exists (no migration).
+pub fn create_database(url: &str) -> Result<()> {
     let options =
         PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid Postgres URL")?;
     let database = options.get_database().map(str::to_owned);
@@ -536,6 +560,14 @@ pub fn create_database_and_migrate(url: &str) -> Result<()> {
             }
             conn.close().await.ok();
         }
+        Ok(())
+    })
+}
+
+/// Creates the URL's database if it does not exist, then applies the migrations.
+pub fn create_database_and_migrate(url: &str) -> Result<()> {
+    create_database(url)?;
+    runtime()?.block_on(async {
         ui::step("applying migrations");
         let started = Instant::now();
         let pool = hub_storage::pool(url, &hub_storage::PoolSettings::default())?;

@@ -12,6 +12,7 @@ mod bench_transform;
 mod chaos;
 mod deploy;
 mod fuzz;
+mod image;
 mod infra;
 mod openapi;
 mod rotate;
@@ -81,12 +82,15 @@ commands:
                      bench inbound, and a check that every accepted event was delivered
   chaos [--short] [--seconds N]
                      the services (two replicas each) on a private Postgres cluster and RabbitMQ node
-                     under a steady load of outbound events and signed inbound webhooks, while in turn:
-                     kill -9 of replicas (restarted at once), a RabbitMQ restart, a Postgres crash and
-                     restart, a receiver that hangs, a full disk under api_request_logs (root only).
-                     Prints per fault how long it was down and took to recover, then events accepted
-                     vs delivered (duplicates counted) and inbound webhooks accepted vs stored; exit 1
-                     if anything accepted was lost or a fault not recovered. --seconds: steady load
+                     under a steady load of outbound events and signed inbound webhooks, with FULL_SYNC
+                     jobs from the fake HubSpot one after another, while in turn: kill -9 of replicas
+                     (restarted at once), a RabbitMQ restart, a Postgres crash and restart, a receiver
+                     that hangs, a full disk under api_request_logs (root only). Prints per fault how
+                     long it was down, took to recover and the duplicate deliveries it caused, then
+                     events accepted vs delivered, inbound webhooks accepted vs stored, sync jobs
+                     accepted vs complete and records held vs the fake's; exit 1 if anything accepted
+                     was lost, a duplicate was not in flight at a fault, a sync job did not complete
+                     with every record, or a fault was not recovered. --seconds: steady load
                      before each fault (default 15; --short: 2). --short (a step of `test`): debug
                      builds, a small load, one kill per service; else release builds, every replica
                      killed, the receiver and the log disk failing for 15 s each
@@ -96,6 +100,12 @@ commands:
                      RUSTC_BOOTSTRAP=1 on stable. Prints runs, exec/s, coverage, corpus and crash per
                      target; exit 1 on a crash, whose input is copied to tests/fuzz-regressions/<target>/
                      of the crate (a regression test from then on). Not part of `test`
+  image              the final stage of deploy/Dockerfile built without a Docker engine (root):
+                     debootstrap's bookworm minbase slimmed as bookworm-slim, ca-certificates, the hub
+                     user, and the three release binaries stripped; an OCI image layout under
+                     target/image/oci read back by skopeo, each binary run from it as uid 10001
+                     (migrate on a scratch database); prints each layer's size on disk and gzip'd.
+                     Installs debootstrap and skopeo if missing. Not part of `test`
   help               show this message
 ";
 
@@ -114,6 +124,7 @@ fn main() -> ExitCode {
         Some("bench") if rest.first() == Some(&"sync") => bench_sync::run(&rest),
         Some("bench") if rest.first() == Some(&"console") => bench_console::run(&rest),
         Some("fuzz") => fuzz::run(&rest),
+        Some("image") => image::run(&rest),
         Some("chaos") => match chaos::run(&rest) {
             Ok(result) => result,
             Err(msg) => return usage_error(&msg),

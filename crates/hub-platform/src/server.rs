@@ -517,8 +517,9 @@ pub fn document(name: &str, service: utoipa::openapi::OpenApi) -> utoipa::openap
 /// `X-Tenant-ID`; 401 and 503 (the credential is checked in Postgres) for
 /// authenticated routes; 403 for tenant routes (another tenant's key, a
 /// suspended tenant); 404 for admin routes (the admin API is off without
-/// `HUB_ADMIN_TOKEN`); 413 and 415 for routes that take a JSON body; 422
-/// for lists (`limit` out of range).
+/// `HUB_ADMIN_TOKEN`); 413 for routes that take a body, 415 for those whose
+/// required body the JSON extractor reads (not a raw payload); 422 for lists
+/// (`limit` out of range).
 fn add_platform_errors(doc: &mut utoipa::openapi::OpenApi) {
     for item in doc.paths.paths.values_mut() {
         let operations = [
@@ -538,6 +539,16 @@ fn add_platform_errors(doc: &mut utoipa::openapi::OpenApi) {
             let (tenant, admin) = (uses("tenant"), uses("admin_token"));
             let params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
             let body = op.request_body.is_some();
+            // A body read by the JSON extractor ([`http::json_config`]), not
+            // as raw bytes (inbound webhooks take the provider's payload as
+            // it comes, documented as a string).
+            // An optional body is read as bytes and parsed whatever its
+            // Content-Type (`optional_json` in the manager's routes).
+            let json_body = serde_json::to_value(&op.request_body)
+                .ok()
+                .filter(|b| b["required"] == true)
+                .and_then(|b| b.get("content")?.get("application/json").cloned())
+                .is_some_and(|media| media["schema"]["type"] != "string");
             // The shared list parameters ([`http::ListParams`]): a `limit`
             // out of range is a field error.
             let list = serde_json::to_value(&op.parameters)
@@ -577,7 +588,7 @@ fn add_platform_errors(doc: &mut utoipa::openapi::OpenApi) {
                 list,
                 "A list parameter is out of range (`limit`: 1–200)",
             );
-            add("415", body, "The body is not sent as application/json");
+            add("415", json_body, "The body is not sent as application/json");
             add(
                 "503",
                 tenant || admin,

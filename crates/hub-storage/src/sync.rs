@@ -658,6 +658,24 @@ pub async fn unseen(pool: &PgPool, job: &Job) -> Result<(i64, i64)> {
     .await?)
 }
 
+/// How many live records of the entity a tenant's integration holds.
+pub async fn count_held(
+    pool: &PgPool,
+    tenant: TenantId,
+    integration: Uuid,
+    entity: &str,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM sync_records
+          WHERE tenant_id = $1 AND integration_id = $2 AND entity_type = $3 AND deleted_at IS NULL",
+    )
+    .bind(tenant.0)
+    .bind(integration)
+    .bind(entity)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// FULL_SYNC: soft-deletes the live records the job has not seen, keeping
 /// their before-images; returns their ids and last content.
 pub async fn delete_unseen(tx: &mut Tx<'_>, job: &Job) -> Result<Vec<(String, Uuid, Value)>> {

@@ -5,22 +5,31 @@
 //! node ([`private`]; the machine's own servers are shared with other test
 //! runs and are never restarted), two replicas each of integration-manager,
 //! integration-sync and webhook-dispatcher as processes, the bench's webhook
-//! receiver, and a steady load ([`traffic`]) of outbound events
-//! (`POST /api/v1/events`, for a subscription pointing at the receiver) and
-//! signed inbound webhooks. Then in turn: `kill -9` of replicas (each one
+//! receiver, the fake providers, and a steady load ([`traffic`]) of outbound
+//! events (`POST /api/v1/events`, for a subscription pointing at the
+//! receiver) and signed inbound webhooks, with FULL_SYNC jobs from the fake
+//! HubSpot running one after another ([`sync`]). Then in turn: `kill -9` of replicas (each one
 //! restarted at once and waited for), a restart of RabbitMQ, a crash
 //! (immediate stop) and restart of Postgres, a receiver that hangs without
 //! answering, and a full disk under the request-log table. After each fault
 //! it waits until the hub has recovered: the failed part healthy again,
 //! every event accepted before the repair delivered, an event accepted
-//! after it delivered and an inbound webhook accepted after it.
+//! after it delivered, an inbound webhook accepted after it and a sync job
+//! accepted after it completed.
 //!
-//! At the end the load stops, the last deliveries drain, and a table says
-//! per fault how long the part was down and the hub took to recover, and
-//! overall: events accepted vs delivered (duplicates counted; events
-//! delivered whose 202 never came counted apart), inbound webhooks accepted
-//! vs stored. Exit 1 if anything accepted was lost or a fault was not
-//! recovered from.
+//! At the end the load stops, the last deliveries and the last sync job
+//! drain, and a table says per fault how long the part was down, how long
+//! the hub took to recover and how many duplicate deliveries it caused, and
+//! overall: events accepted vs delivered (events delivered whose 202 never
+//! came counted apart), inbound webhooks accepted vs stored, sync jobs
+//! accepted vs completed with every record, and the records the hub holds
+//! vs the fake's. A duplicate is allowed only of a delivery in flight at a
+//! fault: its event's first arrival came between one attempt's timeout
+//! before the injection and the recovery ([`window`]); the hub could not
+//! record that attempt's outcome, so it sent it again (receivers dedupe by
+//! the `webhook-id` header). Exit 1 if anything accepted was lost, a
+//! duplicate was not in flight at a fault, a sync job did not complete
+//! with every record, or a fault was not recovered from.
 //!
 //! The request log has no disk budget in the code (only `LOG_RETENTION_DAYS`,
 //! pruned at start and hourly), so the log fault gives `api_request_logs` a
@@ -35,10 +44,11 @@
 //! (release builds) kills every replica and holds each fault longer.
 
 mod private;
+mod sync;
 mod traffic;
 
 use crate::bench::receiver::{Receiver, WebhookSecret};
-use crate::bench_gateway::{Running, call_ok};
+use crate::bench_gateway::{ADMIN_TOKEN, Running, call_ok};
 use crate::ui;
 use anyhow::{Context, Result, bail, ensure};
 use base64::Engine as _;
@@ -48,11 +58,15 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use sync::SyncLoad;
 use traffic::{Tracker, Traffic};
 
-const ADMIN_TOKEN: &str = "chaos-admin-token-0123456789abcdef";
 /// The request-log table's disk (MB).
 const LOG_DISK_MB: u32 = 16;
+/// One delivery attempt's timeout (`WEBHOOK_TIMEOUT_SECONDS`).
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Slack around a fault's window when duplicates are attributed to it.
+const SLACK: Duration = Duration::from_secs(1);
 
 /// How a run is sized.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +82,8 @@ struct Plan {
     kills: Vec<(usize, usize)>,
     /// Longest wait for the hub to recover from a fault.
     recovery_timeout: Duration,
+    /// Contacts at the fake HubSpot, read by every sync job.
+    sync_records: u64,
 }
 
 impl Plan {
@@ -82,6 +98,7 @@ impl Plan {
                 // The second replica of each service.
                 kills: (0..crate::SERVICES.len()).map(|s| (s, 1)).collect(),
                 recovery_timeout: Duration::from_secs(45),
+                sync_records: 2_000,
             }
         } else {
             Self {
@@ -94,6 +111,7 @@ impl Plan {
                     .flat_map(|s| [(s, 0), (s, 1)])
                     .collect(),
                 recovery_timeout: Duration::from_secs(180),
+                sync_records: 20_000,
             }
         }
     }
@@ -130,13 +148,14 @@ impl Fault {
 /// What one fault did.
 struct FaultResult {
     fault: Fault,
+    /// When it was injected.
+    at: Instant,
     /// Injection to the failed part answering again (`None`: it stayed up).
     down: Option<Duration>,
     /// Injection to recovered; `None`: not within the timeout.
     recovered: Option<Duration>,
     events: (u64, u64),
     inbound: (u64, u64),
-    duplicates: u64,
     note: String,
 }
 
@@ -191,6 +210,8 @@ fn chaos(plan: &Plan) -> Result<ExitCode> {
     for svc in crate::SERVICES {
         build.args(["-p", svc.package]);
     }
+    // fake-providers: the HubSpot the sync jobs read.
+    build.args(["-p", "hub-testkit"]);
     ui::run_checked(&mut build, "the build failed (see the errors above)")?;
 
     let run_id = hex::encode(rand::random::<[u8; 3]>());
@@ -233,8 +254,13 @@ fn chaos(plan: &Plan) -> Result<ExitCode> {
         // A dead replica's deliveries are taken over after the lease; a
         // receiver that hangs is given up on after the timeout, and its
         // breaker probes again soon after.
-        ("WEBHOOK_TIMEOUT_SECONDS".to_owned(), "3".to_owned()),
+        (
+            "WEBHOOK_TIMEOUT_SECONDS".to_owned(),
+            WEBHOOK_TIMEOUT.as_secs().to_string(),
+        ),
         ("WEBHOOK_LEASE_SECONDS".to_owned(), "5".to_owned()),
+        // A dead sync worker's job is taken over as soon.
+        ("SYNC_LEASE_SECONDS".to_owned(), "5".to_owned()),
         ("CIRCUIT_TIMEOUT_SECONDS".to_owned(), "2".to_owned()),
         ("HUB_DATABASE_MAX_CONNECTIONS".to_owned(), "16".to_owned()),
     ];
@@ -246,6 +272,13 @@ fn chaos(plan: &Plan) -> Result<ExitCode> {
         "tenant {}, a subscription to the receiver on port {}, an inbound endpoint",
         traffic.tenant, receiver.port
     ));
+    let records = plan.sync_records.to_string();
+    let (_fakes, fake) = crate::bench_gateway::start_fakes(
+        &crate::target_dir().join(profile).join("fake-providers"),
+        &dir.join("logs"),
+        &[("FAKE_PROVIDERS_RECORDS", records.as_str())],
+    )?;
+    let sync = Arc::new(setup_sync(&fleet, &fake, plan.sync_records)?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -256,10 +289,15 @@ fn chaos(plan: &Plan) -> Result<ExitCode> {
             .clone()
             .run(plan.events_per_sec, plan.inbound_per_sec),
     );
+    let sync_load = std::thread::spawn({
+        let sync = sync.clone();
+        move || sync.run()
+    });
 
     let mut run = Run {
         plan,
         traffic: &traffic,
+        sync: &sync,
         receiver: &receiver,
         tracker: Tracker::default(),
         fleet: &mut fleet,
@@ -273,12 +311,16 @@ fn chaos(plan: &Plan) -> Result<ExitCode> {
     };
     let outcome = run.faults();
     traffic.halt();
+    sync.halt();
     let _ = runtime.block_on(load);
     let outcome = outcome.and_then(|()| run.finish());
+    // Ends a job still followed (it never ended: reported as such).
+    sync.give_up();
+    let _ = sync_load.join();
     let results = std::mem::take(&mut run.results);
     let tracker = std::mem::take(&mut run.tracker);
     drop(run);
-    let (inbound_stored, inbound_accepted) = match outcome {
+    let (inbound_stored, inbound_accepted, sync_held) = match outcome {
         Ok(counts) => counts,
         Err(e) => {
             ui::error(&format!("{e:#}"));
@@ -294,6 +336,7 @@ fn chaos(plan: &Plan) -> Result<ExitCode> {
         &tracker,
         &traffic,
         (inbound_accepted, inbound_stored),
+        (&sync, sync_held),
     );
     ui::info(&format!(
         "whole run {}; logs: {}",
@@ -567,10 +610,36 @@ fn setup(fleet: &Fleet, receiver: &Receiver) -> Result<Traffic> {
     ))
 }
 
+/// The sync load's integration: a HubSpot integration of a tenant of its
+/// own on the fake, with `records` contacts there.
+fn setup_sync(fleet: &Fleet, fake: &crate::bench_gateway::Fake, records: u64) -> Result<SyncLoad> {
+    let setup = crate::bench_gateway::setup(&fleet.manager(), fake)?;
+    let auth = crate::bench_sync::auth_pairs(&setup.auth);
+    let managers = (0..2)
+        .map(|n| fleet.replicas[fleet.index(0, n)].base())
+        .collect();
+    ui::info(&format!(
+        "sync: FULL_SYNC jobs of the fake HubSpot's {records} contacts, one after another"
+    ));
+    let tenant = setup
+        .auth
+        .get("x-tenant-id")
+        .and_then(|v| v.to_str().ok()?.parse::<hub_storage::TenantId>().ok())
+        .context("the sync tenant's id")?;
+    Ok(SyncLoad::new(
+        managers,
+        auth,
+        tenant,
+        setup.integration_id,
+        records,
+    ))
+}
+
 /// A run in progress.
 struct Run<'a> {
     plan: &'a Plan,
     traffic: &'a Arc<Traffic>,
+    sync: &'a Arc<SyncLoad>,
     receiver: &'a Receiver,
     tracker: Tracker,
     fleet: &'a mut Fleet,
@@ -655,8 +724,9 @@ impl Run<'_> {
     fn progress(&self) {
         let (ev_ok, ev_failed) = self.traffic.events();
         let (in_ok, in_failed) = self.traffic.inbound();
+        let (jobs_ok, jobs_bad, jobs_running) = self.sync.counts();
         ui::info(&format!(
-            "events {ev_ok} accepted / {} delivered / {} pending ({ev_failed} failed); inbound {in_ok} accepted ({in_failed} failed)",
+            "events {ev_ok} accepted / {} delivered / {} pending ({ev_failed} failed); inbound {in_ok} accepted ({in_failed} failed); sync jobs {jobs_ok} completed, {jobs_bad} not, {jobs_running} running",
             self.tracker.delivered,
             self.tracker.pending.len()
         ));
@@ -666,7 +736,6 @@ impl Run<'_> {
         ui::step(&fault.describe());
         let events_before = self.traffic.events();
         let inbound_before = self.traffic.inbound();
-        let dups_before = self.tracker.duplicates;
         let t0 = Instant::now();
         let mut note = String::new();
         let down = match fault {
@@ -726,11 +795,11 @@ impl Run<'_> {
         let (in_ok, in_failed) = self.traffic.inbound();
         Ok(FaultResult {
             fault,
+            at: t0,
             down,
             recovered,
             events: (ev_ok - events_before.0, ev_failed - events_before.1),
             inbound: (in_ok - inbound_before.0, in_failed - inbound_before.1),
-            duplicates: self.tracker.duplicates - dups_before,
             note,
         })
     }
@@ -760,7 +829,8 @@ impl Run<'_> {
                 logging = self.logged_since(repaired)?;
             }
             let flowing = self.tracker.newest_delivered.is_some_and(|t| t > repaired)
-                && self.traffic.last_inbound().is_some_and(|t| t > repaired);
+                && self.traffic.last_inbound().is_some_and(|t| t > repaired)
+                && self.sync.completed_since(repaired);
             if logging && flowing && self.tracker.delivered_all_until(repaired) {
                 return Ok(Some(t0.elapsed()));
             }
@@ -839,15 +909,17 @@ impl Run<'_> {
         })
     }
 
-    /// After the load: waits for the last deliveries, then counts the stored
-    /// inbound webhooks. Returns (stored, accepted).
-    fn finish(&mut self) -> Result<(u64, u64)> {
-        ui::step("load stopped; waiting for the last deliveries");
+    /// After the load: waits for the last deliveries and the last sync job,
+    /// then counts the stored inbound webhooks and the contacts the hub
+    /// holds. Returns (stored, accepted, held).
+    fn finish(&mut self) -> Result<(u64, u64, u64)> {
+        ui::step("load stopped; waiting for the last deliveries and sync job");
         let t = Instant::now();
         let timeout = self.plan.recovery_timeout;
         loop {
             self.tracker.update(self.traffic, &self.receiver.recorded);
-            if self.tracker.pending.is_empty() || t.elapsed() > timeout {
+            let done = self.tracker.pending.is_empty() && self.sync.idle();
+            if done || t.elapsed() > timeout {
                 break;
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -869,13 +941,15 @@ impl Run<'_> {
             .map(|(id, _)| *id)
             .collect();
         let url = self.database_url.to_owned();
-        let stored = self.runtime.block_on(async {
+        let (tenant, integration) = (self.sync.tenant, self.sync.integration_id);
+        let (stored, held) = self.runtime.block_on(async {
             let pool = hub_storage::pool(&url, &hub_storage::PoolSettings::default())?;
             let n = hub_storage::inbound_events::count_ids(&pool, &ids).await;
+            let held = hub_storage::sync::count_held(&pool, tenant, integration, "contacts").await;
             pool.close().await;
-            Ok::<_, anyhow::Error>(n?)
+            Ok::<_, anyhow::Error>((n?, held?))
         })?;
-        Ok((stored as u64, ids.len() as u64))
+        Ok((stored as u64, ids.len() as u64, held as u64))
     }
 }
 
@@ -940,29 +1014,64 @@ async fn count_logs_since(pool: &sqlx::PgPool, t: Instant) -> Result<i64> {
 }
 
 /// Prints the table and the totals; whether the run passed.
+/// A fault's window for duplicates: a delivery was in flight when the
+/// fault struck if its first arrival came from one attempt's timeout (plus
+/// slack) before the injection to the recovery (plus slack); an unrecovered
+/// fault's window stays open.
+fn window(r: &FaultResult) -> (Instant, Instant) {
+    let from = r.at.checked_sub(WEBHOOK_TIMEOUT + SLACK).unwrap_or(r.at);
+    let to = r
+        .recovered
+        .map_or_else(|| r.at + Duration::from_secs(86_400), |d| r.at + d + SLACK);
+    (from, to)
+}
+
+/// Attributes each duplicate (the time of its event's first arrival) to the
+/// first fault window holding it: per window, how many; and how many fell
+/// in none (duplicates of deliveries not in flight at any fault).
+fn attribute(firsts: &[Instant], windows: &[(Instant, Instant)]) -> (Vec<u64>, u64) {
+    let mut per = vec![0u64; windows.len()];
+    let mut stray = 0;
+    for t in firsts {
+        match windows.iter().position(|(a, b)| a <= t && t <= b) {
+            Some(i) => per[i] += 1,
+            None => stray += 1,
+        }
+    }
+    (per, stray)
+}
+
 fn report(
     results: &[FaultResult],
     tracker: &Tracker,
     traffic: &Traffic,
     (inbound_accepted, inbound_stored): (u64, u64),
+    (sync, sync_held): (&SyncLoad, u64),
 ) -> bool {
     ui::step("chaos summary");
+    let windows: Vec<_> = results.iter().map(window).collect();
+    let (in_flight, stray_dups) = attribute(&tracker.duplicate_firsts, &windows);
     ui::info(&format!(
-        "{:<24} {:>7} {:>10} {:>16} {:>16} {:>5}  note",
-        "fault", "down", "recovered", "events ok/fail", "inbound ok/fail", "dups"
+        "{:<24} {:>7} {:>10} {:>16} {:>16} {:>9}  note",
+        "fault", "down", "recovered", "events ok/fail", "inbound ok/fail", "dups*"
     ));
-    for r in results {
+    for (r, dups) in results.iter().zip(&in_flight) {
         ui::info(&format!(
-            "{:<24} {:>7} {:>10} {:>16} {:>16} {:>5}  {}",
+            "{:<24} {:>7} {:>10} {:>16} {:>16} {:>9}  {}",
             r.fault.describe(),
             r.down.map_or("-".into(), ui::secs),
             r.recovered.map_or("NO".into(), ui::secs),
             format!("{}/{}", r.events.0, r.events.1),
             format!("{}/{}", r.inbound.0, r.inbound.1),
-            r.duplicates,
+            dups,
             r.note
         ));
     }
+    ui::info(&format!(
+        "* duplicates of deliveries in flight at the fault: first arrival from {} before it to {} after its recovery",
+        ui::secs(WEBHOOK_TIMEOUT + SLACK),
+        ui::secs(SLACK)
+    ));
     let (events_accepted, events_failed) = traffic.events();
     let (_, inbound_failed) = traffic.inbound();
     let lost = tracker.pending.len() as u64;
@@ -986,24 +1095,88 @@ fn report(
     if let Some(e) = traffic.first_error.lock().expect("lock").as_ref() {
         ui::info(&format!("first failed request: {e}"));
     }
+    if stray_dups > 0 {
+        ui::warn(&format!(
+            "{stray_dups} duplicates of deliveries that were not in flight at any fault"
+        ));
+    }
+    let sync_ok = report_sync(sync, sync_held);
     let unrecovered = results.iter().filter(|r| r.recovered.is_none()).count();
-    let ok = lost == 0 && inbound_lost == 0 && unrecovered == 0 && events_accepted > 0;
+    let ok = lost == 0
+        && inbound_lost == 0
+        && unrecovered == 0
+        && events_accepted > 0
+        && stray_dups == 0
+        && sync_ok;
     if ok {
         ui::info(&ui::paint(
             "1;32",
-            "PASS: nothing accepted was lost, every fault recovered",
+            "PASS: nothing accepted was lost, duplicates only of deliveries in flight, every sync job complete, every fault recovered",
         ));
     } else {
         ui::error(&format!(
-            "FAIL: {lost} events and {inbound_lost} inbound webhooks lost, {unrecovered} fault(s) not recovered"
+            "FAIL: {lost} events and {inbound_lost} inbound webhooks lost, {stray_dups} duplicates not in flight at a fault, sync {}, {unrecovered} fault(s) not recovered",
+            if sync_ok { "fine" } else { "wrong (above)" }
         ));
     }
     ok
 }
 
+/// Prints the sync jobs' outcome; whether every job completed with every
+/// record and the hub holds each record once.
+fn report_sync(sync: &SyncLoad, held: u64) -> bool {
+    let (clean, bad, running) = sync.counts();
+    let (refused, first_refusal) = sync.refused.lock().expect("lock").clone();
+    ui::info(&format!(
+        "sync:    {} jobs accepted, {clean} completed with all {} records, {bad} not, {running} still running; \
+         the hub holds {held} of the fake's {} contacts; {refused} creations refused (tried again)",
+        clean + bad + running,
+        sync.records,
+        sync.records
+    ));
+    if let Some(why) = first_refusal {
+        ui::info(&format!("first refused creation: {why}"));
+    }
+    for j in sync.jobs.lock().expect("lock").iter() {
+        if !j.clean(sync.records) {
+            ui::warn(&format!(
+                "sync job {}: {} (read {}, taken {}, refused {}) {}",
+                j.id,
+                j.ended
+                    .as_ref()
+                    .map_or("still running", |(_, s)| s.as_str()),
+                j.counts.0,
+                j.counts.1,
+                j.counts.2,
+                j.error
+            ));
+        }
+    }
+    bad == 0 && running == 0 && clean > 0 && held == sync.records
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicates_are_attributed_to_the_fault_they_were_in_flight_at() {
+        let t = Instant::now() + Duration::from_secs(100);
+        let s = Duration::from_secs;
+        let windows = [(t, t + s(10)), (t + s(20), t + s(30))];
+        let firsts = [t, t + s(10), t + s(15), t + s(25), t + s(31)];
+        assert_eq!(attribute(&firsts, &windows), (vec![2, 1], 2));
+        let r = FaultResult {
+            fault: Fault::Blackhole,
+            at: t,
+            down: None,
+            recovered: Some(s(5)),
+            events: (0, 0),
+            inbound: (0, 0),
+            note: String::new(),
+        };
+        assert_eq!(window(&r), (t - WEBHOOK_TIMEOUT - SLACK, t + s(5) + SLACK));
+    }
 
     #[test]
     fn options() {

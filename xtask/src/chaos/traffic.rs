@@ -270,14 +270,18 @@ fn unix_now() -> u64 {
 /// The accepted events matched with the receiver's arrivals, as they come.
 #[derive(Default)]
 pub struct Tracker {
-    /// Arrivals seen per event id (of the envelope in the body).
-    arrived: HashMap<u128, u32>,
+    /// Arrivals seen per event id (of the envelope in the body), and when
+    /// the first one came.
+    arrived: HashMap<u128, (u32, Instant)>,
     /// Accepted events not delivered yet, with when they were accepted.
     pub pending: HashMap<u128, Instant>,
     /// Accepted events delivered.
     pub delivered: u64,
     /// Arrivals of an event that had arrived before.
     pub duplicates: u64,
+    /// Per duplicate, when the first arrival of its event came: the
+    /// delivery whose outcome was not recorded.
+    pub duplicate_firsts: Vec<Instant>,
     /// When the newest accepted event that has been delivered was accepted.
     pub newest_delivered: Option<Instant>,
     arrivals_seen: usize,
@@ -307,10 +311,11 @@ impl Tracker {
         self.arrivals_seen += arrivals.len();
         let mut duplicates = 0;
         for a in arrivals {
-            let count = self.arrived.entry(a.body_id).or_insert(0);
+            let (count, first) = self.arrived.entry(a.body_id).or_insert((0, a.at));
             *count += 1;
             if *count > 1 {
                 duplicates += 1;
+                self.duplicate_firsts.push(*first);
                 continue;
             }
             if let Some(at) = self.pending.remove(&a.body_id) {

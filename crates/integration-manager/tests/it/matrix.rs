@@ -153,6 +153,8 @@ struct Operation {
     access: Access,
     path_params: Vec<String>,
     body: Option<Value>,
+    /// Whether it documents 415 (a body sent as anything but JSON).
+    documents_415: bool,
 }
 
 impl Operation {
@@ -209,6 +211,11 @@ fn operations(service: &'static str) -> Vec<Operation> {
                 access,
                 path_params,
                 body,
+                // The platform's 415 (routes that document their own, such as
+                // the events intake, where text/plain is CloudEvents' binary
+                // mode, have tests of their own).
+                documents_415: op["responses"]["415"]["description"]
+                    == "The body is not sent as application/json",
             });
         }
     }
@@ -686,6 +693,32 @@ async fn every_route_refuses_strangers_and_other_tenants_and_no_secret_leaks() {
                         got.text
                     ));
                 }
+            }
+        }
+
+        // A 415 documented is a 415 answered: the owner's request with its
+        // body as text/plain is refused before it changes anything.
+        if op.documents_415 {
+            let (key, tenant) = match op.access {
+                Access::Operator => (ADMIN_TOKEN, None),
+                _ => (a_secret.as_str(), Some(a_id.as_str())),
+            };
+            let mut r = env.http.request(op.method.clone(), &url).bearer_auth(key);
+            if let Some(t) = tenant {
+                r = r.header("X-Tenant-ID", t);
+            }
+            let r = r
+                .header("Content-Type", "text/plain")
+                .body(op.body.as_ref().map_or_else(String::new, Value::to_string));
+            let got = seen.call(format!("{} (text/plain)", op.name()), r).await;
+            *counts.entry("415 documented, 415 answered").or_default() += 1;
+            if got.status != 415 {
+                wrong.push(format!(
+                    "{} documents 415, but a text/plain body got {} {}",
+                    op.name(),
+                    got.status,
+                    got.text
+                ));
             }
         }
 

@@ -184,7 +184,7 @@ pub async fn delete(
 /// Replaces the secret; the old one stays valid for the grace period. The
 /// answer holds the new secret; it is never shown again.
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/rotate-secret", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), request_body(content = EndpointRotateInput, description = "Optional"),
+    params(("id" = Uuid, Path)), request_body(content = Option<EndpointRotateInput>, description = "Optional"),
     responses((status = 200, body = EndpointBody), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn rotate_secret(
     Call { t, ctx }: Call,
@@ -244,7 +244,7 @@ pub async fn events(
 
 /// Puts FAILED events back in the processing queue with fresh attempts.
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/events/replay", tag = "webhooks", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), request_body(content = EndpointReplayInput, description = "Optional"),
+    params(("id" = Uuid, Path)), request_body(content = Option<EndpointReplayInput>, description = "Optional"),
     responses((status = 200, description = "`{\"replayed\": n, \"event_ids\": [...]}`"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn replay(
     Call { t, ctx }: Call,

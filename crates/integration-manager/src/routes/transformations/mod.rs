@@ -222,7 +222,7 @@ pub async fn delete(Call { t, ctx }: Call, id: web::Path<Uuid>) -> Result<HttpRe
 /// template of the tenant, version 1. The body may set any field (`code`
 /// defaults to the original's, which clashes when copying the tenant's own).
 #[utoipa::path(post, path = "/api/v1/transformations/{id}/copy", tag = "transformations", security(("api_key" = [], "tenant" = [])),
-    params(("id" = Uuid, Path)), request_body = TemplateInput,
+    params(("id" = Uuid, Path)), request_body(content = Option<TemplateInput>, description = "Optional: fields to change in the copy"),
     responses((status = 201, body = Template), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn copy(

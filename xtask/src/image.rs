@@ -416,14 +416,17 @@ fn run_in_image(base: &Path, app: &Path) -> Result<()> {
         crate::bench::with_database(&server, &format!("hub_bench_image_{}", std::process::id()))?;
     crate::infra::create_database(&url)?;
     let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    let chroot =
+        crate::infra::find_program("chroot").context("chroot is not installed (coreutils)")?;
     let outcome = (|| {
         // The first applies the migrations; the others find none pending.
         for b in BINARIES {
-            let out = Command::new("chroot")
+            let out = Command::new(&chroot)
                 .args(["--userspec=10001:10001"])
                 .arg(&root)
                 .args([&format!("/usr/local/bin/{b}"), "migrate"])
                 .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
                 .env("DATABASE_URL", &url)
                 .env("RABBITMQ_URL", crate::infra::rabbitmq_url())
                 .env("INTEGRATION_ENCRYPTION_KEY", &key)

@@ -17,11 +17,22 @@ pub fn run() -> Result<ExitCode> {
         ui::run_checked(&mut cmd, "formatting differs: run `cargo fmt --all`")
     })?;
 
+    // The tools the suite needs are downloaded and installed (apt, pip) and
+    // the manifests checked while clippy, which is CPU-bound, runs: on a
+    // fresh machine that overlaps minutes. Their lines interleave with
+    // clippy's.
+    let tools = std::thread::spawn(|| -> Result<()> {
+        timed_quiet(infra::ensure_docker_compose)?;
+        timed_quiet(crate::deploy::run)?;
+        timed_quiet(infra::ensure_chromium)?;
+        timed_quiet(infra::ensure_schemathesis)
+    });
+
     let clippy = format!(
         "cargo clippy --workspace --all-targets {}-- -D warnings",
         flags(lock_flag)
     );
-    timed(&clippy, || {
+    let linted = timed(&clippy, || {
         let mut cmd = crate::cargo();
         cmd.args(["clippy", "--workspace", "--all-targets"])
             .args(lock_flag)
@@ -30,16 +41,19 @@ pub fn run() -> Result<ExitCode> {
             &mut cmd,
             "fix the errors/warnings above (if Cargo.lock is out of date: run `cargo build` and commit Cargo.lock)",
         )
-    })?;
+    });
+    // Never leave an apt-get or pip install half done, whatever clippy said.
+    ui::step("waiting for the tools and the deploy check (started beside clippy)");
+    let tooled = tools
+        .join()
+        .map_err(|_| anyhow::anyhow!("the tools' thread panicked"))?;
+    linted?;
+    tooled?;
 
     let database_url = infra::env_or("HUB_TEST_DATABASE_URL", infra::DEFAULT_TEST_DATABASE_URL);
     let rabbitmq_url = infra::env_or("HUB_TEST_RABBITMQ_URL", infra::DEFAULT_RABBITMQ_URL);
     timed_quiet(|| infra::ensure_postgres(&database_url, "HUB_TEST_DATABASE_URL"))?;
     timed_quiet(|| infra::ensure_rabbitmq(&rabbitmq_url, "HUB_TEST_RABBITMQ_URL"))?;
-    timed_quiet(infra::ensure_docker_compose)?;
-    timed_quiet(crate::deploy::run)?;
-    timed_quiet(infra::ensure_chromium)?;
-    timed_quiet(infra::ensure_schemathesis)?;
     timed("dropping stale test databases (hubtest_*)", || {
         infra::drop_stale_test_databases(&database_url)
     })?;

@@ -328,12 +328,13 @@ impl levels::Sender for IntakeSender {
             self.replayed = Some((id, body.clone()));
         }
         let key = (self.keys != KeyUse::None).then(|| format!("bench-{}", id.simple()));
+        let replay = !first;
         async move {
             match post_event(&self.client, &self.url, body, key.as_deref()).await {
-                Ok(a) if a.replayed == !first => Ok((id.as_u128(), a.at)),
+                Ok(a) if a.replayed == replay => Ok((id.as_u128(), a.at)),
                 Ok(a) => Err(format!(
-                    "POST /api/v1/events answered 202 with Idempotent-Replayed {}, expected {}",
-                    a.replayed, !first
+                    "POST /api/v1/events answered 202 with Idempotent-Replayed {}, expected {replay}",
+                    a.replayed
                 )),
                 Err(Refused::Answer(e) | Refused::NoAnswer(e)) => Err(e),
             }

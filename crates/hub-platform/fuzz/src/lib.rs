@@ -134,16 +134,32 @@ impl Input {
         out
     }
 
-    /// The input with every occurrence of `secret` shifted.
-    fn with_shifted(&self, secret: &str) -> Self {
+    /// The input with `secret` shifted where it was set (`place`: its
+    /// variable, or the file), and nowhere else: the same text pasted into
+    /// another variable is that variable's value, not the secret.
+    fn with_shifted(&self, place: &str, secret: &str) -> Self {
         let shifted = shift(secret);
+        let env_key = place.strip_prefix("env ");
         Self {
             env: self
                 .env
                 .iter()
-                .map(|(k, v)| (k.clone(), v.replace(secret, &shifted)))
+                .map(|(k, v)| {
+                    let v = if env_key == Some(k.as_str()) {
+                        v.replace(secret, &shifted)
+                    } else {
+                        v.clone()
+                    };
+                    (k.clone(), v)
+                })
                 .collect(),
-            file: self.file.as_ref().map(|f| f.replace(secret, &shifted)),
+            file: self.file.as_ref().map(|f| {
+                if env_key.is_none() {
+                    f.replace(secret, &shifted)
+                } else {
+                    f.clone()
+                }
+            }),
         }
     }
 
@@ -153,7 +169,7 @@ impl Input {
             if !text.contains(&secret) {
                 continue;
             }
-            let again = render(&self.with_shifted(&secret));
+            let again = render(&self.with_shifted(&place, &secret));
             assert!(
                 !again.contains(&shift(&secret)),
                 "{what} quotes the secret of {place}: {text}"

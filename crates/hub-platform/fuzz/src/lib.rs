@@ -140,13 +140,26 @@ impl Input {
     fn with_shifted(&self, place: &str, secret: &str) -> Self {
         let shifted = shift(secret);
         let env_key = place.strip_prefix("env ");
+        // A URL's password is shifted where it is the password (after the
+        // user, before the host), not where the same text is also the
+        // database name or a query value.
+        let in_url = URL_KEYS
+            .iter()
+            .any(|k| place.ends_with(*k) || place.ends_with(&k.to_lowercase()));
+        let change = |v: &str| {
+            if in_url {
+                v.replacen(&format!(":{secret}@"), &format!(":{shifted}@"), 1)
+            } else {
+                v.replace(secret, &shifted)
+            }
+        };
         Self {
             env: self
                 .env
                 .iter()
                 .map(|(k, v)| {
                     let v = if env_key == Some(k.as_str()) {
-                        v.replace(secret, &shifted)
+                        change(v)
                     } else {
                         v.clone()
                     };
@@ -155,7 +168,7 @@ impl Input {
                 .collect(),
             file: self.file.as_ref().map(|f| {
                 if env_key.is_none() {
-                    f.replace(secret, &shifted)
+                    change(f)
                 } else {
                     f.clone()
                 }

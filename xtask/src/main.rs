@@ -74,12 +74,16 @@ commands:
                      of signed-in browsers in --connections (1,4,16); p50/p95/max per page; exit 1
                      unless every page's p95 with one browser is under 200 ms
   rotate-key         re-seal stored secrets under INTEGRATION_ENCRYPTION_KEY (old keys in INTEGRATION_ENCRYPTION_KEYS_OLD)
-  bench outbound [--seconds N] [--scenario one|fanout5|latency|intake|all] [--connections LIST] [--warmup N]
+  bench outbound [--seconds N] [--scenario one|fanout5|latency|intake|intake-idempotent|intake-replay|all[,...]] [--connections LIST] [--warmup N]
                      outbound webhook deliveries/s and end-to-end latency against release builds, a fresh
                      database and a local receiver (default 60 s per scenario, all scenarios); scenario
                      intake: POST /api/v1/events from reqwest at each connection count of --connections
                      (default 1,8,16,32,64,256), --seconds (10) each after --warmup (2), the same table as
-                     bench inbound, and a check that every accepted event was delivered
+                     bench inbound, and a check that every accepted event was delivered;
+                     intake-idempotent: the same with a new Idempotency-Key on each request,
+                     intake-replay: each connection sending one keyed request again and again (not in
+                     `all`; list them beside intake, e.g. --scenario intake,intake-idempotent, for a
+                     side-by-side table)
   chaos [--short] [--seconds N]
                      the services (two replicas each) on a private Postgres cluster and RabbitMQ node
                      under a steady load of outbound events and signed inbound webhooks, with FULL_SYNC

@@ -340,14 +340,34 @@ impl Config {
         default_port: u16,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(Self::defaults(default_port)));
-        if let Some(path) = env("HUB_CONFIG").filter(|p| !p.is_empty()) {
-            if !std::path::Path::new(&path).is_file() {
-                return Err(ConfigError(format!(
-                    "HUB_CONFIG: file {path:?} does not exist"
-                )));
+        let file = match env("HUB_CONFIG").filter(|p| !p.is_empty()) {
+            None => None,
+            Some(path) => {
+                if !std::path::Path::new(&path).is_file() {
+                    return Err(ConfigError(format!(
+                        "HUB_CONFIG: file {path:?} does not exist"
+                    )));
+                }
+                Some(std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError(format!("HUB_CONFIG: cannot read file {path:?} ({e})"))
+                })?)
             }
-            fig = fig.merge(Toml::file_exact(path));
+        };
+        Self::load_layers(default_port, file.as_deref(), env)
+    }
+
+    /// Defaults → `file` (the text of the `HUB_CONFIG` file, TOML) → `env`,
+    /// validated: what [`Config::load_from`] does once it has read the file.
+    /// Touches neither the process environment nor the file system, so the
+    /// config fuzz target (`fuzz/`) runs the loader the services use.
+    pub fn load_layers(
+        default_port: u16,
+        file: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Self::defaults(default_port)));
+        if let Some(text) = file {
+            fig = fig.merge(Toml::string(text));
         }
         // Only our keys are read from the environment; an empty variable counts as unset.
         let pairs: Vec<(String, String)> = KEYS
@@ -596,24 +616,53 @@ fn env_value(key: &str, raw: &str) -> figment::value::Value {
     Value::from(raw.to_owned())
 }
 
+/// Keys whose value (or the password in it) is a secret: an error about
+/// them never quotes the value.
+const SECRET_KEYS: &[&str] = &[
+    "hub_admin_token",
+    "integration_encryption_key",
+    "integration_encryption_keys_old",
+    "database_url",
+    "rabbitmq_url",
+];
+
 fn describe(e: figment::Error) -> String {
+    use figment::error::Kind;
     e.into_iter()
         .map(|e| {
-            let key = e
-                .path
-                .last()
-                .map(|k| k.to_uppercase())
-                .unwrap_or_else(|| "config".to_owned());
+            let key = e.path.last().map(|k| k.to_lowercase()).unwrap_or_default();
             let hint = match &e.kind {
-                figment::error::Kind::UnknownField(f, _) => {
-                    format!("unknown key {f:?} in HUB_CONFIG file")
+                // Only the file can hold a key of its own.
+                Kind::UnknownField(f, _) => {
+                    return format!("HUB_CONFIG: unknown key {f:?} in the file");
                 }
+                // figment quotes the value it got; not for a secret.
+                Kind::InvalidType(_, expected) | Kind::InvalidValue(_, expected)
+                    if SECRET_KEYS.contains(&key.as_str()) =>
+                {
+                    format!("invalid value (not shown: it may be a secret), expected {expected}")
+                }
+                // A TOML syntax error quotes the offending line, which may
+                // hold a secret: keep its position and what is wrong.
+                Kind::Message(m) if e.path.is_empty() => m
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| {
+                        !l.is_empty()
+                            && !l.starts_with('|')
+                            && !l
+                                .split_once('|')
+                                .is_some_and(|(n, _)| n.trim().bytes().all(|b| b.is_ascii_digit()))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(": "),
                 other => other.to_string(),
             };
             if e.path.is_empty() {
-                hint
+                // Only the file can be wrong as a whole.
+                format!("HUB_CONFIG: {hint}")
             } else {
-                format!("{key}: {hint}")
+                format!("{}: {hint}", key.to_uppercase())
             }
         })
         .collect::<Vec<_>>()
@@ -731,6 +780,37 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn file_errors_name_hub_config_and_quote_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        let err = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            load(&[
+                ("INTEGRATION_ENCRYPTION_KEY", KEY),
+                ("HUB_CONFIG", path.to_str().unwrap()),
+            ])
+            .unwrap_err()
+            .to_string()
+        };
+        // A syntax error on the line of a secret: where, not the line.
+        let got = err("hub_admin_token = \"s3cret-admin-token-value\nport = 1\n");
+        assert!(
+            got.contains("HUB_CONFIG: ") && got.contains("line 1"),
+            "{got}"
+        );
+        assert!(!got.contains("s3cret"), "{got}");
+        // A secret of the wrong type: the key, not the value.
+        let got = err("hub_admin_token = 12345678901234567\n");
+        assert!(got.contains("HUB_ADMIN_TOKEN: invalid value"), "{got}");
+        assert!(!got.contains("12345678901234567"), "{got}");
+        let got = err("database_url = [\"postgres://u:pw-in-a-list@h/db\"]\n");
+        assert!(
+            got.contains("DATABASE_URL") && !got.contains("pw-in-a-list"),
+            "{got}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The load generator: events through both real intake paths, half each —
 //! `POST /api/v1/events` on the dispatcher and an AMQP publish to the hub's
-//! exchange with publisher confirms — and, for scenario `intake`, the
-//! senders of `POST /api/v1/events` alone ([`IntakeSender`]).
+//! exchange with publisher confirms — and, for scenarios `intake`,
+//! `intake-idempotent` and `intake-replay`, the senders of
+//! `POST /api/v1/events` alone ([`IntakeSender`]).
 
 use super::levels;
 use super::receiver::Recorded;
@@ -199,7 +200,7 @@ pub fn spawn_http(load: &Arc<Load>, client: &reqwest::Client, url: &str) -> Vec<
             tokio::spawn(async move {
                 while load.next_slot(Intake::Http).await {
                     let (id, _, body) = load.event();
-                    match post_event(&client, &url, body).await {
+                    match post_event(&client, &url, body, None).await {
                         Ok(_) => load.accept(id, Intake::Http),
                         Err(Refused::Answer(e)) => {
                             load.rejected.fetch_add(1, Ordering::Relaxed);
@@ -224,20 +225,37 @@ pub enum Refused {
     NoAnswer(String),
 }
 
+/// What a 202 said: when it came, and whether it was the stored answer to
+/// an earlier request with the same `Idempotency-Key`.
+pub struct Accepted {
+    pub at: Instant,
+    pub replayed: bool,
+}
+
 /// Posts one event to `url` (`POST /api/v1/events`, the headers being the
-/// client's defaults) and reads the whole answer, so the connection goes
-/// back to the pool; when the 202 came, or why there was none.
+/// client's defaults, with `key` as its `Idempotency-Key`) and reads the
+/// whole answer, so the connection goes back to the pool; when the 202
+/// came, or why there was none.
 pub async fn post_event(
     client: &reqwest::Client,
     url: &str,
     body: Vec<u8>,
-) -> Result<Instant, Refused> {
-    match client.post(url).body(body).send().await {
+    key: Option<&str>,
+) -> Result<Accepted, Refused> {
+    let mut req = client.post(url).body(body);
+    if let Some(key) = key {
+        req = req.header("idempotency-key", key);
+    }
+    match req.send().await {
         Ok(res) if res.status().as_u16() == 202 => {
             let at = Instant::now();
+            let replayed = res
+                .headers()
+                .get("idempotent-replayed")
+                .is_some_and(|v| v.as_bytes() == b"true");
             // Accepted with the 202, whatever becomes of its body.
             let _ = res.bytes().await;
-            Ok(at)
+            Ok(Accepted { at, replayed })
         }
         Ok(res) => {
             let status = res.status();
@@ -253,22 +271,42 @@ pub async fn post_event(
     }
 }
 
-/// One connection of scenario `intake`: posts a new `order.created` event
-/// per request on a client shared with the level's other connections, and
-/// keeps each accepted one's id and when its 202 came (for the delivery
-/// check and its latency).
+/// Whether the requests of an intake scenario carry an `Idempotency-Key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// No key (scenario `intake`).
+    None,
+    /// A new key with every new event, as a client that may retry safely
+    /// sends (scenario `intake-idempotent`): each request stores its key
+    /// and its answer along with the event.
+    Fresh,
+    /// One keyed request per connection, sent again and again (scenario
+    /// `intake-replay`): the first stores the event, every later one must
+    /// be answered with the stored 202 (`Idempotent-Replayed: true`).
+    Replay,
+}
+
+/// One connection of the intake scenarios: posts a new `order.created`
+/// event per request (or, replaying, the same one) on a client shared with
+/// the level's other connections, and keeps each accepted one's id and when
+/// its 202 came (for the delivery check and its latency).
 pub struct IntakeSender {
     client: reqwest::Client,
     url: Arc<str>,
     tenant: uuid::Uuid,
+    keys: KeyUse,
+    /// The event this connection replays (id and body), once sent.
+    replayed: Option<(uuid::Uuid, Vec<u8>)>,
 }
 
 impl IntakeSender {
-    pub fn new(client: &reqwest::Client, url: &Arc<str>, tenant: uuid::Uuid) -> Self {
+    pub fn new(client: &reqwest::Client, url: &Arc<str>, tenant: uuid::Uuid, keys: KeyUse) -> Self {
         Self {
             client: client.clone(),
             url: url.clone(),
             tenant,
+            keys,
+            replayed: None,
         }
     }
 }
@@ -277,11 +315,27 @@ impl levels::Sender for IntakeSender {
     type Accepted = (u128, Instant);
 
     fn send(&mut self, _n: u64) -> impl Future<Output = Result<(u128, Instant), String>> + Send {
-        let id = uuid::Uuid::now_v7();
-        let body = envelope(id, self.tenant);
+        let first = self.keys != KeyUse::Replay || self.replayed.is_none();
+        let (id, body) = match (self.keys, &self.replayed) {
+            // The same bytes again: a replay is the same request.
+            (KeyUse::Replay, Some((id, body))) => (*id, body.clone()),
+            _ => {
+                let id = uuid::Uuid::now_v7();
+                (id, envelope(id, self.tenant))
+            }
+        };
+        if self.keys == KeyUse::Replay && first {
+            self.replayed = Some((id, body.clone()));
+        }
+        let key = (self.keys != KeyUse::None).then(|| format!("bench-{}", id.simple()));
+        let replay = !first;
         async move {
-            match post_event(&self.client, &self.url, body).await {
-                Ok(at) => Ok((id.as_u128(), at)),
+            match post_event(&self.client, &self.url, body, key.as_deref()).await {
+                Ok(a) if a.replayed == replay => Ok((id.as_u128(), a.at)),
+                Ok(a) => Err(format!(
+                    "POST /api/v1/events answered 202 with Idempotent-Replayed {}, expected {replay}",
+                    a.replayed
+                )),
                 Err(Refused::Answer(e) | Refused::NoAnswer(e)) => Err(e),
             }
         }

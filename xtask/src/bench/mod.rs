@@ -87,10 +87,27 @@ enum Scenario {
     /// `POST /api/v1/events` back to back at each connection count in turn
     /// (one subscription): the intake's throughput and latency per count.
     Intake,
+    /// As `Intake`, each request with a new `Idempotency-Key`: what the key
+    /// costs a client that retries safely.
+    IntakeIdempotent,
+    /// As `Intake`, each connection sending one keyed request again and
+    /// again: what a replayed answer costs.
+    IntakeReplay,
 }
 
 impl Scenario {
+    /// What `--scenario all` runs (the keyed intake scenarios only on
+    /// request: each intake scenario takes a minute and a half).
     const ALL: [Scenario; 4] = [Self::One, Self::Fanout5, Self::Latency, Self::Intake];
+    /// Every scenario, by name.
+    const NAMED: [Scenario; 6] = [
+        Self::One,
+        Self::Fanout5,
+        Self::Latency,
+        Self::Intake,
+        Self::IntakeIdempotent,
+        Self::IntakeReplay,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -98,6 +115,19 @@ impl Scenario {
             Self::Fanout5 => "fanout5",
             Self::Latency => "latency",
             Self::Intake => "intake",
+            Self::IntakeIdempotent => "intake-idempotent",
+            Self::IntakeReplay => "intake-replay",
+        }
+    }
+
+    /// Whether its requests carry an `Idempotency-Key`; `None` for the
+    /// paced scenarios.
+    fn keys(self) -> Option<load::KeyUse> {
+        match self {
+            Self::One | Self::Fanout5 | Self::Latency => None,
+            Self::Intake => Some(load::KeyUse::None),
+            Self::IntakeIdempotent => Some(load::KeyUse::Fresh),
+            Self::IntakeReplay => Some(load::KeyUse::Replay),
         }
     }
 
@@ -108,6 +138,8 @@ impl Scenario {
             Self::Fanout5 => 1,
             Self::Latency => 2,
             Self::Intake => 3,
+            Self::IntakeIdempotent => 4,
+            Self::IntakeReplay => 5,
         }
     }
 
@@ -115,11 +147,12 @@ impl Scenario {
         match self {
             Self::Fanout5 => 5,
             Self::One | Self::Latency | Self::Intake => 1,
+            Self::IntakeIdempotent | Self::IntakeReplay => 1,
         }
     }
 
-    /// How the mixed HTTP and AMQP load is paced; `None` for `intake`,
-    /// which runs its own load per connection count.
+    /// How the mixed HTTP and AMQP load is paced; `None` for the intake
+    /// scenarios, which run their own load per connection count.
     fn pace(self) -> Option<Pace> {
         match self {
             Self::One | Self::Fanout5 => Some(Pace::Open {
@@ -128,7 +161,7 @@ impl Scenario {
             Self::Latency => Some(Pace::Rate {
                 per_sec: LATENCY_RATE,
             }),
-            Self::Intake => None,
+            Self::Intake | Self::IntakeIdempotent | Self::IntakeReplay => None,
         }
     }
 
@@ -144,7 +177,14 @@ impl Scenario {
             ),
             Some(Pace::Rate { per_sec }) => format!("{subs}, {} events/s", thousands(per_sec)),
             None => format!(
-                "{subs}, POST /api/v1/events back to back from one reqwest client per connection count"
+                "{subs}, POST /api/v1/events back to back from one reqwest client per connection count{}",
+                match self.keys() {
+                    Some(load::KeyUse::Fresh) => ", each request with a new Idempotency-Key",
+                    Some(load::KeyUse::Replay) => {
+                        ", each connection sending one request with its Idempotency-Key again and again (replays)"
+                    }
+                    _ => "",
+                }
             ),
         }
     }
@@ -170,6 +210,8 @@ impl Scenario {
                 "scaling from 8".into(),
                 levels::scaling_check(&o.levels).map(|failures| failures.is_empty()),
             ),
+            // Measured beside `intake`, not judged.
+            Self::IntakeIdempotent | Self::IntakeReplay => ("vs intake".into(), None),
         }
     }
 }
@@ -192,7 +234,7 @@ impl Options {
     fn seconds(&self, scenario: Scenario) -> u64 {
         match (self.seconds, scenario) {
             (Some(s), _) => s,
-            (None, Scenario::Intake) => DEFAULT_LEVEL_SECONDS,
+            (None, s) if s.pace().is_none() => DEFAULT_LEVEL_SECONDS,
             (None, _) => DEFAULT_SECONDS,
         }
     }
@@ -245,26 +287,35 @@ fn parse_args(args: &[&str]) -> Result<Options, String> {
             }
             "--scenario" => {
                 let v = value()?;
-                options.scenarios = match v {
-                    "all" => Scenario::ALL.to_vec(),
-                    name => vec![*Scenario::ALL.iter().find(|s| s.name() == name).ok_or_else(
-                        || {
-                            format!(
-                                "--scenario must be one, fanout5, latency, intake or all, not {name:?}"
-                            )
-                        },
-                    )?],
-                };
+                options.scenarios = Vec::new();
+                for name in v.split(',') {
+                    let named = match name {
+                        "all" => Scenario::ALL.to_vec(),
+                        name => vec![*Scenario::NAMED.iter().find(|s| s.name() == name).ok_or_else(
+                            || {
+                                format!(
+                                    "--scenario must be one, fanout5, latency, intake, intake-idempotent, \
+                                     intake-replay or all (or a comma-separated list), not {name:?}"
+                                )
+                            },
+                        )?],
+                    };
+                    for s in named {
+                        if !options.scenarios.contains(&s) {
+                            options.scenarios.push(s);
+                        }
+                    }
+                }
             }
             other => return Err(format!("unexpected argument `{other}` to `bench outbound`")),
         }
     }
     if let Some(flag) = intake_flag
-        && !options.scenarios.contains(&Scenario::Intake)
+        && !options.scenarios.iter().any(|s| s.pace().is_none())
     {
         return Err(format!(
-            "{flag} sets the levels of scenario `intake`, which this run leaves out \
-             (--scenario intake or all)"
+            "{flag} sets the levels of the intake scenarios, which this run leaves out \
+             (--scenario intake, intake-idempotent, intake-replay or all)"
         ));
     }
     Ok(options)
@@ -705,7 +756,7 @@ async fn bench(env: &Env, fleet: &Fleet, options: &Options) -> Result<Vec<(Scena
                 )
                 .await?
             }
-            None => run_intake(env, fleet, &api, &receiver, options).await?,
+            None => run_intake(scenario, env, fleet, &api, &receiver, options).await?,
         };
         results.push((scenario, outcome));
     }
@@ -1332,21 +1383,27 @@ async fn drain(
 /// settled; after it the bench waits until every event accepted so far has
 /// been delivered and the bus has caught up, so that no level pays for the
 /// deliveries of the one before. A loss stops the levels (it is reported).
+///
+/// `intake-idempotent` and `intake-replay` are the same with an
+/// `Idempotency-Key` on every request ([`load::KeyUse`]); a replayed event
+/// counts once for the delivery check.
 async fn run_intake(
+    scenario: Scenario,
     env: &Env,
     fleet: &Fleet,
     api: &reqwest::Client,
     receiver: &Receiver,
     options: &Options,
 ) -> Result<Outcome> {
-    let scenario = Scenario::Intake;
+    let keys = scenario.keys().unwrap_or(load::KeyUse::None);
     let plan = levels::Plan {
         warmup: Duration::from_secs(options.warmup),
         measured: Duration::from_secs(options.seconds(scenario)),
         rate: None,
     };
     ui::step(&format!(
-        "scenario `intake`: {}; {} connections in turn, each {} s after a {} s warm-up",
+        "scenario `{}`: {}; {} connections in turn, each {} s after a {} s warm-up",
+        scenario.name(),
         scenario.describe(),
         levels::list(&options.connections),
         plan.measured.as_secs(),
@@ -1364,7 +1421,11 @@ async fn run_intake(
     let mut outcome = Outcome::default();
     for &connections in &options.connections {
         interrupted()?;
-        ui::step(&format!("intake, {}", levels::connections(connections)));
+        ui::step(&format!(
+            "{}, {}",
+            scenario.name(),
+            levels::connections(connections)
+        ));
         settle_database(&env.database_url).await?;
         // One client for the level's tasks, shared as a producer shares it:
         // reqwest's defaults (HTTP/1.1 keep-alive, TCP_NODELAY as reqwest
@@ -1377,7 +1438,7 @@ async fn run_intake(
             .timeout(load::HTTP_TIMEOUT)
             .build()?;
         let senders = (0..connections)
-            .map(|_| load::IntakeSender::new(&client, &url, tenant.id))
+            .map(|_| load::IntakeSender::new(&client, &url, tenant.id, keys))
             .collect();
         let level = levels::run(senders, plan).await?;
         let load_end = Instant::now();
@@ -1393,6 +1454,11 @@ async fn run_intake(
             );
         }
         accepted.extend(level.warm_accepted.iter().chain(&level.accepted));
+        if keys == load::KeyUse::Replay {
+            // Every replay answers for its connection's one event.
+            let mut seen = std::collections::HashSet::new();
+            accepted.retain(|(id, _)| seen.insert(*id));
+        }
         let (o, took) = drain(
             fleet,
             &receiver.recorded,
@@ -1491,19 +1557,19 @@ fn summary(
 ) {
     ui::step(&format!("summary (database over {transport})"));
     ui::info(&format!(
-        "{:<9} {:>13} {:>10} {:>10} {:>8} {:>10}  {:<14} result",
+        "{:<17} {:>13} {:>10} {:>10} {:>8} {:>10}  {:<14} result",
         "scenario", "deliveries/s", "p50", "p99", "missing", "duplicates", "target"
     ));
     for (scenario, o) in results {
         let (target, met) = scenario.verdict(o);
         let [rate, p50, p99] = match (scenario, o.latency) {
             // It measures the intake per connection count: its table follows.
-            (Scenario::Intake, _) => ["-".into(), "-".into(), "-".into()],
+            (s, _) if s.pace().is_none() => ["-".into(), "-".into(), "-".into()],
             (_, Some(l)) => [thousands(o.rate() as u64), ms(l.p50), ms(l.p99)],
             (_, None) => [thousands(o.rate() as u64), "-".into(), "-".into()],
         };
         ui::info(&format!(
-            "{:<9} {:>13} {:>10} {:>10} {:>8} {:>10}  {:<14} {}",
+            "{:<17} {:>13} {:>10} {:>10} {:>8} {:>10}  {:<14} {}",
             scenario.name(),
             rate,
             p50,
@@ -1514,16 +1580,23 @@ fn summary(
             verdict_word(met)
         ));
     }
-    for (_, o) in results.iter().filter(|(s, _)| *s == Scenario::Intake) {
+    for (scenario, o) in results.iter().filter(|(s, _)| s.pace().is_none()) {
         levels::print_table(
             &format!(
-                "intake: POST /api/v1/events, one reqwest client per connection count, back to back, \
+                "{}: POST /api/v1/events{}, one reqwest client per connection count, back to back, \
                  {} s after a {} s warm-up each; database over {transport}",
-                options.seconds(Scenario::Intake),
+                scenario.name(),
+                match scenario.keys() {
+                    Some(load::KeyUse::Fresh) => " with a new Idempotency-Key each",
+                    Some(load::KeyUse::Replay) => " replaying one keyed request per connection",
+                    _ => "",
+                },
+                options.seconds(*scenario),
                 options.warmup
             ),
             &o.levels,
-            true,
+            // The scaling check is `intake`'s target only.
+            *scenario == Scenario::Intake,
         );
         let delivered = format!(
             "{} of {} accepted events delivered ({} missing, {} duplicates)",
@@ -1538,7 +1611,54 @@ fn summary(
             ui::warn(&delivered);
         }
     }
+    if let Some((_, plain)) = results.iter().find(|(s, _)| *s == Scenario::Intake) {
+        for (scenario, keyed) in results
+            .iter()
+            .filter(|(s, _)| s.pace().is_none() && *s != Scenario::Intake)
+        {
+            println!();
+            println!(
+                "{} beside intake (accepted/s and p50 / p99 at each connection count)",
+                scenario.name()
+            );
+            print!("{}", compare_levels(&plain.levels, &keyed.levels));
+        }
+    }
     ui::info(&format!("service logs: {}", logs.display()));
+}
+
+/// Two intake scenarios' levels side by side: throughput of each and how
+/// much lower the second's is, with their p50 and p99.
+fn compare_levels(base: &[levels::Row], other: &[levels::Row]) -> String {
+    let ms = |us: u32| format!("{:.2}", f64::from(us) / 1000.0);
+    let lat = |r: &levels::Row| match r.latency_us {
+        Some([p50, _, p99, _, _]) => format!("{} / {}", ms(p50), ms(p99)),
+        None => "-".into(),
+    };
+    let mut out = format!(
+        "{:>11}  {:>12}  {:>12}  {:>7}  {:>17}  {:>17}\n",
+        "connections", "intake/s", "keyed/s", "change", "intake p50/p99 ms", "keyed p50/p99 ms"
+    );
+    for b in base {
+        let Some(o) = other.iter().find(|o| o.connections == b.connections) else {
+            continue;
+        };
+        let change = if b.per_sec > 0.0 {
+            format!("{:+.0}%", (o.per_sec / b.per_sec - 1.0) * 100.0)
+        } else {
+            "-".into()
+        };
+        out += &format!(
+            "{:>11}  {:>12}  {:>12}  {:>7}  {:>17}  {:>17}\n",
+            b.connections,
+            thousands(b.per_sec.round() as u64),
+            thousands(o.per_sec.round() as u64),
+            change,
+            lat(b),
+            lat(o)
+        );
+    }
+    out
 }
 
 /// A bench tenant and its API key.
@@ -1941,6 +2061,36 @@ mod tests {
         assert!(parse(&["outbound", "--seconds"]).is_err());
         assert!(parse(&["outbound", "--seconds", "0"]).is_err());
         assert!(parse(&["outbound", "--scenario", "two"]).is_err());
+        // The keyed intake scenarios run on request, beside `intake`.
+        let o = parse(&[
+            "outbound",
+            "--scenario",
+            "intake,intake-idempotent,intake-replay,intake",
+            "--connections",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.scenarios,
+            vec![
+                Scenario::Intake,
+                Scenario::IntakeIdempotent,
+                Scenario::IntakeReplay
+            ]
+        );
+        assert_eq!(o.seconds(Scenario::IntakeReplay), 10);
+        assert!(!Scenario::ALL.contains(&Scenario::IntakeIdempotent));
+        assert!(
+            parse(&[
+                "outbound",
+                "--scenario",
+                "intake-idempotent",
+                "--warmup",
+                "0"
+            ])
+            .is_ok()
+        );
+        assert!(parse(&["outbound", "--scenario", "one,nope"]).is_err());
         assert!(parse(&["outbound", "--fast"]).is_err());
     }
 

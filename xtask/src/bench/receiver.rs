@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// How many scenarios can run in one process (each has its own URL path).
-pub const MAX_SCENARIOS: usize = 4;
+pub const MAX_SCENARIOS: usize = 6;
 /// One request in how many has its signature checked (HMAC costs CPU the
 /// dispatcher would otherwise get).
 const VERIFY_ONE_IN: u64 = 100;

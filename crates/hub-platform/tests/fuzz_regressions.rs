@@ -10,27 +10,11 @@ use proptest::prelude::*;
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
 
+#[macro_use]
 #[path = "../../hub-testkit/shared/fuzz_regressions.rs"]
 mod runner;
 
-fn crate_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-#[test]
-fn every_input_that_crashed_a_fuzz_target_now_passes_its_check() {
-    runner::regressions_pass(&crate_dir(), checks::TARGETS);
-}
-
-#[test]
-fn every_fuzz_seed_passes_its_check() {
-    runner::seeds_pass(&crate_dir(), checks::TARGETS);
-}
-
-#[test]
-fn a_check_fails_on_a_broken_invariant() {
-    runner::unknown_target_is_reported("hub-platform-fuzz", checks::TARGETS);
-}
+fuzz_regression_tests!("hub-platform-fuzz");
 
 proptest! {
     /// The check holds on generated input too: `KEY=VALUE` lines of real

@@ -81,3 +81,30 @@ pub fn unknown_target_is_reported(label: &str, targets: &Targets) {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(failures.len(), 1, "{failures:?}");
 }
+
+/// The three tests every fuzz crate's `tests/fuzz_regressions.rs` runs
+/// (regressions, seeds, the runner's own failure report), for the crate
+/// whose `checks` module (its `fuzz/src/lib.rs`) is in scope; `$label`
+/// names the fuzz crate. Use with `#[macro_use]` on this module.
+macro_rules! fuzz_regression_tests {
+    ($label:literal) => {
+        fn crate_dir() -> std::path::PathBuf {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        }
+
+        #[test]
+        fn every_input_that_crashed_a_fuzz_target_now_passes_its_check() {
+            runner::regressions_pass(&crate_dir(), checks::TARGETS);
+        }
+
+        #[test]
+        fn every_fuzz_seed_passes_its_check() {
+            runner::seeds_pass(&crate_dir(), checks::TARGETS);
+        }
+
+        #[test]
+        fn a_check_fails_on_a_broken_invariant() {
+            runner::unknown_target_is_reported($label, checks::TARGETS);
+        }
+    };
+}

@@ -61,7 +61,8 @@ use std::time::{Duration, Instant};
 use sync::SyncLoad;
 use traffic::{Tracker, Traffic};
 
-/// The request-log table's disk (MB).
+/// The request-log table's disk: room for the table as it is, plus this
+/// much (MB), which the fault then fills.
 const LOG_DISK_MB: u32 = 16;
 /// One delivery attempt's timeout (`WEBHOOK_TIMEOUT_SECONDS`).
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -848,14 +849,23 @@ impl Run<'_> {
     /// Fault e: `api_request_logs` on a full disk of its own, for the plan's
     /// hold; then the retention's delete and a vacuum. Returns a note.
     fn log_disk_full(&mut self) -> Result<String> {
-        let disk = SmallDisk::mount(&self.dir.join("logdisk"), LOG_DISK_MB)?;
+        let url = self.database_url.to_owned();
+        let hold = self.plan.hold;
+        let pool = self
+            .runtime
+            .block_on(async { hub_storage::pool(&url, &hub_storage::PoolSettings::default()) })?;
+        // The table moves to the disk whole: it gets room for its size now
+        // (the run's log rows; a long run's are tens of MB), with a tenth
+        // more for the move's own overhead, plus the part to fill.
+        let table: i64 = self.runtime.block_on(
+            sqlx::query_scalar("SELECT pg_table_size('api_request_logs')").fetch_one(&pool),
+        )?;
+        let megabytes = u32::try_from(table / 1_000_000 * 11 / 10)? + LOG_DISK_MB;
+        let disk = SmallDisk::mount(&self.dir.join("logdisk"), megabytes)?;
         self.pg.give_to_server(&disk.path)?;
         let location = disk.path.display().to_string();
         *self.log_disk = Some(disk);
-        let url = self.database_url.to_owned();
-        let hold = self.plan.hold;
         let (rows, logged_during) = self.runtime.block_on(async {
-            let pool = hub_storage::pool(&url, &hub_storage::PoolSettings::default())?;
             // Fault injection, not product code: the SQL stays here.
             sqlx::query(AssertSqlSafe(format!(
                 "CREATE TABLESPACE chaos_logs LOCATION '{}'",
@@ -870,7 +880,8 @@ impl Run<'_> {
             Ok::<_, anyhow::Error>((rows, pool))
         })?;
         ui::info(&format!(
-            "api_request_logs moved to a {LOG_DISK_MB} MB tmpfs and filled with {rows} rows older than the retention; holding {}",
+            "api_request_logs ({:.1} MB) moved to a {megabytes} MB tmpfs and filled with {rows} rows older than the retention; holding {}",
+            table as f64 / 1e6,
             ui::secs(hold)
         ));
         let full_at = Instant::now();

@@ -68,7 +68,7 @@ async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Stopped> {
         .gateway
         .load(tenant, job.integration_id)
         .await
-        .map_err(|e| failed(format!("the integration cannot be loaded: {e}")))?
+        .map_err(|e| crate::pull::gateway_stopped(e, "the integration cannot be loaded"))?
         .ok_or_else(|| failed("the integration no longer exists".into()))?;
     let manifest = it.manifest;
     let spec = manifest

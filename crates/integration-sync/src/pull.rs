@@ -46,6 +46,10 @@ const MAX_ANSWER: usize = 64 * 1024 * 1024;
 pub enum Stopped {
     /// Failed with this message.
     Failed(String),
+    /// The database went away (a restart, a failover, a cut connection):
+    /// the job is left leased as it is, its last page committed or not at
+    /// all, and is resumed from its checkpoint when the lease lapses.
+    Interrupted(String),
     /// Another worker holds the job now.
     LeaseLost,
     /// The service is shutting down: the job stays leased and resumes.
@@ -56,7 +60,20 @@ pub enum Stopped {
 
 impl From<hub_storage::StorageError> for Stopped {
     fn from(e: hub_storage::StorageError) -> Self {
-        Stopped::Failed(format!("the database: {e}"))
+        if e.is_transient() {
+            Stopped::Interrupted(e.to_string())
+        } else {
+            Stopped::Failed(format!("the database: {e}"))
+        }
+    }
+}
+
+/// A gateway error as a stop: its own state out of reach (Postgres)
+/// interrupts the job; anything else fails it, `what` saying where.
+pub(crate) fn gateway_stopped(e: hub_gateway::engine::GatewayError, what: &str) -> Stopped {
+    match e {
+        hub_gateway::engine::GatewayError::Unavailable(m) => Stopped::Interrupted(m),
+        e => Stopped::Failed(format!("{what}: {e}")),
     }
 }
 
@@ -85,6 +102,10 @@ pub async fn run(engine: &Engine, job: Job, stop: &Stop) {
         Err(Stopped::Failed(e)) => (SyncJobStatus::Failed, Some(e)),
         Err(Stopped::LeaseLost) => {
             tracing::warn!(job = %job.id, "lease lost: another worker runs the job");
+            return;
+        }
+        Err(Stopped::Interrupted(e)) => {
+            tracing::warn!(error = %e, job = %job.id, "the database went away: the job resumes from its checkpoint when its lease lapses");
             return;
         }
         Err(Stopped::Shutdown) => return,
@@ -192,14 +213,14 @@ pub(crate) async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Stopped> {
         .gateway
         .load(tenant, job.integration_id)
         .await
-        .map_err(|e| failed(format!("the integration cannot be loaded: {e}")))?
+        .map_err(|e| gateway_stopped(e, "the integration cannot be loaded"))?
         .ok_or_else(|| failed("the integration no longer exists".into()))?;
     let since = match job.job_type {
         SyncJobType::Incremental => match job.watermark {
             Some(w) => Some(w),
             None => store::watermark(&engine.pool, job.integration_id, &job.entity_type)
                 .await
-                .map_err(|e| failed(e.to_string()))?,
+                .map_err(Stopped::from)?,
         },
         _ => None,
     };
@@ -385,7 +406,7 @@ pub(crate) async fn call(
         .gateway
         .send(it, out)
         .await
-        .map_err(|e| Stopped::Failed(format!("the provider call failed: {e}")))?;
+        .map_err(|e| gateway_stopped(e, "the provider call failed"))?;
     let bytes = read_answer(answer.body, MAX_ANSWER)
         .await
         .map_err(Stopped::Failed)?;
@@ -750,4 +771,26 @@ async fn delete_unseen(engine: &Engine, plan: &Plan, job: &Job) -> Result<(), St
     tx.commit().await?;
     staged.publish();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stopped;
+    use hub_storage::StorageError;
+
+    /// A connection cut by a database restart leaves the job to be resumed
+    /// (seen in `cargo xtask chaos`: a FULL_SYNC was failed by "Connection
+    /// reset by peer"); a real database error still fails it.
+    #[test]
+    fn a_database_outage_interrupts_a_job_and_a_database_error_fails_it() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let gone = StorageError::from(sqlx::Error::Io(reset));
+        assert!(matches!(Stopped::from(gone), Stopped::Interrupted(_)));
+        let timed_out = StorageError::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(Stopped::from(timed_out), Stopped::Interrupted(_)));
+        let conflict = StorageError::Conflict {
+            constraint: "sync_records_id".into(),
+        };
+        assert!(matches!(Stopped::from(conflict), Stopped::Failed(_)));
+    }
 }

@@ -29,6 +29,7 @@ impl From<Stopped> for HandlerError {
     fn from(s: Stopped) -> Self {
         match s {
             Stopped::Failed(m) => HandlerError::Failed(m),
+            Stopped::Interrupted(m) => HandlerError::Transient(m),
             Stopped::LeaseLost | Stopped::Shutdown | Stopped::Cancelled => {
                 HandlerError::Transient("stopping".into())
             }

@@ -366,22 +366,7 @@ pub async fn redrive(
     service: web::Path<String>,
     body: web::Json<DeadLetterFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let service = service_of(&service)?;
-    let limit = body.limit(MAX_LIMIT)?;
-    let moved = dead_letters::redrive(&ctx.bus, service, &body.filter(), limit)
-        .await
-        .map_err(bus_error)?
-        .ok_or_else(|| queue_missing(service))?;
-    tracing::info!(
-        service,
-        moved = moved.moved,
-        remaining = moved.remaining,
-        "dead letters re-driven"
-    );
-    Ok(HttpResponse::Ok().json(Moved {
-        moved: moved.moved,
-        remaining: moved.remaining,
-    }))
+    bulk(&ctx, &service, &body, Bulk::Redrive).await
 }
 
 /// Deletes dead letters.
@@ -400,17 +385,41 @@ pub async fn delete(
     service: web::Path<String>,
     body: web::Json<DeadLetterFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let service = service_of(&service)?;
+    bulk(&ctx, &service, &body, Bulk::Delete).await
+}
+
+/// What a bulk route does to the dead letters its filters take.
+#[derive(Debug, Clone, Copy)]
+enum Bulk {
+    Redrive,
+    Delete,
+}
+
+/// `redrive` and `delete`: the filters applied to the service's queue.
+async fn bulk(
+    ctx: &Context,
+    service: &str,
+    body: &DeadLetterFilter,
+    what: Bulk,
+) -> Result<HttpResponse, ApiError> {
+    let service = service_of(service)?;
     let limit = body.limit(MAX_LIMIT)?;
-    let moved = dead_letters::delete(&ctx.bus, service, &body.filter(), limit)
-        .await
-        .map_err(bus_error)?
-        .ok_or_else(|| queue_missing(service))?;
+    let filter = body.filter();
+    let moved = match what {
+        Bulk::Redrive => dead_letters::redrive(&ctx.bus, service, &filter, limit).await,
+        Bulk::Delete => dead_letters::delete(&ctx.bus, service, &filter, limit).await,
+    }
+    .map_err(bus_error)?
+    .ok_or_else(|| queue_missing(service))?;
     tracing::info!(
         service,
-        deleted = moved.moved,
+        moved = moved.moved,
         remaining = moved.remaining,
-        "dead letters deleted"
+        "dead letters {}",
+        match what {
+            Bulk::Redrive => "re-driven",
+            Bulk::Delete => "deleted",
+        }
     );
     Ok(HttpResponse::Ok().json(Moved {
         moved: moved.moved,

@@ -272,3 +272,63 @@ async fn dead_letters_are_for_the_operator_only_and_name_known_services() {
     assert_eq!((s, v), (200, json!({"moved": 0, "remaining": 0})));
     m.stop().await;
 }
+
+#[tokio::test]
+async fn a_bulk_delete_takes_what_its_filters_and_limit_take() {
+    let (env, m) = started().await;
+    let amqp = Amqp::connect().await;
+    let queue = format!("{}integration-manager.events", env.prefix);
+    amqp.wait_for_queue(&queue).await;
+    let exchange = format!("{}hub.events", env.prefix);
+    // Three messages that are not events: each rejected by the consumer at
+    // once and dead-lettered by the broker.
+    for _ in 0..3 {
+        amqp.publish(&exchange, "load.delivered", b"{not json", None)
+            .await;
+    }
+    eventually(30, "three dead letters counted", || async {
+        (manager_counts(&env, &m).await["messages"] == 3).then_some(())
+    })
+    .await;
+    let delete = |body: Value| {
+        let (env, m) = (&env, &m);
+        async move {
+            admin(
+                env,
+                m,
+                Method::POST,
+                &format!("{BASE}/integration-manager/delete"),
+                Some(body),
+            )
+            .await
+        }
+    };
+    // Another reason takes none of them.
+    let (s, v) = delete(json!({"reason": "failed"})).await;
+    assert_eq!((s, v), (200, json!({"moved": 0, "remaining": 3})));
+    // The limit holds.
+    let (s, v) = delete(json!({"reason": "rejected", "limit": 2})).await;
+    assert_eq!((s, v), (200, json!({"moved": 2, "remaining": 1})));
+    assert_eq!(manager_counts(&env, &m).await["messages"], 1);
+    // `{}` purges the rest; a bad limit or an unknown queue changes nothing.
+    let (s, v) = delete(json!({"limit": 0})).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_parameter")));
+    let (s, _) = admin(
+        &env,
+        &m,
+        Method::POST,
+        &format!("{BASE}/webhook-dispatcher/delete"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 404, "the dispatcher never ran on this bus");
+    assert_eq!(manager_counts(&env, &m).await["messages"], 1);
+    let (s, v) = delete(json!({})).await;
+    assert_eq!((s, v), (200, json!({"moved": 1, "remaining": 0})));
+    assert_eq!(manager_counts(&env, &m).await["messages"], 0);
+    assert!(
+        amqp.get(&queue).await.is_none(),
+        "nothing went back to work"
+    );
+    m.stop().await;
+}

@@ -190,25 +190,19 @@ fn ensure_base(base: &Path) -> Result<()> {
     // As the slim images exclude them; documentation keeps its copyright files.
     for path in SLIM_REMOVE {
         let p = base.join(path);
-        if p.is_dir() {
-            std::fs::remove_dir_all(&p)?;
+        let was_dir = p.is_dir();
+        remove(&p)?;
+        if was_dir {
             std::fs::create_dir_all(&p)?;
-        } else if p.exists() {
-            std::fs::remove_file(&p)?;
         }
     }
-    let doc = base.join("usr/share/doc");
-    for entry in std::fs::read_dir(&doc)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            for inner in std::fs::read_dir(&path)? {
+    for package in std::fs::read_dir(base.join("usr/share/doc"))? {
+        let package = package?.path();
+        if package.is_dir() {
+            for inner in std::fs::read_dir(&package)? {
                 let inner = inner?.path();
                 if inner.file_name().is_some_and(|n| n != "copyright") {
-                    if inner.is_dir() {
-                        std::fs::remove_dir_all(&inner)?;
-                    } else {
-                        std::fs::remove_file(&inner)?;
-                    }
+                    remove(&inner)?;
                 }
             }
         }
@@ -229,6 +223,16 @@ fn ensure_base(base: &Path) -> Result<()> {
     )?;
     append(&base.join("etc/shadow"), "hub:!:20000::::::\n")?;
     std::fs::write(&done, "")?;
+    Ok(())
+}
+
+/// Removes a file or a directory tree, if there.
+fn remove(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        std::fs::remove_dir_all(path)?;
+    } else if path.exists() {
+        std::fs::remove_file(path)?;
+    }
     Ok(())
 }
 
@@ -446,11 +450,8 @@ fn run_in_image(base: &Path, app: &Path) -> Result<()> {
         }
         Ok(())
     })();
-    let dropped = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(crate::bench::drop_database(&url)));
+    let dropped =
+        crate::infra::runtime().and_then(|rt| rt.block_on(crate::bench::drop_database(&url)));
     if let Err(e) = dropped {
         ui::warn(&format!("could not drop the scratch database: {e:#}"));
     }

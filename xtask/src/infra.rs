@@ -196,7 +196,7 @@ fn start_local_postgres(ep: &Endpoint) -> Result<()> {
              --skip-systemctl-redirect <version> main start\nthen run this again"
         );
     }
-    apt_install("postgresql")?;
+    apt_install(&["postgresql"])?;
     let ctl = find_program("pg_ctlcluster")
         .context("pg_ctlcluster missing after installing postgresql")?;
     if main_cluster().is_none() {
@@ -316,7 +316,7 @@ pub fn ensure_rabbitmq(url: &str, var: &str) -> Result<()> {
     let server = match find_program("rabbitmq-server") {
         Some(server) => server,
         None if is_root() && is_debian() => {
-            apt_install("rabbitmq-server")?;
+            apt_install(&["rabbitmq-server"])?;
             if ep.reachable() {
                 return Ok(());
             }
@@ -436,14 +436,12 @@ pub fn ensure_programs(wanted: &[(&str, &str)], why: &str) -> Result<()> {
             missing.join(" ")
         );
     }
-    for package in missing {
-        apt_install(package)?;
-    }
-    Ok(())
+    apt_install(&missing)
 }
 
-fn apt_install(package: &str) -> Result<()> {
-    ui::info(&format!("installing {package} with apt-get"));
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let packages_text = packages.join(" ");
+    ui::info(&format!("installing {packages_text} with apt-get"));
     ui::run_checked(
         Command::new("apt-get")
             .args(["update", "-q"])
@@ -452,9 +450,10 @@ fn apt_install(package: &str) -> Result<()> {
     )?;
     ui::run_checked(
         Command::new("apt-get")
-            .args(["install", "-y", "-q", package])
+            .args(["install", "-y", "-q"])
+            .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive"),
-        &format!("could not install {package}"),
+        &format!("could not install {packages_text}"),
     )
 }
 
@@ -488,7 +487,7 @@ fn is_debian() -> bool {
     Path::new("/etc/debian_version").exists() && find_program("apt-get").is_some()
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)

@@ -539,11 +539,11 @@ fn add_platform_errors(doc: &mut utoipa::openapi::OpenApi) {
             let (tenant, admin) = (uses("tenant"), uses("admin_token"));
             let params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
             let body = op.request_body.is_some();
-            // A body read by the JSON extractor ([`http::json_config`]), not
-            // as raw bytes (inbound webhooks take the provider's payload as
-            // it comes, documented as a string).
-            // An optional body is read as bytes and parsed whatever its
-            // Content-Type (`optional_json` in the manager's routes).
+            // A required body read by the JSON extractor
+            // ([`http::json_config`]). Not a raw payload (inbound webhooks
+            // take the provider's as it comes, documented as a string), nor
+            // an optional body (read as bytes and parsed whatever its
+            // Content-Type: `optional_json` in the manager's routes).
             let json_body = serde_json::to_value(&op.request_body)
                 .ok()
                 .filter(|b| b["required"] == true)

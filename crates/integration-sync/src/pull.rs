@@ -218,9 +218,7 @@ pub(crate) async fn plan(engine: &Engine, job: &Job) -> Result<Plan, Stopped> {
     let since = match job.job_type {
         SyncJobType::Incremental => match job.watermark {
             Some(w) => Some(w),
-            None => store::watermark(&engine.pool, job.integration_id, &job.entity_type)
-                .await
-                .map_err(Stopped::from)?,
+            None => store::watermark(&engine.pool, job.integration_id, &job.entity_type).await?,
         },
         _ => None,
     };
